@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+QUERY ?= how do I parse command line arguments
+
+.PHONY: setup browser run test test-fast bench
+
+# pip finds the CPU build of torch 2.13.0 that these machines carry; pyproject pins it so no CUDA wheels come.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download at run time).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Build (first time) or reuse the index of the Python standard library docs, and answer a query.
+run: setup
+	$(BIN)/dualsearch search default "$(QUERY)" -k 5
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+# Unit tests only: no real model, no browser.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not data and not browser"

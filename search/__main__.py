@@ -1,0 +1,7 @@
+"""``python -m search``: the same as the ``dualsearch`` command."""
+
+import sys
+
+from search.cli import main
+
+sys.exit(main())

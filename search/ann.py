@@ -1,0 +1,180 @@
+"""FAISS index construction and search, arrays in and arrays out.
+
+Stateless helpers. Three traps of FAISS are handled here once:
+- an IVF index trained with more lists than the data supports raises a C++ error, so the number of
+  lists is planned from the corpus size and a too-large request falls back with a warning;
+- ``nprobe`` defaults to 1 inside FAISS, so every search passes it explicitly;
+- asking for more hits than exist pads with id -1, which callers drop (:func:`search_vectors`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from search.errors import IndexBuildError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FACTORY = "IVF,Flat"  # the number of lists is filled in from the corpus size
+MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
+MAX_TRAINING_POINTS_PER_LIST = 256  # FAISS's own k-means subsampling cap
+_IVF = re.compile(r"^(?P<prefix>.*?\b)?IVF(?P<nlist>\d*)(?P<rest>(_HNSW\d+)?,.*)$")
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    factory: str  # the exact FAISS factory string built
+    nlist: int  # 0 when the index has no inverted lists
+
+
+def derived_nlist(count: int) -> int:
+    """Lists for ``count`` vectors: about 4·sqrt(n) (FAISS's guideline is 4-16·sqrt(n)), capped so
+    each list gets at least 39 training points, and at least 1.
+
+    Example:
+        >>> derived_nlist(5183), derived_nlist(1_000_000), derived_nlist(30)
+        (132, 4000, 1)
+    """
+    return max(1, min(round(4 * math.sqrt(count)), count // MIN_POINTS_PER_LIST))
+
+
+def plan_index(factory: str | None, count: int) -> IndexPlan:
+    """Turn a requested factory string into the one to build for ``count`` vectors.
+
+    ``IVF,Flat`` (no number) takes the derived number of lists; an explicit ``IVF4096,Flat`` larger
+    than ``count`` supports is reduced to it with a warning. Indexes without ids of their own
+    (Flat, HNSW, ...) are wrapped in ``IDMap`` so documents keep their row ids.
+    """
+    factory = (factory or DEFAULT_FACTORY).replace(" ", "")
+    if not factory:
+        raise InvalidInputError("empty index factory string")
+    if count < 1:
+        raise IndexBuildError("cannot build an index over zero documents")
+    match = _IVF.match(factory)
+    if match is None:
+        return IndexPlan(factory if factory.startswith("IDMap") else f"IDMap,{factory}", 0)
+    most = max(1, count // MIN_POINTS_PER_LIST)
+    asked = int(match["nlist"]) if match["nlist"] else derived_nlist(count)
+    nlist = min(asked, most)
+    if nlist < asked:
+        logger.warning(
+            "%d documents are too few for %d inverted lists (each needs about %d training points); using %d",
+            count, asked, MIN_POINTS_PER_LIST, nlist,
+        )
+    return IndexPlan(f"{match['prefix'] or ''}IVF{nlist}{match['rest']}", nlist)
+
+
+def ivf_part(index: faiss.Index):
+    """The IVF layer of ``index`` (through any wrappers), or None."""
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def train_index(plan: IndexPlan, dimension: int, sample: np.ndarray, seed: int = 0) -> faiss.Index:
+    """Create the index of ``plan`` and train it on ``sample`` (n, d) float32 (seeded k-means)."""
+    try:
+        index = faiss.index_factory(dimension, plan.factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as error:
+        raise IndexBuildError(f"FAISS cannot build {plan.factory!r}: {_faiss_message(error)}") from None
+    ivf = ivf_part(index)
+    if ivf is not None:
+        ivf.cp.seed = seed
+        ivf.cp.min_points_per_centroid = 1  # plan_index already sized nlist; do not let FAISS warn twice
+    if not index.is_trained:
+        try:
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        except RuntimeError as error:
+            raise IndexBuildError(
+                f"FAISS cannot train {plan.factory!r} on {len(sample)} vectors: {_faiss_message(error)}. "
+                "Use fewer lists or codes, or 'Flat' for a small corpus"
+            ) from None
+    return index
+
+
+def training_sample(count: int, nlist: int, seed: int = 0) -> np.ndarray:
+    """Sorted row positions (seeded) to train on: all rows, or 256 per list when there are more."""
+    limit = max(nlist, 1) * MAX_TRAINING_POINTS_PER_LIST
+    limit = max(limit, 10_000)  # quantisers (SQ, PQ) want a decent sample even with few lists
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+
+
+def add_vectors(index: faiss.Index, vectors: np.ndarray, row_ids: np.ndarray) -> None:
+    """Add (n, d) float32 ``vectors`` under int64 ``row_ids``."""
+    try:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(row_ids, dtype=np.int64))
+    except RuntimeError as error:
+        raise IndexBuildError(f"FAISS refused to add vectors: {_faiss_message(error)}") from None
+
+
+def search_parameters(index: faiss.Index, nprobe: int | None, k: int):
+    """Per-call parameters, so FAISS's default nprobe of 1 never applies by accident."""
+    ivf = ivf_part(index)
+    if ivf is not None:
+        return faiss.SearchParametersIVF(nprobe=max(1, min(nprobe or 1, ivf.nlist)))
+    if "HNSW" in type(faiss.downcast_index(getattr(index, "index", index))).__name__:
+        return faiss.SearchParametersHNSW(efSearch=max(k, nprobe or 64))
+    return None
+
+
+def search_vectors(index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` search of (m, d) ``queries``: scores (m, k') and ids (m, k'), k' = min(k, ntotal).
+
+    Rows can still hold -1 ids (an IVF search that visits fewer than k vectors); callers drop them.
+    """
+    k = min(k, index.ntotal)
+    if k < 1:
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    params = search_parameters(index, nprobe, k)
+    try:
+        return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+    except RuntimeError as error:
+        raise IndexBuildError(f"FAISS search failed: {_faiss_message(error)}") from None
+
+
+def overlap_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float:
+    """Mean fraction of the exact top-k that the approximate top-k also finds (ids -1 ignored)."""
+    shares = []
+    for found, truth in zip(approximate_ids[:, :k], exact_ids[:, :k]):
+        truth = set(truth[truth >= 0].tolist())
+        if truth:
+            shares.append(len(truth & set(found.tolist())) / len(truth))
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def calibrate_nprobe(
+    index: faiss.Index, probes: np.ndarray, exact_ids: np.ndarray, target: float = 0.98, k: int = 10
+) -> int:
+    """Smallest power-of-two nprobe whose overlap@k with exact search reaches ``target``.
+
+    ``probes`` (m, d) are sample queries and ``exact_ids`` (m, k) their exact top-k. Returns 0 for an
+    index without inverted lists.
+    """
+    ivf = ivf_part(index)
+    if ivf is None:
+        return 0
+    nprobe = 1
+    while nprobe < ivf.nlist:
+        _, found = search_vectors(index, probes, k, nprobe)
+        if overlap_at_k(found, exact_ids, k) >= target:
+            return nprobe
+        nprobe *= 2
+    return ivf.nlist
+
+
+def _faiss_message(error: RuntimeError) -> str:
+    """FAISS's C++ messages carry a file/line trace; keep the sentence that explains."""
+    text = str(error)
+    for line in text.splitlines():
+        if "Error" in line and "'" in line:
+            return line.split("failed:", 1)[-1].strip() or text
+    return text.splitlines()[0] if text else "unknown FAISS error"

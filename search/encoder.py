@@ -1,0 +1,121 @@
+"""The dual encoder: a query tower and a document tower behind one ``encode`` contract."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from search.errors import InvalidInputError
+from search.towers import DEFAULT_MODEL, DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, router_routes
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TowerIdentity:
+    """What an index records about the towers that built it, and checks on open."""
+
+    model: str  # the path or hub id the towers were loaded from ("default" for the packaged ones)
+    weights_sha256: str  # hash of every parameter, so retrained towers never pass for the old ones
+    dimension: int
+    routes: tuple[str, ...]  # ("document", "query") for separate towers, () for one shared model
+
+
+def state_dict_sha256(model) -> str:
+    """sha256 over parameter names, dtypes, shapes and bytes, in name order (any torch module)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        array = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{array.dtype}|{tuple(array.shape)}|".encode())
+        digest.update(array.view(-1).view(_byte_dtype()).numpy().tobytes() if array.numel() else b"")
+    return digest.hexdigest()
+
+
+def _byte_dtype():
+    import torch
+
+    return torch.uint8
+
+
+def _check_texts(texts: Sequence[str], what: str) -> list[str]:
+    if isinstance(texts, str):
+        raise InvalidInputError(f"encode_{what}s takes a list of strings, not one string")
+    texts = list(texts)
+    for position, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(f"{what} {position} is empty or not a string: {text!r}")
+    return texts
+
+
+class DualEncoder:
+    """Query and document towers over a sentence-transformers model.
+
+    A model whose ``Router`` has ``query`` and ``document`` routes encodes each side with its own
+    weights; a model without routes serves as both towers.
+
+    Example:
+        >>> encoder = DualEncoder.load()  # doctest: +SKIP
+        >>> encoder.encode_queries(["what is tea"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(self, model, model_name: str, batch_size: int = 32) -> None:
+        routes = tuple(router_routes(model))
+        if routes and not {QUERY_ROUTE, DOCUMENT_ROUTE} <= set(routes):
+            raise InvalidInputError(f"the model's Router has routes {list(routes)}; expected 'query' and 'document'")
+        if batch_size < 1:
+            raise InvalidInputError(f"batch size must be at least 1, got {batch_size}")
+        self.model = model
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self._routes = routes
+        self._weights_sha256: str | None = None
+
+    @classmethod
+    def load(cls, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> DualEncoder:
+        """Load towers from ``default``, a local sentence-transformers directory, or a hub id."""
+        _quiet_weight_loading()
+        started = time.perf_counter()
+        encoder = cls(load_towers(model, device), model_name=model, batch_size=batch_size)
+        logger.info("loaded towers %s in %.1fs", model, time.perf_counter() - started)
+        return encoder
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    def identity(self) -> TowerIdentity:
+        if self._weights_sha256 is None:  # hashing ~90 MB of weights costs a few hundred ms: do it once
+            self._weights_sha256 = state_dict_sha256(self.model)
+        return TowerIdentity(self.model_name, self._weights_sha256, self.dimension, self._routes)
+
+    def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Encode queries with the query tower: (n, d) float32, each row of unit length."""
+        texts = _check_texts(texts, "query")
+        return self._encode(self.model.encode_query, texts, show_progress)
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Encode documents with the document tower: (n, d) float32, each row of unit length."""
+        texts = _check_texts(texts, "document")
+        return self._encode(self.model.encode_document, texts, show_progress)
+
+    def _encode(self, encode, texts: list[str], show_progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = encode(
+            texts, batch_size=self.batch_size, show_progress_bar=show_progress, convert_to_numpy=True
+        ).astype(np.float32, copy=False)  # (n, d)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)  # inner product == cosine from here on
+
+
+def _quiet_weight_loading() -> None:
+    """transformers draws a progress bar per checkpoint load; ours are the only bars users should see."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()

@@ -1,0 +1,57 @@
+"""IR metrics of a searcher on BEIR queries and judgements, computed by ir-measures (pytrec_eval),
+the same implementation BEIR and MTEB report with."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from corpora import beir
+from search.errors import CorpusError
+
+logger = logging.getLogger(__name__)
+
+# Our names -> ir-measures measures. RR@10 is MRR@10 once averaged over queries.
+METRICS = {"ndcg@10": "nDCG@10", "recall@100": "R@100", "mrr@10": "RR@10"}
+RUN_DEPTH = 100  # Recall@100 needs 100 hits per query
+
+
+def score_run(qrels: beir.Qrels, run: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Mean metrics of a run ({query id: {doc id: score}}) against judgements.
+
+    Queries without hits count as zero, not as absent (pytrec_eval alone would skip them).
+
+    Example:
+        >>> score_run({"q": {"d1": 1}}, {"q": {"d1": 0.9, "d2": 0.5}})["ndcg@10"]
+        1.0
+    """
+    import ir_measures
+
+    measures = [ir_measures.parse_measure(name) for name in METRICS.values()]
+    per_query = {name: {query_id: 0.0 for query_id in qrels} for name in METRICS}
+    by_measure = {str(measure): ours for ours, measure in zip(METRICS, measures)}
+    for metric in ir_measures.iter_calc(measures, qrels, {q: hits for q, hits in run.items() if hits}):
+        if metric.query_id in qrels:
+            per_query[by_measure[str(metric.measure)]][metric.query_id] = float(metric.value)
+    return {name: sum(values.values()) / len(values) for name, values in per_query.items()}
+
+
+def evaluate(searcher, beir_dir: str | Path, split: str = "test", nprobe: int | None = None,
+             exact: bool = False, show_progress: bool = False) -> dict[str, float]:
+    """nDCG@10, Recall@100 and MRR@10 of ``searcher`` on the judged queries of one split.
+
+    Query metadata is never read (SciFact's holds the answers).
+    """
+    qrels = {q: judged for q, judged in beir.read_qrels(beir_dir, split).items() if any(v > 0 for v in judged.values())}
+    queries = beir.read_queries(beir_dir)
+    missing = sorted(set(qrels) - set(queries))
+    if missing:
+        raise CorpusError(f"{beir_dir}: {len(missing)} judged queries of split {split!r} are not in queries.jsonl, e.g. {missing[:3]}")
+    query_ids = sorted(qrels)
+    started = time.perf_counter()
+    results = searcher.search_batch([queries[q] for q in query_ids], k=RUN_DEPTH, nprobe=nprobe, exact=exact,
+                                    show_progress=show_progress)
+    run = {q: {r.doc_id: r.score for r in hits} for q, hits in zip(query_ids, results)}
+    logger.info("searched %d queries in %.1fs", len(query_ids), time.perf_counter() - started)
+    return score_run(qrels, run)

@@ -1,0 +1,127 @@
+"""The on-disk layout of an index directory, and its atomic switch between versions.
+
+    DIR/CURRENT            name of the live version, e.g. "v000002" (replaced with os.replace)
+    DIR/v000002/           an immutable version: manifest.json, index.faiss, documents.sqlite,
+                           vectors.f32 (row-aligned float32 vectors, for exact search)
+    DIR/.build-*/          a version being written; never read, removed on failure
+
+A version is written in full beside the live one, fsynced, renamed into place, and only then named
+in CURRENT. A reader resolves CURRENT once and keeps its version open, so it never sees a mix; a
+crash at any moment leaves CURRENT naming a complete version. (``os.replace`` cannot swap a
+non-empty directory in place on POSIX, hence the pointer file.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from search.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
+from search.manifest import MANIFEST_NAME
+
+logger = logging.getLogger(__name__)
+
+CURRENT_NAME = "CURRENT"
+INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
+_VERSION = re.compile(r"^v(\d{6,})$")
+KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
+
+
+def is_index_dir(path: Path) -> bool:
+    return (path / CURRENT_NAME).is_file()
+
+
+def current_version_dir(index_dir: str | Path) -> Path:
+    """The live version's directory, with a clear error when ``index_dir`` is not an index."""
+    index_dir = Path(index_dir)
+    if not index_dir.exists():
+        raise IndexNotFoundError(f"no index at {index_dir}")
+    pointer = index_dir / CURRENT_NAME
+    if not pointer.is_file():
+        raise IndexNotFoundError(f"{index_dir} is not a dualsearch index (no {CURRENT_NAME} file)")
+    name = pointer.read_text(encoding="utf-8").strip()
+    version = index_dir / name
+    if not _VERSION.match(name) or not (version / MANIFEST_NAME).is_file():
+        raise IndexCorruptError(f"{pointer} names {name!r}, which is not a complete index version")
+    return version
+
+
+def _version_numbers(index_dir: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in index_dir.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
+
+
+def prepare_build_dir(index_dir: str | Path) -> Path:
+    """Create ``index_dir`` if needed and a fresh hidden build directory inside it."""
+    index_dir = Path(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        raise InvalidInputError(f"{index_dir} exists and is not a directory")
+    if index_dir.is_dir() and any(index_dir.iterdir()) and not is_index_dir(index_dir):
+        raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
+    os.chmod(build_dir, 0o755)  # mkdtemp makes it private; readers may run as other users
+    return build_dir
+
+
+def file_checksum(path: Path, chunk_bytes: int = 1 << 22) -> dict[str, int | str]:
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -> None:
+    """Refuse a version whose files are missing, truncated or (with ``full``) altered."""
+    for name, expected in sorted(files.items()):
+        path = version_dir / name
+        if not path.is_file():
+            raise IndexCorruptError(f"{path} is missing")
+        size = path.stat().st_size
+        if size != expected["bytes"]:
+            raise IndexCorruptError(f"{path} has {size} bytes, the manifest says {expected['bytes']}: truncated or altered")
+        if full and file_checksum(path)["sha256"] != expected["sha256"]:
+            raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def publish(index_dir: str | Path, build_dir: Path) -> Path:
+    """Make a finished build directory the live version; returns the version directory."""
+    index_dir = Path(index_dir)
+    for path in build_dir.iterdir():
+        _fsync(path)
+    numbers = _version_numbers(index_dir)
+    version_dir = index_dir / f"v{(numbers[-1] + 1 if numbers else 1):06d}"
+    os.rename(build_dir, version_dir)
+    _fsync(index_dir)
+    pointer_tmp = index_dir / f".{CURRENT_NAME}.tmp"
+    pointer_tmp.write_text(version_dir.name + "\n", encoding="utf-8")
+    _fsync(pointer_tmp)
+    os.replace(pointer_tmp, index_dir / CURRENT_NAME)  # the switch: atomic on POSIX
+    _fsync(index_dir)
+    _remove_old_versions(index_dir, keep=version_dir)
+    return version_dir
+
+
+def _remove_old_versions(index_dir: Path, keep: Path) -> None:
+    live = int(_VERSION.match(keep.name).group(1))
+    for number in _version_numbers(index_dir):
+        if number < live - KEEP_PREVIOUS_VERSIONS:
+            shutil.rmtree(index_dir / f"v{number:06d}", ignore_errors=True)
+
+
+def discard(build_dir: Path) -> None:
+    shutil.rmtree(build_dir, ignore_errors=True)

@@ -1,0 +1,82 @@
+"""``manifest.json``: what an index version is, what built it, and checksums of its files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.errors import IndexCorruptError, IndexMismatchError
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Self-description of one index version (every field is written to ``manifest.json``)."""
+
+    model: str  # path or hub id of the towers ("default" = packaged all-MiniLM-L6-v2 pair)
+    weights_sha256: str  # parameter hash of the towers that encoded the documents
+    routes: list[str]  # Router routes, [] when one model serves both sides
+    dimension: int
+    factory: str  # exact FAISS factory string built
+    nlist: int  # inverted lists (0 for non-IVF indexes)
+    default_nprobe: int  # calibrated at build time; 0 for non-IVF indexes
+    document_count: int
+    next_row_id: int
+    corpus: str  # the corpus the index was built from, as given
+    files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
+    metric: str = "inner_product"  # on L2-normalised vectors, i.e. cosine similarity
+    format_version: int = FORMAT_VERSION
+    library_versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    build: dict[str, Any] = field(default_factory=dict)  # settings used: batch size, seed, timings
+
+    def write(self, directory: Path) -> None:
+        path = directory / MANIFEST_NAME
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, directory: Path) -> Manifest:
+        path = directory / MANIFEST_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexCorruptError(f"index version {directory} has no {MANIFEST_NAME}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise IndexCorruptError(f"{path} is damaged: {error}") from None
+        if not isinstance(data, dict):
+            raise IndexCorruptError(f"{path} is damaged: not a JSON object")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{path}: index format {data.get('format_version')!r}; this dualsearch reads format {FORMAT_VERSION}. Rebuild the index"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise IndexCorruptError(f"{path}: unknown fields {unknown}")
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise IndexCorruptError(f"{path} is damaged: {error}") from None
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("dualsearch", "faiss-cpu", "sentence-transformers", "transformers", "torch", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny towers built in-process, a fake encoder, indexes over the tiny corpus.
+
+Real-data tests read ../shared/data (or $DUALSEARCH_DATA) and skip with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.towers import FakeEncoder, save_tiny_plain_model, save_tiny_router_model
+
+DATA_DIR = Path(os.environ.get("DUALSEARCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+def beir_data(name: str) -> Path:
+    """Path of a BEIR collection, or skip the test saying where it was looked for."""
+    path = DATA_DIR / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"BEIR collection {name!r} not found at {path} (set DUALSEARCH_DATA to its parent folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_router_model(tmp_path_factory.mktemp("models") / "tiny-router")
+
+
+@pytest.fixture(scope="session")
+def tiny_plain_model_dir(tmp_path_factory) -> Path:
+    return save_tiny_plain_model(tmp_path_factory.mktemp("models") / "tiny-plain")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_model_dir):
+    from search.encoder import DualEncoder
+
+    return DualEncoder.load(str(tiny_model_dir))
+
+
+@pytest.fixture
+def fake_encoder() -> FakeEncoder:
+    return FakeEncoder()
+
+
+@pytest.fixture
+def tiny_index(tmp_path, fake_encoder) -> Path:
+    """An index of the tiny hand-written corpus, built with the fake encoder."""
+    from corpora.sources import read_corpus
+    from search.indexer import build_index
+
+    index_dir = tmp_path / "tiny-index"
+    build_index(read_corpus("tiny"), index_dir, fake_encoder, corpus_name="tiny")
+    return index_dir

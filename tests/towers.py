@@ -1,0 +1,85 @@
+"""Test doubles for the towers: a tiny random two-tower model and a deterministic fake encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from search.encoder import TowerIdentity
+
+TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def _tiny_tower(directory: Path, seed: int):
+    """A 2-layer, 32-wide random BERT with all-MiniLM-L6-v2's tokenizer, as sentence-transformers modules."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertConfig, BertModel
+
+    from search.towers import default_base_path
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(directory)
+    for name in TOKENIZER_FILES:
+        shutil.copy(Path(default_base_path()) / name, directory / name)
+    return [Transformer(str(directory), max_seq_length=64), Pooling(32, "mean"), Normalize()]
+
+
+def save_tiny_router_model(directory: Path) -> Path:
+    """Save a sentence-transformers model whose Router has separately weighted query/document towers."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Router
+
+    scratch = directory.parent / f"{directory.name}-towers"
+    router = Router.for_query_document(
+        query_modules=_tiny_tower(scratch / "query", seed=1), document_modules=_tiny_tower(scratch / "document", seed=2)
+    )
+    SentenceTransformer(modules=[router], device="cpu").save(str(directory))
+    return directory
+
+
+def save_tiny_plain_model(directory: Path) -> Path:
+    """A tiny model without routes (one tower serves both sides)."""
+    from sentence_transformers import SentenceTransformer
+
+    SentenceTransformer(modules=_tiny_tower(directory.parent / f"{directory.name}-tower", seed=3), device="cpu").save(str(directory))
+    return directory
+
+
+class FakeEncoder:
+    """Deterministic bag-of-words hashing encoder with the DualEncoder interface (no torch).
+
+    Texts sharing words get similar vectors, so ranking behaves sensibly in tests.
+    """
+
+    def __init__(self, dimension: int = 64, salt: str = "") -> None:
+        self.dimension, self.salt, self.batch_size, self.model_name = dimension, salt, 32, f"fake{salt}"
+
+    def identity(self) -> TowerIdentity:
+        digest = hashlib.sha256(f"fake|{self.dimension}|{self.salt}".encode()).hexdigest()
+        return TowerIdentity(self.model_name, digest, self.dimension, ())
+
+    def _encode(self, texts) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimension), np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                bucket = int.from_bytes(hashlib.md5((self.salt + word).encode()).digest()[:4], "little")
+                vectors[row, bucket % self.dimension] += 1.0
+            vectors[row, 0] += 1e-3  # no all-zero rows
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def encode_queries(self, texts, show_progress: bool = False) -> np.ndarray:
+        from search.encoder import _check_texts
+
+        return self._encode(_check_texts(texts, "query"))
+
+    def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
+        from search.encoder import _check_texts
+
+        return self._encode(_check_texts(texts, "document"))
