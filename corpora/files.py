@@ -47,7 +47,7 @@ def read_jsonl(path: str | Path) -> Iterator[RawRecord]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as error:
                 raise CorpusError(f"{location}: invalid JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(record, dict):

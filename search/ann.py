@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_FACTORY = "IVF,Flat"  # the number of lists is filled in from the corpus size
 MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per centroid
 MAX_TRAINING_POINTS_PER_LIST = 256  # FAISS's own k-means subsampling cap
+DEFAULT_HNSW_EF_SEARCH = 128
 _IVF = re.compile(r"^(?P<prefix>.*?\b)?IVF(?P<nlist>\d*)(?P<rest>(_HNSW\d+)?,.*)$")
 
 
@@ -117,12 +118,15 @@ def add_vectors(index: faiss.Index, vectors: np.ndarray, row_ids: np.ndarray) ->
 
 
 def search_parameters(index: faiss.Index, nprobe: int | None, k: int):
-    """Per-call parameters, so FAISS's default nprobe of 1 never applies by accident."""
+    """Per-call parameters, so FAISS's default nprobe of 1 never applies by accident.
+
+    For HNSW indexes the same effort knob sets ``efSearch`` (default 128, at least ``k``).
+    """
     ivf = ivf_part(index)
     if ivf is not None:
         return faiss.SearchParametersIVF(nprobe=max(1, min(nprobe or 1, ivf.nlist)))
     if "HNSW" in type(faiss.downcast_index(getattr(index, "index", index))).__name__:
-        return faiss.SearchParametersHNSW(efSearch=max(k, nprobe or 64))
+        return faiss.SearchParametersHNSW(efSearch=max(k, nprobe or DEFAULT_HNSW_EF_SEARCH))
     return None
 
 

@@ -114,7 +114,9 @@ def _run_evaluate(args) -> int:
     return EXIT_OK
 
 
-COMMANDS: list[Callable] = [_add_index, _add_search, _add_evaluate]
+from demo.cli import add_demo_command  # noqa: E402  (cheap: Gradio loads only when the command runs)
+
+COMMANDS: list[Callable] = [_add_index, _add_search, _add_evaluate, add_demo_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

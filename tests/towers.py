@@ -58,7 +58,7 @@ class FakeEncoder:
     Texts sharing words get similar vectors, so ranking behaves sensibly in tests.
     """
 
-    def __init__(self, dimension: int = 64, salt: str = "") -> None:
+    def __init__(self, dimension: int = 256, salt: str = "") -> None:
         self.dimension, self.salt, self.batch_size, self.model_name = dimension, salt, 32, f"fake{salt}"
 
     def identity(self) -> TowerIdentity:

@@ -1,0 +1,64 @@
+"""End to end with the real all-MiniLM-L6-v2 towers (slow: seconds to a few minutes each)."""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+
+import pytest
+
+from corpora.sources import TINY_CORPUS_DIR, read_corpus
+from search.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from search.encoder import DualEncoder
+
+    return DualEncoder.load()
+
+
+def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
+    index_dir = tmp_path / "idx"
+    assert main(["index", "tiny", "--out", str(index_dir)]) == 0
+    assert "indexed 26 documents" in capsys.readouterr().out
+    assert main(["search", str(index_dir), "why does mars look red", "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["doc_id"] == "astro-mars"
+    assert main(["evaluate", str(index_dir), "--queries", str(TINY_CORPUS_DIR), "--exact", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["ndcg@10"] > 0.85 and metrics["mrr@10"] > 0.85
+
+
+@pytest.mark.data
+def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
+    from search.ann import overlap_at_k
+    from search.indexer import build_index
+    from search.searcher import Searcher
+    from tests.conftest import beir_data
+
+    scifact = beir_data("scifact")
+    report = build_index(islice(read_corpus(scifact), 1500), tmp_path / "idx", minilm)
+    assert report.nlist == 38 and report.default_nprobe >= 1
+    searcher = Searcher.open(tmp_path / "idx", encoder=minilm)
+    from corpora.beir import read_queries
+
+    queries = list(read_queries(scifact).values())[:100]
+    vectors = minilm.encode_queries(queries)
+    _, approximate = searcher.search_vectors(vectors, 10)
+    _, exact = searcher.search_vectors(vectors, 10, exact=True)
+    assert overlap_at_k(approximate, exact, 10) >= 0.95
+    _, one_list = searcher.search_vectors(vectors, 10, nprobe=1)
+    assert overlap_at_k(one_list, exact, 10) < overlap_at_k(approximate, exact, 10)
+
+
+def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
+    assert main(["search", "default", "serialize an object to a JSON formatted string", "-k", "5", "--json"]) == 0
+    hits = [r["doc_id"] for r in json.loads(capsys.readouterr().out)]
+    assert "function:json.dumps" in hits
+    [index_dir] = tmp_path.iterdir()
+    built = (index_dir / "CURRENT").read_text()
+    assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
+    assert (index_dir / "CURRENT").read_text() == built and "argparse" in capsys.readouterr().out

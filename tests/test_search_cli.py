@@ -1,0 +1,75 @@
+"""The CLI, in-process: exact command forms, output, and one-line errors with non-zero exits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from corpora.sources import TINY_CORPUS_DIR
+from search.cli import main
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory, tiny_model_dir):
+    index_dir = tmp_path_factory.mktemp("cli") / "idx"
+    assert main(["index", "tiny", "--out", str(index_dir), "--model", str(tiny_model_dir), "--batch-size", "8"]) == 0
+    return index_dir
+
+
+def test_index_prints_a_summary(cli_index, capsys, tiny_model_dir, tmp_path):
+    assert main(["index", str(TINY_CORPUS_DIR), "--out", str(tmp_path / "i"), "--model", str(tiny_model_dir),
+                 "--index-factory", "Flat"]) == 0
+    assert "indexed 26 documents" in capsys.readouterr().out
+
+
+def test_search_text_and_json(cli_index, capsys):
+    assert main(["search", str(cli_index), "espresso", "-k", "3"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("\n     ") == 3 and text.lstrip().startswith("1.")
+    assert main(["search", str(cli_index), "espresso", "-k", "2", "--nprobe", "1", "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in results] == [1, 2]
+    assert set(results[0]) == {"rank", "doc_id", "score", "title", "text", "metadata"}
+
+
+def test_evaluate_json_has_the_three_metrics(cli_index, capsys):
+    assert main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR), "--split", "test", "--exact", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10"}
+    assert all(0.0 <= value <= 1.0 for value in metrics.values())
+    assert main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR)]) == 0
+    assert "ndcg@10" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["search", "{tmp}/none", "tea"], "no index at"),
+    (["search", "{index}", "   "], "empty query"),
+    (["index", "{tmp}/missing.jsonl", "--out", "{tmp}/o"], "corpus not found"),
+    (["index", "{bad}", "--out", "{tmp}/o", "--model", "{model}"], "bad.jsonl:2: invalid JSON"),
+    (["index", "tiny", "--out", "{tmp}/o", "--model", "{tmp}/no-model"], "cannot load model"),
+    (["evaluate", "{index}", "--queries", "{tmp}"], "no qrels for split 'test'"),
+])
+def test_errors_are_one_line_on_stderr(cli_index, tiny_model_dir, tmp_path, capsys, argv, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"_id": "1", "text": "ok"}\n{"_id": 2, "text": \n')
+    argv = [a.format(tmp=tmp_path, index=cli_index, bad=bad, model=tiny_model_dir) for a in argv]
+    assert main(argv) == 1
+    last_line = capsys.readouterr().err.splitlines()[-1]  # progress bars may come before it
+    assert last_line.startswith("dualsearch: error: ") and message in last_line
+
+
+@pytest.mark.parametrize("argv", [["search", "x", "q", "-k", "0"], ["search", "x", "q", "--nprobe", "many"], ["frobnicate"]])
+def test_bad_flags_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point_runs():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "search", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "evaluate" in done.stdout

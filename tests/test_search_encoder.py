@@ -1,0 +1,63 @@
+"""The dual encoder on tiny in-process towers (and one check of the packaged default)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search import towers
+from search.encoder import DualEncoder, state_dict_sha256
+from search.errors import InvalidInputError, ModelError
+
+
+def test_router_model_encodes_each_side_with_its_own_tower(tiny_encoder):
+    texts = ["green tea leaves", "a planet with red dust"]
+    queries, documents = tiny_encoder.encode_queries(texts), tiny_encoder.encode_documents(texts)
+    assert queries.shape == documents.shape == (2, 32) and queries.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(queries, documents)  # separate weights give different vectors
+    assert tiny_encoder.identity().routes == ("document", "query")
+
+
+def test_plain_model_serves_as_both_towers(tiny_plain_model_dir):
+    encoder = DualEncoder.load(str(tiny_plain_model_dir))
+    texts = ["green tea leaves"]
+    np.testing.assert_allclose(encoder.encode_queries(texts), encoder.encode_documents(texts), rtol=1e-5)
+    assert encoder.identity().routes == ()
+
+
+def test_identity_hash_is_stable_and_changes_with_the_weights(tiny_model_dir, tiny_encoder):
+    again = DualEncoder.load(str(tiny_model_dir))
+    assert again.identity() == tiny_encoder.identity()
+    import torch
+
+    with torch.no_grad():
+        next(again.model.parameters()).add_(1e-3)
+    assert state_dict_sha256(again.model) != tiny_encoder.identity().weights_sha256
+
+
+@pytest.mark.parametrize("texts", [["fine", ""], ["fine", "   "], "a single string", [None]])
+def test_bad_texts_are_refused(tiny_encoder, texts):
+    with pytest.raises(InvalidInputError):
+        tiny_encoder.encode_queries(texts)
+
+
+def test_empty_list_gives_an_empty_array(tiny_encoder):
+    assert tiny_encoder.encode_documents([]).shape == (0, 32)
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="cannot load model"):
+        DualEncoder.load(str(tmp_path / "no-such-model"))
+
+
+def test_default_weights_are_checked_against_their_sha256(monkeypatch):
+    towers.default_base_path.cache_clear()
+    monkeypatch.setattr(towers, "MINILM_WEIGHTS_SHA256", "0" * 64)
+    try:
+        with pytest.raises(ModelError, match="expected 0000"):
+            towers.default_base_path()
+    finally:
+        towers.default_base_path.cache_clear()
+    monkeypatch.undo()
+    assert towers.default_base_path().endswith("model")

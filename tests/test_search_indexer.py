@@ -1,0 +1,92 @@
+"""Building index directories: self-describing, atomic, refusing bad input before publishing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpora.sources import read_corpus
+from search import layout
+from search.errors import CorpusError, IndexBuildError, InvalidInputError
+from search.indexer import IndexConfig, build_index, read_vectors
+from search.manifest import Manifest
+
+
+def test_index_directory_is_self_describing(tiny_index, fake_encoder):
+    version = layout.current_version_dir(tiny_index)
+    manifest = Manifest.read(version)
+    identity = fake_encoder.identity()
+    assert manifest.weights_sha256 == identity.weights_sha256 and manifest.dimension == identity.dimension
+    assert manifest.document_count == manifest.next_row_id == 26
+    assert manifest.factory == "IVF1,Flat" and manifest.nlist == 1 and manifest.default_nprobe == 1
+    assert manifest.metric == "inner_product" and manifest.corpus == "tiny"
+    assert {"faiss-cpu", "torch", "python"} <= set(manifest.library_versions)
+    assert set(manifest.files) == {layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE}
+    layout.verify_files(version, manifest.files)  # checksums hold
+    vectors = read_vectors(version / layout.VECTORS_FILE, manifest.dimension)
+    assert vectors.shape == (26, 256)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_rebuilding_publishes_a_new_version_and_keeps_one_previous(tmp_path, fake_encoder):
+    index_dir = tmp_path / "idx"
+    for _ in range(3):
+        build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    assert (index_dir / layout.CURRENT_NAME).read_text().strip() == "v000003"
+    assert sorted(p.name for p in index_dir.iterdir()) == ["CURRENT", "v000002", "v000003"]
+
+
+def test_bad_record_midway_leaves_nothing_half_indexed(tmp_path, fake_encoder):
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    before = sorted(p.name for p in index_dir.iterdir())
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"_id": "1", "text": "fine"}\n' * 1 + '{"_id": "2", "text": ""}\n')
+    with pytest.raises(CorpusError, match=r"bad\.jsonl:2"):
+        build_index(read_corpus(corpus), index_dir, fake_encoder, IndexConfig(chunk_size=1))
+    assert sorted(p.name for p in index_dir.iterdir()) == before  # no build leftovers, live version unchanged
+
+
+def test_empty_corpus_and_foreign_directory_are_refused(tmp_path, fake_encoder):
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(IndexBuildError, match="no documents"):
+        build_index(read_corpus(tmp_path / "empty.jsonl"), tmp_path / "idx", fake_encoder)
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"meow")
+    with pytest.raises(InvalidInputError, match="not empty and not a dualsearch index"):
+        build_index(read_corpus("tiny"), foreign, fake_encoder)
+    assert [p.name for p in foreign.iterdir()] == ["cat.jpg"]
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF4096,Flat", "IVF,SQ8"])
+def test_any_factory_and_fallback_for_small_corpora(tmp_path, fake_encoder, factory):
+    report = build_index(read_corpus("tiny"), tmp_path / "idx", fake_encoder, IndexConfig(factory=factory))
+    assert report.document_count == 26
+    assert ("IVF" in report.factory) == ("IVF" in factory)
+
+
+def test_unsupported_factory_for_the_corpus_is_a_clear_error(tmp_path, fake_encoder):
+    with pytest.raises(IndexBuildError, match="cannot train"):
+        build_index(read_corpus("tiny"), tmp_path / "idx", fake_encoder, IndexConfig(factory="IVF,PQ8"))
+    assert not (tmp_path / "idx" / layout.CURRENT_NAME).exists()
+
+
+def test_manifest_rejects_unknown_fields_and_other_formats(tiny_index):
+    version = layout.current_version_dir(tiny_index)
+    data = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**data, "colour": "blue"}))
+    with pytest.raises(Exception, match="unknown fields"):
+        Manifest.read(version)
+    (version / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
+    with pytest.raises(Exception, match="Rebuild the index"):
+        Manifest.read(version)
+
+
+def test_config_validation():
+    with pytest.raises(InvalidInputError):
+        IndexConfig(chunk_size=0)
+    with pytest.raises(InvalidInputError):
+        IndexConfig(nprobe_target=1.5)

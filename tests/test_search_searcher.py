@@ -1,0 +1,96 @@
+"""The search API: results, errors, exact search, tower checks, damaged files."""
+
+from __future__ import annotations
+
+import pytest
+
+from search import layout
+from search.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, InvalidInputError,
+                           SearchError)
+from search.searcher import Searcher
+from tests.towers import FakeEncoder
+
+
+def test_search_returns_ranked_documents(tiny_index, fake_encoder):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    results = searcher.search("largest hot desert in Africa", k=3)
+    assert [r.rank for r in results] == [1, 2, 3]
+    assert results[0].doc_id == "geo-sahara" and results[0].title == "Sahara"
+    assert results[0].metadata == {"topic": "geo"}
+    assert results[0].score >= results[1].score >= results[2].score
+
+
+def test_k_larger_than_corpus_returns_what_exists_without_padding(tiny_index, fake_encoder):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    results = searcher.search("tea", k=1000)
+    assert len(results) == 26 == len({r.doc_id for r in results})
+
+
+def test_exact_search_matches_ann_on_a_single_list_index(tiny_index, fake_encoder):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    approximate = [r.doc_id for r in searcher.search("planet with a red storm", k=5)]
+    assert [r.doc_id for r in searcher.search("planet with a red storm", k=5, exact=True)] == approximate
+
+
+def test_search_batch_equals_single_searches(tiny_index, fake_encoder):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    queries = ["espresso pressure", "violin strings", "sleep hours"]
+    batch = searcher.search_batch(queries, k=4)
+    assert batch == [searcher.search(query, k=4) for query in queries]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"query": ""}, "empty query"), ({"query": "   "}, "empty query"),
+    ({"query": "tea", "k": 0}, "k must be"), ({"query": "tea", "k": -3}, "k must be"),
+    ({"query": "tea", "k": 2.5}, "k must be"), ({"query": "tea", "nprobe": 0}, "nprobe must be"),
+])
+def test_bad_arguments_get_clear_errors(tiny_index, fake_encoder, kwargs, message):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    with pytest.raises(InvalidInputError, match=message):
+        searcher.search(**kwargs)
+
+
+def test_unknown_path_and_non_index(tmp_path, fake_encoder):
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        Searcher.open(tmp_path / "nowhere", encoder=fake_encoder)
+    with pytest.raises(IndexNotFoundError, match="not a dualsearch index"):
+        Searcher.open(tmp_path, encoder=fake_encoder)
+
+
+def test_other_towers_are_refused(tiny_index):
+    with pytest.raises(IndexMismatchError, match="was built with towers 'fake'"):
+        Searcher.open(tiny_index, encoder=FakeEncoder(salt="retrained"))
+    with pytest.raises(IndexMismatchError, match="dimension 256"):
+        Searcher.open(tiny_index, encoder=FakeEncoder(dimension=32))
+
+
+@pytest.mark.parametrize("name", [layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE])
+def test_altered_or_truncated_files_are_detected(tiny_index, fake_encoder, name):
+    path = layout.current_version_dir(tiny_index) / name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match=f"{name} does not match its checksum"):
+        Searcher.open(tiny_index, encoder=fake_encoder)
+    path.write_bytes(bytes(data[:-10]))
+    with pytest.raises(IndexCorruptError, match=f"{name} has .* bytes"):
+        Searcher.open(tiny_index, encoder=fake_encoder)
+
+
+def test_open_searcher_keeps_its_version_after_a_rebuild(tmp_path, fake_encoder):
+    from corpora.sources import read_corpus
+    from search.indexer import build_index
+
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    old = Searcher.open(index_dir, encoder=fake_encoder)
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"_id": "only", "text": "a single document about tea"}\n')
+    build_index(read_corpus(small), index_dir, fake_encoder)
+    assert len(old.search("tea", k=100)) == 26  # still answering from the version it opened
+    assert [r.doc_id for r in old.reload().search("tea", k=100)] == ["only"]
+
+
+def test_errors_are_catchable_as_builtins():
+    assert issubclass(IndexNotFoundError, FileNotFoundError) and issubclass(InvalidInputError, ValueError)
+    assert all(issubclass(e, SearchError) for e in (IndexNotFoundError, InvalidInputError, IndexCorruptError))
