@@ -155,10 +155,24 @@ def overlap_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> 
     return float(np.mean(shares)) if shares else 1.0
 
 
+def nprobe_grid(nlist: int) -> list[int]:
+    """Candidate nprobe values: 1, 2, 3, 4, 6, 8, 12, 16, 24, ... up to ``nlist``.
+
+    Example:
+        >>> nprobe_grid(40)
+        [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40]
+    """
+    grid, power = [], 1
+    while power < nlist:
+        grid += [power] + ([power * 3 // 2] if power >= 2 else [])
+        power *= 2
+    return sorted({value for value in grid if value < nlist} | {nlist})
+
+
 def calibrate_nprobe(
-    index: faiss.Index, probes: np.ndarray, exact_ids: np.ndarray, target: float = 0.98, k: int = 10
+    index: faiss.Index, probes: np.ndarray, exact_ids: np.ndarray, target: float = 0.995, k: int = 10
 ) -> int:
-    """Smallest power-of-two nprobe whose overlap@k with exact search reaches ``target``.
+    """Smallest nprobe of :func:`nprobe_grid` whose overlap@k with exact search reaches ``target``.
 
     ``probes`` (m, d) are sample queries and ``exact_ids`` (m, k) their exact top-k. Returns 0 for an
     index without inverted lists.
@@ -166,12 +180,10 @@ def calibrate_nprobe(
     ivf = ivf_part(index)
     if ivf is None:
         return 0
-    nprobe = 1
-    while nprobe < ivf.nlist:
+    for nprobe in nprobe_grid(ivf.nlist):
         _, found = search_vectors(index, probes, k, nprobe)
         if overlap_at_k(found, exact_ids, k) >= target:
             return nprobe
-        nprobe *= 2
     return ivf.nlist
 
 

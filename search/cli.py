@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from search.cli_update import add_field_arguments
 from search.errors import SearchError
 
 logger = logging.getLogger(__name__)
@@ -37,9 +38,7 @@ def _add_index(commands) -> None:
     parser.add_argument("--index-factory", default=None, help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
                                                               "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="documents per forward pass (default 32)")
-    parser.add_argument("--id-field", default=None, help="id field of JSONL/CSV/Parquet records (default: _id or id)")
-    parser.add_argument("--title-field", default="title", help="title field (default: title)")
-    parser.add_argument("--text-field", default="text", help="text field (default: text)")
+    add_field_arguments(parser)
     parser.set_defaults(run=_run_index)
 
 
@@ -115,8 +114,12 @@ def _run_evaluate(args) -> int:
 
 
 from demo.cli import add_demo_command  # noqa: E402  (cheap: Gradio loads only when the command runs)
+from finetune.cli import add_finetune_command  # noqa: E402  (cheap: torch loads only when the command runs)
 
-COMMANDS: list[Callable] = [_add_index, _add_search, _add_evaluate, add_demo_command]
+from search.cli_update import add_add_command, add_delete_command, add_reindex_command  # noqa: E402
+
+COMMANDS: list[Callable] = [_add_index, _add_search, _add_evaluate, add_reindex_command, add_add_command, add_delete_command,
+                            add_demo_command, add_finetune_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,3 +42,7 @@ class IndexCorruptError(SearchError, ValueError):
 
 class ModelError(SearchError, ValueError):
     """Tower weights cannot be loaded or do not match their expected checksum."""
+
+
+class IndexLockedError(SearchError, RuntimeError):
+    """Another process is writing to the index; the message names it."""

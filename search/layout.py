@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from search.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
+from search.failpoints import failpoint
 from search.manifest import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
@@ -55,13 +56,30 @@ def _version_numbers(index_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in index_dir.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
 
 
-def prepare_build_dir(index_dir: str | Path) -> Path:
-    """Create ``index_dir`` if needed and a fresh hidden build directory inside it."""
-    index_dir = Path(index_dir)
+_OWN_NAMES = (".lock", ".chunks", ".build-")  # what a writer leaves before the first version exists
+
+
+def check_writable(index_dir: Path) -> None:
+    """Refuse to write an index into a file, or into a directory holding anything else."""
     if index_dir.exists() and not index_dir.is_dir():
         raise InvalidInputError(f"{index_dir} exists and is not a directory")
-    if index_dir.is_dir() and any(index_dir.iterdir()) and not is_index_dir(index_dir):
-        raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+    if index_dir.is_dir() and not is_index_dir(index_dir):
+        foreign = [p.name for p in index_dir.iterdir() if not p.name.startswith(_OWN_NAMES)]
+        if foreign:
+            raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+
+
+def remove_stale_builds(index_dir: Path) -> None:
+    """Delete build directories of writers that died (call while holding the writer lock)."""
+    for stale in index_dir.glob(".build-*"):
+        logger.warning("removing %s, left by a writer that stopped before publishing", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    (index_dir / f".{CURRENT_NAME}.tmp").unlink(missing_ok=True)
+
+
+def prepare_build_dir(index_dir: str | Path) -> Path:
+    """A fresh hidden build directory inside ``index_dir`` (created if needed)."""
+    index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
     os.chmod(build_dir, 0o755)  # mkdtemp makes it private; readers may run as other users
@@ -107,11 +125,13 @@ def publish(index_dir: str | Path, build_dir: Path) -> Path:
     version_dir = index_dir / f"v{(numbers[-1] + 1 if numbers else 1):06d}"
     os.rename(build_dir, version_dir)
     _fsync(index_dir)
+    failpoint("before-switch")
     pointer_tmp = index_dir / f".{CURRENT_NAME}.tmp"
     pointer_tmp.write_text(version_dir.name + "\n", encoding="utf-8")
     _fsync(pointer_tmp)
     os.replace(pointer_tmp, index_dir / CURRENT_NAME)  # the switch: atomic on POSIX
     _fsync(index_dir)
+    failpoint("after-switch")
     _remove_old_versions(index_dir, keep=version_dir)
     return version_dir
 

@@ -31,6 +31,9 @@ class Manifest:
     next_row_id: int
     corpus: str  # the corpus the index was built from, as given
     files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
+    trained_count: int = 0  # vectors the IVF centroids were trained on
+    trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in search/reindex.py)
+    added_since_training: int = 0  # vectors encoded since then (new and changed documents)
     metric: str = "inner_product"  # on L2-normalised vectors, i.e. cosine similarity
     format_version: int = FORMAT_VERSION
     library_versions: dict[str, str] = field(default_factory=dict)

@@ -81,11 +81,30 @@ class DocumentStoreReader:
         with self._lock:
             return int(self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
-    def iter_hashes(self) -> Iterator[tuple[int, str, str]]:
-        """(row id, document id, content hash) of every stored document, in row order."""
-        with self._lock:
-            rows = self.connection.execute("SELECT row_id, doc_id, content_hash FROM documents ORDER BY row_id").fetchall()
-        yield from rows
+    def lookup(self, doc_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Map each stored document id among ``doc_ids`` to (row id, content hash)."""
+        doc_ids = list(doc_ids)
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(doc_ids), 500):  # SQLite caps the number of bound parameters
+            part = doc_ids[start:start + 500]
+            query = f"SELECT doc_id, row_id, content_hash FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
+            with self._lock:
+                found.update({doc_id: (row_id, digest) for doc_id, row_id, digest in self.connection.execute(query, part)})
+        return found
+
+    def iter_documents(self, page: int = 1000) -> Iterator[Document]:
+        """Every stored document, in row order, one page in memory at a time."""
+        last = -1
+        while True:
+            with self._lock:
+                rows = self.connection.execute(
+                    "SELECT * FROM documents WHERE row_id > ? ORDER BY row_id LIMIT ?", (last, page)).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                stored = _stored(row)
+                yield Document(stored.doc_id, stored.title, stored.text, stored.metadata)
+            last = rows[-1][0]
 
     def close(self) -> None:
         self.connection.close()

@@ -14,6 +14,10 @@ from search.indexer import IndexConfig, build_index, read_vectors
 from search.manifest import Manifest
 
 
+def visible(directory):
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+
+
 def test_index_directory_is_self_describing(tiny_index, fake_encoder):
     version = layout.current_version_dir(tiny_index)
     manifest = Manifest.read(version)
@@ -35,18 +39,19 @@ def test_rebuilding_publishes_a_new_version_and_keeps_one_previous(tmp_path, fak
     for _ in range(3):
         build_index(read_corpus("tiny"), index_dir, fake_encoder)
     assert (index_dir / layout.CURRENT_NAME).read_text().strip() == "v000003"
-    assert sorted(p.name for p in index_dir.iterdir()) == ["CURRENT", "v000002", "v000003"]
+    assert visible(index_dir) == ["CURRENT", "v000002", "v000003"]
+    assert not list(index_dir.glob(".build-*")) and not (index_dir / ".chunks").exists()
 
 
 def test_bad_record_midway_leaves_nothing_half_indexed(tmp_path, fake_encoder):
     index_dir = tmp_path / "idx"
     build_index(read_corpus("tiny"), index_dir, fake_encoder)
-    before = sorted(p.name for p in index_dir.iterdir())
+    before = visible(index_dir)
     corpus = tmp_path / "bad.jsonl"
     corpus.write_text('{"_id": "1", "text": "fine"}\n' * 1 + '{"_id": "2", "text": ""}\n')
     with pytest.raises(CorpusError, match=r"bad\.jsonl:2"):
         build_index(read_corpus(corpus), index_dir, fake_encoder, IndexConfig(chunk_size=1))
-    assert sorted(p.name for p in index_dir.iterdir()) == before  # no build leftovers, live version unchanged
+    assert visible(index_dir) == before and not list(index_dir.glob(".build-*"))  # live version unchanged
 
 
 def test_empty_corpus_and_foreign_directory_are_refused(tmp_path, fake_encoder):

@@ -1,0 +1,80 @@
+"""Small helpers every benchmark shares: where data is, machine facts, timing, writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "results"
+DEFAULT_DATA = Path(os.environ.get("DUALSEARCH_DATA", REPO.parent / "shared" / "data"))
+
+
+def percentile_ms(seconds: list[float], q: float) -> float:
+    """The q-th percentile of durations given in seconds, in milliseconds.
+
+    Example:
+        >>> percentile_ms([0.001, 0.002, 0.003], 50)
+        2.0
+    """
+    if not seconds:
+        raise ValueError("no durations")
+    return float(np.percentile(np.asarray(seconds) * 1000.0, q))
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, float]:
+    """Run ``function`` and return (its result, wall seconds)."""
+    started = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - started
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "cpu": cpu_model(), "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(), "python": platform.python_version(),
+    }
+
+
+def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
+    """Write ``results/<name>.json`` with the command that made it, the machine, versions and date."""
+    from search.manifest import library_versions
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name()] + sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": machine(),
+        "library_versions": library_versions(),
+        **payload,
+    }
+    path = results_dir / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return spec.name if spec and spec.name else Path(sys.argv[0]).stem

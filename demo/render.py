@@ -1,0 +1,212 @@
+"""HTML for the demo page: escaped result panels with the query's words marked.
+
+Everything that comes from a document or a query goes through :func:`html.escape` before it reaches
+the page, so markup inside documents (``<script>``, ``<img onerror=...>``) is shown as text and never
+runs. The only tags in the output are the ones written here.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from search.searcher import SearchResult
+
+logger = logging.getLogger(__name__)
+
+SNIPPET_CHARS = 320  # characters of document text shown per result
+MAX_MARKED_TERMS = 32  # query words highlighted at most (a 10,000-character query must stay cheap)
+_WORD = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it of on or that the this to what when "
+    "where which who why with you your my me we".split()
+)
+
+# Gradio 6's theme declares Source Sans Pro 400 and 600 only, and ships 600 as a 55-glyph subset, so bold
+# text mixes two fonts. Bold text here uses the full Bold face Gradio also serves, declared in the page
+# head (a component's css_template is nested under its id, where @font-face is not allowed).
+HEAD_HTML = """<style>
+@font-face { font-family: "ds-bold"; font-weight: 700; font-style: normal;
+             src: url("static/fonts/SourceSansPro/SourceSansPro-Bold.woff2") format("woff2"); }
+</style>"""
+
+# Scoped to each gr.HTML panel by Gradio (gr.HTML(css_template=...)); theme variables keep dark mode legible.
+PANEL_CSS = """
+.ds-panel b, .ds-name, .ds-title { font-family: "ds-bold", var(--font); font-weight: 700; }
+.ds-panel { font-size: var(--text-md); line-height: 1.45; }
+.ds-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.5em; margin-bottom: 0.4em; }
+.ds-name { font-size: var(--text-lg); }
+.ds-meta, .ds-ids { color: var(--body-text-color-subdued); font-size: var(--text-sm); }
+.ds-results { list-style: none; padding: 0; margin: 0; }
+.ds-result { border: 1px solid var(--border-color-primary); border-radius: var(--radius-md);
+             padding: 0.6em 0.8em; margin: 0 0 0.6em 0; background: var(--background-fill-secondary); }
+.ds-title { overflow-wrap: anywhere; }
+.ds-rank { display: inline-block; min-width: 1.4em; margin-right: 0.3em; color: var(--color-accent); }
+.ds-ids code { font-size: var(--text-sm); overflow-wrap: anywhere; }
+.ds-snippet { margin: 0.3em 0 0 0; white-space: normal; overflow-wrap: anywhere; }
+.ds-panel mark { background: color-mix(in srgb, var(--color-accent) 28%, transparent); color: inherit;
+                  padding: 0 0.1em; border-radius: 2px; }
+.ds-message { padding: 0.7em 0.9em; border-radius: var(--radius-md); border: 1px solid var(--border-color-primary); }
+.ds-error { border-color: var(--error-border-color); background: var(--error-background-fill);
+            color: var(--error-text-color); }
+.ds-note { color: var(--body-text-color-subdued); font-size: var(--text-sm); margin-bottom: 0.4em; }
+.ds-index { color: var(--body-text-color-subdued); font-size: var(--text-sm); margin: 0.1em 0; }
+"""
+
+
+@dataclass(frozen=True)
+class PanelInfo:
+    """What a result panel says about its search besides the results."""
+
+    name: str  # index label, e.g. "default" or a directory name
+    seconds: float  # query encoding + ANN search
+    nprobe: int  # inverted lists visited; 0 for indexes without lists
+    nlist: int  # 0 for indexes without inverted lists
+    note: str = ""  # e.g. "query shortened to ..."
+
+
+def _stem(word: str) -> str:
+    """Drop one common English ending so "escape" also marks "escaping" (a root keeps 4+ letters)."""
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[:-len(suffix)]
+    return word
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct lower-cased word stems of ``query`` worth highlighting (no stop words), longest first.
+
+    Example:
+        >>> query_terms("How do I parse command-line arguments?")
+        ['argument', 'command', 'line', 'pars']
+    """
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        if word not in _STOPWORDS and (len(word) > 1 or not word.isascii()):
+            seen.setdefault(_stem(word))
+            if len(seen) == MAX_MARKED_TERMS:
+                break
+    return sorted(seen, key=lambda word: (-len(word), word))
+
+
+def _pattern(terms: Sequence[str]) -> re.Pattern | None:
+    if not terms:
+        return None
+    # A term matches at the start of a word and takes the rest of it: "parse" marks "parser".
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(term) for term in terms) + r")\w*", re.IGNORECASE)
+
+
+def highlight(text: str, terms: Sequence[str]) -> str:
+    """Escape ``text`` and wrap words starting with one of ``terms`` in ``<mark>``.
+
+    Example:
+        >>> highlight("Use <b>argparse</b> to parse args", ["parse", "argparse"])
+        'Use &lt;b&gt;<mark>argparse</mark>&lt;/b&gt; to <mark>parse</mark> args'
+    """
+    pattern = _pattern(terms)
+    if pattern is None:
+        return html.escape(text)
+    pieces, position = [], 0
+    for match in pattern.finditer(text):
+        pieces.append(html.escape(text[position:match.start()]))
+        pieces.append(f"<mark>{html.escape(match.group())}</mark>")
+        position = match.end()
+    pieces.append(html.escape(text[position:]))
+    return "".join(pieces)
+
+
+def snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters of ``text`` (whitespace collapsed) around the most query words, unescaped.
+
+    Example:
+        >>> snippet("alpha beta gamma", ["beta"])
+        'alpha beta gamma'
+    """
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    starts = [match.start() for match in _pattern(terms).finditer(text)] if terms else []
+    start = max(0, min(_best_window(starts[:200], width) - width // 4, len(text) - width))
+    if start:  # begin at a word
+        space = text.find(" ", start, start + 30)
+        start = space + 1 if space >= 0 else start
+    end = start + width
+    if end < len(text):  # end at a word
+        space = text.rfind(" ", end - 30, end)
+        end = space if space > start else end
+    return ("… " if start else "") + text[start:end] + (" …" if end < len(text) else "")
+
+
+def _best_window(starts: list[int], width: int) -> int:
+    """The match position that begins the window of ``width`` holding the most matches (0 if none)."""
+    best, best_count = 0, 0
+    for index, start in enumerate(starts):
+        count = sum(1 for other in starts[index:] if other < start + width * 3 // 4)
+        if count > best_count:
+            best, best_count = start, count
+    return best
+
+
+def render_results(results: Sequence[SearchResult], query: str, info: PanelInfo) -> str:
+    """A panel of ranked results: rank, title, score, doc id and a highlighted snippet, all escaped.
+
+    Example:
+        >>> from search.searcher import SearchResult
+        >>> hit = SearchResult(1, "d1", 0.9, "<b>Tea</b>", "Green tea")
+        >>> "&lt;b&gt;" in render_results([hit], "tea", PanelInfo("idx", 0.01, 0, 0))
+        True
+    """
+    terms = query_terms(query)
+    items = "".join(_render_result(result, terms) for result in results)
+    body = f'<ol class="ds-results">{items}</ol>' if results else message_html("No results: the index returned nothing for this query.")
+    return _panel(info, len(results), body)
+
+
+def _render_result(result: SearchResult, terms: Sequence[str]) -> str:
+    title = result.title or result.doc_id
+    return (
+        f'<li class="ds-result" data-doc-id="{html.escape(result.doc_id)}">'
+        f'<div class="ds-title"><span class="ds-rank">{result.rank}.</span>{highlight(title, terms)}</div>'
+        f'<div class="ds-ids">score {result.score:.3f} · <code>{html.escape(result.doc_id)}</code></div>'
+        f'<p class="ds-snippet">{highlight(snippet(result.text, terms), terms)}</p></li>'
+    )
+
+
+def _panel(info: PanelInfo, count: int, body: str) -> str:
+    probe = f" · nprobe {info.nprobe} of {info.nlist} lists" if info.nlist else ""
+    meta = f"{count} result{'s' if count != 1 else ''} in {info.seconds * 1000:.1f} ms{probe}"
+    note = f'<div class="ds-note">{html.escape(info.note)}</div>' if info.note else ""
+    return (
+        f'<div class="ds-panel"><div class="ds-head"><span class="ds-name">{html.escape(info.name)}</span>'
+        f'<span class="ds-meta">{meta}</span></div>{note}{body}</div>'
+    )
+
+
+def message_html(text: str, error: bool = False, name: str = "") -> str:
+    """A message box (a hint, or an error in red) with ``text`` escaped, optionally under an index name.
+
+    Example:
+        >>> message_html("Type a query <here>")
+        '<div class="ds-message ds-info">Type a query &lt;here&gt;</div>'
+    """
+    kind = "ds-error" if error else "ds-info"
+    box = f'<div class="ds-message {kind}">{html.escape(text)}</div>'
+    if not name:
+        return box
+    return f'<div class="ds-panel"><div class="ds-head"><span class="ds-name">{html.escape(name)}</span></div>{box}</div>'
+
+
+def header_html(descriptions: Sequence[tuple[str, str]]) -> str:
+    """The page heading: one escaped line per index, ``(name, description)``.
+
+    Example:
+        >>> "&lt;" in header_html([("idx", "<odd> model")])
+        True
+    """
+    lines = "".join(
+        f'<div class="ds-index"><b>{html.escape(name)}</b>: {html.escape(text)}</div>' for name, text in descriptions
+    )
+    return f'<div class="ds-panel"><div class="ds-name">dualsearch: semantic search with query and document towers</div>{lines}</div>'

@@ -1,0 +1,96 @@
+"""``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is :func:`finetune.train.finetune`.
+
+Options left out keep the value of ``--config FILE`` (a ``train_config.json``), else the defaults of
+:class:`finetune.config.FinetuneConfig`. Heavy libraries are imported inside the handler only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+# CLI option -> FinetuneConfig field, for the options that map one to one.
+_FIELD_OPTIONS = {
+    "base": str, "split": str, "dev_split": str, "dev_fraction": float, "epochs": float, "batch_size": int,
+    "learning_rate": float, "warmup_ratio": float, "weight_decay": float, "scale": float,
+    "max_query_length": int, "max_document_length": int, "train_max_document_length": int, "seed": int,
+    "mini_batch_size": int, "hard_negatives": int, "negative_miner": str, "negative_margin": float,
+    "min_relevance": int, "max_pairs": int, "max_positives_per_query": int, "dev_max_documents": int,
+    "evaluation_steps": int,
+}
+_FLAGS = ("tied", "gradient_cache", "bf16", "keep_checkpoints")
+_HELP = {
+    "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
+    "split": "qrels split of a BEIR directory to train on (default train)",
+    "dev_split": "BEIR qrels split for dev evaluation, e.g. dev (NFCorpus)",
+    "dev_fraction": "hold out this fraction of the training queries for dev evaluation (seeded)",
+    "epochs": "training epochs (default 1)", "batch_size": "pairs per step (default 32)",
+    "learning_rate": "peak learning rate (default 2e-5)", "warmup_ratio": "fraction of steps warming up (default 0.1)",
+    "weight_decay": "AdamW weight decay (default 0.01)", "scale": "loss similarity scale, 1/temperature (default 20)",
+    "max_query_length": "query tower truncation in tokens (default 64)",
+    "max_document_length": "document tower truncation in tokens, saved with the towers (default 256)",
+    "train_max_document_length": "document truncation while training only (default: --max-document-length)",
+    "seed": "seed of sampling, hold-out and training (default 12)",
+    "mini_batch_size": "forward-pass size with --gradient-cache (default 16)",
+    "hard_negatives": "mined hard negatives per pair (default 0: in-batch negatives only)",
+    "negative_miner": "who mines hard negatives: bm25, towers (before training) or both (default bm25)",
+    "negative_margin": "keep a negative only if its score <= positive score - MARGIN * |positive score|",
+    "min_relevance": "lowest relevance grade that makes a pair (default 1)",
+    "max_pairs": "seeded subsample of the training pairs", "max_positives_per_query": "seeded cap of pairs per query",
+    "dev_max_documents": "dev corpus size: judged documents plus a seeded sample (default 2000)",
+    "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
+    "tied": "share one tower's weights for queries and documents (saved as a plain model)",
+    "gradient_cache": "CachedMultipleNegativesRankingLoss: big batches in the memory of --mini-batch-size",
+    "bf16": "bfloat16 autocast (faster on CPUs with AMX)", "keep_checkpoints": "keep MODEL_DIR/checkpoints",
+}
+
+
+def add_finetune_command(commands) -> None:
+    """Register ``finetune`` on the ``dualsearch`` sub-command parsers."""
+    parser = commands.add_parser("finetune", help="fine-tune query and document towers on (query, document) pairs")
+    parser.add_argument("data", metavar="DATA", help="a BEIR directory, a .jsonl of {query, document[, negative]}, "
+                                                     "a save_to_disk dataset directory or hf:NAME[:SPLIT]")
+    parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to create")
+    parser.add_argument("--config", metavar="JSON", help="start from this train_config.json; options override it")
+    parser.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
+    dev = parser.add_mutually_exclusive_group()
+    for name, kind in _FIELD_OPTIONS.items():
+        target = dev if name in ("dev_split", "dev_fraction") else parser
+        metavar = {int: "N", float: "X", str: "NAME"}[kind] if name != "base" else "PATH_OR_ID"
+        target.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=metavar,
+                            help=_HELP[name])
+    parser.add_argument("--negative-range", nargs=2, type=int, metavar=("MIN", "MAX"), default=None,
+                        help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 0 50)")
+    for name in _FLAGS:
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=_HELP[name])
+    parser.set_defaults(run=run_finetune)
+
+
+def config_from_args(args):
+    """The run's :class:`FinetuneConfig`: ``--config`` (or the defaults) with the given options applied."""
+    from finetune.config import FinetuneConfig
+
+    config = FinetuneConfig.from_json(args.config) if args.config else FinetuneConfig()
+    changes = {name: getattr(args, name) for name in (*_FIELD_OPTIONS, *_FLAGS) if getattr(args, name) is not None}
+    if args.negative_range is not None:
+        changes["negative_range_min"], changes["negative_range_max"] = args.negative_range
+    if args.dev_split is not None:
+        changes["dev_fraction"] = 0.0
+    elif args.dev_fraction is not None:
+        changes["dev_split"] = None
+    return dataclasses.replace(config, **changes)
+
+
+def run_finetune(args) -> int:
+    from finetune.train import finetune
+
+    config = config_from_args(args)
+    report = finetune(args.data, args.out, config, show_progress=True, overwrite=args.overwrite)
+    negatives = f", {report.negatives_per_pair} negatives each" if report.negatives_per_pair else ""
+    print(f"trained on {report.train_pairs} pairs{negatives} in {report.train_seconds:.0f}s")
+    if report.before:
+        print(f"dev ({report.dev_queries} queries, {report.dev_documents} documents):")
+        for label, metrics in (("before", report.before), ("after", report.after)):
+            print(f"  {label:<6} " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+    print(f"saved towers to {args.out}")
+    return 0

@@ -1,0 +1,142 @@
+"""What a fine-tuning run does: one frozen, validated config, saved as ``train_config.json`` beside the towers.
+
+Loading a config from JSON rejects unknown keys, so a typo (``"epoch": 3``) fails loudly instead of
+silently training with the default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.errors import InvalidInputError
+
+NEGATIVE_MINERS = ("bm25", "towers", "both")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings of one fine-tuning run.
+
+    Example:
+        >>> config = FinetuneConfig(epochs=2, hard_negatives=1)
+        >>> FinetuneConfig.from_dict(config.to_dict()) == config
+        True
+    """
+
+    # --- towers
+    base: str = "default"  # base checkpoint of both towers: 'default' (packaged all-MiniLM-L6-v2), a path or hub id
+    tied: bool = False  # True: one shared tower, saved as a plain model; False: separate query/document weights
+    max_query_length: int = 64  # query tower truncation in tokens (separate towers only)
+    max_document_length: int = 256  # document tower truncation in tokens, saved with the towers (used to index)
+    train_max_document_length: int | None = None  # truncation while training only (None: max_document_length)
+    # --- training data
+    split: str = "train"  # qrels split of a BEIR directory to train on
+    min_relevance: int = 1  # judgements at or above this grade become (query, document) pairs
+    max_pairs: int | None = None  # seeded subsample of the pairs (None: all of them)
+    max_positives_per_query: int | None = None  # seeded cap per query, applied before max_pairs
+    # --- dev evaluation (at most one of dev_split / dev_fraction)
+    dev_split: str | None = None  # a qrels split of the same BEIR directory, e.g. NFCorpus 'dev'
+    dev_fraction: float = 0.0  # else hold out this fraction of the training queries (seeded)
+    dev_max_documents: int | None = 2000  # dev corpus: judged documents plus a seeded sample up to this many
+    evaluation_steps: int | None = None  # evaluate (and checkpoint) every N steps; None: once per epoch
+    # --- optimisation
+    epochs: float = 1.0
+    batch_size: int = 32  # pairs per step; every other pair's document is an in-batch negative
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
+    weight_decay: float = 0.01
+    scale: float = 20.0  # MultipleNegativesRankingLoss similarity scale (1 / temperature)
+    gradient_cache: bool = False  # CachedMultipleNegativesRankingLoss: large batches in bounded memory
+    mini_batch_size: int = 16  # forward-pass size with gradient_cache
+    bf16: bool = False  # bfloat16 autocast for training and dev encoding (fast on CPUs with AMX)
+    seed: int = 12
+    # --- hard negatives
+    hard_negatives: int = 0  # mined negatives per pair (0: in-batch negatives only, plus any given in the data)
+    negative_miner: str = "bm25"  # 'bm25', 'towers' (the towers before training) or 'both'
+    negative_range_min: int = 0  # skip the miner's top ranks below this (0-based, positives count as ranks)
+    negative_range_max: int = 50  # consider the miner's ranks below this
+    negative_margin: float | None = None  # keep a negative only if score <= positive score - margin * |positive score|
+    # --- output
+    keep_checkpoints: bool = False  # keep <out>/checkpoints after training
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "max_query_length", "max_document_length", "batch_size", "mini_batch_size")
+        _check_positive(self, "train_max_document_length", "max_pairs", "max_positives_per_query",
+                        "dev_max_documents", "evaluation_steps", allow_none=True)
+        for name in ("tied", "gradient_cache", "bf16", "keep_checkpoints"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.base, str) or not self.base.strip():
+            raise InvalidInputError(f"base must be a model path or hub id, got {self.base!r}")
+        if self.min_relevance < 1:
+            raise InvalidInputError(f"min_relevance must be at least 1 (0 means judged non-relevant), got {self.min_relevance}")
+        if self.dev_split is not None and self.dev_fraction:
+            raise InvalidInputError("give dev_split or dev_fraction, not both")
+        if self.dev_split == self.split:
+            raise InvalidInputError(f"dev_split {self.dev_split!r} is the training split: dev queries must be held out")
+        if not 0 <= self.dev_fraction < 1:
+            raise InvalidInputError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
+        for name in ("epochs", "learning_rate", "scale"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
+        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
+            raise InvalidInputError("warmup_ratio must be in [0, 1) and weight_decay at least 0")
+        self._check_negatives()
+
+    def _check_negatives(self) -> None:
+        if self.hard_negatives < 0:
+            raise InvalidInputError(f"hard_negatives must be at least 0, got {self.hard_negatives}")
+        if self.negative_miner not in NEGATIVE_MINERS:
+            raise InvalidInputError(f"negative_miner must be one of {list(NEGATIVE_MINERS)}, got {self.negative_miner!r}")
+        if not 0 <= self.negative_range_min < self.negative_range_max:
+            raise InvalidInputError(
+                f"need 0 <= negative_range_min < negative_range_max, got {self.negative_range_min}, {self.negative_range_max}")
+        if self.negative_margin is not None and not 0 <= self.negative_margin < 1:
+            raise InvalidInputError(f"negative_margin must be in [0, 1), got {self.negative_margin}")
+
+    @property
+    def training_document_length(self) -> int:
+        return self.train_max_document_length or self.max_document_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinetuneConfig:
+        """Build a config from a mapping, refusing keys that are not fields (typos must not pass)."""
+        if not isinstance(data, dict):
+            raise InvalidInputError(f"a fine-tuning config must be a JSON object, got {type(data).__name__}")
+        known = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidInputError(f"unknown fine-tuning config keys {unknown}; valid keys: {known}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> FinetuneConfig:
+        """Read a config written by :meth:`write_json` (or by hand)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidInputError(f"fine-tuning config not found: {path}") from None
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(f"{path}: invalid JSON ({error.msg} at line {error.lineno})") from None
+        return cls.from_dict(data)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _check_positive(config: FinetuneConfig, *names: str, allow_none: bool = False) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is None and allow_none:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidInputError(f"{name} must be a whole number of at least 1, got {value!r}")

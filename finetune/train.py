@@ -1,0 +1,184 @@
+"""Fine-tune query and document towers end to end: data -> pairs (+ hard negatives) -> trainer -> a model
+directory that ``dualsearch index --model DIR`` and ``DualEncoder.load(DIR)`` load as they are.
+
+The directory is built in a hidden sibling and moved into place only when complete; beside the
+weights it holds ``train_config.json`` (the :class:`FinetuneConfig`, loadable again) and
+``train_report.json`` (data sizes, dev metrics before and after, every evaluation, timings, versions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from finetune.config import FinetuneConfig
+from finetune.data import TrainingData, load_beir, load_training_data
+from finetune.dataset import build_dataset
+from finetune.errors import TrainingDataError
+from finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
+from finetune.sampling import dev_corpus, hold_out, select_pairs
+from search.errors import InvalidInputError
+from search.manifest import library_versions, now_iso
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME, REPORT_NAME, CHECKPOINTS = "train_config.json", "train_report.json", "checkpoints"
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    """What a run did; also written to ``train_report.json``."""
+
+    out_dir: str
+    data: str
+    train_pairs: int
+    negatives_per_pair: int
+    dev_queries: int = 0
+    dev_documents: int = 0
+    before: dict[str, float] = field(default_factory=dict)  # dev metrics of the base towers
+    after: dict[str, float] = field(default_factory=dict)  # dev metrics of the saved towers
+    history: list[dict[str, Any]] = field(default_factory=list)  # every evaluation during training
+    best_checkpoint: str | None = None  # e.g. "checkpoint-58": the evaluation whose towers were kept
+    train_seconds: float = 0.0
+    mining_seconds: float = 0.0
+    library_versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+
+def finetune(data: str | Path, out_dir: str | Path, config: FinetuneConfig | None = None,
+             show_progress: bool = False, overwrite: bool = False) -> FinetuneReport:
+    """Read training data, hold out dev queries as ``config`` says, train and save the towers.
+
+    Example:
+        >>> report = finetune("../shared/data/scifact", "models/scifact",  # doctest: +SKIP
+        ...                   FinetuneConfig(dev_fraction=0.15, epochs=2, hard_negatives=1))
+        >>> report.after["ndcg@10"] > report.before["ndcg@10"]  # doctest: +SKIP
+        True
+    """
+    config = config or FinetuneConfig()
+    train, dev = load_splits(data, config)
+    return train_towers(train, out_dir, config, dev, show_progress, overwrite)
+
+
+def load_splits(data: str | Path, config: FinetuneConfig) -> tuple[TrainingData, TrainingData | None]:
+    """Training data and the dev set: a BEIR split (``dev_split``), held-out queries (``dev_fraction``) or none."""
+    train = load_training_data(data, config.split)
+    if config.dev_split is not None:
+        if not (Path(data) / "corpus.jsonl").is_file():
+            raise InvalidInputError(f"dev_split needs a BEIR directory; for {data} use dev_fraction")
+        dev = load_beir(data, config.dev_split)
+        overlap = sorted(set(dev.qrels) & set(train.qrels))
+        if overlap:
+            raise TrainingDataError(f"{data}: {len(overlap)} queries are in both {config.split!r} and {config.dev_split!r}, e.g. {overlap[:3]}")
+        return train, dev
+    if config.dev_fraction:
+        return hold_out(train, config.dev_fraction, config.seed)
+    return train, None
+
+
+def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfig, dev: TrainingData | None = None,
+                 show_progress: bool = False, overwrite: bool = False) -> FinetuneReport:
+    """Train towers on ``train`` (dev metrics on ``dev`` before, during and after) and publish ``out_dir``."""
+    from finetune.model import build_training_model, set_max_lengths
+    from finetune.trainer import evaluation_history, make_trainer
+
+    out_dir = Path(out_dir)
+    build_dir = _prepare_build_dir(out_dir, overwrite)
+    try:
+        model = build_training_model(config.base, config.tied, config.max_query_length, config.max_document_length)
+        evaluator = _evaluator(dev, config, show_progress)
+        before = evaluator(model) if evaluator else {}
+        set_max_lengths(model, config.max_query_length, config.training_document_length)
+        started = time.perf_counter()
+        dataset, negatives_per_pair = training_dataset(train, config, model, show_progress)
+        mined = time.perf_counter()
+        trainer = make_trainer(model, dataset, evaluator, config, build_dir / CHECKPOINTS, show_progress)
+        trainer.train()
+        trained = time.perf_counter()
+        logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
+        set_max_lengths(model, config.max_query_length, config.max_document_length)
+        after = evaluator(model) if evaluator else {}
+        report = FinetuneReport(
+            str(out_dir), train.source, len(dataset), negatives_per_pair,
+            len(dev.qrels) if dev else 0, len(evaluator.document_ids) if evaluator else 0,
+            _unprefixed(before), _unprefixed(after), evaluation_history(trainer), _checkpoint_name(trainer),
+            round(trained - mined, 1), round(mined - started, 1), library_versions(), now_iso())
+        _save(model, build_dir, config, report)
+        _publish(build_dir, out_dir)
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return report
+
+
+def training_dataset(train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False):
+    """The trainer's dataset and its number of negatives per pair (mined, given in the data, or none)."""
+    pairs = select_pairs(train, config.min_relevance, config.max_positives_per_query, config.max_pairs, config.seed)
+    count = config.hard_negatives or (1 if train.negatives else 0)
+    if not count:
+        return build_dataset(train, pairs), 0
+    rankings = []
+    if config.hard_negatives and config.negative_miner in ("bm25", "both"):
+        rankings.append(bm25_rankings(train, config.negative_range_max))
+    if config.hard_negatives and config.negative_miner in ("towers", "both"):
+        from finetune.evaluator import bf16_autocast
+
+        with bf16_autocast(config.bf16):
+            rankings.append(tower_rankings(model, train, config.negative_range_max, config.batch_size, show_progress))
+    window = NegativeWindow(config.negative_range_min, config.negative_range_max, config.negative_margin)
+    negatives = negatives_for_pairs(train, pairs, count, rankings, window, config.seed)
+    return build_dataset(train, pairs, negatives), count
+
+
+def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: bool):
+    if dev is None:
+        return None
+    from finetune.evaluator import RetrievalEvaluator
+
+    documents = dev_corpus(dev, config.dev_max_documents, config.seed)
+    return RetrievalEvaluator(dev, documents, batch_size=config.batch_size, bf16=config.bf16, show_progress=show_progress)
+
+
+def _checkpoint_name(trainer) -> str | None:
+    best = trainer.state.best_model_checkpoint
+    return Path(best).name if best else None
+
+
+def _unprefixed(metrics: dict[str, float]) -> dict[str, float]:
+    return {name.removeprefix("dev_"): round(value, 6) for name, value in metrics.items()}
+
+
+def _prepare_build_dir(out_dir: Path, overwrite: bool) -> Path:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"output {out_dir} exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise InvalidInputError(f"output directory {out_dir} is not empty (pass overwrite=True / --overwrite to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build_dir = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
+    shutil.rmtree(build_dir, ignore_errors=True)
+    build_dir.mkdir()
+    return build_dir
+
+
+def _save(model, build_dir: Path, config: FinetuneConfig, report: FinetuneReport) -> None:
+    if not config.keep_checkpoints:
+        shutil.rmtree(build_dir / CHECKPOINTS, ignore_errors=True)
+    model.save(str(build_dir))
+    config.write_json(build_dir / CONFIG_NAME)
+    (build_dir / REPORT_NAME).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+
+
+def _publish(build_dir: Path, out_dir: Path) -> None:
+    """Swap the finished directory in; an old one is removed only after the new one is in place."""
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(build_dir, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    logger.info("saved towers to %s", out_dir)

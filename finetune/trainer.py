@@ -1,0 +1,119 @@
+"""The sentence-transformers trainer for one run: MultipleNegativesRankingLoss (or its gradient-cached
+form), ``BatchSamplers.NO_DUPLICATES``, the Router mapping, periodic dev evaluation, checkpoints and
+the best checkpoint loaded at the end."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from finetune.config import FinetuneConfig
+from finetune.dataset import router_mapping
+
+logger = logging.getLogger(__name__)
+
+BEST_METRIC = "eval_dev_ndcg@10"  # trainer prefix "eval" + evaluator name "dev" + primary metric
+
+
+def make_loss(model, config: FinetuneConfig):
+    """MultipleNegativesRankingLoss: each query's positive against every other document in the batch
+    (and the pair's own hard negatives). ``gradient_cache`` swaps in the cached form (GradCache), which
+    takes large batches in the memory of ``mini_batch_size``.
+
+    Example:
+        >>> make_loss(model, FinetuneConfig(scale=30.0)).scale  # doctest: +SKIP
+        30.0
+    """
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    if config.gradient_cache:
+        return CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
+    return MultipleNegativesRankingLoss(model, scale=config.scale)
+
+
+def training_arguments(config: FinetuneConfig, columns: list[str], checkpoint_dir: Path, evaluate: bool,
+                       show_progress: bool):
+    """Trainer arguments; evaluation and checkpoints share one schedule so the best can be kept."""
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    schedule = "steps" if config.evaluation_steps else "epoch"
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=config.epochs,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps (transformers 5)
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=config.bf16,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # a repeated text in a batch would be a false in-batch negative
+        router_mapping={} if config.tied else router_mapping(columns),
+        eval_strategy=schedule if evaluate else "no",
+        eval_steps=config.evaluation_steps,
+        save_strategy=schedule,
+        save_steps=config.evaluation_steps,
+        save_total_limit=2 if evaluate else 1,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model=BEST_METRIC if evaluate else None,
+        greater_is_better=True,
+        logging_steps=10,
+        report_to="none",
+        disable_tqdm=not show_progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=_has_cuda(),
+        use_cpu=not _has_cuda(),  # transformers refuses bf16 on CPU unless told it is on CPU
+    )
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_dir: Path, show_progress: bool = False):
+    """A ``SentenceTransformerTrainer`` whose logs go to :mod:`logging` instead of stdout.
+
+    Example:
+        >>> trainer = make_trainer(model, dataset, None, FinetuneConfig(), Path("/tmp/ckpt"))  # doctest: +SKIP
+        >>> trainer.train()  # doctest: +SKIP
+    """
+    from sentence_transformers import SentenceTransformerTrainer
+    from transformers import PrinterCallback, ProgressCallback
+
+    args = training_arguments(config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
+                                         loss=make_loss(model, config), evaluator=evaluator)
+    trainer.remove_callback(PrinterCallback)  # prints every log dict when progress bars are off
+    if not show_progress:
+        trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_LoggingCallback())
+    return trainer
+
+
+class _LoggingCallback(TrainerCallback):
+    """Training loss, learning rate and dev metrics to the module logger."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}
+            logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
+
+
+def evaluation_history(trainer) -> list[dict[str, float]]:
+    """The dev metrics of every evaluation during training, with step and epoch."""
+    history = []
+    for entry in trainer.state.log_history:
+        if BEST_METRIC in entry:
+            metrics = {k.removeprefix("eval_dev_"): v for k, v in entry.items() if k.startswith("eval_dev_")}
+            history.append({"step": entry.get("step"), "epoch": entry.get("epoch"), **metrics})
+    return history

@@ -1,0 +1,192 @@
+"""Bring an index up to date with a changed corpus or new towers, without taking search down.
+
+Every operation writes a complete new version beside the live one and switches atomically
+(:mod:`search.layout`), under the index's writer lock (:mod:`search.lock`):
+
+- :func:`reindex` compares a corpus with the index by document id and content hash: new documents
+  are encoded and added, changed ones re-encoded, removed ones dropped, unchanged ones keep their
+  stored vectors. Other towers (another weights hash) re-encode everything and retrain.
+- :func:`add_documents` adds or replaces the documents of a file; :func:`delete_documents` drops ids.
+
+Retraining policy: the IVF centroids (and any PQ/SQ codebooks) are kept while the corpus changes
+little, and retrained from scratch, with the number of lists re-derived, when
+
+1. the towers changed (the vector space moved), or
+2. the vectors encoded since the last training exceed ``RETRAIN_FRACTION`` (50%) of the vectors
+   it was trained on (new data may sit where the old centroids put few lists), or
+3. the corpus has grown or shrunk so that its derived list count differs by 2x or more from the
+   one in use, or
+4. the caller asks (``retrain=True``, ``--retrain``).
+
+The manifest records ``trained_at``, ``trained_count`` and ``added_since_training``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpora.document import Document
+from corpora.records import FieldNames
+from corpora.sources import read_corpus
+from search import ann, layout
+from search.checkpoints import ChunkCache
+from search.errors import CorpusError, InvalidInputError
+from search.indexer import IndexConfig, LiveVersion, VersionStats, finish_version, write_documents
+from search.lock import IndexLock
+
+logger = logging.getLogger(__name__)
+RETRAIN_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    """What a re-index did (counts are documents)."""
+
+    added: int
+    updated: int
+    deleted: int
+    unchanged: int
+    encoded: int  # run through the document tower (or resumed from a checkpoint)
+    from_checkpoint: int  # encoded by an earlier, interrupted run and reused
+    retrained: bool
+    seconds: float
+    version_dir: Path
+    skipped: list[str] = field(default_factory=list)  # invalid records skipped, with file and line
+
+    def summary(self) -> str:
+        text = (f"added {self.added}, updated {self.updated}, deleted {self.deleted}, unchanged {self.unchanged} "
+                f"(encoded {self.encoded}, {self.from_checkpoint} of them from an interrupted run; "
+                f"centroids {'retrained' if self.retrained else 'kept'}) in {self.seconds:.1f}s")
+        return text + (f"; skipped {len(self.skipped)} invalid records" if self.skipped else "")
+
+
+def retrain_reason(live: LiveVersion, encoder, document_count: int, encoded: int) -> str | None:
+    """Why the centroids must be retrained for the next version, or None to keep them."""
+    manifest = live.manifest
+    if manifest.weights_sha256 != encoder.identity().weights_sha256:
+        return "the towers changed"
+    if manifest.nlist == 0:
+        return None  # Flat and HNSW indexes have no centroids
+    if manifest.added_since_training + encoded > RETRAIN_FRACTION * manifest.trained_count:
+        return f"{manifest.added_since_training + encoded} vectors encoded since training on {manifest.trained_count}"
+    derived = ann.plan_index(manifest.build.get("requested_factory"), document_count).nlist
+    if max(derived, manifest.nlist) >= 2 * min(derived, manifest.nlist):
+        return f"the corpus size now calls for {derived} lists instead of {manifest.nlist}"
+    return None
+
+
+def _validated(source: str, fields: FieldNames, skip_invalid: bool) -> tuple[int, list[str]]:
+    """Read the whole corpus once to count it and find bad records, before anything is encoded."""
+    skipped: list[str] = []
+    count = sum(1 for _ in read_corpus(source, fields, (lambda e: skipped.append(str(e))) if skip_invalid else None))
+    for message in skipped:
+        logger.warning("skipping invalid record: %s", message)
+    return count, skipped
+
+
+def _write_version(index_dir: Path, documents: Iterable[Document], encoder, config: IndexConfig, total: int | None,
+                   corpus_name: str, retrain: bool, show_progress: bool) -> tuple[VersionStats, int, Path]:
+    """Write and publish the next version from ``documents``; returns stats, deleted count, version."""
+    live = LiveVersion(index_dir)
+    layout.remove_stale_builds(index_dir)
+    build_dir = layout.prepare_build_dir(index_dir)
+    cache = ChunkCache(index_dir, encoder.identity().weights_sha256)
+    try:
+        stats = write_documents(documents, build_dir, encoder, config, cache, live, show_progress, total)
+        reason = "asked for" if retrain else retrain_reason(live, encoder, stats.total, stats.encoded)
+        stats.retrained = reason is not None
+        if reason:
+            logger.info("retraining the centroids: %s", reason)
+        version_dir = finish_version(index_dir, build_dir, encoder, config, stats, corpus_name or live.manifest.corpus, live)
+    except BaseException:
+        layout.discard(build_dir)
+        raise
+    finally:
+        live.close()
+    cache.clear()
+    deleted = live.manifest.document_count - stats.counts["unchanged"] - stats.counts["updated"]
+    return stats, deleted, version_dir
+
+
+def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float, skipped: list[str]) -> ReindexReport:
+    return ReindexReport(stats.counts["added"], stats.counts["updated"], deleted, stats.counts["unchanged"], stats.encoded,
+                         stats.from_checkpoint, stats.retrained, time.perf_counter() - started, version_dir, skipped)
+
+
+def _config_of(index_dir: Path, config: IndexConfig | None) -> IndexConfig:
+    if config is not None:
+        return config
+    manifest = LiveVersion(index_dir).manifest
+    return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
+
+
+def reindex(index_dir: str | Path, corpus: str | Path, encoder, fields: FieldNames | None = None,
+            config: IndexConfig | None = None, skip_invalid: bool = False, retrain: bool = False,
+            show_progress: bool = False) -> ReindexReport:
+    """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
+
+    The corpus is read twice: first to validate and count it (a bad record stops the run here,
+    before anything is encoded, unless ``skip_invalid``), then to build the new version.
+
+    Example:
+        >>> report = reindex("my-index", "docs.jsonl", DualEncoder.load())  # doctest: +SKIP
+        >>> print(report.summary())  # doctest: +SKIP
+        added 12, updated 3, deleted 1, unchanged 4980 (encoded 15, ...) in 2.1s
+    """
+    started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
+    with IndexLock(index_dir):
+        config = _config_of(index_dir, config)
+        total, skipped = _validated(str(corpus), fields, skip_invalid)
+        documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
+        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, total, str(corpus), retrain, show_progress)
+    report = _report(stats, deleted, version_dir, started, skipped)
+    logger.info("re-indexed %s: %s", index_dir, report.summary())
+    return report
+
+
+def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
+    return (document for document in live_store.iter_documents() if document.id not in excluded)
+
+
+def add_documents(index_dir: str | Path, source: str | Path, encoder, fields: FieldNames | None = None,
+                  skip_invalid: bool = False, show_progress: bool = False) -> ReindexReport:
+    """Add the documents of ``source`` to the index, replacing any with the same id."""
+    started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
+    with IndexLock(index_dir):
+        config = _config_of(index_dir, None)
+        skipped: list[str] = []
+        new = list(read_corpus(str(source), fields, skipped.append if skip_invalid else None))  # a small file, by intent
+        if not new:
+            raise CorpusError(f"{source}: no documents to add")
+        live = LiveVersion(index_dir)
+        documents = _chain(_live_except(live.store, {d.id for d in new}), new)
+        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, None, "", False, show_progress)
+        live.close()
+    return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
+
+
+def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder, show_progress: bool = False) -> ReindexReport:
+    """Remove documents by id; an id the index does not hold is an error (nothing is changed)."""
+    started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), set(doc_ids)
+    if not doc_ids:
+        raise InvalidInputError("no document ids given")
+    with IndexLock(index_dir):
+        config = _config_of(index_dir, None)
+        live = LiveVersion(index_dir)
+        unknown = sorted(doc_ids - set(live.store.lookup(doc_ids)))
+        if unknown:
+            live.close()
+            raise InvalidInputError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
+        documents = _live_except(live.store, doc_ids)
+        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, None, "", False, show_progress)
+        live.close()
+    return _report(stats, deleted, version_dir, started, [])
+
+
+def _chain(*parts: Iterable[Document]) -> Iterator[Document]:
+    for part in parts:
+        yield from part

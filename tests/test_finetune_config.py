@@ -1,0 +1,57 @@
+"""FinetuneConfig: validation in __post_init__, strict JSON loading, round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finetune.config import FinetuneConfig
+from search.errors import InvalidInputError, SearchError
+
+
+def test_defaults_are_valid_and_round_trip_through_json(tmp_path):
+    config = FinetuneConfig(epochs=2.5, hard_negatives=2, negative_margin=0.05, dev_fraction=0.1, tied=True)
+    config.write_json(tmp_path / "train_config.json")
+    assert FinetuneConfig.from_json(tmp_path / "train_config.json") == config
+
+
+def test_unknown_json_key_is_refused_with_the_valid_keys(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epoch": 3}))
+    with pytest.raises(InvalidInputError, match=r"unknown fine-tuning config keys \['epoch'\].*'epochs'"):
+        FinetuneConfig.from_json(path)
+
+
+def test_bad_json_and_missing_file_are_clear(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="invalid JSON"):
+        FinetuneConfig.from_json(tmp_path / "bad.json")
+    with pytest.raises(InvalidInputError, match="not found"):
+        FinetuneConfig.from_json(tmp_path / "absent.json")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "epochs must be a positive number"),
+    ({"batch_size": 0}, "batch_size must be a whole number"),
+    ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"dev_split": "dev", "dev_fraction": 0.2}, "not both"),
+    ({"dev_split": "train"}, "dev queries must be held out"),
+    ({"dev_fraction": 1.0}, "dev_fraction"),
+    ({"hard_negatives": -1}, "hard_negatives"),
+    ({"negative_miner": "bm42"}, r"negative_miner must be one of \['bm25', 'towers', 'both'\]"),
+    ({"negative_range_min": 10, "negative_range_max": 10}, "negative_range_min < negative_range_max"),
+    ({"negative_margin": 1.5}, "negative_margin"),
+    ({"min_relevance": 0}, "min_relevance"),
+    ({"tied": "yes"}, "tied must be true or false"),
+    ({"base": " "}, "base"),
+])
+def test_invalid_settings_are_refused(changes, message):
+    with pytest.raises(InvalidInputError, match=message) as raised:
+        FinetuneConfig(**changes)
+    assert isinstance(raised.value, SearchError) and isinstance(raised.value, ValueError)
+
+
+def test_training_length_defaults_to_the_saved_document_length():
+    assert FinetuneConfig(max_document_length=200).training_document_length == 200
+    assert FinetuneConfig(max_document_length=200, train_max_document_length=96).training_document_length == 96

@@ -1,0 +1,123 @@
+"""Training tiny towers for a few steps: separate vs tied weights, the saved directory, reloading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from corpora.sources import TINY_CORPUS_DIR
+from finetune.config import FinetuneConfig
+from finetune.train import CONFIG_NAME, REPORT_NAME, finetune
+
+pytest.importorskip("accelerate", reason="the sentence-transformers trainer needs accelerate (sentence-transformers[train])")
+
+FAST = dict(split="test", epochs=1, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, max_document_length=64,
+            max_query_length=32, dev_fraction=0.25, seed=1)
+
+
+def tower_state(model, route: str) -> dict[str, np.ndarray]:
+    from finetune.model import tower_modules
+
+    transformer = tower_modules(model)[route][0]
+    return {name: tensor.detach().cpu().numpy().copy() for name, tensor in transformer.state_dict().items()}
+
+
+def plain_state(model) -> dict[str, np.ndarray]:
+    return {name: tensor.detach().cpu().numpy().copy() for name, tensor in model[0].state_dict().items()}
+
+
+def differs(left: dict, right: dict) -> bool:
+    return any(not np.array_equal(left[name], right[name]) for name in left)
+
+
+@pytest.fixture(scope="module")
+def untied(tmp_path_factory, tiny_plain_model_dir):
+    out = tmp_path_factory.mktemp("untied") / "model"
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), hard_negatives=1, **FAST)
+    return out, finetune(TINY_CORPUS_DIR, out, config)
+
+
+def test_separate_towers_start_equal_and_end_with_their_own_weights(untied, tiny_plain_model_dir):
+    from search.towers import load_sentence_transformer
+
+    out, _ = untied
+    base = plain_state(load_sentence_transformer(str(tiny_plain_model_dir)))
+    trained = load_sentence_transformer(str(out))
+    query, document = tower_state(trained, "query"), tower_state(trained, "document")
+    assert differs(query, document)  # both started as copies of the base: they were trained apart
+    assert differs(query, base) and differs(document, base)  # and both were trained
+
+
+def test_saved_directory_reloads_and_encodes_the_same(untied):
+    from search.encoder import DualEncoder
+
+    out, report = untied
+    config = FinetuneConfig.from_json(out / CONFIG_NAME)
+    assert config.hard_negatives == 1 and config.split == "test"
+    saved = json.loads((out / REPORT_NAME).read_text())
+    assert saved["before"] == report.before and saved["after"] == report.after
+    assert set(report.after) == {"ndcg@10", "recall@100", "mrr@10"} and report.dev_queries == 4
+    assert report.negatives_per_pair == 1 and report.train_pairs > 0
+    assert not (out / "checkpoints").exists()
+    first, second = DualEncoder.load(str(out)), DualEncoder.load(str(out))
+    texts = ["which tea is oxidised the most", "Black tea leaves are fully oxidised"]
+    assert first.identity().routes == ("document", "query")
+    np.testing.assert_allclose(first.encode_queries(texts), second.encode_queries(texts), atol=1e-6)
+    np.testing.assert_allclose(first.encode_documents(texts), second.encode_documents(texts), atol=1e-6)
+    assert not np.allclose(first.encode_queries(texts), first.encode_documents(texts), atol=1e-4)
+
+
+def test_saved_towers_are_the_kept_ones(untied):
+    """What was evaluated as 'after' is what was saved: re-scoring the saved towers gives the same metrics."""
+    from finetune.evaluator import RetrievalEvaluator
+    from finetune.sampling import dev_corpus
+    from finetune.train import load_splits
+    from search.towers import load_sentence_transformer
+
+    out, report = untied
+    config = FinetuneConfig.from_json(out / CONFIG_NAME)
+    _, dev = load_splits(TINY_CORPUS_DIR, config)
+    evaluator = RetrievalEvaluator(dev, dev_corpus(dev, config.dev_max_documents, config.seed))
+    metrics = evaluator(load_sentence_transformer(str(out)))
+    assert metrics["dev_ndcg@10"] == pytest.approx(report.after["ndcg@10"], abs=1e-5)
+    assert max(h["ndcg@10"] for h in report.history) == pytest.approx(report.after["ndcg@10"], abs=1e-5)
+
+
+def test_tied_towers_share_one_model(tmp_path, tiny_plain_model_dir):
+    from search.encoder import DualEncoder
+
+    out = tmp_path / "tied"
+    report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_plain_model_dir), tied=True, **FAST))
+    encoder = DualEncoder.load(str(out))
+    assert encoder.identity().routes == ()  # a plain model: the same weights encode both sides
+    texts = ["how is espresso made"]
+    np.testing.assert_allclose(encoder.encode_queries(texts), encoder.encode_documents(texts), atol=1e-6)
+    assert differs(plain_state(encoder.model), plain_state(DualEncoder.load(str(tiny_plain_model_dir)).model))
+    assert report.before and report.after
+
+
+def test_router_base_keeps_its_towers_and_refuses_tying(tmp_path, tiny_model_dir):
+    from search.errors import ModelError
+
+    config = FinetuneConfig(base=str(tiny_model_dir), gradient_cache=True, mini_batch_size=2, **{**FAST, "dev_fraction": 0.0})
+    report = finetune(TINY_CORPUS_DIR, tmp_path / "again", config)
+    assert report.before == {} and report.train_pairs == 18
+    with pytest.raises(ModelError, match="already has separate query/document towers"):
+        finetune(TINY_CORPUS_DIR, tmp_path / "tied", FinetuneConfig(base=str(tiny_model_dir), tied=True, **FAST))
+    assert not (tmp_path / "tied").exists() and not list(tmp_path.glob(".tied.building-*"))
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path, tiny_plain_model_dir):
+    from search.errors import InvalidInputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), **{**FAST, "dev_fraction": 0.0})
+    with pytest.raises(InvalidInputError, match="is not empty"):
+        finetune(TINY_CORPUS_DIR, out, config)
+    assert (out / "keep.txt").read_text() == "mine"
+    finetune(TINY_CORPUS_DIR, out, config, overwrite=True)
+    assert not (out / "keep.txt").exists() and (out / CONFIG_NAME).is_file()

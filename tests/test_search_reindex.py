@@ -1,0 +1,148 @@
+"""Re-indexing, add and delete, the retraining policy, the writer lock, bad input (in-process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from corpora.sources import TINY_CORPUS_DIR, read_corpus
+from search import layout
+from search.errors import CorpusError, IndexCorruptError, IndexLockedError, InvalidInputError
+from search.indexer import IndexConfig, build_index
+from search.lock import IndexLock
+from search.manifest import Manifest
+from search.reindex import add_documents, delete_documents, reindex
+from search.searcher import Searcher
+from tests.towers import FakeEncoder
+
+
+class CountingEncoder(FakeEncoder):
+    """The fake towers, counting the documents they encode."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoded: list[str] = []
+
+    def encode_documents(self, texts, show_progress=False):
+        self.encoded += list(texts)
+        return super().encode_documents(texts, show_progress)
+
+
+def tiny_rows():
+    return [json.loads(line) for line in (TINY_CORPUS_DIR / "corpus.jsonl").read_text().splitlines()]
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def index_dir(tmp_path):
+    directory = tmp_path / "idx"
+    build_index(read_corpus("tiny"), directory, FakeEncoder())
+    return directory
+
+
+def doc_ids(index_dir, encoder=None):
+    return sorted(r.doc_id for r in Searcher.open(index_dir, encoder=encoder or FakeEncoder()).search("x", k=10_000))
+
+
+def test_reindex_adds_updates_deletes_and_encodes_only_what_changed(index_dir, tmp_path):
+    rows = tiny_rows()
+    rows[0]["text"] += " Now with jasmine."
+    removed = rows.pop(1)["_id"]
+    rows.append({"_id": "kites", "title": "Kites", "text": "Kites fly on the wind."})
+    encoder = CountingEncoder()
+    report = reindex(index_dir, write_rows(tmp_path / "c.jsonl", rows), encoder)
+    assert (report.added, report.updated, report.deleted, report.unchanged) == (1, 1, 1, 24)
+    assert sorted(encoder.encoded) == sorted([f"{rows[0]['title']} {rows[0]['text']}", "Kites Kites fly on the wind."])
+    assert removed not in doc_ids(index_dir) and "kites" in doc_ids(index_dir)
+    assert Searcher.open(index_dir, encoder=encoder).search("jasmine", k=1)[0].doc_id == rows[0]["_id"]
+    again = reindex(index_dir, tmp_path / "c.jsonl", encoder)
+    assert (again.added, again.updated, again.deleted, again.unchanged, again.encoded) == (0, 0, 0, 26, 0)
+
+
+def test_new_towers_reencode_everything_and_retrain(index_dir):
+    encoder = CountingEncoder(salt="retrained")
+    report = reindex(index_dir, TINY_CORPUS_DIR, encoder)
+    assert report.encoded == 26 and report.retrained and report.unchanged == 26
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    assert manifest.weights_sha256 == encoder.identity().weights_sha256 and manifest.added_since_training == 0
+    Searcher.open(index_dir, encoder=encoder)  # the index now belongs to the new towers
+
+
+def test_retraining_policy_follows_additions(tmp_path):
+    rows = [{"_id": f"d{i}", "text": f"document number {i} about topic {i % 7}"} for i in range(400)]
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus(write_rows(tmp_path / "a.jsonl", rows)), index_dir, FakeEncoder())
+    first = Manifest.read(layout.current_version_dir(index_dir))
+    assert first.nlist == 10 and first.trained_count == 400
+    rows += [{"_id": f"n{i}", "text": f"new text {i}"} for i in range(100)]
+    kept = reindex(index_dir, write_rows(tmp_path / "b.jsonl", rows), FakeEncoder())
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    assert not kept.retrained and manifest.trained_at == first.trained_at and manifest.added_since_training == 100
+    rows += [{"_id": f"m{i}", "text": f"more text {i}"} for i in range(150)]
+    retrained = reindex(index_dir, write_rows(tmp_path / "c.jsonl", rows), FakeEncoder())
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    assert retrained.retrained and manifest.trained_count == 650 and manifest.added_since_training == 0
+    assert manifest.nlist == 16  # re-derived for 650 documents
+
+
+def test_bad_record_stops_before_anything_is_encoded(index_dir, tmp_path):
+    rows = tiny_rows() + [{"_id": "tea-green", "text": "a second tea-green"}, {"_id": "z", "text": ""}]
+    encoder, before = CountingEncoder(), layout.current_version_dir(index_dir)
+    with pytest.raises(CorpusError, match=r"c\.jsonl:27: duplicate document id 'tea-green'"):
+        reindex(index_dir, write_rows(tmp_path / "c.jsonl", rows), encoder)
+    assert encoder.encoded == [] and layout.current_version_dir(index_dir) == before
+    report = reindex(index_dir, tmp_path / "c.jsonl", encoder, skip_invalid=True)
+    assert [m.split(": ", 1)[0].rsplit(":", 1)[1] for m in report.skipped] == ["27", "28"]
+    assert report.unchanged == 26 and report.encoded == 0
+
+
+def test_add_and_delete(index_dir, tmp_path):
+    extra = write_rows(tmp_path / "extra.jsonl", [{"_id": "kites", "text": "kites on the wind"},
+                                                  {"_id": "tea-green", "title": "Green tea", "text": "Rewritten."}])
+    report = add_documents(index_dir, extra, FakeEncoder())
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (1, 1, 25, 0)
+    report = delete_documents(index_dir, ["kites", "astro-mars"], FakeEncoder())
+    assert report.deleted == 2 and len(doc_ids(index_dir)) == 25
+    with pytest.raises(InvalidInputError, match="holds no document with id 'nope'"):
+        delete_documents(index_dir, ["nope", "tea-black"], FakeEncoder())
+    assert "tea-black" in doc_ids(index_dir)
+
+
+def test_open_searcher_keeps_answering_during_and_after_a_reindex(index_dir, tmp_path):
+    searcher = Searcher.open(index_dir, encoder=FakeEncoder())
+    reindex(index_dir, write_rows(tmp_path / "one.jsonl", [{"_id": "only", "text": "just one"}]), FakeEncoder())
+    assert len(searcher.search("tea", k=100)) == 26
+    assert [r.doc_id for r in searcher.reload().search("tea", k=100)] == ["only"]
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(index_dir):
+    with IndexLock(index_dir):
+        with pytest.raises(IndexLockedError, match=rf"being written by process {os.getpid()} "):
+            reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
+    reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())  # released
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(index_dir, caplog):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    (index_dir / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "command": "x"}))
+    with caplog.at_level("WARNING"):
+        reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
+    assert f"process {int(dead.stdout)} died while writing" in caplog.text
+
+
+def test_a_damaged_live_version_is_not_built_upon(index_dir):
+    store = layout.current_version_dir(index_dir) / layout.STORE_FILE
+    store.write_bytes(store.read_bytes()[:-100])
+    with pytest.raises(IndexCorruptError, match="documents.sqlite has"):
+        reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
+
