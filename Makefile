@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 QUERY ?= how do I parse command line arguments
 
-.PHONY: setup browser run test test-fast bench
+.PHONY: setup browser run search test test-fast bench
 
 # pip finds the CPU build of torch 2.13.0 that these machines carry; pyproject pins it so no CUDA wheels come.
 $(VENV)/.installed: pyproject.toml
@@ -18,8 +18,13 @@ setup: $(VENV)/.installed
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# Build (first time) or reuse the index of the Python standard library docs, and answer a query.
+# Build (first time) or reuse the index of the Python standard library docs, and serve the demo on
+# http://127.0.0.1:7860/ (Ctrl+C stops it).
 run: setup
+	$(BIN)/dualsearch demo
+
+# The same index, one query answered in the terminal.
+search: setup
 	$(BIN)/dualsearch search default "$(QUERY)" -k 5
 
 test: setup browser

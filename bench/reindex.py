@@ -1,0 +1,126 @@
+"""Re-indexing benchmark: incremental cost against a full build, and memory against corpus size.
+
+    python -m bench.reindex [--data ../shared/data] [--skip-memory]
+
+1. SciFact with the default towers: a full build, then a re-index after 1% of the documents
+   changed (half edited, half replaced by new ids), timed in the same run. Target: <= 10%.
+2. Peak memory (max RSS of a fresh process) of indexing synthetic corpora of 20,000 and 200,000
+   short documents with the tests' tiny tower. Target: 200k within 1.5x of 20k.
+
+Writes results/reindex.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, REPO, write_result
+
+logger = logging.getLogger(__name__)
+
+
+def changed_copy(corpus: Path, out: Path, fraction: float, seed: int = 0) -> int:
+    """Write ``corpus`` to ``out`` with ``fraction`` of documents changed; returns how many."""
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(rows)), max(1, round(fraction * len(rows))))
+    for number, row_index in enumerate(picked):
+        if number % 2:
+            rows[row_index] = {**rows[row_index], "_id": f"new-{number}"}  # a removal plus an addition
+        else:
+            rows[row_index] = {**rows[row_index], "text": rows[row_index]["text"] + " (revised)"}
+    out.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return len(picked)
+
+
+def incremental_against_full(scifact: Path, work: Path) -> dict:
+    from corpora.sources import read_corpus
+    from search.encoder import DualEncoder
+    from search.indexer import build_index
+    from search.reindex import reindex
+
+    encoder = DualEncoder.load()
+    index_dir = work / "scifact-index"
+    started = time.perf_counter()
+    build_index(read_corpus(scifact), index_dir, encoder, corpus_name=str(scifact), show_progress=True)
+    full = time.perf_counter() - started
+    changed = changed_copy(scifact / "corpus.jsonl", work / "changed.jsonl", 0.01)
+    report = reindex(index_dir, work / "changed.jsonl", encoder, show_progress=True)
+    return {"documents": report.added + report.updated + report.unchanged, "changed_documents": changed,
+            "full_build_seconds": round(full, 2), "reindex_seconds": round(report.seconds, 2),
+            "ratio": round(report.seconds / full, 4), "target_ratio": 0.10,
+            "reindex_summary": report.summary()}
+
+
+def synthetic_corpus(path: Path, count: int, seed: int = 0) -> None:
+    words = "index search vector tower query document corpus cluster list probe tea mars river piano".split()
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as handle:
+        for number in range(count):
+            handle.write(json.dumps({"_id": f"s{number}", "text": " ".join(rng.choices(words, k=8))}) + "\n")
+
+
+_MEASURE = """
+import resource, sys
+from corpora.sources import read_corpus
+from search.encoder import DualEncoder
+from search.indexer import build_index
+encoder = DualEncoder.load(sys.argv[1], batch_size=256)
+build_index(read_corpus(sys.argv[2]), sys.argv[3], encoder)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_memory_mib(model_dir: Path, corpus: Path, index_dir: Path) -> tuple[float, float]:
+    """(peak RSS in MiB, seconds) of a fresh process indexing ``corpus``."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(model_dir), str(corpus), str(index_dir)],
+                          capture_output=True, text=True, check=True, cwd=REPO)
+    return int(done.stdout.split()[-1]) / 1024, time.perf_counter() - started
+
+
+def memory_against_size(work: Path) -> dict:
+    from tests.towers import save_tiny_router_model
+
+    model_dir = save_tiny_router_model(work / "tiny-model")
+    measured = {}
+    for count in (20_000, 200_000):
+        corpus = work / f"synthetic-{count}.jsonl"
+        synthetic_corpus(corpus, count)
+        mib, seconds = peak_memory_mib(model_dir, corpus, work / f"index-{count}")
+        measured[count] = {"peak_rss_mib": round(mib, 1), "seconds": round(seconds, 1)}
+        logger.info("%d documents: peak %.0f MiB in %.0fs", count, mib, seconds)
+    return {"tower": "tests/towers.py tiny router (2 layers, 32 wide)", "runs": measured,
+            "ratio_200k_to_20k": round(measured[200_000]["peak_rss_mib"] / measured[20_000]["peak_rss_mib"], 3),
+            "target_ratio": 1.5}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ (BEIR layout)")
+    parser.add_argument("--skip-memory", action="store_true", help="only the incremental-cost part")
+    parser.add_argument("--skip-incremental", action="store_true", help="only the memory part")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = {}
+    with tempfile.TemporaryDirectory(prefix="dualsearch-bench-") as work:
+        if not args.skip_incremental:
+            result["incremental"] = incremental_against_full(args.data / "scifact", Path(work))
+            print(f"re-index after 1% changed: {result['incremental']['ratio']:.1%} of a full build")
+        if not args.skip_memory:
+            result["memory"] = memory_against_size(Path(work))
+            print(f"peak memory 200k/20k documents: {result['memory']['ratio_200k_to_20k']}x")
+    print(f"wrote {write_result('reindex', result)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The benchmark scripts' small helpers (never their timings)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.common import percentile_ms, write_result
+from bench.reindex import changed_copy, synthetic_corpus
+from bench.scale import DIMENSION, queries_like, synthetic_vectors
+
+
+def test_percentile_ms():
+    assert percentile_ms([0.001, 0.002, 0.003, 0.004], 50) == pytest.approx(2.5)
+    assert percentile_ms([0.010] * 9 + [1.0], 95) > 10
+    with pytest.raises(ValueError):
+        percentile_ms([], 50)
+
+
+def test_write_result_records_command_machine_versions_and_date(tmp_path):
+    path = write_result("unit", {"value": 1}, results_dir=tmp_path)
+    record = json.loads(path.read_text())
+    assert record["value"] == 1 and record["machine"]["cores"] >= 1
+    assert {"command", "date", "library_versions"} <= set(record) and "faiss-cpu" in record["library_versions"]
+
+
+def test_changed_copy_changes_the_asked_fraction(tmp_path):
+    rows = [{"_id": str(i), "text": f"text {i}"} for i in range(200)]
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert changed_copy(tmp_path / "c.jsonl", tmp_path / "d.jsonl", 0.05) == 10
+    after = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert sum(a != b for a, b in zip(rows, after)) == 10 and len(after) == 200
+
+
+def test_synthetic_corpus_and_vectors_are_seeded(tmp_path):
+    synthetic_corpus(tmp_path / "a.jsonl", 50)
+    synthetic_corpus(tmp_path / "b.jsonl", 50)
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    vectors = synthetic_vectors(tmp_path / "v.f32", 1000, block=300)
+    assert vectors.shape == (1000, DIMENSION)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    queries = queries_like(vectors, 20)
+    assert queries.shape == (20, DIMENSION) and 0.5 < float(np.median(np.max(queries @ np.asarray(vectors).T, axis=1))) < 1.0
