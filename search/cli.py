@@ -38,20 +38,22 @@ def _add_index(commands) -> None:
     parser.add_argument("--index-factory", default=None, help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
                                                               "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="documents per forward pass (default 32)")
+    parser.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report each, instead of stopping")
     add_field_arguments(parser)
     parser.set_defaults(run=_run_index)
 
 
 def _run_index(args) -> int:
     from corpora.records import FieldNames
-    from corpora.sources import read_corpus
     from search.encoder import DualEncoder
-    from search.indexer import IndexConfig, build_index
+    from search.indexer import IndexConfig, index_corpus
 
     config = IndexConfig(factory=args.index_factory)
-    documents = read_corpus(args.corpus, FieldNames(args.id_field, args.title_field, args.text_field))
     encoder = DualEncoder.load(args.model, batch_size=args.batch_size)
-    report = build_index(documents, args.out, encoder, config, corpus_name=args.corpus, show_progress=True)
+    report, skipped = index_corpus(args.corpus, args.out, encoder, FieldNames(args.id_field, args.title_field, args.text_field),
+                                   config, skip_invalid=args.skip_invalid, show_progress=True)
+    for message in skipped:
+        print(f"skipped: {message}")
     nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""
     print(f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
           f"in {report.encode_seconds + report.index_seconds:.1f}s")

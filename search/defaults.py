@@ -27,11 +27,9 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         return Path(name)
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
-        from corpora.sources import read_corpus
         from search.encoder import DualEncoder
-        from search.indexer import build_index
+        from search.indexer import index_corpus
 
         logger.info("building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir)
-        build_index(read_corpus(DEFAULT_CORPUS), index_dir, DualEncoder.load(), corpus_name=DEFAULT_CORPUS,
-                    show_progress=show_progress)
+        index_corpus(DEFAULT_CORPUS, index_dir, DualEncoder.load(), show_progress=show_progress)
     return index_dir

@@ -22,6 +22,8 @@ import faiss
 import numpy as np
 
 from corpora.document import Document
+from corpora.records import FieldNames
+from corpora.sources import read_corpus
 from search import ann, layout
 from search.checkpoints import ChunkCache
 from search.errors import IndexBuildError, InvalidInputError
@@ -302,3 +304,28 @@ def build_index(
     logger.info("published %s", version_dir)
     return BuildReport(version_dir, manifest.document_count, manifest.factory, manifest.nlist, manifest.default_nprobe,
                        stats.encode_seconds, stats.index_seconds)
+
+
+def validate_corpus(source: str | Path, fields: FieldNames | None = None, skip_invalid: bool = False) -> tuple[int, list[str]]:
+    """Read a whole corpus once, before anything is encoded: returns (valid documents, skipped
+    records' messages). Without ``skip_invalid`` the first bad record raises here."""
+    skipped: list[str] = []
+    on_invalid = (lambda error: skipped.append(str(error))) if skip_invalid else None
+    count = sum(1 for _ in read_corpus(source, fields, on_invalid))
+    for message in skipped:
+        logger.warning("skipping invalid record: %s", message)
+    return count, skipped
+
+
+def index_corpus(source: str | Path, index_dir: str | Path, encoder, fields: FieldNames | None = None,
+                 config: IndexConfig | None = None, skip_invalid: bool = False,
+                 show_progress: bool = False) -> tuple[BuildReport, list[str]]:
+    """Validate and count a corpus, then build its index: a bad record stops the run before any
+    encoding (or, with ``skip_invalid``, is skipped and reported), and progress shows time left.
+
+    Returns the build report and the skipped records' messages.
+    """
+    total, skipped = validate_corpus(source, fields, skip_invalid)
+    documents = read_corpus(source, fields, (lambda error: None) if skip_invalid else None)
+    report = build_index(documents, index_dir, encoder, config, corpus_name=str(source), show_progress=show_progress, total=total)
+    return report, skipped

@@ -35,7 +35,7 @@ from corpora.sources import read_corpus
 from search import ann, layout
 from search.checkpoints import ChunkCache
 from search.errors import CorpusError, InvalidInputError
-from search.indexer import IndexConfig, LiveVersion, VersionStats, finish_version, write_documents
+from search.indexer import IndexConfig, LiveVersion, VersionStats, finish_version, validate_corpus, write_documents
 from search.lock import IndexLock
 
 logger = logging.getLogger(__name__)
@@ -77,15 +77,6 @@ def retrain_reason(live: LiveVersion, encoder, document_count: int, encoded: int
     if max(derived, manifest.nlist) >= 2 * min(derived, manifest.nlist):
         return f"the corpus size now calls for {derived} lists instead of {manifest.nlist}"
     return None
-
-
-def _validated(source: str, fields: FieldNames, skip_invalid: bool) -> tuple[int, list[str]]:
-    """Read the whole corpus once to count it and find bad records, before anything is encoded."""
-    skipped: list[str] = []
-    count = sum(1 for _ in read_corpus(source, fields, (lambda e: skipped.append(str(e))) if skip_invalid else None))
-    for message in skipped:
-        logger.warning("skipping invalid record: %s", message)
-    return count, skipped
 
 
 def _write_version(index_dir: Path, documents: Iterable[Document], encoder, config: IndexConfig, total: int | None,
@@ -140,7 +131,7 @@ def reindex(index_dir: str | Path, corpus: str | Path, encoder, fields: FieldNam
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
         config = _config_of(index_dir, config)
-        total, skipped = _validated(str(corpus), fields, skip_invalid)
+        total, skipped = validate_corpus(corpus, fields, skip_invalid)
         documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
         stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, total, str(corpus), retrain, show_progress)
     report = _report(stats, deleted, version_dir, started, skipped)

@@ -95,3 +95,17 @@ def test_config_validation():
         IndexConfig(chunk_size=0)
     with pytest.raises(InvalidInputError):
         IndexConfig(nprobe_target=1.5)
+
+
+def test_index_corpus_validates_everything_before_encoding(tmp_path):
+    from search.indexer import index_corpus
+    from tests.test_search_reindex import CountingEncoder
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"_id": "{i}", "text": "doc {i}"}}\n' for i in range(600)) + '{"_id": "5", "text": "dup"}\n')
+    encoder = CountingEncoder()
+    with pytest.raises(CorpusError, match=r"c\.jsonl:601: duplicate document id '5'"):
+        index_corpus(corpus, tmp_path / "idx", encoder)
+    assert encoder.encoded == [] and not (tmp_path / "idx" / "CURRENT").exists()
+    report, skipped = index_corpus(corpus, tmp_path / "idx", encoder, skip_invalid=True)
+    assert report.document_count == 600 and len(skipped) == 1 and "c.jsonl:601" in skipped[0]
