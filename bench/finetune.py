@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 logger = logging.getLogger("bench.finetune")
 
 # Settings shared by every fine-tuning run (fixed before test was looked at; see docs/finetune.md).
-COMMON = dict(epochs=2, batch_size=32, learning_rate=3e-5, warmup_ratio=0.1, scale=20.0, max_query_length=64,
+COMMON = dict(epochs=3, batch_size=32, learning_rate=5e-5, warmup_ratio=0.1, scale=20.0, max_query_length=64,
               max_document_length=256, train_max_document_length=128, dev_max_documents=800, seed=12)
 # How each collection is trained and where its dev queries come from.
 COLLECTIONS = {
@@ -148,7 +148,8 @@ def _cell(metrics: dict | None, name: str) -> str:
 
 
 def render_table(results: dict) -> str:
-    lines = ["# Fine-tuning benchmark", "", f"Made by `{results['command']}` on {results['date']} "
+    made_by = " then ".join(f"`{command}`" for command in results["commands"])
+    lines = ["# Fine-tuning benchmark", "", f"Made by {made_by} (finished {results['date']}) "
              f"({results['machine']['cpu_count']} cores shared with other work, "
              f"load average {results['machine']['load_average_at_start']} at start). Raw numbers: `results/finetune.json`.", "",
              "Test split, scored once. Training time is the trainer's wall time (mining included separately in the JSON).", "",
@@ -183,8 +184,8 @@ def main(argv=None) -> int:
 
     bf16 = not args.fp32
     previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {"runs": []}
-    results = {"command": "python bench/finetune.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "date": now_iso(), "machine": machine(), "library_versions": library_versions(),
+    command = "python bench/finetune.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {"commands": previous.get("commands", []) + [command], "date": now_iso(), "machine": machine(), "library_versions": library_versions(),
                "settings": {"common": COMMON, "collections": COLLECTIONS, "variants": VARIANTS,
                             "precision": "bfloat16 autocast (training and test encoding)" if bf16 else "float32"},
                "runs": previous["runs"]}

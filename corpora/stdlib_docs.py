@@ -5,7 +5,15 @@ Built at run time, nothing committed. It has three kinds of documents:
 - ``topic:NAME``: pydoc's language topics (``pydoc_data.topics``: ``if``, ``with``, ``assert`` ...);
 - ``module:NAME``: each public module with a docstring;
 - ``class:MOD.NAME`` and ``function:MOD.NAME``: public top-level classes and functions with
-  docstrings (titles carry the signature).
+  docstrings. Titles are the bare qualified name; a function's signature goes to metadata, because
+  a long parameter list in the encoded text drowns what the function is for.
+
+Functions and classes keep the first paragraph of their docstring (PEP 257's summary line), and
+modules about ``SUMMARY_CHARS`` characters of theirs, cut at a paragraph boundary; the metadata says
+when text was cut. The towers mean-pool every token, so paragraphs of parameter details drown what a
+function is for: for "serialize an object to a JSON formatted string", json.dumps's summary line
+scores 0.72 with the default towers, the same with its next paragraphs 0.30 (``help(name)`` has
+the rest).
 
 Pure-Python modules are read with :mod:`ast`, never imported, because some standard modules act when
 imported (``antigravity`` opens a browser, ``this`` prints). Only C modules built into the
@@ -26,6 +34,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Packages that are test suites, IDE internals or installers rather than library documentation.
+SUMMARY_CHARS = 600
+EXTRACTION_VERSION = 2  # bump when the documents change, so cached default indexes are rebuilt
 _SKIPPED_PACKAGES = {"test", "idlelib", "lib2to3", "ensurepip", "turtledemo", "tkinter.test", "distutils.tests"}
 
 
@@ -33,8 +43,29 @@ def _python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _record(kind: str, name: str, title: str, text: str, module: str) -> tuple[str, dict[str, Any]]:
-    metadata = {"kind": kind, "module": module, "python": _python_version()}
+def summary(docstring: str, limit: int = SUMMARY_CHARS) -> str:
+    """The opening paragraphs of ``docstring``, at least one, stopping before ``limit`` characters.
+
+    Example:
+        >>> summary("First line.\n\nDetails " + "x" * 700)
+        'First line.'
+    """
+    paragraphs = [p.strip() for p in docstring.strip().split("\n\n") if p.strip()]
+    kept = paragraphs[:1]
+    for paragraph in paragraphs[1:]:
+        if sum(len(p) + 2 for p in kept) + len(paragraph) > limit:
+            break
+        kept.append(paragraph)
+    return "\n\n".join(kept)
+
+
+def _record(kind: str, name: str, title: str, text: str, module: str, **extra: str) -> tuple[str, dict[str, Any]]:
+    metadata = {"kind": kind, "module": module, "python": _python_version(), **extra}
+    if kind != "topic":
+        short = summary(text, SUMMARY_CHARS if kind == "module" else 0)
+        if short != text.strip():
+            metadata["truncated"] = True
+        text = short
     return f"stdlib:{kind}:{name}", {"_id": f"{kind}:{name}", "title": title, "text": text, "metadata": metadata}
 
 
@@ -89,8 +120,8 @@ def _source_records(module: str, path: Path) -> Iterator[tuple[str, dict[str, An
         if isinstance(node, ast.ClassDef):
             yield _record("class", f"{module}.{node.name}", f"{module}.{node.name} (class)", docstring, module)
         else:
-            title = f"{module}.{node.name}{_signature(node)}"
-            yield _record("function", f"{module}.{node.name}", title, docstring, module)
+            name = f"{module}.{node.name}"
+            yield _record("function", name, f"{name}()", docstring, module, signature=f"{name}{_signature(node)}")
 
 
 def _builtin_records(module_name: str) -> Iterator[tuple[str, dict[str, Any]]]:

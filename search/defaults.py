@@ -16,9 +16,12 @@ DEFAULT_INDEX = "default"
 
 
 def default_index_dir() -> Path:
-    """``$DUALSEARCH_HOME/stdlib-py3.X`` (default home: ``~/.cache/dualsearch``)."""
+    """``$DUALSEARCH_HOME/stdlib-py3.X-vN`` (default home: ``~/.cache/dualsearch``; N: the extraction
+    version, so an index of older extraction code is not reused)."""
+    from corpora.stdlib_docs import EXTRACTION_VERSION
+
     home = Path(os.environ.get("DUALSEARCH_HOME") or Path.home() / ".cache" / "dualsearch")
-    return home / f"stdlib-py{sys.version_info.major}.{sys.version_info.minor}"
+    return home / f"stdlib-py{sys.version_info.major}.{sys.version_info.minor}-v{EXTRACTION_VERSION}"
 
 
 def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:

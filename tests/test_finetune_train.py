@@ -121,3 +121,18 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, tiny_plain_model_
     assert (out / "keep.txt").read_text() == "mine"
     finetune(TINY_CORPUS_DIR, out, config, overwrite=True)
     assert not (out / "keep.txt").exists() and (out / CONFIG_NAME).is_file()
+
+
+def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(tiny_model_dir):
+    from finetune.data import load_training_data
+    from finetune.train import training_dataset
+    from search.towers import load_sentence_transformer
+
+    data = load_training_data(TINY_CORPUS_DIR, split="test")
+    config = FinetuneConfig(split="test", hard_negatives=2, negative_miner="both", negative_range_max=10)
+    dataset, count = training_dataset(data, config, load_sentence_transformer(str(tiny_model_dir)))
+    assert count == 2 and dataset.column_names == ["query", "document", "negative_1", "negative_2"]
+    positives_by_query = {data.queries[q]: {data.documents[d] for d in docs} for q, docs in data.qrels.items()}
+    for row in dataset:
+        assert row["negative_1"] != row["negative_2"]
+        assert not {row["negative_1"], row["negative_2"]} & positives_by_query[row["query"]]

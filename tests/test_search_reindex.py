@@ -146,3 +146,18 @@ def test_a_damaged_live_version_is_not_built_upon(index_dir):
     with pytest.raises(IndexCorruptError, match="documents.sqlite has"):
         reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
 
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF,SQ8", "IVF2,PQ8x4"])
+def test_reindex_keeps_any_index_type_working(tmp_path, factory):
+    rows = [{"_id": f"d{i}", "text": f"document {i} about topic {i % 11} and {i % 5}"} for i in range(300)]
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus(write_rows(tmp_path / "a.jsonl", rows)), index_dir, FakeEncoder(), IndexConfig(factory=factory))
+    rows[3]["text"] = "a wholly new text about kites"
+    report = reindex(index_dir, write_rows(tmp_path / "b.jsonl", rows), FakeEncoder())
+    assert (report.updated, report.unchanged, report.retrained) == (1, 299, False)
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    assert manifest.factory == Manifest.read(sorted(index_dir.glob("v*"))[0]).factory
+    searcher = Searcher.open(index_dir, encoder=FakeEncoder())
+    hits = searcher.search("wholly new kites", k=10, nprobe=manifest.nlist or None)  # PQ is lossy: top 10, not top 1
+    assert "d3" in [hit.doc_id for hit in hits] and len(searcher) == 300

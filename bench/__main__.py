@@ -1,0 +1,147 @@
+"""One entry point for every benchmark, then the report.
+
+    python -m bench all [--skip finetune,scale] [--nice 5] [--dry-run]   every benchmark, then the report
+    python -m bench report [--results DIR] [--docs DIR]                    only regenerate docs/benchmarks.md
+    python -m bench NAME [ARGS...]                                          one benchmark; ARGS go to it
+    python -m bench list                                                    the benchmarks, in run order
+
+Each benchmark runs as ``python -m bench.NAME`` in its own process: the results file then records
+the command that really made it, and one benchmark's memory (a million vectors, two towers) is
+returned before the next starts. A failing benchmark is reported and the rest still run (unless
+``--stop-on-error``); the report is regenerated from whatever results exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from bench.common import REPO
+
+logger = logging.getLogger(__name__)
+# Run order: quality and the SciFact index first (later scripts reuse its index), the slow ones last.
+BENCHMARKS = {
+    "zero_shot": "default towers on SciFact and NFCorpus test, published numbers beside (builds the indexes)",
+    "engine": "SciFact encoding speed, build time, query latency, IVF overlap by nprobe",
+    "ann_compare": "Flat / IVF-Flat / IVF-SQ8 / IVF-PQ / HNSW speed and accuracy on SciFact and 1M synthetic vectors",
+    "encoding": "tower throughput by batch size and sequence length, cost of each query stage",
+    "reindex": "incremental re-index against a full build, memory against corpus size",
+    "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
+    "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
+}
+SLOW = ("finetune", "scale")
+
+
+def parse_skip(text: str) -> list[str]:
+    """Benchmark names from a comma-separated list, refusing unknown ones with the valid options.
+
+    Example:
+        >>> parse_skip("finetune, scale")
+        ['finetune', 'scale']
+    """
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    return names
+
+
+def command_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="benchmarks, in the order `all` runs them:\n" + "\n".join(f"  {n:12} {d}" for n, d in BENCHMARKS.items()))
+    parser.add_argument("command", choices=["all", "report", "list", *BENCHMARKS], metavar="COMMAND",
+                        help="all | report | list | one of the benchmarks below")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="options for that command (see python -m bench COMMAND --help)")
+    return parser
+
+
+def all_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench all",
+                                     description="Run every benchmark in turn (each in its own process), then the report.")
+    parser.add_argument("--skip", type=parse_skip, default=[], metavar="NAMES",
+                        help=f"comma-separated benchmarks to leave out, e.g. {','.join(SLOW)} (the slow ones)")
+    parser.add_argument("--nice", type=int, default=0, help="niceness added to each benchmark process (e.g. 5 on a shared machine)")
+    parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing benchmark")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+    return parser
+
+
+def benchmark_command(name: str, args: list[str] | None = None) -> list[str]:
+    """The argv that runs one benchmark: ``python -m bench.NAME ARGS``."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    return [sys.executable, "-m", f"bench.{name}", *(args or [])]
+
+
+def plan(skip: list[str]) -> list[str]:
+    """Benchmarks ``all`` runs, in order, leaving out ``skip``.
+
+    Example:
+        >>> plan(["finetune", "scale"])
+        ['zero_shot', 'engine', 'ann_compare', 'encoding', 'reindex']
+    """
+    return [name for name in BENCHMARKS if name not in set(skip)]
+
+
+def run_benchmark(name: str, args: list[str], nice: int = 0) -> tuple[int, float]:
+    """Run one benchmark in a child process; returns (exit code, wall seconds)."""
+    command = benchmark_command(name, args)
+    logger.info("running python %s", " ".join(command[1:]))
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, preexec_fn=(lambda: os.nice(nice)) if nice else None)
+    return done.returncode, time.perf_counter() - started
+
+
+def run_all(options: argparse.Namespace) -> int:
+    names = plan(options.skip)
+    if options.dry_run:
+        for name in names:
+            print(("nice -n %d " % options.nice if options.nice else "") + "python " + " ".join(benchmark_command(name)[1:]))
+        print("python -m bench report")
+        return 0
+    timings, failed = [], []
+    for name in names:
+        code, seconds = run_benchmark(name, [], options.nice)
+        timings.append((name, seconds, code))
+        if code != 0:
+            failed.append(name)
+            logger.error("%s failed with exit code %d after %.0fs", name, code, seconds)
+            if options.stop_on_error:
+                break
+    from bench.report import write_report
+
+    started = time.perf_counter()
+    path = write_report()
+    timings.append(("report", time.perf_counter() - started, 0))
+    print(f"wrote {path}\n\nbenchmark      minutes  status")
+    for name, seconds, code in timings:
+        print(f"{name:14} {seconds / 60:7.1f}  {'ok' if code == 0 else f'failed ({code})'}")
+    print(f"{'total':14} {sum(t[1] for t in timings) / 60:7.1f}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = command_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if options.command == "list":
+        for name, description in BENCHMARKS.items():
+            print(f"{name:12} {description}")
+        return 0
+    if options.command == "report":
+        from bench.report import main as report_main
+
+        return report_main(options.args)
+    if options.command == "all":
+        return run_all(all_parser().parse_args(options.args))
+    code, seconds = run_benchmark(options.command, options.args)
+    logger.info("%s finished in %.1f min with exit code %d", options.command, seconds / 60, code)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""The benchmark report's helpers and rendering, from tiny fake results (never real timings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.report import quality_rows, render, write_report
+from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
+from bench.report_tables import (cell, dig, fastest_at, load_result, machine_text, markdown_table, not_run,
+                                 provenance)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MACHINE = {"cpu": "Test CPU", "cores": 2, "memory_gib": 23.5}
+HEAD = {"command": "python -m bench.fake --flag", "date": "2026-01-02 03:04:05 UTC", "machine": MACHINE}
+
+
+def fake_results() -> dict:
+    """One small, structurally faithful record per results file."""
+    runs = [{"effort": e, "overlap@10": o, "batch_queries_per_second": q, "single_queries_per_second": q / 2,
+             "single_p50_ms": 1000 / q, "single_p95_ms": 2000 / q} for e, o, q in ((1, 0.5, 9000.0), (8, 0.96, 3000.0), (32, 1.0, 900.0))]
+    flat = [{"effort": None, "overlap@10": 1.0, "batch_queries_per_second": 300.0, "single_queries_per_second": 120.0,
+             "single_p50_ms": 8.0, "single_p95_ms": 9.0}]
+    index_rows = [{"index": "Flat", "knob": None, "factory": "IDMap,Flat", "nlist": 0, "vectors": 1000, "build_seconds": 0.1,
+                   "index_bytes": 2**20, "engine_parameter_overhead_ms": 0.1, "runs": flat},
+                  {"index": "IVF-Flat", "knob": "nprobe", "factory": "IVF32,Flat", "nlist": 32, "vectors": 1000,
+                   "build_seconds": 1.5, "index_bytes": 2**21, "engine_parameter_overhead_ms": 0.01, "runs": runs}]
+    metrics = {"ndcg@10": 0.64, "recall@100": 0.92, "mrr@10": 0.6}
+    return {
+        "zero_shot": {**HEAD, "scifact": {"index": {"default_nprobe": 8}, "exact": metrics, "ivf_default_nprobe": metrics,
+                                          "published_ndcg@10": {"BM25 (BEIR paper)": 0.665}}},
+        "finetune": {"command": "python bench/finetune.py", "date": "2026-01-02T00:00:00Z",
+                     "machine": {"processor": "x86_64", "cpu_count": 2, "load_average_at_start": [5.0, 4.0, 3.0]},
+                     "runs": [{"collection": "scifact", "system": "fine-tuned untied", "test": {**metrics, "ndcg@10": 0.70},
+                               "wall_seconds": 600}]},
+        "engine": {**HEAD, "build": "reused an existing index", "index": {"factory": "IVF132,Flat", "nlist": 132, "default_nprobe": 8,
+                                                                          "documents": 5183},
+                   "latency_default_nprobe": {"end_to_end_ms": {"p50": 9.0, "p95": 12.0}, "faiss_ms": {"p50": 0.1, "p95": 0.2}},
+                   "latency_exact": {"end_to_end_ms": {"p50": 10.0, "p95": 13.0}},
+                   "overlap_vs_exact": [{"nprobe": 8, "overlap@10": 0.99, "batch_queries_per_second": 5000.0}]},
+        "ann_compare": {**HEAD, "repeats": 3, "faiss_threads": {"build_and_batched": 2, "single_query": 1}, "total_seconds": 120.0,
+                        "load_average": {"start": [1.0, 1.5, 2.0]},
+                        "datasets": [{"name": "toy", "vectors": 1000, "dimension": 8, "queries": 50, "source": "made up",
+                                      "indexes": index_rows}]},
+        "scale": {**HEAD, "vectors": 1000, "factory": "IVF32,Flat", "default_nprobe": 8, "build_seconds": 1.0, "generate_seconds": 0.5,
+                  "curve": [{"nprobe": 8, "overlap@10": 0.9, "p50_ms": 0.1, "p95_ms": 0.2, "queries_per_second_single": 9000.0}]},
+        "encoding": {**HEAD, "model": "default", "torch_threads": 2, "default_max_seq_length": 256, "total_seconds": 60.0,
+                     "token_lengths": {"documents": {"median": 250, "p95": 500}, "queries": {"median": 20, "p95": 30}},
+                     "throughput": [{"side": side, "max_seq_length": length, "batch_size": batch, "texts_per_second": 10.0 * batch / length}
+                                    for side in ("documents", "queries") for length in (32, 256) for batch in (1, 8)],
+                     "stages": {"queries": 5, "k": 10, "index": {"factory": "IVF132,Flat", "nprobe": 8}, "slowest_stage": "encode",
+                                "ms": {s: {"p50": v, "p95": 2 * v, "mean": v} for s, v in
+                                       (("tokenize", 0.2), ("encode", 5.0), ("faiss_search", 0.1), ("fetch", 0.3), ("end_to_end", 6.0))}}},
+        "reindex": {**HEAD, "incremental": {"documents": 5183, "changed_documents": 52, "full_build_seconds": 100.0,
+                                            "reindex_seconds": 5.0, "ratio": 0.05, "target_ratio": 0.1},
+                    "memory": {"tower": "tiny", "runs": {"20000": {"peak_rss_mib": 500.0, "seconds": 10.0},
+                                                         "200000": {"peak_rss_mib": 600.0, "seconds": 80.0}},
+                               "ratio_200k_to_20k": 1.2, "target_ratio": 1.5}},
+    }
+
+
+def test_cell_formats_missing_floats_ints_and_pipes():
+    assert cell(None) == "-" and cell(0.123456) == "0.1235" and cell(0.5, 1) == "0.5"
+    assert cell(12345) == "12,345" and cell(42) == "42" and cell(True) == "yes"
+    assert cell("a|b") == "a\\|b"
+
+
+def test_markdown_table_layout_and_per_column_precision():
+    table = markdown_table(["name", "x", "y"], [["a", 1.23456, 2.5], ["b", None, 3.0]], [0, 2, 1])
+    assert table.splitlines() == ["| name | x | y |", "|---|---|---|", "| a | 1.23 | 2.5 |", "| b | - | 3.0 |"]
+
+
+def test_markdown_table_refuses_ragged_rows_and_wrong_precisions():
+    with pytest.raises(ValueError, match="cells"):
+        markdown_table(["a", "b"], [[1]])
+    with pytest.raises(ValueError, match="precisions"):
+        markdown_table(["a", "b"], [[1, 2]], [1])
+
+
+def test_load_result_missing_broken_and_good(tmp_path):
+    assert load_result(tmp_path, "engine") is None
+    (tmp_path / "engine.json").write_text("{not json")
+    assert load_result(tmp_path, "engine") is None
+    (tmp_path / "engine.json").write_text("[1, 2]")
+    assert load_result(tmp_path, "engine") is None
+    (tmp_path / "engine.json").write_text(json.dumps({"command": "x"}))
+    assert load_result(tmp_path, "engine") == {"command": "x"}
+
+
+def test_dig_survives_missing_keys_indexes_and_none():
+    record = {"a": {"b": [{"c": 1}]}}
+    assert dig(record, "a", "b", 0, "c") == 1
+    assert dig(record, "a", "b", 5, "c", default="-") == "-"
+    assert dig(None, "a") is None and dig(record, "a", "x", "y") is None
+
+
+def test_machine_text_and_provenance_handle_both_machine_formats():
+    assert machine_text(None) == "machine not recorded"
+    assert machine_text({"processor": "x86_64", "cpu_count": 2}) == "x86_64, 2 cores"
+    text = provenance(fake_results()["finetune"], "finetune")
+    assert "`python bench/finetune.py`" in text and "load average 5, 4, 3" in text and "results/finetune.json" in text
+    assert "Test CPU, 2 cores, 23.5 GiB" in provenance(HEAD, "engine")
+    assert "python -m bench engine" in not_run("engine")
+
+
+def test_fastest_at_prefers_the_fastest_setting_reaching_the_target():
+    runs = fake_results()["ann_compare"]["datasets"][0]["indexes"][1]["runs"]
+    assert fastest_at(runs, 0.95)["effort"] == 8
+    assert fastest_at(runs, 1.5)["effort"] == 32  # nothing reaches it: the most accurate
+    with pytest.raises(ValueError):
+        fastest_at([], 0.9)
+
+
+def test_quality_rows_put_published_numbers_beside_ours_and_fall_back_without_zero_shot():
+    results = fake_results()
+    rows = quality_rows(results["zero_shot"], results["finetune"])
+    systems = [row["system"] for row in rows]
+    assert systems[0] == "BM25 (BEIR paper) [published]" and "zero-shot towers, IVF nprobe 8" in systems
+    assert rows[-1]["system"] == "fine-tuned untied" and rows[-1]["ndcg@10"] == 0.70
+    fallback = quality_rows(None, results["finetune"])
+    assert any(row["published"] for row in fallback if row.get("published"))  # from bench.zero_shot's table
+
+
+def test_render_with_no_results_says_not_run_for_every_section(tmp_path):
+    text = render({}, tmp_path)
+    for name in ("zero_shot", "engine", "ann_compare", "scale", "encoding", "reindex"):
+        assert f"`results/{name}.json`" in text
+    assert text.count("_Not run yet") >= 6
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
+    results_dir, docs = tmp_path / "results", tmp_path / "docs"
+    results_dir.mkdir()
+    for name, record in fake_results().items():
+        (results_dir / f"{name}.json").write_text(json.dumps(record))
+    path = write_report(results_dir, docs)
+    text = path.read_text()
+    assert "Not run yet" not in text
+    assert "| scifact | BM25 (BEIR paper) [published] | published | 0.6650 |" in text
+    assert "`python -m bench.fake --flag`" in text and "2026-01-02 03:04:05 UTC" in text
+    assert "| IVF-Flat | IVF32,Flat | 1000 | 1.5 | 2.0 | nprobe=8 | 0.9600 | 3,000.0 | 10.0 |" in text  # 3000 / 300 q/s
+    assert "Slowest stage: **encode**" in text and "| documents | 32 |" in text
+    assert "| ann_compare | 2.0 | whole run |" in text and "| finetune | 10.0 |" in text
+    for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png"):
+        assert (docs / png).read_bytes()[:8] == PNG_MAGIC
+        assert f"]({png})" in text
+
+
+def test_plot_functions_write_pngs_from_tiny_inputs(tmp_path):
+    bars = [{"collection": "scifact", "system": "BM25", "ndcg@10": 0.66, "published": True},
+            {"collection": "scifact", "system": "ours", "ndcg@10": 0.64},
+            {"collection": "nfcorpus", "system": "ours", "ndcg@10": 0.31}]
+    curves = [{"label": "IVF", "points": fake_results()["ann_compare"]["datasets"][0]["indexes"][1]["runs"]},
+              {"label": "empty", "points": []}]
+    rows = fake_results()["encoding"]["throughput"]
+    for path in (plot_ndcg(bars, tmp_path / "a.png", "footer"), plot_recall_qps(curves, tmp_path / "b" / "b.png", "toy"),
+                 plot_encoding(rows, tmp_path / "c.png")):
+        assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5_000
