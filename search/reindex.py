@@ -37,6 +37,7 @@ from search.checkpoints import ChunkCache
 from search.errors import CorpusError, InvalidInputError
 from search.indexer import IndexConfig, LiveVersion, VersionStats, finish_version, validate_corpus, write_documents
 from search.lock import IndexLock
+from search.manifest import Manifest
 
 logger = logging.getLogger(__name__)
 RETRAIN_FRACTION = 0.5
@@ -111,7 +112,7 @@ def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float
 def _config_of(index_dir: Path, config: IndexConfig | None) -> IndexConfig:
     if config is not None:
         return config
-    manifest = LiveVersion(index_dir).manifest
+    manifest = Manifest.read(layout.current_version_dir(index_dir))  # checksums are verified once, by LiveVersion
     return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
 
 
