@@ -44,7 +44,7 @@ def length_stats(lengths: list[int]) -> dict:
 
 def token_lengths(model, texts: list[str]) -> list[int]:
     """Untruncated token counts (special tokens included) of ``texts``."""
-    return [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+    return [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
 
 
 def throughput(encoder, side: str, texts: list[str], batch_size: int, max_length: int) -> dict:

@@ -112,6 +112,8 @@ def plot_encoding(rows: Sequence[dict], path: Path, footer: str = "") -> Path:
             axes.plot([p["batch_size"] for p in points], [p["texts_per_second"] for p in points], marker="o",
                       label=f"max {length} tokens")
         axes.set_xscale("log", base=2)
+        sizes = sorted({row["batch_size"] for row in rows if row["side"] == side})
+        axes.set_xticks(sizes, [str(size) for size in sizes])
         axes.set_xlabel("batch size")
         axes.set_ylabel(f"{side} per second")
         axes.set_title(f"{side.capitalize()} encoded per second", fontsize=10)

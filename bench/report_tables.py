@@ -124,10 +124,31 @@ def provenance(record: dict, name: str) -> str:
         '*Measured by `python -m bench.engine` on 2026-01-01; Xeon, 2 cores. Raw numbers: `results/engine.json`.*'
     """
     text = f"*Measured by `{record.get('command', '?')}` on {record.get('date', '?')}; {machine_text(record.get('machine'))}"
-    load = load_average(record)
+    load, end = load_average(record), dig(record, "load_average", "end")
     if load:
-        text += f"; load average {', '.join(f'{x:g}' for x in load)} at start (cores shared with other work)"
+        text += f"; load average {', '.join(f'{x:g}' for x in load)} at start"
+        text += f", {', '.join(f'{x:g}' for x in end)} at end" if end else ""
     return text + f". Raw numbers: `results/{name}.json`.*"
+
+
+def busy_note(record: dict) -> str | None:
+    """A caveat when the 1-minute load average at start exceeded the core count, else None.
+
+    Example:
+        >>> busy_note({"machine": {"cores": 2}, "load_average": {"start": [4.4, 4, 4]}})[:40]
+        'The machine was busy (1-minute load 4.4 '
+    """
+    load, cores = load_average(record), dig(record, "machine", "cores") or dig(record, "machine", "cpu_count")
+    if not load or not cores or load[0] <= cores:
+        return None
+    return (f"The machine was busy (1-minute load {load[0]:g} on {cores} cores, shared with other work): absolute "
+            "times are pessimistic, and the smallest batches and single-query timings the noisiest, as every "
+            "thread waits for its turn on a core. Compare settings within this run, not with other machines.")
+
+
+def percent(share: float | None) -> str | None:
+    """0.797 -> '79.7%' (None stays None)."""
+    return None if share is None else f"{100 * share:.1f}%"
 
 
 def short_provenance(record: dict) -> str:
