@@ -35,7 +35,6 @@ def test_dev_split_and_dev_fraction_are_exclusive(capsys):
 
 
 def test_finetune_command_trains_and_prints_dev_metrics_before_and_after(tmp_path, capsys, tiny_plain_model_dir):
-    pytest.importorskip("accelerate", reason="the sentence-transformers trainer needs accelerate")
     out = tmp_path / "model"
     code = main(["finetune", str(TINY_CORPUS_DIR), "--out", str(out), "--split", "test", "--base", str(tiny_plain_model_dir),
                  "--epochs", "1", "--batch-size", "4", "--dev-fraction", "0.25", "--max-document-length", "64",

@@ -11,7 +11,6 @@ from corpora.sources import TINY_CORPUS_DIR
 from finetune.config import FinetuneConfig
 from finetune.train import CONFIG_NAME, REPORT_NAME, finetune
 
-pytest.importorskip("accelerate", reason="the sentence-transformers trainer needs accelerate (sentence-transformers[train])")
 
 FAST = dict(split="test", epochs=1, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, max_document_length=64,
             max_query_length=32, dev_fraction=0.25, seed=1)
