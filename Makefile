@@ -30,6 +30,10 @@ search: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
+# Every benchmark but fine-tuning (about 1-2 hours on 2 cores), then docs/benchmarks.md from results/*.json.
+bench: setup
+	$(BIN)/python -m bench all --skip finetune
+
 # Unit tests only: no real model, no browser.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not data and not browser"

@@ -82,7 +82,9 @@ def plot_recall_qps(curves: Sequence[dict], path: Path, title: str, footer: str 
             if not points:
                 continue
             xs, ys = [p["overlap@10"] for p in points], [p[key] for p in points]
-            axes.plot(xs, ys, marker=markers[number % len(markers)], label=curve["label"], linewidth=1.2, markersize=4)
+            single_point = len(points) == 1  # an exact index: one setting, drawn large
+            axes.plot(xs, ys, marker="*" if single_point else markers[number % len(markers)], label=curve["label"],
+                      linewidth=1.2, markersize=12 if single_point else 4, color="black" if single_point else None)
             for point in points:
                 if point.get("effort") is not None:
                     axes.annotate(str(point["effort"]), (point["overlap@10"], point[key]), fontsize=6,

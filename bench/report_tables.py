@@ -116,6 +116,19 @@ def load_average(record: dict) -> list | None:
     return dig(record, "load_average", "start") or dig(record, "machine", "load_average_at_start")
 
 
+def command_text(record: dict) -> str:
+    """The command(s) that made a result: ``command``, or ``commands`` joined (a resumed run has several).
+
+    Example:
+        >>> command_text({"commands": ["python a.py ", "python a.py --resume"]})
+        'python a.py`, then `python a.py --resume'
+    """
+    commands = record.get("commands")
+    if isinstance(commands, list) and commands:
+        return "`, then `".join(str(c).strip() for c in commands)
+    return str(record.get("command", "?")).strip()
+
+
 def provenance(record: dict, name: str) -> str:
     """How a result was measured: command, date, machine, load average, raw file.
 
@@ -123,7 +136,7 @@ def provenance(record: dict, name: str) -> str:
         >>> provenance({"command": "python -m bench.engine", "date": "2026-01-01", "machine": {"cpu": "Xeon", "cores": 2}}, "engine")
         '*Measured by `python -m bench.engine` on 2026-01-01; Xeon, 2 cores. Raw numbers: `results/engine.json`.*'
     """
-    text = f"*Measured by `{record.get('command', '?')}` on {record.get('date', '?')}; {machine_text(record.get('machine'))}"
+    text = f"*Measured by `{command_text(record)}` on {record.get('date', '?')}; {machine_text(record.get('machine'))}"
     load, end = load_average(record), dig(record, "load_average", "end")
     if load:
         text += f"; load average {', '.join(f'{x:g}' for x in load)} at start"
@@ -153,7 +166,7 @@ def percent(share: float | None) -> str | None:
 
 def short_provenance(record: dict) -> str:
     """Command, date and machine on one line, for a figure's footer."""
-    return f"{record.get('command', '?')} | {record.get('date', '?')} | {machine_text(record.get('machine'))}"
+    return f"{command_text(record).replace('`', '')} | {record.get('date', '?')} | {machine_text(record.get('machine'))}"
 
 
 def not_run(name: str, command: str | None = None) -> str:

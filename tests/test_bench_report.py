@@ -101,6 +101,8 @@ def test_machine_text_and_provenance_handle_both_machine_formats():
     text = provenance(fake_results()["finetune"], "finetune")
     assert "`python bench/finetune.py`" in text and "load average 5, 4, 3" in text and "results/finetune.json" in text
     assert "Test CPU, 2 cores, 23.5 GiB" in provenance(HEAD, "engine")
+    resumed = provenance({"commands": ["python bench/finetune.py ", "python bench/finetune.py --resume"]}, "finetune")
+    assert resumed.startswith("*Measured by `python bench/finetune.py`, then `python bench/finetune.py --resume` on ?")
     assert "python -m bench engine" in not_run("engine")
 
 
@@ -122,9 +124,21 @@ def test_quality_rows_put_published_numbers_beside_ours_and_fall_back_without_ze
     assert any(row["published"] for row in fallback if row.get("published"))  # from bench.zero_shot's table
 
 
+def test_reindex_section_reads_the_split_files_too(tmp_path):
+    combined = fake_results()["reindex"]
+    split = {"reindex_incremental": {**HEAD, **combined["incremental"]},
+             "reindex_memory": {**HEAD, "tower": "tiny", "runs": {"20000": {"peak_during_indexing_mib": 600.0, "seconds": 19.0}},
+                                "ratio_200k_to_20k": 1.16, "target_ratio": 1.5}}
+    text = render(split, tmp_path)
+    assert "`results/reindex_incremental.json`" in text and "| 5183 | 52 | 100.00 | 5.00 | 0.0500 | 0.10 |" in text
+    assert "| documents | peak_during_indexing_mib | seconds |" in text and "| reindex | 2.1 |" in text  # 100 + 5 + 19 s
+    half = render({"reindex_incremental": split["reindex_incremental"]}, tmp_path)
+    assert half.count("_Not run yet: `python -m bench reindex`") == 1
+
+
 def test_render_with_no_results_says_not_run_for_every_section(tmp_path):
     text = render({}, tmp_path)
-    for name in ("zero_shot", "engine", "ann_compare", "scale", "encoding", "reindex"):
+    for name in ("zero_shot", "engine", "ann_compare", "scale", "encoding", "reindex_incremental", "reindex_memory"):
         assert f"`results/{name}.json`" in text
     assert text.count("_Not run yet") >= 6
     assert not list(tmp_path.glob("*.png"))
@@ -141,11 +155,20 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     assert "| scifact | BM25 (BEIR paper) [published] | published | 0.6650 |" in text
     assert "`python -m bench.fake --flag`" in text and "2026-01-02 03:04:05 UTC" in text
     assert "| IVF-Flat | IVF32,Flat | 1000 | 1.5 | 2.0 | nprobe=8 | 0.9600 | 3,000.0 | 10.0 |" in text  # 3000 / 300 q/s
+    assert "never reached" not in text
     assert "Slowest stage: **encode**" in text and "| documents | 32 |" in text
     assert "| ann_compare | 2.0 | whole run |" in text and "| finetune | 10.0 |" in text
     for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png"):
         assert (docs / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text
+
+
+def test_settings_that_never_reach_the_target_are_flagged(tmp_path):
+    results = fake_results()
+    for run in results["ann_compare"]["datasets"][0]["indexes"][1]["runs"]:
+        run["overlap@10"] = min(run["overlap@10"], 0.5)
+    text = render({"ann_compare": results["ann_compare"]}, tmp_path)
+    assert "| nprobe=1 * |" in text and "never reached 0.95" in text  # all tie at 0.5: the fastest of them
 
 
 def test_plot_functions_write_pngs_from_tiny_inputs(tmp_path):
