@@ -73,7 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ (BEIR layout)")
     parser.add_argument("--index-dir", type=Path, default=Path("/tmp/dualsearch-bench/scifact"))
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the index directory exists")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice). On a shared machine one thread "
+                             "avoids stalls at the sync points of a one-query forward pass")
     args = parser.parse_args(argv)
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from corpora.beir import read_queries
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     searcher = Searcher.open(args.index_dir, encoder=encoder)
     queries = list(read_queries(scifact).values())  # texts only; metadata is never read
     result = {
-        "collection": "scifact", "build": build_stats or "reused an existing index (run with --rebuild to time it)",
+        "collection": "scifact", "torch_threads": torch.get_num_threads(), "build": build_stats or "reused an existing index (run with --rebuild to time it)",
         "index": {"factory": searcher.manifest.factory, "nlist": searcher.manifest.nlist,
                   "default_nprobe": searcher.manifest.default_nprobe, "documents": len(searcher)},
         "latency_default_nprobe": latency(searcher, queries[:300], None),
