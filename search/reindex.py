@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +81,10 @@ def retrain_reason(live: LiveVersion, encoder, document_count: int, encoded: int
     return None
 
 
-def _write_version(index_dir: Path, documents: Iterable[Document], encoder, config: IndexConfig, total: int | None,
-                   corpus_name: str, retrain: bool, show_progress: bool) -> tuple[VersionStats, int, Path]:
-    """Write and publish the next version from ``documents``; returns stats, deleted count, version."""
-    live = LiveVersion(index_dir)
+def _write_version(index_dir: Path, live: LiveVersion, documents: Iterable[Document], encoder, config: IndexConfig,
+                   total: int | None, corpus_name: str, retrain: bool, show_progress: bool) -> tuple[VersionStats, int, Path]:
+    """Write and publish the next version after ``live`` from ``documents``; returns stats, deleted
+    count, version."""
     layout.remove_stale_builds(index_dir)
     build_dir = layout.prepare_build_dir(index_dir)
     cache = ChunkCache(index_dir, encoder.identity().weights_sha256)
@@ -97,8 +98,6 @@ def _write_version(index_dir: Path, documents: Iterable[Document], encoder, conf
     except BaseException:
         layout.discard(build_dir)
         raise
-    finally:
-        live.close()
     cache.clear()
     deleted = live.manifest.document_count - stats.counts["unchanged"] - stats.counts["updated"]
     return stats, deleted, version_dir
@@ -109,10 +108,10 @@ def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float
                          stats.from_checkpoint, stats.retrained, time.perf_counter() - started, version_dir, skipped)
 
 
-def _config_of(index_dir: Path, config: IndexConfig | None) -> IndexConfig:
+def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
+    """The given config, or the settings the index was built with."""
     if config is not None:
         return config
-    manifest = Manifest.read(layout.current_version_dir(index_dir))  # checksums are verified once, by LiveVersion
     return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
 
 
@@ -131,10 +130,11 @@ def reindex(index_dir: str | Path, corpus: str | Path, encoder, fields: FieldNam
     """
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
-        config = _config_of(index_dir, config)
         total, skipped = validate_corpus(corpus, fields, skip_invalid)
         documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
-        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, total, str(corpus), retrain, show_progress)
+        with closing(LiveVersion(index_dir)) as live:
+            stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, config),
+                                                         total, str(corpus), retrain, show_progress)
     report = _report(stats, deleted, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
@@ -149,15 +149,14 @@ def add_documents(index_dir: str | Path, source: str | Path, encoder, fields: Fi
     """Add the documents of ``source`` to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
-        config = _config_of(index_dir, None)
         skipped: list[str] = []
         new = list(read_corpus(str(source), fields, skipped.append if skip_invalid else None))  # a small file, by intent
         if not new:
             raise CorpusError(f"{source}: no documents to add")
-        live = LiveVersion(index_dir)
-        documents = _chain(_live_except(live.store, {d.id for d in new}), new)
-        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, None, "", False, show_progress)
-        live.close()
+        with closing(LiveVersion(index_dir)) as live:
+            documents = _chain(_live_except(live.store, {d.id for d in new}), new)
+            stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, None),
+                                                         None, "", False, show_progress)
     return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
 
 
@@ -166,16 +165,13 @@ def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder, sho
     started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), set(doc_ids)
     if not doc_ids:
         raise InvalidInputError("no document ids given")
-    with IndexLock(index_dir):
-        config = _config_of(index_dir, None)
-        live = LiveVersion(index_dir)
+    with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
         unknown = sorted(doc_ids - set(live.store.lookup(doc_ids)))
         if unknown:
-            live.close()
             raise InvalidInputError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
         documents = _live_except(live.store, doc_ids)
-        stats, deleted, version_dir = _write_version(index_dir, documents, encoder, config, None, "", False, show_progress)
-        live.close()
+        stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, None),
+                                                     None, "", False, show_progress)
     return _report(stats, deleted, version_dir, started, [])
 
 
