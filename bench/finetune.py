@@ -58,6 +58,9 @@ def parse_args(argv):
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "finetune.md")
     parser.add_argument("--fp32", action="store_true", help="encode and train in float32 (default: bfloat16 autocast)")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --results and do the rest")
+    parser.add_argument("--supersede", action="store_true",
+                        help="with --resume: run the selected fine-tuned variants again (new settings); their earlier "
+                             "rows stay in the results, marked superseded")
     parser.add_argument("--no-cross", action="store_true", help="skip scoring the separate towers on the other collection")
     return parser.parse_args(argv)
 
@@ -120,6 +123,20 @@ def finetune_run(collection: str, variant: str, args, bf16: bool) -> dict:
     if variant == "untied" and not args.no_cross and (args.data / other / "corpus.jsonl").is_file():
         row["cross_test"] = {other: test_metrics(str(out), args.data / other, args.work, bf16)}
     return row
+
+
+def mark_superseded(runs: list[dict], collections: list[str], systems: list[str]) -> None:
+    """Rename earlier rows of these systems so that new runs take their place; the old test scores stay visible.
+
+    Example:
+        >>> runs = [{"collection": "nfcorpus", "system": "fine-tuned tied"}]
+        >>> mark_superseded(runs, ["nfcorpus"], ["fine-tuned tied"]); runs[0]["system"], runs[0]["superseded"]
+        ('fine-tuned tied, earlier settings (superseded)', True)
+    """
+    for row in runs:
+        if row["collection"] in collections and row["system"] in systems and not row.get("superseded"):
+            row["system"] += ", earlier settings (superseded)"
+            row["superseded"] = True
 
 
 def machine() -> dict:
@@ -191,6 +208,8 @@ def main(argv=None) -> int:
                "settings": {"common": COMMON, "collections": COLLECTIONS, "variants": VARIANTS,
                             "precision": "bfloat16 autocast (training and test encoding)" if bf16 else "float32"},
                "runs": previous["runs"]}
+    if args.supersede:
+        mark_superseded(results["runs"], args.collections, [f"fine-tuned {v}" for v in args.variants])
     done = {(row["collection"], row["system"]) for row in results["runs"]}
     args.work.mkdir(parents=True, exist_ok=True)
     for collection in args.collections:

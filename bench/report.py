@@ -59,7 +59,8 @@ def quality_rows(zero_shot: dict | None, finetune: dict | None) -> list[dict]:
                     rows.append({"collection": collection, "system": system, "source": "zero_shot", **numbers[key]})
         for run in dig(finetune, "runs", default=[]):
             if run.get("collection") == collection and isinstance(run.get("test"), dict):
-                rows.append({"collection": collection, "system": run["system"], "source": "finetune", **run["test"]})
+                rows.append({"collection": collection, "system": run["system"], "source": "finetune", **run["test"],
+                             "superseded": run.get("superseded", "superseded" in run["system"])})
     return rows
 
 
@@ -75,7 +76,7 @@ def quality_section(results: dict, docs: Path) -> list[str]:
               "published for them. `source` names the results file.", "",
               markdown_table(["collection", "system", "source", "nDCG@10", "Recall@100", "MRR@10"],
                              [[r["collection"], r["system"], r["source"], *(r.get(m) for m in METRICS)] for r in rows]), ""]
-    bars = [r for r in rows if r.get("ndcg@10") is not None]
+    bars = [r for r in rows if r.get("ndcg@10") is not None and not r.get("superseded")]  # the table keeps them
     if bars:
         footer = " ; ".join(short_provenance(r) for r in (zero_shot, finetune) if r is not None)
         plot_ndcg(bars, docs / "bench_ndcg.png", footer)

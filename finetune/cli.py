@@ -18,7 +18,7 @@ _FIELD_OPTIONS = {
     "min_relevance": int, "max_pairs": int, "max_positives_per_query": int, "dev_max_documents": int,
     "evaluation_steps": int,
 }
-_FLAGS = ("tied", "gradient_cache", "bf16", "keep_checkpoints")
+_FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints")
 _HELP = {
     "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
     "split": "qrels split of a BEIR directory to train on (default train)",
@@ -40,6 +40,8 @@ _HELP = {
     "dev_max_documents": "dev corpus size: judged documents plus a seeded sample (default 2000)",
     "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
     "tied": "share one tower's weights for queries and documents (saved as a plain model)",
+    "avoid_known_positives": "never batch a document with a query it is judged relevant to "
+                             "(an in-batch negative that is really a positive)",
     "gradient_cache": "CachedMultipleNegativesRankingLoss: big batches in the memory of --mini-batch-size",
     "bf16": "bfloat16 autocast (faster on CPUs with AMX)", "keep_checkpoints": "keep MODEL_DIR/checkpoints",
 }
@@ -62,7 +64,9 @@ def add_finetune_command(commands) -> None:
     parser.add_argument("--negative-range", nargs=2, type=int, metavar=("MIN", "MAX"), default=None,
                         help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 0 50)")
     for name in _FLAGS:
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=_HELP[name])
+        # --flag / --no-flag, so an option set in --config can be turned off again
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, action=argparse.BooleanOptionalAction, default=None,
+                            help=_HELP[name])
     parser.set_defaults(run=run_finetune)
 
 

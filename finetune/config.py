@@ -51,6 +51,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
     scale: float = 20.0  # MultipleNegativesRankingLoss similarity scale (1 / temperature)
+    avoid_known_positives: bool = False  # no batch holds a document judged relevant to another of its queries
     gradient_cache: bool = False  # CachedMultipleNegativesRankingLoss: large batches in bounded memory
     mini_batch_size: int = 16  # forward-pass size with gradient_cache
     bf16: bool = False  # bfloat16 autocast for training and dev encoding (fast on CPUs with AMX)
@@ -68,7 +69,7 @@ class FinetuneConfig:
         _check_positive(self, "max_query_length", "max_document_length", "batch_size", "mini_batch_size")
         _check_positive(self, "train_max_document_length", "max_pairs", "max_positives_per_query",
                         "dev_max_documents", "evaluation_steps", allow_none=True)
-        for name in ("tied", "gradient_cache", "bf16", "keep_checkpoints"):
+        for name in ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.base, str) or not self.base.strip():

@@ -96,16 +96,17 @@ def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfi
         before = evaluator(model) if evaluator else {}
         set_max_lengths(model, config.max_query_length, config.training_document_length)
         started = time.perf_counter()
-        dataset, negatives_per_pair = training_dataset(train, config, model, show_progress)
+        rows = training_dataset(train, config, model, show_progress)
         mined = time.perf_counter()
-        trainer = make_trainer(model, dataset, evaluator, config, build_dir / CHECKPOINTS, show_progress)
+        trainer = make_trainer(model, rows.dataset, evaluator, config, build_dir / CHECKPOINTS, show_progress,
+                               batch_sampler=_batch_sampler(train, rows, config))
         trainer.train()
         trained = time.perf_counter()
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
         set_max_lengths(model, config.max_query_length, config.max_document_length)
         after = evaluator(model) if evaluator else {}
         report = FinetuneReport(
-            str(out_dir), train.source, len(dataset), negatives_per_pair,
+            str(out_dir), train.source, len(rows.dataset), rows.negatives_per_pair,
             len(dev.qrels) if dev else 0, len(evaluator.document_ids) if evaluator else 0,
             _unprefixed(before), _unprefixed(after), evaluation_history(trainer), _checkpoint_name(trainer),
             round(trained - mined, 1), round(mined - started, 1), library_versions(), now_iso())
@@ -117,12 +118,26 @@ def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfi
     return report
 
 
-def training_dataset(train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False):
-    """The trainer's dataset and its number of negatives per pair (mined, given in the data, or none)."""
+@dataclass(frozen=True)
+class TrainingRows:
+    """The trainer's dataset, and which query and documents each of its rows holds (for batching)."""
+
+    dataset: Any  # datasets.Dataset: query, document[, negative...]
+    negatives_per_pair: int
+    row_queries: list[str]
+    row_documents: list[list[str]]  # the positive's id, then its negatives' ids
+
+
+def training_dataset(train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False) -> TrainingRows:
+    """The trainer's rows: pairs, with negatives mined, given in the data, or none."""
     pairs = select_pairs(train, config.min_relevance, config.max_positives_per_query, config.max_pairs, config.seed)
     count = config.hard_negatives or (1 if train.negatives else 0)
-    if not count:
-        return build_dataset(train, pairs), 0
+    negatives = _negatives(train, pairs, count, config, model, show_progress) if count else None
+    return TrainingRows(build_dataset(train, pairs, negatives), count, [q for q, _ in pairs],
+                        [[d, *(negatives[i] if negatives else ())] for i, (_, d) in enumerate(pairs)])
+
+
+def _negatives(train: TrainingData, pairs, count: int, config: FinetuneConfig, model, show_progress: bool):
     rankings = []
     if config.hard_negatives and config.negative_miner in ("bm25", "both"):
         rankings.append(bm25_rankings(train, config.negative_range_max))
@@ -132,8 +147,17 @@ def training_dataset(train: TrainingData, config: FinetuneConfig, model=None, sh
         with bf16_autocast(config.bf16):
             rankings.append(tower_rankings(model, train, config.negative_range_max, config.batch_size, show_progress))
     window = NegativeWindow(config.negative_range_min, config.negative_range_max, config.negative_margin)
-    negatives = negatives_for_pairs(train, pairs, count, rankings, window, config.seed)
-    return build_dataset(train, pairs, negatives), count
+    return negatives_for_pairs(train, pairs, count, rankings, window, config.seed)
+
+
+def _batch_sampler(train: TrainingData, rows: TrainingRows, config: FinetuneConfig):
+    """Keep known positives out of each other's batches, or only identical texts (sentence-transformers' sampler)."""
+    if not config.avoid_known_positives:
+        return None
+    from finetune.batching import known_positives_sampler
+
+    positives = {q: {d for d, relevance in judged.items() if relevance > 0} for q, judged in train.qrels.items()}
+    return known_positives_sampler(rows.row_queries, rows.row_documents, positives)
 
 
 def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: bool):

@@ -37,8 +37,9 @@ def make_loss(model, config: FinetuneConfig):
 
 
 def training_arguments(config: FinetuneConfig, columns: list[str], checkpoint_dir: Path, evaluate: bool,
-                       show_progress: bool):
-    """Trainer arguments; evaluation and checkpoints share one schedule so the best can be kept."""
+                       show_progress: bool, batch_sampler=None):
+    """Trainer arguments; evaluation and checkpoints share one schedule so the best can be kept.
+    ``batch_sampler`` replaces sentence-transformers' no-duplicates sampler (see finetune.batching)."""
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -55,7 +56,8 @@ def training_arguments(config: FinetuneConfig, columns: list[str], checkpoint_di
         seed=config.seed,
         data_seed=config.seed,
         bf16=config.bf16,
-        batch_sampler=BatchSamplers.NO_DUPLICATES,  # a repeated text in a batch would be a false in-batch negative
+        # a repeated text in a batch would be a false in-batch negative
+        batch_sampler=batch_sampler or BatchSamplers.NO_DUPLICATES,
         router_mapping={} if config.tied else router_mapping(columns),
         eval_strategy=schedule if evaluate else "no",
         eval_steps=config.evaluation_steps,
@@ -80,7 +82,8 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_dir: Path, show_progress: bool = False):
+def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_dir: Path, show_progress: bool = False,
+                 batch_sampler=None):
     """A ``SentenceTransformerTrainer`` whose logs go to :mod:`logging` instead of stdout.
 
     Example:
@@ -90,7 +93,8 @@ def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_d
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback, ProgressCallback
 
-    args = training_arguments(config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress)
+    args = training_arguments(config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress,
+                              batch_sampler)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
                                          loss=make_loss(model, config), evaluator=evaluator)
     trainer.remove_callback(PrinterCallback)  # prints every log dict when progress bars are off
@@ -105,7 +109,7 @@ class _LoggingCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
-            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in logs.items()}
+            shown = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in logs.items()}  # lr is ~1e-5
             logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
 
 

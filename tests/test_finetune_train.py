@@ -129,9 +129,21 @@ def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(ti
 
     data = load_training_data(TINY_CORPUS_DIR, split="test")
     config = FinetuneConfig(split="test", hard_negatives=2, negative_miner="both", negative_range_max=10)
-    dataset, count = training_dataset(data, config, load_sentence_transformer(str(tiny_model_dir)))
+    rows = training_dataset(data, config, load_sentence_transformer(str(tiny_model_dir)))
+    dataset, count = rows.dataset, rows.negatives_per_pair
     assert count == 2 and dataset.column_names == ["query", "document", "negative_1", "negative_2"]
     positives_by_query = {data.queries[q]: {data.documents[d] for d in docs} for q, docs in data.qrels.items()}
     for row in dataset:
         assert row["negative_1"] != row["negative_2"]
         assert not {row["negative_1"], row["negative_2"]} & positives_by_query[row["query"]]
+
+
+def test_training_with_known_positives_kept_apart_saves_working_towers(tmp_path, tiny_plain_model_dir):
+    from search.encoder import DualEncoder
+
+    out = tmp_path / "model"
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), avoid_known_positives=True, **FAST)
+    report = finetune(TINY_CORPUS_DIR, out, config)
+    assert report.history and FinetuneConfig.from_json(out / CONFIG_NAME).avoid_known_positives
+    vectors = DualEncoder.load(str(out)).encode_queries(["green tea"])
+    assert vectors.shape[0] == 1 and np.isfinite(vectors).all()
