@@ -41,7 +41,7 @@ _HELP = {
     "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
     "tied": "share one tower's weights for queries and documents (saved as a plain model)",
     "avoid_known_positives": "never batch a document with a query it is judged relevant to "
-                             "(an in-batch negative that is really a positive)",
+                             "(an in-batch negative that is really a positive; default on)",
     "gradient_cache": "CachedMultipleNegativesRankingLoss: big batches in the memory of --mini-batch-size",
     "bf16": "bfloat16 autocast (faster on CPUs with AMX)", "keep_checkpoints": "keep MODEL_DIR/checkpoints",
 }

@@ -51,7 +51,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
     scale: float = 20.0  # MultipleNegativesRankingLoss similarity scale (1 / temperature)
-    avoid_known_positives: bool = False  # no batch holds a document judged relevant to another of its queries
+    avoid_known_positives: bool = True  # no batch holds a document judged relevant to another of its queries
     gradient_cache: bool = False  # CachedMultipleNegativesRankingLoss: large batches in bounded memory
     mini_batch_size: int = 16  # forward-pass size with gradient_cache
     bf16: bool = False  # bfloat16 autocast for training and dev encoding (fast on CPUs with AMX)

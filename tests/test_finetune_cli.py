@@ -28,6 +28,16 @@ def test_options_override_a_config_file(tmp_path):
     assert (config.dev_split, config.dev_fraction) == (None, 0.2)
 
 
+def test_flags_turn_off_what_a_config_file_or_the_default_turned_on(tmp_path):
+    from finetune.cli import config_from_args
+
+    assert config_from_args(parse()).avoid_known_positives  # on by default
+    assert not config_from_args(parse("--no-avoid-known-positives")).avoid_known_positives
+    path = tmp_path / "train_config.json"
+    path.write_text(json.dumps({"tied": True}))
+    assert not config_from_args(parse("--config", str(path), "--no-tied")).tied
+
+
 def test_dev_split_and_dev_fraction_are_exclusive(capsys):
     with pytest.raises(SystemExit):
         parse("--dev-split", "dev", "--dev-fraction", "0.1")
