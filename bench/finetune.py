@@ -165,7 +165,6 @@ def machine() -> dict:
 
 
 def save(results: dict, args) -> None:
-    results["command"] = " ; ".join(results["commands"])  # one string, as bench/report.py reads it
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     args.table.parent.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,7 @@ from bench.report_tables import (busy_note, dig, fastest_at, load_result, markdo
                                  short_provenance)
 
 logger = logging.getLogger(__name__)
-# reindex.json is the older combined form of reindex_incremental.json + reindex_memory.json
-RESULT_NAMES = ("zero_shot", "finetune", "engine", "ann_compare", "scale", "encoding", "reindex_incremental", "reindex_memory",
-                "reindex")
+RESULT_NAMES = ("zero_shot", "finetune", "engine", "ann_compare", "scale", "encoding", "reindex_incremental", "reindex_memory")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
 
@@ -60,7 +58,7 @@ def quality_rows(zero_shot: dict | None, finetune: dict | None) -> list[dict]:
         for run in dig(finetune, "runs", default=[]):
             if run.get("collection") == collection and isinstance(run.get("test"), dict):
                 rows.append({"collection": collection, "system": run["system"], "source": "finetune", **run["test"],
-                             "superseded": run.get("superseded", "superseded" in run["system"])})
+                             "superseded": run.get("superseded", False)})
     return rows
 
 
@@ -218,30 +216,14 @@ def encoding_section(encoding: dict | None, docs: Path) -> list[str]:
     return lines
 
 
-def reindex_parts(results: dict) -> list[tuple[str, dict | None, dict | None]]:
-    """(results name, record for provenance, numbers) of the incremental and memory parts, from the
-    split files or the older combined reindex.json."""
-    combined = results.get("reindex")
-    parts = []
-    for part in ("incremental", "memory"):
-        record = results.get(f"reindex_{part}")
-        if record is not None:
-            parts.append((f"reindex_{part}", record, record))
-        elif isinstance(dig(combined, part), dict):
-            parts.append(("reindex", combined, combined[part]))
-        else:
-            parts.append((f"reindex_{part}", None, None))
-    return parts
-
-
 def reindex_section(results: dict) -> list[str]:
     lines = ["## Re-indexing", ""]
-    (inc_name, inc_record, incremental), (mem_name, mem_record, memory) = reindex_parts(results)
+    incremental, memory = results.get("reindex_incremental"), results.get("reindex_memory")
     lines += ["### A re-index after 1% of SciFact changed, against a full build", ""]
     if incremental is None:
-        lines += [not_run(inc_name, "python -m bench reindex"), ""]
+        lines += [not_run("reindex_incremental", "python -m bench reindex"), ""]
     else:
-        lines += [provenance(inc_record, inc_name), "",
+        lines += [provenance(incremental, "reindex_incremental"), "",
                   markdown_table(["documents", "changed", "full build s", "re-index s", "ratio", "target"],
                                  [[incremental.get(k) for k in ("documents", "changed_documents", "full_build_seconds",
                                                                  "reindex_seconds", "ratio", "target_ratio")]], [0, 0, 2, 2, 4, 2]), ""]
@@ -249,10 +231,10 @@ def reindex_section(results: dict) -> list[str]:
             lines += [f"Re-index: {incremental['reindex_summary']}.", ""]
     lines += ["### Memory against corpus size", ""]
     if memory is None:
-        return lines + [not_run(mem_name, "python -m bench reindex"), ""]
+        return lines + [not_run("reindex_memory", "python -m bench reindex"), ""]
     runs = memory.get("runs", {})
     columns = list(dict.fromkeys(key for run in runs.values() for key in run))
-    lines += [provenance(mem_record, mem_name), "", f"Synthetic corpora indexed in a fresh process ({memory.get('tower')}); MiB and seconds:", "",
+    lines += [provenance(memory, "reindex_memory"), "", f"Synthetic corpora indexed in a fresh process ({memory.get('tower')}); MiB and seconds:", "",
               markdown_table(["documents", *columns], [[int(n), *(run.get(c) for c in columns)] for n, run in runs.items()],
                              [0, *[1] * len(columns)]),
               "", f"200k/20k ratio {memory.get('ratio_200k_to_20k')} (target <= {memory.get('target_ratio')}).", ""]
@@ -270,7 +252,7 @@ def running_time_section(results: dict) -> list[str]:
                   "generate + build only (lower bound)"),
         "reindex": (sum((dig(numbers, "full_build_seconds") or 0) + (dig(numbers, "reindex_seconds") or 0)
                         + sum(run.get("seconds") or 0 for run in (dig(numbers, "runs") or {}).values())
-                        for _, _, numbers in reindex_parts(results) if numbers) or None,
+                        for numbers in (results.get("reindex_incremental"), results.get("reindex_memory")) if numbers) or None,
                     "builds, re-index and memory runs (lower bound)"),
     }
     rows = [[name, seconds / 60 if seconds else None, note if seconds else "not recorded"] for name, (seconds, note) in recorded.items()]

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import closing
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 

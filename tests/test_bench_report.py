@@ -52,11 +52,11 @@ def fake_results() -> dict:
                      "stages": {"queries": 5, "k": 10, "index": {"factory": "IVF132,Flat", "nprobe": 8}, "slowest_stage": "encode",
                                 "ms": {s: {"p50": v, "p95": 2 * v, "mean": v} for s, v in
                                        (("tokenize", 0.2), ("encode", 5.0), ("faiss_search", 0.1), ("fetch", 0.3), ("end_to_end", 6.0))}}},
-        "reindex": {**HEAD, "incremental": {"documents": 5183, "changed_documents": 52, "full_build_seconds": 100.0,
-                                            "reindex_seconds": 5.0, "ratio": 0.05, "target_ratio": 0.1},
-                    "memory": {"tower": "tiny", "runs": {"20000": {"peak_rss_mib": 500.0, "seconds": 10.0},
-                                                         "200000": {"peak_rss_mib": 600.0, "seconds": 80.0}},
-                               "ratio_200k_to_20k": 1.2, "target_ratio": 1.5}},
+        "reindex_incremental": {**HEAD, "documents": 5183, "changed_documents": 52, "full_build_seconds": 100.0,
+                                "reindex_seconds": 5.0, "ratio": 0.05, "target_ratio": 0.1},
+        "reindex_memory": {**HEAD, "tower": "tiny", "runs": {"20000": {"peak_rss_mib": 500.0, "seconds": 10.0},
+                                                             "200000": {"peak_rss_mib": 600.0, "seconds": 80.0}},
+                           "ratio_200k_to_20k": 1.2, "target_ratio": 1.5},
     }
 
 
@@ -124,9 +124,8 @@ def test_quality_rows_put_published_numbers_beside_ours_and_fall_back_without_ze
     assert any(row["published"] for row in fallback if row.get("published"))  # from bench.zero_shot's table
 
 
-def test_reindex_section_reads_the_split_files_too(tmp_path):
-    combined = fake_results()["reindex"]
-    split = {"reindex_incremental": {**HEAD, **combined["incremental"]},
+def test_reindex_section_reads_the_split_files(tmp_path):
+    split = {"reindex_incremental": fake_results()["reindex_incremental"],
              "reindex_memory": {**HEAD, "tower": "tiny", "runs": {"20000": {"peak_during_indexing_mib": 600.0, "seconds": 19.0}},
                                 "ratio_200k_to_20k": 1.16, "target_ratio": 1.5}}
     text = render(split, tmp_path)
@@ -181,3 +180,12 @@ def test_plot_functions_write_pngs_from_tiny_inputs(tmp_path):
     for path in (plot_ndcg(bars, tmp_path / "a.png", "footer"), plot_recall_qps(curves, tmp_path / "b" / "b.png", "toy"),
                  plot_encoding(rows, tmp_path / "c.png")):
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5_000
+
+
+def test_superseded_runs_stay_in_the_table_but_are_flagged_for_the_chart():
+    results = fake_results()
+    results["finetune"]["runs"].append({"collection": "scifact", "system": "fine-tuned tied, earlier settings (superseded)",
+                                        "superseded": True, "test": {"ndcg@10": 0.6}})
+    rows = [r for r in quality_rows(results["zero_shot"], results["finetune"]) if r["source"] == "finetune"]
+    assert [(r["system"], r["superseded"]) for r in rows] == [("fine-tuned untied", False),
+                                                              ("fine-tuned tied, earlier settings (superseded)", True)]
