@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUERY ?= how do I parse command line arguments
+# torch==2.13.0 is the CPU build these machines carry; the constraint keeps pip from choosing a CUDA build.
+PIP_INSTALL := $(BIN)/pip install --quiet -c .ci/constraints.txt
 
-.PHONY: setup browser run search test test-fast bench
+.PHONY: setup browser run search lint test test-fast bench
 
-# pip finds the CPU build of torch 2.13.0 that these machines carry; pyproject pins it so no CUDA wheels come.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(PIP_INSTALL) -e '.[finetune,demo,test,bench]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -27,7 +28,13 @@ run: setup
 search: setup
 	$(BIN)/dualsearch search default "$(QUERY)" -k 5
 
-test: setup browser
+# Style gates: ruff's lint rules and its formatter (pyproject.toml [tool.ruff]).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Lint, then every test: unit, docstring examples, real towers, BEIR data, browser.
+test: setup browser lint
 	$(BIN)/python -m pytest
 
 # Every benchmark but fine-tuning (about 1-2 hours on 2 cores), then docs/benchmarks.md from results/*.json.

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "reindex": "incremental re-index against a full build, memory against corpus size",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
+    "import_time": "what `import dualsearch` costs a script, and what using a name loads",
 }
 SLOW = ("finetune", "scale")
 
@@ -101,7 +102,7 @@ def run_all(options: argparse.Namespace) -> int:
     names = plan(options.skip)
     if options.dry_run:
         for name in names:
-            print(("nice -n %d " % options.nice if options.nice else "") + "python " + " ".join(benchmark_command(name)[1:]))
+            print((f"nice -n {options.nice} " if options.nice else "") + "python " + " ".join(benchmark_command(name)[1:]))
         print("python -m bench report")
         return 0
     timings, failed = [], []

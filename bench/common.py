@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from dualsearch.defaults import benchmark_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "results"
-DEFAULT_DATA = Path(os.environ.get("DUALSEARCH_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_DATA = benchmark_data_dir(REPO)
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -61,7 +63,7 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
     """Write ``results/<name>.json`` with the command that made it, the machine, versions and date."""
-    from search.manifest import library_versions
+    from dualsearch.manifest import library_versions
 
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {

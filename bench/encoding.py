@@ -126,10 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.zero_shot import ensure_index
-    from corpora.beir import read_queries
-    from corpora.sources import read_corpus
-    from search.encoder import DualEncoder
-    from search.searcher import Searcher
+    from dualsearch.corpora.beir import read_queries
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.searcher import Searcher
 
     started, load_start = time.perf_counter(), os.getloadavg()
     scifact = args.data / "scifact"

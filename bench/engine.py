@@ -20,8 +20,8 @@ NPROBES = (1, 2, 4, 8, 16, 32, 64)
 
 
 def build(corpus_dir: Path, index_dir: Path, encoder) -> dict:
-    from corpora.sources import read_corpus
-    from search.indexer import build_index
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
 
     report = build_index(read_corpus(corpus_dir), index_dir, encoder, corpus_name=str(corpus_dir), show_progress=True)
     return {
@@ -55,7 +55,7 @@ def exact_latency(searcher, queries: list[str]) -> dict:
 
 
 def overlap_curve(searcher, queries: list[str]) -> list[dict]:
-    from search.ann import overlap_at_k
+    from dualsearch.ann import overlap_at_k
 
     vectors = searcher.encoder.encode_queries(queries)
     _, exact = searcher.search_vectors(vectors, 10, exact=True)
@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.torch_threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from corpora.beir import read_queries
-    from search.encoder import DualEncoder
-    from search.layout import is_index_dir
-    from search.searcher import Searcher
+    from dualsearch.corpora.beir import read_queries
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.layout import is_index_dir
+    from dualsearch.searcher import Searcher
 
     scifact = args.data / "scifact"
     encoder = DualEncoder.load()

@@ -6,7 +6,7 @@ For each collection: BM25 (bm25s) and the zero-shot all-MiniLM-L6-v2 towers, the
 from them (separate, tied, separate with BM25 hard negatives). Choices are made on held-out training
 queries (SciFact, which has no dev split) or on the dev split (NFCorpus): the trainer keeps the
 checkpoint with the best dev nDCG@10. Test is scored once per model, through the engine: a Flat
-index (exact search) built by ``search.indexer.build_index`` and ``search.evaluation.evaluate``.
+index (exact search) built by ``dualsearch.indexer.build_index`` and ``dualsearch.evaluation.evaluate``.
 The separate towers trained on one collection are also scored zero-shot on the other.
 
 Writes results/finetune.json (after every run, so ``--resume`` can continue an interrupted
@@ -16,7 +16,6 @@ benchmark) and the table docs/finetune.md.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -76,18 +75,18 @@ def parse_args(argv):
 
 
 def bf16_context(enabled: bool):
-    from finetune.evaluator import bf16_autocast
+    from dualsearch.finetune.evaluator import bf16_autocast
 
     return bf16_autocast(enabled)
 
 
 def test_metrics(model: str, beir_dir: Path, work: Path, bf16: bool) -> dict[str, float]:
     """Index the test collection with ``model``'s document tower (Flat, exact) and score its test queries."""
-    from corpora.sources import read_corpus
-    from search.encoder import DualEncoder
-    from search.evaluation import evaluate
-    from search.indexer import IndexConfig, build_index
-    from search.searcher import Searcher
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.evaluation import evaluate
+    from dualsearch.indexer import IndexConfig, build_index
+    from dualsearch.searcher import Searcher
 
     index_dir = work / f"index-{beir_dir.name}"
     shutil.rmtree(index_dir, ignore_errors=True)
@@ -104,10 +103,10 @@ def test_metrics(model: str, beir_dir: Path, work: Path, bf16: bool) -> dict[str
 
 
 def bm25_metrics(beir_dir: Path) -> dict[str, float]:
-    from corpora import beir
-    from corpora.sources import read_corpus
-    from finetune.mining import Bm25Ranker
-    from search.evaluation import RUN_DEPTH, score_run
+    from dualsearch.corpora import beir
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.evaluation import RUN_DEPTH, score_run
+    from dualsearch.finetune.mining import Bm25Ranker
 
     qrels = {q: j for q, j in beir.read_qrels(beir_dir, "test").items() if any(v > 0 for v in j.values())}
     queries = beir.read_queries(beir_dir)
@@ -117,8 +116,8 @@ def bm25_metrics(beir_dir: Path) -> dict[str, float]:
 
 
 def finetune_run(collection: str, variant: str, args, bf16: bool) -> dict:
-    from finetune.config import FinetuneConfig
-    from finetune.train import finetune
+    from dualsearch.finetune.config import FinetuneConfig
+    from dualsearch.finetune.train import finetune
 
     config = FinetuneConfig(**{**COMMON, **COLLECTIONS[collection], **VARIANTS[variant], "bf16": bf16})  # later wins
     out = args.work / f"{collection}-{variant}"
@@ -206,9 +205,9 @@ def render_table(results: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "search", "httpx", "finetune.trainer"):
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from search.manifest import library_versions, now_iso
+    from dualsearch.manifest import library_versions, now_iso
 
     bf16 = not args.fp32
     previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {"runs": []}

@@ -85,9 +85,9 @@ def main(argv=None) -> int:
     for noisy in ("sentence_transformers", "transformers", "bm25s", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from finetune.config import FinetuneConfig
-    from finetune.train import finetune
-    from search.manifest import now_iso
+    from dualsearch.finetune.config import FinetuneConfig
+    from dualsearch.finetune.train import finetune
+    from dualsearch.manifest import now_iso
 
     settings = {**COMMON, **COLLECTIONS[args.collection], "bf16": True, **parse_overrides(args.overrides)}
     config = FinetuneConfig(**settings)

@@ -43,10 +43,10 @@ def changed_copy(corpus: Path, out: Path, fraction: float, seed: int = 0) -> int
 
 
 def incremental_against_full(scifact: Path, work: Path) -> dict:
-    from corpora.sources import read_corpus
-    from search.encoder import DualEncoder
-    from search.indexer import build_index
-    from search.reindex import reindex
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.indexer import build_index
+    from dualsearch.reindex import reindex
 
     encoder = DualEncoder.load()
     index_dir = work / "scifact-index"
@@ -72,9 +72,9 @@ def synthetic_corpus(path: Path, count: int, seed: int = 0) -> None:
 _MEASURE = """
 import json, resource, sys, threading, time
 import psutil
-from corpora.sources import read_corpus
-from search.encoder import DualEncoder
-from search.indexer import build_index
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.encoder import DualEncoder
+from dualsearch.indexer import build_index
 encoder = DualEncoder.load(sys.argv[1], batch_size=256)
 process, peak, done = psutil.Process(), [0], threading.Event()
 def sample():
@@ -102,7 +102,7 @@ def peak_memory(model_dir: Path, corpus: Path, index_dir: Path) -> dict:
 
 
 def memory_against_size(work: Path) -> dict:
-    from tests.towers import save_tiny_router_model
+    from dualsearch.testing import save_tiny_router_model
 
     model_dir = save_tiny_router_model(work / "tiny-model")
     measured = {}
@@ -112,7 +112,7 @@ def memory_against_size(work: Path) -> dict:
         measured[count] = peak_memory(model_dir, corpus, work / f"index-{count}")
         logger.info("%d documents: %s", count, measured[count])
     small, large = measured[20_000], measured[200_000]
-    return {"tower": "tests/towers.py tiny router (2 layers, 32 wide)", "runs": measured,
+    return {"tower": "dualsearch.testing tiny router (2 layers, 32 wide)", "runs": measured,
             "ratio_200k_to_20k": round(large["peak_during_indexing_mib"] / small["peak_during_indexing_mib"], 3),
             "growth_during_indexing_mib": {count: round(m["peak_during_indexing_mib"] - m["rss_before_mib"], 1)
                                            for count, m in measured.items()},

@@ -16,8 +16,18 @@ from pathlib import Path
 
 from bench.common import REPO, RESULTS_DIR
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
-from bench.report_tables import (busy_note, dig, fastest_at, load_result, markdown_table, mib, not_run, percent, provenance,
-                                 short_provenance)
+from bench.report_tables import (
+    busy_note,
+    dig,
+    fastest_at,
+    load_result,
+    markdown_table,
+    mib,
+    not_run,
+    percent,
+    provenance,
+    short_provenance,
+)
 
 logger = logging.getLogger(__name__)
 RESULT_NAMES = ("zero_shot", "finetune", "engine", "ann_compare", "scale", "encoding", "reindex_incremental", "reindex_memory")
@@ -141,7 +151,7 @@ def ann_dataset_lines(dataset: dict, record: dict, docs: Path) -> list[str]:
                             "x Flat batched", "single p50 ms", "single p95 ms", "x Flat single", "engine ms/call"], summary,
                            [0, 0, 0, 1, 1, 0, 4, 1, 1, 3, 3, 1, 3]), "",
             *([f"\\* never reached {TARGET_OVERLAP}: the most accurate setting measured is shown.", ""] if missed else []),
-            "*engine ms/call*: what `search.ann.search_parameters` adds to every search call on top of the index's own time.", "",
+            "*engine ms/call*: what `dualsearch.ann.search_parameters` adds to every search call on top of the index's own time.", "",
             f"![overlap@10 against queries per second, {name}](bench_ann_{name}.png)", "",
             "<details><summary>Every setting measured</summary>", "",
             markdown_table(["index", "setting", "overlap@10", "queries/s batched", "queries/s single", "p50 ms", "p95 ms"],

@@ -27,9 +27,9 @@ PUBLISHED_NDCG10 = {
 
 def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> dict | None:
     """Build the index unless a usable one is there; returns build timings when it built."""
-    from corpora.sources import read_corpus
-    from search.indexer import build_index
-    from search.layout import is_index_dir
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
+    from dualsearch.layout import is_index_dir
 
     if is_index_dir(index_dir) and not rebuild:
         return None
@@ -39,8 +39,8 @@ def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> d
 
 
 def evaluate_collection(name: str, data: Path, work: Path, encoder, rebuild: bool) -> dict:
-    from search.evaluation import evaluate
-    from search.searcher import Searcher
+    from dualsearch.evaluation import evaluate
+    from dualsearch.searcher import Searcher
 
     built = ensure_index(data / name, work / name, encoder, rebuild)
     searcher = Searcher.open(work / name, encoder=encoder)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild indexes even if present")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     encoder = DualEncoder.load()
     result = {name: evaluate_collection(name, args.data, args.work, encoder, args.rebuild) for name in COLLECTIONS}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from corpora.files import read_jsonl
-from search.errors import CorpusError, CorpusNotFoundError
+from dualsearch.corpora.files import read_jsonl
+from dualsearch.errors import CorpusError, CorpusNotFoundError
 
 Qrels = dict[str, dict[str, int]]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from search.errors import CorpusError, CorpusNotFoundError
+from dualsearch.errors import CorpusError, CorpusNotFoundError
 
 RawRecord = tuple[str, dict[str, Any]]
 

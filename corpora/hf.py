@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from search.errors import CorpusError, CorpusNotFoundError
+from dualsearch.errors import CorpusError, CorpusNotFoundError
 
 HUB_PREFIX = "hf:"
 

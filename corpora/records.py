@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from corpora.document import Document
-from search.errors import CorpusError
+from dualsearch.corpora.document import Document
+from dualsearch.errors import CorpusError
 
 RawRecords = Iterable[tuple[str, Mapping[str, Any]]]
 InvalidHandler = Callable[[CorpusError], None]

@@ -47,7 +47,7 @@ def summary(docstring: str, limit: int = SUMMARY_CHARS) -> str:
     """The opening paragraphs of ``docstring``, at least one, stopping before ``limit`` characters.
 
     Example:
-        >>> summary("First line.\n\nDetails " + "x" * 700)
+        >>> summary("First line.\\n\\nDetails " + "x" * 700)
         'First line.'
     """
     paragraphs = [p.strip() for p in docstring.strip().split("\n\n") if p.strip()]

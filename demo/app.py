@@ -1,8 +1,8 @@
 """The Gradio demo: a plain :func:`run_query` and :func:`build_demo` around it.
 
 ``run_query`` searches one or more indexes and renders escaped HTML panels (see
-:mod:`demo.render`); the ``/search`` API endpoint returns the same search as JSON-able dicts
-(:func:`demo.query.search_records`) for ``gradio_client``. Gradio is imported only inside
+:mod:`dualsearch.demo.render`); the ``/search`` API endpoint returns the same search as JSON-able dicts
+(:func:`dualsearch.demo.query.search_records`) for ``gradio_client``. Gradio is imported only inside
 :func:`build_demo` and :func:`launch_demo`.
 """
 
@@ -12,10 +12,10 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-from demo.query import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
-from demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
-from search.errors import InvalidInputError, SearchError
-from search.searcher import Searcher
+from dualsearch.demo.query import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
+from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
+from dualsearch.errors import DualsearchError, InvalidInputError, require
+from dualsearch.searcher import Searcher
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K,
 
     Args:
         searchers: Index label -> open searcher (one panel each, in order).
-        query: Query text; longer than :data:`~demo.query.MAX_QUERY_CHARS` is shortened at a word.
-        k: Results per index, 1 to :data:`~demo.query.MAX_K`.
+        query: Query text; longer than :data:`~dualsearch.demo.query.MAX_QUERY_CHARS` is shortened at a word.
+        k: Results per index, 1 to :data:`~dualsearch.demo.query.MAX_K`.
         nprobe: Inverted lists to visit; 0 or None for each index's calibrated default.
 
     Example:
@@ -53,7 +53,7 @@ def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K,
         return [message_html(EMPTY_QUERY_MESSAGE, name=name) for name in searchers]
     try:
         answers = search_all(searchers, text, k, nprobe)
-    except SearchError as error:
+    except DualsearchError as error:
         return [message_html(f"Search failed: {error}", error=True, name=name) for name in searchers]
     except Exception as error:  # the page shows a message, never a traceback
         logger.exception("search failed for query %r", text[:100])
@@ -89,8 +89,8 @@ def open_searchers(index_dirs: Sequence[str], show_progress: bool = False) -> di
         >>> list(open_searchers(["runs/zero-shot", "runs/fine-tuned"]))  # doctest: +SKIP
         ['zero-shot', 'fine-tuned']
     """
-    from search.defaults import resolve_index_dir
-    from search.errors import IndexMismatchError
+    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.errors import IndexMismatchError
 
     searchers: dict[str, Searcher] = {}
     for argument in index_dirs:
@@ -133,7 +133,7 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
         """Search every index: one dict per index with its ranked results (rank, doc_id, score, title, text, metadata)."""
         try:
             return search_records(searchers, query, k, nprobe)
-        except SearchError as error:
+        except DualsearchError as error:
             raise gr.Error(str(error), print_exception=False) from None  # a user mistake, not a server fault
 
     return show, search
@@ -142,7 +142,7 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
 def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
     """The Gradio page: query box, examples, k and nprobe controls, one result panel per index.
 
-    Also registers the ``/search`` API endpoint (:func:`demo.query.search_records`) for ``gradio_client``.
+    Also registers the ``/search`` API endpoint (:func:`dualsearch.demo.query.search_records`) for ``gradio_client``.
 
     Args:
         searchers: Index label -> open searcher; two of them are shown side by side.
@@ -155,7 +155,7 @@ def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
     if not searchers:
         raise InvalidInputError("build_demo needs at least one searcher")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+    gr = require("gradio", "demo", "the demo")
 
     show, search = _handlers(gr, searchers)
     with gr.Blocks(title="dualsearch demo", analytics_enabled=False) as demo:

@@ -1,7 +1,7 @@
 """The search behind the demo page and its API: query clean-up, per-index timing, JSON-able records.
 
 No Gradio here: :func:`search_all` and :func:`search_records` are plain functions over open
-:class:`~search.searcher.Searcher` objects, keyed by the label each index has on the page.
+:class:`~dualsearch.searcher.Searcher` objects, keyed by the label each index has on the page.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from search.errors import InvalidInputError
-from search.searcher import SearchResult, Searcher
+from dualsearch.defaults import K
+from dualsearch.errors import InvalidInputError
+from dualsearch.searcher import Searcher, SearchResult
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000  # the towers read at most 256 tokens (about 1,000+ characters of English) anyway
 MAX_K = 100
-DEFAULT_K = 10
+DEFAULT_K = K
 
 
 @dataclass(frozen=True)

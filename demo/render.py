@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from search.searcher import SearchResult
+from dualsearch.searcher import SearchResult
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.errors import InvalidInputError
+from dualsearch.errors import InvalidInputError
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
 

@@ -5,7 +5,7 @@ Everything is held by id, so pairs, dev hold-outs, mined negatives and dev evalu
 shape. Pair files have no ids: each distinct query text and document text gets one.
 
 SciFact's ``queries.jsonl`` carries the answers in its ``metadata``; we read queries through
-:func:`corpora.beir.read_queries`, which never looks at metadata.
+:func:`dualsearch.corpora.beir.read_queries`, which never looks at metadata.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpora import beir, files, hf
-from corpora.sources import read_corpus
-from finetune.errors import TrainingDataError
-from search.errors import CorpusNotFoundError
+from dualsearch.corpora import beir, files, hf
+from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
+from dualsearch.defaults import TINY_CORPUS
+from dualsearch.errors import CorpusNotFoundError, TrainingDataError
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TrainingData:
         negatives: (query id, document id) -> negative document ids given in the data, in order.
 
     Example:
-        >>> data = load_training_data("corpora/tiny", split="test")
+        >>> data = load_training_data("tiny", split="test")
         >>> len(data.queries), data.qrels["q1"]
         (16, {'tea-black': 2, 'tea-green': 1})
     """
@@ -65,14 +65,14 @@ class TrainingData:
 def load_training_data(source: str | Path, split: str = "train") -> TrainingData:
     """Read training data from a BEIR directory (pairs from ``qrels/<split>.tsv``), a JSONL file with
     ``query``, ``document`` and optional ``negative`` fields, a ``save_to_disk`` dataset directory or
-    ``hf:NAME[:SPLIT]`` with the same columns.
+    ``hf:NAME[:SPLIT]`` with the same columns; ``tiny`` is the built-in tiny corpus's judgements.
 
     Example:
-        >>> load_training_data("corpora/tiny", split="test").documents["tea-green"][:9]
+        >>> load_training_data("tiny", split="test").documents["tea-green"][:9]
         'Green tea'
     """
     text = str(source)
-    path = Path(text)
+    path = TINY_CORPUS_DIR if text == TINY_CORPUS and not Path(text).exists() else Path(text)
     if text.startswith(hf.HUB_PREFIX) or hf.is_saved_dataset(path):
         return load_pair_records(hf.read_hf(text, split=None if text.startswith(hf.HUB_PREFIX) else split), text)
     if beir.is_beir_dir(path):

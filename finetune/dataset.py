@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from finetune.data import TrainingData
-from search.errors import InvalidInputError
-from search.towers import DOCUMENT_ROUTE, QUERY_ROUTE
+from dualsearch.errors import InvalidInputError
+from dualsearch.finetune.data import TrainingData
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
 
 Pair = tuple[str, str]
 
@@ -27,7 +27,7 @@ def build_dataset(data: TrainingData, pairs: Sequence[Pair], negatives: Sequence
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> data = load_training_data("corpora/tiny", split="test")
+        >>> data = load_training_data("tiny", split="test")
         >>> build_dataset(data, [("q1", "tea-black")], [["tea-green"]]).column_names
         ['query', 'document', 'negative']
     """

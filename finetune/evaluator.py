@@ -1,6 +1,6 @@
 """Dev evaluation during training: nDCG@10, Recall@100 and MRR@10 of the towers, by exact search.
 
-The metrics come from :func:`search.evaluation.score_run` (ir-measures, graded judgements), the same
+The metrics come from :func:`dualsearch.evaluation.score_run` (ir-measures, graded judgements), the same
 code that scores a built index, so dev numbers and test numbers mean the same thing.
 """
 
@@ -13,8 +13,8 @@ import time
 import numpy as np
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from finetune.data import TrainingData
-from search.evaluation import RUN_DEPTH, score_run
+from dualsearch.evaluation import RUN_DEPTH, score_run
+from dualsearch.finetune.data import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class RetrievalEvaluator(SentenceEvaluator):
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> dev = load_training_data("corpora/tiny", split="test")
+        >>> dev = load_training_data("tiny", split="test")
         >>> evaluator = RetrievalEvaluator(dev, dev.documents)
         >>> sorted(evaluator(model))  # doctest: +SKIP
         ['dev_mrr@10', 'dev_ndcg@10', 'dev_recall@100']

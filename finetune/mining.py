@@ -17,7 +17,8 @@ from itertools import zip_longest
 
 import numpy as np
 
-from finetune.data import TrainingData
+from dualsearch.errors import require
+from dualsearch.finetune.data import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,7 @@ class Bm25Ranker:
     """
 
     def __init__(self, documents: dict[str, str]) -> None:
-        import bm25s
-
+        bm25s = require("bm25s", "finetune", "BM25 hard-negative mining")
         started = time.perf_counter()
         self.document_ids = list(documents)
         self.position = {d: i for i, d in enumerate(self.document_ids)}
@@ -106,8 +106,7 @@ class Bm25Ranker:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for one query, (n_documents,) float32."""
-        import bm25s
-
+        bm25s = require("bm25s", "finetune", "BM25 hard-negative mining")
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
         if not tokens:
             return np.zeros(len(self.document_ids), dtype=np.float32)
@@ -150,7 +149,7 @@ def negatives_for_pairs(data: TrainingData, pairs: Sequence[Pair], count: int, r
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> data = load_training_data("corpora/tiny", split="test")
+        >>> data = load_training_data("tiny", split="test")
         >>> negatives = negatives_for_pairs(data, [("q1", "tea-black")], 1, [bm25_rankings(data, 10)], NegativeWindow())
         >>> negatives[0][0] in data.qrels["q1"]
         False

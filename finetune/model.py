@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from search.errors import ModelError
-from search.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_sentence_transformer, resolve_base, router_routes
+from dualsearch.errors import ModelError
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_sentence_transformer, resolve_base, router_routes
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def build_training_model(base: str = "default", tied: bool = False, max_query_le
 
     Separate towers (``tied=False``) are two independently loaded copies of ``base`` behind
     ``Router.for_query_document``; a base that already has query/document routes keeps its own two
-    towers. Tied towers are the plain base model, which :class:`search.encoder.DualEncoder` uses for
+    towers. Tied towers are the plain base model, which :class:`dualsearch.encoder.DualEncoder` uses for
     both sides.
 
     Example:

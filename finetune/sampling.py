@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import random
 
-from finetune.data import TrainingData
-from finetune.errors import TrainingDataError
+from dualsearch.errors import TrainingDataError
+from dualsearch.finetune.data import TrainingData
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def select_pairs(data: TrainingData, min_relevance: int = 1, max_positives_per_q
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> data = load_training_data("corpora/tiny", split="test")
+        >>> data = load_training_data("tiny", split="test")
         >>> len(select_pairs(data)), len(select_pairs(data, min_relevance=2))
         (18, 16)
     """
@@ -44,7 +44,7 @@ def hold_out(data: TrainingData, fraction: float, seed: int = 12) -> tuple[Train
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> train, dev = hold_out(load_training_data("corpora/tiny", split="test"), 0.25)
+        >>> train, dev = hold_out(load_training_data("tiny", split="test"), 0.25)
         >>> len(train.queries), len(dev.queries), set(train.queries) & set(dev.queries)
         (12, 4, set())
     """
@@ -67,7 +67,7 @@ def dev_corpus(dev: TrainingData, max_documents: int | None = None, seed: int = 
 
     Example:
         >>> from finetune.data import load_training_data
-        >>> dev = load_training_data("corpora/tiny", split="test")
+        >>> dev = load_training_data("tiny", split="test")
         >>> len(dev_corpus(dev)), len(dev_corpus(dev, max_documents=20))
         (26, 20)
     """

@@ -17,14 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finetune.config import FinetuneConfig
-from finetune.data import TrainingData, load_beir, load_training_data
-from finetune.dataset import build_dataset
-from finetune.errors import TrainingDataError
-from finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
-from finetune.sampling import dev_corpus, hold_out, select_pairs
-from search.errors import InvalidInputError
-from search.manifest import library_versions, now_iso
+from dualsearch.errors import InvalidInputError, TrainingDataError, require
+from dualsearch.finetune.config import FinetuneConfig
+from dualsearch.finetune.data import TrainingData, load_beir, load_training_data
+from dualsearch.finetune.dataset import build_dataset
+from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
+from dualsearch.finetune.sampling import dev_corpus, hold_out, select_pairs
+from dualsearch.manifest import library_versions, now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +60,7 @@ def finetune(data: str | Path, out_dir: str | Path, config: FinetuneConfig | Non
         >>> report.after["ndcg@10"] > report.before["ndcg@10"]  # doctest: +SKIP
         True
     """
+    require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
     config = config or FinetuneConfig()
     train, dev = load_splits(data, config)
     return train_towers(train, out_dir, config, dev, show_progress, overwrite)
@@ -85,8 +85,8 @@ def load_splits(data: str | Path, config: FinetuneConfig) -> tuple[TrainingData,
 def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfig, dev: TrainingData | None = None,
                  show_progress: bool = False, overwrite: bool = False) -> FinetuneReport:
     """Train towers on ``train`` (dev metrics on ``dev`` before, during and after) and publish ``out_dir``."""
-    from finetune.model import build_training_model, set_max_lengths
-    from finetune.trainer import evaluation_history, make_trainer
+    from dualsearch.finetune.model import build_training_model, set_max_lengths
+    from dualsearch.finetune.trainer import evaluation_history, make_trainer
 
     out_dir = Path(out_dir)
     build_dir = _prepare_build_dir(out_dir, overwrite)
@@ -142,7 +142,7 @@ def _negatives(train: TrainingData, pairs, count: int, config: FinetuneConfig, m
     if config.hard_negatives and config.negative_miner in ("bm25", "both"):
         rankings.append(bm25_rankings(train, config.negative_range_max))
     if config.hard_negatives and config.negative_miner in ("towers", "both"):
-        from finetune.evaluator import bf16_autocast
+        from dualsearch.finetune.evaluator import bf16_autocast
 
         with bf16_autocast(config.bf16):
             rankings.append(tower_rankings(model, train, config.negative_range_max, config.batch_size, show_progress))
@@ -154,7 +154,7 @@ def _batch_sampler(train: TrainingData, rows: TrainingRows, config: FinetuneConf
     """Keep known positives out of each other's batches, or only identical texts (sentence-transformers' sampler)."""
     if not config.avoid_known_positives:
         return None
-    from finetune.batching import known_positives_sampler
+    from dualsearch.finetune.batching import known_positives_sampler
 
     positives = {q: {d for d, relevance in judged.items() if relevance > 0} for q, judged in train.qrels.items()}
     return known_positives_sampler(rows.row_queries, rows.row_documents, positives)
@@ -163,7 +163,7 @@ def _batch_sampler(train: TrainingData, rows: TrainingRows, config: FinetuneConf
 def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: bool):
     if dev is None:
         return None
-    from finetune.evaluator import RetrievalEvaluator
+    from dualsearch.finetune.evaluator import RetrievalEvaluator
 
     documents = dev_corpus(dev, config.dev_max_documents, config.seed)
     return RetrievalEvaluator(dev, documents, batch_size=config.batch_size, bf16=config.bf16, show_progress=show_progress)

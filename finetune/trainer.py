@@ -9,8 +9,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from finetune.config import FinetuneConfig
-from finetune.dataset import router_mapping
+from dualsearch.finetune.config import FinetuneConfig
+from dualsearch.finetune.dataset import router_mapping
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,110 @@
+"""dualsearch: semantic search over your own documents with a query tower and a document tower.
+
+Everything a user needs is one import away; the names load on first use, so ``import dualsearch``
+stays fast and pulls in neither torch nor Gradio.
+
+Example:
+    >>> import dualsearch
+    >>> from dualsearch.testing import FakeEncoder  # in real use: dualsearch.DualEncoder.load()
+    >>> import tempfile
+    >>> index_dir = tempfile.mkdtemp() + "/index"
+    >>> _ = dualsearch.index_corpus("tiny", index_dir, FakeEncoder())
+    >>> with dualsearch.Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
+    ...     print(searcher.search("how is espresso made", k=1)[0].doc_id)
+    coffee-espresso
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from dualsearch.version import __version__
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "DualEncoder": "dualsearch.encoder",
+    "Encoder": "dualsearch.protocols",
+    "Searcher": "dualsearch.searcher",
+    "SearchResult": "dualsearch.searcher",
+    "Document": "dualsearch.corpora.document",
+    "FieldNames": "dualsearch.corpora.records",
+    "read_corpus": "dualsearch.corpora.sources",
+    "IndexConfig": "dualsearch.index_config",
+    "build_index": "dualsearch.indexer",
+    "index_corpus": "dualsearch.indexer",
+    "BuildReport": "dualsearch.indexer",
+    "reindex": "dualsearch.reindex",
+    "add_documents": "dualsearch.reindex",
+    "delete_documents": "dualsearch.reindex",
+    "ReindexReport": "dualsearch.reindex",
+    "evaluate": "dualsearch.evaluation",
+    "finetune": "dualsearch.finetune.train",
+    "FinetuneConfig": "dualsearch.finetune.config",
+    "DualsearchError": "dualsearch.errors",
+    "InvalidInputError": "dualsearch.errors",
+    "CorpusError": "dualsearch.errors",
+    "CorpusNotFoundError": "dualsearch.errors",
+    "TrainingDataError": "dualsearch.errors",
+    "IndexNotFoundError": "dualsearch.errors",
+    "IndexMismatchError": "dualsearch.errors",
+    "IndexBuildError": "dualsearch.errors",
+    "IndexCorruptError": "dualsearch.errors",
+    "IndexLockedError": "dualsearch.errors",
+    "SearchFailedError": "dualsearch.errors",
+    "ModelError": "dualsearch.errors",
+    "MissingDependencyError": "dualsearch.errors",
+}
+
+__all__ = [
+    "__version__",
+    "DualEncoder", "Encoder", "Searcher", "SearchResult", "Document", "FieldNames", "read_corpus", "IndexConfig",
+    "build_index", "index_corpus", "BuildReport", "reindex", "add_documents", "delete_documents", "ReindexReport",
+    "evaluate", "finetune", "FinetuneConfig",
+    "DualsearchError", "InvalidInputError", "CorpusError", "CorpusNotFoundError", "TrainingDataError",
+    "IndexNotFoundError", "IndexMismatchError", "IndexBuildError", "IndexCorruptError", "IndexLockedError",
+    "SearchFailedError", "ModelError", "MissingDependencyError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dualsearch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
+    from dualsearch.corpora.document import Document
+    from dualsearch.corpora.records import FieldNames
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.errors import (
+        CorpusError,
+        CorpusNotFoundError,
+        DualsearchError,
+        IndexBuildError,
+        IndexCorruptError,
+        IndexLockedError,
+        IndexMismatchError,
+        IndexNotFoundError,
+        InvalidInputError,
+        MissingDependencyError,
+        ModelError,
+        SearchFailedError,
+        TrainingDataError,
+    )
+    from dualsearch.evaluation import evaluate
+    from dualsearch.finetune.config import FinetuneConfig
+    from dualsearch.finetune.train import finetune
+    from dualsearch.index_config import IndexConfig
+    from dualsearch.indexer import BuildReport, build_index, index_corpus
+    from dualsearch.protocols import Encoder
+    from dualsearch.reindex import ReindexReport, add_documents, delete_documents, reindex
+    from dualsearch.searcher import Searcher, SearchResult

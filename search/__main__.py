@@ -1,7 +1,7 @@
-"""``python -m search``: the same as the ``dualsearch`` command."""
+"""``python -m dualsearch``: the same as the ``dualsearch`` command."""
 
 import sys
 
-from search.cli import main
+from dualsearch.cli import main
 
 sys.exit(main())

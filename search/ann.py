@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from search.errors import IndexBuildError, InvalidInputError
+from dualsearch.defaults import NPROBE_TARGET
+from dualsearch.errors import IndexBuildError, InvalidInputError, SearchFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def search_vectors(index: faiss.Index, queries: np.ndarray, k: int, nprobe: int 
     try:
         return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     except RuntimeError as error:
-        raise IndexBuildError(f"FAISS search failed: {_faiss_message(error)}") from None
+        raise SearchFailedError(f"FAISS search failed: {_faiss_message(error)}") from None
 
 
 def overlap_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float:
@@ -173,7 +174,7 @@ def nprobe_grid(nlist: int) -> list[int]:
 
 
 def calibrate_nprobe(
-    index: faiss.Index, probes: np.ndarray, exact_ids: np.ndarray, target: float = 0.995, k: int = 10
+    index: faiss.Index, probes: np.ndarray, exact_ids: np.ndarray, target: float = NPROBE_TARGET, k: int = 10
 ) -> int:
     """Smallest nprobe of :func:`nprobe_grid` whose overlap@k with exact search reaches ``target``.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from corpora.document import Document
+from dualsearch.corpora.document import Document
 
 CACHE_NAME = ".chunks"
 

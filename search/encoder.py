@@ -6,24 +6,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from search.errors import InvalidInputError
-from search.towers import DEFAULT_MODEL, DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, router_routes
+from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL
+from dualsearch.errors import InvalidInputError
+from dualsearch.protocols import TowerIdentity, check_texts
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, router_routes
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TowerIdentity:
-    """What an index records about the towers that built it, and checks on open."""
-
-    model: str  # the path or hub id the towers were loaded from ("default" for the packaged ones)
-    weights_sha256: str  # hash of every parameter, so retrained towers never pass for the old ones
-    dimension: int
-    routes: tuple[str, ...]  # ("document", "query") for separate towers, () for one shared model
 
 
 def state_dict_sha256(model) -> str:
@@ -42,16 +33,6 @@ def _byte_dtype():
     return torch.uint8
 
 
-def _check_texts(texts: Sequence[str], what: str) -> list[str]:
-    if isinstance(texts, str):
-        raise InvalidInputError(f"encode_{what}s takes a list of strings, not one string")
-    texts = list(texts)
-    for position, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInputError(f"{what} {position} is empty or not a string: {text!r}")
-    return texts
-
-
 class DualEncoder:
     """Query and document towers over a sentence-transformers model.
 
@@ -64,7 +45,7 @@ class DualEncoder:
         (1, 384)
     """
 
-    def __init__(self, model, model_name: str, batch_size: int = 32) -> None:
+    def __init__(self, model, model_name: str, batch_size: int = BATCH_SIZE) -> None:
         routes = tuple(router_routes(model))
         if routes and not {QUERY_ROUTE, DOCUMENT_ROUTE} <= set(routes):
             raise InvalidInputError(f"the model's Router has routes {list(routes)}; expected 'query' and 'document'")
@@ -77,7 +58,7 @@ class DualEncoder:
         self._weights_sha256: str | None = None
 
     @classmethod
-    def load(cls, model: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu") -> DualEncoder:
+    def load(cls, model: str = DEFAULT_MODEL, batch_size: int = BATCH_SIZE, device: str = "cpu") -> DualEncoder:
         """Load towers from ``default``, a local sentence-transformers directory, or a hub id."""
         _quiet_weight_loading()
         started = time.perf_counter()
@@ -96,12 +77,12 @@ class DualEncoder:
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Encode queries with the query tower: (n, d) float32, each row of unit length."""
-        texts = _check_texts(texts, "query")
+        texts = check_texts(texts, "query")
         return self._encode(self.model.encode_query, texts, show_progress)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Encode documents with the document tower: (n, d) float32, each row of unit length."""
-        texts = _check_texts(texts, "document")
+        texts = check_texts(texts, "document")
         return self._encode(self.model.encode_document, texts, show_progress)
 
     def _encode(self, encode, texts: list[str], show_progress: bool) -> np.ndarray:

@@ -1,48 +1,88 @@
-"""The exceptions dualsearch raises on purpose.
+"""The exceptions dualsearch raises on purpose: one hierarchy, at the bottom of the package.
 
-Every error a user can cause derives from :class:`SearchError`, and also from the builtin a Python
-caller would expect (``ValueError``, ``FileNotFoundError``), so both ``except SearchError`` and
-``except ValueError`` work. The CLI prints ``str(error)`` on one line and exits non-zero.
+Every error a user can cause derives from :class:`DualsearchError`, and also from the builtin a
+Python caller would expect (``ValueError``, ``FileNotFoundError``, ``ImportError``), so both
+``except DualsearchError`` and ``except ValueError`` work. The CLI prints ``str(error)`` on one line
+and exits non-zero. This module imports nothing of dualsearch, so every layer can use it.
+
+Example:
+    >>> try:
+    ...     raise InvalidInputError("k must be at least 1, got 0")
+    ... except ValueError as error:
+    ...     print(isinstance(error, DualsearchError), error)
+    True k must be at least 1, got 0
 """
 
 from __future__ import annotations
 
 
-class SearchError(Exception):
+class DualsearchError(Exception):
     """Base class of every error dualsearch raises on purpose."""
 
 
-class InvalidInputError(SearchError, ValueError):
+class InvalidInputError(DualsearchError, ValueError):
     """An argument is out of range or malformed (an empty query, ``k < 1``, an unknown option)."""
 
 
-class CorpusError(SearchError, ValueError):
+class CorpusError(DualsearchError, ValueError):
     """A corpus record is unusable. The message names the source and the line or record."""
 
 
-class CorpusNotFoundError(SearchError, FileNotFoundError):
+class TrainingDataError(CorpusError):
+    """Training pairs are unusable: a query without a positive, an unknown document id, empty text,
+    or a source with no usable pairs. The message names the source (and the record when there is one)."""
+
+
+class CorpusNotFoundError(DualsearchError, FileNotFoundError):
     """A corpus path does not exist or holds nothing we can read."""
 
 
-class IndexNotFoundError(SearchError, FileNotFoundError):
+class IndexNotFoundError(DualsearchError, FileNotFoundError):
     """An index directory does not exist or is not a dualsearch index."""
 
 
-class IndexMismatchError(SearchError, ValueError):
+class IndexMismatchError(DualsearchError, ValueError):
     """An index was built with other towers (or another format) than the ones offered to open it."""
 
 
-class IndexBuildError(SearchError, ValueError):
+class IndexBuildError(DualsearchError, ValueError):
     """FAISS refused to build the requested index (we translate its C++ errors into this)."""
 
 
-class IndexCorruptError(SearchError, ValueError):
+class SearchFailedError(DualsearchError, RuntimeError):
+    """FAISS failed while searching (we translate its C++ errors into this), or the searcher is closed."""
+
+
+class IndexCorruptError(DualsearchError, ValueError):
     """A file of an index directory is missing, truncated or altered."""
 
 
-class ModelError(SearchError, ValueError):
+class ModelError(DualsearchError, ValueError):
     """Tower weights cannot be loaded or do not match their expected checksum."""
 
 
-class IndexLockedError(SearchError, RuntimeError):
+class IndexLockedError(DualsearchError, RuntimeError):
     """Another process is writing to the index; the message names it."""
+
+
+class MissingDependencyError(DualsearchError, ImportError):
+    """An optional part of dualsearch is used without its extra installed; the message names the extra."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency, or raise :class:`MissingDependencyError` naming the extra.
+
+    Example:
+        >>> require("json", "core", "reading JSON").__name__
+        'json'
+        >>> require("no_such_module_here", "demo", "the demo")
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.MissingDependencyError: the demo needs no_such_module_here: pip install 'dualsearch[demo]'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"{purpose} needs {module}: pip install 'dualsearch[{extra}]'") from None

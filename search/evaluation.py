@@ -7,8 +7,8 @@ import logging
 import time
 from pathlib import Path
 
-from corpora import beir
-from search.errors import CorpusError
+from dualsearch.corpora import beir
+from dualsearch.errors import CorpusError
 
 logger = logging.getLogger(__name__)
 

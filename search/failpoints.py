@@ -12,12 +12,13 @@ import os
 import signal
 from collections import Counter
 
-ENVIRONMENT_VARIABLE = "DUALSEARCH_KILL_AT"
+from dualsearch.defaults import KILL_AT_VARIABLE
+
 _reached: Counter[str] = Counter()
 
 
 def failpoint(name: str) -> None:
-    wanted = os.environ.get(ENVIRONMENT_VARIABLE)
+    wanted = os.environ.get(KILL_AT_VARIABLE)
     if not wanted:
         return
     target, _, nth = wanted.partition(":")

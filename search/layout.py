@@ -21,9 +21,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from search.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
-from search.failpoints import failpoint
-from search.manifest import MANIFEST_NAME
+from dualsearch.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
+from dualsearch.failpoints import failpoint
+from dualsearch.manifest import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
 

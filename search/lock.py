@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from search.errors import IndexLockedError
+from dualsearch.errors import IndexLockedError
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = ".lock"

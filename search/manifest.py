@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.errors import IndexCorruptError, IndexMismatchError
+from dualsearch.errors import IndexCorruptError, IndexMismatchError
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+_LEGACY_FIELDS = ("next_row_id",)
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,10 @@ class Manifest:
     nlist: int  # inverted lists (0 for non-IVF indexes)
     default_nprobe: int  # calibrated at build time; 0 for non-IVF indexes
     document_count: int
-    next_row_id: int
     corpus: str  # the corpus the index was built from, as given
     files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
     trained_count: int = 0  # vectors the IVF centroids were trained on
-    trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in search/reindex.py)
+    trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.reindex)
     added_since_training: int = 0  # vectors encoded since then (new and changed documents)
     metric: str = "inner_product"  # on L2-normalised vectors, i.e. cosine similarity
     format_version: int = FORMAT_VERSION
@@ -59,6 +59,8 @@ class Manifest:
             raise IndexMismatchError(
                 f"{path}: index format {data.get('format_version')!r}; this dualsearch reads format {FORMAT_VERSION}. Rebuild the index"
             )
+        for legacy in _LEGACY_FIELDS:  # written by earlier releases of this format, now unused
+            data.pop(legacy, None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -1,7 +1,8 @@
 """Bring an index up to date with a changed corpus or new towers, without taking search down.
 
 Every operation writes a complete new version beside the live one and switches atomically
-(:mod:`search.layout`), under the index's writer lock (:mod:`search.lock`):
+(:class:`~dualsearch.version_writer.VersionWriter`), under the index's writer lock
+(:mod:`dualsearch.lock`):
 
 - :func:`reindex` compares a corpus with the index by document id and content hash: new documents
   are encoded and added, changed ones re-encoded, removed ones dropped, unchanged ones keep their
@@ -30,15 +31,17 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpora.document import Document
-from corpora.records import FieldNames
-from corpora.sources import read_corpus
-from search import ann, layout
-from search.checkpoints import ChunkCache
-from search.errors import CorpusError, InvalidInputError
-from search.indexer import IndexConfig, LiveVersion, VersionStats, finish_version, validate_corpus, write_documents
-from search.lock import IndexLock
-from search.manifest import Manifest
+from dualsearch import ann
+from dualsearch.corpora.document import Document
+from dualsearch.corpora.records import FieldNames
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import CorpusError, InvalidInputError
+from dualsearch.index_config import IndexConfig
+from dualsearch.indexer import validate_corpus
+from dualsearch.lock import IndexLock
+from dualsearch.manifest import Manifest
+from dualsearch.protocols import Encoder
+from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
 
 logger = logging.getLogger(__name__)
 RETRAIN_FRACTION = 0.5
@@ -66,7 +69,7 @@ class ReindexReport:
         return text + (f"; skipped {len(self.skipped)} invalid records" if self.skipped else "")
 
 
-def retrain_reason(live: LiveVersion, encoder, document_count: int, encoded: int) -> str | None:
+def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, encoded: int) -> str | None:
     """Why the centroids must be retrained for the next version, or None to keep them."""
     manifest = live.manifest
     if manifest.weights_sha256 != encoder.identity().weights_sha256:
@@ -81,24 +84,17 @@ def retrain_reason(live: LiveVersion, encoder, document_count: int, encoded: int
     return None
 
 
-def _write_version(index_dir: Path, live: LiveVersion, documents: Iterable[Document], encoder, config: IndexConfig,
-                   total: int | None, corpus_name: str, retrain: bool, show_progress: bool) -> tuple[VersionStats, int, Path]:
+def _write_version(index_dir: Path, live: LiveVersion, documents: Iterable[Document], encoder: Encoder,
+                   config: IndexConfig, total: int | None, corpus_name: str, retrain: bool,
+                   show_progress: bool) -> tuple[VersionStats, int, Path]:
     """Write and publish the next version after ``live`` from ``documents``; returns stats, deleted
     count, version."""
-    layout.remove_stale_builds(index_dir)
-    build_dir = layout.prepare_build_dir(index_dir)
-    cache = ChunkCache(index_dir, encoder.identity().weights_sha256)
-    try:
-        stats = write_documents(documents, build_dir, encoder, config, cache, live, show_progress, total)
+    with VersionWriter(index_dir, encoder, config, live) as writer:
+        stats = writer.write(documents, show_progress, total)
         reason = "asked for" if retrain else retrain_reason(live, encoder, stats.total, stats.encoded)
-        stats.retrained = reason is not None
         if reason:
             logger.info("retraining the centroids: %s", reason)
-        version_dir = finish_version(index_dir, build_dir, encoder, config, stats, corpus_name or live.manifest.corpus, live)
-    except BaseException:
-        layout.discard(build_dir)
-        raise
-    cache.clear()
+        version_dir = writer.publish(corpus_name, retrain=reason is not None)
     deleted = live.manifest.document_count - stats.counts["unchanged"] - stats.counts["updated"]
     return stats, deleted, version_dir
 
@@ -115,7 +111,7 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
     return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
 
 
-def reindex(index_dir: str | Path, corpus: str | Path, encoder, fields: FieldNames | None = None,
+def reindex(index_dir: str | Path, corpus: str | Path, encoder: Encoder, fields: FieldNames | None = None,
             config: IndexConfig | None = None, skip_invalid: bool = False, retrain: bool = False,
             show_progress: bool = False) -> ReindexReport:
     """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
@@ -144,7 +140,7 @@ def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
     return (document for document in live_store.iter_documents() if document.id not in excluded)
 
 
-def add_documents(index_dir: str | Path, source: str | Path, encoder, fields: FieldNames | None = None,
+def add_documents(index_dir: str | Path, source: str | Path, encoder: Encoder, fields: FieldNames | None = None,
                   skip_invalid: bool = False, show_progress: bool = False) -> ReindexReport:
     """Add the documents of ``source`` to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
@@ -160,7 +156,7 @@ def add_documents(index_dir: str | Path, source: str | Path, encoder, fields: Fi
     return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
 
 
-def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder, show_progress: bool = False) -> ReindexReport:
+def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder: Encoder, show_progress: bool = False) -> ReindexReport:
     """Remove documents by id; an id the index does not hold is an error (nothing is changed)."""
     started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), set(doc_ids)
     if not doc_ids:

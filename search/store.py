@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from corpora.document import Document
+from dualsearch.corpora.document import Document
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -76,10 +76,6 @@ class DocumentStoreReader:
         with self._lock:
             rows = self.connection.execute(f"SELECT * FROM documents WHERE row_id IN ({marks})", row_ids).fetchall()
         return {row[0]: _stored(row) for row in rows}
-
-    def count(self) -> int:
-        with self._lock:
-            return int(self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
     def lookup(self, doc_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
         """Map each stored document id among ``doc_ids`` to (row id, content hash)."""

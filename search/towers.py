@@ -13,11 +13,11 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from search.errors import ModelError
+from dualsearch.defaults import DEFAULT_MODEL
+from dualsearch.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "default"
 # sha256 of all-MiniLM-L6-v2's model.safetensors, identical to the upstream file.
 MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 QUERY_ROUTE, DOCUMENT_ROUTE = "query", "document"

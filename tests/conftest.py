@@ -5,14 +5,14 @@ Real-data tests read ../shared/data (or $DUALSEARCH_DATA) and skip with a reason
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.towers import FakeEncoder, save_tiny_plain_model, save_tiny_router_model
+from dualsearch.defaults import benchmark_data_dir
+from dualsearch.testing import FakeEncoder, save_tiny_plain_model, save_tiny_router_model
 
-DATA_DIR = Path(os.environ.get("DUALSEARCH_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+DATA_DIR = benchmark_data_dir(Path(__file__).resolve().parents[1])
 
 
 def beir_data(name: str) -> Path:
@@ -35,7 +35,7 @@ def tiny_plain_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_model_dir):
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     return DualEncoder.load(str(tiny_model_dir))
 
@@ -48,8 +48,8 @@ def fake_encoder() -> FakeEncoder:
 @pytest.fixture
 def tiny_index(tmp_path, fake_encoder) -> Path:
     """An index of the tiny hand-written corpus, built with the fake encoder."""
-    from corpora.sources import read_corpus
-    from search.indexer import build_index
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
 
     index_dir = tmp_path / "tiny-index"
     build_index(read_corpus("tiny"), index_dir, fake_encoder, corpus_name="tiny")

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from search.searcher import Searcher
+from dualsearch.searcher import Searcher
 
 # Gradio's queue calls pandas with arguments pandas 3 deprecates: not ours to fix.
 GRADIO_NOISE = pytest.mark.filterwarnings("ignore:::gradio.queueing")
@@ -25,7 +25,7 @@ def free_port() -> int:
 def served_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()) -> Iterator[str]:
     """Build and launch the demo (no network, no analytics); yields its URL and closes it afterwards."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from demo.app import build_demo, launch_demo
+    from dualsearch.demo.app import build_demo, launch_demo
 
     demo = build_demo(searchers, examples)
     url = launch_demo(demo, port=free_port(), block=False, quiet=True)

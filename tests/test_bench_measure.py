@@ -34,10 +34,12 @@ def test_compare_indexes_exact_where_it_must_be(toy, tmp_path):
     assert ivf["factory"] == f"IVF{ivf['nlist']},Flat" and ivf["runs"][-1]["effort"] == ivf["nlist"]
     assert ivf["runs"][-1]["overlap@10"] >= 0.99  # every list probed: exact up to ties
     assert ivf["runs"][0]["overlap@10"] < ivf["runs"][-1]["overlap@10"]
+    # k-means over thousands of vectors takes measurable time, and so does building IVF search parameters
+    assert ivf["build_seconds"] > 0 and ivf["engine_parameter_overhead_ms"] > 0
     hnsw = by_name["HNSW32"]
     assert hnsw["vectors"] == 2000 and hnsw["runs"][-1]["overlap@10"] >= 0.95
     for row in rows:
-        assert row["index_bytes"] > 0 and row["build_seconds"] >= 0 and row["engine_parameter_overhead_ms"] >= 0
+        assert row["index_bytes"] > 0
         for run in row["runs"]:
             assert run["single_p50_ms"] <= run["single_p95_ms"] and run["batch_queries_per_second"] > 0
 
@@ -79,9 +81,9 @@ def test_throughput_restores_batch_size_and_length(tiny_encoder):
 
 
 def test_staged_query_matches_encode_queries(tiny_encoder, tmp_path):
-    from corpora.sources import read_corpus
-    from search.indexer import build_index
-    from search.searcher import Searcher
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
+    from dualsearch.searcher import Searcher
 
     build_index(read_corpus("tiny"), tmp_path / "index", tiny_encoder, corpus_name="tiny")
     searcher = Searcher.open(tmp_path / "index", encoder=tiny_encoder)
@@ -91,4 +93,5 @@ def test_staged_query_matches_encode_queries(tiny_encoder, tmp_path):
         searcher.close()
     assert costs["staged_vs_encode_queries_max_abs_difference"] < 1e-5  # the staged path is the real query path
     assert set(costs["ms"]) == {*STAGES, "end_to_end"} and costs["slowest_stage"] in STAGES
-    assert all(costs["ms"][stage]["p50"] >= 0 for stage in STAGES)
+    assert all(0 <= costs["ms"][stage]["p50"] <= costs["ms"][stage]["p95"] for stage in STAGES)
+    assert costs["ms"]["end_to_end"]["p50"] > 0

@@ -8,8 +8,7 @@ import pytest
 
 from bench.report import quality_rows, render, write_report
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
-from bench.report_tables import (cell, dig, fastest_at, load_result, machine_text, markdown_table, not_run,
-                                 provenance)
+from bench.report_tables import cell, dig, fastest_at, load_result, machine_text, markdown_table, not_run, provenance
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MACHINE = {"cpu": "Test CPU", "cores": 2, "memory_gib": 23.5}

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from corpora.document import Document
-from corpora.records import FieldNames
-from corpora.sources import read_corpus
-from search.errors import CorpusError, CorpusNotFoundError, SearchError
+from dualsearch.corpora.document import Document
+from dualsearch.corpora.records import FieldNames
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import CorpusError, CorpusNotFoundError, DualsearchError
 
 ROWS = [
     {"_id": "a", "title": "Alpha", "text": "first document", "lang": "en"},
@@ -91,7 +91,7 @@ def test_bad_jsonl_records_name_file_and_line(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(CorpusError, match=message.replace("(", r"\(")) as caught:
         list(read_corpus(path))
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, SearchError)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, DualsearchError)
 
 
 def test_bad_csv_row_names_the_line(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from corpora.sources import read_corpus
+from dualsearch.corpora.sources import read_corpus
 
 
 def test_default_corpus_covers_topics_modules_classes_and_functions():
@@ -28,7 +28,7 @@ def test_extraction_does_not_import_side_effect_modules():
 
 
 def test_long_docstrings_keep_their_opening_paragraphs():
-    from corpora.stdlib_docs import SUMMARY_CHARS, summary
+    from dualsearch.corpora.stdlib_docs import SUMMARY_CHARS, summary
 
     docstring = "What it does.\n\nSecond paragraph.\n\n" + "Parameter details. " * 100
     assert summary(docstring) == "What it does.\n\nSecond paragraph."

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searchers, run_query
-from demo.query import MAX_QUERY_CHARS, prepare_query, search_records
-from demo.render import PanelInfo, highlight, query_terms, render_results, snippet
-from search.errors import InvalidInputError, SearchError
-from search.indexer import IndexConfig, build_index
-from search.searcher import SearchResult, Searcher
+from dualsearch.demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searchers, run_query
+from dualsearch.demo.query import MAX_QUERY_CHARS, prepare_query, search_records
+from dualsearch.demo.render import PanelInfo, highlight, query_terms, render_results, snippet
+from dualsearch.errors import DualsearchError, InvalidInputError
+from dualsearch.indexer import IndexConfig, build_index
+from dualsearch.searcher import Searcher, SearchResult
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_a_failing_search_shows_an_escaped_error_not_a_traceback(searcher, monke
     monkeypatch.setattr(searcher, "search", broken)
     [panel] = run_query({"tiny": searcher}, "tea")
     assert "ds-error" in panel and "RuntimeError: faiss exploded &lt;b&gt;" in panel and "Traceback" not in panel
-    monkeypatch.setattr(searcher, "search", lambda *a, **k: (_ for _ in ()).throw(SearchError("index went away")))
+    monkeypatch.setattr(searcher, "search", lambda *a, **k: (_ for _ in ()).throw(DualsearchError("index went away")))
     assert "Search failed: index went away" in run_query({"tiny": searcher}, "tea")[0]
 
 
@@ -116,7 +116,7 @@ def test_emoji_and_non_latin_queries_work(searcher):
 
 
 def test_side_by_side_indexes_each_get_a_panel_and_nprobe_is_ignored_without_lists(tmp_path, searcher, fake_encoder):
-    from corpora.sources import read_corpus
+    from dualsearch.corpora.sources import read_corpus
 
     build_index(read_corpus("tiny"), tmp_path / "flat", fake_encoder, IndexConfig(factory="Flat"), corpus_name="tiny")
     flat = Searcher.open(tmp_path / "flat", encoder=fake_encoder)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from search.indexer import build_index
-from search.searcher import Searcher
+from dualsearch.indexer import build_index
+from dualsearch.searcher import Searcher
+from dualsearch.testing import FakeEncoder
 from tests.demo_server import GRADIO_NOISE, served_demo
-from tests.towers import FakeEncoder
 
 pytestmark = [pytest.mark.browser, GRADIO_NOISE]
 
@@ -44,7 +44,7 @@ def _chromium_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def searcher(tmp_path_factory) -> Searcher:
-    from corpora.sources import read_corpus
+    from dualsearch.corpora.sources import read_corpus
 
     folder = tmp_path_factory.mktemp("hostile")
     corpus = folder / "corpus.jsonl"

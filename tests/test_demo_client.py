@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.searcher import Searcher
+from dualsearch.searcher import Searcher
 from tests.demo_server import GRADIO_NOISE, served_demo
 
 pytestmark = GRADIO_NOISE
@@ -41,8 +41,8 @@ def test_gradio_client_gets_the_same_results_as_the_python_api(searcher):
 def test_a_busy_port_is_a_clear_error(searcher):
     import socket
 
-    from demo.app import build_demo, launch_demo
-    from search.errors import InvalidInputError
+    from dualsearch.demo.app import build_demo, launch_demo
+    from dualsearch.errors import InvalidInputError
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

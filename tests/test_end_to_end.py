@@ -7,15 +7,15 @@ from itertools import islice
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR, read_corpus
-from search.cli import main
+from dualsearch.cli import main
+from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def minilm():
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     return DualEncoder.load()
 
@@ -33,16 +33,16 @@ def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
 
 @pytest.mark.data
 def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
-    from search.ann import overlap_at_k
-    from search.indexer import build_index
-    from search.searcher import Searcher
+    from dualsearch.ann import overlap_at_k
+    from dualsearch.indexer import build_index
+    from dualsearch.searcher import Searcher
     from tests.conftest import beir_data
 
     scifact = beir_data("scifact")
     report = build_index(islice(read_corpus(scifact), 1500), tmp_path / "idx", minilm)
     assert report.nlist == 38 and report.default_nprobe >= 1
     searcher = Searcher.open(tmp_path / "idx", encoder=minilm)
-    from corpora.beir import read_queries
+    from dualsearch.corpora.beir import read_queries
 
     queries = list(read_queries(scifact).values())[:100]
     vectors = minilm.encode_queries(queries)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from finetune.batching import KnownPositivesBatchSampler
-from finetune.config import FinetuneConfig
+from dualsearch.finetune.batching import KnownPositivesBatchSampler
+from dualsearch.finetune.config import FinetuneConfig
 
 
 def make_sampler(row_queries, row_documents, positives, batch_size=4, drop_last=False, seed=3):
@@ -87,7 +87,7 @@ def test_rows_and_ids_must_agree():
 def test_config_option_round_trips_and_is_checked():
     config = FinetuneConfig(avoid_known_positives=True)
     assert FinetuneConfig.from_dict(config.to_dict()).avoid_known_positives
-    from search.errors import InvalidInputError
+    from dualsearch.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="avoid_known_positives must be true or false"):
         FinetuneConfig(avoid_known_positives="yes")

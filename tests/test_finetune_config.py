@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from finetune.config import FinetuneConfig
-from search.errors import InvalidInputError, SearchError
+from dualsearch.errors import DualsearchError, InvalidInputError
+from dualsearch.finetune.config import FinetuneConfig
 
 
 def test_defaults_are_valid_and_round_trip_through_json(tmp_path):
@@ -49,7 +49,7 @@ def test_bad_json_and_missing_file_are_clear(tmp_path):
 def test_invalid_settings_are_refused(changes, message):
     with pytest.raises(InvalidInputError, match=message) as raised:
         FinetuneConfig(**changes)
-    assert isinstance(raised.value, SearchError) and isinstance(raised.value, ValueError)
+    assert isinstance(raised.value, DualsearchError) and isinstance(raised.value, ValueError)
 
 
 def test_training_length_defaults_to_the_saved_document_length():

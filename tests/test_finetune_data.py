@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR
-from finetune.data import load_pair_records, load_training_data
-from finetune.dataset import build_dataset, router_mapping
-from finetune.errors import TrainingDataError
-from finetune.sampling import dev_corpus, hold_out, select_pairs
-from search.errors import CorpusError, CorpusNotFoundError
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.errors import CorpusError, CorpusNotFoundError, TrainingDataError
+from dualsearch.finetune.data import load_pair_records, load_training_data
+from dualsearch.finetune.dataset import build_dataset, router_mapping
+from dualsearch.finetune.sampling import dev_corpus, hold_out, select_pairs
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from corpora.sources import TINY_CORPUS_DIR
-from finetune.data import load_pair_records, load_training_data
-from finetune.mining import (
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.finetune.data import load_pair_records, load_training_data
+from dualsearch.finetune.mining import (
     Bm25Ranker,
     NegativeWindow,
     Ranking,
@@ -71,7 +71,7 @@ def test_given_negatives_come_first_and_short_windows_are_filled_at_random():
 
 
 def test_tower_rankings_use_the_query_and_document_towers(tiny_model_dir):
-    from search.towers import load_sentence_transformer
+    from dualsearch.towers import load_sentence_transformer
 
     data = load_training_data(TINY_CORPUS_DIR, split="test")
     model = load_sentence_transformer(str(tiny_model_dir))

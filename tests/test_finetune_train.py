@@ -7,17 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR
-from finetune.config import FinetuneConfig
-from finetune.train import CONFIG_NAME, REPORT_NAME, finetune
-
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.finetune.config import FinetuneConfig
+from dualsearch.finetune.train import CONFIG_NAME, REPORT_NAME, finetune
 
 FAST = dict(split="test", epochs=1, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, max_document_length=64,
             max_query_length=32, dev_fraction=0.25, seed=1)
 
 
 def tower_state(model, route: str) -> dict[str, np.ndarray]:
-    from finetune.model import tower_modules
+    from dualsearch.finetune.model import tower_modules
 
     transformer = tower_modules(model)[route][0]
     return {name: tensor.detach().cpu().numpy().copy() for name, tensor in transformer.state_dict().items()}
@@ -39,7 +38,7 @@ def untied(tmp_path_factory, tiny_plain_model_dir):
 
 
 def test_separate_towers_start_equal_and_end_with_their_own_weights(untied, tiny_plain_model_dir):
-    from search.towers import load_sentence_transformer
+    from dualsearch.towers import load_sentence_transformer
 
     out, _ = untied
     base = plain_state(load_sentence_transformer(str(tiny_plain_model_dir)))
@@ -50,7 +49,7 @@ def test_separate_towers_start_equal_and_end_with_their_own_weights(untied, tiny
 
 
 def test_saved_directory_reloads_and_encodes_the_same(untied):
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     out, report = untied
     config = FinetuneConfig.from_json(out / CONFIG_NAME)
@@ -70,10 +69,10 @@ def test_saved_directory_reloads_and_encodes_the_same(untied):
 
 def test_saved_towers_are_the_kept_ones(untied):
     """What was evaluated as 'after' is what was saved: re-scoring the saved towers gives the same metrics."""
-    from finetune.evaluator import RetrievalEvaluator
-    from finetune.sampling import dev_corpus
-    from finetune.train import load_splits
-    from search.towers import load_sentence_transformer
+    from dualsearch.finetune.evaluator import RetrievalEvaluator
+    from dualsearch.finetune.sampling import dev_corpus
+    from dualsearch.finetune.train import load_splits
+    from dualsearch.towers import load_sentence_transformer
 
     out, report = untied
     config = FinetuneConfig.from_json(out / CONFIG_NAME)
@@ -85,7 +84,7 @@ def test_saved_towers_are_the_kept_ones(untied):
 
 
 def test_tied_towers_share_one_model(tmp_path, tiny_plain_model_dir):
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     out = tmp_path / "tied"
     report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_plain_model_dir), tied=True, **FAST))
@@ -98,7 +97,7 @@ def test_tied_towers_share_one_model(tmp_path, tiny_plain_model_dir):
 
 
 def test_router_base_keeps_its_towers_and_refuses_tying(tmp_path, tiny_model_dir):
-    from search.errors import ModelError
+    from dualsearch.errors import ModelError
 
     config = FinetuneConfig(base=str(tiny_model_dir), gradient_cache=True, mini_batch_size=2, **{**FAST, "dev_fraction": 0.0})
     report = finetune(TINY_CORPUS_DIR, tmp_path / "again", config)
@@ -109,7 +108,7 @@ def test_router_base_keeps_its_towers_and_refuses_tying(tmp_path, tiny_model_dir
 
 
 def test_existing_output_is_refused_unless_overwrite(tmp_path, tiny_plain_model_dir):
-    from search.errors import InvalidInputError
+    from dualsearch.errors import InvalidInputError
 
     out = tmp_path / "out"
     out.mkdir()
@@ -123,9 +122,9 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, tiny_plain_model_
 
 
 def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(tiny_model_dir):
-    from finetune.data import load_training_data
-    from finetune.train import training_dataset
-    from search.towers import load_sentence_transformer
+    from dualsearch.finetune.data import load_training_data
+    from dualsearch.finetune.train import training_dataset
+    from dualsearch.towers import load_sentence_transformer
 
     data = load_training_data(TINY_CORPUS_DIR, split="test")
     config = FinetuneConfig(split="test", hard_negatives=2, negative_miner="both", negative_range_max=10)
@@ -139,7 +138,7 @@ def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(ti
 
 
 def test_training_with_known_positives_kept_apart_saves_working_towers(tmp_path, tiny_plain_model_dir):
-    from search.encoder import DualEncoder
+    from dualsearch.encoder import DualEncoder
 
     out = tmp_path / "model"
     config = FinetuneConfig(base=str(tiny_plain_model_dir), avoid_known_positives=True, **FAST)

@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from search import ann
-from search.errors import IndexBuildError
+from dualsearch import ann
+from dualsearch.errors import IndexBuildError
 
 
 def unit_vectors(count: int, dimension: int = 32, seed: int = 0, clusters: int = 20) -> np.ndarray:

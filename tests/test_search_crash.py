@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from search.cli import main
-from search.layout import current_version_dir
+from dualsearch.cli import main
+from dualsearch.layout import current_version_dir
 
 pytestmark = pytest.mark.slow
 CORPUS_SIZE = 600  # three chunks of 256, so the run can die between chunks
@@ -29,12 +29,12 @@ def write_corpus(path, version: str):
 
 def run_cli(*argv, kill_at=None, timeout=300):
     env = {**os.environ, "DUALSEARCH_KILL_AT": kill_at or ""}
-    return subprocess.run([sys.executable, "-m", "search", *argv], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "dualsearch", *argv], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def contents(index_dir, model_dir):
-    from search.encoder import DualEncoder
-    from search.searcher import Searcher
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.searcher import Searcher
 
     searcher = Searcher.open(index_dir, encoder=DualEncoder.load(str(model_dir)))  # verifies every checksum
     return {r.doc_id: r.text for r in searcher.search("document", k=10 * CORPUS_SIZE, exact=True)}
@@ -83,7 +83,7 @@ def test_killed_first_build_leaves_no_index_and_rerun_resumes(tmp_path, tiny_mod
 def test_a_running_writer_blocks_a_second_one(indexed):
     index_dir, _, _ = indexed
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from search.lock import IndexLock\n"
+        "import sys, time; from dualsearch.lock import IndexLock\n"
         f"with IndexLock({str(index_dir)!r}):\n    print('locked', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search import towers
-from search.encoder import DualEncoder, state_dict_sha256
-from search.errors import InvalidInputError, ModelError
+from dualsearch import towers
+from dualsearch.encoder import DualEncoder, state_dict_sha256
+from dualsearch.errors import InvalidInputError, ModelError
 
 
 def test_router_model_encodes_each_side_with_its_own_tower(tiny_encoder):

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR
-from search.evaluation import evaluate, score_run
-from search.searcher import Searcher
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.evaluation import evaluate, score_run
+from dualsearch.searcher import Searcher
 
 
 def test_score_run_matches_hand_computed_values():

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from corpora.sources import read_corpus
-from search import layout
-from search.errors import CorpusError, IndexBuildError, InvalidInputError
-from search.indexer import IndexConfig, build_index, read_vectors
-from search.manifest import Manifest
+from dualsearch import layout
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import CorpusError, IndexBuildError, InvalidInputError
+from dualsearch.indexer import IndexConfig, build_index
+from dualsearch.manifest import Manifest
+from dualsearch.vectors import open_vectors
 
 
 def visible(directory):
@@ -23,13 +24,13 @@ def test_index_directory_is_self_describing(tiny_index, fake_encoder):
     manifest = Manifest.read(version)
     identity = fake_encoder.identity()
     assert manifest.weights_sha256 == identity.weights_sha256 and manifest.dimension == identity.dimension
-    assert manifest.document_count == manifest.next_row_id == 26
+    assert manifest.document_count == 26
     assert manifest.factory == "IVF1,Flat" and manifest.nlist == 1 and manifest.default_nprobe == 1
     assert manifest.metric == "inner_product" and manifest.corpus == "tiny"
     assert {"faiss-cpu", "torch", "python"} <= set(manifest.library_versions)
     assert set(manifest.files) == {layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE}
     layout.verify_files(version, manifest.files)  # checksums hold
-    vectors = read_vectors(version / layout.VECTORS_FILE, manifest.dimension)
+    vectors = open_vectors(version, manifest.dimension)
     assert vectors.shape == (26, 256)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
@@ -98,7 +99,7 @@ def test_config_validation():
 
 
 def test_index_corpus_validates_everything_before_encoding(tmp_path):
-    from search.indexer import index_corpus
+    from dualsearch.indexer import index_corpus
     from tests.test_search_reindex import CountingEncoder
 
     corpus = tmp_path / "c.jsonl"

@@ -9,15 +9,15 @@ import sys
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR, read_corpus
-from search import layout
-from search.errors import CorpusError, IndexCorruptError, IndexLockedError, InvalidInputError
-from search.indexer import IndexConfig, build_index
-from search.lock import IndexLock
-from search.manifest import Manifest
-from search.reindex import add_documents, delete_documents, reindex
-from search.searcher import Searcher
-from tests.towers import FakeEncoder
+from dualsearch import layout
+from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
+from dualsearch.errors import CorpusError, IndexCorruptError, IndexLockedError, InvalidInputError
+from dualsearch.indexer import IndexConfig, build_index
+from dualsearch.lock import IndexLock
+from dualsearch.manifest import Manifest
+from dualsearch.reindex import add_documents, delete_documents, reindex
+from dualsearch.searcher import Searcher
+from dualsearch.testing import FakeEncoder
 
 
 class CountingEncoder(FakeEncoder):

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from search import layout
-from search.errors import (IndexCorruptError, IndexMismatchError, IndexNotFoundError, InvalidInputError,
-                           SearchError)
-from search.searcher import Searcher
-from tests.towers import FakeEncoder
+from dualsearch import layout
+from dualsearch.errors import (
+    DualsearchError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InvalidInputError,
+    SearchFailedError,
+)
+from dualsearch.searcher import Searcher
+from dualsearch.testing import FakeEncoder
 
 
 def test_search_returns_ranked_documents(tiny_index, fake_encoder):
@@ -78,8 +84,8 @@ def test_altered_or_truncated_files_are_detected(tiny_index, fake_encoder, name)
 
 
 def test_open_searcher_keeps_its_version_after_a_rebuild(tmp_path, fake_encoder):
-    from corpora.sources import read_corpus
-    from search.indexer import build_index
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
 
     index_dir = tmp_path / "idx"
     build_index(read_corpus("tiny"), index_dir, fake_encoder)
@@ -93,4 +99,41 @@ def test_open_searcher_keeps_its_version_after_a_rebuild(tmp_path, fake_encoder)
 
 def test_errors_are_catchable_as_builtins():
     assert issubclass(IndexNotFoundError, FileNotFoundError) and issubclass(InvalidInputError, ValueError)
-    assert all(issubclass(e, SearchError) for e in (IndexNotFoundError, InvalidInputError, IndexCorruptError))
+    assert all(issubclass(e, DualsearchError) for e in (IndexNotFoundError, InvalidInputError, IndexCorruptError))
+
+
+def test_a_searcher_is_a_context_manager_and_refuses_work_once_closed(tiny_index, fake_encoder):
+    with Searcher.open(tiny_index, encoder=fake_encoder) as searcher:
+        assert searcher.search("tea", k=1)
+    with pytest.raises(SearchFailedError, match="is closed"):
+        searcher.search("tea")
+    searcher.close()  # closing twice is harmless
+
+
+def test_reload_hands_over_to_the_live_version_and_closes_the_old_searcher(tmp_path, fake_encoder):
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
+
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    old = Searcher.open(index_dir, encoder=fake_encoder)
+    small = tmp_path / "small.jsonl"
+    small.write_text('{"_id": "only", "text": "a single document about tea"}\n')
+    build_index(read_corpus(small), index_dir, fake_encoder)
+    fresh = old.reload()
+    assert fresh.encoder is old.encoder and len(fresh) == 1
+    with pytest.raises(SearchFailedError):
+        old.search("tea", exact=True)
+
+
+def test_a_held_searcher_keeps_exact_search_after_its_version_is_removed(tmp_path, fake_encoder):
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
+
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    held = Searcher.open(index_dir, encoder=fake_encoder)
+    for _ in range(2):  # two newer versions: the held one is deleted from disk
+        build_index(read_corpus("tiny"), index_dir, fake_encoder)
+    assert not held.version_dir.exists()
+    assert held.search("green tea", k=3, exact=True)[0].doc_id == "tea-green"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR
-from search.cli import build_parser, main
+from dualsearch.cli import build_parser, main
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
 
 
 def parse(*argv: str):
@@ -15,7 +15,7 @@ def parse(*argv: str):
 
 
 def test_options_override_a_config_file(tmp_path):
-    from finetune.cli import config_from_args
+    from dualsearch.cli.finetune import config_from_args
 
     path = tmp_path / "train_config.json"
     path.write_text(json.dumps({"epochs": 3.0, "learning_rate": 5e-5, "dev_split": "dev"}))
@@ -29,7 +29,7 @@ def test_options_override_a_config_file(tmp_path):
 
 
 def test_flags_turn_off_what_a_config_file_or_the_default_turned_on(tmp_path):
-    from finetune.cli import config_from_args
+    from dualsearch.cli.finetune import config_from_args
 
     assert config_from_args(parse()).avoid_known_positives  # on by default
     assert not config_from_args(parse("--no-avoid-known-positives")).avoid_known_positives

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from corpora.sources import TINY_CORPUS_DIR
-from search.cli import main
+from dualsearch.cli import main
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -71,5 +71,5 @@ def test_python_dash_m_entry_point_runs():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "search", "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "dualsearch", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "evaluate" in done.stdout

@@ -1,7 +1,7 @@
-"""``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is :func:`finetune.train.finetune`.
+"""``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is :func:`dualsearch.finetune.train.finetune`.
 
 Options left out keep the value of ``--config FILE`` (a ``train_config.json``), else the defaults of
-:class:`finetune.config.FinetuneConfig`. Heavy libraries are imported inside the handler only.
+:class:`dualsearch.finetune.config.FinetuneConfig`. Heavy libraries are imported inside the handler only.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def add_finetune_command(commands) -> None:
 
 def config_from_args(args):
     """The run's :class:`FinetuneConfig`: ``--config`` (or the defaults) with the given options applied."""
-    from finetune.config import FinetuneConfig
+    from dualsearch.finetune.config import FinetuneConfig
 
     config = FinetuneConfig.from_json(args.config) if args.config else FinetuneConfig()
     changes = {name: getattr(args, name) for name in (*_FIELD_OPTIONS, *_FLAGS) if getattr(args, name) is not None}
@@ -86,7 +86,7 @@ def config_from_args(args):
 
 
 def run_finetune(args) -> int:
-    from finetune.train import finetune
+    from dualsearch.finetune.train import finetune
 
     config = config_from_args(args)
     report = finetune(args.data, args.out, config, show_progress=True, overwrite=args.overwrite)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.encoder import TowerIdentity
+from dualsearch.protocols import TowerIdentity, check_texts
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -20,7 +20,7 @@ def _tiny_tower(directory: Path, seed: int):
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from search.towers import default_base_path
+    from dualsearch.towers import default_base_path
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -75,11 +75,7 @@ class FakeEncoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     def encode_queries(self, texts, show_progress: bool = False) -> np.ndarray:
-        from search.encoder import _check_texts
-
-        return self._encode(_check_texts(texts, "query"))
+        return self._encode(check_texts(texts, "query"))
 
     def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
-        from search.encoder import _check_texts
-
-        return self._encode(_check_texts(texts, "document"))
+        return self._encode(check_texts(texts, "document"))

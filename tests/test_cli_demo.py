@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-import demo.app
-from search.cli import main
-from search.searcher import Searcher
+from dualsearch.cli import main
+from dualsearch.demo import app as demo_app
+from dualsearch.searcher import Searcher
 
 
 @pytest.fixture
@@ -43,14 +43,14 @@ def launched(monkeypatch) -> dict:
         record.update(demo=the_demo, port=port, block=block)
         return f"http://127.0.0.1:{port or 7860}/"
 
-    monkeypatch.setattr(demo.app, "build_demo", build)
-    monkeypatch.setattr(demo.app, "launch_demo", launch)
+    monkeypatch.setattr(demo_app, "build_demo", build)
+    monkeypatch.setattr(demo_app, "launch_demo", launch)
     return record
 
 
 def test_demo_serves_one_index_with_examples_for_its_corpus(tiny_index, fake_towers, launched, capsys):
     assert main(["demo", str(tiny_index), "--port", "7999"]) == 0
-    assert list(launched["searchers"]) == ["tiny-index"] and launched["examples"] == demo.app.TINY_EXAMPLES
+    assert list(launched["searchers"]) == ["tiny-index"] and launched["examples"] == demo_app.TINY_EXAMPLES
     assert launched["port"] == 7999 and launched["blocked"] and launched["closed"]
     assert "serving tiny-index on http://127.0.0.1:7999/" in capsys.readouterr().out
 
@@ -65,7 +65,7 @@ def test_compare_shows_two_indexes_side_by_side(tiny_index, tmp_path, fake_tower
 
 def test_dir_defaults_to_the_default_index(monkeypatch, tiny_index, fake_towers, launched):
     asked = []
-    monkeypatch.setattr("search.defaults.resolve_index_dir",
+    monkeypatch.setattr("dualsearch.default_index.resolve_index_dir",
                         lambda name, show_progress=False: asked.append((name, show_progress)) or tiny_index)
     assert main(["demo"]) == 0
     assert asked == [("default", True)] and list(launched["searchers"]) == ["default"]
@@ -85,7 +85,13 @@ def test_a_bad_port_is_refused_by_the_parser(port, capsys):
     assert exit_info.value.code == 2 and "--port" in capsys.readouterr().err
 
 
+def test_a_missing_demo_extra_is_one_line_naming_it(tiny_index, fake_towers, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # what `import gradio` meets when it is not installed
+    assert main(["demo", str(tiny_index)]) == 1
+    assert capsys.readouterr().err == "dualsearch: error: the demo needs gradio: pip install 'dualsearch[demo]'\n"
+
+
 def test_importing_the_cli_does_not_import_gradio_or_torch():
-    code = "import sys, search.cli; print(sorted(m for m in ('gradio', 'torch', 'faiss') if m in sys.modules))"
+    code = "import sys, dualsearch.cli; print(sorted(m for m in ('gradio', 'torch', 'faiss') if m in sys.modules))"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"

@@ -1,34 +1,16 @@
-"""``dualsearch reindex | add | delete``: bring an index up to date (see :mod:`search.reindex`)."""
+"""``dualsearch reindex | add | delete``: bring an index up to date (see :mod:`dualsearch.reindex`)."""
 
 from __future__ import annotations
 
-import argparse
+from dualsearch.cli.arguments import add_batch_size_argument, add_field_arguments, add_skip_invalid_argument, fields
+from dualsearch.defaults import BATCH_SIZE
 
 
-def _positive_int(text: str) -> int:
-    from search.cli import positive_int
-
-    return positive_int(text)
-
-
-def add_field_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--id-field``, ``--title-field`` and ``--text-field`` for record-based corpora."""
-    parser.add_argument("--id-field", default=None, help="id field of JSONL/CSV/Parquet records (default: _id or id)")
-    parser.add_argument("--title-field", default="title", help="title field (default: title)")
-    parser.add_argument("--text-field", default="text", help="text field (default: text)")
-
-
-def _fields(args):
-    from corpora.records import FieldNames
-
-    return FieldNames(args.id_field, args.title_field, args.text_field)
-
-
-def _towers(index_dir: str, model: str | None, batch_size: int):
+def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE):
     """The towers named on the command line, or else those that built the index."""
-    from search.encoder import DualEncoder
-    from search.layout import current_version_dir
-    from search.manifest import Manifest
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
 
     return DualEncoder.load(model or Manifest.read(current_version_dir(index_dir)).model, batch_size=batch_size)
 
@@ -39,18 +21,18 @@ def add_reindex_command(commands) -> None:
     parser.add_argument("--corpus", required=True, help="the corpus as it is now (any form 'index' takes)")
     parser.add_argument("--model", default=None, help="new towers (path or hub id): every document is re-encoded; "
                                                       "default: the towers that built the index")
-    parser.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report each, instead of stopping")
+    add_skip_invalid_argument(parser)
     parser.add_argument("--retrain", action="store_true", help="retrain the IVF centroids even if the policy would keep them")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, help="documents per forward pass (default 32)")
+    add_batch_size_argument(parser)
     add_field_arguments(parser)
     parser.set_defaults(run=_run_reindex)
 
 
 def _run_reindex(args) -> int:
-    from search.reindex import reindex
+    from dualsearch.reindex import reindex
 
     encoder = _towers(args.index_dir, args.model, args.batch_size)
-    report = reindex(args.index_dir, args.corpus, encoder, _fields(args), skip_invalid=args.skip_invalid,
+    report = reindex(args.index_dir, args.corpus, encoder, fields(args), skip_invalid=args.skip_invalid,
                      retrain=args.retrain, show_progress=True)
     _print_report(report)
     return 0
@@ -60,15 +42,15 @@ def add_add_command(commands) -> None:
     parser = commands.add_parser("add", help="add (or replace) the documents of a file")
     parser.add_argument("index_dir", metavar="DIR", help="index directory")
     parser.add_argument("file", metavar="FILE", help="documents to add (any corpus form)")
-    parser.add_argument("--skip-invalid", action="store_true", help="skip malformed records and report each")
+    add_skip_invalid_argument(parser)
     add_field_arguments(parser)
     parser.set_defaults(run=_run_add)
 
 
 def _run_add(args) -> int:
-    from search.reindex import add_documents
+    from dualsearch.reindex import add_documents
 
-    report = add_documents(args.index_dir, args.file, _towers(args.index_dir, None, 32), _fields(args),
+    report = add_documents(args.index_dir, args.file, _towers(args.index_dir, None), fields(args),
                            skip_invalid=args.skip_invalid, show_progress=True)
     _print_report(report)
     return 0
@@ -82,9 +64,9 @@ def add_delete_command(commands) -> None:
 
 
 def _run_delete(args) -> int:
-    from search.reindex import delete_documents
+    from dualsearch.reindex import delete_documents
 
-    _print_report(delete_documents(args.index_dir, args.doc_ids, _towers(args.index_dir, None, 32), show_progress=True))
+    _print_report(delete_documents(args.index_dir, args.doc_ids, _towers(args.index_dir, None), show_progress=True))
     return 0
 
 

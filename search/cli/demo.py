@@ -5,21 +5,8 @@ Importing this module is cheap: Gradio, torch and FAISS load only when the comma
 
 from __future__ import annotations
 
-import logging
-
-logger = logging.getLogger(__name__)
-
-
-def _port(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
-    return value
+from dualsearch.cli.arguments import port
+from dualsearch.defaults import DEFAULT_INDEX
 
 
 def add_demo_command(commands) -> None:
@@ -34,16 +21,16 @@ def add_demo_command(commands) -> None:
     """
     parser = commands.add_parser("demo", help="serve a search page (Gradio) on 127.0.0.1",
                                  description="Serve a search page on 127.0.0.1, with the /search API for gradio_client.")
-    parser.add_argument("index_dir", metavar="DIR", nargs="?", default="default",
-                        help="index directory (default: 'default', the stdlib docs index, built on first use)")
-    parser.add_argument("--port", type=_port, default=None, help="port (default: the first free one from 7860)")
+    parser.add_argument("index_dir", metavar="DIR", nargs="?", default=DEFAULT_INDEX,
+                        help=f"index directory (default: '{DEFAULT_INDEX}', the stdlib docs index, built on first use)")
+    parser.add_argument("--port", type=port, default=None, help="port (default: the first free one from 7860)")
     parser.add_argument("--compare", metavar="DIR2", default=None,
                         help="a second index shown side by side, e.g. fine-tuned towers next to zero-shot ones")
     parser.set_defaults(run=_run_demo)
 
 
 def _run_demo(args) -> int:
-    from demo.app import build_demo, examples_for, launch_demo, open_searchers
+    from dualsearch.demo.app import build_demo, examples_for, launch_demo, open_searchers
 
     index_dirs = [args.index_dir] + ([args.compare] if args.compare else [])
     searchers = open_searchers(index_dirs, show_progress=True)

@@ -1,0 +1,58 @@
+"""Argument types and option groups that several sub-commands share."""
+
+from __future__ import annotations
+
+import argparse
+
+from dualsearch.defaults import BATCH_SIZE
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
+    return value
+
+
+def add_field_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--id-field``, ``--title-field`` and ``--text-field`` for record-based corpora."""
+    parser.add_argument("--id-field", default=None, help="id field of JSONL/CSV/Parquet records (default: _id or id)")
+    parser.add_argument("--title-field", default="title", help="title field (default: title)")
+    parser.add_argument("--text-field", default="text", help="text field (default: text)")
+
+
+def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
+                        help=f"documents per forward pass (default {BATCH_SIZE})")
+
+
+def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="skip malformed records and report each, instead of stopping")
+
+
+def fields(args: argparse.Namespace):
+    """The :class:`FieldNames` given by :func:`add_field_arguments`' options."""
+    from dualsearch.corpora.records import FieldNames
+
+    return FieldNames(args.id_field, args.title_field, args.text_field)

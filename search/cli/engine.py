@@ -1,0 +1,102 @@
+"""``dualsearch index | search | evaluate``: build an index, answer a query, measure quality."""
+
+from __future__ import annotations
+
+import json
+
+from dualsearch.cli.arguments import (
+    add_batch_size_argument,
+    add_field_arguments,
+    add_skip_invalid_argument,
+    fields,
+    positive_int,
+)
+from dualsearch.corpora.sources import corpus_formats_help
+from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, K
+
+
+def add_index_command(commands) -> None:
+    parser = commands.add_parser("index", help="encode a corpus into an index directory")
+    parser.add_argument("corpus", help=f"the corpus: {corpus_formats_help()}")
+    parser.add_argument("--out", required=True, help="index directory to create (or rebuild)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="towers: a sentence-transformers path or hub id "
+                                                               "(default: two all-MiniLM-L6-v2 towers)")
+    parser.add_argument("--index-factory", default=None, help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
+                                                              "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32")
+    add_batch_size_argument(parser)
+    add_skip_invalid_argument(parser)
+    add_field_arguments(parser)
+    parser.set_defaults(run=_run_index)
+
+
+def _run_index(args) -> int:
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.indexer import IndexConfig, index_corpus
+
+    config = IndexConfig(factory=args.index_factory)
+    encoder = DualEncoder.load(args.model, batch_size=args.batch_size)
+    report, skipped = index_corpus(args.corpus, args.out, encoder, fields(args), config,
+                                   skip_invalid=args.skip_invalid, show_progress=True)
+    for message in skipped:
+        print(f"skipped: {message}")
+    nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""
+    print(f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
+          f"in {report.encode_seconds + report.index_seconds:.1f}s")
+    return 0
+
+
+def add_search_command(commands) -> None:
+    parser = commands.add_parser("search", help="answer a query from an index directory")
+    parser.add_argument("index_dir", metavar="DIR",
+                        help=f"index directory ('{DEFAULT_INDEX}': the stdlib docs index, built on first use)")
+    parser.add_argument("query", help="query text")
+    parser.add_argument("-k", type=positive_int, default=K, help=f"number of results (default {K})")
+    parser.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")
+    parser.add_argument("--json", action="store_true", help="print results as a JSON list")
+    parser.set_defaults(run=_run_search)
+
+
+def _run_search(args) -> int:
+    import dataclasses
+
+    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.searcher import Searcher
+
+    with Searcher.open(resolve_index_dir(args.index_dir, show_progress=True)) as searcher:
+        results = searcher.search(args.query, k=args.k, nprobe=args.nprobe)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False, indent=2))
+        return 0
+    if not results:
+        print("no results")
+    for result in results:
+        snippet = " ".join(result.text.split())[:160]
+        print(f"{result.rank:>3}. {result.score:.3f}  {result.title or result.doc_id}  [{result.doc_id}]\n     {snippet}")
+    return 0
+
+
+def add_evaluate_command(commands) -> None:
+    parser = commands.add_parser("evaluate", help="nDCG@10, Recall@100 and MRR@10 on BEIR queries and judgements")
+    parser.add_argument("index_dir", metavar="DIR", help="index directory")
+    parser.add_argument("--queries", required=True, metavar="BEIR_DIR", help="BEIR directory with queries.jsonl and qrels/")
+    parser.add_argument("--split", default="test", help="qrels split (default test)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")
+    how.add_argument("--exact", action="store_true", help="brute-force search instead of the ANN index")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from dualsearch.evaluation import evaluate
+    from dualsearch.searcher import Searcher
+
+    with Searcher.open(args.index_dir) as searcher:
+        metrics = evaluate(searcher, args.queries, args.split, nprobe=args.nprobe, exact=args.exact, show_progress=True)
+        default_nprobe = searcher.manifest.default_nprobe
+    if args.json:
+        print(json.dumps({name: round(value, 6) for name, value in metrics.items()}))
+    else:
+        how = "exact" if args.exact else f"nprobe {args.nprobe or default_nprobe}"
+        print(f"{args.queries} split {args.split} ({how}): " + "  ".join(f"{n} {v:.4f}" for n, v in metrics.items()))
+    return 0

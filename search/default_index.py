@@ -1,0 +1,35 @@
+"""The default index (over the built-in standard-library corpus): where it lives, and building it once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, home_dir
+from dualsearch.layout import is_index_dir
+
+logger = logging.getLogger(__name__)
+
+
+def default_index_dir() -> Path:
+    """``$DUALSEARCH_HOME/stdlib-py3.X-vN`` (default home: ``~/.cache/dualsearch``; N: the extraction
+    version, so an index of older extraction code is not reused)."""
+    from dualsearch.corpora.stdlib_docs import EXTRACTION_VERSION
+
+    return home_dir() / f"stdlib-py{sys.version_info.major}.{sys.version_info.minor}-v{EXTRACTION_VERSION}"
+
+
+def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
+    """The directory for an index argument: ``default`` means the default index, built on first use."""
+    if str(name) != DEFAULT_INDEX or is_index_dir(Path(name)):
+        return Path(name)
+    index_dir = default_index_dir()
+    if not is_index_dir(index_dir):
+        from dualsearch.encoder import DualEncoder
+        from dualsearch.indexer import index_corpus
+
+        logger.info("building the default index (Python %s standard library docs) in %s",
+                    sys.version.split()[0], index_dir)
+        index_corpus(DEFAULT_CORPUS, index_dir, DualEncoder.load(), show_progress=show_progress)
+    return index_dir

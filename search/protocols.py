@@ -1,0 +1,66 @@
+"""The encoder contract every part of dualsearch relies on: :class:`Encoder`.
+
+:class:`~dualsearch.encoder.DualEncoder` implements it over sentence-transformers towers; tests and
+benchmarks implement it with :class:`~dualsearch.testing.FakeEncoder`. Indexing, re-indexing and
+searching accept any object that has these members (a structural ``Protocol``: no base class needed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from dualsearch.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class TowerIdentity:
+    """What an index records about the towers that built it, and checks on open."""
+
+    model: str  # the path or hub id the towers were loaded from ("default" for the packaged ones)
+    weights_sha256: str  # hash of every parameter, so retrained towers never pass for the old ones
+    dimension: int
+    routes: tuple[str, ...]  # ("document", "query") for separate towers, () for one shared model
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A query tower and a document tower behind one contract.
+
+    Both ``encode_*`` methods return L2-normalised float32 arrays of shape ``(n, dimension)`` and
+    refuse empty texts with :class:`~dualsearch.errors.InvalidInputError` (see :func:`check_texts`).
+    """
+
+    batch_size: int
+
+    @property
+    def dimension(self) -> int: ...
+
+    def identity(self) -> TowerIdentity: ...
+
+    def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
+
+
+def check_texts(texts: Sequence[str], what: str) -> list[str]:
+    """The texts as a list, or :class:`InvalidInputError` for one string, an empty or a non-string text.
+
+    Example:
+        >>> check_texts(("a", "b"), "query")
+        ['a', 'b']
+        >>> check_texts(["a", " "], "query")
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: query 1 is empty or not a string: ' '
+    """
+    if isinstance(texts, str):
+        raise InvalidInputError(f"encode_{what}s takes a list of strings, not one string")
+    texts = list(texts)
+    for position, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInputError(f"{what} {position} is empty or not a string: {text!r}")
+    return texts

@@ -1,0 +1,3 @@
+"""The release of dualsearch (read by setuptools at build time, and by ``dualsearch --version``)."""
+
+__version__ = "0.2.0"

@@ -1,0 +1,39 @@
+"""Every docstring example in the package runs, as written (`# doctest: +SKIP` marks the few that
+need real towers, a network or a server)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+NOT_IMPORTABLE = {"dualsearch.__main__"}  # running it is the CLI
+
+
+def package_modules() -> list[str]:
+    """Every module of every dualsearch package (its folders map to packages, so walk each)."""
+    names = set()
+    for package_name in ("dualsearch", "dualsearch.corpora", "dualsearch.finetune", "dualsearch.demo"):
+        package = importlib.import_module(package_name)
+        names.add(package_name)
+        names |= {info.name for info in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}.")}
+    return sorted(names - NOT_IMPORTABLE)
+
+
+@pytest.mark.parametrize("module_name", package_modules())
+def test_docstring_examples(module_name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    module = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for test in finder.find(module, module_name, globs=vars(module).copy()):
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, f"{results.failed} of {results.attempted} examples in {module_name} failed (see above)"
+
+
+def test_every_module_is_checked():
+    assert {"dualsearch.errors", "dualsearch.corpora.stdlib_docs", "dualsearch.demo.app", "dualsearch.finetune.mining",
+            "dualsearch.cli.arguments"} <= set(package_modules())
