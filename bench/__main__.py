@@ -47,26 +47,47 @@ def parse_skip(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
+        )
     return names
 
 
 def command_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="benchmarks, in the order `all` runs them:\n" + "\n".join(f"  {n:12} {d}" for n, d in BENCHMARKS.items()))
-    parser.add_argument("command", choices=["all", "report", "list", *BENCHMARKS], metavar="COMMAND",
-                        help="all | report | list | one of the benchmarks below")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="options for that command (see python -m bench COMMAND --help)")
+        prog="python -m bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="benchmarks, in the order `all` runs them:\n"
+        + "\n".join(f"  {n:12} {d}" for n, d in BENCHMARKS.items()),
+    )
+    parser.add_argument(
+        "command",
+        choices=["all", "report", "list", *BENCHMARKS],
+        metavar="COMMAND",
+        help="all | report | list | one of the benchmarks below",
+    )
+    parser.add_argument(
+        "args", nargs=argparse.REMAINDER, help="options for that command (see python -m bench COMMAND --help)"
+    )
     return parser
 
 
 def all_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench all",
-                                     description="Run every benchmark in turn (each in its own process), then the report.")
-    parser.add_argument("--skip", type=parse_skip, default=[], metavar="NAMES",
-                        help=f"comma-separated benchmarks to leave out, e.g. {','.join(SLOW)} (the slow ones)")
-    parser.add_argument("--nice", type=int, default=0, help="niceness added to each benchmark process (e.g. 5 on a shared machine)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench all",
+        description="Run every benchmark in turn (each in its own process), then the report.",
+    )
+    parser.add_argument(
+        "--skip",
+        type=parse_skip,
+        default=[],
+        metavar="NAMES",
+        help=f"comma-separated benchmarks to leave out, e.g. {','.join(SLOW)} (the slow ones)",
+    )
+    parser.add_argument(
+        "--nice", type=int, default=0, help="niceness added to each benchmark process (e.g. 5 on a shared machine)"
+    )
     parser.add_argument("--stop-on-error", action="store_true", help="stop at the first failing benchmark")
     parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
     return parser
@@ -102,7 +123,9 @@ def run_all(options: argparse.Namespace) -> int:
     names = plan(options.skip)
     if options.dry_run:
         for name in names:
-            print((f"nice -n {options.nice} " if options.nice else "") + "python " + " ".join(benchmark_command(name)[1:]))
+            print(
+                (f"nice -n {options.nice} " if options.nice else "") + "python " + " ".join(benchmark_command(name)[1:])
+            )
         print("python -m bench report")
         return 0
     timings, failed = [], []

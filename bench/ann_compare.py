@@ -109,13 +109,19 @@ def build(factory: str, vectors: np.ndarray, seed: int = 0) -> tuple[faiss.Index
     sample = None  # free the training sample before adding the vectors
     started = time.perf_counter()
     for start in range(0, count, ADD_BLOCK):
-        block = np.asarray(vectors[start:start + ADD_BLOCK])
+        block = np.asarray(vectors[start : start + ADD_BLOCK])
         add_vectors(index, block, np.arange(start, start + len(block)))
     add_seconds = time.perf_counter() - started
-    return index, {"factory": plan.factory, "nlist": plan.nlist, "vectors": count, "training_vectors": sample_size,
-                   "train_seconds": round(train_seconds, 2), "add_seconds": round(add_seconds, 2),
-                   "build_seconds": round(train_seconds + add_seconds, 2),
-                   "anonymous_rss_growth_mib": round(anonymous_rss_mib() - before, 1)}
+    return index, {
+        "factory": plan.factory,
+        "nlist": plan.nlist,
+        "vectors": count,
+        "training_vectors": sample_size,
+        "train_seconds": round(train_seconds, 2),
+        "add_seconds": round(add_seconds, 2),
+        "build_seconds": round(train_seconds + add_seconds, 2),
+        "anonymous_rss_growth_mib": round(anonymous_rss_mib() - before, 1),
+    }
 
 
 def parameter_overhead_ms(index: faiss.Index, effort: int | None, calls: int = 200) -> float:
@@ -125,8 +131,15 @@ def parameter_overhead_ms(index: faiss.Index, effort: int | None, calls: int = 2
     return round(percentile_ms([timed(lambda: search_parameters(index, effort, K))[1] for _ in range(calls)], 50), 4)
 
 
-def measure(index: faiss.Index, queries: np.ndarray, exact_ids: np.ndarray, effort: int | None,
-            single_queries: int, repeats: int, budget_seconds: float = 20.0) -> dict:
+def measure(
+    index: faiss.Index,
+    queries: np.ndarray,
+    exact_ids: np.ndarray,
+    effort: int | None,
+    single_queries: int,
+    repeats: int,
+    budget_seconds: float = 20.0,
+) -> dict:
     """Overlap@10, batched QPS and single-query latency of ``index`` at one effort setting.
 
     Times ``index.search`` with parameters built once (see :func:`parameter_overhead_ms` for what the
@@ -154,18 +167,31 @@ def measure(index: faiss.Index, queries: np.ndarray, exact_ids: np.ndarray, effo
         for row in range(min(single_queries, len(queries))):
             if len(single) >= 20 and sum(single) > budget_seconds:
                 break
-            single.append(timed(lambda: search(queries[row:row + 1]))[1])
+            single.append(timed(lambda: search(queries[row : row + 1]))[1])
     finally:
         faiss.omp_set_num_threads(threads)
-    return {"effort": effort, "overlap@10": round(overlap_at_k(found, exact_ids, K), 4),
-            "batch_queries_per_second": round(len(queries) / statistics.median(batch_times), 1),
-            "batch_repeats": len(batch_times), "single_queries": len(single),
-            "single_queries_per_second": round(len(single) / sum(single), 1),
-            "single_p50_ms": round(percentile_ms(single, 50), 3), "single_p95_ms": round(percentile_ms(single, 95), 3)}
+    return {
+        "effort": effort,
+        "overlap@10": round(overlap_at_k(found, exact_ids, K), 4),
+        "batch_queries_per_second": round(len(queries) / statistics.median(batch_times), 1),
+        "batch_repeats": len(batch_times),
+        "single_queries": len(single),
+        "single_queries_per_second": round(len(single) / sum(single), 1),
+        "single_p50_ms": round(percentile_ms(single, 50), 3),
+        "single_p95_ms": round(percentile_ms(single, 95), 3),
+    }
 
 
-def compare_indexes(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], work: Path,
-                    single_queries: int, repeats: int, hnsw_vectors: int, budget_seconds: float = 20.0) -> list[dict]:
+def compare_indexes(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    kinds: list[str],
+    work: Path,
+    single_queries: int,
+    repeats: int,
+    hnsw_vectors: int,
+    budget_seconds: float = 20.0,
+) -> list[dict]:
     """Build and measure every index kind in ``kinds`` over the same vectors and queries."""
     exact_cache: dict[int, np.ndarray] = {}
     rows = []
@@ -173,17 +199,25 @@ def compare_indexes(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], 
         factory, knob = INDEX_TYPES[kind]
         count = min(len(vectors), hnsw_vectors) if knob == "efSearch" else len(vectors)
         if count not in exact_cache:  # exact top-10 over the vectors this index holds
-            (_, exact_cache[count]), seconds = timed(lambda: faiss.knn(
-                queries, np.asarray(vectors[:count]), K, metric=faiss.METRIC_INNER_PRODUCT))
+            (_, exact_cache[count]), seconds = timed(
+                lambda: faiss.knn(queries, np.asarray(vectors[:count]), K, metric=faiss.METRIC_INNER_PRODUCT)
+            )
             logger.info("exact top-%d of %d queries over %d vectors in %.1fs", K, len(queries), count, seconds)
         logger.info("building %s (%s) over %d vectors", kind, factory, count)
         index, row = build(factory, vectors[:count])
-        row = {"index": kind, "knob": knob, **row, "index_bytes": serialized_bytes(index, work),
-               "engine_parameter_overhead_ms": parameter_overhead_ms(index, effort_values(knob, row["nlist"])[0])}
+        row = {
+            "index": kind,
+            "knob": knob,
+            **row,
+            "index_bytes": serialized_bytes(index, work),
+            "engine_parameter_overhead_ms": parameter_overhead_ms(index, effort_values(knob, row["nlist"])[0]),
+        }
         logger.info("%s built in %.1fs, %.1f MiB", kind, row["build_seconds"], row["index_bytes"] / 2**20)
         row["runs"] = []
         for effort in effort_values(knob, row["nlist"]):
-            row["runs"].append(measure(index, queries, exact_cache[count], effort, single_queries, repeats, budget_seconds))
+            row["runs"].append(
+                measure(index, queries, exact_cache[count], effort, single_queries, repeats, budget_seconds)
+            )
             logger.info("%s %s=%s: %s", kind, knob, effort, row["runs"][-1])
         rows.append(row)
         del index
@@ -211,30 +245,57 @@ def scifact_dataset(data: Path, index_dir: Path) -> tuple[np.ndarray, np.ndarray
 
 def run_dataset(name: str, vectors: np.ndarray, queries: np.ndarray, source: str, args, work: Path) -> dict:
     started = time.perf_counter()
-    rows = compare_indexes(vectors, queries, args.indexes, work, args.single_queries, args.repeats, args.hnsw_vectors,
-                           args.budget)
-    return {"name": name, "vectors": int(len(vectors)), "dimension": int(vectors.shape[1]), "queries": int(len(queries)),
-            "single_queries": min(args.single_queries, len(queries)), "source": source, "indexes": rows,
-            "seconds": round(time.perf_counter() - started, 1)}
+    rows = compare_indexes(
+        vectors, queries, args.indexes, work, args.single_queries, args.repeats, args.hnsw_vectors, args.budget
+    )
+    return {
+        "name": name,
+        "vectors": int(len(vectors)),
+        "dimension": int(vectors.shape[1]),
+        "queries": int(len(queries)),
+        "single_queries": min(args.single_queries, len(queries)),
+        "source": source,
+        "indexes": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="Writes results/ann_compare.json. Heavy: run niced when the machine is shared.")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Writes results/ann_compare.json. Heavy: run niced when the machine is shared.",
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ (BEIR layout)")
-    parser.add_argument("--index-dir", type=Path, default=Path("/tmp/dualsearch-bench/scifact"),
-                        help="the SciFact index whose stored vectors are compared (built when missing)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=Path("/tmp/dualsearch-bench/scifact"),
+        help="the SciFact index whose stored vectors are compared (built when missing)",
+    )
     parser.add_argument("--datasets", nargs="+", default=["scifact", "synthetic"], choices=["scifact", "synthetic"])
-    parser.add_argument("--indexes", nargs="+", default=list(INDEX_TYPES), choices=list(INDEX_TYPES),
-                        help="index types to compare (default: all)")
+    parser.add_argument(
+        "--indexes",
+        nargs="+",
+        default=list(INDEX_TYPES),
+        choices=list(INDEX_TYPES),
+        help="index types to compare (default: all)",
+    )
     parser.add_argument("--count", type=int, default=1_000_000, help="synthetic vectors (default 1,000,000)")
     parser.add_argument("--queries", type=int, default=1_000, help="synthetic queries (default 1,000)")
     parser.add_argument("--single-queries", type=int, default=300, help="queries timed one at a time per setting")
     parser.add_argument("--repeats", type=int, default=3, help="batched searches per setting (median is kept)")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds per setting for batched repeats and for single queries; past it no new one starts")
-    parser.add_argument("--hnsw-vectors", type=int, default=1_000_000,
-                        help="cap on the vectors HNSW indexes (its build is the slowest); exact ground truth follows the cap")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds per setting for batched repeats and for single queries; past it no new one starts",
+    )
+    parser.add_argument(
+        "--hnsw-vectors",
+        type=int,
+        default=1_000_000,
+        help="cap on the vectors HNSW indexes (its build is the slowest); exact ground truth follows the cap",
+    )
     args = parser.parse_args(argv)
     for flag in ("count", "queries", "single_queries", "repeats", "hnsw_vectors", "budget"):
         if getattr(args, flag) < 1:
@@ -260,18 +321,27 @@ def main(argv: list[str] | None = None) -> int:
             source = "bench.scale.synthetic_vectors (seed 0) and queries_like (seed 1)"
             datasets.append(run_dataset(f"synthetic-{args.count // 1000}k", vectors, queries, source, args, work))
             del vectors
-    result = {"k": K, "faiss_threads": {"build_and_batched": faiss.omp_get_max_threads(), "single_query": 1},
-              "repeats": args.repeats, "budget_seconds": args.budget, "max_nprobe": MAX_NPROBE,
-              "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
-              "exact": "faiss.knn, inner product, over the vectors each index holds",
-              "datasets": datasets, "total_seconds": round(time.perf_counter() - started, 1)}
+    result = {
+        "k": K,
+        "faiss_threads": {"build_and_batched": faiss.omp_get_max_threads(), "single_query": 1},
+        "repeats": args.repeats,
+        "budget_seconds": args.budget,
+        "max_nprobe": MAX_NPROBE,
+        "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
+        "exact": "faiss.knn, inner product, over the vectors each index holds",
+        "datasets": datasets,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
     path = write_result("ann_compare", result)
     for dataset in datasets:
         for row in dataset["indexes"]:
             best = fastest_at(row["runs"], 0.95)
-            print(f"{dataset['name']} {row['index']}: build {row['build_seconds']}s, {row['index_bytes'] / 2**20:.1f} MiB; "
-                  f"{row['knob'] or 'exact'}={best['effort']}: overlap@10 {best['overlap@10']}, "
-                  f"{best['batch_queries_per_second']} q/s batched, p50 {best['single_p50_ms']} ms")
+            print(
+                f"{dataset['name']} {row['index']}: build {row['build_seconds']}s, "
+                f"{row['index_bytes'] / 2**20:.1f} MiB; "
+                f"{row['knob'] or 'exact'}={best['effort']}: overlap@10 {best['overlap@10']}, "
+                f"{best['batch_queries_per_second']} q/s batched, p50 {best['single_p50_ms']} ms"
+            )
     print(f"wrote {path} in {result['total_seconds']}s")
     return 0
 

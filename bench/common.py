@@ -54,8 +54,11 @@ def machine() -> dict[str, Any]:
     import psutil
 
     return {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "platform": platform.platform(), "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
         # Shared machines: a load above the core count means the timings were taken under contention.
         "load_average_1_5_15_min": [round(value, 2) for value in os.getloadavg()],
     }

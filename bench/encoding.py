@@ -39,12 +39,19 @@ def length_stats(lengths: list[int]) -> dict:
         >>> length_stats([10, 20, 30])
         {'median': 20.0, 'p95': 29.0, 'max': 30}
     """
-    return {"median": float(np.median(lengths)), "p95": round(float(np.percentile(lengths, 95)), 1), "max": int(max(lengths))}
+    return {
+        "median": float(np.median(lengths)),
+        "p95": round(float(np.percentile(lengths, 95)), 1),
+        "max": int(max(lengths)),
+    }
 
 
 def token_lengths(model, texts: list[str]) -> list[int]:
     """Untruncated token counts (special tokens included) of ``texts``."""
-    return [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
+    return [
+        len(ids)
+        for ids in model.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    ]
 
 
 def throughput(encoder, side: str, texts: list[str], batch_size: int, max_length: int) -> dict:
@@ -57,8 +64,14 @@ def throughput(encoder, side: str, texts: list[str], batch_size: int, max_length
         _, seconds = timed(lambda: encode(texts))
     finally:
         encoder.batch_size, encoder.model.max_seq_length = saved
-    return {"side": side, "batch_size": batch_size, "max_seq_length": max_length, "texts": len(texts),
-            "seconds": round(seconds, 3), "texts_per_second": round(len(texts) / seconds, 1)}
+    return {
+        "side": side,
+        "batch_size": batch_size,
+        "max_seq_length": max_length,
+        "texts": len(texts),
+        "seconds": round(seconds, 3),
+        "texts_per_second": round(len(texts) / seconds, 1),
+    }
 
 
 def staged_query(searcher, text: str) -> tuple[dict[str, float], np.ndarray]:
@@ -94,23 +107,42 @@ def stage_costs(searcher, texts: list[str]) -> dict:
         reference = searcher.encoder.encode_queries([text])
         largest_difference = max(largest_difference, float(np.abs(vector - reference).max()))
     times["end_to_end"] = [timed(lambda: searcher.search(text, k=K))[1] for text in texts]
-    summary = {stage: {"p50": round(percentile_ms(values, 50), 3), "p95": round(percentile_ms(values, 95), 3),
-                       "mean": round(1000 * float(np.mean(values)), 3)} for stage, values in times.items()}
-    return {"queries": len(texts), "k": K, "ms": summary,
-            "slowest_stage": max(STAGES, key=lambda stage: summary[stage]["p50"]),
-            "staged_vs_encode_queries_max_abs_difference": largest_difference,
-            "index": {"factory": searcher.manifest.factory, "nprobe": searcher.manifest.default_nprobe,
-                      "documents": len(searcher)}}
+    summary = {
+        stage: {
+            "p50": round(percentile_ms(values, 50), 3),
+            "p95": round(percentile_ms(values, 95), 3),
+            "mean": round(1000 * float(np.mean(values)), 3),
+        }
+        for stage, values in times.items()
+    }
+    return {
+        "queries": len(texts),
+        "k": K,
+        "ms": summary,
+        "slowest_stage": max(STAGES, key=lambda stage: summary[stage]["p50"]),
+        "staged_vs_encode_queries_max_abs_difference": largest_difference,
+        "index": {
+            "factory": searcher.manifest.factory,
+            "nprobe": searcher.manifest.default_nprobe,
+            "documents": len(searcher),
+        },
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Writes results/encoding.json.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ (BEIR layout)")
-    parser.add_argument("--index-dir", type=Path, default=Path("/tmp/dualsearch-bench/scifact"),
-                        help="SciFact index searched in the stage costs (built when missing, as bench.zero_shot does)")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=Path("/tmp/dualsearch-bench/scifact"),
+        help="SciFact index searched in the stage costs (built when missing, as bench.zero_shot does)",
+    )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 256], help="max_seq_length values (tokens)")
-    parser.add_argument("--documents", type=int, default=512, help="SciFact documents encoded per setting (seeded sample)")
+    parser.add_argument(
+        "--documents", type=int, default=512, help="SciFact documents encoded per setting (seeded sample)"
+    )
     parser.add_argument("--queries", type=int, default=512, help="SciFact queries encoded per setting")
     parser.add_argument("--stage-queries", type=int, default=300, help="queries timed stage by stage")
     args = parser.parse_args(argv)
@@ -138,27 +170,39 @@ def main(argv: list[str] | None = None) -> int:
     documents = random.Random(0).sample(documents, min(args.documents, len(documents)))
     queries = list(read_queries(scifact).values())  # texts only; metadata is never read
     rows = []
-    for side, texts in (("documents", documents), ("queries", queries[:args.queries])):
+    for side, texts in (("documents", documents), ("queries", queries[: args.queries])):
         for length in args.lengths:
             for batch_size in args.batch_sizes:
                 rows.append(throughput(encoder, side, texts, batch_size, length))
                 logger.info("%s", rows[-1])
     built = ensure_index(scifact, args.index_dir, encoder, rebuild=False)
     searcher = Searcher.open(args.index_dir, encoder=encoder)
-    stages = stage_costs(searcher, queries[:args.stage_queries])
+    stages = stage_costs(searcher, queries[: args.stage_queries])
     stages["index"]["built_now"] = built is not None
-    result = {"model": encoder.model_name, "torch_threads": torch.get_num_threads(),
-              "default_max_seq_length": encoder.model.max_seq_length,
-              "token_lengths": {"documents": length_stats(token_lengths(encoder.model, documents)),
-                                "queries": length_stats(token_lengths(encoder.model, queries[:args.queries]))},
-              "throughput": rows, "stages": stages,
-              "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
-              "total_seconds": round(time.perf_counter() - started, 1)}
+    result = {
+        "model": encoder.model_name,
+        "torch_threads": torch.get_num_threads(),
+        "default_max_seq_length": encoder.model.max_seq_length,
+        "token_lengths": {
+            "documents": length_stats(token_lengths(encoder.model, documents)),
+            "queries": length_stats(token_lengths(encoder.model, queries[: args.queries])),
+        },
+        "throughput": rows,
+        "stages": stages,
+        "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
     path = write_result("encoding", result)
     best = max((r for r in rows if r["side"] == "documents"), key=lambda r: r["texts_per_second"])
-    print(f"documents: best {best['texts_per_second']} docs/s (batch {best['batch_size']}, {best['max_seq_length']} tokens)")
-    print("query stages p50 ms: " + ", ".join(f"{s} {stages['ms'][s]['p50']}" for s in (*STAGES, "end_to_end"))
-          + f"; slowest: {stages['slowest_stage']}")
+    print(
+        f"documents: best {best['texts_per_second']} docs/s "
+        f"(batch {best['batch_size']}, {best['max_seq_length']} tokens)"
+    )
+    print(
+        "query stages p50 ms: "
+        + ", ".join(f"{s} {stages['ms'][s]['p50']}" for s in (*STAGES, "end_to_end"))
+        + f"; slowest: {stages['slowest_stage']}"
+    )
     print(f"wrote {path} in {result['total_seconds']}s")
     return 0
 

@@ -25,8 +25,11 @@ def build(corpus_dir: Path, index_dir: Path, encoder) -> dict:
 
     report = build_index(read_corpus(corpus_dir), index_dir, encoder, corpus_name=str(corpus_dir), show_progress=True)
     return {
-        "documents": report.document_count, "factory": report.factory, "nlist": report.nlist,
-        "default_nprobe": report.default_nprobe, "encode_seconds": round(report.encode_seconds, 2),
+        "documents": report.document_count,
+        "factory": report.factory,
+        "nlist": report.nlist,
+        "default_nprobe": report.default_nprobe,
+        "encode_seconds": round(report.encode_seconds, 2),
         "documents_per_second": round(report.document_count / report.encode_seconds, 1),
         "index_build_seconds": round(report.index_seconds, 3),
     }
@@ -40,10 +43,13 @@ def latency(searcher, queries: list[str], nprobe: int | None) -> dict:
         end_to_end.append(timed(lambda: searcher.search(query, k=10, nprobe=nprobe))[1])
     vectors = searcher.encoder.encode_queries(queries)
     for row in range(len(vectors)):
-        faiss_alone.append(timed(lambda: searcher.search_vectors(vectors[row:row + 1], 10, nprobe))[1])
+        faiss_alone.append(timed(lambda: searcher.search_vectors(vectors[row : row + 1], 10, nprobe))[1])
     return {
         "queries": len(queries),
-        "end_to_end_ms": {"p50": round(percentile_ms(end_to_end, 50), 2), "p95": round(percentile_ms(end_to_end, 95), 2)},
+        "end_to_end_ms": {
+            "p50": round(percentile_ms(end_to_end, 50), 2),
+            "p95": round(percentile_ms(end_to_end, 95), 2),
+        },
         "faiss_ms": {"p50": round(percentile_ms(faiss_alone, 50), 3), "p95": round(percentile_ms(faiss_alone, 95), 3)},
     }
 
@@ -63,8 +69,13 @@ def overlap_curve(searcher, queries: list[str]) -> list[dict]:
     curve = []
     for nprobe in sorted({p for p in NPROBES if p <= nlist} | {searcher.manifest.default_nprobe, nlist}):
         (_, found), seconds = timed(lambda: searcher.search_vectors(vectors, 10, nprobe))
-        curve.append({"nprobe": nprobe, "overlap@10": round(overlap_at_k(found, exact, 10), 4),
-                      "batch_queries_per_second": round(len(vectors) / seconds, 1)})
+        curve.append(
+            {
+                "nprobe": nprobe,
+                "overlap@10": round(overlap_at_k(found, exact, 10), 4),
+                "batch_queries_per_second": round(len(vectors) / seconds, 1),
+            }
+        )
     return curve
 
 
@@ -73,9 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ (BEIR layout)")
     parser.add_argument("--index-dir", type=Path, default=Path("/tmp/dualsearch-bench/scifact"))
     parser.add_argument("--rebuild", action="store_true", help="rebuild even if the index directory exists")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's choice). On a shared machine one thread "
-                             "avoids stalls at the sync points of a one-query forward pass")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice). On a shared machine one thread "
+        "avoids stalls at the sync points of a one-query forward pass",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -96,18 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     searcher = Searcher.open(args.index_dir, encoder=encoder)
     queries = list(read_queries(scifact).values())  # texts only; metadata is never read
     result = {
-        "collection": "scifact", "torch_threads": torch.get_num_threads(), "build": build_stats or "reused an existing index (run with --rebuild to time it)",
-        "index": {"factory": searcher.manifest.factory, "nlist": searcher.manifest.nlist,
-                  "default_nprobe": searcher.manifest.default_nprobe, "documents": len(searcher)},
+        "collection": "scifact",
+        "torch_threads": torch.get_num_threads(),
+        "build": build_stats or "reused an existing index (run with --rebuild to time it)",
+        "index": {
+            "factory": searcher.manifest.factory,
+            "nlist": searcher.manifest.nlist,
+            "default_nprobe": searcher.manifest.default_nprobe,
+            "documents": len(searcher),
+        },
         "latency_default_nprobe": latency(searcher, queries[:300], None),
         "latency_exact": exact_latency(searcher, queries[:300]),
         "overlap_vs_exact": overlap_curve(searcher, queries),
     }
     path = write_result("engine", result)
     print(f"wrote {path}")
-    print(f"default nprobe {searcher.manifest.default_nprobe}: "
-          f"overlap@10 {next(c['overlap@10'] for c in result['overlap_vs_exact'] if c['nprobe'] == searcher.manifest.default_nprobe)}, "
-          f"end-to-end p50 {result['latency_default_nprobe']['end_to_end_ms']['p50']} ms")
+    default_nprobe = searcher.manifest.default_nprobe
+    overlap = next(c["overlap@10"] for c in result["overlap_vs_exact"] if c["nprobe"] == default_nprobe)
+    print(
+        f"default nprobe {default_nprobe}: overlap@10 {overlap}, "
+        f"end-to-end p50 {result['latency_default_nprobe']['end_to_end_ms']['p50']} ms"
+    )
     return 0
 
 

@@ -48,22 +48,29 @@ def parse_overrides(items: list[str]) -> dict:
 
 def render_table(results: dict) -> str:
     """Markdown: one row per trial, its overrides, and dev nDCG@10 before, at each evaluation and kept."""
-    lines = ["# Fine-tuning trials on dev", "",
-             "Written by `bench/finetune_dev.py` from `results/finetune_dev.json` (each trial's full config, "
-             "machine and command are there). Dev splits only: no trial read a test split. Dev nDCG@10 on the full "
-             "corpus; evaluations during training use the training document length, so compare a trial's curve "
-             "with its own `before` only when both use the same length (`doc tokens`).", "",
-             "| trial | overrides of bench/finetune.py's settings | pairs | doc tokens (train / index) | before | "
-             "during training (step: nDCG@10) | kept | after | training |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Fine-tuning trials on dev",
+        "",
+        "Written by `bench/finetune_dev.py` from `results/finetune_dev.json` (each trial's full config, "
+        "machine and command are there). Dev splits only: no trial read a test split. Dev nDCG@10 on the full "
+        "corpus; evaluations during training use the training document length, so compare a trial's curve "
+        "with its own `before` only when both use the same length (`doc tokens`).",
+        "",
+        "| trial | overrides of bench/finetune.py's settings | pairs | doc tokens (train / index) | before | "
+        "during training (step: nDCG@10) | kept | after | training |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for trial in results["trials"]:
         config = trial["config"]
         train_length = config["train_max_document_length"] or config["max_document_length"]
         curve = ", ".join(f"{point['step']}: {point['ndcg@10']:.4f}" for point in trial["dev_history"])
         overrides = ", ".join(f"{key}={value}" for key, value in trial["overrides"].items())
-        lines.append(f"| {trial['name']} | {overrides} | {trial['train_pairs']} | {train_length} / "
-                     f"{config['max_document_length']} | {trial['dev_before']['ndcg@10']:.4f} | {curve} | "
-                     f"{trial['best_checkpoint']} | {trial['dev_after']['ndcg@10']:.4f} | "
-                     f"{trial['train_seconds'] / 60:.1f} min |")
+        lines.append(
+            f"| {trial['name']} | {overrides} | {trial['train_pairs']} | {train_length} / "
+            f"{config['max_document_length']} | {trial['dev_before']['ndcg@10']:.4f} | {curve} | "
+            f"{trial['best_checkpoint']} | {trial['dev_after']['ndcg@10']:.4f} | "
+            f"{trial['train_seconds'] / 60:.1f} min |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -93,20 +100,36 @@ def main(argv=None) -> int:
     config = FinetuneConfig(**settings)
     started = time.perf_counter()
     report = finetune(args.data / args.collection, args.work / args.name, config, overwrite=True)
-    trial = {"name": args.name, "collection": args.collection, "date": now_iso(), "machine": machine(),
-             "command": "python bench/finetune_dev.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-             "overrides": parse_overrides(args.overrides), "config": config.to_dict(),
-             "train_pairs": report.train_pairs, "dev_queries": report.dev_queries, "dev_documents": report.dev_documents,
-             "dev_before": report.before, "dev_after": report.after, "dev_history": report.history,
-             "best_checkpoint": report.best_checkpoint, "train_seconds": report.train_seconds,
-             "wall_seconds": round(time.perf_counter() - started)}
+    trial = {
+        "name": args.name,
+        "collection": args.collection,
+        "date": now_iso(),
+        "machine": machine(),
+        "command": "python bench/finetune_dev.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "overrides": parse_overrides(args.overrides),
+        "config": config.to_dict(),
+        "train_pairs": report.train_pairs,
+        "dev_queries": report.dev_queries,
+        "dev_documents": report.dev_documents,
+        "dev_before": report.before,
+        "dev_after": report.after,
+        "dev_history": report.history,
+        "best_checkpoint": report.best_checkpoint,
+        "train_seconds": report.train_seconds,
+        "wall_seconds": round(time.perf_counter() - started),
+    }
     results = json.loads(args.results.read_text()) if args.results.is_file() else {"trials": []}
     results["trials"] = [t for t in results["trials"] if t["name"] != args.name] + [trial]
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     args.table.write_text(render_table(results), encoding="utf-8")
-    logger.info("%s: dev nDCG@10 %.4f -> %.4f (%s)", args.name, report.before.get("ndcg@10", float("nan")),
-                report.after.get("ndcg@10", float("nan")), report.best_checkpoint)
+    logger.info(
+        "%s: dev nDCG@10 %.4f -> %.4f (%s)",
+        args.name,
+        report.before.get("ndcg@10", float("nan")),
+        report.after.get("ndcg@10", float("nan")),
+        report.best_checkpoint,
+    )
     return 0
 
 

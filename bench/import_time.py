@@ -32,8 +32,9 @@ PROBE = "; import sys, json; print(json.dumps([m for m in {heavy!r} if m in sys.
 
 def run_once(statement: str) -> tuple[float, list[str]]:
     started = time.perf_counter()
-    output = subprocess.run([sys.executable, "-c", statement + PROBE.format(heavy=HEAVY)], check=True,
-                            capture_output=True, text=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", statement + PROBE.format(heavy=HEAVY)], check=True, capture_output=True, text=True
+    ).stdout
     return time.perf_counter() - started, json.loads(output.strip().splitlines()[-1])
 
 
@@ -46,10 +47,14 @@ def measure(runs: int) -> dict[str, dict]:
             seconds[name].append(elapsed)
             loaded[name] = heavy
     baseline = statistics.median(seconds["empty interpreter"])
-    return {name: {"median_ms": round(statistics.median(values) * 1000, 1),
-                   "over_empty_interpreter_ms": round((statistics.median(values) - baseline) * 1000, 1),
-                   "heavy_modules_loaded": loaded[name]}
-            for name, values in seconds.items()}
+    return {
+        name: {
+            "median_ms": round(statistics.median(values) * 1000, 1),
+            "over_empty_interpreter_ms": round((statistics.median(values) - baseline) * 1000, 1),
+            "heavy_modules_loaded": loaded[name],
+        }
+        for name, values in seconds.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args.runs)
     path = write_result("import_time", {"runs": args.runs, "statements": STATEMENTS, "results": results})
     for name, row in results.items():
-        print(f"{name:40} {row['median_ms']:8.1f} ms  (+{row['over_empty_interpreter_ms']:.1f})  loads {row['heavy_modules_loaded']}")
+        print(
+            f"{name:40} {row['median_ms']:8.1f} ms  (+{row['over_empty_interpreter_ms']:.1f})  "
+            f"loads {row['heavy_modules_loaded']}"
+        )
     print(f"wrote {path}")
     return 0
 

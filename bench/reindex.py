@@ -55,10 +55,15 @@ def incremental_against_full(scifact: Path, work: Path) -> dict:
     full = time.perf_counter() - started
     changed = changed_copy(scifact / "corpus.jsonl", work / "changed.jsonl", 0.01)
     report = reindex(index_dir, work / "changed.jsonl", encoder, show_progress=True)
-    return {"documents": report.added + report.updated + report.unchanged, "changed_documents": changed,
-            "full_build_seconds": round(full, 2), "reindex_seconds": round(report.seconds, 2),
-            "ratio": round(report.seconds / full, 4), "target_ratio": 0.10,
-            "reindex_summary": report.summary()}
+    return {
+        "documents": report.added + report.updated + report.unchanged,
+        "changed_documents": changed,
+        "full_build_seconds": round(full, 2),
+        "reindex_seconds": round(report.seconds, 2),
+        "ratio": round(report.seconds / full, 4),
+        "target_ratio": 0.10,
+        "reindex_summary": report.summary(),
+    }
 
 
 def synthetic_corpus(path: Path, count: int, seed: int = 0) -> None:
@@ -95,8 +100,13 @@ def peak_memory(model_dir: Path, corpus: Path, index_dir: Path) -> dict:
     """RSS of a fresh process indexing ``corpus``: before indexing (towers loaded), the peak while
     indexing (sampled every 20 ms), and the whole process's peak (which start-up may set)."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _MEASURE, str(model_dir), str(corpus), str(index_dir)],
-                          capture_output=True, text=True, check=True, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(model_dir), str(corpus), str(index_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     measured = {key: round(value, 1) for key, value in json.loads(done.stdout.splitlines()[-1]).items()}
     return {**measured, "seconds": round(time.perf_counter() - started, 1)}
 
@@ -112,11 +122,15 @@ def memory_against_size(work: Path) -> dict:
         measured[count] = peak_memory(model_dir, corpus, work / f"index-{count}")
         logger.info("%d documents: %s", count, measured[count])
     small, large = measured[20_000], measured[200_000]
-    return {"tower": "dualsearch.testing tiny router (2 layers, 32 wide)", "runs": measured,
-            "ratio_200k_to_20k": round(large["peak_during_indexing_mib"] / small["peak_during_indexing_mib"], 3),
-            "growth_during_indexing_mib": {count: round(m["peak_during_indexing_mib"] - m["rss_before_mib"], 1)
-                                           for count, m in measured.items()},
-            "target_ratio": 1.5}
+    return {
+        "tower": "dualsearch.testing tiny router (2 layers, 32 wide)",
+        "runs": measured,
+        "ratio_200k_to_20k": round(large["peak_during_indexing_mib"] / small["peak_during_indexing_mib"], 3),
+        "growth_during_indexing_mib": {
+            count: round(m["peak_during_indexing_mib"] - m["rss_before_mib"], 1) for count, m in measured.items()
+        },
+        "target_ratio": 1.5,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,12 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dualsearch-bench-") as work:
         if not args.skip_incremental:
             incremental = incremental_against_full(args.data / "scifact", Path(work))
-            print(f"re-index after 1% changed: {incremental['ratio']:.1%} of a full build; "
-                  f"wrote {write_result('reindex_incremental', incremental)}")
+            print(
+                f"re-index after 1% changed: {incremental['ratio']:.1%} of a full build; "
+                f"wrote {write_result('reindex_incremental', incremental)}"
+            )
         if not args.skip_memory:
             memory = memory_against_size(Path(work))
-            print(f"peak memory while indexing, 200k/20k documents: {memory['ratio_200k_to_20k']}x; "
-                  f"wrote {write_result('reindex_memory', memory)}")
+            print(
+                f"peak memory while indexing, 200k/20k documents: {memory['ratio_200k_to_20k']}x; "
+                f"wrote {write_result('reindex_memory', memory)}"
+            )
     return 0
 
 

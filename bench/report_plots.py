@@ -54,8 +54,15 @@ def plot_ndcg(bars: Sequence[dict], path: Path, footer: str = "") -> Path:
                 xs.append(group + (number - (len(systems) - 1) / 2) * width)
                 ys.append(bar["ndcg@10"])
                 published = published or bool(bar.get("published"))
-        drawn = axes.bar(xs, ys, width * 0.95, label=system, color=colours(number % 10),
-                         hatch="//" if published else None, edgecolor="white" if published else None)
+        drawn = axes.bar(
+            xs,
+            ys,
+            width * 0.95,
+            label=system,
+            color=colours(number % 10),
+            hatch="//" if published else None,
+            edgecolor="white" if published else None,
+        )
         axes.bar_label(drawn, fmt="%.3f", fontsize=6, rotation=90, padding=2)
     axes.set_xticks(range(len(collections)), collections)
     axes.set_ylabel("nDCG@10 (test split)")
@@ -75,20 +82,35 @@ def plot_recall_qps(curves: Sequence[dict], path: Path, title: str, footer: str 
     plt = _pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True)
     markers = "osD^vP*X"
-    for axes, key, name in zip(panels, ("batch_queries_per_second", "single_queries_per_second"),
-                               ("batched (all queries in one call)", "one query at a time")):
+    for axes, key, name in zip(
+        panels,
+        ("batch_queries_per_second", "single_queries_per_second"),
+        ("batched (all queries in one call)", "one query at a time"),
+    ):
         for number, curve in enumerate(curves):
             points = sorted((p for p in curve["points"] if p.get(key)), key=lambda p: p["overlap@10"])
             if not points:
                 continue
             xs, ys = [p["overlap@10"] for p in points], [p[key] for p in points]
             single_point = len(points) == 1  # an exact index: one setting, drawn large
-            axes.plot(xs, ys, marker="*" if single_point else markers[number % len(markers)], label=curve["label"],
-                      linewidth=1.2, markersize=12 if single_point else 4, color="black" if single_point else None)
+            axes.plot(
+                xs,
+                ys,
+                marker="*" if single_point else markers[number % len(markers)],
+                label=curve["label"],
+                linewidth=1.2,
+                markersize=12 if single_point else 4,
+                color="black" if single_point else None,
+            )
             for point in points:
                 if point.get("effort") is not None:
-                    axes.annotate(str(point["effort"]), (point["overlap@10"], point[key]), fontsize=6,
-                                  textcoords="offset points", xytext=(3, 3))
+                    axes.annotate(
+                        str(point["effort"]),
+                        (point["overlap@10"], point[key]),
+                        fontsize=6,
+                        textcoords="offset points",
+                        xytext=(3, 3),
+                    )
         axes.set_yscale("log")
         axes.set_xlabel("overlap@10 with exact search (recall of the true top 10)")
         axes.set_ylabel("queries per second (log)")
@@ -110,9 +132,15 @@ def plot_encoding(rows: Sequence[dict], path: Path, footer: str = "") -> Path:
     for axes, side in zip(panels[0], sides):
         lengths = sorted({row["max_seq_length"] for row in rows if row["side"] == side})
         for length in lengths:
-            points = sorted((r for r in rows if r["side"] == side and r["max_seq_length"] == length), key=lambda r: r["batch_size"])
-            axes.plot([p["batch_size"] for p in points], [p["texts_per_second"] for p in points], marker="o",
-                      label=f"max {length} tokens")
+            points = sorted(
+                (r for r in rows if r["side"] == side and r["max_seq_length"] == length), key=lambda r: r["batch_size"]
+            )
+            axes.plot(
+                [p["batch_size"] for p in points],
+                [p["texts_per_second"] for p in points],
+                marker="o",
+                label=f"max {length} tokens",
+            )
         axes.set_xscale("log", base=2)
         sizes = sorted({row["batch_size"] for row in rows if row["side"] == side})
         axes.set_xticks(sizes, [str(size) for size in sizes])

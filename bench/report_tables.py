@@ -133,7 +133,8 @@ def provenance(record: dict, name: str) -> str:
     """How a result was measured: command, date, machine, load average, raw file.
 
     Example:
-        >>> provenance({"command": "python -m bench.engine", "date": "2026-01-01", "machine": {"cpu": "Xeon", "cores": 2}}, "engine")
+        >>> result = {"command": "python -m bench.engine", "date": "2026-01-01", "machine": {"cpu": "Xeon", "cores": 2}}
+        >>> provenance(result, "engine")
         '*Measured by `python -m bench.engine` on 2026-01-01; Xeon, 2 cores. Raw numbers: `results/engine.json`.*'
     """
     text = f"*Measured by `{command_text(record)}` on {record.get('date', '?')}; {machine_text(record.get('machine'))}"
@@ -154,9 +155,11 @@ def busy_note(record: dict) -> str | None:
     load, cores = load_average(record), dig(record, "machine", "cores") or dig(record, "machine", "cpu_count")
     if not load or not cores or load[0] <= cores:
         return None
-    return (f"The machine was busy (1-minute load {load[0]:g} on {cores} cores, shared with other work): absolute "
-            "times are pessimistic, and the smallest batches and single-query timings the noisiest, as every "
-            "thread waits for its turn on a core. Compare settings within this run, not with other machines.")
+    return (
+        f"The machine was busy (1-minute load {load[0]:g} on {cores} cores, shared with other work): absolute "
+        "times are pessimistic, and the smallest batches and single-query timings the noisiest, as every "
+        "thread waits for its turn on a core. Compare settings within this run, not with other machines."
+    )
 
 
 def percent(share: float | None) -> str | None:
@@ -166,7 +169,9 @@ def percent(share: float | None) -> str | None:
 
 def short_provenance(record: dict) -> str:
     """Command, date and machine on one line, for a figure's footer."""
-    return f"{command_text(record).replace('`', '')} | {record.get('date', '?')} | {machine_text(record.get('machine'))}"
+    return (
+        f"{command_text(record).replace('`', '')} | {record.get('date', '?')} | {machine_text(record.get('machine'))}"
+    )
 
 
 def not_run(name: str, command: str | None = None) -> str:
@@ -178,7 +183,8 @@ def fastest_at(runs: Sequence[dict], target: float, key: str = "batch_queries_pe
     """The fastest run whose overlap@10 reaches ``target``; the most accurate one if none does.
 
     Example:
-        >>> runs = [{"overlap@10": 0.9, "batch_queries_per_second": 900}, {"overlap@10": 0.99, "batch_queries_per_second": 300},
+        >>> runs = [{"overlap@10": 0.9, "batch_queries_per_second": 900},
+        ...         {"overlap@10": 0.99, "batch_queries_per_second": 300},
         ...         {"overlap@10": 1.0, "batch_queries_per_second": 100}]
         >>> fastest_at(runs, 0.95)["batch_queries_per_second"], fastest_at(runs, 1.01)["overlap@10"]
         (300, 1.0)

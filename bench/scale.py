@@ -37,7 +37,9 @@ def synthetic_vectors(path: Path, count: int, seed: int = 0, block: int = 100_00
         for start in range(0, count, block):
             size = min(block, count - start)
             latent = rng.standard_normal((size, LATENT_DIMENSION), np.float32)
-            vectors = latent @ projection + NOISE * rng.standard_normal((size, DIMENSION), np.float32) / np.sqrt(DIMENSION) * np.sqrt(LATENT_DIMENSION)
+            vectors = latent @ projection + NOISE * rng.standard_normal((size, DIMENSION), np.float32) / np.sqrt(
+                DIMENSION
+            ) * np.sqrt(LATENT_DIMENSION)
             handle.write((vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32).tobytes())
     return np.memmap(path, dtype=np.float32, mode="r").reshape(count, DIMENSION)
 
@@ -68,22 +70,40 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dualsearch-scale-") as work:
         vectors, generate_seconds = timed(lambda: synthetic_vectors(Path(work) / "vectors.f32", args.count))
         before_build = peak_rss_mib()
-        (index, plan, default_nprobe), build_seconds = timed(lambda: index_vectors(vectors, IndexConfig(factory=args.factory)))
+        (index, plan, default_nprobe), build_seconds = timed(
+            lambda: index_vectors(vectors, IndexConfig(factory=args.factory))
+        )
         after_build = peak_rss_mib()
         queries = queries_like(vectors, args.queries)
-        (_, exact), exact_seconds = timed(lambda: faiss.knn(queries, np.asarray(vectors), 10, metric=faiss.METRIC_INNER_PRODUCT))
+        (_, exact), exact_seconds = timed(
+            lambda: faiss.knn(queries, np.asarray(vectors), 10, metric=faiss.METRIC_INNER_PRODUCT)
+        )
         curve = []
         for nprobe in sorted({1, 4, 16, 32, 64, 128, 256, 512, default_nprobe} - {0}):
-            times = [timed(lambda: search_vectors(index, queries[row:row + 1], 10, nprobe))[1] for row in range(len(queries))]
+            times = [
+                timed(lambda: search_vectors(index, queries[row : row + 1], 10, nprobe))[1]
+                for row in range(len(queries))
+            ]
             _, found = search_vectors(index, queries, 10, nprobe)
-            curve.append({"nprobe": nprobe, "overlap@10": round(overlap_at_k(found, exact, 10), 4),
-                          "p50_ms": round(percentile_ms(times, 50), 3), "p95_ms": round(percentile_ms(times, 95), 3),
-                          "queries_per_second_single": round(len(times) / sum(times), 1)})
+            curve.append(
+                {
+                    "nprobe": nprobe,
+                    "overlap@10": round(overlap_at_k(found, exact, 10), 4),
+                    "p50_ms": round(percentile_ms(times, 50), 3),
+                    "p95_ms": round(percentile_ms(times, 95), 3),
+                    "queries_per_second_single": round(len(times) / sum(times), 1),
+                }
+            )
             logger.info("nprobe %d: %s", nprobe, curve[-1])
     result = {
-        "vectors": args.count, "dimension": DIMENSION, "data": f"random projection of a {LATENT_DIMENSION}-d Gaussian plus noise {NOISE}, unit length",
-        "factory": plan.factory, "nlist": plan.nlist, "default_nprobe": default_nprobe,
-        "generate_seconds": round(generate_seconds, 1), "build_seconds": round(build_seconds, 1),
+        "vectors": args.count,
+        "dimension": DIMENSION,
+        "data": f"random projection of a {LATENT_DIMENSION}-d Gaussian plus noise {NOISE}, unit length",
+        "factory": plan.factory,
+        "nlist": plan.nlist,
+        "default_nprobe": default_nprobe,
+        "generate_seconds": round(generate_seconds, 1),
+        "build_seconds": round(build_seconds, 1),
         "peak_rss_mib": {"before_build": round(before_build), "after_build": round(after_build)},
         "index_bytes_estimate": int(index.ntotal) * DIMENSION * 4,
         "exact_search_ms_per_query_batched": round(1000 * exact_seconds / len(queries), 2),

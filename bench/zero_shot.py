@@ -34,8 +34,12 @@ def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> d
     if is_index_dir(index_dir) and not rebuild:
         return None
     report = build_index(read_corpus(corpus_dir), index_dir, encoder, corpus_name=str(corpus_dir), show_progress=True)
-    return {"documents": report.document_count, "encode_seconds": round(report.encode_seconds, 1),
-            "index_seconds": round(report.index_seconds, 2), "factory": report.factory}
+    return {
+        "documents": report.document_count,
+        "encode_seconds": round(report.encode_seconds, 1),
+        "index_seconds": round(report.index_seconds, 2),
+        "factory": report.factory,
+    }
 
 
 def evaluate_collection(name: str, data: Path, work: Path, encoder, rebuild: bool) -> dict:
@@ -50,7 +54,8 @@ def evaluate_collection(name: str, data: Path, work: Path, encoder, rebuild: boo
     return {
         "build": built or "reused an existing index (run with --rebuild to rebuild)",
         "index": {"factory": searcher.manifest.factory, "default_nprobe": searcher.manifest.default_nprobe},
-        "exact": {k: round(v, 4) for k, v in exact.items()}, "ivf_default_nprobe": {k: round(v, 4) for k, v in ivf.items()},
+        "exact": {k: round(v, 4) for k, v in exact.items()},
+        "ivf_default_nprobe": {k: round(v, 4) for k, v in ivf.items()},
         "published_ndcg@10": PUBLISHED_NDCG10[name],
         "exact_minus_published_ndcg@10": round(exact["ndcg@10"] - published, 4),
         "ivf_minus_exact_ndcg@10": round(ivf["ndcg@10"] - exact["ndcg@10"], 4),
@@ -70,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     encoder = DualEncoder.load()
     result = {name: evaluate_collection(name, args.data, args.work, encoder, args.rebuild) for name in COLLECTIONS}
     for name, numbers in result.items():
-        print(f"{name}: exact nDCG@10 {numbers['exact']['ndcg@10']:.4f} (published {PUBLISHED_NDCG10[name]['all-MiniLM-L6-v2 (MTEB)']}), "
-              f"IVF nprobe {numbers['index']['default_nprobe']} {numbers['ivf_default_nprobe']['ndcg@10']:.4f}")
+        print(
+            f"{name}: exact nDCG@10 {numbers['exact']['ndcg@10']:.4f} "
+            f"(published {PUBLISHED_NDCG10[name]['all-MiniLM-L6-v2 (MTEB)']}), "
+            f"IVF nprobe {numbers['index']['default_nprobe']} {numbers['ivf_default_nprobe']['ndcg@10']:.4f}"
+        )
     print(f"wrote {write_result('zero_shot', result)}")
     return 0
 

@@ -52,7 +52,9 @@ def read_qrels(beir_dir: str | Path, split: str) -> Qrels:
     """
     path = Path(beir_dir) / "qrels" / f"{split}.tsv"
     if not path.is_file():
-        raise CorpusNotFoundError(f"no qrels for split {split!r} in {beir_dir} (available: {available_splits(beir_dir)})")
+        raise CorpusNotFoundError(
+            f"no qrels for split {split!r} in {beir_dir} (available: {available_splits(beir_dir)})"
+        )
     qrels: Qrels = {}
     with path.open(encoding="utf-8") as handle:
         for line_number, line in enumerate(handle, start=1):

@@ -93,7 +93,9 @@ def read_delimited(path: str | Path, delimiter: str | None = None) -> Iterator[R
                     raise CorpusError(f"{location}: more fields than the header has")
                 yield location, row
         except csv.Error as error:
-            raise CorpusError(f"{path}:{reader.line_num}: malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({error})") from None
+            raise CorpusError(
+                f"{path}:{reader.line_num}: malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({error})"
+            ) from None
     if reader.fieldnames is None:
         raise CorpusError(f"{path}: empty file (a header row is required)")
 

@@ -17,7 +17,9 @@ HUB_PREFIX = "hf:"
 
 def is_saved_dataset(path: Path) -> bool:
     """True for a directory written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
-    return path.is_dir() and any((path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json", "state.json"))
+    return path.is_dir() and any(
+        (path / name).is_file() for name in ("dataset_info.json", "dataset_dict.json", "state.json")
+    )
 
 
 def _pick_split(dataset: Any, split: str | None, source: str) -> Any:
@@ -43,7 +45,7 @@ def read_hf(source: str, split: str | None = None) -> Iterator[tuple[str, dict[s
     import datasets
 
     if source.startswith(HUB_PREFIX):
-        name, _, hub_split = source[len(HUB_PREFIX):].partition(":")
+        name, _, hub_split = source[len(HUB_PREFIX) :].partition(":")
         try:
             dataset = datasets.load_dataset(name, split=hub_split or split or "train", streaming=True)
         except Exception as error:  # network and hub errors come in many types

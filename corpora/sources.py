@@ -26,16 +26,26 @@ class CorpusFormat:
 
 
 CORPUS_FORMATS = (
-    CorpusFormat(f"`{DEFAULT_CORPUS}`", "the documentation of this interpreter's standard library (language topics, "
-                 "modules, classes, functions), extracted at run time with `ast`, nothing imported"),
-    CorpusFormat(f"`{TINY_CORPUS}`", "a small hand-written corpus with queries and judgements (`corpora/tiny`, BEIR layout)"),
+    CorpusFormat(
+        f"`{DEFAULT_CORPUS}`",
+        "the documentation of this interpreter's standard library (language topics, "
+        "modules, classes, functions), extracted at run time with `ast`, nothing imported",
+    ),
+    CorpusFormat(
+        f"`{TINY_CORPUS}`", "a small hand-written corpus with queries and judgements (`corpora/tiny`, BEIR layout)"
+    ),
     CorpusFormat("a BEIR directory", "its `corpus.jsonl` (`_id`, `title`, `text`, `metadata`)"),
-    CorpusFormat("`file.jsonl`", "one JSON object a line; `--id-field`, `--title-field`, `--text-field` name the fields "
-                 "(default `_id`/`id`, `title`, `text`); other fields become metadata"),
+    CorpusFormat(
+        "`file.jsonl`",
+        "one JSON object a line; `--id-field`, `--title-field`, `--text-field` name the fields "
+        "(default `_id`/`id`, `title`, `text`); other fields become metadata",
+    ),
     CorpusFormat("`file.csv`, `file.tsv`", "a header row, then one document a row (same field options)"),
     CorpusFormat("`file.parquet`", "one document a row, read one record batch at a time"),
-    CorpusFormat("a `save_to_disk` directory, or `hf:NAME[:SPLIT]`",
-                 "a Hugging Face `datasets` dataset (the hub form needs the network)"),
+    CorpusFormat(
+        "a `save_to_disk` directory, or `hf:NAME[:SPLIT]`",
+        "a Hugging Face `datasets` dataset (the hub form needs the network)",
+    ),
 )
 
 _FILE_READERS = {

@@ -114,7 +114,9 @@ def _source_records(module: str, path: Path) -> Iterator[tuple[str, dict[str, An
     for node in tree.body:
         if not _is_public(getattr(node, "name", "_")):
             continue
-        docstring = ast.get_docstring(node) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        docstring = (
+            ast.get_docstring(node) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        )
         if not docstring:
             continue
         if isinstance(node, ast.ClassDef):

@@ -60,8 +60,11 @@ def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K,
         message = f"Search failed unexpectedly ({type(error).__name__}: {error}). The server log has details."
         return [message_html(message, error=True, name=name) for name in searchers]
     return [
-        render_results(answer.results, text,
-                       PanelInfo(answer.name, answer.seconds, answer.nprobe, searchers[answer.name].manifest.nlist, note))
+        render_results(
+            answer.results,
+            text,
+            PanelInfo(answer.name, answer.seconds, answer.nprobe, searchers[answer.name].manifest.nlist, note),
+        )
         for answer in answers
     ]
 
@@ -115,11 +118,24 @@ def open_searchers(index_dirs: Sequence[str], show_progress: bool = False) -> di
 def _nprobe_slider(gr, searchers: Mapping[str, Searcher]):
     ivf = [searcher.manifest for searcher in searchers.values() if searcher.manifest.nlist]
     if not ivf:
-        return gr.Slider(0, 1, value=0, step=1, label="nprobe", interactive=False,
-                         info="not used: no inverted lists (exact search over every document)")
+        return gr.Slider(
+            0,
+            1,
+            value=0,
+            step=1,
+            label="nprobe",
+            interactive=False,
+            info="not used: no inverted lists (exact search over every document)",
+        )
     defaults = {manifest.default_nprobe for manifest in ivf}
-    return gr.Slider(0, max(manifest.nlist for manifest in ivf), value=defaults.pop() if len(defaults) == 1 else 0,
-                     step=1, label="nprobe", info="inverted lists visited per query; 0 = the calibrated default")
+    return gr.Slider(
+        0,
+        max(manifest.nlist for manifest in ivf),
+        value=defaults.pop() if len(defaults) == 1 else 0,
+        step=1,
+        label="nprobe",
+        info="inverted lists visited per query; 0 = the calibrated default",
+    )
 
 
 def _handlers(gr, searchers: Mapping[str, Searcher]):
@@ -130,7 +146,8 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
         return panels[0] if len(panels) == 1 else tuple(panels)
 
     def search(query: str, k: int = DEFAULT_K, nprobe: int = 0) -> list[dict]:
-        """Search every index: one dict per index with its ranked results (rank, doc_id, score, title, text, metadata)."""
+        """Search every index: one dict per index with its ranked results
+        (rank, doc_id, score, title, text, metadata)."""
         try:
             return search_records(searchers, query, k, nprobe)
         except DualsearchError as error:
@@ -159,11 +176,22 @@ def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
 
     show, search = _handlers(gr, searchers)
     with gr.Blocks(title="dualsearch demo", analytics_enabled=False) as demo:
-        gr.HTML(header_html([(name, describe(s)) for name, s in searchers.items()]), css_template=PANEL_CSS,
-                js_on_load=None, head=HEAD_HTML)
+        gr.HTML(
+            header_html([(name, describe(s)) for name, s in searchers.items()]),
+            css_template=PANEL_CSS,
+            js_on_load=None,
+            head=HEAD_HTML,
+        )
         with gr.Row(equal_height=False):
-            query = gr.Textbox(show_label=False, container=False, scale=5, autofocus=True, elem_id="query", max_lines=3,
-                               placeholder="Ask in plain words, e.g. " + (examples[0] if examples else "…"))
+            query = gr.Textbox(
+                show_label=False,
+                container=False,
+                scale=5,
+                autofocus=True,
+                elem_id="query",
+                max_lines=3,
+                placeholder="Ask in plain words, e.g. " + (examples[0] if examples else "…"),
+            )
             button = gr.Button("Search", variant="primary", scale=0, min_width=120, elem_id="search-button")
         if examples:
             example_set = gr.Examples([[example] for example in examples], inputs=[query], label="Example queries")
@@ -171,9 +199,16 @@ def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
             k = gr.Slider(1, min(MAX_K, 50), value=DEFAULT_K, step=1, label="Results (k)")
             nprobe = _nprobe_slider(gr, searchers)
         with gr.Row(equal_height=False):
-            panels = [gr.HTML(message_html(EMPTY_QUERY_MESSAGE, name=name), css_template=PANEL_CSS, js_on_load=None,
-                              elem_id=f"results-{position}", elem_classes=["ds-output"])
-                      for position, name in enumerate(searchers)]
+            panels = [
+                gr.HTML(
+                    message_html(EMPTY_QUERY_MESSAGE, name=name),
+                    css_template=PANEL_CSS,
+                    js_on_load=None,
+                    elem_id=f"results-{position}",
+                    elem_classes=["ds-output"],
+                )
+                for position, name in enumerate(searchers)
+            ]
         if examples:
             example_set.load_input_event.then(show, [query, k, nprobe], panels, api_visibility="private")
         gr.on([query.submit, button.click], show, [query, k, nprobe], panels, api_visibility="private")
@@ -198,14 +233,25 @@ def launch_demo(demo, port: int | None = None, block: bool = True, quiet: bool =
     """
     try:
         _, local_url, _ = demo.launch(
-            server_name="127.0.0.1", server_port=port, prevent_thread_lock=not block, quiet=quiet, share=False,
-            inbrowser=False, show_error=False, ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False,
+            server_name="127.0.0.1",
+            server_port=port,
+            prevent_thread_lock=not block,
+            quiet=quiet,
+            share=False,
+            inbrowser=False,
+            show_error=False,
+            ssr_mode=False,
+            mcp_server=False,
+            pwa=False,
+            enable_monitoring=False,
         )
     except OSError as error:
         logger.debug("launch failed: %s", error)
         where = f"127.0.0.1:{port}" if port else "127.0.0.1 (ports 7860-7959)"
-        raise InvalidInputError(f"cannot serve the demo on {where}: the port is in use or cannot be bound; "
-                                "choose another (dualsearch demo --port N)") from None
+        raise InvalidInputError(
+            f"cannot serve the demo on {where}: the port is in use or cannot be bound; "
+            "choose another (dualsearch demo --port N)"
+        ) from None
     return local_url
 
 

@@ -46,9 +46,11 @@ def prepare_query(query: str | None) -> tuple[str, str]:
     if len(text) <= MAX_QUERY_CHARS:
         return text, ""
     cut = text.rfind(" ", MAX_QUERY_CHARS - 100, MAX_QUERY_CHARS + 1)
-    short = text[:cut if cut > 0 else MAX_QUERY_CHARS].rstrip()
-    return short, (f"Query shortened to its first {len(short):,} of {len(text):,} characters "
-                   "(the query tower reads a few hundred tokens at most).")
+    short = text[: cut if cut > 0 else MAX_QUERY_CHARS].rstrip()
+    return short, (
+        f"Query shortened to its first {len(short):,} of {len(text):,} characters "
+        "(the query tower reads a few hundred tokens at most)."
+    )
 
 
 def _whole_number(value, name: str, low: int, high: int | None = None) -> int:
@@ -100,16 +102,20 @@ def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAU
         InvalidInputError: an empty query, or ``k``/``nprobe`` out of range.
 
     Example:
-        >>> search_records({"tiny": Searcher.open("tiny-index")}, "espresso", k=1)[0]["results"][0]["doc_id"]  # doctest: +SKIP
+        >>> records = search_records({"tiny": Searcher.open("tiny-index")}, "espresso", k=1)  # doctest: +SKIP
+        >>> records[0]["results"][0]["doc_id"]  # doctest: +SKIP
         'coffee-espresso'
     """
     text, _ = prepare_query(query)
     if not text:
         raise InvalidInputError("empty query: type some text to search for")
     return [
-        {"index": answer.name, "query": answer.query, "nprobe": answer.nprobe, "seconds": round(answer.seconds, 6),
-         "results": [asdict(result) for result in answer.results]}
+        {
+            "index": answer.name,
+            "query": answer.query,
+            "nprobe": answer.nprobe,
+            "seconds": round(answer.seconds, 6),
+            "results": [asdict(result) for result in answer.results],
+        }
         for answer in search_all(searchers, text, k, nprobe)
     ]
-
-

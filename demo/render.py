@@ -72,7 +72,7 @@ def _stem(word: str) -> str:
     """Drop one common English ending so "escape" also marks "escaping" (a root keeps 4+ letters)."""
     for suffix in ("ing", "ed", "es", "s", "e"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[:-len(suffix)]
+            return word[: -len(suffix)]
     return word
 
 
@@ -111,7 +111,7 @@ def highlight(text: str, terms: Sequence[str]) -> str:
         return html.escape(text)
     pieces, position = [], 0
     for match in pattern.finditer(text):
-        pieces.append(html.escape(text[position:match.start()]))
+        pieces.append(html.escape(text[position : match.start()]))
         pieces.append(f"<mark>{html.escape(match.group())}</mark>")
         position = match.end()
     pieces.append(html.escape(text[position:]))
@@ -161,7 +161,11 @@ def render_results(results: Sequence[SearchResult], query: str, info: PanelInfo)
     """
     terms = query_terms(query)
     items = "".join(_render_result(result, terms) for result in results)
-    body = f'<ol class="ds-results">{items}</ol>' if results else message_html("No results: the index returned nothing for this query.")
+    body = (
+        f'<ol class="ds-results">{items}</ol>'
+        if results
+        else message_html("No results: the index returned nothing for this query.")
+    )
     return _panel(info, len(results), body)
 
 
@@ -196,7 +200,9 @@ def message_html(text: str, error: bool = False, name: str = "") -> str:
     box = f'<div class="ds-message {kind}">{html.escape(text)}</div>'
     if not name:
         return box
-    return f'<div class="ds-panel"><div class="ds-head"><span class="ds-name">{html.escape(name)}</span></div>{box}</div>'
+    return (
+        f'<div class="ds-panel"><div class="ds-head"><span class="ds-name">{html.escape(name)}</span></div>{box}</div>'
+    )
 
 
 def header_html(descriptions: Sequence[tuple[str, str]]) -> str:
@@ -209,4 +215,5 @@ def header_html(descriptions: Sequence[tuple[str, str]]) -> str:
     lines = "".join(
         f'<div class="ds-index"><b>{html.escape(name)}</b>: {html.escape(text)}</div>' for name, text in descriptions
     )
-    return f'<div class="ds-panel"><div class="ds-name">dualsearch: semantic search with query and document towers</div>{lines}</div>'
+    title = "dualsearch: semantic search with query and document towers"
+    return f'<div class="ds-panel"><div class="ds-name">{title}</div>{lines}</div>'

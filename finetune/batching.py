@@ -41,13 +41,31 @@ class KnownPositivesBatchSampler(DefaultBatchSampler):
         False
     """
 
-    def __init__(self, dataset, batch_size: int, drop_last: bool, valid_label_columns=None,
-                 generator: torch.Generator | None = None, seed: int = 0, *, row_queries: Sequence[str],
-                 row_documents: Sequence[Sequence[str]], positives: Mapping[str, set[str]]) -> None:
-        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
-                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns=None,
+        generator: torch.Generator | None = None,
+        seed: int = 0,
+        *,
+        row_queries: Sequence[str],
+        row_documents: Sequence[Sequence[str]],
+        positives: Mapping[str, set[str]],
+    ) -> None:
+        super().__init__(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
         if not len(row_queries) == len(row_documents) == len(dataset):
-            raise ValueError(f"{len(row_queries)} queries and {len(row_documents)} document lists for {len(dataset)} rows")
+            raise ValueError(
+                f"{len(row_queries)} queries and {len(row_documents)} document lists for {len(dataset)} rows"
+            )
         self.row_queries = list(row_queries)
         self.row_documents = [frozenset(documents) for documents in row_documents]
         self.positives = {query: frozenset(documents) for query, documents in positives.items()}
@@ -65,8 +83,12 @@ class KnownPositivesBatchSampler(DefaultBatchSampler):
             batch, waiting = self._fill(waiting)
             yield batch
         if self.relaxed_rows:
-            logger.info("epoch %d: %d of %d rows shared a batch with a known positive (no other batch fitted them)",
-                        self.epoch, self.relaxed_rows, len(self.row_queries))
+            logger.info(
+                "epoch %d: %d of %d rows shared a batch with a known positive (no other batch fitted them)",
+                self.epoch,
+                self.relaxed_rows,
+                len(self.row_queries),
+            )
 
     def _fill(self, waiting: list[int]) -> tuple[list[int], list[int]]:
         batch: list[int] = []
@@ -80,8 +102,12 @@ class KnownPositivesBatchSampler(DefaultBatchSampler):
                 break
             query, row_documents = self.row_queries[row], self.row_documents[row]
             query_positives = self.positives.get(query, frozenset())
-            if (query in queries or not row_documents.isdisjoint(documents) or not row_documents.isdisjoint(relevant)
-                    or not query_positives.isdisjoint(documents)):
+            if (
+                query in queries
+                or not row_documents.isdisjoint(documents)
+                or not row_documents.isdisjoint(relevant)
+                or not query_positives.isdisjoint(documents)
+            ):
                 left.append(row)
                 continue
             batch.append(row)
@@ -110,8 +136,10 @@ class KnownPositivesBatchSampler(DefaultBatchSampler):
         return batch, still_left
 
 
-def known_positives_sampler(row_queries: Sequence[str], row_documents: Sequence[Sequence[str]],
-                            positives: Mapping[str, set[str]]):
+def known_positives_sampler(
+    row_queries: Sequence[str], row_documents: Sequence[Sequence[str]], positives: Mapping[str, set[str]]
+):
     """The ``batch_sampler`` argument of the trainer: a factory taking the trainer's usual arguments."""
-    return partial(KnownPositivesBatchSampler, row_queries=row_queries, row_documents=row_documents,
-                   positives=positives)
+    return partial(
+        KnownPositivesBatchSampler, row_queries=row_queries, row_documents=row_documents, positives=positives
+    )

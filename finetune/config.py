@@ -67,15 +67,24 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         _check_positive(self, "max_query_length", "max_document_length", "batch_size", "mini_batch_size")
-        _check_positive(self, "train_max_document_length", "max_pairs", "max_positives_per_query",
-                        "dev_max_documents", "evaluation_steps", allow_none=True)
+        _check_positive(
+            self,
+            "train_max_document_length",
+            "max_pairs",
+            "max_positives_per_query",
+            "dev_max_documents",
+            "evaluation_steps",
+            allow_none=True,
+        )
         for name in ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.base, str) or not self.base.strip():
             raise InvalidInputError(f"base must be a model path or hub id, got {self.base!r}")
         if self.min_relevance < 1:
-            raise InvalidInputError(f"min_relevance must be at least 1 (0 means judged non-relevant), got {self.min_relevance}")
+            raise InvalidInputError(
+                f"min_relevance must be at least 1 (0 means judged non-relevant), got {self.min_relevance}"
+            )
         if self.dev_split is not None and self.dev_fraction:
             raise InvalidInputError("give dev_split or dev_fraction, not both")
         if self.dev_split == self.split:
@@ -94,10 +103,14 @@ class FinetuneConfig:
         if self.hard_negatives < 0:
             raise InvalidInputError(f"hard_negatives must be at least 0, got {self.hard_negatives}")
         if self.negative_miner not in NEGATIVE_MINERS:
-            raise InvalidInputError(f"negative_miner must be one of {list(NEGATIVE_MINERS)}, got {self.negative_miner!r}")
+            raise InvalidInputError(
+                f"negative_miner must be one of {list(NEGATIVE_MINERS)}, got {self.negative_miner!r}"
+            )
         if not 0 <= self.negative_range_min < self.negative_range_max:
             raise InvalidInputError(
-                f"need 0 <= negative_range_min < negative_range_max, got {self.negative_range_min}, {self.negative_range_max}")
+                "need 0 <= negative_range_min < negative_range_max, "
+                f"got {self.negative_range_min}, {self.negative_range_max}"
+            )
         if self.negative_margin is not None and not 0 <= self.negative_margin < 1:
             raise InvalidInputError(f"negative_margin must be in [0, 1), got {self.negative_margin}")
 

@@ -99,7 +99,9 @@ def load_beir(beir_dir: str | Path, split: str) -> TrainingData:
     qrels = {q: {d: r for d, r in docs.items() if r > 0} for q, docs in judged.items()}
     skipped = sorted(q for q, docs in qrels.items() if not docs)
     if skipped:
-        logger.info("%s: %d judged queries have no positive document; skipped, e.g. %s", source, len(skipped), skipped[:3])
+        logger.info(
+            "%s: %d judged queries have no positive document; skipped, e.g. %s", source, len(skipped), skipped[:3]
+        )
     qrels = {q: docs for q, docs in qrels.items() if docs}
     if not qrels:
         raise TrainingDataError(f"{source}: no usable pairs (no judgement with relevance > 0)")
@@ -108,14 +110,21 @@ def load_beir(beir_dir: str | Path, split: str) -> TrainingData:
     documents = {document.id: document.encoding_text() for document in read_corpus(str(beir_dir))}
     unknown = sorted({d for docs in qrels.values() for d in docs} - set(documents))
     _refuse_missing(source, "documents", unknown, "corpus.jsonl")
-    logger.info("%s: %d queries, %d positive judgements, %d documents", source, len(qrels),
-                sum(map(len, qrels.values())), len(documents))
+    logger.info(
+        "%s: %d queries, %d positive judgements, %d documents",
+        source,
+        len(qrels),
+        sum(map(len, qrels.values())),
+        len(documents),
+    )
     return TrainingData(source, {q: queries[q] for q in qrels}, documents, qrels)
 
 
 def _refuse_missing(source: str, what: str, missing: list[str], where: str) -> None:
     if missing:
-        raise TrainingDataError(f"{source}: {len(missing)} judged {what} are not in {where} (unknown ids), e.g. {missing[:5]}")
+        raise TrainingDataError(
+            f"{source}: {len(missing)} judged {what} are not in {where} (unknown ids), e.g. {missing[:5]}"
+        )
 
 
 def load_pair_records(records: Iterable[tuple[str, Mapping[str, Any]]], source: str) -> TrainingData:
@@ -173,7 +182,9 @@ class _PairBuilder:
 def _validated_row(location: str, record: Mapping[str, Any]) -> tuple[str, str, list[str]]:
     unknown = sorted(set(record) - set(PAIR_FIELDS))
     if unknown:
-        raise TrainingDataError(f"{location}: unknown fields {unknown}; expected 'query', 'document' and optional 'negative'")
+        raise TrainingDataError(
+            f"{location}: unknown fields {unknown}; expected 'query', 'document' and optional 'negative'"
+        )
     query = record.get("query")
     if not isinstance(query, str) or not query.strip():
         raise TrainingDataError(f"{location}: missing or empty 'query'")

@@ -33,8 +33,15 @@ class RetrievalEvaluator(SentenceEvaluator):
         ['dev_mrr@10', 'dev_ndcg@10', 'dev_recall@100']
     """
 
-    def __init__(self, dev: TrainingData, documents: dict[str, str], name: str = "dev", batch_size: int = 32,
-                 bf16: bool = False, show_progress: bool = False) -> None:
+    def __init__(
+        self,
+        dev: TrainingData,
+        documents: dict[str, str],
+        name: str = "dev",
+        batch_size: int = 32,
+        bf16: bool = False,
+        show_progress: bool = False,
+    ) -> None:
         super().__init__()
         self.query_ids = sorted(dev.qrels)
         self.queries = [dev.queries[q] for q in self.query_ids]
@@ -48,8 +55,14 @@ class RetrievalEvaluator(SentenceEvaluator):
     def __call__(self, model, output_path: str | None = None, epoch: float = -1, steps: int = -1) -> dict[str, float]:
         started = time.perf_counter()
         metrics = score_run(self.qrels, self.run(model))
-        logger.info("dev evaluation (%d queries, %d documents, step %s): %s in %.1fs", len(self.query_ids),
-                    len(self.document_ids), steps, _format(metrics), time.perf_counter() - started)
+        logger.info(
+            "dev evaluation (%d queries, %d documents, step %s): %s in %.1fs",
+            len(self.query_ids),
+            len(self.document_ids),
+            steps,
+            _format(metrics),
+            time.perf_counter() - started,
+        )
         metrics = self.prefix_name_to_metrics(metrics, self.name)
         self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
         return metrics
@@ -57,10 +70,20 @@ class RetrievalEvaluator(SentenceEvaluator):
     def run(self, model) -> dict[str, dict[str, float]]:
         """Top-100 documents of each query: {query id: {document id: cosine}}."""
         with bf16_autocast(self.bf16):
-            documents = model.encode_document(self.documents, batch_size=self.batch_size, convert_to_numpy=True,
-                                              normalize_embeddings=True, show_progress_bar=self.show_progress)
-            queries = model.encode_query(self.queries, batch_size=self.batch_size, convert_to_numpy=True,
-                                         normalize_embeddings=True, show_progress_bar=False)
+            documents = model.encode_document(
+                self.documents,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=self.show_progress,
+            )
+            queries = model.encode_query(
+                self.queries,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         scores = queries.astype(np.float32) @ documents.astype(np.float32).T  # (n_queries, n_documents)
         depth = min(RUN_DEPTH, len(self.document_ids))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]

@@ -49,8 +49,14 @@ class Ranking:
     positive_scores: dict[str, float]  # the retriever's score of each positive document
 
 
-def select_negatives(ranking: Ranking, positives: set[str], positive_id: str, window: NegativeWindow,
-                     count: int, exclude: Sequence[str] = ()) -> list[str]:
+def select_negatives(
+    ranking: Ranking,
+    positives: set[str],
+    positive_id: str,
+    window: NegativeWindow,
+    count: int,
+    exclude: Sequence[str] = (),
+) -> list[str]:
     """Up to ``count`` negatives for the pair (query, ``positive_id``), hardest first.
 
     Example:
@@ -69,20 +75,27 @@ def select_negatives(ranking: Ranking, positives: set[str], positive_id: str, wi
             break
         if rank < window.range_min or document_id in positives or document_id in exclude or document_id in chosen:
             continue
-        if window.margin is not None and positive_score is not None and score > positive_score - window.margin * abs(positive_score):
+        if (
+            window.margin is not None
+            and positive_score is not None
+            and score > positive_score - window.margin * abs(positive_score)
+        ):
             continue
         chosen.append(document_id)
     return chosen
 
 
-def _ranking(scores: np.ndarray, document_ids: list[str], positives: Sequence[str], depth: int,
-             position: dict[str, int]) -> Ranking:
+def _ranking(
+    scores: np.ndarray, document_ids: list[str], positives: Sequence[str], depth: int, position: dict[str, int]
+) -> Ranking:
     """Top ``depth`` of one query's scores over the corpus, (n_documents,) float."""
     depth = min(depth, len(document_ids))
     top = np.argpartition(-scores, depth - 1)[:depth]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return Ranking([(document_ids[i], float(scores[i])) for i in top],
-                   {d: float(scores[position[d]]) for d in positives if d in position})
+    return Ranking(
+        [(document_ids[i], float(scores[i])) for i in top],
+        {d: float(scores[position[d]]) for d in positives if d in position},
+    )
 
 
 class Bm25Ranker:
@@ -122,28 +135,51 @@ def bm25_rankings(data: TrainingData, depth: int) -> dict[str, Ranking]:
     return {q: ranker.rank(text, list(data.qrels.get(q, {})), depth) for q, text in data.queries.items()}
 
 
-def tower_rankings(model, data: TrainingData, depth: int, batch_size: int = 32, show_progress: bool = False,
-                   chunk: int = 256) -> dict[str, Ranking]:
+def tower_rankings(
+    model, data: TrainingData, depth: int, batch_size: int = 32, show_progress: bool = False, chunk: int = 256
+) -> dict[str, Ranking]:
     """Ranking of the corpus by the towers of ``model`` (cosine), for every query of ``data``."""
     started = time.perf_counter()
     document_ids, query_ids = list(data.documents), list(data.queries)
-    documents = model.encode_document([data.documents[d] for d in document_ids], batch_size=batch_size,
-                                      show_progress_bar=show_progress, convert_to_numpy=True, normalize_embeddings=True)
-    queries = model.encode_query([data.queries[q] for q in query_ids], batch_size=batch_size, show_progress_bar=False,
-                                 convert_to_numpy=True, normalize_embeddings=True)  # (n_queries, d)
+    documents = model.encode_document(
+        [data.documents[d] for d in document_ids],
+        batch_size=batch_size,
+        show_progress_bar=show_progress,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+    )
+    queries = model.encode_query(
+        [data.queries[q] for q in query_ids],
+        batch_size=batch_size,
+        show_progress_bar=False,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+    )  # (n_queries, d)
     position = {d: i for i, d in enumerate(document_ids)}
     rankings: dict[str, Ranking] = {}
     for start in range(0, len(query_ids), chunk):
-        scores = queries[start:start + chunk] @ documents.T  # (chunk, n_documents)
-        for row, query_id in enumerate(query_ids[start:start + chunk]):
-            rankings[query_id] = _ranking(scores[row], document_ids, list(data.qrels.get(query_id, {})), depth, position)
-    logger.info("towers ranked %d documents for %d queries in %.1fs", len(document_ids), len(query_ids),
-                time.perf_counter() - started)
+        scores = queries[start : start + chunk] @ documents.T  # (chunk, n_documents)
+        for row, query_id in enumerate(query_ids[start : start + chunk]):
+            rankings[query_id] = _ranking(
+                scores[row], document_ids, list(data.qrels.get(query_id, {})), depth, position
+            )
+    logger.info(
+        "towers ranked %d documents for %d queries in %.1fs",
+        len(document_ids),
+        len(query_ids),
+        time.perf_counter() - started,
+    )
     return rankings
 
 
-def negatives_for_pairs(data: TrainingData, pairs: Sequence[Pair], count: int, rankings: Sequence[dict[str, Ranking]],
-                        window: NegativeWindow, seed: int = 12) -> list[list[str]]:
+def negatives_for_pairs(
+    data: TrainingData,
+    pairs: Sequence[Pair],
+    count: int,
+    rankings: Sequence[dict[str, Ranking]],
+    window: NegativeWindow,
+    seed: int = 12,
+) -> list[list[str]]:
     """``count`` negative document ids for each pair: the data's own negatives first, then mined ones
     (alternating between retrievers), then, if the window left too few, seeded random documents.
 
@@ -160,7 +196,11 @@ def negatives_for_pairs(data: TrainingData, pairs: Sequence[Pair], count: int, r
     for query_id, document_id in pairs:
         positives = set(data.qrels[query_id])
         chosen = [n for n in data.negatives.get((query_id, document_id), ()) if n not in positives][:count]
-        mined = [select_negatives(r[query_id], positives, document_id, window, count, chosen) for r in rankings if query_id in r]
+        mined = [
+            select_negatives(r[query_id], positives, document_id, window, count, chosen)
+            for r in rankings
+            if query_id in r
+        ]
         for candidate in (c for group in zip_longest(*mined) for c in group if c is not None):
             if len(chosen) < count and candidate not in chosen:
                 chosen.append(candidate)

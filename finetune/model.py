@@ -11,8 +11,13 @@ from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_sentence_transfo
 logger = logging.getLogger(__name__)
 
 
-def build_training_model(base: str = "default", tied: bool = False, max_query_length: int = 64,
-                         max_document_length: int = 256, device: str = "cpu"):
+def build_training_model(
+    base: str = "default",
+    tied: bool = False,
+    max_query_length: int = 64,
+    max_document_length: int = 256,
+    device: str = "cpu",
+):
     """Load the towers to fine-tune from ``base`` (``default``, a local path or a hub id).
 
     Separate towers (``tied=False``) are two independently loaded copies of ``base`` behind

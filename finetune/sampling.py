@@ -14,8 +14,13 @@ logger = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (query id, document id)
 
 
-def select_pairs(data: TrainingData, min_relevance: int = 1, max_positives_per_query: int | None = None,
-                 max_pairs: int | None = None, seed: int = 12) -> list[Pair]:
+def select_pairs(
+    data: TrainingData,
+    min_relevance: int = 1,
+    max_positives_per_query: int | None = None,
+    max_pairs: int | None = None,
+    seed: int = 12,
+) -> list[Pair]:
     """(query id, document id) pairs with relevance >= ``min_relevance``, optionally subsampled (seeded).
 
     Example:
@@ -51,7 +56,9 @@ def hold_out(data: TrainingData, fraction: float, seed: int = 12) -> tuple[Train
     query_ids = sorted(data.qrels)
     count = max(1, round(fraction * len(query_ids)))
     if not 0 < fraction < 1 or count >= len(query_ids):
-        raise TrainingDataError(f"{data.source}: cannot hold out {fraction} of {len(query_ids)} queries and keep some to train on")
+        raise TrainingDataError(
+            f"{data.source}: cannot hold out {fraction} of {len(query_ids)} queries and keep some to train on"
+        )
     dev_ids = set(random.Random(seed).sample(query_ids, count))
     train = data.subset((q for q in query_ids if q not in dev_ids), f"{data.source} (train part)")
     dev = data.subset(dev_ids, f"{data.source} (held-out {fraction:g})")

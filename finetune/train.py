@@ -50,8 +50,13 @@ class FinetuneReport:
     created: str = ""
 
 
-def finetune(data: str | Path, out_dir: str | Path, config: FinetuneConfig | None = None,
-             show_progress: bool = False, overwrite: bool = False) -> FinetuneReport:
+def finetune(
+    data: str | Path,
+    out_dir: str | Path,
+    config: FinetuneConfig | None = None,
+    show_progress: bool = False,
+    overwrite: bool = False,
+) -> FinetuneReport:
     """Read training data, hold out dev queries as ``config`` says, train and save the towers.
 
     Example:
@@ -75,15 +80,24 @@ def load_splits(data: str | Path, config: FinetuneConfig) -> tuple[TrainingData,
         dev = load_beir(data, config.dev_split)
         overlap = sorted(set(dev.qrels) & set(train.qrels))
         if overlap:
-            raise TrainingDataError(f"{data}: {len(overlap)} queries are in both {config.split!r} and {config.dev_split!r}, e.g. {overlap[:3]}")
+            raise TrainingDataError(
+                f"{data}: {len(overlap)} queries are in both {config.split!r} and {config.dev_split!r}, "
+                f"e.g. {overlap[:3]}"
+            )
         return train, dev
     if config.dev_fraction:
         return hold_out(train, config.dev_fraction, config.seed)
     return train, None
 
 
-def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfig, dev: TrainingData | None = None,
-                 show_progress: bool = False, overwrite: bool = False) -> FinetuneReport:
+def train_towers(
+    train: TrainingData,
+    out_dir: str | Path,
+    config: FinetuneConfig,
+    dev: TrainingData | None = None,
+    show_progress: bool = False,
+    overwrite: bool = False,
+) -> FinetuneReport:
     """Train towers on ``train`` (dev metrics on ``dev`` before, during and after) and publish ``out_dir``."""
     from dualsearch.finetune.model import build_training_model, set_max_lengths
     from dualsearch.finetune.trainer import evaluation_history, make_trainer
@@ -98,18 +112,36 @@ def train_towers(train: TrainingData, out_dir: str | Path, config: FinetuneConfi
         started = time.perf_counter()
         rows = training_dataset(train, config, model, show_progress)
         mined = time.perf_counter()
-        trainer = make_trainer(model, rows.dataset, evaluator, config, build_dir / CHECKPOINTS, show_progress,
-                               batch_sampler=_batch_sampler(train, rows, config))
+        trainer = make_trainer(
+            model,
+            rows.dataset,
+            evaluator,
+            config,
+            build_dir / CHECKPOINTS,
+            show_progress,
+            batch_sampler=_batch_sampler(train, rows, config),
+        )
         trainer.train()
         trained = time.perf_counter()
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
         set_max_lengths(model, config.max_query_length, config.max_document_length)
         after = evaluator(model) if evaluator else {}
         report = FinetuneReport(
-            str(out_dir), train.source, len(rows.dataset), rows.negatives_per_pair,
-            len(dev.qrels) if dev else 0, len(evaluator.document_ids) if evaluator else 0,
-            _unprefixed(before), _unprefixed(after), evaluation_history(trainer), _checkpoint_name(trainer),
-            round(trained - mined, 1), round(mined - started, 1), library_versions(), now_iso())
+            str(out_dir),
+            train.source,
+            len(rows.dataset),
+            rows.negatives_per_pair,
+            len(dev.qrels) if dev else 0,
+            len(evaluator.document_ids) if evaluator else 0,
+            _unprefixed(before),
+            _unprefixed(after),
+            evaluation_history(trainer),
+            _checkpoint_name(trainer),
+            round(trained - mined, 1),
+            round(mined - started, 1),
+            library_versions(),
+            now_iso(),
+        )
         _save(model, build_dir, config, report)
         _publish(build_dir, out_dir)
     except BaseException:
@@ -128,13 +160,19 @@ class TrainingRows:
     row_documents: list[list[str]]  # the positive's id, then its negatives' ids
 
 
-def training_dataset(train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False) -> TrainingRows:
+def training_dataset(
+    train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False
+) -> TrainingRows:
     """The trainer's rows: pairs, with negatives mined, given in the data, or none."""
     pairs = select_pairs(train, config.min_relevance, config.max_positives_per_query, config.max_pairs, config.seed)
     count = config.hard_negatives or (1 if train.negatives else 0)
     negatives = _negatives(train, pairs, count, config, model, show_progress) if count else None
-    return TrainingRows(build_dataset(train, pairs, negatives), count, [q for q, _ in pairs],
-                        [[d, *(negatives[i] if negatives else ())] for i, (_, d) in enumerate(pairs)])
+    return TrainingRows(
+        build_dataset(train, pairs, negatives),
+        count,
+        [q for q, _ in pairs],
+        [[d, *(negatives[i] if negatives else ())] for i, (_, d) in enumerate(pairs)],
+    )
 
 
 def _negatives(train: TrainingData, pairs, count: int, config: FinetuneConfig, model, show_progress: bool):
@@ -166,7 +204,9 @@ def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: 
     from dualsearch.finetune.evaluator import RetrievalEvaluator
 
     documents = dev_corpus(dev, config.dev_max_documents, config.seed)
-    return RetrievalEvaluator(dev, documents, batch_size=config.batch_size, bf16=config.bf16, show_progress=show_progress)
+    return RetrievalEvaluator(
+        dev, documents, batch_size=config.batch_size, bf16=config.bf16, show_progress=show_progress
+    )
 
 
 def _checkpoint_name(trainer) -> str | None:
@@ -182,7 +222,9 @@ def _prepare_build_dir(out_dir: Path, overwrite: bool) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"output {out_dir} exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InvalidInputError(f"output directory {out_dir} is not empty (pass overwrite=True / --overwrite to replace it)")
+        raise InvalidInputError(
+            f"output directory {out_dir} is not empty (pass overwrite=True / --overwrite to replace it)"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build_dir = out_dir.parent / f".{out_dir.name}.building-{os.getpid()}"
     shutil.rmtree(build_dir, ignore_errors=True)

@@ -36,8 +36,14 @@ def make_loss(model, config: FinetuneConfig):
     return MultipleNegativesRankingLoss(model, scale=config.scale)
 
 
-def training_arguments(config: FinetuneConfig, columns: list[str], checkpoint_dir: Path, evaluate: bool,
-                       show_progress: bool, batch_sampler=None):
+def training_arguments(
+    config: FinetuneConfig,
+    columns: list[str],
+    checkpoint_dir: Path,
+    evaluate: bool,
+    show_progress: bool,
+    batch_sampler=None,
+):
     """Trainer arguments; evaluation and checkpoints share one schedule so the best can be kept.
     ``batch_sampler`` replaces sentence-transformers' no-duplicates sampler (see finetune.batching)."""
     from sentence_transformers.sentence_transformer.training_args import (
@@ -82,8 +88,15 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_dir: Path, show_progress: bool = False,
-                 batch_sampler=None):
+def make_trainer(
+    model,
+    dataset,
+    evaluator,
+    config: FinetuneConfig,
+    checkpoint_dir: Path,
+    show_progress: bool = False,
+    batch_sampler=None,
+):
     """A ``SentenceTransformerTrainer`` whose logs go to :mod:`logging` instead of stdout.
 
     Example:
@@ -93,10 +106,12 @@ def make_trainer(model, dataset, evaluator, config: FinetuneConfig, checkpoint_d
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback, ProgressCallback
 
-    args = training_arguments(config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress,
-                              batch_sampler)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
-                                         loss=make_loss(model, config), evaluator=evaluator)
+    args = training_arguments(
+        config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress, batch_sampler
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=dataset, loss=make_loss(model, config), evaluator=evaluator
+    )
     trainer.remove_callback(PrinterCallback)  # prints every log dict when progress bars are off
     if not show_progress:
         trainer.remove_callback(ProgressCallback)

@@ -69,7 +69,10 @@ def plan_index(factory: str | None, count: int) -> IndexPlan:
     if nlist < asked:
         logger.warning(
             "%d documents are too few for %d inverted lists (each needs about %d training points); using %d",
-            count, asked, MIN_POINTS_PER_LIST, nlist,
+            count,
+            asked,
+            MIN_POINTS_PER_LIST,
+            nlist,
         )
     return IndexPlan(f"{match['prefix'] or ''}IVF{nlist}{match['rest']}", nlist)
 
@@ -116,7 +119,9 @@ def training_sample(count: int, nlist: int, seed: int = 0) -> np.ndarray:
 def add_vectors(index: faiss.Index, vectors: np.ndarray, row_ids: np.ndarray) -> None:
     """Add (n, d) float32 ``vectors`` under int64 ``row_ids``."""
     try:
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(row_ids, dtype=np.int64))
+        index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(row_ids, dtype=np.int64)
+        )
     except RuntimeError as error:
         raise IndexBuildError(f"FAISS refused to add vectors: {_faiss_message(error)}") from None
 
@@ -134,7 +139,9 @@ def search_parameters(index: faiss.Index, nprobe: int | None, k: int):
     return None
 
 
-def search_vectors(index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+def search_vectors(
+    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` search of (m, d) ``queries``: scores (m, k') and ids (m, k'), k' = min(k, ntotal).
 
     Rows can still hold -1 ids (an IVF search that visits fewer than k vectors); callers drop them.

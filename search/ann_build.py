@@ -19,8 +19,13 @@ ADD_BLOCK = 65_536  # vectors read back from disk per add_with_ids call
 PSEUDO_QUERY_WORDS = 12
 
 
-def index_vectors(vectors: np.ndarray, config: IndexConfig, trained: faiss.Index | None = None,
-                  factory: str | None = None, probes: np.ndarray | None = None) -> tuple[faiss.Index, ann.IndexPlan, int]:
+def index_vectors(
+    vectors: np.ndarray,
+    config: IndexConfig,
+    trained: faiss.Index | None = None,
+    factory: str | None = None,
+    probes: np.ndarray | None = None,
+) -> tuple[faiss.Index, ann.IndexPlan, int]:
     """Fill a FAISS index with (n, d) ``vectors`` under row ids 0..n-1; returns it, its plan and
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
@@ -40,7 +45,7 @@ def index_vectors(vectors: np.ndarray, config: IndexConfig, trained: faiss.Index
         sample = np.asarray(vectors[ann.training_sample(count, plan.nlist, config.seed)])
         index = ann.train_index(plan, dimension, sample, config.seed)
     for start in range(0, count, ADD_BLOCK):
-        block = np.asarray(vectors[start:start + ADD_BLOCK])
+        block = np.asarray(vectors[start : start + ADD_BLOCK])
         ann.add_vectors(index, block, np.arange(start, start + len(block)))
     if ann.ivf_part(index) is None:
         return index, plan, 0

@@ -29,7 +29,8 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         from dualsearch.encoder import DualEncoder
         from dualsearch.indexer import index_corpus
 
-        logger.info("building the default index (Python %s standard library docs) in %s",
-                    sys.version.split()[0], index_dir)
+        logger.info(
+            "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
+        )
         index_corpus(DEFAULT_CORPUS, index_dir, DualEncoder.load(), show_progress=show_progress)
     return index_dir

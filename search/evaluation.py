@@ -37,8 +37,14 @@ def score_run(qrels: beir.Qrels, run: dict[str, dict[str, float]]) -> dict[str, 
     return {name: sum(values.values()) / len(values) for name, values in per_query.items()}
 
 
-def evaluate(searcher, beir_dir: str | Path, split: str = "test", nprobe: int | None = None,
-             exact: bool = False, show_progress: bool = False) -> dict[str, float]:
+def evaluate(
+    searcher,
+    beir_dir: str | Path,
+    split: str = "test",
+    nprobe: int | None = None,
+    exact: bool = False,
+    show_progress: bool = False,
+) -> dict[str, float]:
     """nDCG@10, Recall@100 and MRR@10 of ``searcher`` on the judged queries of one split.
 
     Query metadata is never read (SciFact's holds the answers).
@@ -47,11 +53,14 @@ def evaluate(searcher, beir_dir: str | Path, split: str = "test", nprobe: int | 
     queries = beir.read_queries(beir_dir)
     missing = sorted(set(qrels) - set(queries))
     if missing:
-        raise CorpusError(f"{beir_dir}: {len(missing)} judged queries of split {split!r} are not in queries.jsonl, e.g. {missing[:3]}")
+        raise CorpusError(
+            f"{beir_dir}: {len(missing)} judged queries of split {split!r} are not in queries.jsonl, e.g. {missing[:3]}"
+        )
     query_ids = sorted(qrels)
     started = time.perf_counter()
-    results = searcher.search_batch([queries[q] for q in query_ids], k=RUN_DEPTH, nprobe=nprobe, exact=exact,
-                                    show_progress=show_progress)
+    results = searcher.search_batch(
+        [queries[q] for q in query_ids], k=RUN_DEPTH, nprobe=nprobe, exact=exact, show_progress=show_progress
+    )
     run = {q: {r.doc_id: r.score for r in hits} for q, hits in zip(query_ids, results)}
     logger.info("searched %d queries in %.1fs", len(query_ids), time.perf_counter() - started)
     return score_run(qrels, run)

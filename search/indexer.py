@@ -38,8 +38,13 @@ class BuildReport:
 
 
 def build_index(
-    documents: Iterable[Document], index_dir: str | Path, encoder: Encoder, config: IndexConfig | None = None,
-    corpus_name: str = "", show_progress: bool = False, total: int | None = None,
+    documents: Iterable[Document],
+    index_dir: str | Path,
+    encoder: Encoder,
+    config: IndexConfig | None = None,
+    corpus_name: str = "",
+    show_progress: bool = False,
+    total: int | None = None,
 ) -> BuildReport:
     """Encode ``documents`` with the document tower and publish a new index version in ``index_dir``.
 
@@ -64,12 +69,20 @@ def build_index(
         version_dir = writer.publish(corpus_name)
     manifest = Manifest.read(version_dir)
     logger.info("published %s", version_dir)
-    return BuildReport(version_dir, manifest.document_count, manifest.factory, manifest.nlist, manifest.default_nprobe,
-                       stats.encode_seconds, stats.index_seconds)
+    return BuildReport(
+        version_dir,
+        manifest.document_count,
+        manifest.factory,
+        manifest.nlist,
+        manifest.default_nprobe,
+        stats.encode_seconds,
+        stats.index_seconds,
+    )
 
 
-def validate_corpus(source: str | Path, fields: FieldNames | None = None,
-                    skip_invalid: bool = False) -> tuple[int, list[str]]:
+def validate_corpus(
+    source: str | Path, fields: FieldNames | None = None, skip_invalid: bool = False
+) -> tuple[int, list[str]]:
     """Read a whole corpus once, before anything is encoded: returns (valid documents, skipped
     records' messages). Without ``skip_invalid`` the first bad record raises here."""
     skipped: list[str] = []
@@ -80,9 +93,15 @@ def validate_corpus(source: str | Path, fields: FieldNames | None = None,
     return count, skipped
 
 
-def index_corpus(source: str | Path, index_dir: str | Path, encoder: Encoder, fields: FieldNames | None = None,
-                 config: IndexConfig | None = None, skip_invalid: bool = False,
-                 show_progress: bool = False) -> tuple[BuildReport, list[str]]:
+def index_corpus(
+    source: str | Path,
+    index_dir: str | Path,
+    encoder: Encoder,
+    fields: FieldNames | None = None,
+    config: IndexConfig | None = None,
+    skip_invalid: bool = False,
+    show_progress: bool = False,
+) -> tuple[BuildReport, list[str]]:
     """Validate and count a corpus, then build its index: a bad record stops the run before any
     encoding (or, with ``skip_invalid``, is skipped and reported), and progress shows time left.
 
@@ -97,6 +116,7 @@ def index_corpus(source: str | Path, index_dir: str | Path, encoder: Encoder, fi
     """
     total, skipped = validate_corpus(source, fields, skip_invalid)
     documents = read_corpus(source, fields, (lambda error: None) if skip_invalid else None)
-    report = build_index(documents, index_dir, encoder, config, corpus_name=str(source), show_progress=show_progress,
-                         total=total)
+    report = build_index(
+        documents, index_dir, encoder, config, corpus_name=str(source), show_progress=show_progress, total=total
+    )
     return report, skipped

@@ -103,7 +103,9 @@ def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -
             raise IndexCorruptError(f"{path} is missing")
         size = path.stat().st_size
         if size != expected["bytes"]:
-            raise IndexCorruptError(f"{path} has {size} bytes, the manifest says {expected['bytes']}: truncated or altered")
+            raise IndexCorruptError(
+                f"{path} has {size} bytes, the manifest says {expected['bytes']}: truncated or altered"
+            )
         if full and file_checksum(path)["sha256"] != expected["sha256"]:
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
 

@@ -56,11 +56,21 @@ class IndexLock:
             raise IndexLockedError(f"{self.path.parent} is being written by {holder}; wait for it to finish") from None
         previous = _read_holder(self.path)
         if previous and previous.get("host") == socket.gethostname() and not _pid_alive(int(previous.get("pid", 0))):
-            logger.warning("taking over a stale lock of %s: process %s died while writing", self.path.parent, previous["pid"])
+            logger.warning(
+                "taking over a stale lock of %s: process %s died while writing", self.path.parent, previous["pid"]
+            )
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                 "command": " ".join(sys.argv[:3])}))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "command": " ".join(sys.argv[:3]),
+                }
+            )
+        )
         handle.flush()
         self._handle = handle
         return self
@@ -85,4 +95,5 @@ def _describe(path: Path) -> str:
     holder = _read_holder(path)
     if not holder:
         return "another process"
-    return f"process {holder.get('pid')} on {holder.get('host')} ({holder.get('command', '?')!s}, since {holder.get('since')})"
+    command, since = holder.get("command", "?"), holder.get("since")
+    return f"process {holder.get('pid')} on {holder.get('host')} ({command!s}, since {since})"

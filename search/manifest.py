@@ -57,7 +57,8 @@ class Manifest:
             raise IndexCorruptError(f"{path} is damaged: not a JSON object")
         if data.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(
-                f"{path}: index format {data.get('format_version')!r}; this dualsearch reads format {FORMAT_VERSION}. Rebuild the index"
+                f"{path}: index format {data.get('format_version')!r}; "
+                f"this dualsearch reads format {FORMAT_VERSION}. Rebuild the index"
             )
         for legacy in _LEGACY_FIELDS:  # written by earlier releases of this format, now unused
             data.pop(legacy, None)

@@ -63,9 +63,11 @@ class ReindexReport:
     skipped: list[str] = field(default_factory=list)  # invalid records skipped, with file and line
 
     def summary(self) -> str:
-        text = (f"added {self.added}, updated {self.updated}, deleted {self.deleted}, unchanged {self.unchanged} "
-                f"(encoded {self.encoded}, {self.from_checkpoint} of them from an interrupted run; "
-                f"centroids {'retrained' if self.retrained else 'kept'}) in {self.seconds:.1f}s")
+        text = (
+            f"added {self.added}, updated {self.updated}, deleted {self.deleted}, unchanged {self.unchanged} "
+            f"(encoded {self.encoded}, {self.from_checkpoint} of them from an interrupted run; "
+            f"centroids {'retrained' if self.retrained else 'kept'}) in {self.seconds:.1f}s"
+        )
         return text + (f"; skipped {len(self.skipped)} invalid records" if self.skipped else "")
 
 
@@ -84,9 +86,17 @@ def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, enc
     return None
 
 
-def _write_version(index_dir: Path, live: LiveVersion, documents: Iterable[Document], encoder: Encoder,
-                   config: IndexConfig, total: int | None, corpus_name: str, retrain: bool,
-                   show_progress: bool) -> tuple[VersionStats, int, Path]:
+def _write_version(
+    index_dir: Path,
+    live: LiveVersion,
+    documents: Iterable[Document],
+    encoder: Encoder,
+    config: IndexConfig,
+    total: int | None,
+    corpus_name: str,
+    retrain: bool,
+    show_progress: bool,
+) -> tuple[VersionStats, int, Path]:
     """Write and publish the next version after ``live`` from ``documents``; returns stats, deleted
     count, version."""
     with VersionWriter(index_dir, encoder, config, live) as writer:
@@ -100,8 +110,18 @@ def _write_version(index_dir: Path, live: LiveVersion, documents: Iterable[Docum
 
 
 def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float, skipped: list[str]) -> ReindexReport:
-    return ReindexReport(stats.counts["added"], stats.counts["updated"], deleted, stats.counts["unchanged"], stats.encoded,
-                         stats.from_checkpoint, stats.retrained, time.perf_counter() - started, version_dir, skipped)
+    return ReindexReport(
+        stats.counts["added"],
+        stats.counts["updated"],
+        deleted,
+        stats.counts["unchanged"],
+        stats.encoded,
+        stats.from_checkpoint,
+        stats.retrained,
+        time.perf_counter() - started,
+        version_dir,
+        skipped,
+    )
 
 
 def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
@@ -111,9 +131,16 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
     return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
 
 
-def reindex(index_dir: str | Path, corpus: str | Path, encoder: Encoder, fields: FieldNames | None = None,
-            config: IndexConfig | None = None, skip_invalid: bool = False, retrain: bool = False,
-            show_progress: bool = False) -> ReindexReport:
+def reindex(
+    index_dir: str | Path,
+    corpus: str | Path,
+    encoder: Encoder,
+    fields: FieldNames | None = None,
+    config: IndexConfig | None = None,
+    skip_invalid: bool = False,
+    retrain: bool = False,
+    show_progress: bool = False,
+) -> ReindexReport:
     """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
 
     The corpus is read twice: first to validate and count it (a bad record stops the run here,
@@ -129,8 +156,17 @@ def reindex(index_dir: str | Path, corpus: str | Path, encoder: Encoder, fields:
         total, skipped = validate_corpus(corpus, fields, skip_invalid)
         documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
         with closing(LiveVersion(index_dir)) as live:
-            stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, config),
-                                                         total, str(corpus), retrain, show_progress)
+            stats, deleted, version_dir = _write_version(
+                index_dir,
+                live,
+                documents,
+                encoder,
+                _config_of(live.manifest, config),
+                total,
+                str(corpus),
+                retrain,
+                show_progress,
+            )
     report = _report(stats, deleted, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
@@ -140,23 +176,34 @@ def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
     return (document for document in live_store.iter_documents() if document.id not in excluded)
 
 
-def add_documents(index_dir: str | Path, source: str | Path, encoder: Encoder, fields: FieldNames | None = None,
-                  skip_invalid: bool = False, show_progress: bool = False) -> ReindexReport:
+def add_documents(
+    index_dir: str | Path,
+    source: str | Path,
+    encoder: Encoder,
+    fields: FieldNames | None = None,
+    skip_invalid: bool = False,
+    show_progress: bool = False,
+) -> ReindexReport:
     """Add the documents of ``source`` to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
         skipped: list[str] = []
-        new = list(read_corpus(str(source), fields, skipped.append if skip_invalid else None))  # a small file, by intent
+        new = list(
+            read_corpus(str(source), fields, skipped.append if skip_invalid else None)
+        )  # a small file, by intent
         if not new:
             raise CorpusError(f"{source}: no documents to add")
         with closing(LiveVersion(index_dir)) as live:
             documents = _chain(_live_except(live.store, {d.id for d in new}), new)
-            stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, None),
-                                                         None, "", False, show_progress)
+            stats, deleted, version_dir = _write_version(
+                index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
+            )
     return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
 
 
-def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder: Encoder, show_progress: bool = False) -> ReindexReport:
+def delete_documents(
+    index_dir: str | Path, doc_ids: Iterable[str], encoder: Encoder, show_progress: bool = False
+) -> ReindexReport:
     """Remove documents by id; an id the index does not hold is an error (nothing is changed)."""
     started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), set(doc_ids)
     if not doc_ids:
@@ -166,8 +213,9 @@ def delete_documents(index_dir: str | Path, doc_ids: Iterable[str], encoder: Enc
         if unknown:
             raise InvalidInputError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
         documents = _live_except(live.store, doc_ids)
-        stats, deleted, version_dir = _write_version(index_dir, live, documents, encoder, _config_of(live.manifest, None),
-                                                     None, "", False, show_progress)
+        stats, deleted, version_dir = _write_version(
+            index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
+        )
     return _report(stats, deleted, version_dir, started, [])
 
 

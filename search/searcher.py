@@ -62,8 +62,16 @@ class Searcher:
         tea-green
     """
 
-    def __init__(self, index_dir: Path, version_dir: Path, manifest: Manifest, encoder: Encoder,
-                 index: faiss.Index, store: DocumentStoreReader, vectors: np.ndarray) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        version_dir: Path,
+        manifest: Manifest,
+        encoder: Encoder,
+        index: faiss.Index,
+        store: DocumentStoreReader,
+        vectors: np.ndarray,
+    ) -> None:
         self.index_dir, self.version_dir, self.manifest = index_dir, version_dir, manifest
         self.encoder, self._index, self._store, self._vectors = encoder, index, store, vectors
         self._closed = False
@@ -122,8 +130,14 @@ class Searcher:
         """
         return self.search_batch([query], k=k, nprobe=nprobe, exact=exact)[0]
 
-    def search_batch(self, queries: Sequence[str], k: int = K, nprobe: int | None = None,
-                     exact: bool = False, show_progress: bool = False) -> list[list[SearchResult]]:
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = K,
+        nprobe: int | None = None,
+        exact: bool = False,
+        show_progress: bool = False,
+    ) -> list[list[SearchResult]]:
         """:meth:`search` for many queries at once (encoded in batches)."""
         _check_arguments(queries, k, nprobe)
         self._check_open()
@@ -131,8 +145,9 @@ class Searcher:
         scores, row_ids = self.search_vectors(vectors, k, nprobe, exact)
         return [self._results(row_scores, row_row_ids) for row_scores, row_row_ids in zip(scores, row_ids)]
 
-    def search_vectors(self, vectors: np.ndarray, k: int, nprobe: int | None = None,
-                       exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(
+        self, vectors: np.ndarray, k: int, nprobe: int | None = None, exact: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Raw search of (m, d) query vectors: scores and row ids, (m, k') each, -1 where nothing was found."""
         self._check_open()
         if exact:
@@ -148,8 +163,14 @@ class Searcher:
         documents = self._store.fetch(row_id for _, row_id in hits)
         hits = [(score, row_id) for score, row_id in hits if row_id in documents]  # drop rows deleted since
         return [
-            SearchResult(rank, documents[row_id].doc_id, score, documents[row_id].title, documents[row_id].text,
-                         documents[row_id].metadata)
+            SearchResult(
+                rank,
+                documents[row_id].doc_id,
+                score,
+                documents[row_id].title,
+                documents[row_id].text,
+                documents[row_id].metadata,
+            )
             for rank, (score, row_id) in enumerate(hits, start=1)
         ]
 

@@ -82,10 +82,12 @@ class DocumentStoreReader:
         doc_ids = list(doc_ids)
         found: dict[str, tuple[int, str]] = {}
         for start in range(0, len(doc_ids), 500):  # SQLite caps the number of bound parameters
-            part = doc_ids[start:start + 500]
+            part = doc_ids[start : start + 500]
             query = f"SELECT doc_id, row_id, content_hash FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
             with self._lock:
-                found.update({doc_id: (row_id, digest) for doc_id, row_id, digest in self.connection.execute(query, part)})
+                found.update(
+                    {doc_id: (row_id, digest) for doc_id, row_id, digest in self.connection.execute(query, part)}
+                )
         return found
 
     def iter_documents(self, page: int = 1000) -> Iterator[Document]:
@@ -94,7 +96,8 @@ class DocumentStoreReader:
         while True:
             with self._lock:
                 rows = self.connection.execute(
-                    "SELECT * FROM documents WHERE row_id > ? ORDER BY row_id LIMIT ?", (last, page)).fetchall()
+                    "SELECT * FROM documents WHERE row_id > ? ORDER BY row_id LIMIT ?", (last, page)
+                ).fetchall()
             if not rows:
                 return
             for row in rows:

@@ -23,8 +23,14 @@ def _tiny_tower(directory: Path, seed: int):
     from dualsearch.towers import default_base_path
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     BertModel(config).save_pretrained(directory)
     for name in TOKENIZER_FILES:
         shutil.copy(Path(default_base_path()) / name, directory / name)
@@ -48,7 +54,9 @@ def save_tiny_plain_model(directory: Path) -> Path:
     """A tiny model without routes (one tower serves both sides)."""
     from sentence_transformers import SentenceTransformer
 
-    SentenceTransformer(modules=_tiny_tower(directory.parent / f"{directory.name}-tower", seed=3), device="cpu").save(str(directory))
+    SentenceTransformer(modules=_tiny_tower(directory.parent / f"{directory.name}-tower", seed=3), device="cpu").save(
+        str(directory)
+    )
     return directory
 
 

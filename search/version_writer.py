@@ -91,8 +91,9 @@ class VersionWriter:
         ('v000001', 26)
     """
 
-    def __init__(self, index_dir: str | Path, encoder: Encoder, config: IndexConfig,
-                 live: LiveVersion | None = None) -> None:
+    def __init__(
+        self, index_dir: str | Path, encoder: Encoder, config: IndexConfig, live: LiveVersion | None = None
+    ) -> None:
         self.index_dir, self.encoder, self.config, self.live = Path(index_dir), encoder, config, live
         self.stats = VersionStats()
         self.build_dir: Path | None = None
@@ -108,7 +109,9 @@ class VersionWriter:
         if exc_type is None:
             self.cache.clear()
 
-    def write(self, documents: Iterable[Document], show_progress: bool = False, total: int | None = None) -> VersionStats:
+    def write(
+        self, documents: Iterable[Document], show_progress: bool = False, total: int | None = None
+    ) -> VersionStats:
         """Store ``documents`` and their vectors in the build directory (row ids 0..n-1)."""
         stats, started = self.stats, time.perf_counter()
         store = DocumentStoreWriter(self.build_dir / layout.STORE_FILE)
@@ -124,8 +127,12 @@ class VersionWriter:
         finally:
             store.close()
         stats.encode_seconds = time.perf_counter() - started
-        logger.info("encoded %d documents in %.1fs (%d from checkpoints)", stats.encoded, stats.encode_seconds,
-                    stats.from_checkpoint)
+        logger.info(
+            "encoded %d documents in %.1fs (%d from checkpoints)",
+            stats.encoded,
+            stats.encode_seconds,
+            stats.from_checkpoint,
+        )
         return stats
 
     def publish(self, corpus_name: str = "", retrain: bool = True) -> Path:
@@ -139,13 +146,24 @@ class VersionWriter:
         vectors = open_vectors(self.build_dir, self.encoder.dimension)  # (n, d) float32
         reuse = None if stats.retrained else live
         probes = pseudo_queries(self.build_dir, self.encoder, stats.total, self.config)
-        index, plan, nprobe = index_vectors(vectors, self.config, reuse.empty_trained_index() if reuse else None,
-                                            reuse.manifest.factory if reuse else None, probes)
+        index, plan, nprobe = index_vectors(
+            vectors,
+            self.config,
+            reuse.empty_trained_index() if reuse else None,
+            reuse.manifest.factory if reuse else None,
+            probes,
+        )
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
         failpoint("writing")
         stats.index_seconds = time.perf_counter() - started
-        logger.info("indexed %d vectors with %s in %.1fs (%s), default nprobe %d", stats.total, plan.factory,
-                    stats.index_seconds, "trained" if reuse is None else "centroids kept", nprobe)
+        logger.info(
+            "indexed %d vectors with %s in %.1fs (%s), default nprobe %d",
+            stats.total,
+            plan.factory,
+            stats.index_seconds,
+            "trained" if reuse is None else "centroids kept",
+            nprobe,
+        )
         self._manifest(plan, nprobe, corpus_name, reuse).write(self.build_dir)
         return layout.publish(self.index_dir, self.build_dir)
 
@@ -184,22 +202,37 @@ class VersionWriter:
 
     def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
-        files = {name: layout.file_checksum(self.build_dir / name)
-                 for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE)}
+        files = {
+            name: layout.file_checksum(self.build_dir / name)
+            for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE)
+        }
         previous = self.live.manifest if self.live is not None else None
         kept = reuse.manifest if reuse is not None else None
         return Manifest(
-            model=identity.model, weights_sha256=identity.weights_sha256, routes=list(identity.routes),
-            dimension=identity.dimension, factory=plan.factory, nlist=plan.nlist, default_nprobe=nprobe,
-            document_count=stats.total, corpus=corpus_name or (previous.corpus if previous else ""), files=files,
+            model=identity.model,
+            weights_sha256=identity.weights_sha256,
+            routes=list(identity.routes),
+            dimension=identity.dimension,
+            factory=plan.factory,
+            nlist=plan.nlist,
+            default_nprobe=nprobe,
+            document_count=stats.total,
+            corpus=corpus_name or (previous.corpus if previous else ""),
+            files=files,
             trained_count=kept.trained_count if kept else stats.total,
             trained_at=kept.trained_at if kept else now_iso(),
             added_since_training=kept.added_since_training + stats.encoded if kept else 0,
-            library_versions=library_versions(), created=now_iso(),
-            build={"requested_factory": kept.build.get("requested_factory") if kept else config.factory,
-                   "seed": config.seed, "chunk_size": config.chunk_size, "batch_size": self.encoder.batch_size,
-                   "nprobe_target": config.nprobe_target, "encode_seconds": round(stats.encode_seconds, 3),
-                   "index_seconds": round(stats.index_seconds, 3)},
+            library_versions=library_versions(),
+            created=now_iso(),
+            build={
+                "requested_factory": kept.build.get("requested_factory") if kept else config.factory,
+                "seed": config.seed,
+                "chunk_size": config.chunk_size,
+                "batch_size": self.encoder.batch_size,
+                "nprobe_target": config.nprobe_target,
+                "encode_seconds": round(stats.encode_seconds, 3),
+                "index_seconds": round(stats.index_seconds, 3),
+            },
         )
 
 

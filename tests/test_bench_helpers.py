@@ -42,17 +42,27 @@ def test_synthetic_corpus_and_vectors_are_seeded(tmp_path):
     assert vectors.shape == (1000, DIMENSION)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     queries = queries_like(vectors, 20)
-    assert queries.shape == (20, DIMENSION) and 0.5 < float(np.median(np.max(queries @ np.asarray(vectors).T, axis=1))) < 1.0
+    assert (
+        queries.shape == (20, DIMENSION)
+        and 0.5 < float(np.median(np.max(queries @ np.asarray(vectors).T, axis=1))) < 1.0
+    )
 
 
 def test_superseded_fine_tuning_rows_are_renamed_once_and_only_for_the_rerun_systems():
     from bench.finetune import mark_superseded
 
-    runs = [{"collection": "nfcorpus", "system": "fine-tuned tied"}, {"collection": "scifact", "system": "fine-tuned tied"},
-            {"collection": "nfcorpus", "system": "bm25 (bm25s)"}]
+    runs = [
+        {"collection": "nfcorpus", "system": "fine-tuned tied"},
+        {"collection": "scifact", "system": "fine-tuned tied"},
+        {"collection": "nfcorpus", "system": "bm25 (bm25s)"},
+    ]
     mark_superseded(runs, ["nfcorpus"], ["fine-tuned tied"])
     mark_superseded(runs, ["nfcorpus"], ["fine-tuned tied"])  # a second rerun must not rename it again
-    assert [r["system"] for r in runs] == ["fine-tuned tied, earlier settings (superseded)", "fine-tuned tied", "bm25 (bm25s)"]
+    assert [r["system"] for r in runs] == [
+        "fine-tuned tied, earlier settings (superseded)",
+        "fine-tuned tied",
+        "bm25 (bm25s)",
+    ]
     assert runs[0]["superseded"] and "superseded" not in runs[1]
 
 
@@ -60,7 +70,11 @@ def test_dev_trial_overrides_are_json_values():
     from bench.finetune_dev import parse_overrides
 
     assert parse_overrides(["epochs=1", "tied=true", "max_pairs=null", 'negative_miner="bm25"']) == {
-        "epochs": 1, "tied": True, "max_pairs": None, "negative_miner": "bm25"}
+        "epochs": 1,
+        "tied": True,
+        "max_pairs": None,
+        "negative_miner": "bm25",
+    }
     with pytest.raises(SystemExit, match="quote strings"):
         parse_overrides(["negative_miner=bm25"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):

@@ -55,15 +55,20 @@ def test_all_dry_run_prints_the_commands_in_order(capsys):
 def test_list_and_report(tmp_path, capsys):
     assert entry.main(["list"]) == 0
     assert "ann_compare" in capsys.readouterr().out
-    (tmp_path / "engine.json").write_text(json.dumps({"command": "python -m bench.engine", "date": "d", "machine": {},
-                                                       "index": {}, "overlap_vs_exact": []}))
+    (tmp_path / "engine.json").write_text(
+        json.dumps(
+            {"command": "python -m bench.engine", "date": "d", "machine": {}, "index": {}, "overlap_vs_exact": []}
+        )
+    )
     assert entry.main(["report", "--results", str(tmp_path), "--docs", str(tmp_path / "docs")]) == 0
     assert "python -m bench.engine" in (tmp_path / "docs" / "benchmarks.md").read_text()
 
 
 def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
     ran = []
-    monkeypatch.setattr(entry, "run_benchmark", lambda name, args, nice=0: (ran.append(name), (1 if name == "engine" else 0, 0.5))[1])
+    monkeypatch.setattr(
+        entry, "run_benchmark", lambda name, args, nice=0: (ran.append(name), (1 if name == "engine" else 0, 0.5))[1]
+    )
     monkeypatch.setattr("bench.report.write_report", lambda: tmp_path / "benchmarks.md")
     assert entry.main(["all", "--skip", "finetune,scale"]) == 1
     assert ran == ["zero_shot", "engine", "ann_compare", "encoding", "reindex"]

@@ -26,8 +26,9 @@ def test_effort_grids():
 
 def test_compare_indexes_exact_where_it_must_be(toy, tmp_path):
     vectors, queries = toy
-    rows = compare_indexes(vectors, queries, ["Flat", "IVF-Flat", "HNSW32"], tmp_path, single_queries=5, repeats=1,
-                           hnsw_vectors=2000)
+    rows = compare_indexes(
+        vectors, queries, ["Flat", "IVF-Flat", "HNSW32"], tmp_path, single_queries=5, repeats=1, hnsw_vectors=2000
+    )
     by_name = {row["index"]: row for row in rows}
     assert by_name["Flat"]["runs"][0]["overlap@10"] == pytest.approx(1.0)
     ivf = by_name["IVF-Flat"]
@@ -52,7 +53,9 @@ def test_measure_restores_the_faiss_thread_count_and_keeps_to_its_budget(toy):
     before = faiss.omp_get_max_threads()
     run = measure(index, queries, np.zeros((len(queries), 10), np.int64), 2, single_queries=3, repeats=1)
     assert faiss.omp_get_max_threads() == before and run["single_queries"] == 3 and run["batch_repeats"] == 1
-    run = measure(index, queries, np.zeros((len(queries), 10), np.int64), 2, single_queries=40, repeats=5, budget_seconds=0)
+    run = measure(
+        index, queries, np.zeros((len(queries), 10), np.int64), 2, single_queries=40, repeats=5, budget_seconds=0
+    )
     assert run["batch_repeats"] == 1 and run["single_queries"] == 20
 
 

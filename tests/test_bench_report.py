@@ -17,45 +17,163 @@ HEAD = {"command": "python -m bench.fake --flag", "date": "2026-01-02 03:04:05 U
 
 def fake_results() -> dict:
     """One small, structurally faithful record per results file."""
-    runs = [{"effort": e, "overlap@10": o, "batch_queries_per_second": q, "single_queries_per_second": q / 2,
-             "single_p50_ms": 1000 / q, "single_p95_ms": 2000 / q} for e, o, q in ((1, 0.5, 9000.0), (8, 0.96, 3000.0), (32, 1.0, 900.0))]
-    flat = [{"effort": None, "overlap@10": 1.0, "batch_queries_per_second": 300.0, "single_queries_per_second": 120.0,
-             "single_p50_ms": 8.0, "single_p95_ms": 9.0}]
-    index_rows = [{"index": "Flat", "knob": None, "factory": "IDMap,Flat", "nlist": 0, "vectors": 1000, "build_seconds": 0.1,
-                   "index_bytes": 2**20, "engine_parameter_overhead_ms": 0.1, "runs": flat},
-                  {"index": "IVF-Flat", "knob": "nprobe", "factory": "IVF32,Flat", "nlist": 32, "vectors": 1000,
-                   "build_seconds": 1.5, "index_bytes": 2**21, "engine_parameter_overhead_ms": 0.01, "runs": runs}]
+    runs = [
+        {
+            "effort": e,
+            "overlap@10": o,
+            "batch_queries_per_second": q,
+            "single_queries_per_second": q / 2,
+            "single_p50_ms": 1000 / q,
+            "single_p95_ms": 2000 / q,
+        }
+        for e, o, q in ((1, 0.5, 9000.0), (8, 0.96, 3000.0), (32, 1.0, 900.0))
+    ]
+    flat = [
+        {
+            "effort": None,
+            "overlap@10": 1.0,
+            "batch_queries_per_second": 300.0,
+            "single_queries_per_second": 120.0,
+            "single_p50_ms": 8.0,
+            "single_p95_ms": 9.0,
+        }
+    ]
+    index_rows = [
+        {
+            "index": "Flat",
+            "knob": None,
+            "factory": "IDMap,Flat",
+            "nlist": 0,
+            "vectors": 1000,
+            "build_seconds": 0.1,
+            "index_bytes": 2**20,
+            "engine_parameter_overhead_ms": 0.1,
+            "runs": flat,
+        },
+        {
+            "index": "IVF-Flat",
+            "knob": "nprobe",
+            "factory": "IVF32,Flat",
+            "nlist": 32,
+            "vectors": 1000,
+            "build_seconds": 1.5,
+            "index_bytes": 2**21,
+            "engine_parameter_overhead_ms": 0.01,
+            "runs": runs,
+        },
+    ]
     metrics = {"ndcg@10": 0.64, "recall@100": 0.92, "mrr@10": 0.6}
     return {
-        "zero_shot": {**HEAD, "scifact": {"index": {"default_nprobe": 8}, "exact": metrics, "ivf_default_nprobe": metrics,
-                                          "published_ndcg@10": {"BM25 (BEIR paper)": 0.665}}},
-        "finetune": {"command": "python bench/finetune.py", "date": "2026-01-02T00:00:00Z",
-                     "machine": {"processor": "x86_64", "cpu_count": 2, "load_average_at_start": [5.0, 4.0, 3.0]},
-                     "runs": [{"collection": "scifact", "system": "fine-tuned untied", "test": {**metrics, "ndcg@10": 0.70},
-                               "wall_seconds": 600}]},
-        "engine": {**HEAD, "build": "reused an existing index", "index": {"factory": "IVF132,Flat", "nlist": 132, "default_nprobe": 8,
-                                                                          "documents": 5183},
-                   "latency_default_nprobe": {"end_to_end_ms": {"p50": 9.0, "p95": 12.0}, "faiss_ms": {"p50": 0.1, "p95": 0.2}},
-                   "latency_exact": {"end_to_end_ms": {"p50": 10.0, "p95": 13.0}},
-                   "overlap_vs_exact": [{"nprobe": 8, "overlap@10": 0.99, "batch_queries_per_second": 5000.0}]},
-        "ann_compare": {**HEAD, "repeats": 3, "faiss_threads": {"build_and_batched": 2, "single_query": 1}, "total_seconds": 120.0,
-                        "load_average": {"start": [1.0, 1.5, 2.0]},
-                        "datasets": [{"name": "toy", "vectors": 1000, "dimension": 8, "queries": 50, "source": "made up",
-                                      "indexes": index_rows}]},
-        "scale": {**HEAD, "vectors": 1000, "factory": "IVF32,Flat", "default_nprobe": 8, "build_seconds": 1.0, "generate_seconds": 0.5,
-                  "curve": [{"nprobe": 8, "overlap@10": 0.9, "p50_ms": 0.1, "p95_ms": 0.2, "queries_per_second_single": 9000.0}]},
-        "encoding": {**HEAD, "model": "default", "torch_threads": 2, "default_max_seq_length": 256, "total_seconds": 60.0,
-                     "token_lengths": {"documents": {"median": 250, "p95": 500}, "queries": {"median": 20, "p95": 30}},
-                     "throughput": [{"side": side, "max_seq_length": length, "batch_size": batch, "texts_per_second": 10.0 * batch / length}
-                                    for side in ("documents", "queries") for length in (32, 256) for batch in (1, 8)],
-                     "stages": {"queries": 5, "k": 10, "index": {"factory": "IVF132,Flat", "nprobe": 8}, "slowest_stage": "encode",
-                                "ms": {s: {"p50": v, "p95": 2 * v, "mean": v} for s, v in
-                                       (("tokenize", 0.2), ("encode", 5.0), ("faiss_search", 0.1), ("fetch", 0.3), ("end_to_end", 6.0))}}},
-        "reindex_incremental": {**HEAD, "documents": 5183, "changed_documents": 52, "full_build_seconds": 100.0,
-                                "reindex_seconds": 5.0, "ratio": 0.05, "target_ratio": 0.1},
-        "reindex_memory": {**HEAD, "tower": "tiny", "runs": {"20000": {"peak_rss_mib": 500.0, "seconds": 10.0},
-                                                             "200000": {"peak_rss_mib": 600.0, "seconds": 80.0}},
-                           "ratio_200k_to_20k": 1.2, "target_ratio": 1.5},
+        "zero_shot": {
+            **HEAD,
+            "scifact": {
+                "index": {"default_nprobe": 8},
+                "exact": metrics,
+                "ivf_default_nprobe": metrics,
+                "published_ndcg@10": {"BM25 (BEIR paper)": 0.665},
+            },
+        },
+        "finetune": {
+            "command": "python bench/finetune.py",
+            "date": "2026-01-02T00:00:00Z",
+            "machine": {"processor": "x86_64", "cpu_count": 2, "load_average_at_start": [5.0, 4.0, 3.0]},
+            "runs": [
+                {
+                    "collection": "scifact",
+                    "system": "fine-tuned untied",
+                    "test": {**metrics, "ndcg@10": 0.70},
+                    "wall_seconds": 600,
+                }
+            ],
+        },
+        "engine": {
+            **HEAD,
+            "build": "reused an existing index",
+            "index": {"factory": "IVF132,Flat", "nlist": 132, "default_nprobe": 8, "documents": 5183},
+            "latency_default_nprobe": {
+                "end_to_end_ms": {"p50": 9.0, "p95": 12.0},
+                "faiss_ms": {"p50": 0.1, "p95": 0.2},
+            },
+            "latency_exact": {"end_to_end_ms": {"p50": 10.0, "p95": 13.0}},
+            "overlap_vs_exact": [{"nprobe": 8, "overlap@10": 0.99, "batch_queries_per_second": 5000.0}],
+        },
+        "ann_compare": {
+            **HEAD,
+            "repeats": 3,
+            "faiss_threads": {"build_and_batched": 2, "single_query": 1},
+            "total_seconds": 120.0,
+            "load_average": {"start": [1.0, 1.5, 2.0]},
+            "datasets": [
+                {
+                    "name": "toy",
+                    "vectors": 1000,
+                    "dimension": 8,
+                    "queries": 50,
+                    "source": "made up",
+                    "indexes": index_rows,
+                }
+            ],
+        },
+        "scale": {
+            **HEAD,
+            "vectors": 1000,
+            "factory": "IVF32,Flat",
+            "default_nprobe": 8,
+            "build_seconds": 1.0,
+            "generate_seconds": 0.5,
+            "curve": [
+                {"nprobe": 8, "overlap@10": 0.9, "p50_ms": 0.1, "p95_ms": 0.2, "queries_per_second_single": 9000.0}
+            ],
+        },
+        "encoding": {
+            **HEAD,
+            "model": "default",
+            "torch_threads": 2,
+            "default_max_seq_length": 256,
+            "total_seconds": 60.0,
+            "token_lengths": {"documents": {"median": 250, "p95": 500}, "queries": {"median": 20, "p95": 30}},
+            "throughput": [
+                {"side": side, "max_seq_length": length, "batch_size": batch, "texts_per_second": 10.0 * batch / length}
+                for side in ("documents", "queries")
+                for length in (32, 256)
+                for batch in (1, 8)
+            ],
+            "stages": {
+                "queries": 5,
+                "k": 10,
+                "index": {"factory": "IVF132,Flat", "nprobe": 8},
+                "slowest_stage": "encode",
+                "ms": {
+                    s: {"p50": v, "p95": 2 * v, "mean": v}
+                    for s, v in (
+                        ("tokenize", 0.2),
+                        ("encode", 5.0),
+                        ("faiss_search", 0.1),
+                        ("fetch", 0.3),
+                        ("end_to_end", 6.0),
+                    )
+                },
+            },
+        },
+        "reindex_incremental": {
+            **HEAD,
+            "documents": 5183,
+            "changed_documents": 52,
+            "full_build_seconds": 100.0,
+            "reindex_seconds": 5.0,
+            "ratio": 0.05,
+            "target_ratio": 0.1,
+        },
+        "reindex_memory": {
+            **HEAD,
+            "tower": "tiny",
+            "runs": {
+                "20000": {"peak_rss_mib": 500.0, "seconds": 10.0},
+                "200000": {"peak_rss_mib": 600.0, "seconds": 80.0},
+            },
+            "ratio_200k_to_20k": 1.2,
+            "target_ratio": 1.5,
+        },
     }
 
 
@@ -124,12 +242,21 @@ def test_quality_rows_put_published_numbers_beside_ours_and_fall_back_without_ze
 
 
 def test_reindex_section_reads_the_split_files(tmp_path):
-    split = {"reindex_incremental": fake_results()["reindex_incremental"],
-             "reindex_memory": {**HEAD, "tower": "tiny", "runs": {"20000": {"peak_during_indexing_mib": 600.0, "seconds": 19.0}},
-                                "ratio_200k_to_20k": 1.16, "target_ratio": 1.5}}
+    split = {
+        "reindex_incremental": fake_results()["reindex_incremental"],
+        "reindex_memory": {
+            **HEAD,
+            "tower": "tiny",
+            "runs": {"20000": {"peak_during_indexing_mib": 600.0, "seconds": 19.0}},
+            "ratio_200k_to_20k": 1.16,
+            "target_ratio": 1.5,
+        },
+    }
     text = render(split, tmp_path)
     assert "`results/reindex_incremental.json`" in text and "| 5183 | 52 | 100.00 | 5.00 | 0.0500 | 0.10 |" in text
-    assert "| documents | peak_during_indexing_mib | seconds |" in text and "| reindex | 2.1 |" in text  # 100 + 5 + 19 s
+    assert (
+        "| documents | peak_during_indexing_mib | seconds |" in text and "| reindex | 2.1 |" in text
+    )  # 100 + 5 + 19 s
     half = render({"reindex_incremental": split["reindex_incremental"]}, tmp_path)
     assert half.count("_Not run yet: `python -m bench reindex`") == 1
 
@@ -170,21 +297,36 @@ def test_settings_that_never_reach_the_target_are_flagged(tmp_path):
 
 
 def test_plot_functions_write_pngs_from_tiny_inputs(tmp_path):
-    bars = [{"collection": "scifact", "system": "BM25", "ndcg@10": 0.66, "published": True},
-            {"collection": "scifact", "system": "ours", "ndcg@10": 0.64},
-            {"collection": "nfcorpus", "system": "ours", "ndcg@10": 0.31}]
-    curves = [{"label": "IVF", "points": fake_results()["ann_compare"]["datasets"][0]["indexes"][1]["runs"]},
-              {"label": "empty", "points": []}]
+    bars = [
+        {"collection": "scifact", "system": "BM25", "ndcg@10": 0.66, "published": True},
+        {"collection": "scifact", "system": "ours", "ndcg@10": 0.64},
+        {"collection": "nfcorpus", "system": "ours", "ndcg@10": 0.31},
+    ]
+    curves = [
+        {"label": "IVF", "points": fake_results()["ann_compare"]["datasets"][0]["indexes"][1]["runs"]},
+        {"label": "empty", "points": []},
+    ]
     rows = fake_results()["encoding"]["throughput"]
-    for path in (plot_ndcg(bars, tmp_path / "a.png", "footer"), plot_recall_qps(curves, tmp_path / "b" / "b.png", "toy"),
-                 plot_encoding(rows, tmp_path / "c.png")):
+    for path in (
+        plot_ndcg(bars, tmp_path / "a.png", "footer"),
+        plot_recall_qps(curves, tmp_path / "b" / "b.png", "toy"),
+        plot_encoding(rows, tmp_path / "c.png"),
+    ):
         assert path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 5_000
 
 
 def test_superseded_runs_stay_in_the_table_but_are_flagged_for_the_chart():
     results = fake_results()
-    results["finetune"]["runs"].append({"collection": "scifact", "system": "fine-tuned tied, earlier settings (superseded)",
-                                        "superseded": True, "test": {"ndcg@10": 0.6}})
+    results["finetune"]["runs"].append(
+        {
+            "collection": "scifact",
+            "system": "fine-tuned tied, earlier settings (superseded)",
+            "superseded": True,
+            "test": {"ndcg@10": 0.6},
+        }
+    )
     rows = [r for r in quality_rows(results["zero_shot"], results["finetune"]) if r["source"] == "finetune"]
-    assert [(r["system"], r["superseded"]) for r in rows] == [("fine-tuned untied", False),
-                                                              ("fine-tuned tied, earlier settings (superseded)", True)]
+    assert [(r["system"], r["superseded"]) for r in rows] == [
+        ("fine-tuned untied", False),
+        ("fine-tuned tied, earlier settings (superseded)", True),
+    ]

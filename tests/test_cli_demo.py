@@ -16,7 +16,9 @@ from dualsearch.searcher import Searcher
 def fake_towers(monkeypatch, fake_encoder):
     """Searcher.open loads the fake encoder instead of the towers named in the manifest."""
     original = Searcher.open
-    monkeypatch.setattr(Searcher, "open", staticmethod(lambda path, encoder=None: original(path, encoder=encoder or fake_encoder)))
+    monkeypatch.setattr(
+        Searcher, "open", staticmethod(lambda path, encoder=None: original(path, encoder=encoder or fake_encoder))
+    )
 
 
 class FakeDemo:
@@ -65,8 +67,10 @@ def test_compare_shows_two_indexes_side_by_side(tiny_index, tmp_path, fake_tower
 
 def test_dir_defaults_to_the_default_index(monkeypatch, tiny_index, fake_towers, launched):
     asked = []
-    monkeypatch.setattr("dualsearch.default_index.resolve_index_dir",
-                        lambda name, show_progress=False: asked.append((name, show_progress)) or tiny_index)
+    monkeypatch.setattr(
+        "dualsearch.default_index.resolve_index_dir",
+        lambda name, show_progress=False: asked.append((name, show_progress)) or tiny_index,
+    )
     assert main(["demo"]) == 0
     assert asked == [("default", True)] and list(launched["searchers"]) == ["default"]
 

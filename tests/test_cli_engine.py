@@ -18,8 +18,21 @@ def cli_index(tmp_path_factory, tiny_model_dir):
 
 
 def test_index_prints_a_summary(cli_index, capsys, tiny_model_dir, tmp_path):
-    assert main(["index", str(TINY_CORPUS_DIR), "--out", str(tmp_path / "i"), "--model", str(tiny_model_dir),
-                 "--index-factory", "Flat"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                str(TINY_CORPUS_DIR),
+                "--out",
+                str(tmp_path / "i"),
+                "--model",
+                str(tiny_model_dir),
+                "--index-factory",
+                "Flat",
+            ]
+        )
+        == 0
+    )
     assert "indexed 26 documents" in capsys.readouterr().out
 
 
@@ -34,7 +47,10 @@ def test_search_text_and_json(cli_index, capsys):
 
 
 def test_evaluate_json_has_the_three_metrics(cli_index, capsys):
-    assert main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR), "--split", "test", "--exact", "--json"]) == 0
+    assert (
+        main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR), "--split", "test", "--exact", "--json"])
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out)
     assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10"}
     assert all(0.0 <= value <= 1.0 for value in metrics.values())
@@ -42,14 +58,17 @@ def test_evaluate_json_has_the_three_metrics(cli_index, capsys):
     assert "ndcg@10" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["search", "{tmp}/none", "tea"], "no index at"),
-    (["search", "{index}", "   "], "empty query"),
-    (["index", "{tmp}/missing.jsonl", "--out", "{tmp}/o"], "corpus not found"),
-    (["index", "{bad}", "--out", "{tmp}/o", "--model", "{model}"], "bad.jsonl:2: invalid JSON"),
-    (["index", "tiny", "--out", "{tmp}/o", "--model", "{tmp}/no-model"], "cannot load model"),
-    (["evaluate", "{index}", "--queries", "{tmp}"], "no qrels for split 'test'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "{tmp}/none", "tea"], "no index at"),
+        (["search", "{index}", "   "], "empty query"),
+        (["index", "{tmp}/missing.jsonl", "--out", "{tmp}/o"], "corpus not found"),
+        (["index", "{bad}", "--out", "{tmp}/o", "--model", "{model}"], "bad.jsonl:2: invalid JSON"),
+        (["index", "tiny", "--out", "{tmp}/o", "--model", "{tmp}/no-model"], "cannot load model"),
+        (["evaluate", "{index}", "--queries", "{tmp}"], "no qrels for split 'test'"),
+    ],
+)
 def test_errors_are_one_line_on_stderr(cli_index, tiny_model_dir, tmp_path, capsys, argv, message):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"_id": "1", "text": "ok"}\n{"_id": 2, "text": \n')
@@ -59,7 +78,9 @@ def test_errors_are_one_line_on_stderr(cli_index, tiny_model_dir, tmp_path, caps
     assert last_line.startswith("dualsearch: error: ") and message in last_line
 
 
-@pytest.mark.parametrize("argv", [["search", "x", "q", "-k", "0"], ["search", "x", "q", "--nprobe", "many"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "argv", [["search", "x", "q", "-k", "0"], ["search", "x", "q", "--nprobe", "many"], ["frobnicate"]]
+)
 def test_bad_flags_are_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

@@ -19,9 +19,25 @@ def test_options_override_a_config_file(tmp_path):
 
     path = tmp_path / "train_config.json"
     path.write_text(json.dumps({"epochs": 3.0, "learning_rate": 5e-5, "dev_split": "dev"}))
-    config = config_from_args(parse("--config", str(path), "--epochs", "2", "--hard-negatives", "2",
-                                    "--negative-range", "3", "30", "--negative-margin", "0.05", "--tied", "--bf16",
-                                    "--dev-fraction", "0.2"))
+    config = config_from_args(
+        parse(
+            "--config",
+            str(path),
+            "--epochs",
+            "2",
+            "--hard-negatives",
+            "2",
+            "--negative-range",
+            "3",
+            "30",
+            "--negative-margin",
+            "0.05",
+            "--tied",
+            "--bf16",
+            "--dev-fraction",
+            "0.2",
+        )
+    )
     assert (config.epochs, config.learning_rate, config.hard_negatives) == (2.0, 5e-5, 2)
     assert (config.negative_range_min, config.negative_range_max, config.negative_margin) == (3, 30, 0.05)
     assert config.tied and config.bf16 and not config.gradient_cache
@@ -46,15 +62,36 @@ def test_dev_split_and_dev_fraction_are_exclusive(capsys):
 
 def test_finetune_command_trains_and_prints_dev_metrics_before_and_after(tmp_path, capsys, tiny_plain_model_dir):
     out = tmp_path / "model"
-    code = main(["finetune", str(TINY_CORPUS_DIR), "--out", str(out), "--split", "test", "--base", str(tiny_plain_model_dir),
-                 "--epochs", "1", "--batch-size", "4", "--dev-fraction", "0.25", "--max-document-length", "64",
-                 "--learning-rate", "1e-3"])
+    code = main(
+        [
+            "finetune",
+            str(TINY_CORPUS_DIR),
+            "--out",
+            str(out),
+            "--split",
+            "test",
+            "--base",
+            str(tiny_plain_model_dir),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--dev-fraction",
+            "0.25",
+            "--max-document-length",
+            "64",
+            "--learning-rate",
+            "1e-3",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     assert "trained on 14 pairs" in printed and "dev (4 queries, 26 documents)" in printed
     assert "before" in printed and "after" in printed and "ndcg@10" in printed
     assert (out / "train_config.json").is_file()
-    assert main(["index", "tiny", "--out", str(tmp_path / "index"), "--model", str(out), "--index-factory", "Flat"]) == 0
+    assert (
+        main(["index", "tiny", "--out", str(tmp_path / "index"), "--model", str(out), "--index-factory", "Flat"]) == 0
+    )
 
 
 def test_bad_training_data_is_one_line_on_stderr(tmp_path, capsys):

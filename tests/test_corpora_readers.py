@@ -44,7 +44,9 @@ def test_csv_tsv_and_parquet_agree_with_jsonl(tmp_path):
 
     header = "_id,title,text,lang\n"
     (tmp_path / "c.csv").write_text(header + 'a,Alpha,first document,en\nb,,"second document",fr\n', encoding="utf-8")
-    (tmp_path / "c.tsv").write_text(header.replace(",", "\t") + "a\tAlpha\tfirst document\ten\nb\t\tsecond document\tfr\n")
+    (tmp_path / "c.tsv").write_text(
+        header.replace(",", "\t") + "a\tAlpha\tfirst document\ten\nb\t\tsecond document\tfr\n"
+    )
     pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / "c.parquet")
     expected = list(read_corpus(write_jsonl(tmp_path / "c.jsonl", ROWS)))
     for name in ("c.csv", "c.tsv", "c.parquet"):
@@ -81,7 +83,10 @@ def test_reading_is_lazy(tmp_path):
         (b'{"_id": "a", "text": "ok"}\n{"text": "no id"}\n', "c.jsonl:2: missing or empty document id"),
         (b'{"_id": "", "text": "empty id"}\n', "c.jsonl:1: missing or empty document id"),
         (b'{"_id": "a", "text": "   "}\n', "c.jsonl:1: document a has no text"),
-        (b'{"_id": "a", "text": "x"}\n\n{"_id": "a", "text": "y"}\n', "c.jsonl:3: duplicate document id 'a' (first seen at"),
+        (
+            b'{"_id": "a", "text": "x"}\n\n{"_id": "a", "text": "y"}\n',
+            "c.jsonl:3: duplicate document id 'a' (first seen at",
+        ),
         (b'{"_id": "a", "text": "caf\xe9"}\n', "c.jsonl:1: not valid UTF-8"),
         (b'["a", "list"]\n', "c.jsonl:1: expected a JSON object"),
     ],
@@ -103,7 +108,10 @@ def test_bad_csv_row_names_the_line(tmp_path):
 
 def test_skip_invalid_reports_each_bad_record(tmp_path):
     path = tmp_path / "c.jsonl"
-    path.write_bytes(b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": ""}\n{"_id": "a", "text": "again"}\n{"_id": "c", "text": "ok"}\n')
+    path.write_bytes(
+        b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": ""}\n'
+        b'{"_id": "a", "text": "again"}\n{"_id": "c", "text": "ok"}\n'
+    )
     skipped = []
     assert [d.id for d in read_corpus(path, on_invalid=skipped.append)] == ["a", "c"]
     assert [str(e).split(": ")[0].rsplit(":", 1)[1] for e in skipped] == ["2", "3"]

@@ -16,7 +16,11 @@ def test_default_corpus_covers_topics_modules_classes_and_functions():
     assert dumps.metadata["truncated"] is True
     assert dumps.metadata["signature"].startswith("json.dumps(obj, *, skipkeys=False")
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert {k: dumps.metadata[k] for k in ("kind", "module", "python")} == {"kind": "function", "module": "json", "python": python}
+    assert {k: dumps.metadata[k] for k in ("kind", "module", "python")} == {
+        "kind": "function",
+        "module": "json",
+        "python": python,
+    }
     assert not any(d.startswith(("module:test.", "module:idlelib")) for d in docs)
 
 

@@ -69,8 +69,16 @@ def test_empty_query_gives_a_message_per_panel(searcher):
         assert all("ds-error" not in panel for panel in panels)
 
 
-@pytest.mark.parametrize(("k", "nprobe", "words"), [(0, 0, "k must be"), (101, 0, "k must be"), ("many", 0, "k must be"),
-                                                    (5, -1, "nprobe must be"), (2.5, 0, "k must be")])
+@pytest.mark.parametrize(
+    ("k", "nprobe", "words"),
+    [
+        (0, 0, "k must be"),
+        (101, 0, "k must be"),
+        ("many", 0, "k must be"),
+        (5, -1, "nprobe must be"),
+        (2.5, 0, "k must be"),
+    ],
+)
 def test_bad_k_or_nprobe_is_an_error_message_not_an_exception(searcher, k, nprobe, words):
     [panel] = run_query({"tiny": searcher}, "tea", k=k, nprobe=nprobe)
     assert "ds-error" in panel and "Search failed: " + words in panel and "Traceback" not in panel

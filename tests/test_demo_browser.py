@@ -20,15 +20,29 @@ from tests.demo_server import GRADIO_NOISE, served_demo
 pytestmark = [pytest.mark.browser, GRADIO_NOISE]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 HOSTILE = [  # documents that try to run code in the page
-    {"_id": "xss-script", "title": "Script <script>window.__pwned=3</script> in a title",
-     "text": "A pwned page would run <script>window.__pwned=1</script> and "
-             "<img src=x onerror=\"window.__pwned=2\"> if nobody escaped this text."},
-    {"_id": "xss-template", "title": "Template ${window.__pwned=4} {{constructor}}",
-     "text": "Gradio renders HTML through a JS template: ${window.__pwned=4} must stay literal text."},
+    {
+        "_id": "xss-script",
+        "title": "Script <script>window.__pwned=3</script> in a title",
+        "text": "A pwned page would run <script>window.__pwned=1</script> and "
+        '<img src=x onerror="window.__pwned=2"> if nobody escaped this text.',
+    },
+    {
+        "_id": "xss-template",
+        "title": "Template ${window.__pwned=4} {{constructor}}",
+        "text": "Gradio renders HTML through a JS template: ${window.__pwned=4} must stay literal text.",
+    },
     {"_id": "tea-green", "title": "Green tea", "text": "Green tea leaves are not oxidised."},
     {"_id": "coffee", "title": "Espresso", "text": "Espresso forces hot water through ground coffee."},
 ]

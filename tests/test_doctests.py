@@ -35,5 +35,10 @@ def test_docstring_examples(module_name, tmp_path, monkeypatch):
 
 
 def test_every_module_is_checked():
-    assert {"dualsearch.errors", "dualsearch.corpora.stdlib_docs", "dualsearch.demo.app", "dualsearch.finetune.mining",
-            "dualsearch.cli.arguments"} <= set(package_modules())
+    assert {
+        "dualsearch.errors",
+        "dualsearch.corpora.stdlib_docs",
+        "dualsearch.demo.app",
+        "dualsearch.finetune.mining",
+        "dualsearch.cli.arguments",
+    } <= set(package_modules())

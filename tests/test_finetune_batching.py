@@ -11,8 +11,15 @@ from dualsearch.finetune.config import FinetuneConfig
 
 
 def make_sampler(row_queries, row_documents, positives, batch_size=4, drop_last=False, seed=3):
-    return KnownPositivesBatchSampler(range(len(row_queries)), batch_size=batch_size, drop_last=drop_last, seed=seed,
-                                      row_queries=row_queries, row_documents=row_documents, positives=positives)
+    return KnownPositivesBatchSampler(
+        range(len(row_queries)),
+        batch_size=batch_size,
+        drop_last=drop_last,
+        seed=seed,
+        row_queries=row_queries,
+        row_documents=row_documents,
+        positives=positives,
+    )
 
 
 def conflicts(batch, row_queries, row_documents, positives) -> int:
@@ -57,7 +64,7 @@ def test_no_batch_holds_a_known_positive_of_another_query_when_one_can_be_avoide
     # the check above can fail: a plain shuffle of the same rows puts known positives together
     rows = list(range(120))
     random.Random(3).shuffle(rows)
-    assert sum(conflicts(rows[i:i + 4], *clustered) for i in range(0, 120, 4)) > 0
+    assert sum(conflicts(rows[i : i + 4], *clustered) for i in range(0, 120, 4)) > 0
 
 
 def test_seeded_per_epoch(clustered):

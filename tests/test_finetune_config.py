@@ -31,21 +31,24 @@ def test_bad_json_and_missing_file_are_clear(tmp_path):
         FinetuneConfig.from_json(tmp_path / "absent.json")
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"epochs": 0}, "epochs must be a positive number"),
-    ({"batch_size": 0}, "batch_size must be a whole number"),
-    ({"learning_rate": float("nan")}, "learning_rate"),
-    ({"dev_split": "dev", "dev_fraction": 0.2}, "not both"),
-    ({"dev_split": "train"}, "dev queries must be held out"),
-    ({"dev_fraction": 1.0}, "dev_fraction"),
-    ({"hard_negatives": -1}, "hard_negatives"),
-    ({"negative_miner": "bm42"}, r"negative_miner must be one of \['bm25', 'towers', 'both'\]"),
-    ({"negative_range_min": 10, "negative_range_max": 10}, "negative_range_min < negative_range_max"),
-    ({"negative_margin": 1.5}, "negative_margin"),
-    ({"min_relevance": 0}, "min_relevance"),
-    ({"tied": "yes"}, "tied must be true or false"),
-    ({"base": " "}, "base"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"epochs": 0}, "epochs must be a positive number"),
+        ({"batch_size": 0}, "batch_size must be a whole number"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"dev_split": "dev", "dev_fraction": 0.2}, "not both"),
+        ({"dev_split": "train"}, "dev queries must be held out"),
+        ({"dev_fraction": 1.0}, "dev_fraction"),
+        ({"hard_negatives": -1}, "hard_negatives"),
+        ({"negative_miner": "bm42"}, r"negative_miner must be one of \['bm25', 'towers', 'both'\]"),
+        ({"negative_range_min": 10, "negative_range_max": 10}, "negative_range_min < negative_range_max"),
+        ({"negative_margin": 1.5}, "negative_margin"),
+        ({"min_relevance": 0}, "min_relevance"),
+        ({"tied": "yes"}, "tied must be true or false"),
+        ({"base": " "}, "base"),
+    ],
+)
 def test_invalid_settings_are_refused(changes, message):
     with pytest.raises(InvalidInputError, match=message) as raised:
         FinetuneConfig(**changes)

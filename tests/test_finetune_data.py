@@ -21,10 +21,17 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def write_beir(directory: Path, qrels: str, queries: list[dict] | None = None) -> Path:
     (directory / "qrels").mkdir(parents=True)
-    write_jsonl(directory / "corpus.jsonl", [{"_id": "d1", "title": "Tea", "text": "Green tea."},
-                                             {"_id": "d2", "title": "", "text": "Espresso is coffee."}])
-    write_jsonl(directory / "queries.jsonl", queries or [{"_id": "q1", "text": "tea", "metadata": {}},
-                                                         {"_id": "q2", "text": "coffee", "metadata": {}}])
+    write_jsonl(
+        directory / "corpus.jsonl",
+        [
+            {"_id": "d1", "title": "Tea", "text": "Green tea."},
+            {"_id": "d2", "title": "", "text": "Espresso is coffee."},
+        ],
+    )
+    write_jsonl(
+        directory / "queries.jsonl",
+        queries or [{"_id": "q1", "text": "tea", "metadata": {}}, {"_id": "q2", "text": "coffee", "metadata": {}}],
+    )
     (directory / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\r\n" + qrels, encoding="utf-8")
     return directory
 
@@ -57,11 +64,14 @@ def test_beir_zero_grade_queries_are_skipped_and_unknown_ids_refused(tmp_path):
 
 
 def test_jsonl_pairs_get_ids_and_negatives(tmp_path):
-    path = write_jsonl(tmp_path / "pairs.jsonl", [
-        {"query": "tea?", "document": "Tea is a drink.", "negative": "Coffee is a drink."},
-        {"query": "tea?", "document": "Green tea.", "negative": ["Coffee is a drink.", "Bread."]},
-        {"query": "coffee?", "document": "Coffee is a drink."},
-    ])
+    path = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"query": "tea?", "document": "Tea is a drink.", "negative": "Coffee is a drink."},
+            {"query": "tea?", "document": "Green tea.", "negative": ["Coffee is a drink.", "Bread."]},
+            {"query": "coffee?", "document": "Coffee is a drink."},
+        ],
+    )
     data = load_training_data(path)
     assert data.queries == {"q0": "tea?", "q1": "coffee?"}
     assert data.qrels == {"q0": {"d0": 1, "d2": 1}, "q1": {"d1": 1}}
@@ -69,14 +79,17 @@ def test_jsonl_pairs_get_ids_and_negatives(tmp_path):
     assert data.documents["d3"] == "Bread."
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"query": "tea?"}, r"pairs.jsonl:1: query 'tea\?' has no positive \(field 'document'\)"),
-    ({"query": " ", "document": "x"}, r"pairs.jsonl:1: missing or empty 'query'"),
-    ({"query": "tea?", "document": ""}, "empty 'document'"),
-    ({"query": "tea?", "document": "x", "negative": ["y", ""]}, "'negative' must be a non-empty text"),
-    ({"query": "tea?", "document": "x", "negative": "x"}, "same text as the 'document'"),
-    ({"anchor": "tea?", "positive": "x"}, r"unknown fields \['anchor', 'positive'\]; expected 'query', 'document'"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"query": "tea?"}, r"pairs.jsonl:1: query 'tea\?' has no positive \(field 'document'\)"),
+        ({"query": " ", "document": "x"}, r"pairs.jsonl:1: missing or empty 'query'"),
+        ({"query": "tea?", "document": ""}, "empty 'document'"),
+        ({"query": "tea?", "document": "x", "negative": ["y", ""]}, "'negative' must be a non-empty text"),
+        ({"query": "tea?", "document": "x", "negative": "x"}, "same text as the 'document'"),
+        ({"anchor": "tea?", "positive": "x"}, r"unknown fields \['anchor', 'positive'\]; expected 'query', 'document'"),
+    ],
+)
 def test_bad_pair_records_are_refused_naming_file_and_line(tmp_path, row, message):
     path = write_jsonl(tmp_path / "pairs.jsonl", [row])
     with pytest.raises(TrainingDataError, match=message) as raised:
@@ -138,7 +151,13 @@ def test_dataset_columns_and_router_mapping():
     pairs = [("q1", "tea-black"), ("q2", "coffee-espresso")]
     two = build_dataset(data, pairs, [["tea-green", "astro-moon"], ["coffee-decaf", "geo-sahara"]])
     assert two.column_names == ["query", "document", "negative_1", "negative_2"]
-    assert two[0]["query"] == "which tea is oxidised the most" and two[1]["negative_1"] == data.documents["coffee-decaf"]
-    assert router_mapping(two.column_names) == {"query": "query", "document": "document",
-                                                "negative_1": "document", "negative_2": "document"}
+    assert (
+        two[0]["query"] == "which tea is oxidised the most" and two[1]["negative_1"] == data.documents["coffee-decaf"]
+    )
+    assert router_mapping(two.column_names) == {
+        "query": "query",
+        "document": "document",
+        "negative_1": "document",
+        "negative_2": "document",
+    }
     assert build_dataset(data, pairs).column_names == ["query", "document"]

@@ -60,9 +60,14 @@ def test_mined_negatives_respect_window_and_margin_for_every_pair():
 
 
 def test_given_negatives_come_first_and_short_windows_are_filled_at_random():
-    data = load_pair_records([("r:1", {"query": "tea", "document": "green tea", "negative": "black tea"}),
-                              ("r:2", {"query": "bread", "document": "sourdough bread"}),
-                              ("r:3", {"query": "moon", "document": "the moon"})], "rows")
+    data = load_pair_records(
+        [
+            ("r:1", {"query": "tea", "document": "green tea", "negative": "black tea"}),
+            ("r:2", {"query": "bread", "document": "sourdough bread"}),
+            ("r:3", {"query": "moon", "document": "the moon"}),
+        ],
+        "rows",
+    )
     pairs = [("q0", "d0"), ("q1", "d2")]
     empty = {q: Ranking([], {}) for q in data.queries}
     negatives = negatives_for_pairs(data, pairs, 2, [empty], NegativeWindow(), seed=0)

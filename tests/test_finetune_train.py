@@ -11,8 +11,17 @@ from dualsearch.corpora.sources import TINY_CORPUS_DIR
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import CONFIG_NAME, REPORT_NAME, finetune
 
-FAST = dict(split="test", epochs=1, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, max_document_length=64,
-            max_query_length=32, dev_fraction=0.25, seed=1)
+FAST = dict(
+    split="test",
+    epochs=1,
+    batch_size=4,
+    learning_rate=1e-3,
+    warmup_ratio=0.0,
+    max_document_length=64,
+    max_query_length=32,
+    dev_fraction=0.25,
+    seed=1,
+)
 
 
 def tower_state(model, route: str) -> dict[str, np.ndarray]:
@@ -99,7 +108,9 @@ def test_tied_towers_share_one_model(tmp_path, tiny_plain_model_dir):
 def test_router_base_keeps_its_towers_and_refuses_tying(tmp_path, tiny_model_dir):
     from dualsearch.errors import ModelError
 
-    config = FinetuneConfig(base=str(tiny_model_dir), gradient_cache=True, mini_batch_size=2, **{**FAST, "dev_fraction": 0.0})
+    config = FinetuneConfig(
+        base=str(tiny_model_dir), gradient_cache=True, mini_batch_size=2, **{**FAST, "dev_fraction": 0.0}
+    )
     report = finetune(TINY_CORPUS_DIR, tmp_path / "again", config)
     assert report.before == {} and report.train_pairs == 18
     with pytest.raises(ModelError, match="already has separate query/document towers"):

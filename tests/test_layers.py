@@ -16,8 +16,12 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FOLDERS = {"dualsearch": REPO / "search", "dualsearch.corpora": REPO / "corpora",
-           "dualsearch.finetune": REPO / "finetune", "dualsearch.demo": REPO / "demo"}
+FOLDERS = {
+    "dualsearch": REPO / "search",
+    "dualsearch.corpora": REPO / "corpora",
+    "dualsearch.finetune": REPO / "finetune",
+    "dualsearch.demo": REPO / "demo",
+}
 BASE = {"dualsearch.errors", "dualsearch.defaults", "dualsearch.version"}
 
 
@@ -74,8 +78,15 @@ GRAPH = {module: imports_of(module, path) for module, path in MODULES.items()}
 
 
 def test_the_source_tree_maps_to_the_expected_packages():
-    assert {"dualsearch", "dualsearch.cli", "dualsearch.errors", "dualsearch.corpora.sources",
-            "dualsearch.finetune.train", "dualsearch.demo.app", "dualsearch.testing"} <= set(MODULES)
+    assert {
+        "dualsearch",
+        "dualsearch.cli",
+        "dualsearch.errors",
+        "dualsearch.corpora.sources",
+        "dualsearch.finetune.train",
+        "dualsearch.demo.app",
+        "dualsearch.testing",
+    } <= set(MODULES)
     assert all(imported in MODULES for targets in GRAPH.values() for imported in targets)
 
 
@@ -95,7 +106,7 @@ def test_no_import_cycles():
 
     def visit(module: str) -> None:
         if module in active:
-            cycles.append(active[active.index(module):] + [module])
+            cycles.append(active[active.index(module) :] + [module])
             return
         if module in done or module == "dualsearch":  # the lazy facade
             return
@@ -111,10 +122,15 @@ def test_no_import_cycles():
 
 
 def test_benchmarks_do_not_import_the_tests():
-    offenders = [str(path.relative_to(REPO)) for path in (REPO / "bench").glob("*.py")
-                 if any(isinstance(node, (ast.Import, ast.ImportFrom))
-                        and any(name.split(".")[0] == "tests" for name in _imported_names(node))
-                        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))))]
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "bench").glob("*.py")
+        if any(
+            isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(name.split(".")[0] == "tests" for name in _imported_names(node))
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    ]
     assert offenders == []
 
 

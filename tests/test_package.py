@@ -33,8 +33,10 @@ def test_every_public_name_resolves_and_is_listed_once():
 
 
 def test_import_is_light(tmp_path):
-    code = ("import sys, dualsearch; "
-            "print([m for m in ('torch', 'sentence_transformers', 'gradio', 'faiss', 'numpy') if m in sys.modules])")
+    code = (
+        "import sys, dualsearch; "
+        "print([m for m in ('torch', 'sentence_transformers', 'gradio', 'faiss', 'numpy') if m in sys.modules])"
+    )
     assert run_python(code, tmp_path).strip() == "[]"
 
 
@@ -43,8 +45,10 @@ def test_users_files_named_like_our_folders_do_not_shadow_the_package(tmp_path):
     for name in ("demo", "corpora", "finetune"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "__init__.py").write_text(f"raise SystemExit('the user {name}/ was imported')\n")
-    code = ("import dualsearch, dualsearch.cli, dualsearch.corpora.sources, dualsearch.demo.app, "
-            "dualsearch.finetune.config; print(len(list(dualsearch.read_corpus('tiny'))))")
+    code = (
+        "import dualsearch, dualsearch.cli, dualsearch.corpora.sources, dualsearch.demo.app, "
+        "dualsearch.finetune.config; print(len(list(dualsearch.read_corpus('tiny'))))"
+    )
     assert run_python(code, tmp_path).strip() == "26"
 
 
@@ -54,8 +58,9 @@ def test_the_editable_install_maps_only_the_dualsearch_name(tmp_path):
     finders = [f for s in site for f in s.glob("__editable___dualsearch_*_finder.py")]
     if not finders:
         pytest.skip("dualsearch is not installed in editable mode here")
-    mapping = run_python(f"import runpy, json; print(json.dumps(runpy.run_path({str(finders[0])!r})['MAPPING']))",
-                         tmp_path)
+    mapping = run_python(
+        f"import runpy, json; print(json.dumps(runpy.run_path({str(finders[0])!r})['MAPPING']))", tmp_path
+    )
     assert all(name == "dualsearch" or name.startswith("dualsearch.") for name in json.loads(mapping))
     code = f"import importlib.util as u; print([n for n in {OUR_FOLDERS!r} if u.find_spec(n)])"
     assert run_python(code, tmp_path).strip() == "[]"
@@ -64,33 +69,59 @@ def test_the_editable_install_maps_only_the_dualsearch_name(tmp_path):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-                    str(out), str(REPO)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return next(out.glob("dualsearch-*.whl"))
 
 
 def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"dualsearch", f"dualsearch-{dualsearch.__version__}.dist-info"}
-    for expected in ("dualsearch/corpora/tiny/corpus.jsonl", "dualsearch/corpora/tiny/qrels/test.tsv",
-                     "dualsearch/cli/__init__.py", "dualsearch/demo/app.py", "dualsearch/finetune/train.py"):
+    for expected in (
+        "dualsearch/corpora/tiny/corpus.jsonl",
+        "dualsearch/corpora/tiny/qrels/test.tsv",
+        "dualsearch/cli/__init__.py",
+        "dualsearch/demo/app.py",
+        "dualsearch/finetune/train.py",
+    ):
         assert expected in names
 
 
 def test_a_regular_install_adds_only_dualsearch(wheel, tmp_path):
     """`pip install .` into an empty target: one package, importable from anywhere, its corpus data included."""
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                    str(wheel)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     top_level = {p.name for p in target.iterdir() if p.name != "bin"}
     assert top_level == {"dualsearch", f"dualsearch-{dualsearch.__version__}.dist-info"}
     work = tmp_path / "work"
     work.mkdir()
     (work / "search.py").write_text("raise SystemExit('the user search.py was imported')\n")
-    code = ("import sys; before = {m.split('.')[0] for m in sys.modules}; import dualsearch, dualsearch.cli; "
-            "docs = list(dualsearch.read_corpus('tiny')); "
-            "ours = {m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('dualsearch',) + "
-            f"{OUR_FOLDERS!r}}}; print(dualsearch.__file__, len(docs), sorted(ours))")
+    code = (
+        "import sys; before = {m.split('.')[0] for m in sys.modules}; import dualsearch, dualsearch.cli; "
+        "docs = list(dualsearch.read_corpus('tiny')); "
+        "ours = {m.split('.')[0] for m in sys.modules if m.split('.')[0] in ('dualsearch',) + "
+        f"{OUR_FOLDERS!r}}}; print(dualsearch.__file__, len(docs), sorted(ours))"
+    )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
     # the venv's site-packages stay on the path for the dependencies; the target comes first
     file, count, ours = run_python(code, work, env).split(" ", 2)
@@ -98,6 +129,7 @@ def test_a_regular_install_adds_only_dualsearch(wheel, tmp_path):
 
 
 def test_python_dash_m_dualsearch_is_the_command(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "dualsearch", "--version"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "dualsearch", "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"dualsearch {dualsearch.__version__}"

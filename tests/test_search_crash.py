@@ -22,14 +22,19 @@ CORPUS_SIZE = 600  # three chunks of 256, so the run can die between chunks
 
 
 def write_corpus(path, version: str):
-    rows = [{"_id": f"d{i}", "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"} for i in range(CORPUS_SIZE)]
+    rows = [
+        {"_id": f"d{i}", "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"}
+        for i in range(CORPUS_SIZE)
+    ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return {row["_id"]: row["text"] for row in rows}
 
 
 def run_cli(*argv, kill_at=None, timeout=300):
     env = {**os.environ, "DUALSEARCH_KILL_AT": kill_at or ""}
-    return subprocess.run([sys.executable, "-m", "dualsearch", *argv], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dualsearch", *argv], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def contents(index_dir, model_dir):
@@ -49,12 +54,15 @@ def indexed(tmp_path, tiny_model_dir):
     return index_dir, old, new
 
 
-@pytest.mark.parametrize(("kill_at", "expected"), [
-    ("encoding:2", "old"),  # after two of three chunks were encoded and checkpointed
-    ("writing", "old"),  # the FAISS index of the new version is on disk, the manifest not yet
-    ("before-switch", "old"),  # the new version is complete and renamed into place, CURRENT not yet replaced
-    ("after-switch", "new"),  # CURRENT names the new version, the old one not yet cleaned up
-])
+@pytest.mark.parametrize(
+    ("kill_at", "expected"),
+    [
+        ("encoding:2", "old"),  # after two of three chunks were encoded and checkpointed
+        ("writing", "old"),  # the FAISS index of the new version is on disk, the manifest not yet
+        ("before-switch", "old"),  # the new version is complete and renamed into place, CURRENT not yet replaced
+        ("after-switch", "new"),  # CURRENT names the new version, the old one not yet cleaned up
+    ],
+)
 def test_sigkill_leaves_old_or_new_and_a_rerun_completes(indexed, tiny_model_dir, kill_at, expected):
     index_dir, old, new = indexed
     corpus = str(index_dir.parent / "new.jsonl")
@@ -73,19 +81,38 @@ def test_sigkill_leaves_old_or_new_and_a_rerun_completes(indexed, tiny_model_dir
 def test_killed_first_build_leaves_no_index_and_rerun_resumes(tmp_path, tiny_model_dir):
     write_corpus(tmp_path / "c.jsonl", "v1")
     index_dir = tmp_path / "idx"
-    killed = run_cli("index", str(tmp_path / "c.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir), kill_at="encoding:1")
+    killed = run_cli(
+        "index",
+        str(tmp_path / "c.jsonl"),
+        "--out",
+        str(index_dir),
+        "--model",
+        str(tiny_model_dir),
+        kill_at="encoding:1",
+    )
     assert killed.returncode == -9
     assert not (index_dir / "CURRENT").exists() and (index_dir / ".chunks").is_dir()
-    assert run_cli("index", str(tmp_path / "c.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir)).returncode == 0
+    assert (
+        run_cli("index", str(tmp_path / "c.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir)).returncode
+        == 0
+    )
     assert len(contents(index_dir, tiny_model_dir)) == CORPUS_SIZE
 
 
 def test_a_running_writer_blocks_a_second_one(indexed):
     index_dir, _, _ = indexed
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from dualsearch.lock import IndexLock\n"
-        f"with IndexLock({str(index_dir)!r}):\n    print('locked', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from dualsearch.lock import IndexLock\n"
+                f"with IndexLock({str(index_dir)!r}):\n    print('locked', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         second = run_cli("delete", str(index_dir), "d1")

@@ -103,7 +103,9 @@ def test_index_corpus_validates_everything_before_encoding(tmp_path):
     from tests.test_search_reindex import CountingEncoder
 
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(f'{{"_id": "{i}", "text": "doc {i}"}}\n' for i in range(600)) + '{"_id": "5", "text": "dup"}\n')
+    corpus.write_text(
+        "".join(f'{{"_id": "{i}", "text": "doc {i}"}}\n' for i in range(600)) + '{"_id": "5", "text": "dup"}\n'
+    )
     encoder = CountingEncoder()
     with pytest.raises(CorpusError, match=r"c\.jsonl:601: duplicate document id '5'"):
         index_corpus(corpus, tmp_path / "idx", encoder)

@@ -105,8 +105,13 @@ def test_bad_record_stops_before_anything_is_encoded(index_dir, tmp_path):
 
 
 def test_add_and_delete(index_dir, tmp_path):
-    extra = write_rows(tmp_path / "extra.jsonl", [{"_id": "kites", "text": "kites on the wind"},
-                                                  {"_id": "tea-green", "title": "Green tea", "text": "Rewritten."}])
+    extra = write_rows(
+        tmp_path / "extra.jsonl",
+        [
+            {"_id": "kites", "text": "kites on the wind"},
+            {"_id": "tea-green", "title": "Green tea", "text": "Rewritten."},
+        ],
+    )
     report = add_documents(index_dir, extra, FakeEncoder())
     assert (report.added, report.updated, report.unchanged, report.deleted) == (1, 1, 25, 0)
     report = delete_documents(index_dir, ["kites", "astro-mars"], FakeEncoder())
@@ -134,7 +139,9 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(index_dir, caplog):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     import socket
 
-    (index_dir / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "command": "x"}))
+    (index_dir / ".lock").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "command": "x"})
+    )
     with caplog.at_level("WARNING"):
         reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
     assert f"process {int(dead.stdout)} died while writing" in caplog.text
@@ -147,12 +154,13 @@ def test_a_damaged_live_version_is_not_built_upon(index_dir):
         reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
 
 
-
 @pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF,SQ8", "IVF2,PQ8x4"])
 def test_reindex_keeps_any_index_type_working(tmp_path, factory):
     rows = [{"_id": f"d{i}", "text": f"document {i} about topic {i % 11} and {i % 5}"} for i in range(300)]
     index_dir = tmp_path / "idx"
-    build_index(read_corpus(write_rows(tmp_path / "a.jsonl", rows)), index_dir, FakeEncoder(), IndexConfig(factory=factory))
+    build_index(
+        read_corpus(write_rows(tmp_path / "a.jsonl", rows)), index_dir, FakeEncoder(), IndexConfig(factory=factory)
+    )
     rows[3]["text"] = "a wholly new text about kites"
     report = reindex(index_dir, write_rows(tmp_path / "b.jsonl", rows), FakeEncoder())
     assert (report.updated, report.unchanged, report.retrained) == (1, 299, False)

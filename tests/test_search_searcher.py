@@ -45,11 +45,17 @@ def test_search_batch_equals_single_searches(tiny_index, fake_encoder):
     assert batch == [searcher.search(query, k=4) for query in queries]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"query": ""}, "empty query"), ({"query": "   "}, "empty query"),
-    ({"query": "tea", "k": 0}, "k must be"), ({"query": "tea", "k": -3}, "k must be"),
-    ({"query": "tea", "k": 2.5}, "k must be"), ({"query": "tea", "nprobe": 0}, "nprobe must be"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "empty query"),
+        ({"query": "   "}, "empty query"),
+        ({"query": "tea", "k": 0}, "k must be"),
+        ({"query": "tea", "k": -3}, "k must be"),
+        ({"query": "tea", "k": 2.5}, "k must be"),
+        ({"query": "tea", "nprobe": 0}, "nprobe must be"),
+    ],
+)
 def test_bad_arguments_get_clear_errors(tiny_index, fake_encoder, kwargs, message):
     searcher = Searcher.open(tiny_index, encoder=fake_encoder)
     with pytest.raises(InvalidInputError, match=message):

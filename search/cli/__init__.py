@@ -22,8 +22,16 @@ from dualsearch.version import __version__
 logger = logging.getLogger(__name__)
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
-COMMANDS: list[Callable] = [add_index_command, add_search_command, add_evaluate_command, add_reindex_command,
-                            add_add_command, add_delete_command, add_demo_command, add_finetune_command]
+COMMANDS: list[Callable] = [
+    add_index_command,
+    add_search_command,
+    add_evaluate_command,
+    add_reindex_command,
+    add_add_command,
+    add_delete_command,
+    add_demo_command,
+    add_finetune_command,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it narrates its CPU feature probing
 
 

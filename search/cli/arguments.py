@@ -42,13 +42,15 @@ def add_field_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"documents per forward pass (default {BATCH_SIZE})")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=BATCH_SIZE, help=f"documents per forward pass (default {BATCH_SIZE})"
+    )
 
 
 def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--skip-invalid", action="store_true",
-                        help="skip malformed records and report each, instead of stopping")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help="skip malformed records and report each, instead of stopping"
+    )
 
 
 def fields(args: argparse.Namespace):

@@ -19,10 +19,17 @@ def add_index_command(commands) -> None:
     parser = commands.add_parser("index", help="encode a corpus into an index directory")
     parser.add_argument("corpus", help=f"the corpus: {corpus_formats_help()}")
     parser.add_argument("--out", required=True, help="index directory to create (or rebuild)")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="towers: a sentence-transformers path or hub id "
-                                                               "(default: two all-MiniLM-L6-v2 towers)")
-    parser.add_argument("--index-factory", default=None, help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
-                                                              "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="towers: a sentence-transformers path or hub id (default: two all-MiniLM-L6-v2 towers)",
+    )
+    parser.add_argument(
+        "--index-factory",
+        default=None,
+        help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
+        "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32",
+    )
     add_batch_size_argument(parser)
     add_skip_invalid_argument(parser)
     add_field_arguments(parser)
@@ -35,23 +42,31 @@ def _run_index(args) -> int:
 
     config = IndexConfig(factory=args.index_factory)
     encoder = DualEncoder.load(args.model, batch_size=args.batch_size)
-    report, skipped = index_corpus(args.corpus, args.out, encoder, fields(args), config,
-                                   skip_invalid=args.skip_invalid, show_progress=True)
+    report, skipped = index_corpus(
+        args.corpus, args.out, encoder, fields(args), config, skip_invalid=args.skip_invalid, show_progress=True
+    )
     for message in skipped:
         print(f"skipped: {message}")
     nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""
-    print(f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
-          f"in {report.encode_seconds + report.index_seconds:.1f}s")
+    print(
+        f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
+        f"in {report.encode_seconds + report.index_seconds:.1f}s"
+    )
     return 0
 
 
 def add_search_command(commands) -> None:
     parser = commands.add_parser("search", help="answer a query from an index directory")
-    parser.add_argument("index_dir", metavar="DIR",
-                        help=f"index directory ('{DEFAULT_INDEX}': the stdlib docs index, built on first use)")
+    parser.add_argument(
+        "index_dir",
+        metavar="DIR",
+        help=f"index directory ('{DEFAULT_INDEX}': the stdlib docs index, built on first use)",
+    )
     parser.add_argument("query", help="query text")
     parser.add_argument("-k", type=positive_int, default=K, help=f"number of results (default {K})")
-    parser.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")
+    parser.add_argument(
+        "--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)"
+    )
     parser.add_argument("--json", action="store_true", help="print results as a JSON list")
     parser.set_defaults(run=_run_search)
 
@@ -71,14 +86,18 @@ def _run_search(args) -> int:
         print("no results")
     for result in results:
         snippet = " ".join(result.text.split())[:160]
-        print(f"{result.rank:>3}. {result.score:.3f}  {result.title or result.doc_id}  [{result.doc_id}]\n     {snippet}")
+        print(
+            f"{result.rank:>3}. {result.score:.3f}  {result.title or result.doc_id}  [{result.doc_id}]\n     {snippet}"
+        )
     return 0
 
 
 def add_evaluate_command(commands) -> None:
     parser = commands.add_parser("evaluate", help="nDCG@10, Recall@100 and MRR@10 on BEIR queries and judgements")
     parser.add_argument("index_dir", metavar="DIR", help="index directory")
-    parser.add_argument("--queries", required=True, metavar="BEIR_DIR", help="BEIR directory with queries.jsonl and qrels/")
+    parser.add_argument(
+        "--queries", required=True, metavar="BEIR_DIR", help="BEIR directory with queries.jsonl and qrels/"
+    )
     parser.add_argument("--split", default="test", help="qrels split (default test)")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")

@@ -1,4 +1,5 @@
-"""``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is :func:`dualsearch.finetune.train.finetune`.
+"""``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is
+:func:`dualsearch.finetune.train.finetune`.
 
 Options left out keep the value of ``--config FILE`` (a ``train_config.json``), else the defaults of
 :class:`dualsearch.finetune.config.FinetuneConfig`. Heavy libraries are imported inside the handler only.
@@ -11,11 +12,28 @@ import dataclasses
 
 # CLI option -> FinetuneConfig field, for the options that map one to one.
 _FIELD_OPTIONS = {
-    "base": str, "split": str, "dev_split": str, "dev_fraction": float, "epochs": float, "batch_size": int,
-    "learning_rate": float, "warmup_ratio": float, "weight_decay": float, "scale": float,
-    "max_query_length": int, "max_document_length": int, "train_max_document_length": int, "seed": int,
-    "mini_batch_size": int, "hard_negatives": int, "negative_miner": str, "negative_margin": float,
-    "min_relevance": int, "max_pairs": int, "max_positives_per_query": int, "dev_max_documents": int,
+    "base": str,
+    "split": str,
+    "dev_split": str,
+    "dev_fraction": float,
+    "epochs": float,
+    "batch_size": int,
+    "learning_rate": float,
+    "warmup_ratio": float,
+    "weight_decay": float,
+    "scale": float,
+    "max_query_length": int,
+    "max_document_length": int,
+    "train_max_document_length": int,
+    "seed": int,
+    "mini_batch_size": int,
+    "hard_negatives": int,
+    "negative_miner": str,
+    "negative_margin": float,
+    "min_relevance": int,
+    "max_pairs": int,
+    "max_positives_per_query": int,
+    "dev_max_documents": int,
     "evaluation_steps": int,
 }
 _FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints")
@@ -24,9 +42,12 @@ _HELP = {
     "split": "qrels split of a BEIR directory to train on (default train)",
     "dev_split": "BEIR qrels split for dev evaluation, e.g. dev (NFCorpus)",
     "dev_fraction": "hold out this fraction of the training queries for dev evaluation (seeded)",
-    "epochs": "training epochs (default 1)", "batch_size": "pairs per step (default 32)",
-    "learning_rate": "peak learning rate (default 2e-5)", "warmup_ratio": "fraction of steps warming up (default 0.1)",
-    "weight_decay": "AdamW weight decay (default 0.01)", "scale": "loss similarity scale, 1/temperature (default 20)",
+    "epochs": "training epochs (default 1)",
+    "batch_size": "pairs per step (default 32)",
+    "learning_rate": "peak learning rate (default 2e-5)",
+    "warmup_ratio": "fraction of steps warming up (default 0.1)",
+    "weight_decay": "AdamW weight decay (default 0.01)",
+    "scale": "loss similarity scale, 1/temperature (default 20)",
     "max_query_length": "query tower truncation in tokens (default 64)",
     "max_document_length": "document tower truncation in tokens, saved with the towers (default 256)",
     "train_max_document_length": "document truncation while training only (default: --max-document-length)",
@@ -36,22 +57,28 @@ _HELP = {
     "negative_miner": "who mines hard negatives: bm25, towers (before training) or both (default bm25)",
     "negative_margin": "keep a negative only if its score <= positive score - MARGIN * |positive score|",
     "min_relevance": "lowest relevance grade that makes a pair (default 1)",
-    "max_pairs": "seeded subsample of the training pairs", "max_positives_per_query": "seeded cap of pairs per query",
+    "max_pairs": "seeded subsample of the training pairs",
+    "max_positives_per_query": "seeded cap of pairs per query",
     "dev_max_documents": "dev corpus size: judged documents plus a seeded sample (default 2000)",
     "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
     "tied": "share one tower's weights for queries and documents (saved as a plain model)",
     "avoid_known_positives": "never batch a document with a query it is judged relevant to "
-                             "(an in-batch negative that is really a positive; default on)",
+    "(an in-batch negative that is really a positive; default on)",
     "gradient_cache": "CachedMultipleNegativesRankingLoss: big batches in the memory of --mini-batch-size",
-    "bf16": "bfloat16 autocast (faster on CPUs with AMX)", "keep_checkpoints": "keep MODEL_DIR/checkpoints",
+    "bf16": "bfloat16 autocast (faster on CPUs with AMX)",
+    "keep_checkpoints": "keep MODEL_DIR/checkpoints",
 }
 
 
 def add_finetune_command(commands) -> None:
     """Register ``finetune`` on the ``dualsearch`` sub-command parsers."""
     parser = commands.add_parser("finetune", help="fine-tune query and document towers on (query, document) pairs")
-    parser.add_argument("data", metavar="DATA", help="a BEIR directory, a .jsonl of {query, document[, negative]}, "
-                                                     "a save_to_disk dataset directory or hf:NAME[:SPLIT]")
+    parser.add_argument(
+        "data",
+        metavar="DATA",
+        help="a BEIR directory, a .jsonl of {query, document[, negative]}, "
+        "a save_to_disk dataset directory or hf:NAME[:SPLIT]",
+    )
     parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to create")
     parser.add_argument("--config", metavar="JSON", help="start from this train_config.json; options override it")
     parser.add_argument("--overwrite", action="store_true", help="replace MODEL_DIR if it exists")
@@ -59,14 +86,26 @@ def add_finetune_command(commands) -> None:
     for name, kind in _FIELD_OPTIONS.items():
         target = dev if name in ("dev_split", "dev_fraction") else parser
         metavar = {int: "N", float: "X", str: "NAME"}[kind] if name != "base" else "PATH_OR_ID"
-        target.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=metavar,
-                            help=_HELP[name])
-    parser.add_argument("--negative-range", nargs=2, type=int, metavar=("MIN", "MAX"), default=None,
-                        help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 0 50)")
+        target.add_argument(
+            "--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=metavar, help=_HELP[name]
+        )
+    parser.add_argument(
+        "--negative-range",
+        nargs=2,
+        type=int,
+        metavar=("MIN", "MAX"),
+        default=None,
+        help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 0 50)",
+    )
     for name in _FLAGS:
         # --flag / --no-flag, so an option set in --config can be turned off again
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, action=argparse.BooleanOptionalAction, default=None,
-                            help=_HELP[name])
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=_HELP[name],
+        )
     parser.set_defaults(run=run_finetune)
 
 

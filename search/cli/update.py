@@ -19,10 +19,15 @@ def add_reindex_command(commands) -> None:
     parser = commands.add_parser("reindex", help="update an index to match a corpus (or new towers)")
     parser.add_argument("index_dir", metavar="DIR", help="index directory to update")
     parser.add_argument("--corpus", required=True, help="the corpus as it is now (any form 'index' takes)")
-    parser.add_argument("--model", default=None, help="new towers (path or hub id): every document is re-encoded; "
-                                                      "default: the towers that built the index")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="new towers (path or hub id): every document is re-encoded; default: the towers that built the index",
+    )
     add_skip_invalid_argument(parser)
-    parser.add_argument("--retrain", action="store_true", help="retrain the IVF centroids even if the policy would keep them")
+    parser.add_argument(
+        "--retrain", action="store_true", help="retrain the IVF centroids even if the policy would keep them"
+    )
     add_batch_size_argument(parser)
     add_field_arguments(parser)
     parser.set_defaults(run=_run_reindex)
@@ -32,8 +37,15 @@ def _run_reindex(args) -> int:
     from dualsearch.reindex import reindex
 
     encoder = _towers(args.index_dir, args.model, args.batch_size)
-    report = reindex(args.index_dir, args.corpus, encoder, fields(args), skip_invalid=args.skip_invalid,
-                     retrain=args.retrain, show_progress=True)
+    report = reindex(
+        args.index_dir,
+        args.corpus,
+        encoder,
+        fields(args),
+        skip_invalid=args.skip_invalid,
+        retrain=args.retrain,
+        show_progress=True,
+    )
     _print_report(report)
     return 0
 
@@ -50,8 +62,14 @@ def add_add_command(commands) -> None:
 def _run_add(args) -> int:
     from dualsearch.reindex import add_documents
 
-    report = add_documents(args.index_dir, args.file, _towers(args.index_dir, None), fields(args),
-                           skip_invalid=args.skip_invalid, show_progress=True)
+    report = add_documents(
+        args.index_dir,
+        args.file,
+        _towers(args.index_dir, None),
+        fields(args),
+        skip_invalid=args.skip_invalid,
+        show_progress=True,
+    )
     _print_report(report)
     return 0
 
