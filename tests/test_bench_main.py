@@ -14,13 +14,20 @@ import bench.__main__ as entry
 def test_parse_skip_accepts_known_names_and_lists_the_valid_ones_otherwise():
     assert entry.parse_skip("finetune,scale") == ["finetune", "scale"]
     assert entry.parse_skip(" finetune , ") == ["finetune"]
-    with pytest.raises(argparse.ArgumentTypeError, match="choose from zero_shot"):
+    with pytest.raises(argparse.ArgumentTypeError, match="choose from import_time, zero_shot"):
         entry.parse_skip("finetune,nope")
 
 
 def test_plan_keeps_the_run_order_without_the_skipped():
     assert entry.plan([]) == list(entry.BENCHMARKS)
-    assert entry.plan(["finetune", "scale"]) == ["zero_shot", "engine", "ann_compare", "encoding", "reindex"]
+    assert entry.plan(["finetune", "scale"]) == [
+        "import_time",
+        "zero_shot",
+        "engine",
+        "ann_compare",
+        "encoding",
+        "reindex",
+    ]
 
 
 def test_command_parser_passes_the_rest_through():
@@ -48,7 +55,7 @@ def test_benchmark_command_runs_the_module_in_a_fresh_interpreter():
 def test_all_dry_run_prints_the_commands_in_order(capsys):
     assert entry.main(["all", "--skip", "finetune,scale", "--nice", "5", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "nice -n 5 python -m bench.zero_shot" and lines[-1] == "python -m bench report"
+    assert lines[0] == "nice -n 5 python -m bench.import_time" and lines[-1] == "python -m bench report"
     assert not any("finetune" in line or "bench.scale" in line for line in lines)
 
 
@@ -71,7 +78,7 @@ def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
     )
     monkeypatch.setattr("bench.report.write_report", lambda: tmp_path / "benchmarks.md")
     assert entry.main(["all", "--skip", "finetune,scale"]) == 1
-    assert ran == ["zero_shot", "engine", "ann_compare", "encoding", "reindex"]
+    assert ran == ["import_time", "zero_shot", "engine", "ann_compare", "encoding", "reindex"]
     assert "failed (1)" in capsys.readouterr().out
     ran.clear()
-    assert entry.main(["all", "--stop-on-error"]) == 1 and ran == ["zero_shot", "engine"]
+    assert entry.main(["all", "--stop-on-error"]) == 1 and ran == ["import_time", "zero_shot", "engine"]

@@ -59,7 +59,10 @@ def test_the_gradio_client_example_in_docs_runs_as_written(searcher):
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "demo.md").read_text(encoding="utf-8")
     [example] = [block for block in re.findall(r"```python\n(.*?)```", docs, re.S) if "gradio_client" in block]
-    assert example.count("\n") == 3 and 'Client("http://127.0.0.1:7860/")' in example  # three lines, as documented
+    assert (
+        len([line for line in example.splitlines() if line.strip()]) == 3
+        and 'Client("http://127.0.0.1:7860/")' in example
+    )  # three lines, as documented
     with served_demo({"tiny": searcher}) as url:
         namespace: dict = {}
         exec(example.replace("http://127.0.0.1:7860/", url), namespace)
