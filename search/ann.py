@@ -126,30 +126,32 @@ def add_vectors(index: faiss.Index, vectors: np.ndarray, row_ids: np.ndarray) ->
         raise IndexBuildError(f"FAISS refused to add vectors: {_faiss_message(error)}") from None
 
 
-def search_parameters(index: faiss.Index, nprobe: int | None, k: int):
+def search_parameters(index: faiss.Index, nprobe: int | None, k: int, selector: faiss.IDSelector | None = None):
     """Per-call parameters, so FAISS's default nprobe of 1 never applies by accident.
 
     For HNSW indexes the same effort knob sets ``efSearch`` (default 128, at least ``k``).
+    ``selector`` restricts the search to some ids (a metadata filter).
     """
     ivf = ivf_part(index)
     if ivf is not None:
-        return faiss.SearchParametersIVF(nprobe=max(1, min(nprobe or 1, ivf.nlist)))
+        return faiss.SearchParametersIVF(nprobe=max(1, min(nprobe or 1, ivf.nlist)), sel=selector)
     if "HNSW" in type(faiss.downcast_index(getattr(index, "index", index))).__name__:
-        return faiss.SearchParametersHNSW(efSearch=max(k, nprobe or DEFAULT_HNSW_EF_SEARCH))
-    return None
+        return faiss.SearchParametersHNSW(efSearch=max(k, nprobe or DEFAULT_HNSW_EF_SEARCH), sel=selector)
+    return faiss.SearchParameters(sel=selector) if selector is not None else None
 
 
 def search_vectors(
-    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None
+    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None, selector: faiss.IDSelector | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` search of (m, d) ``queries``: scores (m, k') and ids (m, k'), k' = min(k, ntotal).
 
-    Rows can still hold -1 ids (an IVF search that visits fewer than k vectors); callers drop them.
+    Rows can still hold -1 ids (an IVF search that visits fewer than k vectors, or a ``selector``
+    that lets fewer through); callers drop them.
     """
     k = min(k, index.ntotal)
     if k < 1:
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-    params = search_parameters(index, nprobe, k)
+    params = search_parameters(index, nprobe, k, selector)
     try:
         return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     except RuntimeError as error:

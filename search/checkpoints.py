@@ -20,9 +20,10 @@ CACHE_NAME = ".chunks"
 
 
 class ChunkCache:
-    def __init__(self, index_dir: str | Path, weights_sha256: str) -> None:
+    def __init__(self, index_dir: str | Path, weights_sha256: str, passages: str = "") -> None:
+        """``passages`` names the passage settings: vectors of other settings are other vectors."""
         self.root = Path(index_dir) / CACHE_NAME
-        self.directory = self.root / weights_sha256[:16]
+        self.directory = self.root / (weights_sha256[:16] + (f"-{passages}" if passages else ""))
         self.hits = 0
 
     @staticmethod

@@ -8,16 +8,18 @@ from pathlib import Path
 
 from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, home_dir
 from dualsearch.layout import is_index_dir
+from dualsearch.manifest import FORMAT_VERSION
 
 logger = logging.getLogger(__name__)
 
 
 def default_index_dir() -> Path:
     """``$DUALSEARCH_HOME/stdlib-py3.X-vN`` (default home: ``~/.cache/dualsearch``; N: the extraction
-    version, so an index of older extraction code is not reused)."""
+    version, so an index of older extraction code is not reused; likewise the index format)."""
     from dualsearch.corpora.stdlib_docs import EXTRACTION_VERSION
 
-    return home_dir() / f"stdlib-py{sys.version_info.major}.{sys.version_info.minor}-v{EXTRACTION_VERSION}"
+    python = f"py{sys.version_info.major}.{sys.version_info.minor}"
+    return home_dir() / f"stdlib-{python}-v{EXTRACTION_VERSION}-format{FORMAT_VERSION}"
 
 
 def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:

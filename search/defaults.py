@@ -22,6 +22,19 @@ SEED = 0  # training sample and k-means of the index, nprobe calibration sample
 NPROBE_TARGET = 0.99
 CALIBRATION_QUERIES = 256  # sampled documents whose opening words calibrate nprobe
 K = 10  # results per query
+# Passages start every this share of the window (0.5: each token is in two passages). Chosen on
+# SciFact train and NFCorpus dev (bench/hybrid.py, docs/benchmarks.md).
+PASSAGE_STRIDE_FRACTION = 0.5
+# How a search ranks by default, recorded in each index's manifest; chosen on SciFact train and
+# NFCorpus dev (bench/hybrid.py).
+MODE = "hybrid"  # towers and BM25, fused
+FUSION = "rrf"  # reciprocal-rank fusion
+RRF_K = 60  # Cormack et al. 2009
+DENSE_WEIGHT = 0.5  # the towers' share in the convex fusion
+FUSION_CANDIDATES = 100  # documents each side brings to the fusion
+# A filter matching at most this many passages is searched exactly over them (a gather of a few
+# MiB); a broader one goes through the ANN index with an IDSelector.
+EXACT_FILTER_ROWS = 50_000
 
 HOME_VARIABLE = "DUALSEARCH_HOME"  # where the default index is cached (default ~/.cache/dualsearch)
 DATA_DIR_VARIABLE = "DUALSEARCH_DATA"  # the BEIR collections for tests and benchmarks

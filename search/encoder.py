@@ -85,6 +85,24 @@ class DualEncoder:
         texts = check_texts(texts, "document")
         return self._encode(self.model.encode_document, texts, show_progress)
 
+    @property
+    def document_window(self) -> int:
+        transformer = self._document_transformer()
+        return int(transformer.max_seq_length) - transformer.tokenizer.num_special_tokens_to_add(pair=False)
+
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character offsets of each text's tokens under the document tower's (fast) tokenizer."""
+        tokenizer = self._document_transformer().tokenizer
+        encoded = tokenizer(
+            list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+        )
+        return [[(int(start), int(end)) for start, end in spans] for spans in encoded["offset_mapping"]]
+
+    def _document_transformer(self):
+        """The first module of the document tower (a sentence-transformers ``Transformer``)."""
+        tower = self.model[0].sub_modules[DOCUMENT_ROUTE] if self._routes else self.model
+        return tower[0]
+
     def _encode(self, encode, texts: list[str], show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dualsearch.defaults import CALIBRATION_QUERIES, CHUNK_SIZE, NPROBE_TARGET, SEED
 from dualsearch.errors import InvalidInputError
+from dualsearch.passages import PassageConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class IndexConfig:
             these pseudo-queries tracked real SciFact train and NFCorpus dev queries within
             0.01-0.03 of overlap.)
         calibration_queries: How many sampled documents calibrate nprobe.
+        passage_window: Tokens of text per passage (None: the document tower's window).
+        passage_stride: Tokens between passage starts (None: a share of the window, see
+            :mod:`dualsearch.passages`).
+        filter_fields: Metadata fields to index for filtering (any field can be filtered on;
+            declared ones are fast on large corpora).
 
     Example:
         >>> IndexConfig(factory="Flat").chunk_size
@@ -37,8 +43,18 @@ class IndexConfig:
     seed: int = SEED
     nprobe_target: float = NPROBE_TARGET
     calibration_queries: int = CALIBRATION_QUERIES
+    passage_window: int | None = None
+    passage_stride: int | None = None
+    filter_fields: tuple[str, ...] = ()
+
+    @property
+    def passages(self) -> PassageConfig:
+        return PassageConfig(self.passage_window, self.passage_stride)
 
     def __post_init__(self) -> None:
+        self.passages  # noqa: B018  (validates the passage settings)
+        if any(not isinstance(field, str) or not field for field in self.filter_fields):
+            raise InvalidInputError(f"filter fields must be non-empty strings, got {list(self.filter_fields)}")
         if self.chunk_size < 1:
             raise InvalidInputError(f"chunk_size must be at least 1, got {self.chunk_size}")
         if not 0 < self.nprobe_target <= 1:

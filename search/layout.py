@@ -121,7 +121,7 @@ def _fsync(path: Path) -> None:
 def publish(index_dir: str | Path, build_dir: Path) -> Path:
     """Make a finished build directory the live version; returns the version directory."""
     index_dir = Path(index_dir)
-    for path in build_dir.iterdir():
+    for path in sorted(build_dir.rglob("*"), reverse=True):  # files before the directories holding them
         _fsync(path)
     numbers = _version_numbers(index_dir)
     version_dir = index_dir / f"v{(numbers[-1] + 1 if numbers else 1):06d}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
 MANIFEST_NAME = "manifest.json"
 _LEGACY_FIELDS = ("next_row_id",)
 
@@ -31,6 +31,11 @@ class Manifest:
     document_count: int
     corpus: str  # the corpus the index was built from, as given
     files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
+    passage_count: int = 0  # vector rows: one per passage (a document that fits is one passage)
+    passages: dict[str, int] = field(default_factory=dict)  # window and stride, in tokens
+    lexical: dict[str, Any] = field(default_factory=dict)  # the BM25 index's library and settings
+    search: dict[str, Any] = field(default_factory=dict)  # default search settings (SearchSettings)
+    filter_fields: list[str] = field(default_factory=list)  # metadata fields indexed for filtering
     trained_count: int = 0  # vectors the IVF centroids were trained on
     trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.reindex)
     added_since_training: int = 0  # vectors encoded since then (new and changed documents)

@@ -32,6 +32,8 @@ class Encoder(Protocol):
 
     Both ``encode_*`` methods return L2-normalised float32 arrays of shape ``(n, dimension)`` and
     refuse empty texts with :class:`~dualsearch.errors.InvalidInputError` (see :func:`check_texts`).
+    ``document_window`` and ``document_token_spans`` let the indexer cut long documents into passages
+    that fit the document tower (:mod:`dualsearch.passages`).
     """
 
     batch_size: int
@@ -44,6 +46,15 @@ class Encoder(Protocol):
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray: ...
+
+    @property
+    def document_window(self) -> int:
+        """Tokens one input of the document tower holds, special tokens excluded (more are cut off)."""
+        ...
+
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Each text's tokens under the document tower's tokenizer, as (start, end) character offsets."""
+        ...
 
 
 def check_texts(texts: Sequence[str], what: str) -> list[str]:

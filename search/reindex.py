@@ -128,7 +128,13 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
     """The given config, or the settings the index was built with."""
     if config is not None:
         return config
-    return IndexConfig(factory=manifest.build.get("requested_factory"), seed=manifest.build.get("seed", 0))
+    return IndexConfig(
+        factory=manifest.build.get("requested_factory"),
+        seed=manifest.build.get("seed", 0),
+        passage_window=manifest.passages.get("window"),
+        passage_stride=manifest.passages.get("stride"),
+        filter_fields=tuple(manifest.filter_fields),
+    )
 
 
 def reindex(

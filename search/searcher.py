@@ -1,4 +1,11 @@
-"""Answer queries from an index directory: :class:`Searcher`."""
+"""Answer queries from an index directory: :class:`Searcher`.
+
+Three modes (:class:`~dualsearch.search_settings.SearchSettings`): ``dense`` ranks documents by
+their best passage under the towers (:mod:`dualsearch.dense`), ``lexical`` by BM25
+(:mod:`dualsearch.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.fusion`)
+over the union of both sides' top candidates, with both scores computed for every candidate.
+Metadata filters (:mod:`dualsearch.filters`) restrict both sides inside the search.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +19,33 @@ import faiss
 import numpy as np
 
 from dualsearch import ann, layout
-from dualsearch.defaults import K
+from dualsearch.defaults import EXACT_FILTER_ROWS, K
+from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
+from dualsearch.filters import Filter, filter_condition
+from dualsearch.fusion import fuse
+from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
+from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader
 from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)
+Ranked = tuple[int, float, float | None, float | None, int | None]  # doc row, score, dense, lexical, best row
 
 
 @dataclass(frozen=True)
 class SearchResult:
     rank: int  # 1-based
     doc_id: str
-    score: float  # cosine similarity between query and document vectors
+    score: float  # what ranked it: the fused score (hybrid), the towers' cosine (dense) or BM25 (lexical)
     title: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    passage: tuple[int, int] | None = None  # character span in ``text`` of the passage that matched best
+    dense_score: float | None = None  # cosine of the query and the best passage (None: not computed)
+    lexical_score: float | None = None  # BM25 score of the document (None: not computed)
 
 
 def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
@@ -62,18 +78,14 @@ class Searcher:
         tea-green
     """
 
-    def __init__(
-        self,
-        index_dir: Path,
-        version_dir: Path,
-        manifest: Manifest,
-        encoder: Encoder,
-        index: faiss.Index,
-        store: DocumentStoreReader,
-        vectors: np.ndarray,
-    ) -> None:
-        self.index_dir, self.version_dir, self.manifest = index_dir, version_dir, manifest
-        self.encoder, self._index, self._store, self._vectors = encoder, index, store, vectors
+    def __init__(self, index_dir: Path, version_dir: Path, manifest: Manifest, encoder: Encoder, parts: dict) -> None:
+        self.index_dir, self.version_dir, self.manifest, self.encoder = index_dir, version_dir, manifest, encoder
+        self._index: faiss.Index = parts["index"]
+        self._store: DocumentStoreReader = parts["store"]
+        self._vectors: np.ndarray = parts["vectors"]  # (passages, d) float32, memory-mapped
+        self._lexical: LexicalIndex = parts["lexical"]
+        self._passages: PassageMap = parts["passages"]
+        self.settings = SearchSettings.from_dict(manifest.search)
         self._closed = False
 
     @classmethod
@@ -98,11 +110,16 @@ class Searcher:
 
             encoder = DualEncoder.load(manifest.model)
         check_towers(manifest, encoder, index_dir)
-        index = faiss.read_index(str(version_dir / layout.INDEX_FILE))
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
-        vectors = open_vectors(version_dir, manifest.dimension)  # (n, d) float32, mapped: exact search
+        parts = {
+            "index": faiss.read_index(str(version_dir / layout.INDEX_FILE)),
+            "store": store,
+            "vectors": open_vectors(version_dir, manifest.dimension),  # mapped now: outlives the file's removal
+            "lexical": LexicalIndex.load(version_dir),
+            "passages": PassageMap(store.passage_counts()),
+        }
         logger.info("opened %s: %d documents, %s", version_dir, manifest.document_count, manifest.factory)
-        return cls(index_dir, version_dir, manifest, encoder, index, store, vectors)
+        return cls(index_dir, version_dir, manifest, encoder, parts)
 
     def reload(self) -> Searcher:
         """A searcher on the index's live version now, sharing these towers; this one is closed."""
@@ -119,16 +136,29 @@ class Searcher:
     def __len__(self) -> int:
         return self.manifest.document_count
 
-    def search(self, query: str, k: int = K, nprobe: int | None = None, exact: bool = False) -> list[SearchResult]:
-        """The ``k`` documents closest to ``query`` (fewer if the index holds fewer).
+    def search(
+        self,
+        query: str,
+        k: int = K,
+        nprobe: int | None = None,
+        exact: bool = False,
+        mode: str | None = None,
+        filter: Filter | None = None,
+        **overrides: Any,
+    ) -> list[SearchResult]:
+        """The ``k`` documents that best answer ``query`` (fewer if fewer match).
 
         Args:
             query: Non-empty text.
             k: How many results, at least 1.
             nprobe: Inverted lists to visit (IVF only); default: the index's calibrated value.
-            exact: Brute-force search over all stored vectors instead of the ANN index.
+            exact: Brute-force the dense side over all stored vectors instead of the ANN index.
+            mode: ``hybrid``, ``dense`` or ``lexical``; default: the index's (``manifest.search``).
+            filter: Metadata conditions every result meets (:mod:`dualsearch.filters`).
+            **overrides: Other :class:`~dualsearch.search_settings.SearchSettings` for this query
+                (``fusion``, ``rrf_k``, ``dense_weight``, ``candidates``).
         """
-        return self.search_batch([query], k=k, nprobe=nprobe, exact=exact)[0]
+        return self.search_batch([query], k, nprobe, exact, mode=mode, filter=filter, **overrides)[0]
 
     def search_batch(
         self,
@@ -137,18 +167,120 @@ class Searcher:
         nprobe: int | None = None,
         exact: bool = False,
         show_progress: bool = False,
+        mode: str | None = None,
+        filter: Filter | None = None,
+        **overrides: Any,
     ) -> list[list[SearchResult]]:
-        """:meth:`search` for many queries at once (encoded in batches)."""
+        """:meth:`search` for many queries at once (the towers encode them in batches)."""
         _check_arguments(queries, k, nprobe)
         self._check_open()
-        vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
-        scores, row_ids = self.search_vectors(vectors, k, nprobe, exact)
-        return [self._results(row_scores, row_row_ids) for row_scores, row_row_ids in zip(scores, row_ids)]
+        settings = self.settings.with_overrides(mode=mode, **overrides)
+        allowed = self._allowed_documents(filter)  # (a,) document rows, or None for all
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(self.manifest.document_count, np.float32)  # (n,)
+            mask[allowed] = 1.0
+        vectors = dense = lexical = None
+        if settings.mode != "lexical":
+            vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
+            depth = k if settings.mode == "dense" else max(k, settings.candidates)
+            dense = self._dense(vectors, depth, nprobe, exact, allowed)
+        if settings.mode != "dense":
+            lexical = [self._lexical.scores(query, mask) for query in queries]  # (n,) float32 each
+        answers = []
+        for number in range(len(queries)):
+            if settings.mode == "dense":
+                docs, scores, rows = dense[number]
+                ranked = [(doc, score, score, None, row) for doc, score, row in zip(docs, scores, rows)][:k]
+            elif settings.mode == "lexical":
+                ranked = [(doc, score, None, score, None) for doc, score in _top_positive(lexical[number], k)]
+            else:
+                ranked = self._fuse(vectors[number], dense[number], lexical[number], k, settings)
+            answers.append(self._results(ranked))
+        return answers
+
+    def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
+        """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
+        allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
+        limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
+        answers: list = [None] * len(vectors)
+        pending, depth = list(range(len(vectors))), min(limit, k * PASSAGE_OVERSAMPLING)
+        while pending and depth > 0:
+            scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows)
+            widen = []
+            for position, number in enumerate(pending):
+                answers[number] = best_per_document(scores[position], rows[position], self._passages.row_to_doc)
+                if len(answers[number][0]) < k and depth < limit:
+                    widen.append(number)  # too few distinct documents among the passages fetched
+            pending, depth = widen, min(limit, depth * PASSAGE_OVERSAMPLING)
+        return [
+            (docs[:k], scores[:k], rows[:k]) if docs is not None else ([], [], [])
+            for docs, scores, rows in (answer or (None, None, None) for answer in answers)
+        ]
+
+    def _search_passages(
+        self, vectors: np.ndarray, depth: int, nprobe: int | None, exact: bool, allowed_rows: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``depth`` passages per query vector: scores and rows, (m, depth') each (-1: none)."""
+        if allowed_rows is not None and (exact or len(allowed_rows) <= EXACT_FILTER_ROWS):
+            subset = np.asarray(self._vectors[allowed_rows])  # (a, d): a filter that matches few passages
+            scores, positions = faiss.knn(
+                np.ascontiguousarray(vectors), subset, min(depth, len(subset)), metric=faiss.METRIC_INNER_PRODUCT
+            )
+            return scores, np.where(positions >= 0, allowed_rows[np.maximum(positions, 0)], -1)
+        if exact:
+            return self._exact_search(vectors, depth)
+        nprobe = nprobe or self.manifest.default_nprobe or None
+        selector = None
+        if allowed_rows is not None:
+            selector = faiss.IDSelectorBatch(allowed_rows.astype(np.int64))
+            # a selective filter leaves few hits in each list: visit proportionally more lists
+            share = self._passages.passage_count / len(allowed_rows)
+            nprobe = int(min(self.manifest.nlist or 1, (nprobe or 1) * np.ceil(share)))
+        return ann.search_vectors(self._index, vectors, depth, nprobe, selector)
+
+    def _fuse(
+        self, query_vector: np.ndarray, dense, lexical_scores: np.ndarray, k: int, settings: SearchSettings
+    ) -> list[Ranked]:
+        """One query's hybrid ranking: both sides' candidates, both scores for each, fused."""
+        known = {doc: (score, row) for doc, score, row in zip(*dense)}
+        lexical_top = [doc for doc, _ in _top_positive(lexical_scores, max(k, settings.candidates))]
+        missing = [doc for doc in lexical_top if doc not in known]
+        for doc, score, row in zip(missing, *exact_max_passage(self._vectors, self._passages, missing, query_vector)):
+            known[doc] = (score, row)
+        if not known:
+            return []
+        candidates = np.fromiter(known, dtype=np.int64)  # (c,)
+        dense_values = np.array([known[int(doc)][0] for doc in candidates], np.float32)
+        lexical_values = lexical_scores[candidates]
+        fused = fuse(dense_values, lexical_values, settings.fusion, settings.rrf_k, settings.dense_weight)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [
+            (
+                int(candidates[i]),
+                float(fused[i]),
+                float(dense_values[i]),
+                float(lexical_values[i]),
+                known[int(candidates[i])][1],
+            )
+            for i in order
+        ]
+
+    def _allowed_documents(self, spec: Filter | None) -> np.ndarray | None:
+        """Document rows a filter lets through (sorted), or None without a filter."""
+        if spec is None:
+            return None
+        condition, parameters = filter_condition(spec)
+        for field_name in spec:
+            if not self._store.has_field(field_name):
+                raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
+        return self._store.select_rows(condition, parameters)
 
     def search_vectors(
         self, vectors: np.ndarray, k: int, nprobe: int | None = None, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Raw search of (m, d) query vectors: scores and row ids, (m, k') each, -1 where nothing was found."""
+        """Raw search of (m, d) query vectors over passages: scores and passage rows, (m, k') each,
+        -1 where nothing was found."""
         self._check_open()
         if exact:
             return self._exact_search(vectors, k)
@@ -158,32 +290,46 @@ class Searcher:
         k = min(k, len(self._vectors))
         return faiss.knn(np.ascontiguousarray(vectors), np.asarray(self._vectors), k, metric=faiss.METRIC_INNER_PRODUCT)
 
-    def _results(self, scores: np.ndarray, row_ids: np.ndarray) -> list[SearchResult]:
-        hits = [(float(score), int(row_id)) for score, row_id in zip(scores, row_ids) if row_id >= 0]
-        documents = self._store.fetch(row_id for _, row_id in hits)
-        hits = [(score, row_id) for score, row_id in hits if row_id in documents]  # drop rows deleted since
-        return [
-            SearchResult(
-                rank,
-                documents[row_id].doc_id,
-                score,
-                documents[row_id].title,
-                documents[row_id].text,
-                documents[row_id].metadata,
+    def _results(self, ranked: list[Ranked]) -> list[SearchResult]:
+        documents = self._store.fetch(doc for doc, *_ in ranked)
+        results = []
+        for doc, score, dense_score, lexical_score, best_row in ranked:
+            stored = documents[doc]
+            passage = tuple(stored.passages[best_row - stored.first_row]) if best_row is not None else None
+            results.append(
+                SearchResult(
+                    len(results) + 1,
+                    stored.doc_id,
+                    score,
+                    stored.title,
+                    stored.text,
+                    stored.metadata,
+                    passage,
+                    dense_score,
+                    lexical_score,
+                )
             )
-            for rank, (score, row_id) in enumerate(hits, start=1)
-        ]
+        return results
 
     def close(self) -> None:
         """Release the store, the FAISS index and the vectors mapping (closing twice is harmless)."""
         if not self._closed:
             self._closed = True
             self._store.close()
-            self._index, self._vectors = None, None
+            self._index, self._vectors, self._lexical = None, None, None
 
     def _check_open(self) -> None:
         if self._closed:
             raise SearchFailedError(f"this searcher of {self.index_dir} is closed (after close() or reload())")
+
+
+def _top_positive(scores: np.ndarray, count: int) -> list[tuple[int, float]]:
+    """(row, score) of the ``count`` highest positive scores, best first."""
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > count:
+        positive = positive[np.argpartition(-scores[positive], count - 1)[:count]]
+    positive = positive[np.argsort(-scores[positive], kind="stable")]
+    return [(int(row), float(scores[row])) for row in positive]
 
 
 def _check_arguments(queries: Sequence[str], k: int, nprobe: int | None) -> None:

@@ -1,7 +1,11 @@
-"""The document store: row id -> document id, title, text, metadata and content hash, in SQLite.
+"""The document store: document row -> id, title, text, metadata, content hash and passages, in SQLite.
 
-One store file belongs to one immutable index version. Writers fill it while building the version;
-readers open it read-only and ``immutable`` so SQLite takes no locks and never writes a journal.
+Document rows are 0..n-1 in the order documents were written. A document's passages are the
+vector rows ``first_row .. first_row + len(passages) - 1`` (contiguous, in order), and ``passages``
+holds their character spans in the text as JSON. One store file belongs to one immutable index
+version. Writers fill it while building the version; readers open it read-only and ``immutable``
+so SQLite takes no locks and never writes a journal. Metadata fields declared for filtering get
+an SQLite expression index (:mod:`dualsearch.filters` queries them).
 """
 
 from __future__ import annotations
@@ -14,28 +18,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from dualsearch.corpora.document import Document
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
-    row_id INTEGER PRIMARY KEY,
+    doc_row INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     text TEXT NOT NULL,
     metadata TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    first_row INTEGER NOT NULL,
+    passages TEXT NOT NULL
 )
 """
 
 
+Span = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class StoredDocument:
-    row_id: int
+    doc_row: int
     doc_id: str
     title: str
     text: str
     metadata: dict[str, Any]
     content_hash: str
+    first_row: int  # vector row of its first passage
+    passages: list[Span]  # character spans of its passages in ``text``
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a stored document is, and whether it changed: what re-indexing needs to reuse it."""
+
+    doc_row: int
+    content_hash: str
+    first_row: int
+    passages: list[Span]
+
+
+def json_path(field: str) -> str:
+    """The SQLite JSON path of a top-level metadata field (quoted: any characters are safe)."""
+    return '$."' + field.replace('"', '""') + '"'
 
 
 class DocumentStoreWriter:
@@ -47,12 +75,33 @@ class DocumentStoreWriter:
         self.connection.execute("PRAGMA synchronous=OFF")  # we fsync the finished file ourselves
         self.connection.execute(_SCHEMA)
 
-    def add(self, row_ids: Iterable[int], documents: Iterable[Document]) -> None:
+    def add(
+        self,
+        doc_rows: Iterable[int],
+        documents: Iterable[Document],
+        first_rows: Iterable[int],
+        passages: Iterable[list[Span]],
+    ) -> None:
         rows = (
-            (row_id, d.id, d.title, d.text, json.dumps(d.metadata, ensure_ascii=False), d.content_hash())
-            for row_id, d in zip(row_ids, documents, strict=True)
+            (
+                row,
+                d.id,
+                d.title,
+                d.text,
+                json.dumps(d.metadata, ensure_ascii=False),
+                d.content_hash(),
+                first,
+                json.dumps(spans),
+            )
+            for row, d, first, spans in zip(doc_rows, documents, first_rows, passages, strict=True)
         )
-        self.connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self.connection.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def index_fields(self, fields: Iterable[str]) -> None:
+        """Index metadata ``fields`` for fast filtering."""
+        for number, field in enumerate(fields):
+            path = json_path(field).replace("'", "''")
+            self.connection.execute(f"CREATE INDEX filter_{number} ON documents(json_extract(metadata, '{path}'))")
 
     def close(self) -> None:
         self.connection.commit()
@@ -67,27 +116,50 @@ class DocumentStoreReader:
         self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()  # one connection shared by the demo's worker threads
 
-    def fetch(self, row_ids: Iterable[int]) -> dict[int, StoredDocument]:
-        """Documents for the given row ids (missing ids are absent from the result)."""
-        row_ids = [int(row_id) for row_id in row_ids]
-        if not row_ids:
-            return {}
-        marks = ",".join("?" * len(row_ids))
-        with self._lock:
-            rows = self.connection.execute(f"SELECT * FROM documents WHERE row_id IN ({marks})", row_ids).fetchall()
-        return {row[0]: _stored(row) for row in rows}
+    def fetch(self, doc_rows: Iterable[int]) -> dict[int, StoredDocument]:
+        """Documents for the given document rows (missing rows are absent from the result)."""
+        doc_rows = [int(row) for row in doc_rows]
+        found: dict[int, StoredDocument] = {}
+        for start in range(0, len(doc_rows), 500):  # SQLite caps the number of bound parameters
+            part = doc_rows[start : start + 500]
+            query = f"SELECT * FROM documents WHERE doc_row IN ({','.join('?' * len(part))})"
+            with self._lock:
+                found.update({row[0]: _stored(row) for row in self.connection.execute(query, part)})
+        return found
 
-    def lookup(self, doc_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
-        """Map each stored document id among ``doc_ids`` to (row id, content hash)."""
+    def passage_counts(self) -> np.ndarray:
+        """Passages of each document, in document-row order: (n,) int64."""
+        with self._lock:
+            rows = self.connection.execute("SELECT json_array_length(passages) FROM documents ORDER BY doc_row")
+            return np.fromiter((count for (count,) in rows), dtype=np.int64)
+
+    def select_rows(self, condition: str, parameters: list) -> np.ndarray:
+        """Document rows whose record satisfies the SQL ``condition``, sorted: (m,) int64."""
+        with self._lock:
+            rows = self.connection.execute(
+                f"SELECT doc_row FROM documents WHERE {condition} ORDER BY doc_row", parameters
+            )
+            return np.fromiter((row for (row,) in rows), dtype=np.int64)
+
+    def has_field(self, field: str) -> bool:
+        """True if at least one document's metadata has ``field``."""
+        query = "SELECT 1 FROM documents WHERE json_type(metadata, ?) IS NOT NULL LIMIT 1"
+        with self._lock:
+            return self.connection.execute(query, (json_path(field),)).fetchone() is not None
+
+    def lookup(self, doc_ids: Iterable[str]) -> dict[str, Located]:
+        """Where each stored document among ``doc_ids`` is, and its content hash."""
         doc_ids = list(doc_ids)
-        found: dict[str, tuple[int, str]] = {}
+        found: dict[str, Located] = {}
         for start in range(0, len(doc_ids), 500):  # SQLite caps the number of bound parameters
             part = doc_ids[start : start + 500]
-            query = f"SELECT doc_id, row_id, content_hash FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
+            query = (
+                "SELECT doc_id, doc_row, content_hash, first_row, passages FROM documents "
+                f"WHERE doc_id IN ({','.join('?' * len(part))})"
+            )
             with self._lock:
-                found.update(
-                    {doc_id: (row_id, digest) for doc_id, row_id, digest in self.connection.execute(query, part)}
-                )
+                for doc_id, row, digest, first, spans in self.connection.execute(query, part):
+                    found[doc_id] = Located(row, digest, first, [tuple(span) for span in json.loads(spans)])
         return found
 
     def iter_documents(self, page: int = 1000) -> Iterator[Document]:
@@ -96,7 +168,7 @@ class DocumentStoreReader:
         while True:
             with self._lock:
                 rows = self.connection.execute(
-                    "SELECT * FROM documents WHERE row_id > ? ORDER BY row_id LIMIT ?", (last, page)
+                    "SELECT * FROM documents WHERE doc_row > ? ORDER BY doc_row LIMIT ?", (last, page)
                 ).fetchall()
             if not rows:
                 return
@@ -110,5 +182,6 @@ class DocumentStoreReader:
 
 
 def _stored(row: tuple) -> StoredDocument:
-    row_id, doc_id, title, text, metadata, content_hash = row
-    return StoredDocument(row_id, doc_id, title, text, json.loads(metadata), content_hash)
+    doc_row, doc_id, title, text, metadata, content_hash, first_row, passages = row
+    spans = [tuple(span) for span in json.loads(passages)]
+    return StoredDocument(doc_row, doc_id, title, text, json.loads(metadata), content_hash, first_row, spans)

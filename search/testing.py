@@ -63,11 +63,14 @@ def save_tiny_plain_model(directory: Path) -> Path:
 class FakeEncoder:
     """Deterministic bag-of-words hashing encoder with the DualEncoder interface (no torch).
 
-    Texts sharing words get similar vectors, so ranking behaves sensibly in tests.
+    Texts sharing words get similar vectors, so ranking behaves sensibly in tests. Its "tokenizer"
+    splits words (``\\w+``), and its document window is ``window`` words, so tests can make
+    multi-passage documents with a few dozen words.
     """
 
-    def __init__(self, dimension: int = 256, salt: str = "") -> None:
+    def __init__(self, dimension: int = 256, salt: str = "", window: int = 512) -> None:
         self.dimension, self.salt, self.batch_size, self.model_name = dimension, salt, 32, f"fake{salt}"
+        self.document_window = window
 
     def identity(self) -> TowerIdentity:
         digest = hashlib.sha256(f"fake|{self.dimension}|{self.salt}".encode()).hexdigest()
@@ -87,3 +90,6 @@ class FakeEncoder:
 
     def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
         return self._encode(check_texts(texts, "document"))
+
+    def document_token_spans(self, texts) -> list[list[tuple[int, int]]]:
+        return [[match.span() for match in re.finditer(r"\w+", text)] for text in texts]

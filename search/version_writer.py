@@ -14,6 +14,7 @@ Memory stays bounded by one chunk of documents plus the FAISS index.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -32,8 +33,12 @@ from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError
 from dualsearch.failpoints import failpoint
 from dualsearch.index_config import IndexConfig
+from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
+from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest, library_versions, now_iso
+from dualsearch.passages import plan_passages
 from dualsearch.protocols import Encoder
+from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.vectors import VectorsWriter, open_vectors
 
@@ -45,6 +50,8 @@ class VersionStats:
     """What writing one version did."""
 
     counts: Counter = field(default_factory=Counter)  # added / updated / unchanged documents
+    passages: int = 0  # vector rows written (one per passage)
+    long_titles: int = 0  # documents whose title took more than half the tower's window
     encoded: int = 0  # documents run through the document tower (or taken from a checkpoint)
     from_checkpoint: int = 0  # of those, documents whose vectors a killed run had already encoded
     encode_seconds: float = 0.0
@@ -65,6 +72,11 @@ class LiveVersion:
         layout.verify_files(self.version_dir, self.manifest.files)  # never build on a damaged base
         self.store = DocumentStoreReader(self.version_dir / layout.STORE_FILE)
         self.vectors = open_vectors(self.version_dir, self.manifest.dimension)  # (n, d) float32, mapped
+
+    def reusable_by(self, encoder: Encoder, window: int, stride: int) -> bool:
+        """True if this version's passage vectors are what ``encoder`` would encode with these settings."""
+        same_passages = self.manifest.passages == {"window": window, "stride": stride}
+        return same_passages and self.manifest.weights_sha256 == encoder.identity().weights_sha256
 
     def empty_trained_index(self) -> faiss.Index:
         """The live index emptied of vectors but keeping its trained centroids and codebooks."""
@@ -92,12 +104,20 @@ class VersionWriter:
     """
 
     def __init__(
-        self, index_dir: str | Path, encoder: Encoder, config: IndexConfig, live: LiveVersion | None = None
+        self,
+        index_dir: str | Path,
+        encoder: Encoder,
+        config: IndexConfig,
+        live: LiveVersion | None = None,
+        search_settings: SearchSettings | None = None,
     ) -> None:
         self.index_dir, self.encoder, self.config, self.live = Path(index_dir), encoder, config, live
+        self.window, self.stride = config.passages.resolve(encoder)
+        previous = SearchSettings.from_dict(live.manifest.search) if live is not None else SearchSettings()
+        self.search_settings = search_settings or previous
         self.stats = VersionStats()
         self.build_dir: Path | None = None
-        self.cache = ChunkCache(self.index_dir, encoder.identity().weights_sha256)
+        self.cache = ChunkCache(self.index_dir, encoder.identity().weights_sha256, f"w{self.window}s{self.stride}")
 
     def __enter__(self) -> VersionWriter:
         layout.remove_stale_builds(self.index_dir)
@@ -118,9 +138,11 @@ class VersionWriter:
         try:
             with VectorsWriter(self.build_dir) as vectors_file, _progress(show_progress, total) as bar:
                 for chunk in _chunks(documents, self.config.chunk_size):
-                    vectors = self._chunk_vectors(chunk)
-                    store.add(range(stats.total - len(chunk), stats.total), chunk)
+                    vectors, spans = self._chunk_vectors(chunk)  # (p, d), passages per document
+                    first_rows = stats.passages + np.cumsum([0] + [len(s) for s in spans[:-1]])
+                    store.add(range(stats.total - len(chunk), stats.total), chunk, first_rows.tolist(), spans)
                     vectors_file.append(vectors)
+                    stats.passages += len(vectors)
                     bar.update(len(chunk))
                     bar.set_postfix(encoded=stats.encoded, refresh=False)
                     failpoint("encoding")
@@ -128,11 +150,20 @@ class VersionWriter:
             store.close()
         stats.encode_seconds = time.perf_counter() - started
         logger.info(
-            "encoded %d documents in %.1fs (%d from checkpoints)",
+            "encoded %d documents in %.1fs (%d from checkpoints); %d passages for %d documents",
             stats.encoded,
             stats.encode_seconds,
             stats.from_checkpoint,
+            stats.passages,
+            stats.total,
         )
+        if stats.long_titles:
+            logger.warning(
+                "%d documents have titles longer than half the document tower's window (%d tokens): "
+                "the tower cuts each of their passages short",
+                stats.long_titles,
+                self.window,
+            )
         return stats
 
     def publish(self, corpus_name: str = "", retrain: bool = True) -> Path:
@@ -154,6 +185,7 @@ class VersionWriter:
             probes,
         )
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
+        lexical_files = self._write_lexical_and_filters()
         failpoint("writing")
         stats.index_seconds = time.perf_counter() - started
         logger.info(
@@ -164,47 +196,73 @@ class VersionWriter:
             "trained" if reuse is None else "centroids kept",
             nprobe,
         )
-        self._manifest(plan, nprobe, corpus_name, reuse).write(self.build_dir)
+        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files).write(self.build_dir)
         return layout.publish(self.index_dir, self.build_dir)
 
-    def _chunk_vectors(self, chunk: list[Document]) -> np.ndarray:
-        """Vectors for one chunk: copied from the live version when unchanged, encoded otherwise."""
+    def _write_lexical_and_filters(self) -> list[str]:
+        """Build the BM25 index over the stored documents and index the filter fields; returns the
+        BM25 files (relative paths)."""
+        started = time.perf_counter()
+        store = DocumentStoreReader(self.build_dir / layout.STORE_FILE)
+        try:
+            lexical = LexicalIndex.build(d.encoding_text() for d in store.iter_documents())
+        finally:
+            store.close()
+        files = lexical.save(self.build_dir)
+        logger.info("BM25 index of %d documents built in %.1fs", lexical.document_count, time.perf_counter() - started)
+        if self.config.filter_fields:
+            writer = DocumentStoreWriter(self.build_dir / layout.STORE_FILE)
+            try:
+                writer.index_fields(self.config.filter_fields)
+            finally:
+                writer.close()
+        return files
+
+    def _chunk_vectors(self, chunk: list[Document]) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+        """Passage vectors (p, d) and spans for one chunk: copied from the live version when the
+        document is unchanged (and the towers and passage settings are the same), encoded otherwise."""
         live, stats = self.live, self.stats
         known = live.store.lookup(d.id for d in chunk) if live is not None else {}
-        reusable = live is not None and live.manifest.weights_sha256 == self.encoder.identity().weights_sha256
-        vectors = np.empty((len(chunk), self.encoder.dimension), np.float32)  # (c, d)
-        copy_positions, copy_rows, encode_positions = [], [], []
+        reusable = live is not None and live.reusable_by(self.encoder, self.window, self.stride)
+        parts: list[np.ndarray | None] = [None] * len(chunk)
+        spans: list[list[tuple[int, int]] | None] = [None] * len(chunk)
+        to_encode = []
         for position, document in enumerate(chunk):
             hit = known.get(document.id)
-            kind = "added" if hit is None else "unchanged" if hit[1] == document.content_hash() else "updated"
+            kind = "added" if hit is None else "unchanged" if hit.content_hash == document.content_hash() else "updated"
             stats.counts[kind] += 1
             if kind == "unchanged" and reusable:
-                copy_positions.append(position)
-                copy_rows.append(hit[0])
+                parts[position] = live.vectors[hit.first_row : hit.first_row + len(hit.passages)]
+                spans[position] = hit.passages
             else:
-                encode_positions.append(position)
-        if copy_positions:
-            vectors[copy_positions] = live.vectors[np.asarray(copy_rows)]
-        if encode_positions:
-            vectors[encode_positions] = self._encode_cached([chunk[p] for p in encode_positions])
-            stats.encoded += len(encode_positions)
-        return vectors
+                to_encode.append(position)
+        if to_encode:
+            encoded_parts, encoded_spans = self._encode_cached([chunk[p] for p in to_encode])
+            for position, part, document_spans in zip(to_encode, encoded_parts, encoded_spans, strict=True):
+                parts[position], spans[position] = part, document_spans
+            stats.encoded += len(to_encode)
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
+        return vectors.astype(np.float32, copy=False), spans
 
-    def _encode_cached(self, documents: list[Document]) -> np.ndarray:
+    def _encode_cached(self, documents: list[Document]) -> tuple[list[np.ndarray], list[list[tuple[int, int]]]]:
+        """Passage vectors of each document (from a checkpoint when a killed run encoded them) and spans."""
+        plan = plan_passages(documents, self.encoder, self.window, self.stride)
+        self.stats.long_titles += plan.long_titles
         key = ChunkCache.key(documents)
         vectors = self.cache.load(key, self.encoder.dimension)
-        if vectors is not None and len(vectors) == len(documents):
+        if vectors is not None and len(vectors) == len(plan.texts):
             self.stats.from_checkpoint += len(documents)
-            return vectors
-        vectors = self.encoder.encode_documents([d.encoding_text() for d in documents])  # (c, d) float32
-        self.cache.save(key, vectors)
-        return vectors
+        else:
+            vectors = self.encoder.encode_documents(plan.texts)  # (p, d) float32
+            self.cache.save(key, vectors)
+        bounds = np.cumsum([0] + [len(s) for s in plan.spans])
+        return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(documents))], plan.spans
 
-    def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None) -> Manifest:
+    def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
         files = {
             name: layout.file_checksum(self.build_dir / name)
-            for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE)
+            for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, *lexical_files)
         }
         previous = self.live.manifest if self.live is not None else None
         kept = reuse.manifest if reuse is not None else None
@@ -217,6 +275,11 @@ class VersionWriter:
             nlist=plan.nlist,
             default_nprobe=nprobe,
             document_count=stats.total,
+            passage_count=stats.passages,
+            passages={"window": self.window, "stride": self.stride},
+            lexical=dict(LEXICAL_SETTINGS),
+            search=dataclasses.asdict(self.search_settings),
+            filter_fields=list(config.filter_fields),
             corpus=corpus_name or (previous.corpus if previous else ""),
             files=files,
             trained_count=kept.trained_count if kept else stats.total,

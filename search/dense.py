@@ -1,0 +1,67 @@
+"""The dense side of a search over passages: passage rows to documents, and MaxP aggregation.
+
+An index holds one vector per passage; a document's passages are the consecutive vector rows
+``first[d] .. first[d] + counts[d] - 1``. A document scores as its best passage (MaxP, Dai and
+Callan 2019), so a search over passages must fetch enough of them to find ``k`` distinct
+documents: it starts at ``PASSAGE_OVERSAMPLING * k`` and widens while documents are missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PASSAGE_OVERSAMPLING = 4
+
+
+class PassageMap:
+    """Passage (vector) rows <-> document rows.
+
+    Example:
+        >>> passages = PassageMap(np.array([1, 3, 1]))  # document 1 has three passages
+        >>> passages.row_to_doc.tolist(), passages.rows_of(np.array([1])).tolist()
+        ([0, 1, 1, 1, 2], [1, 2, 3])
+    """
+
+    def __init__(self, counts: np.ndarray) -> None:
+        self.counts = np.asarray(counts, np.int64)  # (n_documents,)
+        self.first = np.cumsum(self.counts) - self.counts  # (n_documents,)
+        self.row_to_doc = np.repeat(np.arange(len(self.counts)), self.counts)  # (n_passages,)
+
+    @property
+    def passage_count(self) -> int:
+        return len(self.row_to_doc)
+
+    def rows_of(self, doc_rows: np.ndarray) -> np.ndarray:
+        """Every passage row of the given documents, in order: (p,) int64."""
+        if len(doc_rows) == 0:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(self.first[d], self.first[d] + self.counts[d]) for d in doc_rows])
+
+
+def best_per_document(scores: np.ndarray, rows: np.ndarray, row_to_doc: np.ndarray):
+    """MaxP over one query's passage hits, best first: (doc rows, scores, best passage rows).
+
+    ``scores`` and ``rows`` are (p,) in descending score order, with -1 rows where nothing was found.
+
+    Example:
+        >>> best_per_document(np.array([0.9, 0.8, 0.5, 0.0]), np.array([2, 3, 0, -1]), np.array([0, 1, 1, 1]))
+        ([1, 0], [0.9, 0.5], [2, 0])
+    """
+    found = rows >= 0
+    scores, rows = scores[found], rows[found]
+    documents = row_to_doc[rows]
+    _, first = np.unique(documents, return_index=True)  # the first hit of a document is its best
+    order = np.sort(first)
+    return documents[order].tolist(), scores[order].astype(float).tolist(), rows[order].tolist()
+
+
+def exact_max_passage(vectors: np.ndarray, passages: PassageMap, doc_rows: list[int], query: np.ndarray):
+    """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows)."""
+    scores, best_rows = [], []
+    for doc in doc_rows:
+        rows = np.arange(passages.first[doc], passages.first[doc] + passages.counts[doc])
+        similarities = np.asarray(vectors[rows]) @ query  # (p,)
+        best = int(np.argmax(similarities))
+        scores.append(float(similarities[best]))
+        best_rows.append(int(rows[best]))
+    return scores, best_rows

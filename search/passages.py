@@ -1,0 +1,114 @@
+"""Cut documents longer than the document tower's window into overlapping passages.
+
+A tower reads at most ``document_window`` tokens (254 for all-MiniLM-L6-v2) and silently drops the
+rest, so a long document would be indexed by its opening only. Instead each document becomes one
+or more passages: windows of ``window`` tokens of its text, starting every ``stride`` tokens, the
+last one ending at the last token. Each passage is encoded as ``title + " " + passage`` (the title
+takes part of the window) and scored on its own; a document scores as its best passage (MaxP).
+A document that fits is one passage, encoded exactly as before: ``title + " " + text``.
+
+Spans are character offsets into the document's text, so a search result can show what matched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from dualsearch.corpora.document import Document
+from dualsearch.defaults import PASSAGE_STRIDE_FRACTION
+from dualsearch.errors import InvalidInputError
+from dualsearch.protocols import Encoder
+
+logger = logging.getLogger(__name__)
+MIN_BODY_SHARE = 2  # a title may take at most 1/2 of the window; longer titles are cut by the tower
+
+
+@dataclass(frozen=True)
+class PassageConfig:
+    """How documents are cut into passages.
+
+    Attributes:
+        window: Tokens of text per passage; None means the document tower's whole window.
+        stride: Tokens from one passage's start to the next; None means ``PASSAGE_STRIDE_FRACTION``
+            of the window (windows overlap, so a sentence cut at one edge is whole in the next).
+    """
+
+    window: int | None = None
+    stride: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window < 8:
+            raise InvalidInputError(f"passage window must be at least 8 tokens, got {self.window}")
+        if self.stride is not None and self.stride < 1:
+            raise InvalidInputError(f"passage stride must be at least 1 token, got {self.stride}")
+        if self.window is not None and self.stride is not None and self.stride > self.window:
+            raise InvalidInputError(
+                f"passage stride {self.stride} is longer than the window {self.window}: "
+                "text between passages would be skipped"
+            )
+
+    def resolve(self, encoder: Encoder) -> tuple[int, int]:
+        """(window, stride) in tokens for ``encoder``'s document tower."""
+        window = min(self.window or encoder.document_window, encoder.document_window)
+        stride = min(self.stride or max(1, round(window * PASSAGE_STRIDE_FRACTION)), window)
+        return window, stride
+
+
+def window_spans(token_spans: list[tuple[int, int]], window: int, stride: int) -> list[tuple[int, int]]:
+    """Character spans of the passages over a text's tokens: starts at 0, stride, 2·stride, ... and
+    stops at the first window that reaches the last token. No tokens give one empty span.
+
+    Example:
+        >>> tokens = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]  # "a b c d e"
+        >>> window_spans(tokens, window=5, stride=3), window_spans(tokens, window=3, stride=2)
+        ([(0, 9)], [(0, 5), (4, 9)])
+    """
+    if not token_spans:
+        return [(0, 0)]
+    spans = []
+    for start in range(0, len(token_spans), stride):
+        end = min(start + window, len(token_spans))
+        spans.append((token_spans[start][0], token_spans[end - 1][1]))
+        if end == len(token_spans):
+            break
+    return spans
+
+
+@dataclass
+class PassagePlan:
+    """Passages of a chunk of documents: spans per document, and the texts to encode in order."""
+
+    spans: list[list[tuple[int, int]]]
+    texts: list[str]
+    long_titles: int = 0  # documents whose title alone takes more than half the window
+
+
+def plan_passages(documents: list[Document], encoder: Encoder, window: int, stride: int) -> PassagePlan:
+    """Cut each document into passages that fit the document tower with its title in front.
+
+    Example:
+        >>> from dualsearch.testing import FakeEncoder
+        >>> doc = Document("d", "Tea", "one two three four five six seven")
+        >>> plan = plan_passages([doc], FakeEncoder(window=4), window=4, stride=2)
+        >>> plan.texts  # the title takes 1 of the 4 tokens; windows of 3 start every 2 (4 * 2/4 scaled)
+        ['Tea one two three', 'Tea three four five', 'Tea five six seven']
+    """
+    titles = [d.title for d in documents]
+    title_tokens = encoder.document_token_spans([t for t in titles if t])
+    title_lengths = iter(len(spans) for spans in title_tokens)
+    text_tokens = encoder.document_token_spans([d.text for d in documents])
+    plan = PassagePlan([], [])
+    for document, tokens in zip(documents, text_tokens, strict=True):
+        title_length = next(title_lengths) if document.title else 0
+        plan.long_titles += title_length > window // MIN_BODY_SHARE
+        body = max(window - title_length, window // MIN_BODY_SHARE, 1)
+        spans = window_spans(tokens, body, max(1, round(body * stride / window)))
+        if len(spans) == 1:  # it fits: encoded exactly as a whole document always was
+            plan.spans.append([(0, len(document.text))])
+            plan.texts.append(document.encoding_text())
+            continue
+        plan.spans.append(spans)
+        prefix = f"{document.title} " if document.title else ""
+        plan.texts += [prefix + document.text[start:end] for start, end in spans]
+    return plan
