@@ -96,7 +96,8 @@ def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAU
     """The search behind the ``/search`` API endpoint: one JSON-able dict per index.
 
     Each dict holds ``index``, ``query`` (as encoded), ``nprobe`` (0 without inverted lists),
-    ``seconds`` and ``results`` (dicts with rank, doc_id, score, title, text, metadata).
+    ``seconds`` and ``results`` (dicts with rank, doc_id, score, title, text, metadata, passage,
+    dense_score, lexical_score).
 
     Raises:
         InvalidInputError: an empty query, or ``k``/``nprobe`` out of range.

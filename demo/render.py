@@ -118,6 +118,19 @@ def highlight(text: str, terms: Sequence[str]) -> str:
     return "".join(pieces)
 
 
+def matched_text(result: SearchResult) -> str:
+    """The passage of the result that matched best (its whole text when unknown or when it is all).
+
+    Example:
+        >>> matched_text(SearchResult(1, "d", 0.5, "", "first part. second part", passage=(12, 23)))
+        'second part'
+    """
+    if result.passage is None:
+        return result.text
+    start, end = result.passage
+    return result.text[start:end]
+
+
 def snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> str:
     """About ``width`` characters of ``text`` (whitespace collapsed) around the most query words, unescaped.
 
@@ -175,7 +188,7 @@ def _render_result(result: SearchResult, terms: Sequence[str]) -> str:
         f'<li class="ds-result" data-doc-id="{html.escape(result.doc_id)}">'
         f'<div class="ds-title"><span class="ds-rank">{result.rank}.</span>{highlight(title, terms)}</div>'
         f'<div class="ds-ids">score {result.score:.3f} · <code>{html.escape(result.doc_id)}</code></div>'
-        f'<p class="ds-snippet">{highlight(snippet(result.text, terms), terms)}</p></li>'
+        f'<p class="ds-snippet">{highlight(snippet(matched_text(result), terms), terms)}</p></li>'
     )
 
 

@@ -44,10 +44,16 @@ def evaluate(
     nprobe: int | None = None,
     exact: bool = False,
     show_progress: bool = False,
+    mode: str | None = None,
+    ignore_identical_ids: bool = False,
+    **overrides,
 ) -> dict[str, float]:
     """nDCG@10, Recall@100 and MRR@10 of ``searcher`` on the judged queries of one split.
 
-    Query metadata is never read (SciFact's holds the answers).
+    Query metadata is never read (SciFact's holds the answers). ``mode`` and ``overrides`` are
+    passed to the search (default: the index's settings). ``ignore_identical_ids`` drops a result
+    whose id is the query's, the BEIR/MTEB convention for collections whose queries are also
+    documents (ArguAna, Quora).
     """
     qrels = {q: judged for q, judged in beir.read_qrels(beir_dir, split).items() if any(v > 0 for v in judged.values())}
     queries = beir.read_queries(beir_dir)
@@ -58,9 +64,19 @@ def evaluate(
         )
     query_ids = sorted(qrels)
     started = time.perf_counter()
+    depth = RUN_DEPTH + (1 if ignore_identical_ids else 0)
     results = searcher.search_batch(
-        [queries[q] for q in query_ids], k=RUN_DEPTH, nprobe=nprobe, exact=exact, show_progress=show_progress
+        [queries[q] for q in query_ids],
+        k=depth,
+        nprobe=nprobe,
+        exact=exact,
+        show_progress=show_progress,
+        mode=mode,
+        **overrides,
     )
-    run = {q: {r.doc_id: r.score for r in hits} for q, hits in zip(query_ids, results)}
+    run = {
+        q: {r.doc_id: r.score for r in hits if not (ignore_identical_ids and r.doc_id == q)}
+        for q, hits in zip(query_ids, results)
+    }
     logger.info("searched %d queries in %.1fs", len(query_ids), time.perf_counter() - started)
     return score_run(qrels, run)

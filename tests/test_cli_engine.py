@@ -43,8 +43,17 @@ def test_search_text_and_json(cli_index, capsys):
     assert main(["search", str(cli_index), "espresso", "-k", "2", "--nprobe", "1", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["rank"] for r in results] == [1, 2]
-    assert set(results[0]) == {"rank", "doc_id", "score", "title", "text", "metadata", "passage", "dense_score",
-                               "lexical_score"}
+    assert set(results[0]) == {
+        "rank",
+        "doc_id",
+        "score",
+        "title",
+        "text",
+        "metadata",
+        "passage",
+        "dense_score",
+        "lexical_score",
+    }
 
 
 def test_evaluate_json_has_the_three_metrics(cli_index, capsys):

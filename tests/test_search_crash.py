@@ -22,8 +22,14 @@ CORPUS_SIZE = 600  # three chunks of 256, so the run can die between chunks
 
 
 def write_corpus(path, version: str):
+    """Short documents, and every tenth one longer than the tiny tower's window (several passages)."""
+    long_tail = " ".join(f"filler{j}" for j in range(150))
     rows = [
-        {"_id": f"d{i}", "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"}
+        {
+            "_id": f"d{i}",
+            "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"
+            + (f" {long_tail}" if i % 10 == 0 else ""),
+        }
         for i in range(CORPUS_SIZE)
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
@@ -42,7 +48,9 @@ def contents(index_dir, model_dir):
     from dualsearch.searcher import Searcher
 
     searcher = Searcher.open(index_dir, encoder=DualEncoder.load(str(model_dir)))  # verifies every checksum
-    return {r.doc_id: r.text for r in searcher.search("document", k=10 * CORPUS_SIZE, exact=True)}
+    hits = searcher.search("document", k=10 * CORPUS_SIZE, exact=True, mode="dense")
+    assert searcher.manifest.passage_count > CORPUS_SIZE  # the long documents are several passages each
+    return {r.doc_id: r.text for r in hits}
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from dualsearch.cli.arguments import (
 )
 from dualsearch.corpora.sources import corpus_formats_help
 from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, K
+from dualsearch.filters import merge_filters, parse_filter_option
+from dualsearch.fusion import FUSIONS
+from dualsearch.search_settings import MODES
 
 
 def add_index_command(commands) -> None:
@@ -30,6 +33,27 @@ def add_index_command(commands) -> None:
         help="FAISS factory string, e.g. Flat, 'IVF,Flat' (lists "
         "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32",
     )
+    parser.add_argument(
+        "--filter-fields",
+        nargs="+",
+        default=(),
+        metavar="FIELD",
+        help="metadata fields to index for fast filtering (any field can be filtered on)",
+    )
+    parser.add_argument(
+        "--passage-window",
+        type=positive_int,
+        default=None,
+        metavar="TOKENS",
+        help="tokens of text per passage (default: the document tower's window)",
+    )
+    parser.add_argument(
+        "--passage-stride",
+        type=positive_int,
+        default=None,
+        metavar="TOKENS",
+        help="tokens between passage starts (default: half the window)",
+    )
     add_batch_size_argument(parser)
     add_skip_invalid_argument(parser)
     add_field_arguments(parser)
@@ -40,7 +64,12 @@ def _run_index(args) -> int:
     from dualsearch.encoder import DualEncoder
     from dualsearch.indexer import IndexConfig, index_corpus
 
-    config = IndexConfig(factory=args.index_factory)
+    config = IndexConfig(
+        factory=args.index_factory,
+        passage_window=args.passage_window,
+        passage_stride=args.passage_stride,
+        filter_fields=tuple(args.filter_fields),
+    )
     encoder = DualEncoder.load(args.model, batch_size=args.batch_size)
     report, skipped = index_corpus(
         args.corpus, args.out, encoder, fields(args), config, skip_invalid=args.skip_invalid, show_progress=True
@@ -67,8 +96,36 @@ def add_search_command(commands) -> None:
     parser.add_argument(
         "--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)"
     )
+    add_mode_arguments(parser)
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="CONDITION",
+        help="only documents whose metadata meets it: FIELD=VALUE, FIELD>=VALUE (also <=, >, <) "
+        'or a JSON object such as \'{"kind": ["class", "function"]}\'; repeatable (all hold)',
+    )
     parser.add_argument("--json", action="store_true", help="print results as a JSON list")
     parser.set_defaults(run=_run_search)
+
+
+def add_mode_arguments(parser) -> None:
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="hybrid (towers and BM25, fused), dense (towers) or lexical (BM25); default: the index's",
+    )
+    parser.add_argument(
+        "--fusion", choices=FUSIONS, default=None, help="how hybrid fuses: rrf or convex (default: the index's)"
+    )
+    parser.add_argument(
+        "--dense-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="the towers' weight in the convex fusion, 0 to 1 (default: the index's)",
+    )
 
 
 def _run_search(args) -> int:
@@ -77,15 +134,25 @@ def _run_search(args) -> int:
     from dualsearch.default_index import resolve_index_dir
     from dualsearch.searcher import Searcher
 
+    spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
     with Searcher.open(resolve_index_dir(args.index_dir, show_progress=True)) as searcher:
-        results = searcher.search(args.query, k=args.k, nprobe=args.nprobe)
+        results = searcher.search(
+            args.query,
+            k=args.k,
+            nprobe=args.nprobe,
+            mode=args.mode,
+            filter=spec,
+            fusion=args.fusion,
+            dense_weight=args.dense_weight,
+        )
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False, indent=2))
         return 0
     if not results:
         print("no results")
     for result in results:
-        snippet = " ".join(result.text.split())[:160]
+        start, end = result.passage or (0, len(result.text))
+        snippet = ("… " if start else "") + " ".join(result.text[start:end].split())[:160]
         print(
             f"{result.rank:>3}. {result.score:.3f}  {result.title or result.doc_id}  [{result.doc_id}]\n     {snippet}"
         )
@@ -102,6 +169,12 @@ def add_evaluate_command(commands) -> None:
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")
     how.add_argument("--exact", action="store_true", help="brute-force search instead of the ANN index")
+    add_mode_arguments(parser)
+    parser.add_argument(
+        "--ignore-identical-ids",
+        action="store_true",
+        help="drop a result whose id is the query's (BEIR/MTEB convention for ArguAna, Quora)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=_run_evaluate)
 
@@ -111,11 +184,23 @@ def _run_evaluate(args) -> int:
     from dualsearch.searcher import Searcher
 
     with Searcher.open(args.index_dir) as searcher:
-        metrics = evaluate(searcher, args.queries, args.split, nprobe=args.nprobe, exact=args.exact, show_progress=True)
+        metrics = evaluate(
+            searcher,
+            args.queries,
+            args.split,
+            nprobe=args.nprobe,
+            exact=args.exact,
+            show_progress=True,
+            mode=args.mode,
+            ignore_identical_ids=args.ignore_identical_ids,
+            fusion=args.fusion,
+            dense_weight=args.dense_weight,
+        )
+        mode = args.mode or searcher.settings.mode
         default_nprobe = searcher.manifest.default_nprobe
     if args.json:
         print(json.dumps({name: round(value, 6) for name, value in metrics.items()}))
     else:
-        how = "exact" if args.exact else f"nprobe {args.nprobe or default_nprobe}"
+        how = f"{mode}, " + ("exact" if args.exact else f"nprobe {args.nprobe or default_nprobe}")
         print(f"{args.queries} split {args.split} ({how}): " + "  ".join(f"{n} {v:.4f}" for n, v in metrics.items()))
     return 0

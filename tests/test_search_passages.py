@@ -1,0 +1,120 @@
+"""Passages: windows at their boundaries, titles in front, and whole documents in the results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dualsearch import layout
+from dualsearch.corpora.document import Document
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import InvalidInputError
+from dualsearch.indexer import build_index
+from dualsearch.manifest import Manifest
+from dualsearch.passages import PassageConfig, plan_passages, window_spans
+from dualsearch.reindex import delete_documents, reindex
+from dualsearch.searcher import Searcher
+from dualsearch.testing import FakeEncoder
+from dualsearch.vectors import open_vectors
+
+
+def tokens(count: int) -> list[tuple[int, int]]:
+    """Spans of ``count`` one-character tokens separated by spaces ("a a a ...")."""
+    return [(2 * i, 2 * i + 1) for i in range(count)]
+
+
+def test_a_text_of_exactly_one_window_is_one_passage():
+    assert window_spans(tokens(8), window=8, stride=4) == [(0, 15)]
+
+
+def test_one_token_more_than_the_window_makes_a_second_passage_ending_at_the_last_token():
+    spans = window_spans(tokens(9), window=8, stride=4)
+    assert spans == [(0, 15), (8, 17)]
+
+
+def test_no_empty_passage_when_the_last_window_ends_exactly_at_the_text():
+    assert window_spans(tokens(12), window=8, stride=4) == [(0, 15), (8, 23)]  # not a third from token 8
+
+
+def test_passages_overlap_by_window_minus_stride_and_cover_every_token():
+    spans = window_spans(tokens(50), window=10, stride=5)
+    covered = {position for start, end in spans for position in range(start, end, 2)}
+    assert covered == {2 * i for i in range(50)} and len(spans) == 9
+
+
+def test_a_document_that_fits_is_encoded_exactly_as_before():
+    document = Document("d", "Tea", "Green tea is unfermented.")
+    plan = plan_passages([document], FakeEncoder(window=50), window=50, stride=25)
+    assert plan.texts == [document.encoding_text()] and plan.spans == [[(0, len(document.text))]]
+
+
+def test_every_passage_carries_the_title():
+    document = Document("d", "Mars", " ".join(f"w{i}" for i in range(30)))
+    plan = plan_passages([document], FakeEncoder(window=10), window=10, stride=5)
+    assert len(plan.texts) > 3 and all(text.startswith("Mars w") for text in plan.texts)
+
+
+@pytest.mark.parametrize(("window", "stride"), [(4, None), (16, 32), (None, 0)])
+def test_bad_passage_settings_are_refused(window, stride):
+    with pytest.raises(InvalidInputError):
+        PassageConfig(window, stride)
+
+
+def long_corpus(path, documents: dict[str, str]):
+    path.write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in documents.items()))
+    return path
+
+
+def filler(word: str, count: int) -> str:
+    return " ".join(f"{word}{i % 7}" for i in range(count))
+
+
+@pytest.fixture
+def long_index(tmp_path):
+    documents = {f"doc{n}": filler(f"topic{n}x", 40) for n in range(12)}
+    documents["needle"] = filler("hay", 60) + " the zebra crossing lies at the end " + filler("hay", 5)
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus(long_corpus(tmp_path / "c.jsonl", documents)), index_dir, FakeEncoder(window=16))
+    return index_dir
+
+
+def test_results_are_distinct_documents_with_the_passage_that_matched(long_index):
+    searcher = Searcher.open(long_index, encoder=FakeEncoder(window=16))
+    assert searcher.manifest.passage_count > 3 * searcher.manifest.document_count
+    results = searcher.search("topic3x1 topic3x2", k=5, mode="dense")
+    assert len({r.doc_id for r in results}) == 5 and results[0].doc_id == "doc3"
+    needle = searcher.search("zebra crossing", k=1, mode="dense")[0]
+    start, end = needle.passage
+    assert needle.doc_id == "needle" and "zebra crossing" in needle.text[start:end] and start > 0
+
+
+def test_k_up_to_the_corpus_size_returns_every_document_once(long_index):
+    searcher = Searcher.open(long_index, encoder=FakeEncoder(window=16))
+    assert sorted(r.doc_id for r in searcher.search("hay0", k=100, mode="dense")) == sorted(
+        [f"doc{n}" for n in range(12)] + ["needle"]
+    )
+
+
+def passage_rows_agree(index_dir) -> bool:
+    version = layout.current_version_dir(index_dir)
+    manifest = Manifest.read(version)
+    searcher = Searcher.open(index_dir, encoder=FakeEncoder(window=16))
+    counts = searcher._store.passage_counts()
+    vectors = open_vectors(version, manifest.dimension)
+    return int(counts.sum()) == manifest.passage_count == len(vectors) == searcher._index.ntotal
+
+
+def test_changing_and_deleting_a_long_document_leaves_no_stray_passage(long_index, tmp_path):
+    before = Manifest.read(layout.current_version_dir(long_index)).passage_count
+    documents = {f"doc{n}": filler(f"topic{n}x", 40) for n in range(12)}
+    documents["needle"] = "now a short text about a zebra"
+    reindex(long_index, long_corpus(tmp_path / "changed.jsonl", documents), FakeEncoder(window=16))
+    after = Manifest.read(layout.current_version_dir(long_index)).passage_count
+    assert after < before and passage_rows_agree(long_index)
+    searcher = Searcher.open(long_index, encoder=FakeEncoder(window=16))
+    assert searcher.search("zebra", k=1, mode="dense")[0].passage == (0, len(documents["needle"]))
+    delete_documents(long_index, ["doc3"], FakeEncoder(window=16))
+    assert passage_rows_agree(long_index)
+    hits = Searcher.open(long_index, encoder=FakeEncoder(window=16)).search("topic3x1", k=20, mode="dense")
+    assert "doc3" not in {r.doc_id for r in hits}
