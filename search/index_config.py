@@ -26,6 +26,7 @@ class IndexConfig:
         passage_window: Tokens of text per passage (None: the document tower's window).
         passage_stride: Tokens between passage starts (None: a share of the window, see
             :mod:`dualsearch.passages`).
+        max_passages: At most this many passages a document (None: all it takes).
         filter_fields: Metadata fields to index for filtering (any field can be filtered on;
             declared ones are fast on large corpora).
 
@@ -45,11 +46,12 @@ class IndexConfig:
     calibration_queries: int = CALIBRATION_QUERIES
     passage_window: int | None = None
     passage_stride: int | None = None
+    max_passages: int | None = None
     filter_fields: tuple[str, ...] = ()
 
     @property
     def passages(self) -> PassageConfig:
-        return PassageConfig(self.passage_window, self.passage_stride)
+        return PassageConfig(self.passage_window, self.passage_stride, self.max_passages)
 
     def __post_init__(self) -> None:
         self.passages  # noqa: B018  (validates the passage settings)

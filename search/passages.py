@@ -32,12 +32,17 @@ class PassageConfig:
         window: Tokens of text per passage; None means the document tower's whole window.
         stride: Tokens from one passage's start to the next; None means ``PASSAGE_STRIDE_FRACTION``
             of the window (windows overlap, so a sentence cut at one edge is whole in the next).
+        max_passages: At most this many passages a document (None: as many as it takes; 1 cuts
+            every document at the window, which is what a tower alone does).
     """
 
     window: int | None = None
     stride: int | None = None
+    max_passages: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_passages is not None and self.max_passages < 1:
+            raise InvalidInputError(f"max_passages must be at least 1, got {self.max_passages}")
         if self.window is not None and self.window < 8:
             raise InvalidInputError(f"passage window must be at least 8 tokens, got {self.window}")
         if self.stride is not None and self.stride < 1:
@@ -82,9 +87,12 @@ class PassagePlan:
     spans: list[list[tuple[int, int]]]
     texts: list[str]
     long_titles: int = 0  # documents whose title alone takes more than half the window
+    cut_short: int = 0  # documents whose text goes on past their last passage (``max_passages``)
 
 
-def plan_passages(documents: list[Document], encoder: Encoder, window: int, stride: int) -> PassagePlan:
+def plan_passages(
+    documents: list[Document], encoder: Encoder, window: int, stride: int, max_passages: int | None = None
+) -> PassagePlan:
     """Cut each document into passages that fit the document tower with its title in front.
 
     Example:
@@ -94,9 +102,7 @@ def plan_passages(documents: list[Document], encoder: Encoder, window: int, stri
         >>> plan.texts  # the title takes 1 of the 4 tokens; windows of 3 start every 2 (4 * 2/4 scaled)
         ['Tea one two three', 'Tea three four five', 'Tea five six seven']
     """
-    titles = [d.title for d in documents]
-    title_tokens = encoder.document_token_spans([t for t in titles if t])
-    title_lengths = iter(len(spans) for spans in title_tokens)
+    title_lengths = iter(len(spans) for spans in encoder.document_token_spans([d.title for d in documents if d.title]))
     text_tokens = encoder.document_token_spans([d.text for d in documents])
     plan = PassagePlan([], [])
     for document, tokens in zip(documents, text_tokens, strict=True):
@@ -104,7 +110,10 @@ def plan_passages(documents: list[Document], encoder: Encoder, window: int, stri
         plan.long_titles += title_length > window // MIN_BODY_SHARE
         body = max(window - title_length, window // MIN_BODY_SHARE, 1)
         spans = window_spans(tokens, body, max(1, round(body * stride / window)))
-        if len(spans) == 1:  # it fits: encoded exactly as a whole document always was
+        if max_passages is not None and len(spans) > max_passages:
+            spans = spans[:max_passages]
+            plan.cut_short += 1
+        if len(spans) == 1 and (not tokens or spans[0][1] == tokens[-1][1]):  # it fits: encoded as always
             plan.spans.append([(0, len(document.text))])
             plan.texts.append(document.encoding_text())
             continue

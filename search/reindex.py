@@ -133,6 +133,7 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
         seed=manifest.build.get("seed", 0),
         passage_window=manifest.passages.get("window"),
         passage_stride=manifest.passages.get("stride"),
+        max_passages=manifest.passages.get("max_passages"),
         filter_fields=tuple(manifest.filter_fields),
     )
 

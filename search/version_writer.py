@@ -52,6 +52,7 @@ class VersionStats:
     counts: Counter = field(default_factory=Counter)  # added / updated / unchanged documents
     passages: int = 0  # vector rows written (one per passage)
     long_titles: int = 0  # documents whose title took more than half the tower's window
+    cut_short: int = 0  # documents with text past their last passage (max_passages)
     encoded: int = 0  # documents run through the document tower (or taken from a checkpoint)
     from_checkpoint: int = 0  # of those, documents whose vectors a killed run had already encoded
     encode_seconds: float = 0.0
@@ -73,9 +74,9 @@ class LiveVersion:
         self.store = DocumentStoreReader(self.version_dir / layout.STORE_FILE)
         self.vectors = open_vectors(self.version_dir, self.manifest.dimension)  # (n, d) float32, mapped
 
-    def reusable_by(self, encoder: Encoder, window: int, stride: int) -> bool:
+    def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
         """True if this version's passage vectors are what ``encoder`` would encode with these settings."""
-        same_passages = self.manifest.passages == {"window": window, "stride": stride}
+        same_passages = self.manifest.passages == passage_settings
         return same_passages and self.manifest.weights_sha256 == encoder.identity().weights_sha256
 
     def empty_trained_index(self) -> faiss.Index:
@@ -117,7 +118,10 @@ class VersionWriter:
         self.search_settings = search_settings or previous
         self.stats = VersionStats()
         self.build_dir: Path | None = None
-        self.cache = ChunkCache(self.index_dir, encoder.identity().weights_sha256, f"w{self.window}s{self.stride}")
+        self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
+        self.cache = ChunkCache(
+            self.index_dir, encoder.identity().weights_sha256, f"w{self.window}s{self.stride}m{config.max_passages}"
+        )
 
     def __enter__(self) -> VersionWriter:
         layout.remove_stale_builds(self.index_dir)
@@ -157,6 +161,13 @@ class VersionWriter:
             stats.passages,
             stats.total,
         )
+        if stats.cut_short:
+            logger.warning(
+                "%d documents go on past their last passage (max_passages %s): the rest of their text "
+                "is not encoded (BM25 still reads it)",
+                stats.cut_short,
+                self.config.max_passages,
+            )
         if stats.long_titles:
             logger.warning(
                 "%d documents have titles longer than half the document tower's window (%d tokens): "
@@ -223,7 +234,7 @@ class VersionWriter:
         document is unchanged (and the towers and passage settings are the same), encoded otherwise."""
         live, stats = self.live, self.stats
         known = live.store.lookup(d.id for d in chunk) if live is not None else {}
-        reusable = live is not None and live.reusable_by(self.encoder, self.window, self.stride)
+        reusable = live is not None and live.reusable_by(self.encoder, self.passage_settings)
         parts: list[np.ndarray | None] = [None] * len(chunk)
         spans: list[list[tuple[int, int]] | None] = [None] * len(chunk)
         to_encode = []
@@ -246,8 +257,9 @@ class VersionWriter:
 
     def _encode_cached(self, documents: list[Document]) -> tuple[list[np.ndarray], list[list[tuple[int, int]]]]:
         """Passage vectors of each document (from a checkpoint when a killed run encoded them) and spans."""
-        plan = plan_passages(documents, self.encoder, self.window, self.stride)
+        plan = plan_passages(documents, self.encoder, self.window, self.stride, self.config.max_passages)
         self.stats.long_titles += plan.long_titles
+        self.stats.cut_short += plan.cut_short
         key = ChunkCache.key(documents)
         vectors = self.cache.load(key, self.encoder.dimension)
         if vectors is not None and len(vectors) == len(plan.texts):
@@ -276,7 +288,7 @@ class VersionWriter:
             default_nprobe=nprobe,
             document_count=stats.total,
             passage_count=stats.passages,
-            passages={"window": self.window, "stride": self.stride},
+            passages=self.passage_settings,
             lexical=dict(LEXICAL_SETTINGS),
             search=dataclasses.asdict(self.search_settings),
             filter_fields=list(config.filter_fields),

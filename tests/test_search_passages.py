@@ -118,3 +118,9 @@ def test_changing_and_deleting_a_long_document_leaves_no_stray_passage(long_inde
     assert passage_rows_agree(long_index)
     hits = Searcher.open(long_index, encoder=FakeEncoder(window=16)).search("topic3x1", k=20, mode="dense")
     assert "doc3" not in {r.doc_id for r in hits}
+
+
+def test_max_passages_keeps_the_opening_only_and_counts_what_it_cut():
+    document = Document("d", "", " ".join(f"w{i}" for i in range(40)))
+    plan = plan_passages([document], FakeEncoder(window=10), window=10, stride=5, max_passages=1)
+    assert plan.texts == [" ".join(f"w{i}" for i in range(10))] and plan.cut_short == 1

@@ -1,0 +1,196 @@
+"""Search quality on whole documents: truncated against passages, BM25, and hybrid, with their costs.
+
+    python -m bench.hybrid [--data ../shared/data] [--work /tmp/dualsearch-bench-hybrid] [--model default]
+                           [--label zero-shot] [--collections scifact nfcorpus] [--latency-queries 200]
+
+Per collection, three indexes of the same towers:
+  truncated      one passage a document, cut at the tower's window (the engine before passages)
+  passages-half  passages every half window (each token in two passages)
+  passages-full  passages every whole window (no overlap)
+and per index the searches: dense (towers, MaxP), lexical (BM25), hybrid with reciprocal-rank
+fusion, hybrid with a convex combination (towers' weight 0.3, 0.5, 0.7).
+
+Settings are chosen on dev queries only (SciFact: its train split, which has no other use here;
+NFCorpus: dev): the passage variant and the search with the best dev nDCG@10 averaged over the
+collections. Then the test split is scored once, for: today's engine (truncated, dense), passages
+(dense), lexical, hybrid on truncated documents, and the chosen default (hybrid + passages). Costs
+per index and mode: bytes on disk, build seconds, single-query latency p50/p95 (one query at a time,
+test queries), each also as a ratio to today's engine measured in the same run.
+
+Writes results/hybrid[-LABEL].json; the report (python -m bench report) renders it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, percentile_ms, timed, write_result
+
+logger = logging.getLogger(__name__)
+COLLECTIONS = {"scifact": "train", "nfcorpus": "dev"}  # collection -> the split settings are chosen on
+INDEXES = {
+    "truncated": {"max_passages": 1},
+    "passages-half": {"passage_stride_fraction": 0.5},
+    "passages-full": {"passage_stride_fraction": 1.0},
+}
+SEARCHES = {
+    "dense": {"mode": "dense"},
+    "lexical": {"mode": "lexical"},
+    "hybrid-rrf": {"mode": "hybrid", "fusion": "rrf"},
+    "hybrid-convex-0.3": {"mode": "hybrid", "fusion": "convex", "dense_weight": 0.3},
+    "hybrid-convex-0.5": {"mode": "hybrid", "fusion": "convex", "dense_weight": 0.5},
+    "hybrid-convex-0.7": {"mode": "hybrid", "fusion": "convex", "dense_weight": 0.7},
+}
+
+
+def index_config(variant: str, encoder):
+    from dualsearch.index_config import IndexConfig
+
+    settings = INDEXES[variant]
+    if "max_passages" in settings:
+        return IndexConfig(max_passages=settings["max_passages"])
+    window = encoder.document_window
+    return IndexConfig(passage_stride=max(1, round(window * settings["passage_stride_fraction"])))
+
+
+def build(collection: Path, index_dir: Path, variant: str, encoder, rebuild: bool) -> dict:
+    """Build (or reuse) one index; returns its size and build time."""
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.indexer import build_index
+    from dualsearch.layout import current_version_dir, is_index_dir
+    from dualsearch.manifest import Manifest
+
+    seconds = None
+    if rebuild or not is_index_dir(index_dir):
+        config = index_config(variant, encoder)
+        _, seconds = timed(
+            lambda: build_index(
+                read_corpus(collection), index_dir, encoder, config, corpus_name=str(collection), show_progress=True
+            )
+        )
+    version = current_version_dir(index_dir)
+    manifest = Manifest.read(version)
+    return {
+        "passages": manifest.passage_count,
+        "documents": manifest.document_count,
+        "bytes": sum(path.stat().st_size for path in version.rglob("*") if path.is_file()),
+        "build_seconds": round(seconds, 1) if seconds else manifest.build.get("encode_seconds"),
+        "passage_settings": manifest.passages,
+    }
+
+
+def dev_and_test(searcher, collection: Path, dev_split: str) -> dict:
+    """nDCG@10 etc. of every search on the dev split (test is scored later, once, for the chosen few)."""
+    from dualsearch.evaluation import evaluate
+
+    return {
+        name: {k: round(v, 4) for k, v in evaluate(searcher, collection, dev_split, **search).items()}
+        for name, search in SEARCHES.items()
+    }
+
+
+def latency(searcher, queries: list[str], search: dict) -> dict:
+    """Single-query latency (ms), one query at a time after a warm-up."""
+    searcher.search(queries[0], **search)
+    seconds = [timed(lambda: searcher.search(query, k=10, **search))[1] for query in queries]
+    return {"p50": round(percentile_ms(seconds, 50), 2), "p95": round(percentile_ms(seconds, 95), 2)}
+
+
+def choose(dev: dict) -> tuple[str, str]:
+    """(index variant, search) with the best dev nDCG@10 averaged over collections."""
+    scores = {}
+    for variant in INDEXES:
+        for search in SEARCHES:
+            scores[(variant, search)] = statistics.mean(dev[c][variant][search]["ndcg@10"] for c in dev)
+    return max(scores, key=scores.get)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hybrid", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-hybrid"))
+    parser.add_argument("--model", default="default", help="towers to measure (default: zero-shot MiniLM)")
+    parser.add_argument("--label", default="", help="suffix of the results file, e.g. finetuned")
+    parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
+    parser.add_argument("--latency-queries", type=int, default=200)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from dualsearch.corpora.beir import read_qrels, read_queries
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.evaluation import evaluate
+    from dualsearch.searcher import Searcher
+
+    started = time.perf_counter()
+    encoder = DualEncoder.load(args.model)
+    work = args.work / (args.label or "zero-shot")
+    builds, dev = {}, {}
+    for name in args.collections:
+        builds[name], dev[name] = {}, {}
+        for variant in INDEXES:
+            index_dir = work / f"{name}-{variant}"
+            builds[name][variant] = build(args.data / name, index_dir, variant, encoder, args.rebuild)
+            with Searcher.open(index_dir, encoder=encoder) as searcher:
+                dev[name][variant] = dev_and_test(searcher, args.data / name, COLLECTIONS[name])
+            logger.info("%s %s dev: %s", name, variant, {s: m["ndcg@10"] for s, m in dev[name][variant].items()})
+    chosen_index, chosen_search = choose(dev)
+    logger.info("chosen on dev: %s + %s", chosen_index, chosen_search)
+    systems = {  # what the test split is scored for, once
+        "today: truncated, dense": ("truncated", "dense"),
+        "passages, dense": (chosen_index if chosen_index != "truncated" else "passages-half", "dense"),
+        "lexical (BM25)": ("truncated", "lexical"),
+        f"hybrid ({chosen_search}), truncated": ("truncated", chosen_search),
+        f"chosen default: {chosen_index} + {chosen_search}": (chosen_index, chosen_search),
+    }
+    test, costs = {}, {}
+    for name in args.collections:
+        test[name], costs[name] = {}, {}
+        queries = read_queries(args.data / name)
+        test_queries = [queries[q] for q in sorted(read_qrels(args.data / name, "test"))][: args.latency_queries]
+        for system, (variant, search) in systems.items():
+            with Searcher.open(work / f"{name}-{variant}", encoder=encoder) as searcher:
+                metrics = evaluate(searcher, args.data / name, "test", **SEARCHES[search])
+                test[name][system] = {k: round(v, 4) for k, v in metrics.items()}
+                costs[name][system] = {
+                    "latency_ms": latency(searcher, test_queries, SEARCHES[search]),
+                    "index_bytes": builds[name][variant]["bytes"],
+                    "build_seconds": builds[name][variant]["build_seconds"],
+                }
+        baseline = costs[name]["today: truncated, dense"]
+        for row in costs[name].values():
+            row["latency_p50_ratio"] = round(row["latency_ms"]["p50"] / baseline["latency_ms"]["p50"], 2)
+            row["index_bytes_ratio"] = round(row["index_bytes"] / baseline["index_bytes"], 2)
+            if row["build_seconds"] and baseline["build_seconds"]:
+                row["build_seconds_ratio"] = round(row["build_seconds"] / baseline["build_seconds"], 2)
+    payload = {
+        "model": args.model,
+        "dev_splits": {c: COLLECTIONS[c] for c in args.collections},
+        "indexes": builds,
+        "dev": dev,
+        "chosen": {
+            "index": chosen_index,
+            "search": chosen_search,
+            "settings": {**INDEXES[chosen_index], **SEARCHES[chosen_search]},
+        },
+        "test": test,
+        "costs": costs,
+        "wall_seconds": round(time.perf_counter() - started),
+    }
+    path = write_result("hybrid" + (f"-{args.label}" if args.label else ""), payload)
+    for name in args.collections:
+        for system, metrics in test[name].items():
+            print(
+                f"{name:9} {system:48} nDCG@10 {metrics['ndcg@10']:.4f}  "
+                f"p50 x{costs[name][system]['latency_p50_ratio']}"
+            )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
