@@ -92,6 +92,8 @@ class DualEncoder:
 
     def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character offsets of each text's tokens under the document tower's (fast) tokenizer."""
+        if not texts:
+            return []  # the tokenizer fails on an empty batch
         tokenizer = self._document_transformer().tokenizer
         encoded = tokenizer(
             list(texts), add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False

@@ -34,12 +34,14 @@ def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
 @pytest.mark.data
 def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
     from dualsearch.ann import overlap_at_k
+    from dualsearch.index_config import IndexConfig
     from dualsearch.indexer import build_index
     from dualsearch.searcher import Searcher
     from tests.conftest import beir_data
 
     scifact = beir_data("scifact")
-    report = build_index(islice(read_corpus(scifact), 1500), tmp_path / "idx", minilm)
+    # one passage a document: this tests the IVF index against exact search (passages have their own tests)
+    report = build_index(islice(read_corpus(scifact), 1500), tmp_path / "idx", minilm, IndexConfig(max_passages=1))
     assert report.nlist == 38 and report.default_nprobe >= 1
     searcher = Searcher.open(tmp_path / "idx", encoder=minilm)
     from dualsearch.corpora.beir import read_queries

@@ -61,3 +61,10 @@ def test_default_weights_are_checked_against_their_sha256(monkeypatch):
         towers.default_base_path.cache_clear()
     monkeypatch.undo()
     assert towers.default_base_path().endswith("model")
+
+
+def test_document_tokens_and_window_come_from_the_document_tower(tiny_encoder):
+    assert tiny_encoder.document_window == 62  # max_seq_length 64 minus [CLS] and [SEP]
+    [spans] = tiny_encoder.document_token_spans(["green tea"])
+    assert [("green tea")[start:end] for start, end in spans] == ["green", "tea"]
+    assert tiny_encoder.document_token_spans([]) == []  # a chunk without titles asks for none
