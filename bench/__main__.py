@@ -32,6 +32,7 @@ BENCHMARKS = {
     "ann_compare": "Flat / IVF-Flat / IVF-SQ8 / IVF-PQ / HNSW speed and accuracy on SciFact and 1M synthetic vectors",
     "encoding": "tower throughput by batch size and sequence length, cost of each query stage",
     "reindex": "incremental re-index against a full build, memory against corpus size",
+    "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
 }
@@ -106,7 +107,7 @@ def plan(skip: list[str]) -> list[str]:
 
     Example:
         >>> plan(["finetune", "scale"])
-        ['import_time', 'zero_shot', 'engine', 'ann_compare', 'encoding', 'reindex']
+        ['import_time', 'zero_shot', 'engine', 'ann_compare', 'encoding', 'reindex', 'hybrid']
     """
     return [name for name in BENCHMARKS if name not in set(skip)]
 

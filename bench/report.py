@@ -2,7 +2,7 @@
 
     python -m bench.report [--results results] [--docs docs]
 
-Reads zero_shot, finetune, engine, ann_compare, scale, encoding and reindex results; a missing file
+Reads zero_shot, finetune, hybrid, engine, ann_compare, scale, encoding and reindex results; a missing file
 makes its section say "not run yet". Every table and figure says how its numbers were measured (the
 command recorded in the JSON, the machine, the date). Ratios come from one run on one machine;
 absolute times only hold for the machine they name.
@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from bench.common import REPO, RESULTS_DIR
+from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
 from bench.report_tables import (
     busy_note,
@@ -39,6 +40,8 @@ RESULT_NAMES = (
     "encoding",
     "reindex_incremental",
     "reindex_memory",
+    "hybrid",
+    "hybrid-finetuned",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -507,6 +510,9 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
         "",
     ]
     lines += quality_section(results, docs)
+    lines += hybrid_section(
+        {"hybrid": results.get("hybrid"), "hybrid-finetuned": results.get("hybrid-finetuned")}, docs
+    )
     lines += engine_section(results.get("engine"))
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)

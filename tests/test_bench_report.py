@@ -15,8 +15,8 @@ MACHINE = {"cpu": "Test CPU", "cores": 2, "memory_gib": 23.5}
 HEAD = {"command": "python -m bench.fake --flag", "date": "2026-01-02 03:04:05 UTC", "machine": MACHINE}
 
 
-def fake_results() -> dict:
-    """One small, structurally faithful record per results file."""
+def fake_results_before_hybrid() -> dict:
+    """One small, structurally faithful record per results file (but hybrid's)."""
     runs = [
         {
             "effort": e,
@@ -177,6 +177,31 @@ def fake_results() -> dict:
     }
 
 
+def fake_hybrid() -> dict:
+    cost = {
+        "latency_ms": {"p50": 10.0, "p95": 12.0},
+        "latency_p50_ratio": 1.0,
+        "index_bytes_ratio": 1.0,
+        "build_seconds_ratio": 1.0,
+    }
+    metrics = {"ndcg@10": 0.7, "recall@100": 0.9, "mrr@10": 0.65}
+    return {
+        "command": "python -m bench.hybrid",
+        "date": "2026-11-22",
+        "machine": {"cpu": "x", "cores": 2},
+        "model": "default",
+        "dev_splits": {"scifact": "train"},
+        "dev": {"scifact": {"truncated": {"dense": {"ndcg@10": 0.61}, "hybrid-rrf": {"ndcg@10": 0.7}}}},
+        "chosen": {"index": "truncated", "search": "hybrid-rrf", "settings": {"mode": "hybrid"}},
+        "test": {"scifact": {"today: truncated, dense": metrics, "chosen default": {**metrics, "ndcg@10": 0.74}}},
+        "costs": {"scifact": {"today: truncated, dense": cost, "chosen default": {**cost, "latency_p50_ratio": 1.3}}},
+    }
+
+
+def fake_results() -> dict:
+    return {**fake_results_before_hybrid(), "hybrid": fake_hybrid()}
+
+
 def test_cell_formats_missing_floats_ints_and_pipes():
     assert cell(None) == "-" and cell(0.123456) == "0.1235" and cell(0.5, 1) == "0.5"
     assert cell(12345) == "12,345" and cell(42) == "42" and cell(True) == "yes"
@@ -330,3 +355,13 @@ def test_superseded_runs_stay_in_the_table_but_are_flagged_for_the_chart():
         ("fine-tuned untied", False),
         ("fine-tuned tied, earlier settings (superseded)", True),
     ]
+
+
+def test_the_hybrid_section_shows_dev_choice_test_scores_and_cost_ratios(tmp_path):
+    from bench.report_hybrid import hybrid_section
+
+    record = fake_hybrid()
+    text = "\n".join(hybrid_section({"hybrid": record, "hybrid-finetuned": None}, tmp_path))
+    assert "| scifact | truncated | 0.6100 | 0.7000 |" in text and "| 0.7400 |" in text and "| 1.3000 |" in text
+    assert "Chosen on dev: index `truncated`, search `hybrid-rrf`" in text and (tmp_path / "bench_hybrid.png").is_file()
+    assert "Not run yet" in "\n".join(hybrid_section({"hybrid": None}, tmp_path))
