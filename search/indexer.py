@@ -64,7 +64,12 @@ def build_index(
     config = config or IndexConfig()
     index_dir = Path(index_dir)
     layout.check_writable(index_dir)
-    with IndexLock(index_dir), VersionWriter(index_dir, encoder, config) as writer:
+    created = not index_dir.exists()
+    with (
+        IndexLock(index_dir),
+        layout.removed_on_failure(index_dir, created),
+        VersionWriter(index_dir, encoder, config) as writer,
+    ):
         stats = writer.write(documents, show_progress, total)
         version_dir = writer.publish(corpus_name)
     manifest = Manifest.read(version_dir)

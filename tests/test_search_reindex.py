@@ -123,7 +123,8 @@ def test_add_and_delete(index_dir, tmp_path):
 
 def test_open_searcher_keeps_answering_during_and_after_a_reindex(index_dir, tmp_path):
     searcher = Searcher.open(index_dir, encoder=FakeEncoder())
-    reindex(index_dir, write_rows(tmp_path / "one.jsonl", [{"_id": "only", "text": "just one"}]), FakeEncoder())
+    one = write_rows(tmp_path / "one.jsonl", [{"_id": "only", "text": "just one"}])
+    reindex(index_dir, one, FakeEncoder(), allow_mass_delete=True)
     assert len(searcher.search("tea", k=100)) == 26
     assert [r.doc_id for r in searcher.reload().search("tea", k=100)] == ["only"]
 
