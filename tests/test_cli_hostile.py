@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,12 @@ def snapshot(root: Path) -> dict[str, str]:
 def test_hostile_input_gets_one_line_and_leaves_every_index_unchanged(root, argv, message):
     before = snapshot(root)
     done = subprocess.run(
-        [sys.executable, "-m", "dualsearch", *argv], cwd=root, capture_output=True, timeout=120, check=False
+        [sys.executable, "-m", "dualsearch", *argv],
+        cwd=root,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},  # no test reaches the network, even by mistake
     )
     stderr = done.stderr.decode("utf-8", "backslashreplace")
     assert done.returncode == 1, stderr
