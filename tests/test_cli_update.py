@@ -40,7 +40,8 @@ def test_reindex_with_an_unchanged_corpus_says_so_and_keeps_the_version(tiny_ind
     assert (tiny_index / layout.CURRENT_NAME).read_text() == before
 
 
-def test_errors_quoting_a_newline_stay_on_one_line(tiny_index, capsys, fake_towers):
-    assert main(["delete", str(tiny_index), "no\nsuch\x1bid"]) == 1
+def test_errors_quoting_a_newline_stay_on_one_line(tiny_index, tmp_path, capsys, fake_towers):
+    corpus = tmp_path / "two\nlines\x1b[2J.jsonl"  # a file name may hold anything but / and NUL
+    assert main(["reindex", str(tiny_index), "--corpus", str(corpus)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "\x1b" not in err
+    assert err.count("\n") == 1 and "\x1b" not in err and "two\\nlines\\x1b[2J.jsonl" in err
