@@ -83,21 +83,30 @@ def read_delimited(path: str | Path, delimiter: str | None = None) -> Iterator[R
     if delimiter is None:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     csv.field_size_limit(sys.maxsize)  # documents can be long; the default 128 KiB cap is arbitrary
+    kind = "TSV" if delimiter == "\t" else "CSV"
     with path.open("rb") as handle:
         lines = _Utf8Lines(path, handle)
-        reader = csv.DictReader(lines, delimiter=delimiter)
+        # strict: a quote never closed is an error at the end of the file, instead of one document
+        # silently swallowing every row after it.
+        reader = csv.DictReader(lines, delimiter=delimiter, strict=True)
+        row_start = 2  # the first line of the row being read (after a one-line header)
         try:
             for row in reader:
                 location = f"{path}:{reader.line_num}"
                 if None in row:
                     raise CorpusError(f"{location}: more fields than the header has")
                 yield location, row
+                row_start = reader.line_num + 1
         except csv.Error as error:
-            raise CorpusError(
-                f"{path}:{reader.line_num}: malformed {('TSV' if delimiter == chr(9) else 'CSV')} ({error})"
-            ) from None
+            raise CorpusError(f"{path}:{row_start}: malformed {kind} ({_csv_problem(error)})") from None
     if reader.fieldnames is None:
         raise CorpusError(f"{path}: empty file (a header row is required)")
+
+
+def _csv_problem(error: csv.Error) -> str:
+    if "unexpected end of data" in str(error):
+        return "a quoted field that starts in this row is never closed"
+    return str(error)
 
 
 def read_parquet(path: str | Path, batch_size: int = 1024) -> Iterator[RawRecord]:

@@ -8,11 +8,13 @@ location.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dualsearch.corpora.document import Document
+from dualsearch.corpora.text import is_blank, text_problem
 from dualsearch.errors import CorpusError
 
 RawRecords = Iterable[tuple[str, Mapping[str, Any]]]
@@ -49,39 +51,66 @@ def _pick_id(record: Mapping[str, Any], fields: FieldNames) -> tuple[str | None,
 def to_document(record: Mapping[str, Any], fields: FieldNames, location: str) -> Document:
     """Validate one raw record and build its :class:`Document`.
 
+    Values are never coerced: an id is a string or an integer (not a boolean), the title a string
+    or absent, the text a non-blank string; text holding a lone surrogate (which no tokenizer or
+    database can encode) and metadata numbers JSON cannot hold (NaN, Infinity) are refused.
+
     Example:
         >>> to_document({"_id": "a", "text": "hello"}, FieldNames(), "x.jsonl:1").id
         'a'
     """
     if not isinstance(record, Mapping):
         raise CorpusError(f"{location}: expected an object with fields, got {type(record).__name__}")
-    id_key, raw_id = _pick_id(record, fields)
-    wanted_id = fields.id or "_id' or 'id"
-    if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
-        raise CorpusError(f"{location}: missing or empty document id (field '{wanted_id}')")
-    if isinstance(raw_id, float) or not isinstance(raw_id, (str, int)):
-        raise CorpusError(f"{location}: document id must be a string or an integer, got {raw_id!r}")
+    id_key, doc_id = _document_id(record, fields, location)
     text = record.get(fields.text)
-    if not isinstance(text, str) or not text.strip():
-        raise CorpusError(f"{location}: document {raw_id!s} has no text (field '{fields.text}')")
-    title = record.get(fields.title) or ""
-    if not isinstance(title, str):
-        title = str(title)
+    if text is None or (isinstance(text, str) and is_blank(text)):
+        raise CorpusError(f"{location}: document {doc_id} has no text (field '{fields.text}')")
+    _check_text(text, f"{location}: document {doc_id}: text (field '{fields.text}')")
+    title = record.get(fields.title)
+    title = "" if title is None else title
+    _check_text(title, f"{location}: document {doc_id}: title (field '{fields.title}')", blank_ok=True)
     metadata = dict(record["metadata"]) if isinstance(record.get("metadata"), Mapping) else {}
     used = {id_key, fields.title, fields.text, "metadata"}
     metadata.update({key: value for key, value in record.items() if key not in used and value is not None})
-    return Document(id=str(raw_id), title=title, text=text, metadata=_json_safe(metadata))
+    return Document(id=doc_id, title=title, text=text, metadata=_json_safe(metadata, f"{location}: document {doc_id}"))
 
 
-def _json_safe(value: Any) -> Any:
-    """Metadata goes into JSON in the document store; coerce what JSON cannot hold to strings."""
+def _document_id(record: Mapping[str, Any], fields: FieldNames, location: str) -> tuple[str | None, str]:
+    """(the field holding the id, the id as a string)."""
+    id_key, raw_id = _pick_id(record, fields)
+    wanted_id = fields.id or "_id' or 'id"
+    if isinstance(raw_id, str):
+        _check_text(raw_id, f"{location}: document id {raw_id!r}", blank_ok=True)
+    if raw_id is None or (isinstance(raw_id, str) and is_blank(raw_id)):
+        raise CorpusError(f"{location}: missing or empty document id (field '{wanted_id}')")
+    if isinstance(raw_id, (bool, float)) or not isinstance(raw_id, (str, int)):
+        raise CorpusError(f"{location}: document id must be a string or an integer, got {raw_id!r}")
+    return id_key, str(raw_id)
+
+
+def _check_text(value: Any, what: str, blank_ok: bool = False) -> None:
+    """Refuse a value that is not a string, or one that no encoder can take."""
+    if not isinstance(value, str):
+        raise CorpusError(f"{what} must be a string, got {type(value).__name__} {value!r:.40}")
+    problem = text_problem(value)
+    if problem is not None and not (blank_ok and problem == "is empty"):
+        raise CorpusError(f"{what} {problem}")
+
+
+def _json_safe(value: Any, where: str) -> Any:
+    """Metadata goes into JSON in the document store and in ``search --json``: refuse what JSON
+    cannot hold faithfully (NaN, Infinity, lone surrogates); coerce other objects to strings."""
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {_json_safe(str(key), where): _json_safe(item, where) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
+        return [_json_safe(item, where) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CorpusError(f"{where}: metadata holds {value}, which JSON cannot represent")
+    if value is None or isinstance(value, (int, float, bool)):
         return value
-    return str(value)
+    text = value if isinstance(value, str) else str(value)
+    _check_text(text, f"{where}: metadata {text!r:.40}", blank_ok=True)
+    return text
 
 
 def validated_documents(

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.searcher import Searcher, SearchResult
+from dualsearch.text_checks import check_query
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAU
         >>> records[0]["results"][0]["doc_id"]  # doctest: +SKIP
         'coffee-espresso'
     """
+    if query is not None:
+        check_query(query)  # an API client may send an int, a list, a lone surrogate: a message, not a traceback
     text, _ = prepare_query(query)
     if not text:
         raise InvalidInputError("empty query: type some text to search for")

@@ -35,6 +35,9 @@ FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 # A filter matching at most this many passages is searched exactly over them (a gather of a few
 # MiB); a broader one goes through the ANN index with an IDSelector.
 EXACT_FILTER_ROWS = 50_000
+# A re-index may delete at most this share of the index's documents without --allow-mass-delete
+# (a wrong --corpus would otherwise empty the index without a question).
+MAX_DELETE_SHARE = 0.5
 
 HOME_VARIABLE = "DUALSEARCH_HOME"  # where the default index is cached (default ~/.cache/dualsearch)
 DATA_DIR_VARIABLE = "DUALSEARCH_DATA"  # the BEIR collections for tests and benchmarks

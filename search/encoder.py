@@ -12,7 +12,7 @@ import numpy as np
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL
 from dualsearch.errors import InvalidInputError
 from dualsearch.protocols import TowerIdentity, check_texts
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, router_routes
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, model_reference, router_routes
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class DualEncoder:
         """Load towers from ``default``, a local sentence-transformers directory, or a hub id."""
         _quiet_weight_loading()
         started = time.perf_counter()
-        encoder = cls(load_towers(model, device), model_name=model, batch_size=batch_size)
+        encoder = cls(load_towers(model, device), model_name=model_reference(model), batch_size=batch_size)
         logger.info("loaded towers %s in %.1fs", model, time.perf_counter() - started)
         return encoder
 

@@ -54,7 +54,21 @@ class SearchFailedError(DualsearchError, RuntimeError):
 
 
 class IndexCorruptError(DualsearchError, ValueError):
-    """A file of an index directory is missing, truncated or altered."""
+    """A file of an index directory is missing, truncated or altered. The message says how to recover.
+
+    Example:
+        >>> print(IndexCorruptError("my-index/v000001/index.faiss is missing"))
+        my-index/v000001/index.faiss is missing. To recover, rebuild the index: dualsearch index CORPUS --out DIR
+    """
+
+    RECOVERY = "To recover, rebuild the index: dualsearch index CORPUS --out DIR"
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}. {self.RECOVERY}"
+
+
+class IndexNotWritableError(DualsearchError, PermissionError):
+    """An index directory (or a file in it) cannot be created or written: read-only, or under a file."""
 
 
 class ModelError(DualsearchError, ValueError):

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from dualsearch import layout
 from dualsearch.corpora import beir
 from dualsearch.errors import CorpusError
+from dualsearch.store import DocumentStoreReader
 
 logger = logging.getLogger(__name__)
 
 # Our names -> ir-measures measures. RR@10 is MRR@10 once averaged over queries.
 METRICS = {"ndcg@10": "nDCG@10", "recall@100": "R@100", "mrr@10": "RR@10"}
 RUN_DEPTH = 100  # Recall@100 needs 100 hits per query
+SEARCH_BATCH = 256  # queries encoded and searched per step of the progress bar
 
 
 def score_run(qrels: beir.Qrels, run: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -62,21 +67,52 @@ def evaluate(
         raise CorpusError(
             f"{beir_dir}: {len(missing)} judged queries of split {split!r} are not in queries.jsonl, e.g. {missing[:3]}"
         )
+    check_judged_documents_indexed(searcher.version_dir, qrels, beir_dir)
     query_ids = sorted(qrels)
     started = time.perf_counter()
     depth = RUN_DEPTH + (1 if ignore_identical_ids else 0)
-    results = searcher.search_batch(
-        [queries[q] for q in query_ids],
-        k=depth,
-        nprobe=nprobe,
-        exact=exact,
-        show_progress=show_progress,
-        mode=mode,
-        **overrides,
-    )
+    search = partial(searcher.search_batch, k=depth, nprobe=nprobe, exact=exact, mode=mode, **overrides)
+    results = _search_all([queries[q] for q in query_ids], search, show_progress)
     run = {
         q: {r.doc_id: r.score for r in hits if not (ignore_identical_ids and r.doc_id == q)}
         for q, hits in zip(query_ids, results)
     }
     logger.info("searched %d queries in %.1fs", len(query_ids), time.perf_counter() - started)
     return score_run(qrels, run)
+
+
+def check_judged_documents_indexed(version_dir: Path, qrels: beir.Qrels, beir_dir: str | Path) -> None:
+    """Refuse judgements none of whose documents the index holds (every metric would be 0.0: they
+    belong to another collection), and warn when some are missing."""
+    judged = {doc_id for judged in qrels.values() for doc_id, relevance in judged.items() if relevance > 0}
+    store = DocumentStoreReader(version_dir / layout.STORE_FILE)
+    try:
+        found = len(store.lookup(judged))
+    finally:
+        store.close()
+    if found == 0:
+        raise CorpusError(
+            f"none of the {len(judged)} relevant documents judged in {beir_dir} is in the index "
+            f"{version_dir.parent}: are these judgements of another collection?"
+        )
+    if found < len(judged):
+        logger.warning(
+            "%d of the %d relevant documents judged in %s are not in the index: metrics count them as never found",
+            len(judged) - found,
+            len(judged),
+            beir_dir,
+        )
+
+
+def _search_all(texts: list[str], search: Callable[[list[str]], list], show_progress: bool) -> list:
+    """Search the queries in batches under one progress bar of ours (sentence-transformers' own
+    "Batches" bar, one per call, would print over it)."""
+    from tqdm.auto import tqdm
+
+    results = []
+    with tqdm(total=len(texts), disable=not show_progress, unit="query", desc="searching", dynamic_ncols=True) as bar:
+        for start in range(0, len(texts), SEARCH_BATCH):
+            batch = texts[start : start + SEARCH_BATCH]
+            results += search(batch)
+            bar.update(len(batch))
+    return results

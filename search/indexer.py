@@ -15,6 +15,7 @@ from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import IndexBuildError
 from dualsearch.index_config import IndexConfig
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
@@ -64,7 +65,12 @@ def build_index(
     config = config or IndexConfig()
     index_dir = Path(index_dir)
     layout.check_writable(index_dir)
-    with IndexLock(index_dir), VersionWriter(index_dir, encoder, config) as writer:
+    created = not index_dir.exists()
+    with (
+        IndexLock(index_dir),
+        layout.removed_on_failure(index_dir, created),
+        VersionWriter(index_dir, encoder, config) as writer,
+    ):
         stats = writer.write(documents, show_progress, total)
         version_dir = writer.publish(corpus_name)
     manifest = Manifest.read(version_dir)
@@ -115,6 +121,8 @@ def index_corpus(
         (26, [])
     """
     total, skipped = validate_corpus(source, fields, skip_invalid)
+    if total == 0:  # before any directory is made or a progress bar drawn
+        raise IndexBuildError(f"corpus {source} has no documents")
     documents = read_corpus(source, fields, (lambda error: None) if skip_invalid else None)
     report = build_index(
         documents, index_dir, encoder, config, corpus_name=str(source), show_progress=show_progress, total=total

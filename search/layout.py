@@ -1,6 +1,8 @@
 """The on-disk layout of an index directory, and its atomic switch between versions.
 
-    DIR/CURRENT            name of the live version, e.g. "v000002" (replaced with os.replace)
+    DIR/CURRENT            name of the live version and the sha256 of its manifest.json, e.g.
+                           "v000002 9f86d0...", replaced with os.replace (a CURRENT of only the name,
+                           written before the checksum was recorded, is read as unprotected)
     DIR/v000002/           an immutable version: manifest.json, index.faiss, documents.sqlite,
                            vectors.f32 (row-aligned float32 vectors, for exact search)
     DIR/.build-*/          a version being written; never read, removed on failure
@@ -8,7 +10,9 @@
 A version is written in full beside the live one, fsynced, renamed into place, and only then named
 in CURRENT. A reader resolves CURRENT once and keeps its version open, so it never sees a mix; a
 crash at any moment leaves CURRENT naming a complete version. (``os.replace`` cannot swap a
-non-empty directory in place on POSIX, hence the pointer file.)
+non-empty directory in place on POSIX, hence the pointer file.) The manifest holds every other
+file's checksum and CURRENT holds the manifest's, so an edit of the manifest that keeps it valid
+JSON is still refused.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from dualsearch.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
+from dualsearch.corpora.text import lone_surrogate_position
+from dualsearch.errors import IndexCorruptError, IndexNotFoundError, IndexNotWritableError, InvalidInputError
 from dualsearch.failpoints import failpoint
 from dualsearch.manifest import MANIFEST_NAME
 
@@ -30,6 +37,7 @@ logger = logging.getLogger(__name__)
 CURRENT_NAME = "CURRENT"
 INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
 _VERSION = re.compile(r"^v(\d{6,})$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
 
 
@@ -38,18 +46,38 @@ def is_index_dir(path: Path) -> bool:
 
 
 def current_version_dir(index_dir: str | Path) -> Path:
-    """The live version's directory, with a clear error when ``index_dir`` is not an index."""
+    """The live version's directory, with a clear error when ``index_dir`` is not an index or its
+    pointer or manifest is damaged."""
     index_dir = Path(index_dir)
     if not index_dir.exists():
         raise IndexNotFoundError(f"no index at {index_dir}")
     pointer = index_dir / CURRENT_NAME
     if not pointer.is_file():
         raise IndexNotFoundError(f"{index_dir} is not a dualsearch index (no {CURRENT_NAME} file)")
-    name = pointer.read_text(encoding="utf-8").strip()
+    name, manifest_sha256 = _read_pointer(pointer)
     version = index_dir / name
     if not _VERSION.match(name) or not (version / MANIFEST_NAME).is_file():
         raise IndexCorruptError(f"{pointer} names {name!r}, which is not a complete index version")
+    if manifest_sha256 is None:
+        logger.info("%s holds no manifest checksum (written by an earlier dualsearch): not verified", pointer)
+    elif file_checksum(version / MANIFEST_NAME)["sha256"] != manifest_sha256:
+        raise IndexCorruptError(f"{version / MANIFEST_NAME} does not match the checksum in {pointer}: edited")
     return version
+
+
+def _read_pointer(pointer: Path) -> tuple[str, str | None]:
+    """(version name, sha256 of its manifest or None for a pointer written before it was recorded)."""
+    try:
+        fields = pointer.read_bytes().decode("utf-8").split()
+    except UnicodeDecodeError:
+        raise IndexCorruptError(f"{pointer} is damaged: not text") from None
+    except OSError as error:
+        raise IndexCorruptError(f"{pointer} cannot be read: {error.strerror}") from None
+    if len(fields) == 1:
+        return fields[0], None
+    if len(fields) == 2 and _SHA256.match(fields[1]):
+        return fields[0], fields[1]
+    raise IndexCorruptError(f"{pointer} is damaged: expected a version name and a checksum, got {fields!r:.80}")
 
 
 def _version_numbers(index_dir: Path) -> list[int]:
@@ -60,13 +88,35 @@ _OWN_NAMES = (".lock", ".chunks", ".build-")  # what a writer leaves before the 
 
 
 def check_writable(index_dir: Path) -> None:
-    """Refuse to write an index into a file, or into a directory holding anything else."""
+    """Refuse to write an index into a file, into a directory holding anything else, or at a path
+    that is not UTF-8 (FAISS and SQLite cannot open it, and would fail only after all the encoding)."""
+    if lone_surrogate_position(str(index_dir)) is not None:
+        raise InvalidInputError(f"the index path {os.fsencode(index_dir)!r} is not valid UTF-8")
     if index_dir.exists() and not index_dir.is_dir():
         raise InvalidInputError(f"{index_dir} exists and is not a directory")
     if index_dir.is_dir() and not is_index_dir(index_dir):
         foreign = [p.name for p in index_dir.iterdir() if not p.name.startswith(_OWN_NAMES)]
         if foreign:
             raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+
+
+def not_writable(path: Path, error: OSError) -> IndexNotWritableError:
+    """The one-line error for a directory or file a writer cannot create (read-only, under a file)."""
+    return IndexNotWritableError(f"cannot write to {path}: {error.strerror or error}")
+
+
+@contextmanager
+def removed_on_failure(index_dir: Path, created: bool) -> Iterator[None]:
+    """Remove ``index_dir`` if the block fails and this build ``created`` it, so a failed first build
+    leaves no directory holding only a lock and checkpoints. Enter it while holding the writer lock.
+    An interrupted build (Ctrl+C) keeps everything, so its rerun resumes from the checkpoints."""
+    try:
+        yield
+    except Exception:
+        if created:
+            logger.info("removing %s: the build that created it failed", index_dir)
+            shutil.rmtree(index_dir, ignore_errors=True)
+        raise
 
 
 def remove_stale_builds(index_dir: Path) -> None:
@@ -80,8 +130,11 @@ def remove_stale_builds(index_dir: Path) -> None:
 def prepare_build_dir(index_dir: str | Path) -> Path:
     """A fresh hidden build directory inside ``index_dir`` (created if needed)."""
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
+    except OSError as error:
+        raise not_writable(index_dir, error) from None
     os.chmod(build_dir, 0o755)  # mkdtemp makes it private; readers may run as other users
     return build_dir
 
@@ -95,18 +148,24 @@ def file_checksum(path: Path, chunk_bytes: int = 1 << 22) -> dict[str, int | str
     return {"bytes": size, "sha256": digest.hexdigest()}
 
 
+REQUIRED_FILES = (INDEX_FILE, STORE_FILE, VECTORS_FILE)  # a manifest that lists fewer is not checking them
+
+
 def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -> None:
     """Refuse a version whose files are missing, truncated or (with ``full``) altered."""
+    unlisted = [name for name in REQUIRED_FILES if name not in files]
+    if unlisted:
+        raise IndexCorruptError(f"{version_dir / MANIFEST_NAME} lists no checksum for {', '.join(unlisted)}")
     for name, expected in sorted(files.items()):
         path = version_dir / name
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
         size = path.stat().st_size
-        if size != expected["bytes"]:
+        if size != expected.get("bytes"):
             raise IndexCorruptError(
-                f"{path} has {size} bytes, the manifest says {expected['bytes']}: truncated or altered"
+                f"{path} has {size} bytes, the manifest says {expected.get('bytes')!r}: truncated or altered"
             )
-        if full and file_checksum(path)["sha256"] != expected["sha256"]:
+        if full and file_checksum(path)["sha256"] != expected.get("sha256"):
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
 
 
@@ -129,7 +188,8 @@ def publish(index_dir: str | Path, build_dir: Path) -> Path:
     _fsync(index_dir)
     failpoint("before-switch")
     pointer_tmp = index_dir / f".{CURRENT_NAME}.tmp"
-    pointer_tmp.write_text(version_dir.name + "\n", encoding="utf-8")
+    manifest_sha256 = file_checksum(version_dir / MANIFEST_NAME)["sha256"]
+    pointer_tmp.write_text(f"{version_dir.name} {manifest_sha256}\n", encoding="utf-8")
     _fsync(pointer_tmp)
     os.replace(pointer_tmp, index_dir / CURRENT_NAME)  # the switch: atomic on POSIX
     _fsync(index_dir)

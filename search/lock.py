@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from dualsearch.errors import IndexLockedError
+from dualsearch.layout import not_writable
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
@@ -46,8 +47,11 @@ class IndexLock:
         self._handle = None
 
     def __enter__(self) -> IndexLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as error:  # a read-only directory, or a path under a file
+            raise not_writable(self.path, error) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

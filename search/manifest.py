@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
+from dualsearch.field_types import type_problem
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
 MANIFEST_NAME = "manifest.json"
@@ -71,6 +72,9 @@ class Manifest:
         unknown = sorted(set(data) - known)
         if unknown:
             raise IndexCorruptError(f"{path}: unknown fields {unknown}")
+        problem = type_problem(cls, data)  # from the annotations: a field added later is checked too
+        if problem is not None:
+            raise IndexCorruptError(f"{path} is damaged: {problem}")
         try:
             return cls(**data)
         except TypeError as error:

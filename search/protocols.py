@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from dualsearch.corpora.text import text_problem
 from dualsearch.errors import InvalidInputError
 
 
@@ -58,7 +59,8 @@ class Encoder(Protocol):
 
 
 def check_texts(texts: Sequence[str], what: str) -> list[str]:
-    """The texts as a list, or :class:`InvalidInputError` for one string, an empty or a non-string text.
+    """The texts as a list, or :class:`InvalidInputError` for one string, or a text that is not a string,
+    is blank (whitespace, NUL, zero-width characters) or holds a lone surrogate.
 
     Example:
         >>> check_texts(("a", "b"), "query")
@@ -72,6 +74,6 @@ def check_texts(texts: Sequence[str], what: str) -> list[str]:
         raise InvalidInputError(f"encode_{what}s takes a list of strings, not one string")
     texts = list(texts)
     for position, text in enumerate(texts):
-        if not isinstance(text, str) or not text.strip():
+        if text_problem(text) is not None:  # not a string, blank, or a lone surrogate no tokenizer encodes
             raise InvalidInputError(f"{what} {position} is empty or not a string: {text!r}")
     return texts

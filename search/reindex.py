@@ -35,12 +35,14 @@ from dualsearch import ann
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.index_config import IndexConfig
 from dualsearch.indexer import validate_corpus
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
+from dualsearch.text_checks import check_doc_ids
 from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class ReindexReport:
     seconds: float
     version_dir: Path
     skipped: list[str] = field(default_factory=list)  # invalid records skipped, with file and line
+    published: bool = True  # False when nothing changed: the live version stays, no new one is written
 
     def summary(self) -> str:
         text = (
@@ -68,7 +71,8 @@ class ReindexReport:
             f"(encoded {self.encoded}, {self.from_checkpoint} of them from an interrupted run; "
             f"centroids {'retrained' if self.retrained else 'kept'}) in {self.seconds:.1f}s"
         )
-        return text + (f"; skipped {len(self.skipped)} invalid records" if self.skipped else "")
+        text += f"; skipped {len(self.skipped)} invalid records" if self.skipped else ""
+        return text + ("" if self.published else f"; nothing changed, {self.version_dir.name} stays live")
 
 
 def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, encoded: int) -> str | None:
@@ -147,11 +151,15 @@ def reindex(
     skip_invalid: bool = False,
     retrain: bool = False,
     show_progress: bool = False,
+    allow_mass_delete: bool = False,
 ) -> ReindexReport:
     """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
 
-    The corpus is read twice: first to validate and count it (a bad record stops the run here,
-    before anything is encoded, unless ``skip_invalid``), then to build the new version.
+    The corpus is read three times: to validate and count it (a bad record stops the run here,
+    before anything is encoded, unless ``skip_invalid``), to compare it with the index (more than
+    :data:`~dualsearch.defaults.MAX_DELETE_SHARE` of the index deleted stops the run unless
+    ``allow_mass_delete``; a corpus that changes nothing publishes no new version), then to build
+    the new version.
 
     Example:
         >>> report = reindex("my-index", "docs.jsonl", DualEncoder.load())  # doctest: +SKIP
@@ -163,6 +171,10 @@ def reindex(
         total, skipped = validate_corpus(corpus, fields, skip_invalid)
         documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
         with closing(LiveVersion(index_dir)) as live:
+            diff = diff_with_live(live.store, live.manifest.document_count, read_corpus(str(corpus), fields, _ignore))
+            check_deletions(diff, str(corpus), allow_mass_delete)
+            if diff.changes_nothing and not retrain and _same_towers(live, encoder):
+                return _unchanged_report(diff, live.version_dir, started, skipped)
             stats, deleted, version_dir = _write_version(
                 index_dir,
                 live,
@@ -177,6 +189,19 @@ def reindex(
     report = _report(stats, deleted, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
+
+
+def _same_towers(live: LiveVersion, encoder: Encoder) -> bool:
+    return live.manifest.weights_sha256 == encoder.identity().weights_sha256
+
+
+def _ignore(error: CorpusError) -> None:
+    """An ``on_invalid`` handler for a corpus whose invalid records were already reported."""
+
+
+def _unchanged_report(diff: CorpusDiff, version_dir: Path, started: float, skipped: list[str]) -> ReindexReport:
+    seconds = time.perf_counter() - started
+    return ReindexReport(0, 0, 0, diff.unchanged, 0, 0, False, seconds, version_dir, skipped, published=False)
 
 
 def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
@@ -212,7 +237,7 @@ def delete_documents(
     index_dir: str | Path, doc_ids: Iterable[str], encoder: Encoder, show_progress: bool = False
 ) -> ReindexReport:
     """Remove documents by id; an id the index does not hold is an error (nothing is changed)."""
-    started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), set(doc_ids)
+    started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), check_doc_ids(doc_ids)
     if not doc_ids:
         raise InvalidInputError("no document ids given")
     with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:

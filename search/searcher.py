@@ -29,6 +29,7 @@ from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader
+from dualsearch.text_checks import check_query
 from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)
@@ -338,8 +339,7 @@ def _check_arguments(queries: Sequence[str], k: int, nprobe: int | None) -> None
     if not queries:
         raise InvalidInputError("no queries given")
     for query in queries:
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError(f"empty query: {query!r}")
+        check_query(query)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InvalidInputError(f"k must be a whole number of at least 1, got {k!r}")
     if nprobe is not None and (isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1):

@@ -56,6 +56,19 @@ def resolve_base(name_or_path: str) -> str:
     return default_base_path() if name_or_path == DEFAULT_MODEL else name_or_path
 
 
+def model_reference(name_or_path: str) -> str:
+    """What an index records about the towers' origin: ``default`` and hub ids as given, a local
+    path made absolute (a relative one would point elsewhere from another working directory).
+
+    Example:
+        >>> model_reference("default"), model_reference("sentence-transformers/no-such-local-dir")
+        ('default', 'sentence-transformers/no-such-local-dir')
+    """
+    if name_or_path == DEFAULT_MODEL or not Path(name_or_path).exists():
+        return name_or_path
+    return str(Path(name_or_path).resolve())
+
+
 def load_sentence_transformer(name_or_path: str, device: str = "cpu"):
     """Load a sentence-transformers model from a local path or hub id, with a clear error on failure."""
     from sentence_transformers import SentenceTransformer

@@ -104,3 +104,27 @@ def test_python_dash_m_entry_point_runs():
 
     done = subprocess.run([sys.executable, "-m", "dualsearch", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "evaluate" in done.stdout
+
+
+def test_search_prints_ids_and_titles_escaped_for_the_terminal(tiny_model_dir, tmp_path, capsys):
+    corpus = tmp_path / "evil.jsonl"
+    rows = [
+        {"_id": "evil\nid", "title": "\x1b[2Jclear\u202eright-to-left", "text": "espresso \x07 with a bell"},
+        {"_id": "plain", "title": "Plain", "text": "green tea"},
+    ]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    assert main(["index", str(corpus), "--out", str(index_dir), "--model", str(tiny_model_dir)]) == 0
+    capsys.readouterr()
+    assert main(["search", str(index_dir), "espresso", "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "\\x1b[2Jclear\\u202eright-to-left  [evil\\nid]" in out and "espresso \\x07 with a bell" in out
+    assert len(out.splitlines()) == 4  # two results, two lines each
+    assert main(["search", str(index_dir), "espresso", "-k", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["doc_id"] in ("evil\nid", "plain")  # JSON keeps the text
+
+
+def test_evaluate_shows_no_sentence_transformers_batches_bar(cli_index, capsys):
+    assert main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR), "--exact"]) == 0
+    assert "Batches" not in capsys.readouterr().err

@@ -126,3 +126,65 @@ def test_unknown_source_and_format(tmp_path):
     (tmp_path / "fake.parquet").write_text("not parquet")
     with pytest.raises(CorpusError, match="not a readable Parquet file"):
         list(read_corpus(tmp_path / "fake.parquet"))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (rb'{"_id": "a", "text": "bad \ud800 text"}', r"c\.jsonl:2: document a: text .* lone surrogate"),
+        (rb'{"_id": "\udc80", "text": "fine text"}', r"c\.jsonl:2: document id '\\udc80' is not valid Unicode"),
+        (rb'{"_id": "a", "title": "\udfff", "text": "fine"}', r"c\.jsonl:2: document a: title .* lone surrogate"),
+        (rb'{"_id": "a", "text": "fine", "tag": "\ud800"}', r"c\.jsonl:2: document a: metadata .* lone surrogate"),
+    ],
+)
+def test_lone_surrogates_are_bad_records_with_file_and_line(tmp_path, line, message):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"_id": "ok", "text": "fine"}\n' + line + b"\n")
+    with pytest.raises(CorpusError, match=message):
+        list(read_corpus(path))
+    skipped = []
+    assert [d.id for d in read_corpus(path, on_invalid=skipped.append)] == ["ok"] and len(skipped) == 1
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_metadata_json_cannot_hold_is_refused(tmp_path, constant):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"_id": "a", "text": "fine", "metadata": {"score": [CONSTANT]}}\n'.replace("CONSTANT", constant))
+    with pytest.raises(CorpusError, match=r"c\.jsonl:1: document a: metadata holds .*JSON cannot represent"):
+        list(read_corpus(path))
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"_id": True, "text": "x"}, "document id must be a string or an integer, got True"),
+        ({"_id": "a", "title": 0, "text": "x"}, r"document a: title \(field 'title'\) must be a string, got int 0"),
+        ({"_id": "a", "title": ["t"], "text": "x"}, r"document a: title \(field 'title'\) must be a string, got list"),
+        ({"_id": "a", "text": 42}, r"document a: text \(field 'text'\) must be a string, got int 42"),
+        ({"_id": "a", "text": "\u0000\u200b\u200d"}, "document a has no text"),
+        ({"_id": "\u200b", "text": "x"}, "missing or empty document id"),
+    ],
+)
+def test_values_are_not_coerced(tmp_path, record, message):
+    with pytest.raises(CorpusError, match=r"c\.jsonl:1: " + message):
+        list(read_corpus(write_jsonl(tmp_path / "c.jsonl", [record])))
+
+
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ('id,title,text\nc1,T,"text one\nc2,t,x\nc3,t,y\n', 2),  # in the last column: used to merge rows
+        ('id,title,text\nc0,T,fine\nc1,"T,text one\nc2,t,x\nc3,t,y\n', 3),  # in a middle one: "has no text"
+    ],
+)
+def test_csv_quote_never_closed_names_its_line(tmp_path, content, line):
+    path = tmp_path / "c.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=rf"c\.csv:{line}: malformed CSV \(a quoted field .* never closed\)"):
+        list(read_corpus(path))
+
+
+def test_csv_quoted_newlines_still_work(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('id,title,text\nc1,T,"two\nlines"\nc2,t,x\n', encoding="utf-8")
+    assert [(d.id, d.text) for d in read_corpus(path)] == [("c1", "two\nlines"), ("c2", "x")]

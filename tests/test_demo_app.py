@@ -176,3 +176,20 @@ def test_open_searchers_labels_indexes_by_folder_and_shares_towers(tiny_index, f
 
 def test_examples_suit_the_corpus(searcher):
     assert "escape html on a web page" in examples_for(searcher)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (5, "the query must be a string, got int"),
+        (["tea"], "the query must be a string, got list"),
+        ({"q": "tea"}, "the query must be a string, got dict"),
+        ("tea \ud800", "the query is not valid Unicode"),
+        (None, "empty query"),
+        ("\x00\u200b", "empty query"),
+    ],
+)
+def test_the_api_answers_bad_queries_with_a_message(searcher, query, message):
+    """Each becomes gr.Error(message) in the /search endpoint, not {"error": null} and a traceback."""
+    with pytest.raises(InvalidInputError, match=message):
+        search_records({"tiny": searcher}, query)

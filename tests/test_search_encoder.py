@@ -68,3 +68,14 @@ def test_document_tokens_and_window_come_from_the_document_tower(tiny_encoder):
     [spans] = tiny_encoder.document_token_spans(["green tea"])
     assert [("green tea")[start:end] for start, end in spans] == ["green", "tea"]
     assert tiny_encoder.document_token_spans([]) == []  # a chunk without titles asks for none
+
+
+def test_a_relative_model_path_is_recorded_absolute(tiny_model_dir, monkeypatch):
+    monkeypatch.chdir(tiny_model_dir.parent)
+    encoder = DualEncoder.load(tiny_model_dir.name)
+    assert encoder.identity().model == str(tiny_model_dir.resolve())  # usable from any working directory
+
+
+def test_model_reference_keeps_default_and_hub_ids():
+    assert towers.model_reference("default") == "default"
+    assert towers.model_reference("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.errors import CorpusError
 from dualsearch.evaluation import evaluate, score_run
 from dualsearch.searcher import Searcher
 
@@ -39,3 +40,21 @@ def test_unknown_split_is_a_clear_error(tiny_index, fake_encoder):
     searcher = Searcher.open(tiny_index, encoder=fake_encoder)
     with pytest.raises(FileNotFoundError, match=r"no qrels for split 'dev'.*available: \['test'\]"):
         evaluate(searcher, TINY_CORPUS_DIR, "dev")
+
+
+def test_judgements_of_another_collection_are_refused_not_scored_zero(tiny_index, fake_encoder, tmp_path):
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "green tea"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tother-collection-doc\t1\n")
+    with Searcher.open(tiny_index, encoder=fake_encoder) as searcher:
+        with pytest.raises(CorpusError, match="none of the 1 relevant documents judged in .* is in the index"):
+            evaluate(searcher, tmp_path, "test")
+
+
+def test_judged_documents_missing_from_the_index_are_warned_about(tiny_index, fake_encoder, tmp_path, caplog):
+    (tmp_path / "qrels").mkdir()
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q1", "text": "green tea"}\n')
+    (tmp_path / "qrels" / "test.tsv").write_text("q1\ttea-green\t1\nq1\tnot-indexed\t1\n")
+    with Searcher.open(tiny_index, encoder=fake_encoder) as searcher:
+        evaluate(searcher, tmp_path, "test")
+    assert "1 of the 2 relevant documents judged" in caplog.text

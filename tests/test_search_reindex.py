@@ -123,7 +123,8 @@ def test_add_and_delete(index_dir, tmp_path):
 
 def test_open_searcher_keeps_answering_during_and_after_a_reindex(index_dir, tmp_path):
     searcher = Searcher.open(index_dir, encoder=FakeEncoder())
-    reindex(index_dir, write_rows(tmp_path / "one.jsonl", [{"_id": "only", "text": "just one"}]), FakeEncoder())
+    one = write_rows(tmp_path / "one.jsonl", [{"_id": "only", "text": "just one"}])
+    reindex(index_dir, one, FakeEncoder(), allow_mass_delete=True)
     assert len(searcher.search("tea", k=100)) == 26
     assert [r.doc_id for r in searcher.reload().search("tea", k=100)] == ["only"]
 
@@ -169,3 +170,46 @@ def test_reindex_keeps_any_index_type_working(tmp_path, factory):
     searcher = Searcher.open(index_dir, encoder=FakeEncoder())
     hits = searcher.search("wholly new kites", k=10, nprobe=manifest.nlist or None)  # PQ is lossy: top 10, not top 1
     assert "d3" in [hit.doc_id for hit in hits] and len(searcher) == 300
+
+
+def test_a_wrong_corpus_cannot_delete_most_of_the_index_without_asking(index_dir, tmp_path):
+    other = write_rows(tmp_path / "other.jsonl", tiny_rows()[:5] + [{"_id": "x", "text": "something else"}])
+    before = (index_dir / layout.CURRENT_NAME).read_text()
+    encoder = CountingEncoder()
+    with pytest.raises(InvalidInputError, match=r"would delete 21 of the index's 26 documents .*--allow-mass-delete"):
+        reindex(index_dir, other, encoder)
+    assert encoder.encoded == [] and (index_dir / layout.CURRENT_NAME).read_text() == before
+    assert reindex(index_dir, other, FakeEncoder(), allow_mass_delete=True).deleted == 21
+
+
+def test_a_reindex_that_changes_nothing_publishes_no_version(index_dir):
+    before = (index_dir / layout.CURRENT_NAME).read_text()
+    report = reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
+    assert (report.added, report.updated, report.deleted, report.unchanged, report.published) == (0, 0, 0, 26, False)
+    assert (index_dir / layout.CURRENT_NAME).read_text() == before and "nothing changed" in report.summary()
+    assert reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder(), retrain=True).published  # asked for: a new version
+    assert reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder(salt="new")).encoded == 26  # new towers: re-encoded
+
+
+def test_an_empty_corpus_is_named_and_changes_nothing(index_dir, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CorpusError, match=f"corpus {empty} has no documents"):
+        reindex(index_dir, empty, FakeEncoder(), allow_mass_delete=True)
+
+
+def test_lone_surrogates_stop_reindex_and_add_before_encoding(index_dir, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"_id": "fine", "text": "ok"}\n{"_id": "b", "text": "x \\ud800"}\n')
+    encoder = CountingEncoder()
+    with pytest.raises(CorpusError, match=r"bad\.jsonl:2: document b: text .* lone surrogate"):
+        reindex(index_dir, bad, encoder)
+    with pytest.raises(CorpusError, match=r"bad\.jsonl:2: document b: text .* lone surrogate"):
+        add_documents(index_dir, bad, encoder)
+    assert add_documents(index_dir, bad, encoder, skip_invalid=True).added == 1
+    assert encoder.encoded == ["ok"]
+
+
+def test_delete_refuses_ids_no_index_can_hold(index_dir):
+    with pytest.raises(InvalidInputError, match=r"document id 'bad\\udcffid' is not valid Unicode"):
+        delete_documents(index_dir, ["bad\udcffid"], FakeEncoder())

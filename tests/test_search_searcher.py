@@ -143,3 +143,28 @@ def test_a_held_searcher_keeps_exact_search_after_its_version_is_removed(tmp_pat
         build_index(read_corpus("tiny"), index_dir, fake_encoder)
     assert not held.version_dir.exists()
     assert held.search("green tea", k=3, exact=True)[0].doc_id == "tea-green"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("a \ud800", r"the query is not valid Unicode \(a lone surrogate at character 2\)"),
+        ("caf\udce9 espresso", "the query is not valid Unicode"),  # a non-UTF-8 byte from the command line
+        ("\x00\x00", "empty query"),
+        ("\u200b\u200c", "empty query"),
+        (b"vitamin", "the query must be a string, got bytes"),
+        (42, "the query must be a string, got int"),
+    ],
+)
+def test_queries_no_tower_can_read_are_refused(tiny_index, fake_encoder, query, message):
+    searcher = Searcher.open(tiny_index, encoder=fake_encoder)
+    with pytest.raises(InvalidInputError, match=message):
+        searcher.search(query)
+    with pytest.raises(InvalidInputError, match=message):
+        searcher.search_batch(["tea", query])
+
+
+def test_damaged_index_errors_say_how_to_recover(tiny_index, fake_encoder):
+    (layout.current_version_dir(tiny_index) / layout.INDEX_FILE).write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match=r"To recover, rebuild the index: dualsearch index CORPUS --out DIR"):
+        Searcher.open(tiny_index, encoder=fake_encoder)

@@ -1,8 +1,8 @@
 """The ``dualsearch`` command, the composition root: it sits above every package and wires their
 sub-commands together. Each handler builds a config, calls one library function and prints.
 
-Errors of the :class:`~dualsearch.errors.DualsearchError` hierarchy print one line on stderr and
-exit 1; Ctrl+C exits 130.
+Errors of the :class:`~dualsearch.errors.DualsearchError` hierarchy, and those the operating system
+raises (a full disk, a refused file), print one line on stderr and exit 1; Ctrl+C exits 130.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from dualsearch.cli.arguments import check_arguments_are_text
 from dualsearch.cli.demo import add_demo_command
 from dualsearch.cli.engine import add_evaluate_command, add_index_command, add_search_command
 from dualsearch.cli.finetune import add_finetune_command
+from dualsearch.cli.terminal import for_terminal
 from dualsearch.cli.update import add_add_command, add_delete_command, add_reindex_command
 from dualsearch.errors import DualsearchError
 from dualsearch.version import __version__
@@ -62,11 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
+        check_arguments_are_text(args)
         return args.run(args)
-    except DualsearchError as error:
+    except (DualsearchError, OSError) as error:  # OSError: a disk full or a file the system refused us
         if args.verbose:
             logger.exception("failed")
-        print(f"dualsearch: error: {error}", file=sys.stderr)
+        print(f"dualsearch: error: {for_terminal(str(error))}", file=sys.stderr)  # one line, whatever it quotes
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("dualsearch: interrupted", file=sys.stderr)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+from dualsearch.corpora.text import lone_surrogate_position
 from dualsearch.defaults import BATCH_SIZE
+from dualsearch.errors import InvalidInputError
 
 
 def positive_int(text: str) -> int:
@@ -58,3 +61,23 @@ def fields(args: argparse.Namespace):
     from dualsearch.corpora.records import FieldNames
 
     return FieldNames(args.id_field, args.title_field, args.text_field)
+
+
+def check_arguments_are_text(args: argparse.Namespace) -> None:
+    """Refuse an argument holding bytes that are not UTF-8, before any work.
+
+    Python keeps such bytes as lone surrogates (``$'caf\\xe9'`` arrives as ``'caf\\udce9'``), which no
+    tokenizer, SQLite or FAISS call can encode: a query, a document id or an ``--out`` path would
+    fail with a traceback, possibly after minutes of encoding.
+
+    Example:
+        >>> check_arguments_are_text(argparse.Namespace(query="caf\\udce9", k=3))
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: the query argument is not valid UTF-8: b'caf\\xe9'
+    """
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and lone_surrogate_position(item) is not None:
+                what = name.replace("_", " ")
+                raise InvalidInputError(f"the {what} argument is not valid UTF-8: {os.fsencode(item)!r}")

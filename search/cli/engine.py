@@ -11,6 +11,8 @@ from dualsearch.cli.arguments import (
     fields,
     positive_int,
 )
+from dualsearch.cli.lazy_towers import LazyTowers
+from dualsearch.cli.terminal import for_terminal
 from dualsearch.corpora.sources import corpus_formats_help
 from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, K
 from dualsearch.filters import merge_filters, parse_filter_option
@@ -70,12 +72,12 @@ def _run_index(args) -> int:
         passage_stride=args.passage_stride,
         filter_fields=tuple(args.filter_fields),
     )
-    encoder = DualEncoder.load(args.model, batch_size=args.batch_size)
+    encoder = LazyTowers(lambda: DualEncoder.load(args.model, batch_size=args.batch_size))  # after validation
     report, skipped = index_corpus(
         args.corpus, args.out, encoder, fields(args), config, skip_invalid=args.skip_invalid, show_progress=True
     )
     for message in skipped:
-        print(f"skipped: {message}")
+        print(f"skipped: {for_terminal(message)}")
     nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""
     print(
         f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
@@ -133,7 +135,9 @@ def _run_search(args) -> int:
 
     from dualsearch.default_index import resolve_index_dir
     from dualsearch.searcher import Searcher
+    from dualsearch.text_checks import check_query
 
+    check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
     with Searcher.open(resolve_index_dir(args.index_dir, show_progress=True)) as searcher:
         results = searcher.search(
@@ -153,9 +157,8 @@ def _run_search(args) -> int:
     for result in results:
         start, end = result.passage or (0, len(result.text))
         snippet = ("… " if start else "") + " ".join(result.text[start:end].split())[:160]
-        print(
-            f"{result.rank:>3}. {result.score:.3f}  {result.title or result.doc_id}  [{result.doc_id}]\n     {snippet}"
-        )
+        snippet, title, doc_id = (for_terminal(text) for text in (snippet, result.title, result.doc_id))
+        print(f"{result.rank:>3}. {result.score:.3f}  {title or doc_id}  [{doc_id}]\n     {snippet}")
     return 0
 
 

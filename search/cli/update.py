@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from dualsearch.cli.arguments import add_batch_size_argument, add_field_arguments, add_skip_invalid_argument, fields
-from dualsearch.defaults import BATCH_SIZE
+from dualsearch.cli.lazy_towers import LazyTowers
+from dualsearch.cli.terminal import for_terminal
+from dualsearch.defaults import BATCH_SIZE, MAX_DELETE_SHARE
 
 
 def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE):
-    """The towers named on the command line, or else those that built the index."""
+    """The towers named on the command line, or else those that built the index, loaded when first
+    used (after the corpus and the index have been checked)."""
     from dualsearch.encoder import DualEncoder
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
 
-    return DualEncoder.load(model or Manifest.read(current_version_dir(index_dir)).model, batch_size=batch_size)
+    def load():
+        return DualEncoder.load(model or Manifest.read(current_version_dir(index_dir)).model, batch_size=batch_size)
+
+    return LazyTowers(load)
 
 
 def add_reindex_command(commands) -> None:
@@ -27,6 +33,12 @@ def add_reindex_command(commands) -> None:
     add_skip_invalid_argument(parser)
     parser.add_argument(
         "--retrain", action="store_true", help="retrain the IVF centroids even if the policy would keep them"
+    )
+    parser.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help=f"let the corpus delete more than {MAX_DELETE_SHARE * 100:.0f}%% of the index's documents "
+        "(refused by default: a wrong --corpus would empty the index)",
     )
     add_batch_size_argument(parser)
     add_field_arguments(parser)
@@ -45,6 +57,7 @@ def _run_reindex(args) -> int:
         skip_invalid=args.skip_invalid,
         retrain=args.retrain,
         show_progress=True,
+        allow_mass_delete=args.allow_mass_delete,
     )
     _print_report(report)
     return 0
@@ -90,5 +103,5 @@ def _run_delete(args) -> int:
 
 def _print_report(report) -> None:
     for message in report.skipped:
-        print(f"skipped: {message}")
-    print(f"{report.version_dir.parent}: {report.summary()}")
+        print(f"skipped: {for_terminal(message)}")
+    print(f"{for_terminal(str(report.version_dir.parent))}: {report.summary()}")

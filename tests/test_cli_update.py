@@ -1,0 +1,47 @@
+"""``dualsearch reindex | add | delete`` in-process, with the fake towers standing in for the model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dualsearch import layout
+from dualsearch.cli import main
+from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.encoder import DualEncoder
+from dualsearch.testing import FakeEncoder
+
+
+@pytest.fixture
+def fake_towers(monkeypatch):
+    """The CLI loads towers by the manifest's model name; answer with the fake ones, counting loads."""
+    loads = []
+    monkeypatch.setattr(
+        DualEncoder, "load", classmethod(lambda cls, *args, **kwargs: loads.append(args) or FakeEncoder())
+    )
+    return loads
+
+
+def test_reindex_refuses_a_mass_delete_unless_allowed(tiny_index, tmp_path, capsys, fake_towers):
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"_id": "x", "text": "another collection"}) + "\n")
+    assert main(["reindex", str(tiny_index), "--corpus", str(other)]) == 1
+    assert "would delete 26 of the index's 26 documents" in capsys.readouterr().err
+    assert fake_towers == []  # refused before the towers were loaded
+    assert main(["reindex", str(tiny_index), "--corpus", str(other), "--allow-mass-delete"]) == 0
+    assert "added 1, updated 0, deleted 26" in capsys.readouterr().out
+
+
+def test_reindex_with_an_unchanged_corpus_says_so_and_keeps_the_version(tiny_index, capsys, fake_towers):
+    before = (tiny_index / layout.CURRENT_NAME).read_text()
+    assert main(["reindex", str(tiny_index), "--corpus", str(TINY_CORPUS_DIR)]) == 0
+    assert "nothing changed, v000001 stays live" in capsys.readouterr().out
+    assert (tiny_index / layout.CURRENT_NAME).read_text() == before
+
+
+def test_errors_quoting_a_newline_stay_on_one_line(tiny_index, tmp_path, capsys, fake_towers):
+    corpus = tmp_path / "two\nlines\x1b[2J.jsonl"  # a file name may hold anything but / and NUL
+    assert main(["reindex", str(tiny_index), "--corpus", str(corpus)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err and "two\\nlines\\x1b[2J.jsonl" in err
