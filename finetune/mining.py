@@ -17,7 +17,6 @@ from itertools import zip_longest
 
 import numpy as np
 
-from dualsearch.errors import require
 from dualsearch.finetune.data import TrainingData
 
 logger = logging.getLogger(__name__)
@@ -108,7 +107,8 @@ class Bm25Ranker:
     """
 
     def __init__(self, documents: dict[str, str]) -> None:
-        bm25s = require("bm25s", "finetune", "BM25 hard-negative mining")
+        import bm25s
+
         started = time.perf_counter()
         self.document_ids = list(documents)
         self.position = {d: i for i, d in enumerate(self.document_ids)}
@@ -119,7 +119,8 @@ class Bm25Ranker:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for one query, (n_documents,) float32."""
-        bm25s = require("bm25s", "finetune", "BM25 hard-negative mining")
+        import bm25s
+
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
         if not tokens:
             return np.zeros(len(self.document_ids), dtype=np.float32)
