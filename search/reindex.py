@@ -31,7 +31,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dualsearch import ann
+from dualsearch import ann, layout
+from dualsearch.checkpoints import ChunkCache
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
@@ -173,7 +174,10 @@ def reindex(
         with closing(LiveVersion(index_dir)) as live:
             diff = diff_with_live(live.store, live.manifest.document_count, read_corpus(str(corpus), fields, _ignore))
             check_deletions(diff, str(corpus), allow_mass_delete)
-            if diff.changes_nothing and not retrain and _same_towers(live, encoder):
+            if diff.changes_nothing and not retrain and config is None and _same_towers(live, encoder):
+                # the live version is complete: what a killed writer left behind is of no use any more
+                layout.remove_stale_builds(index_dir)
+                ChunkCache(index_dir, "").clear()
                 return _unchanged_report(diff, live.version_dir, started, skipped)
             stats, deleted, version_dir = _write_version(
                 index_dir,
