@@ -31,7 +31,7 @@ class PassageConfig:
     Attributes:
         window: Tokens of text per passage; None means the document tower's whole window.
         stride: Tokens from one passage's start to the next; None means ``PASSAGE_STRIDE_FRACTION``
-            of the window (windows overlap, so a sentence cut at one edge is whole in the next).
+            of the window (the whole window by default: chosen on dev data over overlapping halves).
         max_passages: At most this many passages a document (None: as many as it takes; 1 cuts
             every document at the window, which is what a tower alone does).
     """

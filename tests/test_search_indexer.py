@@ -30,7 +30,7 @@ def test_index_directory_is_self_describing(tiny_index, fake_encoder):
     assert {"faiss-cpu", "torch", "python"} <= set(manifest.library_versions)
     assert {layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE} < set(manifest.files)
     assert any(name.startswith("lexical/") for name in manifest.files)  # the BM25 index is checksummed too
-    assert manifest.passage_count == 26 and manifest.passages == {"window": 512, "stride": 256, "max_passages": None}
+    assert manifest.passage_count == 26 and manifest.passages == {"window": 512, "stride": 512, "max_passages": None}
     assert manifest.search["mode"] == "hybrid" and manifest.lexical["library"] == "bm25s"
     layout.verify_files(version, manifest.files)  # checksums hold
     vectors = open_vectors(version, manifest.dimension)

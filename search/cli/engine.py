@@ -54,7 +54,7 @@ def add_index_command(commands) -> None:
         type=positive_int,
         default=None,
         metavar="TOKENS",
-        help="tokens between passage starts (default: half the window)",
+        help="tokens between passage starts (default: the window, no overlap)",
     )
     add_batch_size_argument(parser)
     add_skip_invalid_argument(parser)
