@@ -51,4 +51,9 @@ class ChunkCache:
         os.replace(temporary, self.directory / f"{key}.npy")  # a reader sees a whole chunk or none
 
     def clear(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        discard_checkpoints(self.root.parent)
+
+
+def discard_checkpoints(index_dir: str | Path) -> None:
+    """Remove every checkpointed chunk of ``index_dir`` (once a version is published they are of no use)."""
+    shutil.rmtree(Path(index_dir) / CACHE_NAME, ignore_errors=True)

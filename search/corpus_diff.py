@@ -9,8 +9,8 @@ Two mistakes it stops early, while they are still cheap:
 - **No change.** A corpus identical to the index (same ids, same content hashes, same towers)
   needs no new version; :attr:`CorpusDiff.changes_nothing` says so.
 
-The corpus is read once more for this (reading is cheap next to encoding); ids are looked up in the
-live document store in batches, so memory stays bounded.
+The comparison reads the corpus as the validating pass does (the reader validates), so it costs
+no extra pass; ids are looked up in the live document store in batches, so memory stays bounded.
 """
 
 from __future__ import annotations

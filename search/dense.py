@@ -33,9 +33,10 @@ class PassageMap:
 
     def rows_of(self, doc_rows: np.ndarray) -> np.ndarray:
         """Every passage row of the given documents, in order: (p,) int64."""
-        if len(doc_rows) == 0:
-            return np.zeros(0, np.int64)
-        return np.concatenate([np.arange(self.first[d], self.first[d] + self.counts[d]) for d in doc_rows])
+        counts = self.counts[doc_rows]  # (a,)
+        starts_in_output = np.cumsum(counts) - counts
+        # each document's first row, repeated over its passages, plus 0, 1, ... within the document
+        return np.repeat(self.first[doc_rows], counts) + np.arange(counts.sum()) - np.repeat(starts_in_output, counts)
 
 
 def best_per_document(scores: np.ndarray, rows: np.ndarray, row_to_doc: np.ndarray):

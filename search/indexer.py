@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dualsearch import layout
 from dualsearch.corpora.document import Document
-from dualsearch.corpora.records import FieldNames
+from dualsearch.corpora.records import FieldNames, InvalidHandler
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import IndexBuildError
 from dualsearch.index_config import IndexConfig
@@ -91,12 +91,21 @@ def validate_corpus(
 ) -> tuple[int, list[str]]:
     """Read a whole corpus once, before anything is encoded: returns (valid documents, skipped
     records' messages). Without ``skip_invalid`` the first bad record raises here."""
-    skipped: list[str] = []
-    on_invalid = (lambda error: skipped.append(str(error))) if skip_invalid else None
+    on_invalid, skipped = invalid_record_handler(skip_invalid)
     count = sum(1 for _ in read_corpus(source, fields, on_invalid))
+    log_skipped(skipped)
+    return count, skipped
+
+
+def invalid_record_handler(skip_invalid: bool) -> tuple[InvalidHandler | None, list[str]]:
+    """What a read does with a bad record (raise: None; or note it and skip) and the notes' list."""
+    skipped: list[str] = []
+    return ((lambda error: skipped.append(str(error))) if skip_invalid else None), skipped
+
+
+def log_skipped(skipped: list[str]) -> None:
     for message in skipped:
         logger.warning("skipping invalid record: %s", message)
-    return count, skipped
 
 
 def index_corpus(

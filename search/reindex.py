@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualsearch import ann, layout
-from dualsearch.checkpoints import ChunkCache
+from dualsearch.checkpoints import discard_checkpoints
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.index_config import IndexConfig
-from dualsearch.indexer import validate_corpus
+from dualsearch.indexer import invalid_record_handler, log_skipped
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
@@ -156,11 +156,11 @@ def reindex(
 ) -> ReindexReport:
     """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
 
-    The corpus is read three times: to validate and count it (a bad record stops the run here,
-    before anything is encoded, unless ``skip_invalid``), to compare it with the index (more than
-    :data:`~dualsearch.defaults.MAX_DELETE_SHARE` of the index deleted stops the run unless
-    ``allow_mass_delete``; a corpus that changes nothing publishes no new version), then to build
-    the new version.
+    The corpus is read twice. The first pass validates it, counts it and compares it with the index,
+    before anything is encoded: a bad record stops the run (unless ``skip_invalid``), and so does
+    deleting more than :data:`~dualsearch.defaults.MAX_DELETE_SHARE` of the index (unless
+    ``allow_mass_delete``); a corpus that changes nothing publishes no new version. The second pass
+    builds the new version.
 
     Example:
         >>> report = reindex("my-index", "docs.jsonl", DualEncoder.load())  # doctest: +SKIP
@@ -169,15 +169,19 @@ def reindex(
     """
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
-        total, skipped = validate_corpus(corpus, fields, skip_invalid)
-        documents = read_corpus(str(corpus), fields, (lambda error: None) if skip_invalid else None)
+        on_invalid, skipped = invalid_record_handler(skip_invalid)
         with closing(LiveVersion(index_dir)) as live:
-            diff = diff_with_live(live.store, live.manifest.document_count, read_corpus(str(corpus), fields, _ignore))
+            # one pass validates, counts and compares the corpus with the index, before anything is encoded
+            diff = diff_with_live(
+                live.store, live.manifest.document_count, read_corpus(str(corpus), fields, on_invalid)
+            )
+            log_skipped(skipped)
             check_deletions(diff, str(corpus), allow_mass_delete)
+            documents = read_corpus(str(corpus), fields, _ignore if skip_invalid else None)
             if diff.changes_nothing and not retrain and config is None and _same_towers(live, encoder):
                 # the live version is complete: what a killed writer left behind is of no use any more
                 layout.remove_stale_builds(index_dir)
-                ChunkCache(index_dir, "").clear()
+                discard_checkpoints(index_dir)
                 return _unchanged_report(diff, live.version_dir, started, skipped)
             stats, deleted, version_dir = _write_version(
                 index_dir,
@@ -185,7 +189,7 @@ def reindex(
                 documents,
                 encoder,
                 _config_of(live.manifest, config),
-                total,
+                diff.total,
                 str(corpus),
                 retrain,
                 show_progress,

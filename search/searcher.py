@@ -204,7 +204,7 @@ class Searcher:
         """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
-        answers: list = [None] * len(vectors)
+        answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
         pending, depth = list(range(len(vectors))), min(limit, k * PASSAGE_OVERSAMPLING)
         while pending and depth > 0:
             scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows)
@@ -214,10 +214,7 @@ class Searcher:
                 if len(answers[number][0]) < k and depth < limit:
                     widen.append(number)  # too few distinct documents among the passages fetched
             pending, depth = widen, min(limit, depth * PASSAGE_OVERSAMPLING)
-        return [
-            (docs[:k], scores[:k], rows[:k]) if docs is not None else ([], [], [])
-            for docs, scores, rows in (answer or (None, None, None) for answer in answers)
-        ]
+        return [(docs[:k], scores[:k], rows[:k]) for docs, scores, rows in answers]
 
     def _search_passages(
         self, vectors: np.ndarray, depth: int, nprobe: int | None, exact: bool, allowed_rows: np.ndarray | None

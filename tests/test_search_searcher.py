@@ -89,7 +89,7 @@ def test_altered_or_truncated_files_are_detected(tiny_index, fake_encoder, name)
         Searcher.open(tiny_index, encoder=fake_encoder)
 
 
-def test_open_searcher_keeps_its_version_after_a_rebuild(tmp_path, fake_encoder):
+def test_open_searcher_keeps_its_version_after_a_rebuild_until_reload(tmp_path, fake_encoder):
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.indexer import build_index
 
@@ -100,7 +100,11 @@ def test_open_searcher_keeps_its_version_after_a_rebuild(tmp_path, fake_encoder)
     small.write_text('{"_id": "only", "text": "a single document about tea"}\n')
     build_index(read_corpus(small), index_dir, fake_encoder)
     assert len(old.search("tea", k=100)) == 26  # still answering from the version it opened
-    assert [r.doc_id for r in old.reload().search("tea", k=100)] == ["only"]
+    fresh = old.reload()  # hands over to the live version, sharing the towers, and closes the old searcher
+    assert [r.doc_id for r in fresh.search("tea", k=100)] == ["only"]
+    assert fresh.encoder is old.encoder and len(fresh) == 1
+    with pytest.raises(SearchFailedError):
+        old.search("tea", exact=True)
 
 
 def test_errors_are_catchable_as_builtins():
@@ -114,22 +118,6 @@ def test_a_searcher_is_a_context_manager_and_refuses_work_once_closed(tiny_index
     with pytest.raises(SearchFailedError, match="is closed"):
         searcher.search("tea")
     searcher.close()  # closing twice is harmless
-
-
-def test_reload_hands_over_to_the_live_version_and_closes_the_old_searcher(tmp_path, fake_encoder):
-    from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
-
-    index_dir = tmp_path / "idx"
-    build_index(read_corpus("tiny"), index_dir, fake_encoder)
-    old = Searcher.open(index_dir, encoder=fake_encoder)
-    small = tmp_path / "small.jsonl"
-    small.write_text('{"_id": "only", "text": "a single document about tea"}\n')
-    build_index(read_corpus(small), index_dir, fake_encoder)
-    fresh = old.reload()
-    assert fresh.encoder is old.encoder and len(fresh) == 1
-    with pytest.raises(SearchFailedError):
-        old.search("tea", exact=True)
 
 
 def test_a_held_searcher_keeps_exact_search_after_its_version_is_removed(tmp_path, fake_encoder):
