@@ -128,3 +128,14 @@ def test_search_prints_ids_and_titles_escaped_for_the_terminal(tiny_model_dir, t
 def test_evaluate_shows_no_sentence_transformers_batches_bar(cli_index, capsys):
     assert main(["evaluate", str(cli_index), "--queries", str(TINY_CORPUS_DIR), "--exact"]) == 0
     assert "Batches" not in capsys.readouterr().err
+
+
+def test_libraries_that_narrate_stay_quiet_on_the_terminal():
+    import logging
+
+    import bm25s  # noqa: F401  (it sets its own logger to DEBUG when imported)
+
+    from dualsearch.cli import _configure_logging
+
+    _configure_logging(verbose=False)
+    assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
