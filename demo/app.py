@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dualsearch.demo.query import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
 from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError, require
+from dualsearch.search_settings import MODES
 from dualsearch.searcher import Searcher
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ STDLIB_EXAMPLES = [
 TINY_EXAMPLES = ["how is espresso made", "why does mars look red", "escape html on a web page"]
 
 
-def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K, nprobe=0) -> list[str]:
+def run_query(
+    searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K, nprobe=0, mode: str | None = None, filter=None
+) -> list[str]:
     """Search every index for ``query`` and render one escaped HTML panel per index.
 
     Never raises for bad input or a failed search: an empty query, no results and errors become
@@ -42,6 +45,8 @@ def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K,
         query: Query text; longer than :data:`~dualsearch.demo.query.MAX_QUERY_CHARS` is shortened at a word.
         k: Results per index, 1 to :data:`~dualsearch.demo.query.MAX_K`.
         nprobe: Inverted lists to visit; 0 or None for each index's calibrated default.
+        mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for each index's default.
+        filter: Metadata conditions, e.g. ``"kind=function; year>=2010"`` (see ``parse_filter_text``).
 
     Example:
         >>> panels = run_query({"tiny": Searcher.open("tiny-index")}, "green tea", k=3)  # doctest: +SKIP
@@ -52,7 +57,7 @@ def run_query(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K,
     if not text:
         return [message_html(EMPTY_QUERY_MESSAGE, name=name) for name in searchers]
     try:
-        answers = search_all(searchers, text, k, nprobe)
+        answers = search_all(searchers, text, k, nprobe, mode, filter)
     except DualsearchError as error:
         return [message_html(f"Search failed: {error}", error=True, name=name) for name in searchers]
     except Exception as error:  # the page shows a message, never a traceback
@@ -138,18 +143,25 @@ def _nprobe_slider(gr, searchers: Mapping[str, Searcher]):
     )
 
 
+def _default_mode(searchers: Mapping[str, Searcher]) -> str:
+    """The mode the indexes were built to search with (hybrid if they differ)."""
+    modes = {searcher.manifest.search.get("mode", "hybrid") for searcher in searchers.values()}
+    return modes.pop() if len(modes) == 1 else "hybrid"
+
+
 def _handlers(gr, searchers: Mapping[str, Searcher]):
     """The page's event handler (HTML panels) and the ``/search`` API function (JSON-able dicts)."""
 
-    def show(query, k, nprobe):
-        panels = run_query(searchers, query, k, nprobe)
+    def show(query, k, nprobe, mode, filter_text):
+        panels = run_query(searchers, query, k, nprobe, mode, filter_text)
         return panels[0] if len(panels) == 1 else tuple(panels)
 
-    def search(query: str, k: int = DEFAULT_K, nprobe: int = 0) -> list[dict]:
-        """Search every index: one dict per index with its ranked results
-        (rank, doc_id, score, title, text, metadata)."""
+    def search(query: str, k: int = DEFAULT_K, nprobe: int = 0, mode: str = "", filter: str = "") -> list[dict]:
+        """Search every index: one dict per index with its ranked results (rank, doc_id, score, title,
+        text, metadata, passage, dense and lexical scores). ``mode``: hybrid, dense or lexical (empty: the
+        index's default); ``filter``: conditions such as ``kind=function; year>=2010``."""
         try:
-            return search_records(searchers, query, k, nprobe)
+            return search_records(searchers, query, k, nprobe, mode, filter)
         except DualsearchError as error:
             raise gr.Error(str(error), print_exception=False) from None  # a user mistake, not a server fault
 
@@ -157,7 +169,7 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
 
 
 def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
-    """The Gradio page: query box, examples, k and nprobe controls, one result panel per index.
+    """The Gradio page: query box, examples, k, nprobe, mode and filter controls, one result panel per index.
 
     Also registers the ``/search`` API endpoint (:func:`dualsearch.demo.query.search_records`) for ``gradio_client``.
 
@@ -198,6 +210,15 @@ def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
         with gr.Row():
             k = gr.Slider(1, min(MAX_K, 50), value=DEFAULT_K, step=1, label="Results (k)")
             nprobe = _nprobe_slider(gr, searchers)
+        with gr.Row():
+            mode = gr.Radio(list(MODES), value=_default_mode(searchers), label="Mode", elem_id="mode")
+            filter_text = gr.Textbox(
+                label="Filter",
+                elem_id="filter",
+                placeholder="metadata conditions, e.g. kind=function; year>=2010",
+                max_lines=1,
+            )
+        inputs = [query, k, nprobe, mode, filter_text]
         with gr.Row(equal_height=False):
             panels = [
                 gr.HTML(
@@ -210,8 +231,8 @@ def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
                 for position, name in enumerate(searchers)
             ]
         if examples:
-            example_set.load_input_event.then(show, [query, k, nprobe], panels, api_visibility="private")
-        gr.on([query.submit, button.click], show, [query, k, nprobe], panels, api_visibility="private")
+            example_set.load_input_event.then(show, inputs, panels, api_visibility="private")
+        gr.on([query.submit, button.click, filter_text.submit], show, inputs, panels, api_visibility="private")
         gr.api(search, api_name="search")
     return demo
 

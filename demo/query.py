@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
+from dualsearch.filters import merge_filters, parse_filter_option
 from dualsearch.searcher import Searcher, SearchResult
 from dualsearch.text_checks import check_query
 
@@ -74,26 +75,52 @@ def _effective_nprobe(searcher: Searcher, nprobe: int) -> int:
     return min(nprobe or searcher.manifest.default_nprobe or 1, nlist)
 
 
-def search_all(searchers: Mapping[str, Searcher], query: str, k=DEFAULT_K, nprobe=0) -> list[IndexSearch]:
-    """Run one (already prepared, non-empty) query on every index, timing each.
+def parse_filter_text(text: str | dict | None) -> dict | None:
+    """The page's filter box: conditions as the CLI's ``--filter`` takes them, separated by ``;`` or
+    new lines (or a JSON object, or, from the API, a dict). Blank means no filter.
+
+    Example:
+        >>> parse_filter_text("kind=function; year>=2010")
+        {'kind': 'function', 'year': {'gte': 2010}}
+        >>> parse_filter_text("  ") is None
+        True
+    """
+    if text is None or isinstance(text, dict):
+        return text or None
+    if not isinstance(text, str):
+        raise InvalidInputError(f"filter must be text or an object, got {type(text).__name__}")
+    if text.strip().startswith("{"):
+        return parse_filter_option(text)
+    parts = [part for line in text.splitlines() for part in line.split(";") if part.strip()]
+    return merge_filters([parse_filter_option(part) for part in parts]) or None
+
+
+def search_all(
+    searchers: Mapping[str, Searcher], query: str, k=DEFAULT_K, nprobe=0, mode: str | None = None, filter=None
+) -> list[IndexSearch]:
+    """Run one (already prepared, non-empty) query on every index, timing each. ``mode`` None or empty
+    is each index's default; ``filter`` is what :func:`parse_filter_text` takes.
 
     Raises:
-        InvalidInputError: ``k`` or ``nprobe`` out of range. Other SearchErrors come from the searcher.
+        InvalidInputError: ``k``, ``nprobe``, ``mode`` or ``filter`` is bad. Other SearchErrors come from the searcher.
     """
     k = _whole_number(k, "k", 1, MAX_K)
     nprobe = 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
+    conditions = parse_filter_text(filter)
     answers = []
     for name, searcher in searchers.items():
         probe = _effective_nprobe(searcher, nprobe)
         started = time.perf_counter()
-        results = searcher.search(query, k=k, nprobe=probe or None)
+        results = searcher.search(query, k=k, nprobe=probe or None, mode=mode or None, filter=conditions)
         seconds = time.perf_counter() - started
         logger.debug("%s: %d results in %.1f ms (nprobe %d)", name, len(results), seconds * 1000, probe)
         answers.append(IndexSearch(name, query, results, seconds, probe))
     return answers
 
 
-def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K, nprobe=0) -> list[dict]:
+def search_records(
+    searchers: Mapping[str, Searcher], query: str | None, k=DEFAULT_K, nprobe=0, mode: str | None = None, filter=None
+) -> list[dict]:
     """The search behind the ``/search`` API endpoint: one JSON-able dict per index.
 
     Each dict holds ``index``, ``query`` (as encoded), ``nprobe`` (0 without inverted lists),
@@ -101,7 +128,7 @@ def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAU
     dense_score, lexical_score).
 
     Raises:
-        InvalidInputError: an empty query, or ``k``/``nprobe`` out of range.
+        InvalidInputError: an empty query, ``k``/``nprobe`` out of range, an unknown mode, a bad filter.
 
     Example:
         >>> records = search_records({"tiny": Searcher.open("tiny-index")}, "espresso", k=1)  # doctest: +SKIP
@@ -121,5 +148,5 @@ def search_records(searchers: Mapping[str, Searcher], query: str | None, k=DEFAU
             "seconds": round(answer.seconds, 6),
             "results": [asdict(result) for result in answer.results],
         }
-        for answer in search_all(searchers, text, k, nprobe)
+        for answer in search_all(searchers, text, k, nprobe, mode, filter)
     ]

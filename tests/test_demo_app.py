@@ -193,3 +193,29 @@ def test_the_api_answers_bad_queries_with_a_message(searcher, query, message):
     """Each becomes gr.Error(message) in the /search endpoint, not {"error": null} and a traceback."""
     with pytest.raises(InvalidInputError, match=message):
         search_records({"tiny": searcher}, query)
+
+
+def test_the_mode_and_a_filter_reach_the_search(searcher):
+    records = search_records({"tiny": searcher}, "leaves", k=2, mode="lexical", filter="topic=tea")
+    results = records[0]["results"]
+    assert len(results) == 2 and all(r["metadata"]["topic"] == "tea" for r in results)
+    assert all(r["dense_score"] is None and r["lexical_score"] is not None for r in results)  # BM25 alone
+    expected = [r.doc_id for r in searcher.search("leaves", k=2, mode="lexical", filter={"topic": "tea"})]
+    assert [r["doc_id"] for r in results] == expected
+    [panel] = run_query({"tiny": searcher}, "leaves", k=3, mode="dense", filter="topic=tea; topic=coffee")
+    assert "Search failed" in panel and "two conditions on" in panel  # a bad filter is a message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", None), ("topic=tea", {"topic": "tea"}), ('{"topic": ["tea"]}', {"topic": ["tea"]}), ({"a": 1}, {"a": 1})],
+)
+def test_the_filter_box_reads_like_the_cli_option(text, expected):
+    from dualsearch.demo.query import parse_filter_text
+
+    assert parse_filter_text(text) == expected
+
+
+def test_an_unknown_mode_is_refused_by_name(searcher):
+    with pytest.raises(InvalidInputError, match="mode"):
+        search_records({"tiny": searcher}, "tea", mode="semantic")
