@@ -43,6 +43,10 @@ COMMON = dict(
     train_max_document_length=128,
     dev_max_documents=800,
     seed=12,
+    # this study came before the recipe (finetune/recipe.py) and is kept as it ran: no mined negatives
+    # unless a variant asks, no interpolation with the base towers
+    hard_negatives=0,
+    interpolate=False,
 )
 # How each collection is trained and where its dev queries come from.
 COLLECTIONS = {

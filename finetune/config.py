@@ -16,6 +16,7 @@ from typing import Any
 from dualsearch.errors import InvalidInputError
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
+TRAINED_TOWERS = ("both", "query")
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,11 @@ class FinetuneConfig:
     base: str = "default"  # base checkpoint of both towers: 'default' (packaged all-MiniLM-L6-v2), a path or hub id
     tied: bool = False  # True: one shared tower, saved as a plain model; False: separate query/document weights
     max_query_length: int = 64  # query tower truncation in tokens (separate towers only)
-    max_document_length: int = 256  # document tower truncation in tokens, saved with the towers (used to index)
-    train_max_document_length: int | None = None  # truncation while training only (None: max_document_length)
+    # document tower truncation saved with the towers (used to index); None: chosen on dev between the
+    # training length and the base's own (a frozen or undeveloped dev set keeps the base's)
+    max_document_length: int | None = None
+    train_max_document_length: int | None = 128  # truncation while training (None: max_document_length)
+    train: str = "both"  # towers to train: 'both', or 'query' (the document tower and the index stay valid)
     # --- training data
     split: str = "train"  # qrels split of a BEIR directory to train on
     min_relevance: int = 1  # judgements at or above this grade become (query, document) pairs
@@ -47,7 +51,7 @@ class FinetuneConfig:
     # --- optimisation
     epochs: float = 1.0
     batch_size: int = 32  # pairs per step; every other pair's document is an in-batch negative
-    learning_rate: float = 2e-5
+    learning_rate: float = 5e-5
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
     scale: float = 20.0  # MultipleNegativesRankingLoss similarity scale (1 / temperature)
@@ -57,18 +61,21 @@ class FinetuneConfig:
     bf16: bool = False  # bfloat16 autocast for training and dev encoding (fast on CPUs with AMX)
     seed: int = 12
     # --- hard negatives
-    hard_negatives: int = 0  # mined negatives per pair (0: in-batch negatives only, plus any given in the data)
+    hard_negatives: int = 1  # mined negatives per pair (0: in-batch negatives only, plus any given in the data)
     negative_miner: str = "bm25"  # 'bm25', 'towers' (the towers before training) or 'both'
-    negative_range_min: int = 0  # skip the miner's top ranks below this (0-based, positives count as ranks)
+    negative_range_min: int = 3  # skip the miner's top ranks below this (unjudged relevant documents sit there)
     negative_range_max: int = 50  # consider the miner's ranks below this
-    negative_margin: float | None = None  # keep a negative only if score <= positive score - margin * |positive score|
+    negative_margin: float | None = 0.05  # keep a negative only if score <= positive score - margin * |positive|
+    # --- robustness
+    interpolate: bool = True  # WiSE-FT: mix the tuned towers with the base, weight chosen on dev
     # --- output
     keep_checkpoints: bool = False  # keep <out>/checkpoints after training
 
     def __post_init__(self) -> None:
-        _check_positive(self, "max_query_length", "max_document_length", "batch_size", "mini_batch_size")
+        _check_positive(self, "max_query_length", "batch_size", "mini_batch_size")
         _check_positive(
             self,
+            "max_document_length",
             "train_max_document_length",
             "max_pairs",
             "max_positives_per_query",
@@ -76,11 +83,15 @@ class FinetuneConfig:
             "evaluation_steps",
             allow_none=True,
         )
-        for name in ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints"):
+        for name in ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.base, str) or not self.base.strip():
             raise InvalidInputError(f"base must be a model path or hub id, got {self.base!r}")
+        if self.train not in TRAINED_TOWERS:
+            raise InvalidInputError(f"train must be one of {list(TRAINED_TOWERS)}, got {self.train!r}")
+        if self.train == "query" and self.tied:
+            raise InvalidInputError("train='query' needs separate towers: a tied model's one tower encodes documents")
         if self.min_relevance < 1:
             raise InvalidInputError(
                 f"min_relevance must be at least 1 (0 means judged non-relevant), got {self.min_relevance}"
@@ -113,10 +124,6 @@ class FinetuneConfig:
             )
         if self.negative_margin is not None and not 0 <= self.negative_margin < 1:
             raise InvalidInputError(f"negative_margin must be in [0, 1), got {self.negative_margin}")
-
-    @property
-    def training_document_length(self) -> int:
-        return self.train_max_document_length or self.max_document_length
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

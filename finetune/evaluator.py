@@ -18,6 +18,8 @@ from dualsearch.finetune.data import TrainingData
 
 logger = logging.getLogger(__name__)
 
+PROBE_DEPTH = 10
+
 
 class RetrievalEvaluator(SentenceEvaluator):
     """Ranks ``documents`` for each query of ``dev`` with the model's towers and scores the ranking.
@@ -41,6 +43,7 @@ class RetrievalEvaluator(SentenceEvaluator):
         batch_size: int = 32,
         bf16: bool = False,
         show_progress: bool = False,
+        probes: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.query_ids = sorted(dev.qrels)
@@ -49,6 +52,8 @@ class RetrievalEvaluator(SentenceEvaluator):
         self.documents = [documents[d] for d in self.document_ids]
         self.qrels = {q: dict(dev.qrels[q]) for q in self.query_ids}
         self.name, self.batch_size, self.bf16, self.show_progress = name, batch_size, bf16, show_progress
+        self.probes = list(probes or [])  # queries unlike the dev ones: how far rankings move elsewhere
+        self.probe_rankings: list[list[str]] = []  # top PROBE_DEPTH document ids of each probe, last call
         self.primary_metric = "ndcg@10"
         self.greater_is_better = True
 
@@ -78,15 +83,16 @@ class RetrievalEvaluator(SentenceEvaluator):
                 show_progress_bar=self.show_progress,
             )
             queries = model.encode_query(
-                self.queries,
+                self.queries + self.probes,
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        scores = queries.astype(np.float32) @ documents.astype(np.float32).T  # (n_queries, n_documents)
+        scores = queries.astype(np.float32) @ documents.astype(np.float32).T  # (n_queries + n_probes, n_documents)
         depth = min(RUN_DEPTH, len(self.document_ids))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+        self.probe_rankings = [[self.document_ids[j] for j in row[:PROBE_DEPTH]] for row in top[len(self.queries) :]]
         return {q: {self.document_ids[j]: float(scores[i, j]) for j in top[i]} for i, q in enumerate(self.query_ids)}
 
     def get_config_dict(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ def build_training_model(
     base: str = "default",
     tied: bool = False,
     max_query_length: int = 64,
-    max_document_length: int = 256,
+    max_document_length: int | None = None,
     device: str = "cpu",
 ):
     """Load the towers to fine-tune from ``base`` (``default``, a local path or a hub id).
@@ -49,14 +49,33 @@ def build_training_model(
     return model
 
 
-def set_max_lengths(model, max_query_length: int, max_document_length: int) -> None:
-    """Truncation per tower; a tied model has one length for both (queries are short anyway)."""
+def set_max_lengths(model, max_query_length: int, max_document_length: int | None) -> None:
+    """Truncation per tower; a tied model has one length for both (queries are short anyway).
+    ``max_document_length=None`` keeps the document tower's current length."""
     towers = tower_modules(model)
     if towers is None:
-        model.max_seq_length = max_document_length
+        if max_document_length is not None:
+            model.max_seq_length = max_document_length
         return
     towers[QUERY_ROUTE][0].max_seq_length = max_query_length
-    towers[DOCUMENT_ROUTE][0].max_seq_length = max_document_length
+    if max_document_length is not None:
+        towers[DOCUMENT_ROUTE][0].max_seq_length = max_document_length
+
+
+def document_length(model) -> int:
+    """The document tower's truncation in tokens."""
+    towers = tower_modules(model)
+    return int(model.max_seq_length if towers is None else towers[DOCUMENT_ROUTE][0].max_seq_length)
+
+
+def freeze_document_tower(model) -> None:
+    """Stop training the document tower: the optimizer only takes parameters that need a gradient, so
+    its weights (and its hash, and every vector it encoded into an index) stay bit-equal."""
+    towers = tower_modules(model)
+    if towers is None:
+        raise ModelError("a tied model has one tower: it cannot train the query side alone")
+    for parameter in towers[DOCUMENT_ROUTE].parameters():
+        parameter.requires_grad_(False)
 
 
 def tower_modules(model) -> dict[str, list] | None:

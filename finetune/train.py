@@ -8,11 +8,13 @@ weights it holds ``train_config.json`` (the :class:`FinetuneConfig`, loadable ag
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
 from dualsearch.finetune.sampling import dev_corpus, hold_out, select_pairs
 from dualsearch.manifest import library_versions, now_iso
+from dualsearch.towers import DOCUMENT_ROUTE
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,10 @@ class FinetuneReport:
     mining_seconds: float = 0.0
     library_versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    trained_towers: str = "both"  # 'both', or 'query' (the document tower is the base's, bit-equal)
+    recipe: list[str] = field(default_factory=list)  # the recipe rules that set this run's config, and why
+    selection: dict[str, Any] = field(default_factory=dict)  # alpha and document length chosen on dev, scores
+    warnings: list[str] = field(default_factory=list)
 
 
 def finetune(
@@ -56,24 +63,42 @@ def finetune(
     config: FinetuneConfig | None = None,
     show_progress: bool = False,
     overwrite: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> FinetuneReport:
-    """Read training data, hold out dev queries as ``config`` says, train and save the towers.
+    """Read training data, hold out dev queries, train the towers, choose on dev what to keep, and save.
+
+    Without ``config`` the run follows the recipe (:func:`dualsearch.finetune.recipe.recipe_config`):
+    settings adapted to the data by written rules, with ``options`` (config field -> value) overriding
+    them one by one. A ``config`` is used exactly as given, with ``options`` applied on top.
 
     Example:
-        >>> report = finetune("../shared/data/scifact", "models/scifact",  # doctest: +SKIP
-        ...                   FinetuneConfig(dev_fraction=0.15, epochs=2, hard_negatives=1))
+        >>> report = finetune("../shared/data/scifact", "models/scifact")  # doctest: +SKIP
         >>> report.after["ndcg@10"] > report.before["ndcg@10"]  # doctest: +SKIP
         True
     """
+    from dualsearch.finetune.recipe import DataShape, recipe_config
+
     require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
-    config = config or FinetuneConfig()
-    train, dev = load_splits(data, config)
-    return train_towers(train, out_dir, config, dev, show_progress, overwrite)
+    options = dict(options or {})
+    dataclasses.replace(config or FinetuneConfig(), **options)  # bad option values fail before the data is read
+    split = options.get("split", config.split if config else FinetuneConfig.split)
+    everything = load_training_data(data, split)
+    reasons: list[str] = []
+    if config is None:
+        shape = DataShape.of(everything, data, options.get("min_relevance", FinetuneConfig.min_relevance))
+        config, reasons = recipe_config(shape, options)
+    elif options:
+        config = dataclasses.replace(config, **options)
+    train, dev = load_splits(data, config, everything)
+    return train_towers(train, out_dir, config, dev, show_progress, overwrite, reasons)
 
 
-def load_splits(data: str | Path, config: FinetuneConfig) -> tuple[TrainingData, TrainingData | None]:
-    """Training data and the dev set: a BEIR split (``dev_split``), held-out queries (``dev_fraction``) or none."""
-    train = load_training_data(data, config.split)
+def load_splits(
+    data: str | Path, config: FinetuneConfig, train: TrainingData | None = None
+) -> tuple[TrainingData, TrainingData | None]:
+    """Training data and the dev set: a BEIR split (``dev_split``), held-out queries (``dev_fraction``) or
+    none. ``train`` is the training split when already read."""
+    train = train or load_training_data(data, config.split)
     if config.dev_split is not None:
         if not (Path(data) / "corpus.jsonl").is_file():
             raise InvalidInputError(f"dev_split needs a BEIR directory; for {data} use dev_fraction")
@@ -97,18 +122,28 @@ def train_towers(
     dev: TrainingData | None = None,
     show_progress: bool = False,
     overwrite: bool = False,
+    recipe: list[str] | None = None,
 ) -> FinetuneReport:
-    """Train towers on ``train`` (dev metrics on ``dev`` before, during and after) and publish ``out_dir``."""
-    from dualsearch.finetune.model import build_training_model, set_max_lengths
+    """Train towers on ``train``, choose on ``dev`` what to keep (:mod:`~dualsearch.finetune.selection`)
+    and publish ``out_dir``."""
+    from dualsearch.finetune.interpolate import snapshot
+    from dualsearch.finetune.model import build_training_model, document_length, freeze_document_tower, set_max_lengths
     from dualsearch.finetune.trainer import evaluation_history, make_trainer
 
     out_dir = Path(out_dir)
     build_dir = _prepare_build_dir(out_dir, overwrite)
     try:
-        model = build_training_model(config.base, config.tied, config.max_query_length, config.max_document_length)
+        model = build_training_model(config.base, config.tied, config.max_query_length, None)
+        training_length, saved_lengths = _document_lengths(config, document_length(model), dev is not None)
+        frozen = frozenset()
+        if config.train == "query":
+            freeze_document_tower(model)
+            frozen = frozenset({DOCUMENT_ROUTE})
+        base = snapshot(model)
+        set_max_lengths(model, config.max_query_length, training_length)
         evaluator = _evaluator(dev, config, show_progress)
         before = evaluator(model) if evaluator else {}
-        set_max_lengths(model, config.max_query_length, config.training_document_length)
+        base_rankings = evaluator.probe_rankings if evaluator else []
         started = time.perf_counter()
         rows = training_dataset(train, config, model, show_progress)
         mined = time.perf_counter()
@@ -124,8 +159,8 @@ def train_towers(
         trainer.train()
         trained = time.perf_counter()
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
-        set_max_lengths(model, config.max_query_length, config.max_document_length)
-        after = evaluator(model) if evaluator else {}
+        lengths = (config.max_query_length, training_length, saved_lengths)
+        selection = _select(model, evaluator, base, (before, base_rankings), lengths, config, frozen)
         report = FinetuneReport(
             str(out_dir),
             train.source,
@@ -133,21 +168,75 @@ def train_towers(
             rows.negatives_per_pair,
             len(dev.qrels) if dev else 0,
             len(evaluator.document_ids) if evaluator else 0,
-            _unprefixed(before),
-            _unprefixed(after),
+            _unprefixed(selection.before),
+            _unprefixed(selection.after),
             evaluation_history(trainer),
             _checkpoint_name(trainer),
             round(trained - mined, 1),
             round(mined - started, 1),
             library_versions(),
             now_iso(),
+            trained_towers=config.train,
+            recipe=list(recipe or []),
+            selection=_selection_report(selection),
+            warnings=_warnings(selection, evaluator is not None),
         )
-        _save(model, build_dir, config, report)
+        for warning in report.warnings:
+            logger.warning("%s", warning)
+        _save(model, build_dir, dataclasses.replace(config, max_document_length=selection.document_length), report)
         _publish(build_dir, out_dir)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
     return report
+
+
+def _document_lengths(config: FinetuneConfig, base_length: int, has_dev: bool) -> tuple[int, list[int]]:
+    """The document length to train at, and those the towers may be saved with (chosen on dev). The
+    query-only run keeps the document tower exactly as it is, its length too: an index's vectors were
+    encoded with it."""
+    if config.train == "query":
+        if config.max_document_length not in (None, base_length):
+            raise InvalidInputError(
+                f"training the query tower alone keeps the document tower as it is, with the base's length "
+                f"({base_length} tokens); max_document_length {config.max_document_length} would change it"
+            )
+        return base_length, [base_length]
+    training = config.train_max_document_length or config.max_document_length or base_length
+    if config.max_document_length:
+        return training, [config.max_document_length]
+    return training, list(dict.fromkeys([training, base_length] if has_dev else [training]))
+
+
+def _select(model, evaluator, base, base_run, lengths, config: FinetuneConfig, frozen):
+    """What to save: chosen on dev, or the trained towers as they are when there is no dev set."""
+    from dualsearch.finetune.interpolate import snapshot
+    from dualsearch.finetune.model import set_max_lengths
+    from dualsearch.finetune.selection import Selection, select
+
+    tuned = snapshot(model)
+    if evaluator is None:
+        query_length, _, candidates = lengths
+        set_max_lengths(model, query_length, candidates[0])
+        return Selection(grid=[1.0], document_length=candidates[0])
+    return select(model, evaluator, (base, tuned), base_run, lengths, config.interpolate, frozen)
+
+
+def _selection_report(selection) -> dict[str, Any]:
+    report = asdict(selection)
+    del report["before"], report["after"]  # the report's own before/after
+    return report
+
+
+def _warnings(selection, has_dev: bool) -> list[str]:
+    if not has_dev:
+        return ["no dev set: the towers are saved as trained, with no check against forgetting"]
+    before, after = selection.before.get("dev_ndcg@10", 0.0), selection.after.get("dev_ndcg@10", 0.0)
+    if selection.alpha == 0.0:
+        return [f"training did not help on dev (nDCG@10 {before:.4f} before): the saved towers are the base towers"]
+    if after < before:
+        return [f"the saved towers score below the base towers on dev (nDCG@10 {after:.4f} against {before:.4f})"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -202,10 +291,16 @@ def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: 
     if dev is None:
         return None
     from dualsearch.finetune.evaluator import RetrievalEvaluator
+    from dualsearch.finetune.selection import probe_queries
 
     documents = dev_corpus(dev, config.dev_max_documents, config.seed)
     return RetrievalEvaluator(
-        dev, documents, batch_size=config.batch_size, bf16=config.bf16, show_progress=show_progress
+        dev,
+        documents,
+        batch_size=config.batch_size,
+        bf16=config.bf16,
+        show_progress=show_progress,
+        probes=probe_queries(documents, seed=config.seed),
     )
 
 

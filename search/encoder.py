@@ -19,12 +19,26 @@ logger = logging.getLogger(__name__)
 
 def state_dict_sha256(model) -> str:
     """sha256 over parameter names, dtypes, shapes and bytes, in name order (any torch module)."""
-    digest = hashlib.sha256()
+    return state_dict_sha256s(model)[""]
+
+
+def state_dict_sha256s(model, parts: dict[str, object] | None = None) -> dict[str, str]:
+    """:func:`state_dict_sha256` of ``model`` (key ``""``) and of each submodule in ``parts`` (name ->
+    module), in one pass over the weights: each part's digest is the one its own state dict gives."""
+    prefixes = {}
+    for name, module in model.named_modules():
+        for part, wanted in (parts or {}).items():
+            if module is wanted:
+                prefixes[part] = name + "."
+    digests = {part: hashlib.sha256() for part in ["", *prefixes]}
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}|{array.dtype}|{tuple(array.shape)}|".encode())
-        digest.update(array.view(-1).view(_byte_dtype()).numpy().tobytes() if array.numel() else b"")
-    return digest.hexdigest()
+        data = array.view(-1).view(_byte_dtype()).numpy().tobytes() if array.numel() else b""
+        for part, prefix in [("", ""), *prefixes.items()]:
+            if name.startswith(prefix):
+                digests[part].update(f"{name[len(prefix) :]}|{array.dtype}|{tuple(array.shape)}|".encode())
+                digests[part].update(data)
+    return {part: digest.hexdigest() for part, digest in digests.items()}
 
 
 def _byte_dtype():
@@ -55,7 +69,7 @@ class DualEncoder:
         self.model_name = model_name
         self.batch_size = batch_size
         self._routes = routes
-        self._weights_sha256: str | None = None
+        self._identity: TowerIdentity | None = None
 
     @classmethod
     def load(cls, model: str = DEFAULT_MODEL, batch_size: int = BATCH_SIZE, device: str = "cpu") -> DualEncoder:
@@ -71,9 +85,18 @@ class DualEncoder:
         return int(self.model.get_embedding_dimension())
 
     def identity(self) -> TowerIdentity:
-        if self._weights_sha256 is None:  # hashing ~90 MB of weights costs a few hundred ms: do it once
-            self._weights_sha256 = state_dict_sha256(self.model)
-        return TowerIdentity(self.model_name, self._weights_sha256, self.dimension, self._routes)
+        if self._identity is None:  # hashing ~90 MB of weights costs a few hundred ms: do it once
+            routes = (QUERY_ROUTE, DOCUMENT_ROUTE) if self._routes else ()
+            hashes = state_dict_sha256s(self.model, {route: self.model[0].sub_modules[route] for route in routes})
+            self._identity = TowerIdentity(
+                self.model_name,
+                hashes[""],
+                self.dimension,
+                self._routes,
+                query_weights_sha256=hashes.get(QUERY_ROUTE, hashes[""]),
+                document_weights_sha256=hashes.get(DOCUMENT_ROUTE, hashes[""]),
+            )
+        return self._identity
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Encode queries with the query tower: (n, d) float32, each row of unit length."""

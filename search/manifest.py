@@ -12,6 +12,7 @@ from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
 from dualsearch.field_types import type_problem
+from dualsearch.protocols import TowerIdentity
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
 MANIFEST_NAME = "manifest.json"
@@ -23,7 +24,7 @@ class Manifest:
     """Self-description of one index version (every field is written to ``manifest.json``)."""
 
     model: str  # path or hub id of the towers ("default" = packaged all-MiniLM-L6-v2 pair)
-    weights_sha256: str  # parameter hash of the towers that encoded the documents
+    weights_sha256: str  # parameter hash of the whole model (both towers)
     routes: list[str]  # Router routes, [] when one model serves both sides
     dimension: int
     factory: str  # exact FAISS factory string built
@@ -45,6 +46,26 @@ class Manifest:
     library_versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     build: dict[str, Any] = field(default_factory=dict)  # settings used: batch size, seed, timings
+    # each tower's own parameter hash; empty in manifests written before towers were hashed apart
+    query_weights_sha256: str = ""
+    document_weights_sha256: str = ""  # the tower that encoded the vectors: what re-encoding depends on
+
+    def differing_towers(self, identity: TowerIdentity) -> list[str]:
+        """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.
+
+        A manifest without per-tower hashes knows only the whole model's: any difference counts as both.
+
+        Example:
+            >>> built = TowerIdentity("m", "ab", 4, ("document", "query"), "a", "b")
+            >>> manifest = Manifest("m", "ab", [], 4, "Flat", 0, 0, 1, "c", {}, query_weights_sha256="a",
+            ...                     document_weights_sha256="b")
+            >>> manifest.differing_towers(built), manifest.differing_towers(TowerIdentity("m", "xb", 4, (), "x", "b"))
+            ([], ['query'])
+        """
+        if not (self.query_weights_sha256 and self.document_weights_sha256):
+            return [] if self.weights_sha256 == identity.weights_sha256 else ["query", "document"]
+        recorded = {"query": self.query_weights_sha256, "document": self.document_weights_sha256}
+        return [side for side, sha256 in recorded.items() if sha256 != identity.tower_sha256(side)]
 
     def write(self, directory: Path) -> None:
         path = directory / MANIFEST_NAME

@@ -25,6 +25,15 @@ class TowerIdentity:
     weights_sha256: str  # hash of every parameter, so retrained towers never pass for the old ones
     dimension: int
     routes: tuple[str, ...]  # ("document", "query") for separate towers, () for one shared model
+    # each tower's own weights hash ("": the whole model's, as for one model serving both sides): a
+    # query tower retrained alone keeps the document tower's hash, so the index's vectors stay valid
+    query_weights_sha256: str = ""
+    document_weights_sha256: str = ""
+
+    def tower_sha256(self, side: str) -> str:
+        """The weights hash of the ``"query"`` or ``"document"`` tower."""
+        own = self.query_weights_sha256 if side == "query" else self.document_weights_sha256
+        return own or self.weights_sha256
 
 
 @runtime_checkable

@@ -79,8 +79,8 @@ class ReindexReport:
 def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, encoded: int) -> str | None:
     """Why the centroids must be retrained for the next version, or None to keep them."""
     manifest = live.manifest
-    if manifest.weights_sha256 != encoder.identity().weights_sha256:
-        return "the towers changed"
+    if "document" in manifest.differing_towers(encoder.identity()):
+        return "the document tower changed"
     if manifest.nlist == 0:
         return None  # Flat and HNSW indexes have no centroids
     if manifest.added_since_training + encoded > RETRAIN_FRACTION * manifest.trained_count:
@@ -200,7 +200,9 @@ def reindex(
 
 
 def _same_towers(live: LiveVersion, encoder: Encoder) -> bool:
-    return live.manifest.weights_sha256 == encoder.identity().weights_sha256
+    """Both towers are the ones that built the live version (a new query tower alone needs a new version,
+    though every vector is reused)."""
+    return not live.manifest.differing_towers(encoder.identity())
 
 
 def _ignore(error: CorpusError) -> None:

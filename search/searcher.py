@@ -50,15 +50,26 @@ class SearchResult:
 
 
 def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
-    """Refuse towers other than the ones that encoded the index's documents."""
+    """Refuse towers other than the ones that built the index, saying which tower differs."""
     identity = encoder.identity()
-    if identity.dimension != manifest.dimension or identity.weights_sha256 != manifest.weights_sha256:
+    differing = manifest.differing_towers(identity)
+    if identity.dimension != manifest.dimension:
+        differing = ["query", "document"]
+    if not differing:
+        return
+    built = f"{index_dir} was built with towers {manifest.model!r} (dimension {manifest.dimension})"
+    given = f"the towers given are {identity.model!r} (dimension {identity.dimension})"
+    if differing == ["query"]:
         raise IndexMismatchError(
-            f"{index_dir} was built with towers {manifest.model!r} (weights sha256 {manifest.weights_sha256[:12]}, "
-            f"dimension {manifest.dimension}); the towers given are {identity.model!r} "
-            f"(weights sha256 {identity.weights_sha256[:12]}, dimension {identity.dimension}). "
-            "Open it with the towers that built it, or re-index"
+            f"{built}; {given}, whose query tower differs (sha256 {identity.tower_sha256('query')[:12]} against "
+            f"{manifest.query_weights_sha256[:12]}) and whose document tower is the same. Run `dualsearch reindex` "
+            "with these towers to swap the query tower in: it re-encodes no document"
         )
+    which = "document tower differs" if differing == ["document"] else "towers differ"
+    raise IndexMismatchError(
+        f"{built}; {given}, whose {which} (weights sha256 {identity.weights_sha256[:12]} against "
+        f"{manifest.weights_sha256[:12]}). Open it with the towers that built it, or re-index"
+    )
 
 
 class Searcher:

@@ -66,15 +66,25 @@ class FakeEncoder:
     Texts sharing words get similar vectors, so ranking behaves sensibly in tests. Its "tokenizer"
     splits words (``\\w+``), and its document window is ``window`` words, so tests can make
     multi-passage documents with a few dozen words.
+
+    A ``query_variant`` stands for a query tower retrained alone: every query also gets that word, so
+    its vectors (and its tower's hash) differ while the document tower stays the same.
     """
 
-    def __init__(self, dimension: int = 256, salt: str = "", window: int = 512) -> None:
+    def __init__(self, dimension: int = 256, salt: str = "", window: int = 512, query_variant: str = "") -> None:
         self.dimension, self.salt, self.batch_size, self.model_name = dimension, salt, 32, f"fake{salt}"
-        self.document_window = window
+        self.document_window, self.query_variant = window, query_variant
 
     def identity(self) -> TowerIdentity:
-        digest = hashlib.sha256(f"fake|{self.dimension}|{self.salt}".encode()).hexdigest()
-        return TowerIdentity(self.model_name, digest, self.dimension, ())
+        def digest(text: str) -> str:
+            return hashlib.sha256(text.encode()).hexdigest()
+
+        document = digest(f"fake|{self.dimension}|{self.salt}")
+        if not self.query_variant:  # one model serving both sides, as before there were tower hashes
+            return TowerIdentity(self.model_name, document, self.dimension, ())
+        query = digest(f"fake|{self.dimension}|{self.salt}|query {self.query_variant}")
+        routes = ("document", "query")
+        return TowerIdentity(self.model_name, digest(query + document), self.dimension, routes, query, document)
 
     def _encode(self, texts) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), np.float32)
@@ -86,7 +96,8 @@ class FakeEncoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     def encode_queries(self, texts, show_progress: bool = False) -> np.ndarray:
-        return self._encode(check_texts(texts, "query"))
+        texts = check_texts(texts, "query")
+        return self._encode([f"{text} {self.query_variant}" for text in texts] if self.query_variant else texts)
 
     def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
         return self._encode(check_texts(texts, "document"))

@@ -77,7 +77,8 @@ class LiveVersion:
     def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
         """True if this version's passage vectors are what ``encoder`` would encode with these settings."""
         same_passages = self.manifest.passages == passage_settings
-        return same_passages and self.manifest.weights_sha256 == encoder.identity().weights_sha256
+        # the vectors are the document tower's: a query tower retrained alone leaves them valid
+        return same_passages and "document" not in self.manifest.differing_towers(encoder.identity())
 
     def empty_trained_index(self) -> faiss.Index:
         """The live index emptied of vectors but keeping its trained centroids and codebooks."""
@@ -120,7 +121,9 @@ class VersionWriter:
         self.build_dir: Path | None = None
         self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
         self.cache = ChunkCache(
-            self.index_dir, encoder.identity().weights_sha256, f"w{self.window}s{self.stride}m{config.max_passages}"
+            self.index_dir,
+            encoder.identity().tower_sha256("document"),
+            f"w{self.window}s{self.stride}m{config.max_passages}",
         )
 
     def __enter__(self) -> VersionWriter:
@@ -281,6 +284,8 @@ class VersionWriter:
         return Manifest(
             model=identity.model,
             weights_sha256=identity.weights_sha256,
+            query_weights_sha256=identity.tower_sha256("query"),
+            document_weights_sha256=identity.tower_sha256("document"),
             routes=list(identity.routes),
             dimension=identity.dimension,
             factory=plan.factory,

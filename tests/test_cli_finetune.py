@@ -14,15 +14,11 @@ def parse(*argv: str):
     return build_parser().parse_args(["finetune", "data", "--out", "m", *argv])
 
 
-def test_options_override_a_config_file(tmp_path):
-    from dualsearch.cli.finetune import config_from_args
+def test_options_hold_only_what_the_command_line_gives():
+    from dualsearch.cli.finetune import options_from_args
 
-    path = tmp_path / "train_config.json"
-    path.write_text(json.dumps({"epochs": 3.0, "learning_rate": 5e-5, "dev_split": "dev"}))
-    config = config_from_args(
+    options = options_from_args(
         parse(
-            "--config",
-            str(path),
             "--epochs",
             "2",
             "--hard-negatives",
@@ -38,20 +34,42 @@ def test_options_override_a_config_file(tmp_path):
             "0.2",
         )
     )
-    assert (config.epochs, config.learning_rate, config.hard_negatives) == (2.0, 5e-5, 2)
-    assert (config.negative_range_min, config.negative_range_max, config.negative_margin) == (3, 30, 0.05)
-    assert config.tied and config.bf16 and not config.gradient_cache
-    assert (config.dev_split, config.dev_fraction) == (None, 0.2)
+    assert options == {
+        "epochs": 2.0,
+        "hard_negatives": 2,
+        "negative_range_min": 3,
+        "negative_range_max": 30,
+        "negative_margin": 0.05,
+        "tied": True,
+        "bf16": True,
+        "dev_fraction": 0.2,
+        "dev_split": None,  # a --config's dev split gives way to the fraction asked for
+    }
+    assert options_from_args(parse()) == {}  # the recipe decides everything else
 
 
-def test_flags_turn_off_what_a_config_file_or_the_default_turned_on(tmp_path):
-    from dualsearch.cli.finetune import config_from_args
+def test_flags_turn_off_what_a_config_file_or_the_recipe_turned_on():
+    from dualsearch.cli.finetune import options_from_args
 
-    assert config_from_args(parse()).avoid_known_positives  # on by default
-    assert not config_from_args(parse("--no-avoid-known-positives")).avoid_known_positives
+    assert options_from_args(parse("--no-avoid-known-positives")) == {"avoid_known_positives": False}
+    assert options_from_args(parse("--no-interpolate", "--train", "query")) == {"interpolate": False, "train": "query"}
+
+
+def test_a_config_file_is_used_as_given_with_options_on_top(tmp_path, monkeypatch):
+    from dualsearch.finetune import train
+
+    seen = {}
+
+    def fake_finetune(data, out, config, show_progress, overwrite, options):
+        seen.update(config=config, options=options)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(train, "finetune", fake_finetune)
     path = tmp_path / "train_config.json"
-    path.write_text(json.dumps({"tied": True}))
-    assert not config_from_args(parse("--config", str(path), "--no-tied")).tied
+    path.write_text(json.dumps({"epochs": 3.0, "tied": True}))
+    with pytest.raises(SystemExit):
+        main(["finetune", "data", "--out", "m", "--config", str(path), "--no-tied"])
+    assert seen["config"].epochs == 3.0 and seen["config"].tied and seen["options"] == {"tied": False}
 
 
 def test_dev_split_and_dev_fraction_are_exclusive(capsys):
@@ -86,8 +104,10 @@ def test_finetune_command_trains_and_prints_dev_metrics_before_and_after(tmp_pat
     )
     printed = capsys.readouterr().out
     assert code == 0
-    assert "trained on 14 pairs" in printed and "dev (4 queries, 26 documents)" in printed
+    assert "trained both towers on 14 pairs" in printed and "dev (4 queries, 26 documents)" in printed
     assert "before" in printed and "after" in printed and "ndcg@10" in printed
+    assert "kept alpha" in printed and "documents at 64 tokens" in printed
+    assert "recipe: bf16 = " in printed  # the rules that set what the command line did not
     assert (out / "train_config.json").is_file()
     assert (
         main(["index", "tiny", "--out", str(tmp_path / "index"), "--model", str(out), "--index-factory", "Flat"]) == 0

@@ -55,6 +55,13 @@ def test_invalid_settings_are_refused(changes, message):
     assert isinstance(raised.value, DualsearchError) and isinstance(raised.value, ValueError)
 
 
-def test_training_length_defaults_to_the_saved_document_length():
-    assert FinetuneConfig(max_document_length=200).training_document_length == 200
-    assert FinetuneConfig(max_document_length=200, train_max_document_length=96).training_document_length == 96
+def test_document_lengths_to_train_at_and_to_choose_from():
+    from dualsearch.finetune.train import _document_lengths
+
+    recipe = FinetuneConfig()
+    assert _document_lengths(recipe, 256, has_dev=True) == (128, [128, 256])  # the saved one chosen on dev
+    assert _document_lengths(recipe, 256, has_dev=False) == (128, [128])  # nothing to choose with
+    assert _document_lengths(FinetuneConfig(max_document_length=200), 256, True) == (128, [200])
+    assert _document_lengths(FinetuneConfig(train_max_document_length=None), 256, True) == (256, [256])
+    # training the query tower alone keeps the document tower as it is, length included
+    assert _document_lengths(FinetuneConfig(train="query"), 256, True) == (256, [256])

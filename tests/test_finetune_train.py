@@ -21,6 +21,7 @@ FAST = dict(
     max_query_length=32,
     dev_fraction=0.25,
     seed=1,
+    interpolate=False,  # these tests look at the trained weights; interpolation has its own tests
 )
 
 
@@ -157,3 +158,63 @@ def test_training_with_known_positives_kept_apart_saves_working_towers(tmp_path,
     assert report.history and FinetuneConfig.from_json(out / CONFIG_NAME).avoid_known_positives
     vectors = DualEncoder.load(str(out)).encode_queries(["green tea"])
     assert vectors.shape[0] == 1 and np.isfinite(vectors).all()
+
+
+def test_training_the_query_tower_alone_leaves_the_document_tower_bit_equal(tmp_path, tiny_plain_model_dir):
+    from dualsearch.towers import load_sentence_transformer
+
+    out = tmp_path / "query-only"
+    options = {**FAST, "interpolate": True, "max_document_length": None}
+    report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_plain_model_dir), train="query", **options))
+    base_model = load_sentence_transformer(str(tiny_plain_model_dir))
+    base, saved = plain_state(base_model), load_sentence_transformer(str(out))
+    document = tower_state(saved, "document")
+    assert all(np.array_equal(document[name], base[name]) for name in base)  # bit-equal, interpolated or not
+    assert report.trained_towers == "query" and differs(tower_state(saved, "query"), base)
+    assert report.selection["document_length"] == base_model.max_seq_length  # the base's own length
+    assert FinetuneConfig.from_json(out / CONFIG_NAME).max_document_length == base_model.max_seq_length
+
+
+def test_training_the_query_tower_alone_refuses_another_document_length(tmp_path, tiny_plain_model_dir):
+    from dualsearch.errors import InvalidInputError
+
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), train="query", **{**FAST, "max_document_length": 7})
+    with pytest.raises(InvalidInputError, match="keeps the document tower as it is"):
+        finetune(TINY_CORPUS_DIR, tmp_path / "m", config)
+
+
+def test_interpolation_choice_is_saved_with_every_score(tmp_path, tiny_plain_model_dir):
+    out = tmp_path / "interpolated"
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), **{**FAST, "interpolate": True})
+    report = finetune(TINY_CORPUS_DIR, out, config)
+    saved = json.loads((out / REPORT_NAME).read_text())["selection"]
+    assert saved["grid"] == [0.0, 0.25, 0.5, 0.75, 1.0] and set(saved["dev_ndcg_by_alpha"]) == {
+        "0.0",
+        "0.25",
+        "0.5",
+        "0.75",
+        "1.0",
+    }
+    assert saved["probe_overlap_by_alpha"]["0.0"] == 1.0  # the base towers against themselves
+    assert saved["dev_ndcg_by_alpha"][str(saved["alpha"])] == pytest.approx(report.after["ndcg@10"], abs=1e-6)
+    assert saved["document_length"] == 64  # fixed by max_document_length in FAST
+
+
+def test_an_index_of_the_base_towers_takes_a_query_tower_trained_alone_without_encoding(tmp_path, tiny_plain_model_dir):
+    """The whole path: index with the base towers, train the query tower, reindex: nothing is encoded."""
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.indexer import IndexConfig, build_index
+    from dualsearch.reindex import reindex
+    from dualsearch.searcher import Searcher
+
+    index_dir = tmp_path / "index"
+    build_index(read_corpus("tiny"), index_dir, DualEncoder.load(str(tiny_plain_model_dir)), IndexConfig("Flat"))
+    out = tmp_path / "query-only"
+    options = {**FAST, "max_document_length": None, "interpolate": False}
+    finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_plain_model_dir), train="query", **options))
+    tuned = DualEncoder.load(str(out))
+    report = reindex(index_dir, TINY_CORPUS_DIR, tuned)
+    assert report.published and report.encoded == 0 and not report.retrained
+    with Searcher.open(index_dir, encoder=tuned) as searcher:
+        assert len(searcher.search("green tea", k=3)) == 3

@@ -36,6 +36,27 @@ def test_identity_hash_is_stable_and_changes_with_the_weights(tiny_model_dir, ti
     assert state_dict_sha256(again.model) != tiny_encoder.identity().weights_sha256
 
 
+def test_each_tower_has_its_own_hash_and_one_changed_tower_changes_only_its_own(tiny_model_dir, tiny_encoder):
+    identity = tiny_encoder.identity()
+    router = tiny_encoder.model[0]
+    assert identity.query_weights_sha256 == state_dict_sha256(router.sub_modules["query"])
+    assert identity.document_weights_sha256 == state_dict_sha256(router.sub_modules["document"])
+    assert identity.weights_sha256 == state_dict_sha256(tiny_encoder.model)  # indexes built before still open
+    again = DualEncoder.load(str(tiny_model_dir))
+    import torch
+
+    with torch.no_grad():
+        next(again.model[0].sub_modules["query"].parameters()).add_(1e-3)
+    changed = again.identity()
+    assert changed.query_weights_sha256 != identity.query_weights_sha256
+    assert changed.document_weights_sha256 == identity.document_weights_sha256
+
+
+def test_a_plain_model_has_one_hash_for_both_sides(tiny_plain_model_dir):
+    identity = DualEncoder.load(str(tiny_plain_model_dir)).identity()
+    assert identity.query_weights_sha256 == identity.document_weights_sha256 == identity.weights_sha256
+
+
 @pytest.mark.parametrize("texts", [["fine", ""], ["fine", "   "], "a single string", [None]])
 def test_bad_texts_are_refused(tiny_encoder, texts):
     with pytest.raises(InvalidInputError):

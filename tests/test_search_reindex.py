@@ -213,3 +213,42 @@ def test_lone_surrogates_stop_reindex_and_add_before_encoding(index_dir, tmp_pat
 def test_delete_refuses_ids_no_index_can_hold(index_dir):
     with pytest.raises(InvalidInputError, match=r"document id 'bad\\udcffid' is not valid Unicode"):
         delete_documents(index_dir, ["bad\udcffid"], FakeEncoder())
+
+
+def test_a_query_tower_retrained_alone_is_swapped_in_without_encoding_a_document(index_dir):
+    from dualsearch.errors import IndexMismatchError
+
+    before = Manifest.read(layout.current_version_dir(index_dir))
+    retrained = CountingEncoder(query_variant="tuned")
+    with pytest.raises(IndexMismatchError, match="query tower differs .* document tower is the same.*reindex"):
+        Searcher.open(index_dir, encoder=retrained)
+    report = reindex(index_dir, TINY_CORPUS_DIR, retrained)
+    assert report.published and report.encoded == 0 and not report.retrained and retrained.encoded == []
+    after = Manifest.read(layout.current_version_dir(index_dir))
+    assert after.document_weights_sha256 == before.document_weights_sha256
+    assert after.query_weights_sha256 == retrained.identity().tower_sha256("query") != before.query_weights_sha256
+    with Searcher.open(index_dir, encoder=retrained) as searcher:
+        assert searcher.search("green tea", k=1)[0].doc_id == "tea-green"
+    with pytest.raises(IndexMismatchError, match="query tower differs"):
+        Searcher.open(index_dir, encoder=FakeEncoder())  # the old query tower is refused in turn
+    assert reindex(index_dir, TINY_CORPUS_DIR, retrained).published is False  # nothing left to change
+
+
+def test_another_document_tower_is_refused_by_name(index_dir):
+    from dualsearch.errors import IndexMismatchError
+
+    with pytest.raises(IndexMismatchError, match="towers differ .*re-index"):
+        Searcher.open(index_dir, encoder=FakeEncoder(salt="other"))
+
+
+def test_a_manifest_without_tower_hashes_still_opens_and_reindexes_whole(index_dir):
+    from tests.test_search_layout import edit_manifest, make_legacy
+
+    edit_manifest(index_dir, query_weights_sha256="", document_weights_sha256="")
+    make_legacy(index_dir)  # no checksum of the edited manifest to check
+    with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:  # the whole model's hash still matches
+        assert searcher.search("green tea", k=1)[0].doc_id == "tea-green"
+    retrained = CountingEncoder(query_variant="tuned")
+    report = reindex(index_dir, TINY_CORPUS_DIR, retrained)
+    assert report.encoded == 26  # which tower changed is unknown: everything is encoded again
+    assert Manifest.read(layout.current_version_dir(index_dir)).document_weights_sha256

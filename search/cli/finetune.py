@@ -1,14 +1,14 @@
 """``dualsearch finetune DATA --out MODEL_DIR ...``: argparse wiring only; the work is
 :func:`dualsearch.finetune.train.finetune`.
 
-Options left out keep the value of ``--config FILE`` (a ``train_config.json``), else the defaults of
-:class:`dualsearch.finetune.config.FinetuneConfig`. Heavy libraries are imported inside the handler only.
+Options left out are set by the recipe (:mod:`dualsearch.finetune.recipe`: the benchmark's settings,
+adapted to the data by written rules), or taken from ``--config FILE`` (a ``train_config.json``) when
+one is given. Heavy libraries are imported inside the handler only.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 # CLI option -> FinetuneConfig field, for the options that map one to one.
 _FIELD_OPTIONS = {
@@ -36,36 +36,39 @@ _FIELD_OPTIONS = {
     "dev_max_documents": int,
     "evaluation_steps": int,
 }
-_FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "keep_checkpoints")
+_FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints")
 _HELP = {
     "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
     "split": "qrels split of a BEIR directory to train on (default train)",
     "dev_split": "BEIR qrels split for dev evaluation, e.g. dev (NFCorpus)",
     "dev_fraction": "hold out this fraction of the training queries for dev evaluation (seeded)",
-    "epochs": "training epochs (default 1)",
+    "epochs": "training epochs (default: by the number of pairs, 3 under 2,000, 2 under 8,000, else 1)",
     "batch_size": "pairs per step (default 32)",
-    "learning_rate": "peak learning rate (default 2e-5)",
+    "learning_rate": "peak learning rate (default 5e-5)",
     "warmup_ratio": "fraction of steps warming up (default 0.1)",
     "weight_decay": "AdamW weight decay (default 0.01)",
     "scale": "loss similarity scale, 1/temperature (default 20)",
     "max_query_length": "query tower truncation in tokens (default 64)",
-    "max_document_length": "document tower truncation in tokens, saved with the towers (default 256)",
-    "train_max_document_length": "document truncation while training only (default: --max-document-length)",
+    "max_document_length": "document tower truncation saved with the towers "
+    "(default: chosen on dev between the training length and the base's)",
+    "train_max_document_length": "document truncation while training (default 128)",
     "seed": "seed of sampling, hold-out and training (default 12)",
     "mini_batch_size": "forward-pass size with --gradient-cache (default 16)",
-    "hard_negatives": "mined hard negatives per pair (default 0: in-batch negatives only)",
+    "hard_negatives": "mined hard negatives per pair (default 1; 0 when queries have over 8 judged documents)",
     "negative_miner": "who mines hard negatives: bm25, towers (before training) or both (default bm25)",
     "negative_margin": "keep a negative only if its score <= positive score - MARGIN * |positive score|",
     "min_relevance": "lowest relevance grade that makes a pair (default 1)",
     "max_pairs": "seeded subsample of the training pairs",
     "max_positives_per_query": "seeded cap of pairs per query",
-    "dev_max_documents": "dev corpus size: judged documents plus a seeded sample (default 2000)",
+    "dev_max_documents": "dev corpus size: judged documents plus a seeded sample "
+    "(default: the whole corpus up to 4,000 documents, else 2,000)",
     "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
     "tied": "share one tower's weights for queries and documents (saved as a plain model)",
     "avoid_known_positives": "never batch a document with a query it is judged relevant to "
     "(an in-batch negative that is really a positive; default on)",
     "gradient_cache": "CachedMultipleNegativesRankingLoss: big batches in the memory of --mini-batch-size",
-    "bf16": "bfloat16 autocast (faster on CPUs with AMX)",
+    "bf16": "bfloat16 autocast (default: on where the CPU has AMX or AVX512-BF16)",
+    "interpolate": "mix the tuned towers with the base ones (WiSE-FT), weight chosen on dev (default on)",
     "keep_checkpoints": "keep MODEL_DIR/checkpoints",
 }
 
@@ -90,6 +93,13 @@ def add_finetune_command(commands) -> None:
             "--" + name.replace("_", "-"), dest=name, type=kind, default=None, metavar=metavar, help=_HELP[name]
         )
     parser.add_argument(
+        "--train",
+        choices=("both", "query"),
+        default=None,
+        help="towers to train (default both); query keeps the document tower, so an index built with the "
+        "base towers stays valid and `reindex` re-encodes nothing",
+    )
+    parser.add_argument(
         "--negative-range",
         nargs=2,
         type=int,
@@ -109,31 +119,50 @@ def add_finetune_command(commands) -> None:
     parser.set_defaults(run=run_finetune)
 
 
-def config_from_args(args):
-    """The run's :class:`FinetuneConfig`: ``--config`` (or the defaults) with the given options applied."""
-    from dualsearch.finetune.config import FinetuneConfig
-
-    config = FinetuneConfig.from_json(args.config) if args.config else FinetuneConfig()
-    changes = {name: getattr(args, name) for name in (*_FIELD_OPTIONS, *_FLAGS) if getattr(args, name) is not None}
+def options_from_args(args) -> dict:
+    """The config fields the command line sets (the recipe or ``--config`` decides the rest)."""
+    names = (*_FIELD_OPTIONS, *_FLAGS, "train")
+    changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.negative_range is not None:
         changes["negative_range_min"], changes["negative_range_max"] = args.negative_range
     if args.dev_split is not None:
         changes["dev_fraction"] = 0.0
     elif args.dev_fraction is not None:
         changes["dev_split"] = None
-    return dataclasses.replace(config, **changes)
+    return changes
 
 
 def run_finetune(args) -> int:
+    from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune
 
-    config = config_from_args(args)
-    report = finetune(args.data, args.out, config, show_progress=True, overwrite=args.overwrite)
-    negatives = f", {report.negatives_per_pair} negatives each" if report.negatives_per_pair else ""
-    print(f"trained on {report.train_pairs} pairs{negatives} in {report.train_seconds:.0f}s")
-    if report.before:
-        print(f"dev ({report.dev_queries} queries, {report.dev_documents} documents):")
-        for label, metrics in (("before", report.before), ("after", report.after)):
-            print(f"  {label:<6} " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+    config = FinetuneConfig.from_json(args.config) if args.config else None
+    report = finetune(
+        args.data, args.out, config, show_progress=True, overwrite=args.overwrite, options=options_from_args(args)
+    )
+    for line in report_lines(report):
+        print(line)
     print(f"saved towers to {args.out}")
     return 0
+
+
+def report_lines(report) -> list[str]:
+    """The last lines of a run: data, time, dev before and after, what was chosen, warnings."""
+    count = report.negatives_per_pair
+    negatives = f", {count} negative{'s' if count > 1 else ''} each" if count else ""
+    towers = "the query tower" if report.trained_towers == "query" else "both towers"
+    lines = [f"recipe: {reason}" for reason in report.recipe]
+    lines.append(f"trained {towers} on {report.train_pairs} pairs{negatives} in {report.train_seconds:.0f}s")
+    if report.before:
+        lines.append(f"dev ({report.dev_queries} queries, {report.dev_documents} documents):")
+        for label, metrics in (("before", report.before), ("after", report.after)):
+            lines.append(f"  {label:<6} " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+        selection = report.selection
+        overlap = selection["probe_overlap_by_alpha"].get(str(selection["alpha"]))
+        lines.append(
+            f"kept alpha {selection['alpha']:g} of {selection['grid']} (weight of the tuned towers against the base), "
+            f"documents at {selection['document_length']} tokens; probe queries keep {overlap:.0%} of the base "
+            "towers' top 10"
+        )
+    lines.extend(f"warning: {warning}" for warning in report.warnings)
+    return lines

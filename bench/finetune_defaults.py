@@ -1,0 +1,175 @@
+"""``dualsearch finetune DATA --out MODEL`` with no other flag, scored once on test, in-domain and on the
+other collection.
+
+    .venv/bin/python -m bench.finetune_defaults [--runs scifact nfcorpus nfcorpus-query] [--resume]
+
+Each run is the command a user types, in a subprocess (so its wall time is what a user waits, model
+loading and dev evaluations included): the recipe picks the settings from the data, dev is SciFact's
+held-out train queries or NFCorpus's dev split, and the interpolation weight and document length are
+chosen on dev. ``nfcorpus-query`` adds ``--train query`` (the document tower stays the base's).
+Test is scored once per model and collection the way ``bench.finetune`` scores towers: a Flat index of
+whole documents truncated to the towers' length (no passages), dense search, exact. The zero-shot
+towers are scored the same way in the same run, so every comparison is on one machine and precision.
+
+Writes results/finetune_defaults.json after every step (``--resume`` continues) and
+docs/finetune-defaults.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, REPO, machine
+from bench.finetune import test_metrics
+
+logger = logging.getLogger("bench.finetune_defaults")
+
+RUNS = {  # name -> (collection trained on, extra command-line options)
+    "scifact": ("scifact", []),
+    "nfcorpus": ("nfcorpus", []),
+    "nfcorpus-query": ("nfcorpus", ["--train", "query"]),
+}
+COLLECTIONS = ("scifact", "nfcorpus")
+TARGETS = {  # from the issue: in-domain and other-collection test nDCG@10
+    "scifact": {"scifact": 0.74, "nfcorpus": 0.316},
+    "nfcorpus": {"nfcorpus": 0.335, "scifact": 0.637},
+}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the BEIR collections")
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-defaults"), help="models (large)")
+    parser.add_argument("--results", type=Path, default=REPO / "results" / "finetune_defaults.json")
+    parser.add_argument("--table", type=Path, default=REPO / "docs" / "finetune-defaults.md")
+    parser.add_argument("--resume", action="store_true", help="keep the steps already in --results")
+    parser.add_argument("--no-zero-shot", action="store_true", help="skip scoring the zero-shot towers")
+    return parser.parse_args(argv)
+
+
+def finetune_command(data: Path, out: Path, extra: list[str]) -> list[str]:
+    """The user's command: ``dualsearch finetune DATA --out MODEL`` (plus the run's own options)."""
+    return [sys.executable, "-m", "dualsearch", "finetune", str(data), "--out", str(out), *extra]
+
+
+def train(name: str, args) -> dict:
+    collection, extra = RUNS[name]
+    out = args.work / name
+    shutil.rmtree(out, ignore_errors=True)
+    command = finetune_command(args.data / collection, out, extra)
+    logger.info("running %s", " ".join(command))
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=(args.work / f"{name}.log").open("w"))
+    wall = time.perf_counter() - started
+    report = json.loads((out / "train_report.json").read_text())
+    config = json.loads((out / "train_config.json").read_text())
+    return {
+        "command": "dualsearch " + " ".join(command[3:]),
+        "model_dir": str(out),
+        "wall_seconds": round(wall),
+        "config": config,
+        "report": {key: report[key] for key in report if key not in ("library_versions", "out_dir")},
+    }
+
+
+def score(model: str, args, bf16: bool) -> dict:
+    return {
+        collection: test_metrics(model, args.data / collection, args.work, bf16)
+        for collection in COLLECTIONS
+        if (args.data / collection / "corpus.jsonl").is_file()
+    }
+
+
+def render_table(results: dict) -> str:
+    lines = [
+        "# Fine-tuning with the defaults",
+        "",
+        "Written by `bench/finetune_defaults.py`; raw numbers in `results/finetune_defaults.json`.",
+        "",
+        "Commands: " + "; ".join(f"`{c}`" for c in results["commands"]),
+        "",
+        "Test nDCG@10, towers alone (whole documents truncated to the towers' length, exact search).",
+        "",
+        "| run | train wall time | alpha | doc length | dev before → after | SciFact test | NFCorpus test |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    zero = results.get("zero_shot")
+    if zero:
+        lines.append("| zero-shot all-MiniLM-L6-v2 | | | 256 | | " + _cells(zero, None) + " |")
+    for name, run in results["runs"].items():
+        report = run["report"]
+        selection = report.get("selection", {})
+        dev = f"{report['before'].get('ndcg@10', 0):.4f} → {report['after'].get('ndcg@10', 0):.4f}"
+        lines.append(
+            f"| `{run['command']}` | {run['wall_seconds'] / 60:.1f} min | {selection.get('alpha')} | "
+            f"{selection.get('document_length')} | {dev} | {_cells(run.get('test', {}), RUNS[name][0])} |"
+        )
+    lines += ["", "Targets (from the issue): " + "; ".join(_targets()), ""]
+    return "\n".join(lines)
+
+
+def _cells(test: dict, trained_on: str | None) -> str:
+    cells = []
+    for collection in COLLECTIONS:
+        metrics = test.get(collection)
+        value = f"{metrics['ndcg@10']:.4f}" if metrics else "not run"
+        target = TARGETS.get(trained_on or "", {}).get(collection)
+        cells.append(value + (f" (target ≥ {target})" if target and metrics else ""))
+    return " | ".join(cells)
+
+
+def _targets() -> list[str]:
+    return [f"trained on {t}: " + ", ".join(f"{c} ≥ {v}" for c, v in g.items()) for t, g in TARGETS.items()]
+
+
+def save(results: dict, args) -> None:
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.table.write_text(render_table(results), encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from dualsearch.finetune.recipe import cpu_has_native_bf16
+    from dualsearch.manifest import library_versions, now_iso
+
+    bf16 = cpu_has_native_bf16()  # what the recipe picks for training; test encoding follows it
+    previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {}
+    command = "python -m bench.finetune_defaults " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {
+        "commands": previous.get("commands", []) + [command],
+        "date": now_iso(),
+        "machine": machine(),
+        "library_versions": library_versions(),
+        "test_precision": "bfloat16 autocast" if bf16 else "float32",
+        "runs": previous.get("runs", {}),
+        "zero_shot": previous.get("zero_shot", {}),
+    }
+    args.work.mkdir(parents=True, exist_ok=True)
+    for name in args.runs:
+        run = results["runs"].get(name) or train(name, args)
+        results["runs"][name] = run
+        save(results, args)
+        if "test" not in run:
+            run["test"] = score(run["model_dir"], args, bf16)
+            save(results, args)
+        logger.info("%s: %s", name, {c: m["ndcg@10"] for c, m in run["test"].items()})
+    if not args.no_zero_shot and not results["zero_shot"]:
+        results["zero_shot"] = score("default", args, bf16)
+        save(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

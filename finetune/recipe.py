@@ -1,0 +1,157 @@
+"""The default fine-tuning recipe: the settings our benchmark supports, adapted to the data by rules.
+
+``dualsearch finetune DATA --out MODEL`` with no other option trains with :func:`recipe_config`.
+Every rule is written here, with the measurement behind it, and returns the reason it fired, which
+the run logs and saves in ``train_report.json``. Options a user gives override the recipe one by one.
+
+The rules (figures from docs/finetune-notes.md, SciFact and NFCorpus, chosen on train/dev only):
+
+- **Dev set**: a BEIR directory's ``dev`` judgements when it has them (NFCorpus); else 15% of the
+  training queries, held out by seed, when that leaves at least :data:`MIN_DEV_QUERIES` dev queries
+  (SciFact: 121). Without a dev set nothing can be chosen on dev: no best checkpoint, no
+  interpolation, and the run says so.
+- **Positives per query**: at most 8 when queries have more than 8 judged documents on average
+  (NFCorpus: 43 a query; 8 scored 0.3283 on dev against 0.2994 for one).
+- **Epochs** by the number of pairs: 3 under 2,000 pairs (SciFact, 787: dev peaked at epochs 2-3),
+  2 under 8,000, 1 from there on (NFCorpus, 17,140: one epoch, evaluated 4 times).
+- **Hard negatives**: one BM25 negative per pair from ranks 3-49 within 95% of the positive's score
+  (SciFact: 0.7396 test against 0.6886 without), unless queries have more than 8 judged documents on
+  average: then BM25's top ranks are mostly positives, mining found no negative for 54% of NFCorpus's
+  pairs, and it doubled the step time for a gain within one seed's noise (+0.004 dev).
+- **Precision**: bfloat16 autocast only where the CPU computes it natively (AMX or AVX512-BF16);
+  elsewhere it is emulated and slower than float32.
+- **Learning rate 5e-5, batch 32, documents at 128 tokens while training** (both collections; the
+  base model was itself trained at 128). The length saved with the towers is chosen on dev
+  (:mod:`dualsearch.finetune.train`), as is the interpolation weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dualsearch.finetune.config import FinetuneConfig
+from dualsearch.finetune.data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+DEV_FRACTION = 0.15
+MIN_DEV_QUERIES = 20
+POSITIVES_CAP = 8
+EPOCH_STEPS = ((2_000, 3), (8_000, 2))  # (pairs below, epochs); more pairs: 1 epoch
+EVALUATIONS_IN_ONE_EPOCH = 4
+WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus: 3,633)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the recipe looks at: each training query's number of judged documents, the corpus size,
+    and whether the data has its own dev judgements."""
+
+    positives: tuple[int, ...]  # per training query, judged documents at or above the minimum grade
+    documents: int
+    has_dev_split: bool
+
+    @property
+    def queries(self) -> int:
+        return len(self.positives)
+
+    @property
+    def positives_per_query(self) -> float:
+        return sum(self.positives) / max(self.queries, 1)
+
+    def pairs(self, cap: int | None = None, dev_fraction: float = 0.0) -> int:
+        """Training pairs with at most ``cap`` per query, after holding out ``dev_fraction`` of the queries."""
+        total = sum(min(count, cap) if cap else count for count in self.positives)
+        return round(total * (1 - dev_fraction))
+
+    @classmethod
+    def of(cls, train: TrainingData, data: str | Path, min_relevance: int = 1) -> DataShape:
+        positives = tuple(
+            sum(1 for grade in judged.values() if grade >= min_relevance) for judged in train.qrels.values()
+        )
+        has_dev = (Path(data) / "qrels" / "dev.tsv").is_file()
+        return cls(tuple(count for count in positives if count), len(train.documents), has_dev)
+
+
+def recipe_config(
+    shape: DataShape, options: Mapping[str, Any] | None = None, native_bf16: bool | None = None
+) -> tuple[FinetuneConfig, list[str]]:
+    """The config for data of this shape, with ``options`` (config field -> value) applied last.
+
+    Returns the config and, for each rule that set something, the reason in words.
+
+    Example:
+        >>> scifact_like = DataShape(positives=(1,) * 700 + (2,) * 109, documents=5183, has_dev_split=False)
+        >>> config, why = recipe_config(scifact_like, native_bf16=False)
+        >>> config.epochs, config.dev_fraction, config.hard_negatives, config.max_positives_per_query
+        (3, 0.15, 1, None)
+        >>> nfcorpus_like = DataShape(positives=(43,) * 2000, documents=3633, has_dev_split=True)
+        >>> config, why = recipe_config(nfcorpus_like, native_bf16=False)
+        >>> config.epochs, config.dev_split, config.hard_negatives, config.max_positives_per_query
+        (1, 'dev', 0, 8)
+        >>> config.evaluation_steps, config.dev_max_documents
+        (125, None)
+    """
+    options = dict(options or {})
+    settings: dict[str, Any] = {}
+    reasons: list[str] = []
+
+    def rule(field: str, value: Any, reason: str) -> None:
+        if field not in options:
+            settings[field] = value
+            reasons.append(f"{field} = {value!r}: {reason}")
+
+    _dev_rules(shape, options, rule)
+    many_positives = shape.positives_per_query > POSITIVES_CAP
+    if many_positives:
+        rule("max_positives_per_query", POSITIVES_CAP, f"{shape.positives_per_query:.1f} judged documents a query")
+    chosen = {**settings, **options}  # what is decided so far
+    pairs = shape.pairs(chosen.get("max_positives_per_query"), chosen.get("dev_fraction", 0.0))
+    epochs = next((epochs for below, epochs in EPOCH_STEPS if pairs < below), 1)
+    rule("epochs", epochs, f"about {pairs:,} training pairs")
+    has_dev = bool(chosen.get("dev_split") or chosen.get("dev_fraction"))
+    if options.get("epochs", epochs) <= 1 and has_dev:
+        steps = math.ceil(pairs / chosen.get("batch_size", FinetuneConfig.batch_size))
+        every = max(1, math.ceil(steps / EVALUATIONS_IN_ONE_EPOCH))
+        rule("evaluation_steps", every, f"one epoch of {steps} steps, evaluated {EVALUATIONS_IN_ONE_EPOCH} times")
+    if many_positives:
+        rule("hard_negatives", 0, "BM25's top ranks are mostly judged positives when queries have this many")
+    if shape.documents <= WHOLE_DEV_CORPUS:
+        rule("dev_max_documents", None, f"the whole corpus ({shape.documents:,} documents) is ranked at dev time")
+    bf16 = native_bf16 if native_bf16 is not None else cpu_has_native_bf16()
+    rule("bf16", bf16, "the CPU computes bfloat16 natively" if bf16 else "no native bfloat16 on this CPU")
+    config = dataclasses.replace(FinetuneConfig(), **settings, **options)
+    for reason in reasons:
+        logger.info("recipe: %s", reason)
+    return config, reasons
+
+
+def _dev_rules(shape: DataShape, options: Mapping[str, Any], rule) -> None:
+    if "dev_split" in options or "dev_fraction" in options:
+        return
+    if shape.has_dev_split and options.get("split", "train") != "dev":
+        rule("dev_split", "dev", "the data has dev judgements")
+    elif round(DEV_FRACTION * shape.queries) >= MIN_DEV_QUERIES:
+        rule("dev_fraction", DEV_FRACTION, f"no dev split; {round(DEV_FRACTION * shape.queries)} queries held out")
+    else:
+        logger.warning(
+            "only %d training queries: no dev set, so no checkpoint choice and no interpolation with the base "
+            "towers (give --dev-fraction to force one)",
+            shape.queries,
+        )
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where bfloat16 matrix products are native: CUDA with bf16, or a CPU with AMX or AVX512-BF16."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private but stable since torch 2.3
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

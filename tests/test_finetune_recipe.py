@@ -1,0 +1,62 @@
+"""The default recipe's rules: each one fires on the data shape it was measured on, and options win."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualsearch.finetune.recipe import DataShape, recipe_config
+
+SCIFACT_LIKE = DataShape(positives=(1,) * 700 + (2,) * 109, documents=5183, has_dev_split=False)  # 919 pairs
+NFCORPUS_LIKE = DataShape(positives=(43,) * 2590, documents=3633, has_dev_split=True)
+
+
+def recipe(shape, **options):
+    return recipe_config(shape, options, native_bf16=False)
+
+
+def config_for(shape, **options):
+    return recipe(shape, **options)[0]
+
+
+def test_few_pairs_with_one_positive_each_train_three_epochs_with_a_hard_negative_on_held_out_dev():
+    config, reasons = recipe(SCIFACT_LIKE)
+    assert (config.epochs, config.hard_negatives, config.max_positives_per_query) == (3, 1, None)
+    assert (config.dev_split, config.dev_fraction, config.evaluation_steps) == (None, 0.15, None)
+    assert config.dev_max_documents == 2000  # 5,183 documents: a sample at dev time
+    assert config.learning_rate == 5e-5 and config.train_max_document_length == 128 and config.interpolate
+    assert any(reason.startswith("epochs = 3: about 780 training pairs") for reason in reasons)
+
+
+def test_many_positives_per_query_are_capped_train_one_epoch_evaluated_four_times_without_mining():
+    config, reasons = recipe(NFCORPUS_LIKE)
+    assert (config.max_positives_per_query, config.epochs, config.hard_negatives) == (8, 1, 0)
+    assert config.dev_split == "dev" and config.dev_fraction == 0.0 and config.dev_max_documents is None
+    assert config.evaluation_steps == 162  # 2,590 queries x 8 = 20,720 pairs: 648 steps, evaluated 4 times
+    assert any("judged documents a query" in reason for reason in reasons)
+
+
+@pytest.mark.parametrize(("pairs", "epochs"), [(1_999, 3), (2_000, 2), (7_999, 2), (8_000, 1)])
+def test_epochs_follow_the_number_of_pairs(pairs, epochs):
+    shape = DataShape(positives=(1,) * pairs, documents=10_000, has_dev_split=True)
+    assert config_for(shape).epochs == epochs
+
+
+def test_too_few_queries_for_a_dev_set_train_without_one(caplog):
+    config, _ = recipe(DataShape(positives=(1,) * 100, documents=500, has_dev_split=False))
+    assert config.dev_split is None and config.dev_fraction == 0.0 and config.evaluation_steps is None
+    assert "no dev set" in caplog.text
+    assert config_for(DataShape(positives=(1,) * 140, documents=500, has_dev_split=False)).dev_fraction == 0.15
+
+
+def test_options_override_the_rules_and_the_rules_follow_them():
+    config, reasons = recipe(NFCORPUS_LIKE, epochs=2.0, hard_negatives=2, max_positives_per_query=2)
+    assert (config.epochs, config.hard_negatives, config.max_positives_per_query) == (2.0, 2, 2)
+    assert config.evaluation_steps is None  # more than one epoch: evaluated once an epoch
+    assert not any(reason.startswith(("epochs", "hard_negatives")) for reason in reasons)
+    assert config_for(SCIFACT_LIKE, dev_split="dev").dev_fraction == 0.0  # a dev choice of the user's stands
+
+
+def test_bfloat16_only_where_the_cpu_has_it():
+    assert recipe_config(SCIFACT_LIKE, native_bf16=True)[0].bf16
+    assert not recipe_config(SCIFACT_LIKE, native_bf16=False)[0].bf16
+    assert recipe_config(SCIFACT_LIKE, {"bf16": True}, native_bf16=False)[0].bf16
