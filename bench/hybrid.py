@@ -17,6 +17,14 @@ collections. Then the test split is scored once, for: today's engine (truncated,
 per index and mode: bytes on disk, build seconds, single-query latency p50/p95 (one query at a time,
 test queries), each also as a ratio to today's engine measured in the same run.
 
+With ``--fixed`` nothing is chosen: the engine's shipped defaults (``dualsearch.defaults``) are
+scored as they are, and only the two indexes they need are built. This is how fine-tuned towers are
+measured: SciFact's dev split here is its train split, which fine-tuned towers were trained on, so a
+choice made on it would favour them. ``--model`` takes one model for every collection or
+``COLLECTION=MODEL`` pairs (each collection's own fine-tuned towers):
+
+    python -m bench.hybrid --fixed --label finetuned --model scifact=MODEL_A nfcorpus=MODEL_B
+
 Writes results/hybrid[-LABEL].json; the report (python -m bench report) renders it.
 """
 
@@ -109,11 +117,41 @@ def choose(dev: dict) -> tuple[str, str]:
     return max(scores, key=scores.get)
 
 
+def shipped_defaults() -> tuple[str, str]:
+    """(index variant, search) that ``dualsearch index`` + ``dualsearch search`` use with no flags."""
+    from dualsearch import defaults
+
+    stride = defaults.PASSAGE_STRIDE_FRACTION
+    variant = next(name for name, s in INDEXES.items() if s.get("passage_stride_fraction") == stride)
+    wanted = {"mode": defaults.MODE, "fusion": defaults.FUSION, "dense_weight": defaults.DENSE_WEIGHT}
+    search = next(name for name, s in SEARCHES.items() if s == wanted)
+    return variant, search
+
+
+def models_by_collection(values: list[str], collections: list[str]) -> dict[str, str]:
+    """``["default"]`` -> that model for every collection; ``["scifact=A", "nfcorpus=B"]`` -> one each.
+
+    Example:
+        >>> models_by_collection(["scifact=/m/a", "nfcorpus=/m/b"], ["scifact", "nfcorpus"])
+        {'scifact': '/m/a', 'nfcorpus': '/m/b'}
+    """
+    if len(values) == 1 and "=" not in values[0]:
+        return dict.fromkeys(collections, values[0])
+    pairs = dict(value.split("=", 1) for value in values)
+    missing = sorted(set(collections) - set(pairs))
+    if missing:
+        raise SystemExit(f"--model: no model for {missing}")
+    return {collection: pairs[collection] for collection in collections}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hybrid", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-hybrid"))
-    parser.add_argument("--model", default="default", help="towers to measure (default: zero-shot MiniLM)")
+    parser.add_argument(
+        "--model", nargs="+", default=["default"], help="towers (default: zero-shot MiniLM), or COLLECTION=MODEL pairs"
+    )
+    parser.add_argument("--fixed", action="store_true", help="score the shipped defaults; choose nothing on dev")
     parser.add_argument("--label", default="", help="suffix of the results file, e.g. finetuned")
     parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
     parser.add_argument("--latency-queries", type=int, default=200)
@@ -127,19 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     from dualsearch.searcher import Searcher
 
     started = time.perf_counter()
-    encoder = DualEncoder.load(args.model)
+    models = models_by_collection(args.model, args.collections)
+    encoders = {model: DualEncoder.load(model) for model in dict.fromkeys(models.values())}
     work = args.work / (args.label or "zero-shot")
+    variants = list(dict.fromkeys(["truncated", shipped_defaults()[0]])) if args.fixed else list(INDEXES)
     builds, dev = {}, {}
     for name in args.collections:
         builds[name], dev[name] = {}, {}
-        for variant in INDEXES:
+        encoder = encoders[models[name]]
+        for variant in variants:
             index_dir = work / f"{name}-{variant}"
             builds[name][variant] = build(args.data / name, index_dir, variant, encoder, args.rebuild)
+            if args.fixed:
+                continue
             with Searcher.open(index_dir, encoder=encoder) as searcher:
                 dev[name][variant] = dev_and_test(searcher, args.data / name, COLLECTIONS[name])
             logger.info("%s %s dev: %s", name, variant, {s: m["ndcg@10"] for s, m in dev[name][variant].items()})
-    chosen_index, chosen_search = choose(dev)
-    logger.info("chosen on dev: %s + %s", chosen_index, chosen_search)
+    chosen_index, chosen_search = shipped_defaults() if args.fixed else choose(dev)
+    logger.info("%s: %s + %s", "shipped defaults" if args.fixed else "chosen on dev", chosen_index, chosen_search)
     systems = {  # what the test split is scored for, once
         "today: truncated, dense": ("truncated", "dense"),
         "passages, dense": (chosen_index if chosen_index != "truncated" else "passages-half", "dense"),
@@ -150,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     test, costs = {}, {}
     for name in args.collections:
         test[name], costs[name] = {}, {}
+        encoder = encoders[models[name]]
         queries = read_queries(args.data / name)
         test_queries = [queries[q] for q in sorted(read_qrels(args.data / name, "test"))][: args.latency_queries]
         for system, (variant, search) in systems.items():
@@ -168,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             if row["build_seconds"] and baseline["build_seconds"]:
                 row["build_seconds_ratio"] = round(row["build_seconds"] / baseline["build_seconds"], 2)
     payload = {
-        "model": args.model,
+        "model": models[args.collections[0]] if len(set(models.values())) == 1 else models,
+        "fixed": args.fixed,
         "dev_splits": {c: COLLECTIONS[c] for c in args.collections},
         "indexes": builds,
         "dev": dev,

@@ -57,7 +57,7 @@ def test_table(record: dict) -> list[str]:
         "build x today",
     ]
     return [
-        "Test splits, scored once with the settings chosen on dev. *x today*: ratio to the truncated dense "
+        "Test splits, scored once with the settings above. *x today*: ratio to the truncated dense "
         "engine measured in the same run (single queries, one at a time).",
         "",
         markdown_table(headers, rows),
@@ -72,15 +72,18 @@ def hybrid_section(records: dict[str, dict | None], docs: Path) -> list[str]:
         return lines + [not_run("hybrid"), ""]
     for label, record in present.items():
         chosen = record["chosen"]
+        model = record["model"]
+        towers = ", ".join(f"{c}: {m}" for c, m in model.items()) if isinstance(model, dict) else model
         lines += [
-            f"### Towers: {record['model']} ({label})",
+            f"### Towers: {towers} ({label})",
             "",
             provenance(record, label),
             "",
-            f"Chosen on dev: index `{chosen['index']}`, search `{chosen['search']}` (`{chosen['settings']}`).",
+            f"{'The shipped defaults' if record.get('fixed') else 'Chosen on dev'}: index `{chosen['index']}`, "
+            f"search `{chosen['search']}` (`{chosen['settings']}`).",
             "",
         ]
-        lines += dev_table(record) + test_table(record)
+        lines += (dev_table(record) if record.get("dev") and any(record["dev"].values()) else []) + test_table(record)
         bars = [
             {"collection": collection, "system": system, "ndcg@10": metrics["ndcg@10"]}
             for collection, systems in record["test"].items()
