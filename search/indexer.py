@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +16,13 @@ from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, InvalidHandler
 from dualsearch.corpora.sources import read_corpus
-from dualsearch.errors import IndexBuildError
+from dualsearch.errors import DualsearchError, IndexBuildError
 from dualsearch.index_config import IndexConfig
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
-from dualsearch.version_writer import VersionWriter
+from dualsearch.search_settings import SearchSettings
+from dualsearch.version_writer import LiveVersion, VersionWriter
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,11 @@ def build_index(
 ) -> BuildReport:
     """Encode ``documents`` with the document tower and publish a new index version in ``index_dir``.
 
+    The new version is built from scratch (centroids trained, search settings the defaults), except
+    that over an existing index the vectors of documents that did not change are copied, not encoded,
+    when the document tower and passage settings are the same: a model whose query tower alone was
+    retrained takes over an index in seconds.
+
     Holds the index's writer lock. Nothing is visible until the whole version is written; on any
     error (a bad record halfway through, FAISS refusing the factory) the partial build is removed
     and the live version, if any, is untouched. Chunks encoded before a crash are reused by the
@@ -66,13 +73,13 @@ def build_index(
     index_dir = Path(index_dir)
     layout.check_writable(index_dir)
     created = not index_dir.exists()
-    with (
-        IndexLock(index_dir),
-        layout.removed_on_failure(index_dir, created),
-        VersionWriter(index_dir, encoder, config) as writer,
-    ):
+    with IndexLock(index_dir), layout.removed_on_failure(index_dir, created), ExitStack() as stack:
+        live = None if created else _reusable_live_version(index_dir)
+        if live is not None:
+            stack.callback(live.close)
+        writer = stack.enter_context(VersionWriter(index_dir, encoder, config, live, SearchSettings()))
         stats = writer.write(documents, show_progress, total)
-        version_dir = writer.publish(corpus_name)
+        version_dir = writer.publish(corpus_name, retrain=True)
     manifest = Manifest.read(version_dir)
     logger.info("published %s", version_dir)
     return BuildReport(
@@ -84,6 +91,18 @@ def build_index(
         stats.encode_seconds,
         stats.index_seconds,
     )
+
+
+def _reusable_live_version(index_dir: Path) -> LiveVersion | None:
+    """The live version, to copy unchanged vectors from; None when there is none or it cannot be read
+    (an index of an older format, a damaged one): then everything is encoded, as a rebuild should."""
+    if not layout.is_index_dir(index_dir):
+        return None
+    try:
+        return LiveVersion(index_dir)
+    except DualsearchError as error:
+        logger.info("not reusing vectors of the live version: %s", error)
+        return None
 
 
 def validate_corpus(

@@ -115,3 +115,32 @@ def test_index_corpus_validates_everything_before_encoding(tmp_path):
     assert encoder.encoded == [] and not (tmp_path / "idx" / "CURRENT").exists()
     report, skipped = index_corpus(corpus, tmp_path / "idx", encoder, skip_invalid=True)
     assert report.document_count == 600 and len(skipped) == 1 and "c.jsonl:601" in skipped[0]
+
+
+def test_building_over_an_index_copies_vectors_the_document_tower_would_encode_again(tmp_path):
+    from dualsearch.searcher import Searcher
+    from tests.test_search_reindex import CountingEncoder
+
+    index_dir = tmp_path / "index"
+    build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))
+    first = np.array(open_vectors(layout.current_version_dir(index_dir), 256))
+    new_query_tower = CountingEncoder(query_variant="tuned")
+    build_index(read_corpus("tiny"), index_dir, new_query_tower, IndexConfig(factory="Flat"))
+    assert new_query_tower.encoded == []  # the document tower did not change: nothing to encode
+    np.testing.assert_array_equal(np.array(open_vectors(layout.current_version_dir(index_dir), 256)), first)
+    with Searcher.open(index_dir, encoder=new_query_tower) as searcher:
+        assert searcher.search("green tea", k=1)[0].doc_id == "tea-green"
+    other_towers = CountingEncoder(salt="other")
+    build_index(read_corpus("tiny"), index_dir, other_towers, IndexConfig(factory="Flat"))
+    assert len(other_towers.encoded) == 26
+
+
+def test_building_over_a_damaged_index_encodes_everything_again(tmp_path):
+    from tests.test_search_reindex import CountingEncoder
+
+    index_dir = tmp_path / "index"
+    build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))
+    (layout.current_version_dir(index_dir) / layout.VECTORS_FILE).write_bytes(b"damaged")
+    encoder = CountingEncoder()
+    build_index(read_corpus("tiny"), index_dir, encoder, IndexConfig(factory="Flat"))
+    assert len(encoder.encoded) == 26  # a rebuild is how a damaged index is repaired
