@@ -1,6 +1,6 @@
 """One entry point for every benchmark, then the report.
 
-    python -m bench all [--skip finetune,scale] [--nice 5] [--dry-run]   every benchmark, then the report
+    python -m bench all [--skip finetune,finetune_defaults,scale] [--nice 5]   every benchmark, then the report
     python -m bench report [--results DIR] [--docs DIR]                    only regenerate docs/benchmarks.md
     python -m bench NAME [ARGS...]                                          one benchmark; ARGS go to it
     python -m bench list                                                    the benchmarks, in run order
@@ -35,8 +35,9 @@ BENCHMARKS = {
     "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
+    "finetune_defaults": "`dualsearch finetune DATA --out M` with no other flag, in-domain and cross-collection (slow)",
 }
-SLOW = ("finetune", "scale")
+SLOW = ("finetune", "finetune_defaults", "scale")
 
 
 def parse_skip(text: str) -> list[str]:
