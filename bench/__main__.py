@@ -1,9 +1,10 @@
 """One entry point for every benchmark, then the report.
 
-    python -m bench all [--skip finetune,finetune_defaults,scale] [--nice 5]   every benchmark, then the report
-    python -m bench report [--results DIR] [--docs DIR]                    only regenerate docs/benchmarks.md
-    python -m bench NAME [ARGS...]                                          one benchmark; ARGS go to it
-    python -m bench list                                                    the benchmarks, in run order
+    python -m bench all [--skip finetune,finetune_defaults,scale] [--nice 5] [--dry-run]
+                                                    every benchmark, then the report
+    python -m bench report [--results DIR] [--docs DIR]    only regenerate docs/benchmarks.md
+    python -m bench NAME [ARGS...]                          one benchmark; ARGS go to it
+    python -m bench list                                    the benchmarks, in run order
 
 Each benchmark runs as ``python -m bench.NAME`` in its own process: the results file then records
 the command that really made it, and one benchmark's memory (a million vectors, two towers) is
