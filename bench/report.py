@@ -492,7 +492,8 @@ def running_time_section(results: dict) -> list[str]:
         "## How long the benchmarks take",
         "",
         "`python -m bench all` runs every script in turn, then this report; "
-        "`--skip finetune,finetune_defaults,scale` leaves out the slowest. Wall minutes as recorded in the results (zero_shot and engine record no wall time):",
+        "`--skip finetune,finetune_defaults,scale` leaves out the slowest. Wall minutes as recorded in the "
+        "results (zero_shot and engine record no wall time):",
         "",
         markdown_table(["benchmark", "minutes", "what"], rows, [0, 1, 0]),
         "",
