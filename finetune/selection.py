@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
+from dualsearch.errors import InvalidInputError
+from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.evaluator import RetrievalEvaluator
-from dualsearch.finetune.interpolate import State, interpolate
+from dualsearch.finetune.interpolate import State, interpolate, snapshot
 from dualsearch.finetune.model import set_max_lengths
 
 logger = logging.getLogger(__name__)
@@ -133,3 +136,49 @@ def select(
         chosen.before = evaluator(model)  # the base towers at the length they are compared at
     interpolate(model, base, tuned, chosen.alpha, frozen)
     return chosen
+
+
+def document_lengths(config: FinetuneConfig, base_length: int, has_dev: bool) -> tuple[int, list[int]]:
+    """The document length to train at, and those the towers may be saved with (chosen on dev). The
+    query-only run keeps the document tower exactly as it is, its length too: an index's vectors were
+    encoded with it."""
+    if config.train == "query":
+        if config.max_document_length not in (None, base_length):
+            raise InvalidInputError(
+                f"training the query tower alone keeps the document tower as it is, with the base's length "
+                f"({base_length} tokens); max_document_length {config.max_document_length} would change it"
+            )
+        return base_length, [base_length]
+    training = config.train_max_document_length or config.max_document_length or base_length
+    if config.max_document_length:
+        return training, [config.max_document_length]
+    return training, list(dict.fromkeys([training, base_length] if has_dev else [training]))
+
+
+def select_or_keep(model, evaluator, base, base_run, lengths, config: FinetuneConfig, frozen):
+    """What to save: chosen on dev, or the trained towers as they are when there is no dev set."""
+    tuned = snapshot(model)
+    if evaluator is None:
+        query_length, _, candidates = lengths
+        set_max_lengths(model, query_length, candidates[0])
+        return Selection(grid=[1.0], document_length=candidates[0])
+    return select(model, evaluator, (base, tuned), base_run, lengths, config.interpolate, frozen)
+
+
+def selection_report(selection: Selection) -> dict[str, Any]:
+    """What ``train_report.json`` keeps of a selection (its before/after are the report's own)."""
+    report = asdict(selection)
+    del report["before"], report["after"]
+    return report
+
+
+def selection_warnings(selection: Selection, has_dev: bool) -> list[str]:
+    """What a user must be told about the saved towers."""
+    if not has_dev:
+        return ["no dev set: the towers are saved as trained, with no check against forgetting"]
+    before, after = selection.before.get("dev_ndcg@10", 0.0), selection.after.get("dev_ndcg@10", 0.0)
+    if selection.alpha == 0.0:
+        return [f"training did not help on dev (nDCG@10 {before:.4f} before): the saved towers are the base towers"]
+    if after < before:
+        return [f"the saved towers score below the base towers on dev (nDCG@10 {after:.4f} against {before:.4f})"]
+    return []

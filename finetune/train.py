@@ -128,13 +128,14 @@ def train_towers(
     and publish ``out_dir``."""
     from dualsearch.finetune.interpolate import snapshot
     from dualsearch.finetune.model import build_training_model, document_length, freeze_document_tower, set_max_lengths
+    from dualsearch.finetune.selection import document_lengths, select_or_keep, selection_report, selection_warnings
     from dualsearch.finetune.trainer import evaluation_history, make_trainer
 
     out_dir = Path(out_dir)
     build_dir = _prepare_build_dir(out_dir, overwrite)
     try:
         model = build_training_model(config.base, config.tied, config.max_query_length, None)
-        training_length, saved_lengths = _document_lengths(config, document_length(model), dev is not None)
+        training_length, saved_lengths = document_lengths(config, document_length(model), dev is not None)
         frozen = frozenset()
         if config.train == "query":
             freeze_document_tower(model)
@@ -160,7 +161,7 @@ def train_towers(
         trained = time.perf_counter()
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
         lengths = (config.max_query_length, training_length, saved_lengths)
-        selection = _select(model, evaluator, base, (before, base_rankings), lengths, config, frozen)
+        selection = select_or_keep(model, evaluator, base, (before, base_rankings), lengths, config, frozen)
         report = FinetuneReport(
             str(out_dir),
             train.source,
@@ -178,8 +179,8 @@ def train_towers(
             now_iso(),
             trained_towers=config.train,
             recipe=list(recipe or []),
-            selection=_selection_report(selection),
-            warnings=_warnings(selection, evaluator is not None),
+            selection=selection_report(selection),
+            warnings=selection_warnings(selection, evaluator is not None),
         )
         for warning in report.warnings:
             logger.warning("%s", warning)
@@ -189,54 +190,6 @@ def train_towers(
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
     return report
-
-
-def _document_lengths(config: FinetuneConfig, base_length: int, has_dev: bool) -> tuple[int, list[int]]:
-    """The document length to train at, and those the towers may be saved with (chosen on dev). The
-    query-only run keeps the document tower exactly as it is, its length too: an index's vectors were
-    encoded with it."""
-    if config.train == "query":
-        if config.max_document_length not in (None, base_length):
-            raise InvalidInputError(
-                f"training the query tower alone keeps the document tower as it is, with the base's length "
-                f"({base_length} tokens); max_document_length {config.max_document_length} would change it"
-            )
-        return base_length, [base_length]
-    training = config.train_max_document_length or config.max_document_length or base_length
-    if config.max_document_length:
-        return training, [config.max_document_length]
-    return training, list(dict.fromkeys([training, base_length] if has_dev else [training]))
-
-
-def _select(model, evaluator, base, base_run, lengths, config: FinetuneConfig, frozen):
-    """What to save: chosen on dev, or the trained towers as they are when there is no dev set."""
-    from dualsearch.finetune.interpolate import snapshot
-    from dualsearch.finetune.model import set_max_lengths
-    from dualsearch.finetune.selection import Selection, select
-
-    tuned = snapshot(model)
-    if evaluator is None:
-        query_length, _, candidates = lengths
-        set_max_lengths(model, query_length, candidates[0])
-        return Selection(grid=[1.0], document_length=candidates[0])
-    return select(model, evaluator, (base, tuned), base_run, lengths, config.interpolate, frozen)
-
-
-def _selection_report(selection) -> dict[str, Any]:
-    report = asdict(selection)
-    del report["before"], report["after"]  # the report's own before/after
-    return report
-
-
-def _warnings(selection, has_dev: bool) -> list[str]:
-    if not has_dev:
-        return ["no dev set: the towers are saved as trained, with no check against forgetting"]
-    before, after = selection.before.get("dev_ndcg@10", 0.0), selection.after.get("dev_ndcg@10", 0.0)
-    if selection.alpha == 0.0:
-        return [f"training did not help on dev (nDCG@10 {before:.4f} before): the saved towers are the base towers"]
-    if after < before:
-        return [f"the saved towers score below the base towers on dev (nDCG@10 {after:.4f} against {before:.4f})"]
-    return []
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,12 @@ def test_invalid_settings_are_refused(changes, message):
 
 
 def test_document_lengths_to_train_at_and_to_choose_from():
-    from dualsearch.finetune.train import _document_lengths
+    from dualsearch.finetune.selection import document_lengths
 
     recipe = FinetuneConfig()
-    assert _document_lengths(recipe, 256, has_dev=True) == (128, [128, 256])  # the saved one chosen on dev
-    assert _document_lengths(recipe, 256, has_dev=False) == (128, [128])  # nothing to choose with
-    assert _document_lengths(FinetuneConfig(max_document_length=200), 256, True) == (128, [200])
-    assert _document_lengths(FinetuneConfig(train_max_document_length=None), 256, True) == (256, [256])
+    assert document_lengths(recipe, 256, has_dev=True) == (128, [128, 256])  # the saved one chosen on dev
+    assert document_lengths(recipe, 256, has_dev=False) == (128, [128])  # nothing to choose with
+    assert document_lengths(FinetuneConfig(max_document_length=200), 256, True) == (128, [200])
+    assert document_lengths(FinetuneConfig(train_max_document_length=None), 256, True) == (256, [256])
     # training the query tower alone keeps the document tower as it is, length included
-    assert _document_lengths(FinetuneConfig(train="query"), 256, True) == (256, [256])
+    assert document_lengths(FinetuneConfig(train="query"), 256, True) == (256, [256])
