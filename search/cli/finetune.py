@@ -40,8 +40,9 @@ _FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolat
 _HELP = {
     "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
     "split": "qrels split of a BEIR directory to train on (default train)",
-    "dev_split": "BEIR qrels split for dev evaluation, e.g. dev (NFCorpus)",
-    "dev_fraction": "hold out this fraction of the training queries for dev evaluation (seeded)",
+    "dev_split": "BEIR qrels split for dev evaluation (default: dev when the data has it)",
+    "dev_fraction": "hold out this fraction of the training queries for dev evaluation, seeded "
+    "(default 0.15 when the data has no dev split and 0.15 of its queries make at least 20)",
     "epochs": "training epochs (default: by the number of pairs, 3 under 2,000, 2 under 8,000, else 1)",
     "batch_size": "pairs per step (default 32)",
     "learning_rate": "peak learning rate (default 5e-5)",
@@ -56,13 +57,13 @@ _HELP = {
     "mini_batch_size": "forward-pass size with --gradient-cache (default 16)",
     "hard_negatives": "mined hard negatives per pair (default 1; 0 when queries have over 8 judged documents)",
     "negative_miner": "who mines hard negatives: bm25, towers (before training) or both (default bm25)",
-    "negative_margin": "keep a negative only if its score <= positive score - MARGIN * |positive score|",
+    "negative_margin": "keep a negative only if its score <= positive score - MARGIN * |positive score| (default 0.05)",
     "min_relevance": "lowest relevance grade that makes a pair (default 1)",
     "max_pairs": "seeded subsample of the training pairs",
-    "max_positives_per_query": "seeded cap of pairs per query",
+    "max_positives_per_query": "seeded cap of pairs per query (default 8 when queries have more on average)",
     "dev_max_documents": "dev corpus size: judged documents plus a seeded sample "
     "(default: the whole corpus up to 4,000 documents, else 2,000)",
-    "evaluation_steps": "evaluate and checkpoint every N steps (default: every epoch)",
+    "evaluation_steps": "evaluate and checkpoint every N steps (default: 4 times in a one-epoch run, else every epoch)",
     "tied": "share one tower's weights for queries and documents (saved as a plain model)",
     "avoid_known_positives": "never batch a document with a query it is judged relevant to "
     "(an in-batch negative that is really a positive; default on)",
@@ -105,7 +106,8 @@ def add_finetune_command(commands) -> None:
         type=int,
         metavar=("MIN", "MAX"),
         default=None,
-        help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 0 50)",
+        help="mine negatives from the miner's ranks MIN..MAX-1 (0-based; default 3 50: the top ranks often "
+        "hold unjudged relevant documents)",
     )
     for name in _FLAGS:
         # --flag / --no-flag, so an option set in --config can be turned off again
