@@ -52,6 +52,7 @@ def parse_args(argv):
     parser.add_argument("--table", type=Path, default=REPO / "docs" / "finetune-defaults.md")
     parser.add_argument("--resume", action="store_true", help="keep the steps already in --results")
     parser.add_argument("--no-zero-shot", action="store_true", help="skip scoring the zero-shot towers")
+    parser.add_argument("--table-only", action="store_true", help="only render --table again from --results")
     return parser.parse_args(argv)
 
 
@@ -92,25 +93,32 @@ def render_table(results: dict) -> str:
     lines = [
         "# Fine-tuning with the defaults",
         "",
-        "Written by `bench/finetune_defaults.py`; raw numbers in `results/finetune_defaults.json`.",
+        "Written by `bench/finetune_defaults.py`; raw numbers (every dev score, the recipe's rules, timings, "
+        "machine) in `results/finetune_defaults.json`. Commands: "
+        + "; ".join(f"`{command.strip()}`" for command in results["commands"]),
         "",
-        "Commands: " + "; ".join(f"`{c}`" for c in results["commands"]),
+        "Test nDCG@10 of the towers alone (whole documents truncated to the towers' length, exact search), "
+        f"{results.get('test_precision', 'float32')}. *alpha*: weight of the tuned towers against the base "
+        "ones, chosen on dev; *probe top 10 kept*: share of the base towers' top 10 that the saved towers "
+        "keep for probe queries (the opening words of random documents of the training corpus).",
         "",
-        "Test nDCG@10, towers alone (whole documents truncated to the towers' length, exact search).",
-        "",
-        "| run | train wall time | alpha | doc length | dev before → after | SciFact test | NFCorpus test |",
-        "|---|---|---|---|---|---|---|",
+        "| run | wall time | alpha | doc length | dev nDCG@10 before → after | probe top 10 kept "
+        "| SciFact test | NFCorpus test |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     zero = results.get("zero_shot")
     if zero:
-        lines.append("| zero-shot all-MiniLM-L6-v2 | | | 256 | | " + _cells(zero, None) + " |")
+        lines.append("| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | " + _cells(zero, None) + " |")
     for name, run in results["runs"].items():
         report = run["report"]
         selection = report.get("selection", {})
+        kept = selection.get("probe_overlap_by_alpha", {}).get(str(selection.get("alpha")))
         dev = f"{report['before'].get('ndcg@10', 0):.4f} → {report['after'].get('ndcg@10', 0):.4f}"
+        label = " ".join(["dualsearch finetune", RUNS[name][0], "--out MODEL", *RUNS[name][1]])
         lines.append(
-            f"| `{run['command']}` | {run['wall_seconds'] / 60:.1f} min | {selection.get('alpha')} | "
-            f"{selection.get('document_length')} | {dev} | {_cells(run.get('test', {}), RUNS[name][0])} |"
+            f"| `{label}` | {run['wall_seconds'] / 60:.1f} min | {selection.get('alpha')} | "
+            f"{selection.get('document_length')} | {dev} | {f'{kept:.0%}' if kept is not None else ''} | "
+            f"{_cells(run.get('test', {}), RUNS[name][0])} |"
         )
     lines += ["", "Targets (from the issue): " + "; ".join(_targets()), ""]
     return "\n".join(lines)
@@ -138,6 +146,9 @@ def save(results: dict, args) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.table_only:
+        args.table.write_text(render_table(json.loads(args.results.read_text())), encoding="utf-8")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
