@@ -83,13 +83,20 @@ def extract(python: str = sys.executable) -> dict[str, Any]:
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=EXTRACT_TIMEOUT_SECONDS,
-                env={**os.environ, "BROWSER": ""},
+                env=_child_environment(workdir),
             )
         except subprocess.TimeoutExpired as error:
             raise CorpusError(f"the standard-library extraction took over {EXTRACT_TIMEOUT_SECONDS} s") from error
     payload = _payload(completed)
     _log_report(payload, time.perf_counter() - started)
     return payload
+
+
+def _child_environment(workdir: str) -> dict[str, str]:
+    """A minimal environment: defaults such as cgi's ``environ=os.environ`` show up in signatures, and
+    this process's variables (tokens among them) must not reach the corpus."""
+    display = {name: os.environ[name] for name in ("DISPLAY", "WAYLAND_DISPLAY") if os.environ.get(name)}
+    return {"PATH": os.defpath, "HOME": workdir, "LANG": "C.UTF-8", "BROWSER": "", **display}
 
 
 def _payload(completed: subprocess.CompletedProcess) -> dict[str, Any]:

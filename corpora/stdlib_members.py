@@ -17,6 +17,7 @@ from typing import Any
 TITLE_CHARS = 100  # a title longer than this ends its parameter list with "..."
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set for classes made by a class statement, unset for static C types
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # reprs of defaults differ run to run
+_ENVIRON = re.compile(r"environ\(\{.*?\}\)")  # a default of os.environ shows the environment
 # A C function without a text signature opens its docstring with one: "pack(format, v1, ...) -> bytes".
 _SIGNATURE_LINE = re.compile(r"^[A-Za-z_][\w.]*\((?P<params>.*?)\)\s*(?:-+>.*)?$")
 # Data documented in its module's docstring: "argv -- command line arguments" (sys), "- os.sep is ..." (os).
@@ -24,13 +25,15 @@ _GLOSSARY_LINE = re.compile(r"^(?:(?P<name>\w+) -- |\s*- (?P<module>[\w.]+)\.(?P
 
 
 def clean_doc(text: str | None) -> str:
-    """A docstring without its indentation or memory addresses; "" for None.
+    """A docstring without its indentation, memory addresses or environment; "" for None.
 
     Example:
         >>> clean_doc("  First.\\n\\n    <object object at 0x7f00>")
         'First.\\n\\n<object object>'
+        >>> clean_doc("f(environ=environ({'TOKEN': 'x'}))")
+        'f(environ=os.environ)'
     """
-    return _ADDRESS.sub("", inspect.cleandoc(text)) if isinstance(text, str) else ""
+    return _ENVIRON.sub("os.environ", _ADDRESS.sub("", inspect.cleandoc(text))) if isinstance(text, str) else ""
 
 
 def split_signature_lines(doc: str) -> tuple[str | None, str]:
@@ -92,7 +95,7 @@ def short_title(name: str, found: inspect.Signature | None, fallback: str | None
     )
     parameters = list(plain.parameters.values())
     for count in range(len(parameters), 0, -1):  # whole parameters only, as many as fit
-        text = _ADDRESS.sub("", f"{name}{plain.replace(parameters=parameters[:count])}")
+        text = clean_doc(f"{name}{plain.replace(parameters=parameters[:count])}")
         if count < len(parameters):
             text = f"{text[:-1]}, ...)"
         if len(text) <= TITLE_CHARS:
