@@ -44,12 +44,14 @@ def split_signature_lines(doc: str) -> tuple[str | None, str]:
         ('(format, v1, v2, ...)', 'Return a bytes object.')
         >>> split_signature_lines("Return a bytes object.")
         (None, 'Return a bytes object.')
+        >>> split_signature_lines("date(year, month, day) --> date object")
+        ('(year, month, day)', 'date(year, month, day) --> date object')
     """
     first, _, rest = doc.partition("\n\n")
     matches = [_SIGNATURE_LINE.match(line.strip()) for line in first.splitlines()]
     if not matches or not all(matches):
         return None, doc
-    return f"({matches[0]['params']})", rest.strip()
+    return f"({matches[0]['params']})", rest.strip() or first  # a docstring that is only a signature stays
 
 
 def own_doc(obj: Any) -> str | None:

@@ -156,3 +156,20 @@ def test_the_calling_process_imports_nothing_and_the_extraction_is_repeatable(ex
     report = json.loads(completed.stdout)
     assert report["new"] == [] and report["leaks"] is False
     assert report["digest"] == records_digest(extraction["records"])  # same documents run to run: no addresses
+
+
+def test_the_judged_queries_are_answerable_from_the_corpus(docs):
+    from bench.stdlib_search import QUERIES, read_queries
+
+    queries = read_queries(QUERIES)
+    assert len(queries) >= 50
+    unanswerable = [row["query"] for row in queries.values() if not set(row["answers"]) & set(docs)]
+    assert unanswerable == []
+
+
+def test_the_search_benchmark_helpers_run_as_documented():
+    import doctest
+
+    import bench.stdlib_search
+
+    assert doctest.testmod(bench.stdlib_search).failed == 0
