@@ -134,6 +134,11 @@ def stdlib_records(payload: dict[str, Any] | None = None) -> Iterator[tuple[str,
 
     Args:
         payload: An :func:`extract` result to read; by default the extraction runs now.
+
+    Example:
+        >>> records = dict(stdlib_records())
+        >>> records["stdlib:function:random.shuffle"]["title"], records["stdlib:method:str.split"]["metadata"]["module"]
+        ('random.shuffle(x)', 'builtins')
     """
     payload = payload if payload is not None else extract()
     python = _python_version()
