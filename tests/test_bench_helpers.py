@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +80,31 @@ def test_dev_trial_overrides_are_json_values():
         parse_overrides(["negative_miner=bm25"])
     with pytest.raises(SystemExit, match="KEY=VALUE"):
         parse_overrides(["epochs"])
+
+
+def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets():
+    from bench.finetune_defaults import finetune_command, render_table
+
+    assert finetune_command(Path("data/nfcorpus"), Path("m"), ["--train", "query"])[2:] == [
+        "dualsearch",
+        "finetune",
+        "data/nfcorpus",
+        "--out",
+        "m",
+        "--train",
+        "query",
+    ]
+    report = {
+        "before": {"ndcg@10": 0.30},
+        "after": {"ndcg@10": 0.33},
+        "selection": {"alpha": 0.5, "document_length": 128, "probe_overlap_by_alpha": {"0.5": 0.76}},
+    }
+    results = {
+        "commands": ["python -m bench.finetune_defaults"],
+        "runs": {"nfcorpus": {"wall_seconds": 600, "report": report, "test": {"nfcorpus": {"ndcg@10": 0.3311}}}},
+        "zero_shot": {"scifact": {"ndcg@10": 0.6451}, "nfcorpus": {"ndcg@10": 0.3159}},
+    }
+    table = render_table(results)
+    assert "| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | 0.6451 | 0.3159 |" in table
+    row = "| `dualsearch finetune nfcorpus --out MODEL` | 10.0 min | 0.5 | 128 | 0.3000 → 0.3300 | 76% | not run | "
+    assert row + "0.3311 (target ≥ 0.335) |" in table
