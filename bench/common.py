@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shlex
@@ -85,3 +86,11 @@ def _module_name() -> str:
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     return spec.name if spec and spec.name else Path(sys.argv[0]).stem
+
+
+def log_phases_only() -> None:
+    """INFO logging for a benchmark's own phases; the libraries it drives (and dualsearch's per-step
+    lines) only at WARNING, so a long run's log stays readable."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import log_phases_only  # noqa: E402
+
 logger = logging.getLogger("bench.finetune")
 
 # Settings shared by every fine-tuning run unless a collection overrides them (chosen on dev, never on
@@ -290,9 +292,7 @@ def render_table(results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_phases_only()
     from dualsearch.manifest import library_versions, now_iso
 
     bf16 = not args.fp32

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import DEFAULT_DATA, REPO, machine
+from bench.common import DEFAULT_DATA, REPO, log_phases_only, machine
 from bench.finetune import test_metrics
 
 logger = logging.getLogger("bench.finetune_defaults")
@@ -149,9 +149,7 @@ def main(argv=None) -> int:
     if args.table_only:
         args.table.write_text(render_table(json.loads(args.results.read_text())), encoding="utf-8")
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    log_phases_only()
     from dualsearch.finetune.recipe import cpu_has_native_bf16
     from dualsearch.manifest import library_versions, now_iso
 

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
+from dualsearch.defaults import MODE
 from dualsearch.demo.query import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
 from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError, require
@@ -145,8 +146,8 @@ def _nprobe_slider(gr, searchers: Mapping[str, Searcher]):
 
 def _default_mode(searchers: Mapping[str, Searcher]) -> str:
     """The mode the indexes were built to search with (hybrid if they differ)."""
-    modes = {searcher.manifest.search.get("mode", "hybrid") for searcher in searchers.values()}
-    return modes.pop() if len(modes) == 1 else "hybrid"
+    modes = {searcher.settings.mode for searcher in searchers.values()}
+    return modes.pop() if len(modes) == 1 else MODE
 
 
 def _handlers(gr, searchers: Mapping[str, Searcher]):

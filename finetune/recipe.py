@@ -22,7 +22,7 @@ The rules (figures from docs/finetune-notes.md, SciFact and NFCorpus, chosen on 
   elsewhere it is emulated and slower than float32.
 - **Learning rate 5e-5, batch 32, documents at 128 tokens while training** (both collections; the
   base model was itself trained at 128). The length saved with the towers is chosen on dev
-  (:mod:`dualsearch.finetune.train`), as is the interpolation weight.
+  (:mod:`dualsearch.finetune.selection`), as is the interpolation weight.
 """
 
 from __future__ import annotations

@@ -80,15 +80,14 @@ def finetune(
 
     require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
     options = dict(options or {})
-    dataclasses.replace(config or FinetuneConfig(), **options)  # bad option values fail before the data is read
-    split = options.get("split", config.split if config else FinetuneConfig.split)
-    everything = load_training_data(data, split)
+    # bad option values fail here, before the data is read
+    given = dataclasses.replace(config or FinetuneConfig(), **options)
+    everything = load_training_data(data, given.split)
     reasons: list[str] = []
     if config is None:
-        shape = DataShape.of(everything, data, options.get("min_relevance", FinetuneConfig.min_relevance))
-        config, reasons = recipe_config(shape, options)
-    elif options:
-        config = dataclasses.replace(config, **options)
+        config, reasons = recipe_config(DataShape.of(everything, data, given.min_relevance), options)
+    else:
+        config = given
     train, dev = load_splits(data, config, everything)
     return train_towers(train, out_dir, config, dev, show_progress, overwrite, reasons)
 

@@ -25,11 +25,8 @@ def state_dict_sha256(model) -> str:
 def state_dict_sha256s(model, parts: dict[str, object] | None = None) -> dict[str, str]:
     """:func:`state_dict_sha256` of ``model`` (key ``""``) and of each submodule in ``parts`` (name ->
     module), in one pass over the weights: each part's digest is the one its own state dict gives."""
-    prefixes = {}
-    for name, module in model.named_modules():
-        for part, wanted in (parts or {}).items():
-            if module is wanted:
-                prefixes[part] = name + "."
+    part_of = {id(module): part for part, module in (parts or {}).items()}
+    prefixes = {part_of[id(module)]: name + "." for name, module in model.named_modules() if id(module) in part_of}
     digests = {part: hashlib.sha256() for part in ["", *prefixes]}
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().contiguous()
@@ -93,7 +90,7 @@ class DualEncoder:
                 hashes[""],
                 self.dimension,
                 self._routes,
-                query_weights_sha256=hashes.get(QUERY_ROUTE, hashes[""]),
+                query_weights_sha256=hashes.get(QUERY_ROUTE, hashes[""]),  # one model: both sides are the whole
                 document_weights_sha256=hashes.get(DOCUMENT_ROUTE, hashes[""]),
             )
         return self._identity
