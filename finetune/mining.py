@@ -18,6 +18,7 @@ from itertools import zip_longest
 import numpy as np
 
 from dualsearch.finetune.data import TrainingData
+from dualsearch.lexical import import_bm25s
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class Bm25Ranker:
     """
 
     def __init__(self, documents: dict[str, str]) -> None:
-        import bm25s
+        bm25s = import_bm25s()
 
         started = time.perf_counter()
         self.document_ids = list(documents)
@@ -119,7 +120,7 @@ class Bm25Ranker:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every document for one query, (n_documents,) float32."""
-        import bm25s
+        bm25s = import_bm25s()
 
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
         if not tokens:

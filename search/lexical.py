@@ -22,6 +22,16 @@ from dualsearch.errors import IndexCorruptError
 
 logger = logging.getLogger(__name__)
 
+
+def import_bm25s():
+    """bm25s, with its logger handed back to the application: bm25s sets it to DEBUG when imported,
+    which prints a line on every index build whatever level the application chose."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 LEXICAL_DIR = "lexical"
 SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stopwords": "en", "stemmer": "english"}
 _TOKENIZE_CHUNK = 4096
@@ -40,7 +50,7 @@ def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
         >>> tokenize(["The cats are running", "café 東京"])
         [['cat', 'run'], ['café', '東京']]
     """
-    import bm25s
+    bm25s = import_bm25s()
 
     return bm25s.tokenize(
         texts, stopwords=SETTINGS["stopwords"], stemmer=stemmer or _stemmer(), return_ids=False, show_progress=False
@@ -62,7 +72,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: Iterable[str]) -> LexicalIndex:
         """Index ``texts`` (row i = document row i), tokenised a chunk at a time."""
-        import bm25s
+        bm25s = import_bm25s()
 
         stemmer, vocabulary, ids = _stemmer(), {}, []
         batch: list[str] = []
@@ -99,7 +109,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
-        import bm25s
+        bm25s = import_bm25s()
 
         target = Path(directory) / LEXICAL_DIR
         try:

@@ -91,3 +91,12 @@ def test_the_bm25_index_follows_add_and_delete(tmp_path):
     ]
     delete_documents(index_dir, ["new"], FakeEncoder())
     assert Searcher.open(index_dir, encoder=FakeEncoder()).search("quokkas", mode="lexical") == []
+
+
+def test_building_an_index_leaves_bm25s_logging_to_the_application():
+    import logging
+
+    from dualsearch.lexical import LexicalIndex
+
+    LexicalIndex.build(["green tea", "black coffee"])  # bm25s sets its logger to DEBUG when imported
+    assert logging.getLogger("bm25s").level == logging.NOTSET
