@@ -2,7 +2,7 @@
 
 ``run_query`` searches one or more indexes and renders escaped HTML panels (see
 :mod:`dualsearch.demo.render`); the ``/search`` API endpoint returns the same search as JSON-able dicts
-(:func:`dualsearch.demo.query.search_records`) for ``gradio_client``. Gradio is imported only inside
+(:func:`dualsearch.search_requests.search_records`) for ``gradio_client``. Gradio is imported only inside
 :func:`build_demo` and :func:`launch_demo`.
 """
 
@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 from dualsearch.defaults import MODE
-from dualsearch.demo.query import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
 from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError, require
+from dualsearch.search_requests import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
 from dualsearch.search_settings import MODES
 from dualsearch.searcher import Searcher
 
@@ -43,8 +43,8 @@ def run_query(
 
     Args:
         searchers: Index label -> open searcher (one panel each, in order).
-        query: Query text; longer than :data:`~dualsearch.demo.query.MAX_QUERY_CHARS` is shortened at a word.
-        k: Results per index, 1 to :data:`~dualsearch.demo.query.MAX_K`.
+        query: Query text; longer than :data:`~dualsearch.search_requests.MAX_QUERY_CHARS` is shortened at a word.
+        k: Results per index, 1 to :data:`~dualsearch.search_requests.MAX_K`.
         nprobe: Inverted lists to visit; 0 or None for each index's calibrated default.
         mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for each index's default.
         filter: Metadata conditions, e.g. ``"kind=function; year>=2010"`` (see ``parse_filter_text``).
@@ -172,7 +172,8 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
 def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
     """The Gradio page: query box, examples, k, nprobe, mode and filter controls, one result panel per index.
 
-    Also registers the ``/search`` API endpoint (:func:`dualsearch.demo.query.search_records`) for ``gradio_client``.
+    Also registers the ``/search`` API endpoint (:func:`dualsearch.search_requests.search_records`)
+    for ``gradio_client``.
 
     Args:
         searchers: Index label -> open searcher; two of them are shown side by side.

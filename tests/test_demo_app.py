@@ -1,4 +1,4 @@
-"""run_query and its helpers (demo/app.py, demo/query.py, demo/render.py): escaping, marking, messages."""
+"""run_query and its helpers (demo/app.py, search/search_requests.py, demo/render.py): escaping, marking, messages."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import re
 import pytest
 
 from dualsearch.demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searchers, run_query
-from dualsearch.demo.query import MAX_QUERY_CHARS, prepare_query, search_records
-from dualsearch.demo.render import PanelInfo, highlight, query_terms, render_results, snippet
+from dualsearch.demo.render import PanelInfo, highlight, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError
 from dualsearch.indexer import IndexConfig, build_index
+from dualsearch.search_requests import MAX_QUERY_CHARS, prepare_query, search_records
 from dualsearch.searcher import Searcher, SearchResult
+from dualsearch.snippets import query_terms, snippet
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def test_the_mode_and_a_filter_reach_the_search(searcher):
     [("", None), ("topic=tea", {"topic": "tea"}), ('{"topic": ["tea"]}', {"topic": ["tea"]}), ({"a": 1}, {"a": 1})],
 )
 def test_the_filter_box_reads_like_the_cli_option(text, expected):
-    from dualsearch.demo.query import parse_filter_text
+    from dualsearch.search_requests import parse_filter_text
 
     assert parse_filter_text(text) == expected
 
