@@ -10,14 +10,15 @@ PIP_INSTALL := $(BIN)/pip install --quiet -c .ci/constraints.txt
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e '.[finetune,demo,test,bench]'
+	$(PIP_INSTALL) -e '.[finetune,demo,serve,test,bench]'
 	touch $@
 
 setup: $(VENV)/.installed
 
-# Debian's Chromium for the browser tests (Playwright drives it; no browser download at run time).
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download at run time), and
+# curl for the README's service example, which a test runs.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium curl >/dev/null; }
 
 # Build (first time) or reuse the index of the Python standard library docs, and serve the demo on
 # http://127.0.0.1:7860/ (Ctrl+C stops it).

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,21 +220,23 @@ def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
 
 def add_documents(
     index_dir: str | Path,
-    source: str | Path,
+    source: str | Path | Sequence[Document],
     encoder: Encoder,
     fields: FieldNames | None = None,
     skip_invalid: bool = False,
     show_progress: bool = False,
 ) -> ReindexReport:
-    """Add the documents of ``source`` to the index, replacing any with the same id."""
+    """Add the documents of ``source`` (a corpus in any form :func:`read_corpus` takes, or a list of
+    :class:`Document`) to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir):
         skipped: list[str] = []
-        new = list(
-            read_corpus(str(source), fields, skipped.append if skip_invalid else None)
-        )  # a small file, by intent
+        if isinstance(source, (str, Path)):
+            new = list(read_corpus(str(source), fields, skipped.append if skip_invalid else None))  # small, by intent
+        else:
+            new = list(source)
         if not new:
-            raise CorpusError(f"{source}: no documents to add")
+            raise CorpusError(f"{source if isinstance(source, (str, Path)) else 'the request'}: no documents to add")
         with closing(LiveVersion(index_dir)) as live:
             documents = _chain(_live_except(live.store, {d.id for d in new}), new)
             stats, deleted, version_dir = _write_version(

@@ -1,7 +1,9 @@
-"""The search behind the demo page and its API: query clean-up, per-index timing, JSON-able records.
+"""Search requests as clients send them, checked and answered: the code the HTTP service
+(:mod:`dualsearch.service`) and the demo page share.
 
-No Gradio here: :func:`search_all` and :func:`search_records` are plain functions over open
-:class:`~dualsearch.searcher.Searcher` objects, keyed by the label each index has on the page.
+:func:`answer` runs one request on one index and times it; :func:`result_record` turns a result into
+the JSON-able dict both APIs return. :func:`search_all` and :func:`search_records` run the demo's one
+query over several indexes, keyed by the label each index has on the page.
 """
 
 from __future__ import annotations
@@ -15,13 +17,24 @@ from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.filters import merge_filters, parse_filter_option
 from dualsearch.searcher import Searcher, SearchResult
+from dualsearch.snippets import matched_text, query_terms, snippet
 from dualsearch.text_checks import check_query
 
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000  # the towers read at most 256 tokens (about 1,000+ characters of English) anyway
 MAX_K = 100
+MAX_BATCH_QUERIES = 64  # queries in one request: one forward pass of the query tower at the default batch size
 DEFAULT_K = K
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One index's answer to a list of queries."""
+
+    results: list[list[SearchResult]]  # per query, best first
+    seconds: float  # query encoding + search, all queries
+    nprobe: int  # lists visited; 0 for indexes without inverted lists
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,57 @@ def parse_filter_text(text: str | dict | None) -> dict | None:
     return merge_filters([parse_filter_option(part) for part in parts]) or None
 
 
+def check_k(k) -> int:
+    """``k`` as a whole number from 1 to :data:`MAX_K` (sliders and JSON send 10, 10.0 or "10")."""
+    return _whole_number(k, "k", 1, MAX_K)
+
+
+def check_nprobe(nprobe) -> int:
+    """``nprobe`` as a whole number, 0 (or None) meaning the index's calibrated default."""
+    return 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
+
+
+def answer(searcher: Searcher, queries: list[str], k: int, nprobe: int = 0, mode: str | None = None, filter=None):
+    """Run checked queries on one index, timing them: the one search path of the service and the demo.
+
+    Args:
+        searcher: An open searcher.
+        queries: Non-empty query texts (checked by the caller).
+        k, nprobe: As :func:`check_k` and :func:`check_nprobe` return them.
+        mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for the index's default.
+        filter: Parsed conditions (:func:`parse_filter_text`), or None.
+    """
+    probe = _effective_nprobe(searcher, nprobe)
+    started = time.perf_counter()
+    results = searcher.search_batch(queries, k=k, nprobe=probe or None, mode=mode or None, filter=filter)
+    seconds = time.perf_counter() - started
+    logger.debug("%d queries answered in %.1f ms (nprobe %d)", len(queries), seconds * 1000, probe)
+    return Answer(results, seconds, probe)
+
+
+def result_record(result: SearchResult, query: str) -> dict:
+    """A result as the HTTP API returns it: rank, id, score, title, a plain-text snippet of the passage
+    that matched (around the query's words), its character span in the text, metadata, and the two
+    sides' scores.
+
+    Example:
+        >>> record = result_record(SearchResult(1, "d1", 0.5, "Tea", "Green tea.", passage=(0, 10)), "tea")
+        >>> record["id"], record["snippet"], record["passage"]
+        ('d1', 'Green tea.', [0, 10])
+    """
+    return {
+        "rank": result.rank,
+        "id": result.doc_id,
+        "score": result.score,
+        "title": result.title,
+        "snippet": snippet(matched_text(result), query_terms(query)),
+        "passage": list(result.passage) if result.passage is not None else None,
+        "metadata": result.metadata,
+        "dense_score": result.dense_score,
+        "lexical_score": result.lexical_score,
+    }
+
+
 def search_all(
     searchers: Mapping[str, Searcher], query: str, k=DEFAULT_K, nprobe=0, mode: str | None = None, filter=None
 ) -> list[IndexSearch]:
@@ -104,17 +168,11 @@ def search_all(
     Raises:
         InvalidInputError: ``k``, ``nprobe``, ``mode`` or ``filter`` is bad. Other SearchErrors come from the searcher.
     """
-    k = _whole_number(k, "k", 1, MAX_K)
-    nprobe = 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
-    conditions = parse_filter_text(filter)
+    k, nprobe, conditions = check_k(k), check_nprobe(nprobe), parse_filter_text(filter)
     answers = []
     for name, searcher in searchers.items():
-        probe = _effective_nprobe(searcher, nprobe)
-        started = time.perf_counter()
-        results = searcher.search(query, k=k, nprobe=probe or None, mode=mode or None, filter=conditions)
-        seconds = time.perf_counter() - started
-        logger.debug("%s: %d results in %.1f ms (nprobe %d)", name, len(results), seconds * 1000, probe)
-        answers.append(IndexSearch(name, query, results, seconds, probe))
+        found = answer(searcher, [query], k, nprobe, mode, conditions)
+        answers.append(IndexSearch(name, query, found.results[0], found.seconds, found.nprobe))
     return answers
 
 

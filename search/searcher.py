@@ -28,7 +28,7 @@ from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
-from dualsearch.store import DocumentStoreReader
+from dualsearch.store import DocumentStoreReader, StoredDocument
 from dualsearch.text_checks import check_query
 from dualsearch.vectors import open_vectors
 
@@ -284,6 +284,12 @@ class Searcher:
             if not self._store.has_field(field_name):
                 raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
         return self._store.select_rows(condition, parameters)
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        """The stored document with id ``doc_id`` (title, text, metadata, passage spans), or None."""
+        self._check_open()
+        located = self._store.lookup([doc_id]).get(doc_id)
+        return None if located is None else self._store.fetch([located.doc_row])[located.doc_row]
 
     def search_vectors(
         self, vectors: np.ndarray, k: int, nprobe: int | None = None, exact: bool = False

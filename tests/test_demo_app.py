@@ -94,15 +94,17 @@ def test_a_failing_search_shows_an_escaped_error_not_a_traceback(searcher, monke
     def broken(*args, **kwargs):
         raise RuntimeError("faiss exploded <b>")
 
-    monkeypatch.setattr(searcher, "search", broken)
+    monkeypatch.setattr(searcher, "search_batch", broken)
     [panel] = run_query({"tiny": searcher}, "tea")
     assert "ds-error" in panel and "RuntimeError: faiss exploded &lt;b&gt;" in panel and "Traceback" not in panel
-    monkeypatch.setattr(searcher, "search", lambda *a, **k: (_ for _ in ()).throw(DualsearchError("index went away")))
+    monkeypatch.setattr(
+        searcher, "search_batch", lambda *a, **k: (_ for _ in ()).throw(DualsearchError("index went away"))
+    )
     assert "Search failed: index went away" in run_query({"tiny": searcher}, "tea")[0]
 
 
 def test_no_results_is_a_message(searcher, monkeypatch):
-    monkeypatch.setattr(searcher, "search", lambda *args, **kwargs: [])
+    monkeypatch.setattr(searcher, "search_batch", lambda queries, *args, **kwargs: [[] for _ in queries])
     [panel] = run_query({"tiny": searcher}, "tea")
     assert "No results" in panel and "0 results" in panel
 

@@ -1,7 +1,7 @@
 """The import graph, read from the source: layers only import downwards, and no module cycle exists.
 
     CLI (dualsearch.cli, python -m dualsearch)        composition root
-    dualsearch.finetune, dualsearch.demo              siblings: neither imports the other
+    dualsearch.finetune, .demo, .service              siblings: none imports another
     the engine (the other dualsearch.* modules)
     dualsearch.corpora
     dualsearch.errors, .defaults, .version            import nothing of ours
@@ -48,7 +48,7 @@ def layer(module: str) -> tuple[int, str]:
         return 0, "base"
     if module.startswith("dualsearch.corpora"):
         return 1, "corpora"
-    if module.startswith(("dualsearch.finetune", "dualsearch.demo")):
+    if module.startswith(("dualsearch.finetune", "dualsearch.demo", "dualsearch.service")):
         return 3, module.split(".")[1]
     if module.startswith("dualsearch.cli") or module == "dualsearch.__main__":
         return 4, "cli"
@@ -85,6 +85,7 @@ def test_the_source_tree_maps_to_the_expected_packages():
         "dualsearch.corpora.sources",
         "dualsearch.finetune.train",
         "dualsearch.demo.app",
+        "dualsearch.service.app",
         "dualsearch.testing",
     } <= set(MODULES)
     assert all(imported in MODULES for targets in GRAPH.values() for imported in targets)

@@ -16,6 +16,7 @@ from dualsearch.cli.arguments import check_arguments_are_text
 from dualsearch.cli.demo import add_demo_command
 from dualsearch.cli.engine import add_evaluate_command, add_index_command, add_search_command
 from dualsearch.cli.finetune import add_finetune_command
+from dualsearch.cli.serve import add_serve_command
 from dualsearch.cli.terminal import for_terminal
 from dualsearch.cli.update import add_add_command, add_delete_command, add_reindex_command
 from dualsearch.errors import DualsearchError
@@ -32,6 +33,7 @@ COMMANDS: list[Callable] = [
     add_add_command,
     add_delete_command,
     add_demo_command,
+    add_serve_command,
     add_finetune_command,
 ]
 

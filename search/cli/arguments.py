@@ -26,15 +26,20 @@ def positive_int(text: str) -> int:
     return value
 
 
-def port(text: str) -> int:
+def port(text: str, lowest: int = 1) -> int:
     """An argparse type: a TCP port number."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {value}")
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between {lowest} and 65535, got {value}")
     return value
+
+
+def port_or_any(text: str) -> int:
+    """An argparse type: a TCP port number, or 0 for any free port."""
+    return port(text, lowest=0)
 
 
 def add_field_arguments(parser: argparse.ArgumentParser) -> None:

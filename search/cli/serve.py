@@ -1,0 +1,79 @@
+"""``dualsearch serve [DIR] [--host H] [--port N] [--token-file F]``: the HTTP service.
+
+Importing this module is cheap: FastAPI, uvicorn, torch and FAISS load only when the command runs.
+"""
+
+from __future__ import annotations
+
+from dualsearch.cli.arguments import port_or_any
+from dualsearch.defaults import DEFAULT_INDEX
+
+DEFAULT_PORT = 8000
+
+
+def add_serve_command(commands) -> None:
+    """Register ``serve`` on the ``dualsearch`` sub-command parsers.
+
+    Example:
+        >>> import argparse
+        >>> commands = argparse.ArgumentParser(prog="dualsearch").add_subparsers(dest="command")
+        >>> add_serve_command(commands)
+        >>> commands.choices["serve"].parse_args(["my-index", "--port", "0"]).port
+        0
+    """
+    parser = commands.add_parser(
+        "serve",
+        help="serve an index over HTTP (JSON API, OpenAPI docs at /docs)",
+        description="Serve an index over HTTP: search, documents, health and stats, with OpenAPI docs at /docs. "
+        "Reads are open on loopback; writes (POST/DELETE /documents) need the bearer token, and listening "
+        "beyond loopback needs one for everything. A re-index by any process is picked up without a restart.",
+    )
+    parser.add_argument(
+        "index_dir",
+        metavar="DIR",
+        nargs="?",
+        default=DEFAULT_INDEX,
+        help=f"index directory (default: '{DEFAULT_INDEX}', the stdlib docs index, built on first use); "
+        "it may not exist yet: the service answers 503 until an index is published there",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=port_or_any, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0: any free one)"
+    )
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        default=None,
+        help="file holding the bearer token (default: $DUALSEARCH_TOKEN; without either, writes are refused)",
+    )
+    parser.add_argument("--model", default=None, help="query/document towers (default: those that built the index)")
+    parser.set_defaults(run=_run_serve)
+
+
+def _run_serve(args) -> int:
+    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.live_index import LiveIndex
+    from dualsearch.service.app import ServiceSettings, create_app
+    from dualsearch.service.auth import check_bind, is_loopback, read_token
+    from dualsearch.service.server import Server
+
+    token = read_token(args.token_file)
+    check_bind(args.host, token)  # before minutes of loading towers
+
+    def load_encoder(model: str):
+        from dualsearch.encoder import DualEncoder
+
+        return DualEncoder.load(args.model or model)
+
+    index_dir = resolve_index_dir(args.index_dir, show_progress=True)
+    live = LiveIndex(index_dir, load_encoder)
+    settings = ServiceSettings(token=token, reads_need_token=not is_loopback(args.host))
+    server = Server(create_app(live, settings), args.host, args.port, token)
+    served = str(index_dir) if live.available else f"{index_dir}: no index yet (503 until one is published)"
+    writes = "writes need the token" if token else "writes refused (no token)"
+    print(f"serving {served} on {server.url} (API docs at {server.url}/docs; {writes}); Ctrl+C stops", flush=True)
+    try:
+        server.run()
+    finally:
+        live.close()
+    return 0

@@ -1,0 +1,12 @@
+"""The HTTP service: ``dualsearch serve``, a FastAPI application over one index directory.
+
+- :mod:`~dualsearch.service.app`: the routes (search, documents, health, stats) and OpenAPI docs;
+- :mod:`~dualsearch.service.auth`: bearer tokens for writes (and for reads off loopback);
+- :mod:`~dualsearch.service.errors`: one JSON error shape and the status of each error;
+- :mod:`~dualsearch.service.limits`: request body size;
+- :mod:`~dualsearch.service.stats`: request counts and latency percentiles;
+- :mod:`~dualsearch.service.server`: binding a socket and running uvicorn.
+
+The search itself is :mod:`dualsearch.search_requests`, shared with the demo page, over a
+:class:`~dualsearch.live_index.LiveIndex` that follows re-indexes without a restart.
+"""

@@ -1,0 +1,336 @@
+"""The routes of ``dualsearch serve``: :func:`create_app`.
+
+=========================  ======================================================  ===============
+route                      what                                                    auth
+=========================  ======================================================  ===============
+GET  /search?q=&k=...      one query                                               reads
+POST /search               JSON: a query or a list of them, k, nprobe, mode, ...   reads
+GET  /documents/{id}       a stored document                                       reads
+POST /documents            add or replace documents (JSON list or JSON lines)      token
+DELETE /documents/{id}     remove a document                                       token
+GET  /health               200 with the served version, 503 while no index         none
+GET  /stats                documents, version, towers, requests, latencies         reads
+=========================  ======================================================  ===============
+
+"reads" are open when the server listens on loopback and need the token otherwise. Searches run
+in the server's thread pool (the towers release the GIL while they compute); writes go through the
+same crash-safe path as ``dualsearch add``/``delete``, under the index's writer lock (409 when another
+writer holds it), and the new version is served as soon as it is published.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name classes
+# imported inside create_app (FastAPI loads only when a service is built).
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
+
+from dualsearch.corpora.document import Document
+from dualsearch.corpora.records import FieldNames, validated_documents
+from dualsearch.errors import DualsearchError, InvalidInputError, require
+from dualsearch.live_index import LiveIndex
+from dualsearch.search_requests import (
+    MAX_BATCH_QUERIES,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    answer,
+    check_k,
+    check_nprobe,
+    parse_filter_text,
+    result_record,
+)
+from dualsearch.searcher import Searcher
+from dualsearch.service.auth import check_authorization
+from dualsearch.service.errors import ServiceError, classify, error_body
+from dualsearch.service.limits import MAX_BODY_BYTES, BodyLimit
+from dualsearch.service.stats import RequestStats
+from dualsearch.text_checks import check_query
+from dualsearch.version import __version__
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """How the service guards itself."""
+
+    token: str | None = None  # bearer token for writes (and reads when reads_need_token)
+    reads_need_token: bool = False  # True when listening beyond loopback
+    max_body_bytes: int = MAX_BODY_BYTES  # 413 beyond it, before a route reads the body
+
+
+def check_queries(query: Any) -> tuple[list[str], bool]:
+    """(queries, whether one string was sent) after the service's limits: text, at most
+    :data:`MAX_QUERY_CHARS` characters each, at most :data:`MAX_BATCH_QUERIES` of them."""
+    single = isinstance(query, str)
+    queries = [query] if single else query
+    if not isinstance(queries, list) or not queries:
+        raise InvalidInputError("query must be a string or a non-empty list of strings")
+    if len(queries) > MAX_BATCH_QUERIES:
+        raise InvalidInputError(f"{len(queries)} queries in one request; at most {MAX_BATCH_QUERIES}")
+    for text in queries:
+        check_query(text)
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidInputError(f"a query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
+    return [text.strip() for text in queries], single
+
+
+def search_response(searcher: Searcher, query: Any, k: Any, nprobe: Any, mode: str | None, filter: Any) -> dict:
+    """The JSON of a search: version, mode, nprobe, seconds, then the query and its results (one
+    string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent)."""
+    queries, single = check_queries(query)
+    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, parse_filter_text(filter))
+    answers = [
+        {"query": text, "results": [result_record(result, text) for result in results]}
+        for text, results in zip(queries, found.results)
+    ]
+    head = {
+        "version": searcher.version_dir.name,
+        "mode": mode or searcher.settings.mode,
+        "nprobe": found.nprobe,
+        "seconds": round(found.seconds, 6),
+    }
+    return head | answers[0] if single else head | {"answers": answers}
+
+
+def parse_documents(body: bytes) -> list[Document]:
+    """Documents from a request body: a JSON list of records, one JSON object, or JSON lines. Records
+    take the corpus fields (``id`` or ``_id``, ``title``, ``text``, anything else as metadata)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"the body is not UTF-8 (byte {error.start})") from None
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
+    try:
+        if stripped.startswith("["):
+            records = json.loads(stripped)
+            located = [(f"record {number}", record) for number, record in enumerate(records, 1)]
+        else:
+            lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+            located = [(f"line {number}", json.loads(line)) for number, line in lines]
+    except json.JSONDecodeError as error:
+        raise InvalidInputError(f"the body is not JSON or JSON lines: {error}") from None
+    for where, record in located:
+        if not isinstance(record, dict):
+            raise InvalidInputError(f"{where}: a record is a JSON object, got {type(record).__name__}")
+    return list(validated_documents(located, FieldNames()))
+
+
+def report_record(report) -> dict:
+    return {
+        "added": report.added,
+        "updated": report.updated,
+        "deleted": report.deleted,
+        "unchanged": report.unchanged,
+        "encoded": report.encoded,
+        "version": report.version_dir.name,
+        "seconds": round(report.seconds, 3),
+    }
+
+
+def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
+    """The FastAPI application serving ``live`` (OpenAPI docs at ``/docs``).
+
+    Example:
+        >>> app = create_app(LiveIndex("my-index", load_encoder))  # doctest: +SKIP
+    """
+    require("fastapi", "serve", "the HTTP service")
+    from fastapi import Depends, FastAPI, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    settings = settings or ServiceSettings()
+    stats = RequestStats()
+    app = FastAPI(
+        title="dualsearch",
+        version=__version__,
+        description="Semantic search over one index directory: query and document towers, BM25, filters.",
+    )
+
+    def reader(request: Request) -> None:
+        if settings.reads_need_token:
+            check_authorization(request.headers.get("authorization"), settings.token, "reading")
+
+    def writer(request: Request) -> None:
+        check_authorization(request.headers.get("authorization"), settings.token, "changing the index")
+
+    class SearchBody(BaseModel):
+        query: str | list[str] = Field(description=f"one query, or up to {MAX_BATCH_QUERIES} of them")
+        k: int = Field(10, ge=1, le=MAX_K, description="results per query")
+        nprobe: int = Field(0, ge=0, description="inverted lists to visit; 0: the index's calibrated default")
+        mode: str | None = Field(None, description="hybrid, dense or lexical; default: the index's")
+        filter: dict[str, Any] | str | None = Field(
+            None, description='metadata conditions, e.g. {"year": {"gte": 2010}}'
+        )
+
+    def searching(query, k, nprobe, mode, filter) -> dict:
+        with live.lease() as searcher:
+            return search_response(searcher, query, k, nprobe, mode, filter)
+
+    @app.get("/search", dependencies=[Depends(reader)])
+    def search_get(
+        q: Annotated[str, Query(description="the query")],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        nprobe: Annotated[int, Query(ge=0)] = 0,
+        mode: str | None = None,
+        filter: Annotated[str | None, Query(description="conditions as the CLI's --filter, ';'-separated")] = None,
+    ) -> dict:
+        """Search with one query."""
+        return searching(q, k, nprobe, mode, filter)
+
+    @app.post("/search", dependencies=[Depends(reader)])
+    def search_post(body: SearchBody) -> dict:
+        """Search with one query or a list of them (encoded together)."""
+        return searching(body.query, body.k, body.nprobe, body.mode, body.filter)
+
+    @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
+    def get_document(doc_id: str) -> dict:
+        """A stored document: id, title, text, metadata."""
+        with live.lease() as searcher:
+            stored = searcher.document(doc_id)
+        if stored is None:
+            raise ServiceError(404, "unknown_document", f"no document with id {doc_id!r}")
+        return {"id": stored.doc_id, "title": stored.title, "text": stored.text, "metadata": stored.metadata}
+
+    @app.post(
+        "/documents",
+        dependencies=[Depends(writer)],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def post_documents(request: Request) -> dict:
+        """Add documents, replacing any with the same id (JSON list of records, or JSON lines)."""
+        documents = parse_documents(await request.body())
+        return await run_in_threadpool(_add, documents)
+
+    def _add(documents: list[Document]) -> dict:
+        from dualsearch.reindex import add_documents
+
+        report = add_documents(live.index_dir, documents, _encoder())
+        live.refresh()
+        return report_record(report)
+
+    @app.delete("/documents/{doc_id:path}", dependencies=[Depends(writer)])
+    def delete_document(doc_id: str) -> dict:
+        """Remove one document."""
+        from dualsearch.reindex import delete_documents
+
+        with live.lease() as searcher:
+            known = searcher.document(doc_id) is not None
+        if not known:
+            raise ServiceError(404, "unknown_document", f"no document with id {doc_id!r}")
+        report = delete_documents(live.index_dir, [doc_id], _encoder())
+        live.refresh()
+        return report_record(report)
+
+    def _encoder():
+        if live.encoder is None:
+            raise ServiceError(503, "no_index", f"no index is available at {live.index_dir} yet")
+        return live.encoder
+
+    @app.get("/health")
+    def health() -> dict:
+        """200 with the served version; 503 while no index is available."""
+        with live.lease() as searcher:
+            return {"status": "ok", "version": searcher.version_dir.name, "documents": len(searcher)}
+
+    @app.get("/stats", dependencies=[Depends(reader)])
+    def get_stats() -> dict:
+        """The served index (documents, version, towers, FAISS index) and the requests answered."""
+        served: dict[str, Any] = {"available": live.available, "swaps": live.swaps, "problem": live.problem}
+        if live.available:
+            with live.lease() as searcher:
+                manifest = searcher.manifest
+                served |= {
+                    "directory": str(live.index_dir),
+                    "version": searcher.version_dir.name,
+                    "documents": manifest.document_count,
+                    "passages": manifest.passage_count,
+                    "towers": {
+                        "model": manifest.model,
+                        "query_sha256": manifest.query_weights_sha256,
+                        "document_sha256": manifest.document_weights_sha256,
+                        "dimension": manifest.dimension,
+                    },
+                    "faiss": {"factory": manifest.factory, "nlist": manifest.nlist, "nprobe": manifest.default_nprobe},
+                    "search": asdict(searcher.settings),
+                }
+        return {"index": served} | stats.snapshot()
+
+    async def service_error(request: Request, error: Exception) -> JSONResponse:
+        known = classify(error)
+        return JSONResponse(error_body(known.status, known.code, known.message), known.status, known.headers)
+
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'][1:]) or 'body'}: {problem['msg']}"
+            for problem in error.errors()[:5]
+        )
+        return JSONResponse(error_body(400, "invalid_input", problems), 400)
+
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(error_body(error.status_code, code, str(error.detail)), error.status_code, error.headers)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    for known in (ServiceError, DualsearchError):  # answered here, not re-raised to the server's log
+        app.add_exception_handler(known, service_error)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(_Measured, stats=stats)
+    app.state.live, app.state.stats = live, stats
+    return app
+
+
+class _Measured:
+    """ASGI middleware: count each request by route template and status, and time it; every
+    response also says ``X-Content-Type-Options: nosniff`` (JSON is never sniffed into HTML).
+
+    A fault of ours becomes a JSON 500 here, logged with its traceback: Starlette's own handler
+    would re-raise it and drop the client's connection.
+    """
+
+    def __init__(self, app, stats: RequestStats) -> None:
+        self.app, self.stats = app, stats
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status, started_response = time.perf_counter(), 500, False
+
+        async def measured_send(message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status, started_response = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, measured_send)
+        except Exception as error:
+            if started_response:
+                raise
+            from starlette.responses import JSONResponse
+
+            known = classify(error)
+            await JSONResponse(error_body(known.status, known.code, known.message), known.status)(
+                scope, receive, measured_send
+            )
+        finally:
+            route = scope.get("route")
+            name = f"{scope['method']} {route.path if route is not None else 'unmatched'}"
+            self.stats.record(name, status, time.perf_counter() - started)

@@ -1,0 +1,84 @@
+"""Bearer tokens: writes always need one; reads need one too when the server listens beyond loopback.
+
+The token comes from a file (``--token-file``) or the ``DUALSEARCH_TOKEN`` environment variable, never
+from the command line (where ``ps`` shows it). It is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from pathlib import Path
+
+from dualsearch.errors import InvalidInputError
+from dualsearch.service.errors import ServiceError
+
+TOKEN_VARIABLE = "DUALSEARCH_TOKEN"
+MIN_TOKEN_CHARS = 16
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dualsearch"'}
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, ``localhost``).
+
+    Example:
+        >>> is_loopback("127.0.0.1"), is_loopback("0.0.0.0"), is_loopback("localhost")
+        (True, False, True)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def read_token(token_file: str | Path | None) -> str | None:
+    """The token from ``token_file``, else from ``$DUALSEARCH_TOKEN``, else None.
+
+    Raises:
+        InvalidInputError: the file cannot be read, or the token is shorter than 16 characters.
+    """
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            raise InvalidInputError(f"cannot read the token file {token_file}: {error}") from None
+        source = str(token_file)
+    else:
+        token = os.environ.get(TOKEN_VARIABLE, "").strip()
+        source = f"${TOKEN_VARIABLE}"
+        if not token:
+            return None
+    if len(token) < MIN_TOKEN_CHARS:
+        raise InvalidInputError(
+            f"the token in {source} has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+            '(for example: python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
+    return token
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse to listen beyond loopback without a token (anyone could then write, or read, the index)."""
+    if token is None and not is_loopback(host):
+        raise InvalidInputError(
+            f"refusing to listen on {host} without a token: give --token-file FILE or set ${TOKEN_VARIABLE} "
+            "(or listen on 127.0.0.1)"
+        )
+
+
+def check_authorization(header: str | None, token: str | None, action: str) -> None:
+    """Raise 401 without credentials, 403 with wrong ones (or when no token is configured)."""
+    if token is None:
+        raise ServiceError(
+            403,
+            "writes_disabled",
+            f"{action} needs a token, and this server was started without one "
+            f"(start it with --token-file FILE or ${TOKEN_VARIABLE})",
+        )
+    if not header:
+        raise ServiceError(401, "unauthorized", f"{action} needs 'Authorization: Bearer TOKEN'", _CHALLENGE)
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise ServiceError(403, "forbidden", "the bearer token is not valid")
