@@ -58,7 +58,7 @@ def run_query(
     if not text:
         return [message_html(EMPTY_QUERY_MESSAGE, name=name) for name in searchers]
     try:
-        answers = search_all(searchers, text, k, nprobe, mode, filter)
+        answers = search_all(searchers, text, k, nprobe, mode, filter, explain=True)
     except DualsearchError as error:
         return [message_html(f"Search failed: {error}", error=True, name=name) for name in searchers]
     except Exception as error:  # the page shows a message, never a traceback
@@ -70,6 +70,7 @@ def run_query(
             answer.results,
             text,
             PanelInfo(answer.name, answer.seconds, answer.nprobe, searchers[answer.name].manifest.nlist, note),
+            answer.explanations,
         )
         for answer in answers
     ]

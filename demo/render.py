@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dualsearch.explain import highlight_words
 from dualsearch.searcher import SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet, term_pattern
 
@@ -79,8 +80,14 @@ def highlight(text: str, terms: Sequence[str]) -> str:
     return "".join(pieces)
 
 
-def render_results(results: Sequence[SearchResult], query: str, info: PanelInfo) -> str:
+def render_results(
+    results: Sequence[SearchResult], query: str, info: PanelInfo, explanations: Sequence[dict] | None = None
+) -> str:
     """A panel of ranked results: rank, title, score, doc id and a highlighted snippet, all escaped.
+
+    With ``explanations`` (:meth:`~dualsearch.searcher.Searcher.explain`), a result's marked words are
+    those holding the largest shares of its towers' score; otherwise (and for BM25-only results) the
+    query's words are marked.
 
     Example:
         >>> from search.searcher import SearchResult
@@ -88,14 +95,27 @@ def render_results(results: Sequence[SearchResult], query: str, info: PanelInfo)
         >>> "&lt;b&gt;" in render_results([hit], "tea", PanelInfo("idx", 0.01, 0, 0))
         True
     """
-    terms = query_terms(query)
-    items = "".join(_render_result(result, terms) for result in results)
+    query_words = query_terms(query)
+    explanations = explanations or [{}] * len(results)
+    items = "".join(
+        _render_result(result, _marked_words(result, explanation) or query_words)
+        for result, explanation in zip(results, explanations)
+    )
     body = (
         f'<ol class="ds-results">{items}</ol>'
         if results
         else message_html("No results: the index returned nothing for this query.")
     )
     return _panel(info, len(results), body)
+
+
+def _marked_words(result: SearchResult, explanation: dict) -> list[str]:
+    """The words of the title and text with the largest shares of the towers' score (none without an
+    explanation of the towers' side)."""
+    tokens = explanation.get("document_tokens")
+    if not tokens:
+        return []
+    return highlight_words(result.title, tokens, field="title") + highlight_words(result.text, tokens)
 
 
 def _render_result(result: SearchResult, terms: Sequence[str]) -> str:

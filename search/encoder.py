@@ -11,7 +11,7 @@ import numpy as np
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL
 from dualsearch.errors import InvalidInputError
-from dualsearch.protocols import TowerIdentity, check_texts
+from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
 from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, model_reference, router_routes
 
 logger = logging.getLogger(__name__)
@@ -122,8 +122,43 @@ class DualEncoder:
 
     def _document_transformer(self):
         """The first module of the document tower (a sentence-transformers ``Transformer``)."""
-        tower = self.model[0].sub_modules[DOCUMENT_ROUTE] if self._routes else self.model
-        return tower[0]
+        return self._tower(DOCUMENT_ROUTE)[0]
+
+    def _tower(self, side: str):
+        """The modules of one side: the Router's route, or the whole model when it has no routes."""
+        return self.model[0].sub_modules[side] if self._routes else self.model
+
+    def token_vectors(self, texts: Sequence[str], side: str) -> list[TokenVectors]:
+        """Each text's tokens and their vectors under the ``"query"`` or ``"document"`` tower, as the
+        tower computes them before pooling (same tokenizer, same truncation)."""
+        texts = check_texts(texts, side)
+        if not texts:
+            return []
+        encode = self.model.encode_query if side == QUERY_ROUTE else self.model.encode_document
+        features = encode(texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
+        transformer = self._tower(side)[0]
+        mean_pooled = any(
+            type(module).__name__ == "Pooling" and getattr(module, "pooling_mode", "") == "mean"
+            for module in self._tower(side)
+        )
+        tokenizer = transformer.tokenizer
+        spans = tokenizer(
+            texts, truncation=True, max_length=transformer.max_seq_length, return_offsets_mapping=True, verbose=False
+        )
+        answers = []
+        for number, output in enumerate(features):
+            ids = output["input_ids"][output["attention_mask"].bool()].tolist()
+            if ids != spans["input_ids"][number]:  # the tower tokenised differently (a prompt?): no spans
+                offsets = [None] * len(ids)
+            else:
+                special = set(tokenizer.all_special_ids)
+                offsets = [
+                    None if token in special else (int(start), int(end))
+                    for token, (start, end) in zip(ids, spans["offset_mapping"][number])
+                ]
+            vectors = output["token_embeddings"][: len(ids)].float().numpy()  # (t, d)
+            answers.append(TokenVectors(tokenizer.convert_ids_to_tokens(ids), offsets, vectors, mean_pooled))
+        return answers
 
     def _encode(self, encode, texts: list[str], show_progress: bool) -> np.ndarray:
         if not texts:

@@ -100,6 +100,17 @@ class LexicalIndex:
             scores = np.asarray(self._retriever.get_scores(known), dtype=np.float32)
         return scores if mask is None else scores * mask
 
+    def term_scores(self, query: str, doc_rows: list[int]) -> list[tuple[str, np.ndarray]]:
+        """Each distinct query term the index knows, with its share of the BM25 score of each of
+        ``doc_rows``: (term, (len(doc_rows),) float32). BM25 sums over the query's terms (a repeated
+        term counts each time), so the shares add up to :meth:`scores`."""
+        tokens = tokenize([query], self._stemmer)[0]
+        shares = []
+        for term in dict.fromkeys(token for token in tokens if token in self._retriever.vocab_dict):
+            per_document = np.asarray(self._retriever.get_scores([term]), dtype=np.float32)[doc_rows]
+            shares.append((term, per_document * tokens.count(term)))
+        return shares
+
     def save(self, directory: Path) -> list[str]:
         """Write the index into ``directory/lexical``; returns the written files, relative to ``directory``."""
         target = Path(directory) / LEXICAL_DIR

@@ -36,6 +36,20 @@ class TowerIdentity:
         return own or self.weights_sha256
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """One text as a tower sees it: its tokens, their vectors, and how the tower pools them.
+
+    An encoder may offer ``token_vectors(texts, side) -> list[TokenVectors]`` (``side``: ``"query"`` or
+    ``"document"``) for explanations (:mod:`dualsearch.explain`); it is not required.
+    """
+
+    tokens: list[str]  # as the tokenizer names them, special tokens included ("[CLS]", "tea", "##s")
+    spans: list[tuple[int, int] | None]  # character span of each token in the text; None for special tokens
+    vectors: np.ndarray  # (tokens, d) float32, the tower's output before pooling
+    mean_pooled: bool  # True when the tower's vector is the normalised mean of these rows
+
+
 @runtime_checkable
 class Encoder(Protocol):
     """A query tower and a document tower behind one contract.

@@ -33,8 +33,9 @@ class Answer:
     """One index's answer to a list of queries."""
 
     results: list[list[SearchResult]]  # per query, best first
-    seconds: float  # query encoding + search, all queries
+    seconds: float  # query encoding + search, all queries (explanations not included)
     nprobe: int  # lists visited; 0 for indexes without inverted lists
+    explanations: list[list[dict]] | None = None  # per query, per result (Searcher.explain), when asked
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class IndexSearch:
     results: list[SearchResult]
     seconds: float  # query encoding + ANN search
     nprobe: int  # lists visited; 0 for indexes without inverted lists
+    explanations: list[dict] | None = None  # per result, when asked
 
 
 def prepare_query(query: str | None) -> tuple[str, str]:
@@ -118,7 +120,15 @@ def check_nprobe(nprobe) -> int:
     return 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
 
 
-def answer(searcher: Searcher, queries: list[str], k: int, nprobe: int = 0, mode: str | None = None, filter=None):
+def answer(
+    searcher: Searcher,
+    queries: list[str],
+    k: int,
+    nprobe: int = 0,
+    mode: str | None = None,
+    filter=None,
+    explain: bool = False,
+) -> Answer:
     """Run checked queries on one index, timing them: the one search path of the service and the demo.
 
     Args:
@@ -127,16 +137,18 @@ def answer(searcher: Searcher, queries: list[str], k: int, nprobe: int = 0, mode
         k, nprobe: As :func:`check_k` and :func:`check_nprobe` return them.
         mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for the index's default.
         filter: Parsed conditions (:func:`parse_filter_text`), or None.
+        explain: Also explain each result (:meth:`~dualsearch.searcher.Searcher.explain`).
     """
     probe = _effective_nprobe(searcher, nprobe)
     started = time.perf_counter()
     results = searcher.search_batch(queries, k=k, nprobe=probe or None, mode=mode or None, filter=filter)
     seconds = time.perf_counter() - started
     logger.debug("%d queries answered in %.1f ms (nprobe %d)", len(queries), seconds * 1000, probe)
-    return Answer(results, seconds, probe)
+    explanations = [searcher.explain(query, found) for query, found in zip(queries, results)] if explain else None
+    return Answer(results, seconds, probe, explanations)
 
 
-def result_record(result: SearchResult, query: str) -> dict:
+def result_record(result: SearchResult, query: str, explanation: dict | None = None) -> dict:
     """A result as the HTTP API returns it: rank, id, score, title, a plain-text snippet of the passage
     that matched (around the query's words), its character span in the text, metadata, and the two
     sides' scores.
@@ -146,7 +158,7 @@ def result_record(result: SearchResult, query: str) -> dict:
         >>> record["id"], record["snippet"], record["passage"]
         ('d1', 'Green tea.', [0, 10])
     """
-    return {
+    record = {
         "rank": result.rank,
         "id": result.doc_id,
         "score": result.score,
@@ -157,13 +169,21 @@ def result_record(result: SearchResult, query: str) -> dict:
         "dense_score": result.dense_score,
         "lexical_score": result.lexical_score,
     }
+    return record if explanation is None else record | {"explanation": explanation}
 
 
 def search_all(
-    searchers: Mapping[str, Searcher], query: str, k=DEFAULT_K, nprobe=0, mode: str | None = None, filter=None
+    searchers: Mapping[str, Searcher],
+    query: str,
+    k=DEFAULT_K,
+    nprobe=0,
+    mode: str | None = None,
+    filter=None,
+    explain: bool = False,
 ) -> list[IndexSearch]:
     """Run one (already prepared, non-empty) query on every index, timing each. ``mode`` None or empty
-    is each index's default; ``filter`` is what :func:`parse_filter_text` takes.
+    is each index's default; ``filter`` is what :func:`parse_filter_text` takes; ``explain`` adds each
+    result's explanation.
 
     Raises:
         InvalidInputError: ``k``, ``nprobe``, ``mode`` or ``filter`` is bad. Other SearchErrors come from the searcher.
@@ -171,8 +191,9 @@ def search_all(
     k, nprobe, conditions = check_k(k), check_nprobe(nprobe), parse_filter_text(filter)
     answers = []
     for name, searcher in searchers.items():
-        found = answer(searcher, [query], k, nprobe, mode, conditions)
-        answers.append(IndexSearch(name, query, found.results[0], found.seconds, found.nprobe))
+        found = answer(searcher, [query], k, nprobe, mode, conditions, explain)
+        explanations = found.explanations[0] if found.explanations else None
+        answers.append(IndexSearch(name, query, found.results[0], found.seconds, found.nprobe, explanations))
     return answers
 
 

@@ -285,6 +285,19 @@ class Searcher:
                 raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
         return self._store.select_rows(condition, parameters)
 
+    def explain(self, query: str, results: Sequence[SearchResult]) -> list[dict]:
+        """Why each of ``results`` (found for ``query``) matched: the document's and the query's tokens
+        with the largest shares of the towers' cosine, exact for mean-pooled towers, and each query
+        term's share of the BM25 score (:mod:`dualsearch.explain`)."""
+        from dualsearch.explain import explain_results
+
+        self._check_open()
+        return explain_results(self.encoder, query, results, self._lexical_shares)
+
+    def _lexical_shares(self, query: str, doc_ids: list[str]) -> list[tuple[str, np.ndarray]]:
+        located = self._store.lookup(doc_ids)
+        return self._lexical.term_scores(query, [located[doc_id].doc_row for doc_id in doc_ids])
+
     def document(self, doc_id: str) -> StoredDocument | None:
         """The stored document with id ``doc_id`` (title, text, metadata, passage spans), or None."""
         self._check_open()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualsearch.protocols import TowerIdentity, check_texts
+from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -101,6 +101,24 @@ class FakeEncoder:
 
     def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
         return self._encode(check_texts(texts, "document"))
+
+    def token_vectors(self, texts, side: str) -> list[TokenVectors]:
+        """Each word as its own one-hot vector, plus the small constant every vector carries as a
+        ``[bias]`` token: their mean, normalised, is exactly what ``encode_*`` returns."""
+        texts = check_texts(texts, side)
+        answers = []
+        for text in texts:
+            matches = list(re.finditer(r"\w+", text.lower()))
+            extra = self.query_variant.split() if side == "query" and self.query_variant else []
+            words = [match.group() for match in matches] + extra
+            vectors = np.zeros((len(words) + 1, self.dimension), np.float32)
+            for row, word in enumerate(words):
+                bucket = int.from_bytes(hashlib.md5((self.salt + word).encode()).digest()[:4], "little")
+                vectors[row, bucket % self.dimension] = 1.0
+            vectors[-1, 0] = 1e-3
+            spans = [match.span() for match in matches] + [None] * (len(extra) + 1)
+            answers.append(TokenVectors([*words, "[bias]"], spans, vectors, mean_pooled=True))
+        return answers
 
     def document_token_spans(self, texts) -> list[list[tuple[int, int]]]:
         return [[match.span() for match in re.finditer(r"\w+", text)] for text in texts]

@@ -9,6 +9,7 @@ import pytest
 from dualsearch.demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searchers, run_query
 from dualsearch.demo.render import PanelInfo, highlight, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError
+from dualsearch.explain import highlight_words
 from dualsearch.indexer import IndexConfig, build_index
 from dualsearch.search_requests import MAX_QUERY_CHARS, prepare_query, search_records
 from dualsearch.searcher import Searcher, SearchResult
@@ -56,11 +57,22 @@ def test_markup_in_the_query_and_index_name_is_escaped(searcher):
     assert "<mark>tea</mark>" in panel.lower()
 
 
-def test_query_words_are_marked_case_insensitively_by_stem(searcher):
-    [panel] = run_query({"tiny": searcher}, "Escaping HTML", k=1)
+def test_without_the_towers_side_query_words_are_marked_case_insensitively_by_stem(searcher):
+    [panel] = run_query({"tiny": searcher}, "Escaping HTML", k=1, mode="lexical")
     assert "<mark>Escaping</mark> <mark>HTML</mark>" in panel  # the title
     assert "must <mark>escape</mark> characters" in panel  # "escaping" marks "escape" too
     assert query_terms("how do I parse the arguments") == ["argument", "pars"]  # stop words dropped
+
+
+def test_the_marked_words_are_the_explanation_of_the_towers_score(searcher):
+    query = "why does mars look red"
+    [panel] = run_query({"tiny": searcher}, query, k=1)
+    [result] = searcher.search(query, k=1)
+    [explanation] = searcher.explain(query, [result])
+    marked = {word.lower() for word in re.findall(r"<mark>(.*?)</mark>", panel)}
+    expected = set(highlight_words(result.text, explanation["document_tokens"]))
+    expected |= set(highlight_words(result.title, explanation["document_tokens"], field="title"))
+    assert expected and marked == expected
 
 
 def test_empty_query_gives_a_message_per_panel(searcher):

@@ -70,6 +70,19 @@ def test_get_and_post_search_answer_like_the_searcher(service, tiny_index, fake_
     assert posted["answers"][1]["results"][0]["id"] == "astro-mars"
 
 
+def test_explain_gives_each_result_its_token_shares(service):
+    client, _ = service
+    plain = client.get("/search", params={"q": "why does mars look red", "k": 2}).json()["results"]
+    assert "explanation" not in plain[0]
+    explained = client.post("/search", json={"query": "why does mars look red", "k": 2, "explain": True}).json()
+    for result in explained["results"]:
+        explanation = result["explanation"]
+        assert explanation["exact"] is True
+        assert explanation["dense_score"] == pytest.approx(result["dense_score"], abs=1e-4)
+        assert explanation["document_tokens"] and explanation["query_tokens"]
+    assert client.get("/search", params={"q": "mars", "explain": "true"}).json()["results"][0]["explanation"]
+
+
 def test_mode_and_filter_reach_the_search(service):
     client, _ = service
     lexical = client.post("/search", json={"query": "tea", "mode": "lexical", "k": 5}).json()

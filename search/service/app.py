@@ -76,14 +76,18 @@ def check_queries(query: Any) -> tuple[list[str], bool]:
     return [text.strip() for text in queries], single
 
 
-def search_response(searcher: Searcher, query: Any, k: Any, nprobe: Any, mode: str | None, filter: Any) -> dict:
+def search_response(
+    searcher: Searcher, query: Any, k: Any, nprobe: Any, mode: str | None, filter: Any, explain: bool = False
+) -> dict:
     """The JSON of a search: version, mode, nprobe, seconds, then the query and its results (one
-    string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent)."""
+    string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent). With
+    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.explain`)."""
     queries, single = check_queries(query)
-    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, parse_filter_text(filter))
+    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, parse_filter_text(filter), explain)
+    explanations = found.explanations or [[None] * len(results) for results in found.results]
     answers = [
-        {"query": text, "results": [result_record(result, text) for result in results]}
-        for text, results in zip(queries, found.results)
+        {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
+        for text, results, explained in zip(queries, found.results, explanations)
     ]
     head = {
         "version": searcher.version_dir.name,
@@ -168,10 +172,11 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         filter: dict[str, Any] | str | None = Field(
             None, description='metadata conditions, e.g. {"year": {"gte": 2010}}'
         )
+        explain: bool = Field(False, description="explain each result: the tokens with the largest shares of its score")
 
-    def searching(query, k, nprobe, mode, filter) -> dict:
+    def searching(query, k, nprobe, mode, filter, explain) -> dict:
         with live.lease() as searcher:
-            return search_response(searcher, query, k, nprobe, mode, filter)
+            return search_response(searcher, query, k, nprobe, mode, filter, explain)
 
     @app.get("/search", dependencies=[Depends(reader)])
     def search_get(
@@ -180,14 +185,15 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         nprobe: Annotated[int, Query(ge=0)] = 0,
         mode: str | None = None,
         filter: Annotated[str | None, Query(description="conditions as the CLI's --filter, ';'-separated")] = None,
+        explain: bool = False,
     ) -> dict:
         """Search with one query."""
-        return searching(q, k, nprobe, mode, filter)
+        return searching(q, k, nprobe, mode, filter, explain)
 
     @app.post("/search", dependencies=[Depends(reader)])
     def search_post(body: SearchBody) -> dict:
         """Search with one query or a list of them (encoded together)."""
-        return searching(body.query, body.k, body.nprobe, body.mode, body.filter)
+        return searching(body.query, body.k, body.nprobe, body.mode, body.filter, body.explain)
 
     @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
     def get_document(doc_id: str) -> dict:
