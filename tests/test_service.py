@@ -20,6 +20,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.indexer import index_corpus
 from dualsearch.live_index import LiveIndex
 from dualsearch.lock import IndexLock
+from dualsearch.micro_batching import BatchingEncoder
 from dualsearch.reindex import add_documents
 from dualsearch.search_requests import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
 from dualsearch.searcher import Searcher
@@ -32,8 +33,8 @@ TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def serve(index_dir, token=TOKEN, check_seconds=0.1, **settings):
-    live = LiveIndex(index_dir, lambda model: FakeEncoder(), check_seconds=check_seconds)
+def serve(index_dir, token=TOKEN, check_seconds=0.1, load_encoder=lambda model: FakeEncoder(), **settings):
+    live = LiveIndex(index_dir, load_encoder, check_seconds=check_seconds)
     server = Server(create_app(live, ServiceSettings(token=token, **settings)), "127.0.0.1", 0, token).start()
     return live, server
 
@@ -342,12 +343,13 @@ def test_a_swap_waits_for_requests_in_flight(tiny_index, fake_encoder):
             old.search("green tea", k=1)  # closed once its last lease ended
 
 
-def test_concurrent_searches_during_swaps_never_fail(service, tiny_index, fake_encoder):
-    client, _ = service
+def test_concurrent_searches_during_swaps_never_fail(tiny_index, fake_encoder):
+    live, server = serve(tiny_index, load_encoder=lambda model: BatchingEncoder(FakeEncoder()))
+    client = httpx.Client(base_url=server.url)
     failures, stop = [], threading.Event()
 
     def search_loop():
-        with httpx.Client(base_url=str(client.base_url)) as own:
+        with httpx.Client(base_url=server.url) as own:
             while not stop.is_set():
                 response = own.get("/search", params={"q": "green tea", "k": 3})
                 if response.status_code != 200:
@@ -362,8 +364,15 @@ def test_concurrent_searches_during_swaps_never_fail(service, tiny_index, fake_e
     stop.set()
     for thread in threads:
         thread.join()
-    assert failures == []
-    assert wait_for(lambda: client.get("/health").json()["version"] == "v000006")
+    try:
+        assert failures == []
+        assert wait_for(lambda: client.get("/health").json()["version"] == "v000006")
+        batching = client.get("/stats").json()["index"]["query_batches"]
+        assert 0 < batching["batches"] <= batching["queries"]
+    finally:
+        client.close()
+        server.stop()
+        live.close()
 
 
 def readme_curl_lines() -> list[str]:

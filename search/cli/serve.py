@@ -47,6 +47,12 @@ def add_serve_command(commands) -> None:
         help="file holding the bearer token (default: $DUALSEARCH_TOKEN; without either, writes are refused)",
     )
     parser.add_argument("--model", default=None, help="query/document towers (default: those that built the index)")
+    parser.add_argument(
+        "--no-micro-batching",
+        dest="micro_batching",
+        action="store_false",
+        help="encode each request's queries on their own (default: concurrent requests share forward passes)",
+    )
     parser.set_defaults(run=_run_serve)
 
 
@@ -62,8 +68,10 @@ def _run_serve(args) -> int:
 
     def load_encoder(model: str):
         from dualsearch.encoder import DualEncoder
+        from dualsearch.micro_batching import BatchingEncoder
 
-        return DualEncoder.load(args.model or model)
+        encoder = DualEncoder.load(args.model or model)
+        return BatchingEncoder(encoder) if args.micro_batching else encoder
 
     index_dir = resolve_index_dir(args.index_dir, show_progress=True)
     live = LiveIndex(index_dir, load_encoder)

@@ -257,6 +257,8 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     def get_stats() -> dict:
         """The served index (documents, version, towers, FAISS index) and the requests answered."""
         served: dict[str, Any] = {"available": live.available, "swaps": live.swaps, "problem": live.problem}
+        if hasattr(live.encoder, "batches"):  # micro-batching: forward passes and the queries they encoded
+            served["query_batches"] = {"batches": live.encoder.batches, "queries": live.encoder.queries}
         if live.available:
             with live.lease() as searcher:
                 manifest = searcher.manifest
