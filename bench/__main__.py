@@ -34,6 +34,7 @@ BENCHMARKS = {
     "encoding": "tower throughput by batch size and sequence length, cost of each query stage",
     "reindex": "incremental re-index against a full build, memory against corpus size",
     "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
+    "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
     "finetune_defaults": "`dualsearch finetune DATA --out M` with no other flag, in-domain and cross-collection (slow)",
