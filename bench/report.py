@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.common import REPO, RESULTS_DIR
 from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
+from bench.report_service import service_section
 from bench.report_tables import (
     busy_note,
     dig,
@@ -42,6 +43,7 @@ RESULT_NAMES = (
     "reindex_memory",
     "hybrid",
     "hybrid-finetuned",
+    "service_load",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -518,6 +520,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)
     lines += reindex_section(results)
+    lines += service_section(results.get("service_load"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -198,8 +198,41 @@ def fake_hybrid() -> dict:
     }
 
 
+def fake_service_load() -> dict:
+    numbers = {
+        "requests": 100,
+        "errors": 0,
+        "queries_per_second": 50.0,
+        "latency_ms": {"p50": 20, "p95": 30, "p99": 40},
+    }
+    return {
+        "command": "python -m bench.service_load",
+        "date": "2026-11-22 10:00:00 UTC",
+        "machine": {"cpu": "test", "cores": 2},
+        "seconds_per_run": 20,
+        "runs": {"micro_batching": {"1": numbers, "16": numbers}, "one_pass_per_request": {"1": numbers}},
+        "throughput_16_over_1_clients": {"micro_batching": 2.5},
+        "swap_during_16_clients": {
+            "requests": 900,
+            "errors": 0,
+            "add_seconds": 12.0,
+            "versions": ["v000001", "v000002"],
+            "first_new_answer_after_switch_seconds": 0.4,
+            "last_old_answer_after_switch_seconds": 0.5,
+        },
+    }
+
+
 def fake_results() -> dict:
-    return {**fake_results_before_hybrid(), "hybrid": fake_hybrid()}
+    return {**fake_results_before_hybrid(), "hybrid": fake_hybrid(), "service_load": fake_service_load()}
+
+
+def test_the_service_section_reads_its_record():
+    from bench.report_service import service_section
+
+    text = "\n".join(service_section(fake_service_load()))
+    assert "| micro-batching (default) | 16 | 50.0 |" in text and "micro-batching (default) 2.5x" in text
+    assert "900 requests, 0 failed" in text and "v000001, v000002" in text
 
 
 def test_cell_formats_missing_floats_ints_and_pipes():
