@@ -7,7 +7,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -404,3 +406,39 @@ def test_the_readme_curl_example_runs_against_a_real_server(service, monkeypatch
     assert [len(answer["results"]) for answer in batch["answers"]] == [2, 2]
     assert added["added"] == 1 and fetched["title"] == "Mint tea" and deleted["deleted"] == 1
     assert stats["requests"]["POST /documents"]["count"] == 1
+
+
+def test_dualsearch_serve_runs_as_a_user_runs_it(tmp_path, tiny_model_dir, tiny_encoder):
+    """The command itself, in its own process, over an index built with tiny real towers."""
+    index_dir = tmp_path / "index"
+    index_corpus("tiny", index_dir, tiny_encoder)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    command = [
+        sys.executable,
+        "-m",
+        "dualsearch",
+        "serve",
+        str(index_dir),
+        "--port",
+        "0",
+        "--token-file",
+        str(token_file),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first_line = server.stdout.readline()
+        url = re.search(r"on (http://127\.0\.0\.1:\d+) ", first_line).group(1)
+        assert "writes need the token" in first_line
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/health").json()["documents"] == 26
+            results = client.get("/search", params={"q": "how is espresso made", "k": 3}).json()["results"]
+            assert len(results) == 3
+            added = client.post("/documents", json=[{"id": "n1", "text": "new"}], headers=AUTH).json()
+            assert added["added"] == 1
+            assert client.get("/stats").json()["index"]["query_batches"]["queries"] >= 1
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
+        server.wait()

@@ -82,6 +82,8 @@ def _run_serve(args) -> int:
     print(f"serving {served} on {server.url} (API docs at {server.url}/docs; {writes}); Ctrl+C stops", flush=True)
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn has shut down cleanly, then re-raised the Ctrl+C it caught
+        print("stopped", flush=True)
     finally:
         live.close()
     return 0
