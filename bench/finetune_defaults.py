@@ -118,9 +118,9 @@ def render_table(results: dict) -> str:
         lines.append(
             f"| `{label}` | {run['wall_seconds'] / 60:.1f} min | {selection.get('alpha')} | "
             f"{selection.get('document_length')} | {dev} | {f'{kept:.0%}' if kept is not None else ''} | "
-            f"{_cells(run.get('test', {}), RUNS[name][0])} |"
+            f"{_cells(run.get('test', {}), None if RUNS[name][1] else RUNS[name][0])} |"  # options: report only
         )
-    lines += ["", "Targets (from the issue): " + "; ".join(_targets()), ""]
+    lines += ["", "Targets (from the issue; runs with options are reported, not judged): " + "; ".join(_targets()), ""]
     return "\n".join(lines)
 
 
