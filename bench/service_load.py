@@ -117,7 +117,7 @@ def ensure_index(scifact: Path, index_dir: Path) -> None:
 
     if not is_index_dir(index_dir):
         logger.info("building %s with the shipped defaults (a few minutes)", index_dir)
-        command = [sys.executable, "-m", "dualsearch", "index", str(scifact), str(index_dir)]
+        command = [sys.executable, "-m", "dualsearch", "index", str(scifact), "--out", str(index_dir)]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
