@@ -442,3 +442,16 @@ def test_dualsearch_serve_runs_as_a_user_runs_it(tmp_path, tiny_model_dir, tiny_
     finally:
         server.kill()
         server.wait()
+
+
+def test_responses_are_not_held_back_by_nagle(tiny_index):
+    """Headers and body go out as two writes; without TCP_NODELAY the second waits for the client's
+    delayed ACK (40 ms a request on Linux). Accepted connections inherit the listening socket's option."""
+    import socket
+
+    live, server = serve(tiny_index)
+    try:
+        assert server.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.stop()
+        live.close()
