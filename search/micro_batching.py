@@ -1,20 +1,18 @@
 """Encode concurrent queries together: :class:`BatchingEncoder`.
 
 A server answers each request in its own thread. Left alone, every thread runs its own forward pass
-of the query tower, and on a small CPU those passes stall each other (each wants every core). The
-batching encoder hands every query to one encoding thread instead, which takes all the queries
-waiting when it becomes free and encodes them in one forward pass. A query that arrives alone is
-encoded at once (no added latency at low load); under load, the queue fills while a batch is being
-encoded, so batches grow with the load. ``wait_ms`` optionally waits a little longer for more
-queries once a second one is already queued.
+of the query tower, and on a small CPU those passes stall each other (each wants every core). With
+the batching encoder only one pass runs at a time: a thread whose query arrives while no pass is
+running encodes at once, in its own thread, together with every query already waiting (no hand-off,
+so a lone query pays nothing); a thread whose query arrives during a pass waits, and the next pass,
+run by one of the waiting threads, takes all the queries that queued meanwhile. Batches thus grow
+with the load without a wait budget: a budget would only add latency when the server is quiet.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -24,7 +22,6 @@ from dualsearch.protocols import Encoder, check_texts
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 64  # queries per forward pass: beyond this a batch costs as much per query as two batches
-WAIT_MS = 1.0
 
 
 class BatchingEncoder:
@@ -37,12 +34,12 @@ class BatchingEncoder:
         (1, 256)
     """
 
-    def __init__(self, encoder: Encoder, max_batch: int = MAX_BATCH, wait_ms: float = WAIT_MS) -> None:
-        self.encoder, self.max_batch, self.wait = encoder, max_batch, wait_ms / 1000
-        self.batches = self.queries = 0  # counters, for stats and tests
-        self._pending: queue.SimpleQueue[tuple[list[str], Future] | None] = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._run, name="dualsearch-query-batches", daemon=True)
-        self._worker.start()
+    def __init__(self, encoder: Encoder, max_batch: int = MAX_BATCH) -> None:
+        self.encoder, self.max_batch = encoder, max_batch
+        self.batches = self.queries = 0  # forward passes and the queries they encoded (stats, tests)
+        self._waiting: list[tuple[list[str], Future]] = []
+        self._condition = threading.Condition()
+        self._encoding = False  # a pass is running
 
     def __getattr__(self, name: str):
         return getattr(self.encoder, name)
@@ -59,42 +56,38 @@ class BatchingEncoder:
         if not texts or len(texts) >= self.max_batch:  # a batch of its own already
             return self.encoder.encode_queries(texts, show_progress=show_progress)
         future: Future = Future()
-        self._pending.put((texts, future))
+        with self._condition:
+            self._waiting.append((texts, future))
+        while not future.done():
+            with self._condition:
+                while self._encoding and not future.done():
+                    self._condition.wait()
+                if future.done():
+                    break
+                self._encoding = True  # this thread runs the next pass
+                batch = self._take()
+            try:
+                self._encode(batch)
+            finally:
+                with self._condition:
+                    self._encoding = False
+                    self._condition.notify_all()
         return future.result()
 
-    def _run(self) -> None:
-        while True:
-            first = self._pending.get()
-            if first is None:
-                return
-            batch, size = [first], len(first[0])
-            deadline = None
-            while size < self.max_batch:
-                try:
-                    item = self._pending.get_nowait()
-                except queue.Empty:
-                    if len(batch) < 2 or self.wait <= 0:  # alone: go now
-                        break
-                    deadline = deadline or time.monotonic() + self.wait
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        item = self._pending.get(timeout=remaining)
-                    except queue.Empty:
-                        break
-                if item is None:
-                    self._pending.put(None)  # close() after this batch
-                    break
-                batch.append(item)
-                size += len(item[0])
-            self._encode(batch)
+    def _take(self) -> list[tuple[list[str], Future]]:
+        """The oldest waiting queries, up to ``max_batch`` texts (at least one request)."""
+        batch, size = [], 0
+        while self._waiting and (not batch or size + len(self._waiting[0][0]) <= self.max_batch):
+            item = self._waiting.pop(0)
+            batch.append(item)
+            size += len(item[0])
+        return batch
 
     def _encode(self, batch: list[tuple[list[str], Future]]) -> None:
         texts = [text for texts, _ in batch for text in texts]
         try:
             vectors = self.encoder.encode_queries(texts)  # (sum of n, d)
-        except Exception as error:  # every waiting request gets the error, and the worker lives on
+        except Exception as error:  # every request of the pass gets the error
             for _, future in batch:
                 future.set_exception(error)
             return
@@ -105,7 +98,4 @@ class BatchingEncoder:
             start += len(texts_of_one)
 
     def close(self) -> None:
-        """Stop the encoding thread once the queries already queued are answered."""
-        if self._worker.is_alive():
-            self._pending.put(None)
-            self._worker.join(timeout=10)
+        """Nothing to release (no thread of its own); kept so callers can close any encoder."""
