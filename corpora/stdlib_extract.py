@@ -30,6 +30,7 @@ from dualsearch.corpora import stdlib_members as members
 from dualsearch.corpora.stdlib_modules import deny_list, is_deprecated_module, leave_out_reason
 from dualsearch.corpora.stdlib_sandbox import Guard, ImportTimeout, install, keep_stdout, time_limit
 
+DEPRECATED_TITLE = " (deprecated)"  # said where a reader looks first, and seen by both towers and BM25
 IMPORT_SECONDS = 20  # per module; the slowest standard module imports in well under a second
 _DEPRECATION_MESSAGE = re.compile(r"(?i)(?:'([\w.]+)'|the ([\w.]+) module) is deprecated")
 _NAMEDTUPLE_FIELD = re.compile(r"Alias for field number \d+")  # collections.namedtuple's generated docstrings
@@ -58,6 +59,9 @@ def extract() -> dict[str, Any]:
     guard = Guard(os.getcwd(), deny_list(has_display))
     install(guard)
     modules, left_out, failed, warned = import_public_modules(guard.denied)
+    for name, package in implementation_modules(modules).items():
+        del modules[name]
+        left_out[f"implementation of a package that re-exports it ({package})"].append(name)
     records = [*topic_records(), *module_records(modules, warned), *object_records(modules, warned)]
     return {
         "records": records,
@@ -96,6 +100,30 @@ def import_public_modules(denied: frozenset[str]) -> tuple[dict[str, ModuleType]
     return modules, left_out, failed, warned
 
 
+def implementation_modules(modules: dict[str, ModuleType]) -> dict[str, str]:
+    """Submodules whose package re-exports some of their public objects, with that package.
+
+    Such a submodule is how its package is written, not what users import: ``json.encoder`` (json
+    exports ``JSONEncoder``), ``asyncio.tasks`` (``asyncio.sleep``), ``sqlite3.dbapi2``. What the
+    package re-exports is documented under the package's names; the submodule's module document and
+    the helpers the package does not export are left out.
+    """
+    found = {}
+    for package_name, package in modules.items():
+        if not hasattr(package, "__path__"):
+            continue
+        origins = set()
+        for attribute in members.public_names(package, package_name):
+            try:
+                origins.add(getattr(getattr(package, attribute), "__module__", None))
+            except Exception:  # a lazy module __getattr__ may fail
+                continue
+        for origin in origins:
+            if isinstance(origin, str) and origin in modules and origin.startswith(package_name + "."):
+                found[origin] = package_name
+    return found
+
+
 def _import(name: str, warned: set[str]) -> tuple[ModuleType | None, str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,7 +160,8 @@ def module_records(modules: dict[str, ModuleType], warned: set[str]) -> Iterator
             continue
         deprecated = is_deprecated_module(name, warned)
         metadata = {"kind": "module", "module": name, "defined_in": module.__name__, "deprecated": deprecated}
-        yield {"_id": f"module:{name}", "title": f"{name} module", "text": doc, "metadata": metadata}
+        title = f"{name} module" + (DEPRECATED_TITLE if deprecated else "")
+        yield {"_id": f"module:{name}", "title": title, "text": doc, "metadata": metadata}
         for attribute, text in members.glossary(name, doc):
             value = getattr(module, attribute, None)
             if value is None or members.kind_of(value) in ("class", "function") or isinstance(value, ModuleType):
@@ -203,7 +232,7 @@ def document(
         metadata["signature"] = members.clean_doc(f"{public}{found if found is not None else fallback}")
     if inherited_from:
         metadata["inherited_from"] = inherited_from
-    title = members.short_title(public, found, fallback)
+    title = members.short_title(public, found, fallback) + (DEPRECATED_TITLE if deprecated else "")
     return {"_id": f"{kind}:{public}", "title": title, "text": doc, "metadata": metadata}
 
 
