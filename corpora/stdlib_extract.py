@@ -59,9 +59,9 @@ def extract() -> dict[str, Any]:
     guard = Guard(os.getcwd(), deny_list(has_display))
     install(guard)
     modules, left_out, failed, warned = import_public_modules(guard.denied)
-    for name, package in implementation_modules(modules).items():
+    for name in implementation_modules(modules):
         del modules[name]
-        left_out[f"implementation of a package that re-exports it ({package})"].append(name)
+        left_out["implementation of a package that re-exports from it"].append(name)
     records = [*topic_records(), *module_records(modules, warned), *object_records(modules, warned)]
     return {
         "records": records,
