@@ -28,8 +28,9 @@ class CorpusFormat:
 CORPUS_FORMATS = (
     CorpusFormat(
         f"`{DEFAULT_CORPUS}`",
-        "the documentation of this interpreter's standard library (language topics, "
-        "modules, classes, functions), extracted at run time with `ast`, nothing imported",
+        "the documentation of this interpreter's standard library (language topics, modules, classes, "
+        "functions, methods, builtins, documented data), extracted at run time by importing the public "
+        "modules in a separate, guarded process",
     ),
     CorpusFormat(
         f"`{TINY_CORPUS}`", "a small hand-written corpus with queries and judgements (`corpora/tiny`, BEIR layout)"

@@ -29,6 +29,7 @@ def test_plan_keeps_the_run_order_without_the_skipped():
         "reindex",
         "hybrid",
         "service_load",
+        "stdlib_search",
     ]
 
 
@@ -80,7 +81,17 @@ def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
     )
     monkeypatch.setattr("bench.report.write_report", lambda: tmp_path / "benchmarks.md")
     assert entry.main(["all", "--skip", "finetune,finetune_defaults,scale"]) == 1
-    assert ran == ["import_time", "zero_shot", "engine", "ann_compare", "encoding", "reindex", "hybrid", "service_load"]
+    assert ran == [
+        "import_time",
+        "zero_shot",
+        "engine",
+        "ann_compare",
+        "encoding",
+        "reindex",
+        "hybrid",
+        "service_load",
+        "stdlib_search",
+    ]
     assert "failed (1)" in capsys.readouterr().out
     ran.clear()
     assert entry.main(["all", "--stop-on-error"]) == 1 and ran == ["import_time", "zero_shot", "engine"]

@@ -1,44 +1,175 @@
-"""The embedded default corpus is extracted from the running interpreter without importing modules."""
+"""The embedded default corpus: the standard library as users name it, extracted in a guarded child process.
+
+No towers here: the extraction runs once a session (about two seconds), and the tests read its result.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
 import sys
 
-from dualsearch.corpora.sources import read_corpus
+import pytest
+
+from dualsearch.corpora.records import FieldNames, validated_documents
+from dualsearch.corpora.stdlib_docs import extract, stdlib_records
+from dualsearch.corpora.stdlib_modules import SIDE_EFFECT_MODULES
+
+# The names of issue #14's first list: what Python users look up.
+ISSUE_NAMES = [
+    "open",
+    "random.shuffle",
+    "random.choice",
+    "hashlib.sha256",
+    "io.StringIO",
+    "math.gcd",
+    "collections.defaultdict",
+    "csv.reader",
+    "struct.pack",
+    "zlib.compress",
+    "decimal.Decimal",
+    "sqlite3.connect",
+    "pickle.dump",
+    "asyncio.gather",
+    "str.split",
+    "list.sort",
+    "dict.setdefault",
+    "pathlib.Path.glob",
+    "datetime.datetime.strftime",
+    "asyncio.sleep",
+    "os.path.join",
+    "os.listdir",
+]
+NOT_DOCUMENTED = ["nturl2path", "getpass.win_getpass", "distutils", "xxsubtype"]
 
 
-def test_default_corpus_covers_topics_modules_classes_and_functions():
-    docs = {d.id: d for d in read_corpus("default")}
-    assert len(docs) > 1000
-    assert {"topic:assert", "module:json", "function:json.dumps", "class:argparse.ArgumentParser"} <= set(docs)
+@pytest.fixture(scope="session")
+def extraction() -> dict:
+    return extract()
+
+
+@pytest.fixture(scope="session")
+def docs(extraction) -> dict:
+    return {d.id: d for d in validated_documents(stdlib_records(extraction), FieldNames())}
+
+
+def by_name(docs: dict) -> dict:
+    return {doc_id.split(":", 1)[1]: doc for doc_id, doc in docs.items()}
+
+
+def records_digest(records: list) -> str:
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+
+def test_every_name_of_the_issue_is_one_document_with_a_readable_title(docs):
+    names = by_name(docs)
+    missing = [name for name in ISSUE_NAMES if name not in names]
+    assert missing == []
+    for name in ISSUE_NAMES:
+        title = names[name].title
+        assert title == name or title.startswith(name + "("), title
+        assert len(title) <= 100 and names[name].text.strip()
+    assert names["open"].metadata["module"] == "builtins" and names["str.split"].metadata["kind"] == "method"
+
+
+def test_re_exports_are_documented_under_the_name_people_import(docs):
+    names = by_name(docs)
+    assert names["asyncio.sleep"].metadata["defined_in"] == "asyncio.tasks.sleep"
+    assert names["os.path.join"].metadata["defined_in"] == "posixpath.join" or sys.platform == "win32"
+    assert names["os.listdir"].metadata["module"] == "os"
+    for duplicate in ("asyncio.tasks.sleep", "posixpath.join", "posix.listdir", "io.open", "builtins.open"):
+        assert duplicate not in names
+
+
+def test_platform_test_and_removed_modules_are_left_out_and_counted(docs, extraction):
+    names = by_name(docs)
+    for name in NOT_DOCUMENTED:
+        assert not [n for n in names if n == name or n.startswith(name + ".")], name
+    assert not any(n.startswith(("test.", "idlelib", "encodings.cp", "lib2to3")) for n in names)
+    left_out = extraction["left_out"]
+    assert "private" in left_out and "lib2to3" in left_out["test suite, tool or example"]
+    if sys.platform != "win32":
+        assert {"nturl2path", "msvcrt", "winreg"} <= set(left_out["for another platform"])
+
+
+def test_titles_carry_signatures_and_texts_start_with_the_summary(docs):
     dumps = docs["function:json.dumps"]
-    assert dumps.title == "json.dumps()" and dumps.text == "Serialize ``obj`` to a JSON formatted ``str``."
-    assert dumps.metadata["truncated"] is True
-    assert dumps.metadata["signature"].startswith("json.dumps(obj, *, skipkeys=False")
+    assert dumps.title.startswith("json.dumps(obj, *, skipkeys=False") and dumps.title.endswith(", ...)")
+    assert dumps.text.startswith("Serialize ``obj`` to a JSON formatted ``str``.")
+    assert "``indent``" in dumps.text  # the rest of the docstring follows the summary
+    assert dumps.metadata["signature"].endswith("sort_keys=False, **kw)")
     python = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert {k: dumps.metadata[k] for k in ("kind", "module", "python")} == {
+    assert {k: dumps.metadata[k] for k in ("kind", "module", "python", "deprecated")} == {
         "kind": "function",
         "module": "json",
         "python": python,
+        "deprecated": False,
     }
-    assert not any(d.startswith(("module:test.", "module:idlelib")) for d in docs)
+    pack = docs["function:struct.pack"]  # a C function whose docstring opens with its signature
+    assert pack.title == "struct.pack(format, v1, v2, ...)" and pack.text.startswith("Return a bytes object")
+    assert docs["method:str.split"].title == "str.split(sep=None, maxsplit=-1)"  # no self
+    assert docs["class:argparse.ArgumentParser"].title.startswith("argparse.ArgumentParser(prog=None")
+    assert not any(" at 0x" in d.title or " at 0x" in d.text for d in docs.values())
 
 
-def test_extraction_does_not_import_side_effect_modules():
-    for name in ("antigravity", "this"):
-        sys.modules.pop(name, None)
-    list(read_corpus("default"))
-    assert "antigravity" not in sys.modules and "this" not in sys.modules
+def test_documented_data_and_topics(docs):
+    assert docs["data:sys.argv"].text.startswith("command line arguments")
+    assert docs["data:os.sep"].title == "os.sep"
+    assert docs["data:pathlib.PurePath.suffix"].metadata["kind"] == "data"
+    assert {"topic:assert", "topic:with", "module:json", "module:os.path"} <= set(docs)
+    assert docs["module:json"].title == "json module"
 
 
-def test_long_docstrings_keep_their_opening_paragraphs():
-    from dualsearch.corpora.stdlib_docs import SUMMARY_CHARS, summary
+def test_deprecation_is_flagged(docs, extraction):
+    if sys.version_info < (3, 13):  # the PEP 594 modules are gone from 3.13
+        assert docs["module:cgi"].metadata["deprecated"] is True
+        assert "cgi" in extraction["deprecated_modules"]  # it warned when imported
+    assert docs["class:ast.Num"].metadata["deprecated"] is True  # "Deprecated AST node class."
+    assert docs["class:DeprecationWarning"].metadata["deprecated"] is False
+    assert docs["module:json"].metadata["deprecated"] is False
 
-    docstring = "What it does.\n\nSecond paragraph.\n\n" + "Parameter details. " * 100
-    assert summary(docstring) == "What it does.\n\nSecond paragraph."
-    assert summary("x" * 2000) == "x" * 2000  # the first paragraph is always whole
-    docs = list(read_corpus("default"))
-    cut = [d for d in docs if d.metadata.get("truncated")]
-    assert cut and all(len(d.text) <= SUMMARY_CHARS or "\n\n" not in d.text for d in cut)
-    assert all("\n\n" not in d.text for d in docs if d.metadata["kind"] in ("function", "class"))
-    assert not any(d.metadata.get("truncated") for d in docs if d.metadata["kind"] == "topic")
+
+def test_the_child_never_imports_a_deny_listed_module(extraction):
+    imported = set(extraction["sys_modules"])
+    assert not {name for name in imported if name.split(".")[0] in SIDE_EFFECT_MODULES}
+    assert "turtledemo" not in imported and "antigravity" not in imported and "this" not in imported
+    if "tkinter" in extraction["left_out"].get("GUI without a display", []):
+        assert "tkinter" not in imported and "turtle" in extraction["import_failed"]  # turtle imports tkinter
+
+
+def test_the_calling_process_imports_nothing_and_the_extraction_is_repeatable(extraction):
+    code = (
+        "import hashlib, json, sys\n"
+        "from dualsearch.corpora.stdlib_docs import extract\n"
+        "before = set(sys.modules)\n"
+        "payload = extract()\n"
+        "records = json.dumps(payload['records'], sort_keys=True).encode()\n"
+        "print(json.dumps({'new': sorted(set(sys.modules) - before), 'digest': hashlib.sha256(records).hexdigest(),\n"
+        "                  'leaks': b'canary-7f3a' in records}))\n"
+    )
+    environment = {**os.environ, "DUALSEARCH_CANARY": "canary-7f3a"}  # cgi's environ=os.environ default
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True, env=environment
+    )
+    report = json.loads(completed.stdout)
+    assert report["new"] == [] and report["leaks"] is False
+    assert report["digest"] == records_digest(extraction["records"])  # same documents run to run: no addresses
+
+
+def test_the_judged_queries_are_answerable_from_the_corpus(docs):
+    from bench.stdlib_search import QUERIES, read_queries
+
+    queries = read_queries(QUERIES)
+    assert len(queries) >= 50
+    unanswerable = [row["query"] for row in queries.values() if not set(row["answers"]) & set(docs)]
+    assert unanswerable == []
+
+
+def test_the_search_benchmark_helpers_run_as_documented():
+    import doctest
+
+    import bench.stdlib_search
+
+    assert doctest.testmod(bench.stdlib_search).failed == 0
