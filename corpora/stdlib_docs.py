@@ -42,7 +42,7 @@ from dualsearch.errors import CorpusError
 
 logger = logging.getLogger(__name__)
 
-EXTRACTION_VERSION = 4  # bump when the documents change, so cached default indexes are rebuilt
+EXTRACTION_VERSION = 5  # bump when the documents change, so cached default indexes are rebuilt
 EXTRACT_TIMEOUT_SECONDS = 600  # the whole child process; one import has its own, shorter limit
 # The child runs ``python -I -S -B`` (no site-packages, no environment, no bytecode written), so it
 # loads the extraction's modules from this folder as the package dualsearch.corpora, without the

@@ -104,7 +104,7 @@ def implementation_modules(modules: dict[str, ModuleType]) -> dict[str, str]:
     """Submodules whose package re-exports some of their public objects, with that package.
 
     Such a submodule is how its package is written, not what users import: ``json.encoder`` (json
-    exports ``JSONEncoder``), ``asyncio.tasks`` (``asyncio.sleep``), ``sqlite3.dbapi2``. What the
+    exports ``JSONEncoder``), ``asyncio.tasks`` (``asyncio.sleep``), ``unittest.case``. What the
     package re-exports is documented under the package's names; the submodule's module document and
     the helpers the package does not export are left out.
     """
@@ -223,6 +223,8 @@ def document(
     doc = members.clean_doc(members.own_doc(obj))
     found = members.signature(obj, drop_first) if kind in ("class", "function", "method") else None
     fallback, doc = members.split_signature_lines(doc) if kind != "data" else (None, doc)
+    if not doc and kind == "class":
+        doc = undocumented_class_text(public, obj, found)
     if not doc or _NAMEDTUPLE_FIELD.fullmatch(doc):
         return None
     deprecated = deprecated or bool(getattr(obj, "__deprecated__", None)) or bool(_DEPRECATED_TEXT.search(doc))
@@ -234,6 +236,17 @@ def document(
         metadata["inherited_from"] = inherited_from
     title = members.short_title(public, found, fallback) + (DEPRECATED_TITLE if deprecated else "")
     return {"_id": f"{kind}:{public}", "title": title, "text": doc, "metadata": metadata}
+
+
+def undocumented_class_text(public: str, cls: type, found) -> str:
+    """What a class without a docstring still tells a reader (csv.DictReader, multiprocessing.Process):
+    how to call it and the methods it offers. Empty when it offers neither."""
+    methods = [name for name, _, kind, _, _ in members.class_members(cls) if kind == "method"]
+    if found is None and not methods:
+        return ""
+    call = members.clean_doc(f"{public}{found}") if found is not None else public
+    listed = f" Its methods: {', '.join(methods[:30])}." if methods else ""
+    return f"Class {call}, without a docstring of its own.{listed}"
 
 
 if __name__ == "__main__":

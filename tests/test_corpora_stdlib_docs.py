@@ -131,6 +131,24 @@ def test_deprecation_is_flagged(docs, extraction):
     assert docs["module:json"].metadata["deprecated"] is False
 
 
+def test_deprecated_documents_say_so_and_implementation_submodules_are_left_out(docs, extraction):
+    if sys.version_info < (3, 13):
+        assert docs["module:cgi"].title == "cgi module (deprecated)"
+    assert (
+        docs["function:json.dumps"].title.startswith("json.dumps(") and "(deprecated)" not in docs["module:json"].title
+    )
+    left_out = extraction["left_out"]["implementation of a package that re-exports from it"]
+    assert {"json.encoder", "asyncio.tasks", "unittest.case"} <= set(left_out)
+    assert "module:json.encoder" not in docs and "class:json.JSONEncoder" in docs
+    assert "class:unittest.mock.Mock" in docs and "class:collections.abc.Iterable" in docs  # not re-exported: kept
+
+
+def test_a_class_without_a_docstring_is_documented_by_its_call_and_methods(docs):
+    writer = docs["class:csv.DictWriter"]
+    assert writer.title.startswith("csv.DictWriter(f, fieldnames")
+    assert writer.text.startswith("Class csv.DictWriter(") and "writerow" in writer.text
+
+
 def test_the_child_never_imports_a_deny_listed_module(extraction):
     imported = set(extraction["sys_modules"])
     assert not {name for name in imported if name.split(".")[0] in SIDE_EFFECT_MODULES}
