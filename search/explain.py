@@ -86,12 +86,9 @@ def query_place(span: tuple[int, int] | None) -> dict:
 
 def explain_dense(encoder, query: str, query_vector: np.ndarray, documents: Sequence[tuple[str, str, tuple | None]]):
     """For each (title, text, passage) matched by ``query``: the document's and the query's tokens with
-    the largest shares of the cosine, the cosine, and whether the shares are exact.
-
-    Returns None when the encoder offers no token vectors (``token_vectors``).
+    the largest shares of the cosine, the cosine, and whether the shares are exact. The encoder must
+    offer ``token_vectors`` (:class:`~dualsearch.protocols.TokenVectors`).
     """
-    if not hasattr(encoder, "token_vectors"):
-        return None
     encoded = [encoded_passage(*document) for document in documents]
     passage_tokens = encoder.token_vectors([text for text, _, _ in encoded], "document")
     [query_tokens] = encoder.token_vectors([query], "query")
@@ -159,13 +156,13 @@ def explain_results(encoder, query: str, results: Sequence, lexical_shares=None)
     """
     explanations: list[dict] = [{} for _ in results]
     dense = [number for number, result in enumerate(results) if result.dense_score is not None]
-    if dense:
+    if dense and not hasattr(encoder, "token_vectors"):
+        for number in dense:
+            explanations[number] |= {"exact": False, "note": "these towers give no token vectors: no token shares"}
+    elif dense:
         query_vector = encoder.encode_queries([query])[0]
         documents = [(results[n].title, results[n].text, results[n].passage) for n in dense]
-        found = explain_dense(encoder, query, query_vector, documents)
-        for number, explanation in zip(dense, found or [{"exact": False, "unavailable": True}] * len(dense)):
-            if explanation.get("unavailable"):
-                explanation = {"exact": False, "note": "these towers give no token vectors: no token shares"}
+        for number, explanation in zip(dense, explain_dense(encoder, query, query_vector, documents)):
             explanations[number] |= explanation
     lexical = [number for number, result in enumerate(results) if result.lexical_score is not None]
     if lexical and lexical_shares is not None:

@@ -167,9 +167,6 @@ class LiveIndex:
                 held.retired = True
                 if held.leases == 0:
                     held.searcher.close()
-        close_encoder = getattr(self.encoder, "close", None)  # a BatchingEncoder's thread
-        if callable(close_encoder):
-            close_encoder()
 
 
 def _read_pointer_text(index_dir: Path) -> str | None:

@@ -11,7 +11,6 @@ with the load without a wait budget: a budget would only add latency when the se
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -20,7 +19,6 @@ import numpy as np
 
 from dualsearch.protocols import Encoder, check_texts
 
-logger = logging.getLogger(__name__)
 MAX_BATCH = 64  # queries per forward pass: beyond this a batch costs as much per query as two batches
 
 
@@ -29,8 +27,7 @@ class BatchingEncoder:
 
     Example:
         >>> from dualsearch.testing import FakeEncoder
-        >>> with BatchingEncoder(FakeEncoder()) as encoder:
-        ...     encoder.encode_queries(["green tea"]).shape
+        >>> BatchingEncoder(FakeEncoder()).encode_queries(["green tea"]).shape
         (1, 256)
     """
 
@@ -43,12 +40,6 @@ class BatchingEncoder:
 
     def __getattr__(self, name: str):
         return getattr(self.encoder, name)
-
-    def __enter__(self) -> BatchingEncoder:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """(n, d) unit vectors, encoded in a forward pass shared with other threads' queries."""
@@ -96,6 +87,3 @@ class BatchingEncoder:
         for texts_of_one, future in batch:
             future.set_result(vectors[start : start + len(texts_of_one)])
             start += len(texts_of_one)
-
-    def close(self) -> None:
-        """Nothing to release (no thread of its own); kept so callers can close any encoder."""

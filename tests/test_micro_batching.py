@@ -41,8 +41,8 @@ def run_concurrently(function, count: int) -> list:
 
 def test_concurrent_queries_share_forward_passes_and_get_their_own_vectors():
     slow = SlowEncoder()
-    with BatchingEncoder(slow) as encoder:
-        answers = run_concurrently(lambda number: encoder.encode_queries([f"query number {number}"]), 16)
+    encoder = BatchingEncoder(slow)
+    answers = run_concurrently(lambda number: encoder.encode_queries([f"query number {number}"]), 16)
     plain = FakeEncoder()
     for number, vectors in enumerate(answers):
         np.testing.assert_array_equal(vectors, plain.encode_queries([f"query number {number}"]))
@@ -57,23 +57,23 @@ def test_a_lone_query_is_encoded_in_its_own_thread_and_other_members_delegate():
         callers.append(threading.current_thread()),
         SlowEncoder.encode_queries(slow, texts),
     )[1]
-    with BatchingEncoder(slow) as encoder:
-        encoder.encode_queries(["alone"])
-        assert callers == [threading.current_thread()]  # no hand-off to another thread
-        assert encoder.identity() == slow.identity() and encoder.dimension == 256
-        assert encoder.encode_documents(["a document"]).shape == (1, 256)
+    encoder = BatchingEncoder(slow)
+    encoder.encode_queries(["alone"])
+    assert callers == [threading.current_thread()]  # no hand-off to another thread
+    assert encoder.identity() == slow.identity() and encoder.dimension == 256
+    assert encoder.encode_documents(["a document"]).shape == (1, 256)
 
 
 def test_multi_query_calls_keep_their_order():
-    with BatchingEncoder(SlowEncoder(), max_batch=4) as encoder:
-        texts = [f"text {number}" for number in range(6)]
-        np.testing.assert_array_equal(encoder.encode_queries(texts), FakeEncoder().encode_queries(texts))
-        answers = run_concurrently(lambda number: encoder.encode_queries([f"a{number}", f"b{number}"]), 5)
+    encoder = BatchingEncoder(SlowEncoder(), max_batch=4)
+    texts = [f"text {number}" for number in range(6)]
+    np.testing.assert_array_equal(encoder.encode_queries(texts), FakeEncoder().encode_queries(texts))
+    answers = run_concurrently(lambda number: encoder.encode_queries([f"a{number}", f"b{number}"]), 5)
     for number, vectors in enumerate(answers):
         np.testing.assert_array_equal(vectors, FakeEncoder().encode_queries([f"a{number}", f"b{number}"]))
 
 
-def test_a_failing_pass_fails_its_callers_and_the_worker_lives_on():
+def test_a_failing_pass_fails_its_callers_and_the_next_pass_runs():
     class Flaky(FakeEncoder):
         fail = True
 
@@ -83,9 +83,9 @@ def test_a_failing_pass_fails_its_callers_and_the_worker_lives_on():
                 raise RuntimeError("tower exploded")
             return super().encode_queries(texts)
 
-    with BatchingEncoder(Flaky()) as encoder:
-        with pytest.raises(RuntimeError, match="exploded"):
-            encoder.encode_queries(["first"])
-        assert encoder.encode_queries(["second"]).shape == (1, 256)
-        with pytest.raises(Exception, match="empty"):
-            encoder.encode_queries([" "])  # checked in the caller's thread, before queueing
+    encoder = BatchingEncoder(Flaky())
+    with pytest.raises(RuntimeError, match="exploded"):
+        encoder.encode_queries(["first"])
+    assert encoder.encode_queries(["second"]).shape == (1, 256)
+    with pytest.raises(Exception, match="empty"):
+        encoder.encode_queries([" "])  # checked in the caller's thread, before queueing

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 
 from dualsearch.errors import InvalidInputError, require
 from dualsearch.service.auth import check_bind
@@ -64,7 +65,7 @@ class Server:
         for _ in range(int(timeout / 0.02)):
             if self._server.started or not self._thread.is_alive():
                 break
-            threading.Event().wait(0.02)
+            time.sleep(0.02)
         if not self._server.started:
             raise RuntimeError(f"the server on {self.url} did not start within {timeout:.0f}s")
         return self
