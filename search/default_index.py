@@ -28,11 +28,11 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         return Path(name)
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
-        from dualsearch.encoder import DualEncoder
+        from dualsearch.backends import load_encoder
         from dualsearch.indexer import index_corpus
 
         logger.info(
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
         )
-        index_corpus(DEFAULT_CORPUS, index_dir, DualEncoder.load(), show_progress=show_progress)
+        index_corpus(DEFAULT_CORPUS, index_dir, load_encoder(), show_progress=show_progress)
     return index_dir

@@ -160,6 +160,12 @@ class DualEncoder:
             answers.append(TokenVectors(tokenizer.convert_ids_to_tokens(ids), offsets, vectors, mean_pooled))
         return answers
 
+    def export_query_tower(self, out_dir) -> None:
+        """Save the query tower as an fp32 ONNX tower directory (:mod:`dualsearch.onnx_export`)."""
+        from dualsearch.onnx_export import export_tower
+
+        export_tower(self, QUERY_ROUTE, out_dir, "onnx")
+
     def _encode(self, encode, texts: list[str], show_progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

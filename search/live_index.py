@@ -23,6 +23,7 @@ from pathlib import Path
 
 from dualsearch import layout
 from dualsearch.errors import DualsearchError, IndexNotFoundError
+from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
 from dualsearch.searcher import Searcher
 
@@ -46,7 +47,7 @@ class LiveIndex:
     Args:
         index_dir: An index directory; it may not exist yet (then :meth:`lease` raises
             :class:`IndexNotFoundError` until a first version is published).
-        load_encoder: Called once, with the first manifest's model name, to get the towers.
+        load_encoder: Called once, with the first version's manifest, to get the towers.
         check_seconds: How often the watcher thread reads the pointer (0: no thread; call
             :meth:`refresh` yourself).
 
@@ -63,7 +64,7 @@ class LiveIndex:
     """
 
     def __init__(
-        self, index_dir: str | Path, load_encoder: Callable[[str], Encoder], check_seconds: float = CHECK_SECONDS
+        self, index_dir: str | Path, load_encoder: Callable[[Manifest], Encoder], check_seconds: float = CHECK_SECONDS
     ) -> None:
         self.index_dir = Path(index_dir)
         self._load_encoder = load_encoder
@@ -118,10 +119,7 @@ class LiveIndex:
 
     def _open(self) -> Searcher:
         if self.encoder is None:
-            from dualsearch.manifest import Manifest
-
-            model = Manifest.read(layout.current_version_dir(self.index_dir)).model
-            self.encoder = self._load_encoder(model)
+            self.encoder = self._load_encoder(Manifest.read(layout.current_version_dir(self.index_dir)))
         return Searcher.open(self.index_dir, encoder=self.encoder)
 
     def _served_name(self) -> str:

@@ -49,6 +49,10 @@ class Manifest:
     # each tower's own parameter hash; empty in manifests written before towers were hashed apart
     query_weights_sha256: str = ""
     document_weights_sha256: str = ""  # the tower that encoded the vectors: what re-encoding depends on
+    # what ran each tower ("torch", "onnx", "onnx-int8"; dualsearch.backends): vectors of other backends
+    # agree only within a measured bound, so re-encoding depends on the document tower's too
+    query_backend: str = "torch"
+    document_backend: str = "torch"
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.
@@ -66,6 +70,12 @@ class Manifest:
             return [] if self.weights_sha256 == identity.weights_sha256 else ["query", "document"]
         recorded = {"query": self.query_weights_sha256, "document": self.document_weights_sha256}
         return [side for side, sha256 in recorded.items() if sha256 != identity.tower_sha256(side)]
+
+    def vectors_reusable_by(self, identity: TowerIdentity) -> bool:
+        """True if ``identity``'s document tower, on its backend, encodes exactly as the one that built
+        these vectors."""
+        same_backend = self.document_backend == identity.document_backend
+        return same_backend and "document" not in self.differing_towers(identity)
 
     def write(self, directory: Path) -> None:
         path = directory / MANIFEST_NAME

@@ -29,6 +29,10 @@ class TowerIdentity:
     # query tower retrained alone keeps the document tower's hash, so the index's vectors stay valid
     query_weights_sha256: str = ""
     document_weights_sha256: str = ""
+    # what runs each tower: "torch" (fp32), "onnx" (fp32 on ONNX Runtime) or "onnx-int8" (int8 weights);
+    # vectors of one tower agree across backends within the bounds dualsearch.backends documents
+    query_backend: str = "torch"
+    document_backend: str = "torch"
 
     def tower_sha256(self, side: str) -> str:
         """The weights hash of the ``"query"`` or ``"document"`` tower."""

@@ -39,6 +39,7 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.index_config import IndexConfig
+from dualsearch.index_towers import save_query_tower
 from dualsearch.indexer import invalid_record_handler, log_skipped
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
@@ -79,8 +80,8 @@ class ReindexReport:
 def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, encoded: int) -> str | None:
     """Why the centroids must be retrained for the next version, or None to keep them."""
     manifest = live.manifest
-    if "document" in manifest.differing_towers(encoder.identity()):
-        return "the document tower changed"
+    if not manifest.vectors_reusable_by(encoder.identity()):
+        return "the document tower (or its backend) changed"
     if manifest.nlist == 0:
         return None  # Flat and HNSW indexes have no centroids
     if manifest.added_since_training + encoded > RETRAIN_FRACTION * manifest.trained_count:
@@ -182,6 +183,7 @@ def reindex(
                 # the live version is complete: what a killed writer left behind is of no use any more
                 layout.remove_stale_builds(index_dir)
                 discard_checkpoints(index_dir)
+                save_query_tower(index_dir, encoder)  # an index older than the light query path gains it
                 return _unchanged_report(diff, live.version_dir, started, skipped)
             stats, deleted, version_dir = _write_version(
                 index_dir,
@@ -202,7 +204,8 @@ def reindex(
 def _same_towers(live: LiveVersion, encoder: Encoder) -> bool:
     """Both towers are the ones that built the live version (a new query tower alone needs a new version,
     though every vector is reused)."""
-    return not live.manifest.differing_towers(encoder.identity())
+    identity = encoder.identity()
+    return not live.manifest.differing_towers(identity) and live.manifest.vectors_reusable_by(identity)
 
 
 def _ignore(error: CorpusError) -> None:

@@ -19,11 +19,13 @@ import faiss
 import numpy as np
 
 from dualsearch import ann, layout
+from dualsearch.backends import load_encoder
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
 from dualsearch.filters import Filter, filter_condition
 from dualsearch.fusion import fuse
+from dualsearch.index_towers import open_light_encoder
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
@@ -56,6 +58,14 @@ def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
     if identity.dimension != manifest.dimension:
         differing = ["query", "document"]
     if not differing:
+        if (identity.query_backend == "onnx-int8") != (manifest.document_backend == "onnx-int8"):
+            # int8 and fp32 vectors of the same towers are interchangeable within the bound the
+            # backends benchmark measures (docs/backends.md): allowed, and said
+            logger.info(
+                "queries encoded on %s against document vectors encoded on %s (same towers)",
+                identity.query_backend,
+                manifest.document_backend,
+            )
         return
     built = f"{index_dir} was built with towers {manifest.model!r} (dimension {manifest.dimension})"
     given = f"the towers given are {identity.model!r} (dimension {identity.dimension})"
@@ -117,10 +127,8 @@ class Searcher:
         version_dir = layout.current_version_dir(index_dir)
         manifest = Manifest.read(version_dir)
         layout.verify_files(version_dir, manifest.files, full=verify)
-        if encoder is None:
-            from dualsearch.encoder import DualEncoder
-
-            encoder = DualEncoder.load(manifest.model)
+        if encoder is None:  # the index's own ONNX query tower (no torch), else the PyTorch towers
+            encoder = open_light_encoder(index_dir, manifest) or load_encoder(manifest.model, "torch")
         check_towers(manifest, encoder, index_dir)
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
         parts = {

@@ -33,11 +33,12 @@ from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError
 from dualsearch.failpoints import failpoint
 from dualsearch.index_config import IndexConfig
+from dualsearch.index_towers import save_query_tower
 from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest, library_versions, now_iso
 from dualsearch.passages import plan_passages
-from dualsearch.protocols import Encoder
+from dualsearch.protocols import Encoder, TowerIdentity
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.vectors import VectorsWriter, open_vectors
@@ -64,6 +65,13 @@ class VersionStats:
         return sum(self.counts.values())
 
 
+def document_cache_key(identity: TowerIdentity) -> str:
+    """What checkpointed vectors depend on: the document tower's weights, and its backend unless PyTorch
+    (the key PyTorch-encoded checkpoints have always had)."""
+    sha256 = identity.tower_sha256("document")
+    return sha256 if identity.document_backend == "torch" else f"{sha256}-{identity.document_backend}"
+
+
 class LiveVersion:
     """The version a re-index starts from: its documents' hashes, vectors and trained index."""
 
@@ -78,7 +86,7 @@ class LiveVersion:
         """True if this version's passage vectors are what ``encoder`` would encode with these settings."""
         same_passages = self.manifest.passages == passage_settings
         # the vectors are the document tower's: a query tower retrained alone leaves them valid
-        return same_passages and "document" not in self.manifest.differing_towers(encoder.identity())
+        return same_passages and self.manifest.vectors_reusable_by(encoder.identity())
 
     def empty_trained_index(self) -> faiss.Index:
         """The live index emptied of vectors but keeping its trained centroids and codebooks."""
@@ -122,7 +130,7 @@ class VersionWriter:
         self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
         self.cache = ChunkCache(
             self.index_dir,
-            encoder.identity().tower_sha256("document"),
+            document_cache_key(encoder.identity()),
             f"w{self.window}s{self.stride}m{config.max_passages}",
         )
 
@@ -211,7 +219,9 @@ class VersionWriter:
             nprobe,
         )
         self._manifest(plan, nprobe, corpus_name, reuse, lexical_files).write(self.build_dir)
-        return layout.publish(self.index_dir, self.build_dir)
+        version_dir = layout.publish(self.index_dir, self.build_dir)
+        save_query_tower(self.index_dir, self.encoder)  # searching it then needs no torch
+        return version_dir
 
     def _write_lexical_and_filters(self) -> list[str]:
         """Build the BM25 index over the stored documents and index the filter fields; returns the
@@ -286,6 +296,8 @@ class VersionWriter:
             weights_sha256=identity.weights_sha256,
             query_weights_sha256=identity.tower_sha256("query"),
             document_weights_sha256=identity.tower_sha256("document"),
+            query_backend=identity.query_backend,
+            document_backend=identity.document_backend,
             routes=list(identity.routes),
             dimension=identity.dimension,
             factory=plan.factory,

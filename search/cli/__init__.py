@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dualsearch.cli.arguments import check_arguments_are_text
 from dualsearch.cli.demo import add_demo_command
 from dualsearch.cli.engine import add_evaluate_command, add_index_command, add_search_command
+from dualsearch.cli.export import add_export_command
 from dualsearch.cli.finetune import add_finetune_command
 from dualsearch.cli.serve import add_serve_command
 from dualsearch.cli.terminal import for_terminal
@@ -35,6 +36,7 @@ COMMANDS: list[Callable] = [
     add_demo_command,
     add_serve_command,
     add_finetune_command,
+    add_export_command,
 ]
 
 

@@ -55,6 +55,18 @@ def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+BACKEND_CHOICES = ("torch", "onnx", "onnx-int8")  # dualsearch.backends.BACKENDS, without importing it
+
+
+def add_backend_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=None,
+        help=help + "; onnx runs the towers on ONNX Runtime in fp32, onnx-int8 with int8 weights",
+    )
+
+
 def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-invalid", action="store_true", help="skip malformed records and report each, instead of stopping"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from dualsearch.cli.arguments import (
+    add_backend_argument,
     add_batch_size_argument,
     add_field_arguments,
     add_skip_invalid_argument,
@@ -56,6 +57,7 @@ def add_index_command(commands) -> None:
         metavar="TOKENS",
         help="tokens between passage starts (default: the window, no overlap)",
     )
+    add_backend_argument(parser, "what encodes the documents (default: onnx)")
     add_batch_size_argument(parser)
     add_skip_invalid_argument(parser)
     add_field_arguments(parser)
@@ -63,7 +65,7 @@ def add_index_command(commands) -> None:
 
 
 def _run_index(args) -> int:
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.backends import load_encoder
     from dualsearch.indexer import IndexConfig, index_corpus
 
     config = IndexConfig(
@@ -72,7 +74,7 @@ def _run_index(args) -> int:
         passage_stride=args.passage_stride,
         filter_fields=tuple(args.filter_fields),
     )
-    encoder = LazyTowers(lambda: DualEncoder.load(args.model, batch_size=args.batch_size))  # after validation
+    encoder = LazyTowers(lambda: load_encoder(args.model, args.backend, args.batch_size))  # after validation
     report, skipped = index_corpus(
         args.corpus, args.out, encoder, fields(args), config, skip_invalid=args.skip_invalid, show_progress=True
     )
@@ -108,7 +110,28 @@ def add_search_command(commands) -> None:
         'or a JSON object such as \'{"kind": ["class", "function"]}\'; repeatable (all hold)',
     )
     parser.add_argument("--json", action="store_true", help="print results as a JSON list")
+    add_query_backend_argument(parser)
     parser.set_defaults(run=_run_search)
+
+
+def add_query_backend_argument(parser) -> None:
+    add_backend_argument(
+        parser, "what encodes the query (default: the index's own ONNX query tower, without loading torch)"
+    )
+
+
+def _open_searcher(index_dir, backend: str | None):
+    """A searcher on the index's own query tower, or on the towers that built it run by ``backend``."""
+    from dualsearch.searcher import Searcher
+
+    if backend is None:
+        return Searcher.open(index_dir)
+    from dualsearch.backends import load_encoder
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+
+    model = Manifest.read(current_version_dir(index_dir)).model
+    return Searcher.open(index_dir, encoder=LazyTowers(lambda: load_encoder(model, backend)))
 
 
 def add_mode_arguments(parser) -> None:
@@ -134,12 +157,11 @@ def _run_search(args) -> int:
     import dataclasses
 
     from dualsearch.default_index import resolve_index_dir
-    from dualsearch.searcher import Searcher
     from dualsearch.text_checks import check_query
 
     check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
-    with Searcher.open(resolve_index_dir(args.index_dir, show_progress=True)) as searcher:
+    with _open_searcher(resolve_index_dir(args.index_dir, show_progress=True), args.backend) as searcher:
         results = searcher.search(
             args.query,
             k=args.k,
@@ -179,14 +201,14 @@ def add_evaluate_command(commands) -> None:
         help="drop a result whose id is the query's (BEIR/MTEB convention for ArguAna, Quora)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_query_backend_argument(parser)
     parser.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
     from dualsearch.evaluation import evaluate
-    from dualsearch.searcher import Searcher
 
-    with Searcher.open(args.index_dir) as searcher:
+    with _open_searcher(args.index_dir, args.backend) as searcher:
         metrics = evaluate(
             searcher,
             args.queries,

@@ -5,7 +5,7 @@ Importing this module is cheap: FastAPI, uvicorn, torch and FAISS load only when
 
 from __future__ import annotations
 
-from dualsearch.cli.arguments import port_or_any
+from dualsearch.cli.arguments import add_backend_argument, port_or_any
 from dualsearch.defaults import DEFAULT_INDEX
 
 DEFAULT_PORT = 8000
@@ -47,6 +47,7 @@ def add_serve_command(commands) -> None:
         help="file holding the bearer token (default: $DUALSEARCH_TOKEN; without either, writes are refused)",
     )
     parser.add_argument("--model", default=None, help="query/document towers (default: those that built the index)")
+    add_backend_argument(parser, "what runs --model's towers (default: what encoded the index's documents)")
     parser.add_argument(
         "--no-micro-batching",
         dest="micro_batching",
@@ -66,11 +67,15 @@ def _run_serve(args) -> int:
     token = read_token(args.token_file)
     check_bind(args.host, token)  # before minutes of loading towers
 
-    def load_encoder(model: str):
-        from dualsearch.encoder import DualEncoder
+    def load_encoder(manifest):
+        from dualsearch.backends import load_encoder
+        from dualsearch.index_towers import open_light_encoder
         from dualsearch.micro_batching import BatchingEncoder
 
-        encoder = DualEncoder.load(args.model or model)
+        if args.model:
+            encoder = load_encoder(args.model, args.backend or manifest.document_backend)
+        else:  # the index's own query tower; the document tower is loaded by the first write
+            encoder = open_light_encoder(index_dir, manifest) or load_encoder(manifest.model, "torch")
         return BatchingEncoder(encoder) if args.micro_batching else encoder
 
     index_dir = resolve_index_dir(args.index_dir, show_progress=True)

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
-from dualsearch.cli.arguments import add_batch_size_argument, add_field_arguments, add_skip_invalid_argument, fields
+from dualsearch.cli.arguments import (
+    add_backend_argument,
+    add_batch_size_argument,
+    add_field_arguments,
+    add_skip_invalid_argument,
+    fields,
+)
 from dualsearch.cli.lazy_towers import LazyTowers
 from dualsearch.cli.terminal import for_terminal
 from dualsearch.defaults import BATCH_SIZE, MAX_DELETE_SHARE
 
 
-def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE):
-    """The towers named on the command line, or else those that built the index, loaded when first
-    used (after the corpus and the index have been checked)."""
-    from dualsearch.encoder import DualEncoder
+def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, backend: str | None = None):
+    """The towers named on the command line, or else those that built the index (on the backend that
+    encoded its documents), loaded when first used (after the corpus and the index have been checked)."""
+    from dualsearch.backends import load_encoder
+    from dualsearch.index_towers import open_light_encoder
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
 
     def load():
-        return DualEncoder.load(model or Manifest.read(current_version_dir(index_dir)).model, batch_size=batch_size)
+        manifest = Manifest.read(current_version_dir(index_dir))
+        if model is None and backend in (None, manifest.document_backend):
+            # the index's query tower, and its document tower loaded only if a document is encoded
+            light = open_light_encoder(index_dir, manifest)
+            if light is not None:
+                light.batch_size = batch_size
+                return light
+        return load_encoder(model or manifest.model, backend or manifest.document_backend, batch_size)
 
     return LazyTowers(load)
 
@@ -30,6 +44,7 @@ def add_reindex_command(commands) -> None:
         default=None,
         help="new towers (path or hub id): every document is re-encoded; default: the towers that built the index",
     )
+    add_backend_argument(parser, "what runs the towers (default: what encoded the index's documents)")
     add_skip_invalid_argument(parser)
     parser.add_argument(
         "--retrain", action="store_true", help="retrain the IVF centroids even if the policy would keep them"
@@ -48,7 +63,7 @@ def add_reindex_command(commands) -> None:
 def _run_reindex(args) -> int:
     from dualsearch.reindex import reindex
 
-    encoder = _towers(args.index_dir, args.model, args.batch_size)
+    encoder = _towers(args.index_dir, args.model, args.batch_size, args.backend)
     report = reindex(
         args.index_dir,
         args.corpus,

@@ -1,0 +1,62 @@
+"""Which runtime encodes with the towers: PyTorch, or ONNX Runtime in fp32 or with int8 weights.
+
+``load_encoder(model, backend)`` is how every command gets its towers. A PyTorch model (``default``, a
+path or a hub id) asked for on an ONNX backend is exported once, locally, into
+``$DUALSEARCH_HOME/towers/`` (keyed by its weights' hash) and served from there; a directory written
+by ``dualsearch export`` is served as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL, home_dir
+from dualsearch.errors import ModelError
+from dualsearch.onnx_towers import OnnxEncoder, is_towers_dir
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+# What `dualsearch index` (and the default index) encode documents with: see docs/backends.md for the
+# measurements that chose it.
+DEFAULT_BACKEND = "onnx"
+
+
+def load_encoder(model: str = DEFAULT_MODEL, backend: str | None = None, batch_size: int = BATCH_SIZE):
+    """Towers for ``model`` on ``backend`` (None: an exported directory's own, else :data:`DEFAULT_BACKEND`)."""
+    if backend is not None and backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if is_towers_dir(model):
+        encoder = OnnxEncoder.load(model, batch_size=batch_size)
+        own = encoder.identity().document_backend
+        if backend is not None and backend != own:
+            raise ModelError(f"{model} holds towers exported for {own}; it cannot run on {backend}")
+        return encoder
+    from dualsearch.encoder import DualEncoder
+
+    torch_encoder = DualEncoder.load(model, batch_size=batch_size)
+    backend = backend or DEFAULT_BACKEND
+    return torch_encoder if backend == "torch" else exported_encoder(torch_encoder, backend)
+
+
+def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
+    """``torch_encoder``'s towers on an ONNX backend, exported on first use into the towers cache."""
+    identity = torch_encoder.identity()
+    directory = towers_cache_dir() / f"{backend}-{identity.weights_sha256[:32]}"
+    if not is_towers_dir(directory):
+        from dualsearch.onnx_export import export_towers
+
+        logger.info("exporting the towers to %s (%s), once for these weights", directory, backend)
+        try:
+            export_towers(torch_encoder, directory, backend)
+        except OSError:
+            if not is_towers_dir(directory):  # not a concurrent export that got there first
+                raise
+    # the same weights may have been exported from another path first: report this model's own name
+    return OnnxEncoder.load(directory, batch_size=torch_encoder.batch_size, model_name=identity.model)
+
+
+def towers_cache_dir() -> Path:
+    """``$DUALSEARCH_HOME/towers``: exported towers, one directory per weights hash and backend."""
+    return home_dir() / "towers"

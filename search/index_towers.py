@@ -1,0 +1,114 @@
+"""The query tower an index carries, so that searching it needs neither torch nor the model.
+
+Every index build and re-index saves the query tower that built the index as an ONNX graph in
+``DIR/towers/query-<backend>-<weights sha256>/`` (:mod:`dualsearch.onnx_towers`): fp32 when the index
+was built by PyTorch towers (its vectors equal PyTorch's within 1e-4 cosine), or a copy of the ONNX
+query tower that built it. :func:`open_light_encoder` serves it, after checking that the graph is the
+one recorded at export and came from the query tower the manifest names; documents (adding, explaining
+a document side) still go through the full towers, loaded on first need.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from dualsearch.errors import DualsearchError, IndexMismatchError
+from dualsearch.manifest import Manifest
+from dualsearch.onnx_towers import ONNX_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
+from dualsearch.protocols import Encoder, TowerIdentity
+
+logger = logging.getLogger(__name__)
+
+TOWERS_DIR = "towers"
+KEEP_TOWERS = 2  # the live version's query tower and the one before it (a reader may still be opening it)
+
+
+def light_tower_dir(index_dir: Path, backend: str, query_weights_sha256: str) -> Path:
+    return Path(index_dir) / TOWERS_DIR / f"query-{backend}-{query_weights_sha256[:32]}"
+
+
+def save_query_tower(index_dir: str | Path, encoder: Encoder) -> Path | None:
+    """Save ``encoder``'s query tower in ``index_dir`` for the light path, unless it is there already.
+
+    Returns its directory, or None when the towers cannot be exported (a test double, no onnx): the
+    index is complete without it, and searches then load PyTorch.
+    """
+    export = getattr(encoder, "export_query_tower", None)  # DualEncoder and OnnxEncoder have it
+    if export is None:
+        return None
+    identity = encoder.identity()
+    backend = identity.query_backend if identity.query_backend in ONNX_BACKENDS else "onnx"
+    target = light_tower_dir(Path(index_dir), backend, identity.tower_sha256("query"))
+    if (target / TOWER_FILE).is_file():
+        return target
+    try:
+        export(target)
+    except (DualsearchError, OSError, RuntimeError) as error:  # torch's exporter raises RuntimeError
+        logger.warning("could not save the ONNX query tower in %s (%s); searches will load PyTorch", index_dir, error)
+        return None
+    _remove_old_towers(target)
+    return target
+
+
+def _remove_old_towers(current: Path) -> None:
+    others = sorted(
+        (path for path in current.parent.glob("query-*") if path != current), key=lambda path: path.stat().st_mtime
+    )
+    for path in others[: max(0, len(others) - (KEEP_TOWERS - 1))]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_light_encoder(index_dir: str | Path, manifest: Manifest) -> OnnxEncoder | None:
+    """The index's own query tower on ONNX Runtime, or None (with one log line saying why) when the
+    index has none or it cannot be used; the caller then loads the PyTorch towers."""
+    from dualsearch.onnx_towers import runtime_modules
+
+    found = [
+        light_tower_dir(Path(index_dir), backend, manifest.query_weights_sha256)
+        for backend in dict.fromkeys([manifest.query_backend, *ONNX_BACKENDS])
+        if backend in ONNX_BACKENDS
+    ]
+    found = [path for path in found if (path / TOWER_FILE).is_file()] if manifest.query_weights_sha256 else []
+    if not found:
+        logger.warning(
+            "%s has no ONNX query tower (it was built before dualsearch saved one); searching through PyTorch, "
+            "which takes seconds to load. `dualsearch reindex %s --corpus CORPUS` adds it",
+            index_dir,
+            index_dir,
+        )
+        return None
+    try:
+        runtime_modules()
+        tower = OnnxTower(found[0])
+    except DualsearchError as error:
+        logger.warning("cannot use the ONNX query tower of %s (%s); searching through PyTorch", index_dir, error)
+        return None
+    if tower.config.source_weights_sha256 != manifest.query_weights_sha256:
+        logger.warning("the ONNX query tower in %s is not the index's; searching through PyTorch", found[0])
+        return None
+    identity = TowerIdentity(
+        manifest.model,
+        manifest.weights_sha256,
+        manifest.dimension,
+        tuple(manifest.routes),
+        query_weights_sha256=tower.config.source_weights_sha256,
+        document_weights_sha256=manifest.document_weights_sha256,
+        query_backend=tower.config.backend,
+        document_backend=manifest.document_backend,
+    )
+    return OnnxEncoder(tower, identity, load_documents=lambda: _document_towers(manifest))
+
+
+def _document_towers(manifest: Manifest) -> Encoder:
+    """The towers that encoded the index's documents, loaded when a document must be encoded."""
+    from dualsearch.backends import load_encoder
+
+    encoder = load_encoder(manifest.model, manifest.document_backend)
+    if encoder.identity().tower_sha256("document") != manifest.document_weights_sha256:
+        raise IndexMismatchError(
+            f"the towers at {manifest.model!r} are no longer the ones that built this index (document tower "
+            "weights differ); pass the right ones, or re-index"
+        )
+    return encoder

@@ -1,0 +1,264 @@
+"""Export PyTorch towers to ONNX (fp32, or with int8 weights) for :mod:`dualsearch.onnx_towers`.
+
+Each tower is exported on its own, because sentence-transformers' own export helpers act on the
+first Transformer of a model and a Router holds two. The graph is the transformer only (token vectors
+out); pooling, normalisation, truncation and the prompt are recorded in ``tower.json`` and applied
+by :class:`~dualsearch.onnx_towers.OnnxTower`. Attention is exported in its eager form, which ONNX
+Runtime's transformer optimiser fuses into one kernel per layer (the SDPA form is not recognised).
+int8 is ONNX Runtime's dynamic quantisation with per-channel weight scales: no calibration data, so
+nothing is downloaded. Every export is checked against the PyTorch tower on fixed texts before it is
+published, and refused if it disagrees beyond the backend's bound.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dualsearch.errors import MissingDependencyError, ModelError
+from dualsearch.onnx_towers import (
+    GRAPH_FILE,
+    ONNX_BACKENDS,
+    TOKENIZER_FILE,
+    OnnxTower,
+    TowerConfig,
+    TowersManifest,
+)
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, file_sha256
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+# Lowest cosine between an export's vectors and the PyTorch tower's on CHECK_TEXTS. fp32 differs only
+# by kernel rounding; int8 weights move vectors more (bench/backends.py measures what it costs in nDCG).
+MIN_COSINE = {"onnx": 1 - 1e-4, "onnx-int8": 0.97}
+CHECK_TEXTS = (
+    "what is tea",
+    "Vitamin D deficiency and bone density in older adults: a randomised trial",
+    "os.path.join(a, *p) joins one or more path segments intelligently.",
+    "Ünïcödé, emoji 🙂 and 中文 all reach the tokenizer as they are.",
+    "word " * 600,  # longer than any window: truncation must match
+)
+# Architectures whose attention ONNX Runtime's "bert" optimiser fuses (the others run unfused).
+FUSABLE_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "camembert", "electra"}
+SUPPORTED_POOLING = {"mean", "cls", "max"}
+
+
+def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx") -> TowerConfig:
+    """Export one tower of a :class:`~dualsearch.encoder.DualEncoder` into ``out_dir`` (created; must not
+    exist), check it against PyTorch, and return its ``tower.json``."""
+    if backend not in ONNX_BACKENDS:
+        raise ModelError(f"unknown ONNX backend {backend!r}; choose one of {', '.join(ONNX_BACKENDS)}")
+    onnx_modules()
+    out_dir = Path(out_dir)
+    transformer, pooling, normalize = _tower_parts(encoder, side)
+    identity = encoder.identity()
+    prompt = (getattr(encoder.model, "prompts", None) or {}).get(side, "")
+    if prompt and not getattr(pooling, "include_prompt", True):
+        raise ModelError(f"the {side} tower pools without its prompt; its ONNX export is not supported")
+    tokenizer = transformer.tokenizer
+    inputs = [name for name in tokenizer.model_input_names if name in ("input_ids", "attention_mask", "token_type_ids")]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
+        scratch = Path(scratch)
+        staged = scratch / "tower"
+        staged.mkdir()
+        fp32_graph = scratch / "fp32.onnx"
+        _export_graph(transformer, inputs, fp32_graph)
+        _optimise(transformer.auto_model.config, fp32_graph)
+        if backend == "onnx-int8":
+            _quantise(fp32_graph, staged / GRAPH_FILE)
+        else:
+            fp32_graph.replace(staged / GRAPH_FILE)
+        _save_tokenizer(tokenizer, staged / TOKENIZER_FILE)
+        config = TowerConfig(
+            backend=backend,
+            source_weights_sha256=identity.tower_sha256(side),
+            graph_sha256=file_sha256(staged / GRAPH_FILE),
+            dimension=encoder.dimension,
+            max_seq_length=int(transformer.max_seq_length),
+            pooling=str(pooling.pooling_mode),
+            normalize=normalize,
+            inputs=inputs,
+            pad_token_id=int(tokenizer.pad_token_id or 0),
+            prompt=prompt,
+        )
+        config.write(staged)
+        agreement = _check_against_pytorch(encoder, side, staged)
+        if agreement < MIN_COSINE[backend]:
+            raise ModelError(
+                f"the {backend} export of the {side} tower disagrees with PyTorch (lowest cosine {agreement:.6f}, "
+                f"bound {MIN_COSINE[backend]}); it was not saved"
+            )
+        config = TowerConfig(**{**config.__dict__, "checked_min_cosine": round(float(agreement), 7)})
+        config.write(staged)
+        if out_dir.exists():
+            raise ModelError(f"{out_dir} already exists")
+        staged.rename(out_dir)
+    logger.info("exported the %s tower (%s) to %s; lowest cosine to PyTorch %.6f", side, backend, out_dir, agreement)
+    return config
+
+
+def export_towers(encoder, out_dir: str | Path, backend: str = "onnx") -> TowersManifest:
+    """Export both towers of ``encoder`` as a towers directory that :class:`OnnxEncoder` loads offline
+    (``dualsearch export``), published by one rename. A model without routes is exported once and serves
+    both sides (unless its two sides have different prompts)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ModelError(f"{out_dir} exists and is not empty; choose a new directory")
+    identity = encoder.identity()
+    prompts = getattr(encoder.model, "prompts", None) or {}
+    shared = not identity.routes and prompts.get(QUERY_ROUTE, "") == prompts.get(DOCUMENT_ROUTE, "")
+    sides = (
+        {QUERY_ROUTE: "tower", DOCUMENT_ROUTE: "tower"}
+        if shared
+        else {side: side for side in (QUERY_ROUTE, DOCUMENT_ROUTE)}
+    )
+    manifest = TowersManifest(
+        model=identity.model,
+        weights_sha256=identity.weights_sha256,
+        dimension=identity.dimension,
+        routes=list(identity.routes),
+        backend=backend,
+        sides=sides,
+    )
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
+        staged = Path(scratch) / "towers"
+        staged.mkdir()
+        for side, directory in sides.items():
+            if not (staged / directory).exists():
+                export_tower(encoder, side, staged / directory, backend)
+        manifest.write(staged)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty, checked above; a concurrent export that won the race fails the rename
+        staged.rename(out_dir)
+    return manifest
+
+
+def onnx_modules():
+    """torch's exporter needs onnx; quantisation and the checks need onnxruntime."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as error:
+        raise MissingDependencyError(f"exporting towers needs {error.name}: pip install onnx onnxruntime") from None
+    return onnx, onnxruntime
+
+
+def _tower_parts(encoder, side: str):
+    """The tower's Transformer, Pooling and whether it normalises; other modules cannot be exported."""
+    modules = list(encoder._tower(side))
+    names = [type(module).__name__ for module in modules]
+    if (
+        not names
+        or names[0] != "Transformer"
+        or len(names) < 2
+        or names[1] != "Pooling"
+        or names[2:] not in ([], ["Normalize"])
+    ):
+        raise ModelError(
+            f"the {side} tower is {' -> '.join(names)}; only Transformer -> Pooling [-> Normalize] exports"
+        )
+    pooling = modules[1]
+    if pooling.pooling_mode not in SUPPORTED_POOLING:
+        raise ModelError(f"the {side} tower pools by {pooling.pooling_mode!r}; exportable: {sorted(SUPPORTED_POOLING)}")
+    if not getattr(modules[0].tokenizer, "is_fast", False):
+        raise ModelError(f"the {side} tower's tokenizer has no fast (Rust) version; its export is not supported")
+    return modules[0], pooling, names[2:] == ["Normalize"]
+
+
+def _export_graph(transformer, inputs: list[str], path: Path) -> None:
+    import torch
+
+    model = copy.deepcopy(transformer.auto_model).eval()  # the served tower keeps its attention kernel
+    model.set_attn_implementation("eager")
+
+    class TokenVectors(torch.nn.Module):  # positional inputs in, last hidden state out
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors):
+            return self.model(**dict(zip(inputs, tensors))).last_hidden_state
+
+    # Two texts of different lengths: the traced graph must take a padded batch's mask into account.
+    sample = transformer.tokenizer(["a query", "a somewhat longer document text"], padding=True, return_tensors="pt")
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*inputs, "token_vectors"]}
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+        torch.onnx.export(
+            TokenVectors(),
+            tuple(sample[name] for name in inputs),
+            str(path),
+            input_names=inputs,
+            output_names=["token_vectors"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter: no onnxscript needed, and a graph ORT's optimiser knows
+        )
+
+
+def _optimise(model_config, path: Path) -> None:
+    """Fuse attention, layer norms and GELU (ONNX Runtime's transformer optimiser), where it knows the
+    architecture; otherwise the graph runs as exported."""
+    if model_config.model_type not in FUSABLE_MODEL_TYPES:
+        logger.info("no fusion for %s models: the graph runs unfused", model_config.model_type)
+        return
+    from onnxruntime.transformers import optimizer
+
+    heads, hidden = model_config.num_attention_heads, model_config.hidden_size
+    chatty = [logging.getLogger(name) for name in ("fusion_base", "onnx_model", "onnx_model_bert", "fusion_utils")]
+    levels = [log.level for log in chatty]
+    for log in chatty:  # each fusion is narrated at INFO; a -v run should show ours, not theirs
+        log.setLevel(logging.WARNING)
+    try:
+        optimised = optimizer.optimize_model(
+            str(path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1
+        )
+        optimised.save_model_to_file(str(path))
+    finally:
+        for log, level in zip(chatty, levels):
+            log.setLevel(level)
+
+
+def _quantise(fp32_graph: Path, path: Path) -> None:
+    from onnx import TensorProto
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # it advises "pre-processing" on the root logger, for static quantisation
+    try:
+        quantize_dynamic(
+            str(fp32_graph),
+            str(path),
+            weight_type=QuantType.QInt8,
+            per_channel=True,  # one scale per output column: much closer to fp32 than one per matrix
+            extra_options={"DefaultTensorType": TensorProto.FLOAT},  # fused ops hide some types from inference
+        )
+    finally:
+        root.setLevel(level)
+
+
+def _save_tokenizer(tokenizer, path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())  # a copy: the live one keeps its settings
+    backend.no_truncation()
+    backend.no_padding()
+    backend.save(str(path))
+
+
+def _check_against_pytorch(encoder, side: str, tower_dir: Path) -> float:
+    """Lowest cosine between the export's vectors and the PyTorch tower's over :data:`CHECK_TEXTS`."""
+    texts = list(CHECK_TEXTS)
+    expected = encoder.encode_queries(texts) if side == QUERY_ROUTE else encoder.encode_documents(texts)
+    actual = OnnxTower(tower_dir).encode(texts)
+    actual = actual / np.maximum(np.linalg.norm(actual, axis=1, keepdims=True), 1e-12)
+    return float(np.min(np.sum(expected * actual, axis=1)))

@@ -1,0 +1,317 @@
+"""Towers on ONNX Runtime: tokenise, run the exported graph, pool and normalise, with no torch.
+
+A tower directory (written by :mod:`dualsearch.onnx_export`) holds ``model.onnx`` (the transformer,
+fp32 or dynamically quantised to int8), ``tokenizer.json`` and ``tower.json``: what the graph leaves
+out (truncation length, pooling, normalisation, prompt) and where it came from (the sha256 of the
+PyTorch weights it was exported from, and of the graph itself). Opening a tower checks the graph
+against its recorded hash, so identity is verified without loading torch.
+
+A towers directory (``dualsearch export``) holds one tower per side and ``dualsearch-towers.json``;
+:class:`OnnxEncoder` serves it as an :class:`~dualsearch.protocols.Encoder`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dualsearch.defaults import BATCH_SIZE
+from dualsearch.errors import MissingDependencyError, ModelError
+from dualsearch.protocols import Encoder, TokenVectors, TowerIdentity, check_texts
+
+logger = logging.getLogger(__name__)
+
+GRAPH_FILE, TOKENIZER_FILE, TOWER_FILE = "model.onnx", "tokenizer.json", "tower.json"
+TOWERS_FILE = "dualsearch-towers.json"
+ONNX_BACKENDS = ("onnx", "onnx-int8")  # fp32 graph; weights quantised to int8 per channel
+TOWER_FORMAT = 1
+# Threads of one forward pass; 0 lets ONNX Runtime use every physical core.
+THREADS_VARIABLE = "DUALSEARCH_THREADS"
+
+
+@dataclass(frozen=True)
+class TowerConfig:
+    """``tower.json``: what running the graph needs beside it, and where the graph came from."""
+
+    backend: str  # "onnx" (fp32) or "onnx-int8"
+    source_weights_sha256: str  # state_dict_sha256 of the PyTorch tower the graph was exported from
+    graph_sha256: str  # sha256 of model.onnx
+    dimension: int
+    max_seq_length: int  # tokens per input, special tokens included (longer inputs are cut)
+    pooling: str  # "mean", "cls" or "max"
+    normalize: bool
+    inputs: list[str]  # the graph's inputs, in the tokenizer's names
+    pad_token_id: int
+    prompt: str = ""  # prepended to every text, as sentence-transformers' prompts are
+    checked_min_cosine: float = 1.0  # lowest cosine to the PyTorch tower on the export's check texts
+    format: int = TOWER_FORMAT
+
+    @classmethod
+    def read(cls, directory: Path) -> TowerConfig:
+        path = directory / TOWER_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            known = {field.name for field in dataclasses.fields(cls)}
+            config = cls(**{key: value for key, value in data.items() if key in known})
+        except FileNotFoundError:
+            raise ModelError(f"{directory} is not an exported tower (no {TOWER_FILE})") from None
+        except (ValueError, TypeError) as error:
+            raise ModelError(f"{path} is damaged: {error}") from None
+        if config.format > TOWER_FORMAT:
+            raise ModelError(f"{path} has format {config.format}; this dualsearch reads up to {TOWER_FORMAT}")
+        return config
+
+    def write(self, directory: Path) -> None:
+        (directory / TOWER_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", encoding="utf-8")
+
+
+def onnx_threads() -> int:
+    """Intra-op threads per session: ``$DUALSEARCH_THREADS``, or 0 (ONNX Runtime's choice: the cores)."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    return int(text) if text.isdigit() else 0
+
+
+def runtime_modules():
+    """onnxruntime and tokenizers, or :class:`MissingDependencyError` (both are dependencies of dualsearch;
+    an install without them still searches, through PyTorch)."""
+    try:
+        import onnxruntime
+        import tokenizers
+    except ImportError as error:
+        raise MissingDependencyError(f"the ONNX towers need {error.name}: pip install onnxruntime tokenizers") from None
+    return onnxruntime, tokenizers
+
+
+class OnnxTower:
+    """One exported tower: texts in, unit vectors out (the same contract as a sentence-transformers tower)."""
+
+    def __init__(self, directory: Path, verify: bool = True, threads: int | None = None) -> None:
+        from dualsearch.towers import file_sha256
+
+        onnxruntime, tokenizers = runtime_modules()
+        self.directory = Path(directory)
+        self.config = config = TowerConfig.read(self.directory)
+        graph = self.directory / GRAPH_FILE
+        if verify and file_sha256(graph) != config.graph_sha256:
+            raise ModelError(f"{graph} does not match the sha256 recorded in {TOWER_FILE}: the export is damaged")
+        self._spans_tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+        self._spans_tokenizer.no_truncation()
+        self._spans_tokenizer.no_padding()
+        self._tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+        self._tokenizer.no_padding()  # padded per batch below, to the batch's longest input
+        self._tokenizer.enable_truncation(max_length=config.max_seq_length)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = onnx_threads() if threads is None else threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def window(self) -> int:
+        """Tokens of text one input holds (special tokens excluded)."""
+        return self.config.max_seq_length - self._tokenizer.num_special_tokens_to_add(False)
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character offsets of each text's tokens (no special tokens, no truncation)."""
+        encodings = self._spans_tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [[(int(start), int(end)) for start, end in encoding.offsets] for encoding in encodings]
+
+    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """(n, d) float32 vectors, L2-normalised when the tower normalises."""
+        encodings = self._tokenize(texts)
+        vectors = np.zeros((len(encodings), self.config.dimension), dtype=np.float32)
+        order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")  # little padding
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            hidden, mask = self._run([encodings[row] for row in rows])
+            vectors[rows] = self._pool(hidden, mask)
+        if self.config.normalize:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's tokens and their vectors before pooling (see :class:`TokenVectors`)."""
+        answers = []
+        for encoding in self._tokenize(texts):
+            hidden, _ = self._run([encoding])
+            prompted = bool(self.config.prompt)  # offsets point into the prompted text: not the user's
+            spans = [
+                None if special or prompted else (int(start), int(end))
+                for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask)
+            ]
+            mean_pooled = self.config.pooling == "mean"
+            answers.append(TokenVectors(list(encoding.tokens), spans, hidden[0].astype(np.float32), mean_pooled))
+        return answers
+
+    def _tokenize(self, texts: Sequence[str]):
+        prompt = self.config.prompt
+        return self._tokenizer.encode_batch([prompt + text for text in texts] if prompt else list(texts))
+
+    def _run(self, encodings) -> tuple[np.ndarray, np.ndarray]:
+        """The transformer's token vectors (b, t, d) and the attention mask (b, t) of a padded batch."""
+        length = max(len(encoding.ids) for encoding in encodings)
+        arrays = {
+            "input_ids": np.full((len(encodings), length), self.config.pad_token_id, dtype=np.int64),
+            "attention_mask": np.zeros((len(encodings), length), dtype=np.int64),
+            "token_type_ids": np.zeros((len(encodings), length), dtype=np.int64),
+        }
+        for row, encoding in enumerate(encodings):
+            arrays["input_ids"][row, : len(encoding.ids)] = encoding.ids
+            arrays["attention_mask"][row, : len(encoding.ids)] = 1
+            arrays["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
+        feeds = {name: arrays[name] for name in self.config.inputs}
+        (hidden,) = self._session.run(None, feeds)
+        return hidden[:, :length], arrays["attention_mask"]
+
+    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        weights = mask[..., None].astype(np.float32)  # (b, t, 1)
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        if self.config.pooling == "max":
+            return np.where(weights > 0, hidden, -1e9).max(axis=1)
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+@dataclass(frozen=True)
+class TowersManifest:
+    """``dualsearch-towers.json``: an exported model, one tower directory per side."""
+
+    model: str  # where the PyTorch towers came from ("default", a path or a hub id)
+    weights_sha256: str  # the whole PyTorch model's parameter hash
+    dimension: int
+    routes: list[str]  # as the PyTorch model's Router had them ([] for one model serving both sides)
+    backend: str
+    sides: dict[str, str]  # "query"/"document" -> tower sub-directory (the same one for a plain model)
+    format: int = TOWER_FORMAT
+
+    @classmethod
+    def read(cls, directory: Path) -> TowersManifest:
+        path = Path(directory) / TOWERS_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            known = {field.name for field in dataclasses.fields(cls)}
+            return cls(**{key: value for key, value in data.items() if key in known})
+        except FileNotFoundError:
+            raise ModelError(f"{directory} is not an exported towers directory (no {TOWERS_FILE})") from None
+        except (ValueError, TypeError) as error:
+            raise ModelError(f"{path} is damaged: {error}") from None
+
+    def write(self, directory: Path) -> None:
+        text = json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+        (Path(directory) / TOWERS_FILE).write_text(text, encoding="utf-8")
+
+
+def is_towers_dir(path: str | Path) -> bool:
+    """True for a directory written by ``dualsearch export``."""
+    return (Path(path) / TOWERS_FILE).is_file()
+
+
+class OnnxEncoder:
+    """An :class:`~dualsearch.protocols.Encoder` whose query tower (and document tower, when given) run on
+    ONNX Runtime.
+
+    Without a document tower, document work is handed to ``load_documents()``, called once on first
+    need: an index's light query path (:mod:`dualsearch.index_towers`) searches without torch and loads
+    the full towers only to encode documents.
+
+    Example:
+        >>> encoder = OnnxEncoder.load("towers-dir")  # doctest: +SKIP
+        >>> encoder.encode_queries(["what is tea"]).shape  # doctest: +SKIP
+        (1, 384)
+    """
+
+    def __init__(
+        self,
+        query: OnnxTower,
+        identity: TowerIdentity,
+        document: OnnxTower | None = None,
+        load_documents: Callable[[], Encoder] | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        if document is None and load_documents is None:
+            raise ValueError("an OnnxEncoder needs a document tower or a way to load one")
+        self.query_tower, self.document_tower = query, document
+        self._load_documents, self._documents_encoder = load_documents, None
+        self._identity = identity
+        self.batch_size = batch_size
+        self.model_name = identity.model
+
+    @classmethod
+    def load(cls, directory: str | Path, batch_size: int = BATCH_SIZE, model_name: str | None = None) -> OnnxEncoder:
+        """Open a towers directory written by ``dualsearch export`` (``model_name``: what to report as the
+        towers' origin instead of the one recorded at export)."""
+        directory = Path(directory)
+        manifest = TowersManifest.read(directory)
+        query = OnnxTower(directory / manifest.sides["query"])
+        same = manifest.sides["document"] == manifest.sides["query"]
+        document = query if same else OnnxTower(directory / manifest.sides["document"])
+        identity = TowerIdentity(
+            model_name or manifest.model,
+            manifest.weights_sha256,
+            manifest.dimension,
+            tuple(manifest.routes),
+            query_weights_sha256=query.config.source_weights_sha256,
+            document_weights_sha256=document.config.source_weights_sha256,
+            query_backend=query.config.backend,
+            document_backend=document.config.backend,
+        )
+        return cls(query, identity, document=document, batch_size=batch_size)
+
+    @property
+    def dimension(self) -> int:
+        return self._identity.dimension
+
+    def identity(self) -> TowerIdentity:
+        return self._identity
+
+    def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self.query_tower.encode(check_texts(texts, "query"), self.batch_size)
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        texts = check_texts(texts, "document")
+        if self.document_tower is None:
+            return self._documents().encode_documents(texts, show_progress=show_progress)
+        return self.document_tower.encode(texts, self.batch_size)
+
+    @property
+    def document_window(self) -> int:
+        return self.document_tower.window if self.document_tower else self._documents().document_window
+
+    def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        if self.document_tower is None:
+            return self._documents().document_token_spans(texts)
+        return self.document_tower.token_spans(texts)
+
+    def token_vectors(self, texts: Sequence[str], side: str) -> list[TokenVectors]:
+        texts = check_texts(texts, side)
+        if side == "query":
+            return self.query_tower.token_vectors(texts)
+        if self.document_tower is None:
+            return self._documents().token_vectors(texts, side)
+        return self.document_tower.token_vectors(texts)
+
+    def export_query_tower(self, out_dir) -> None:
+        """Copy the query tower's directory to ``out_dir`` (published by one rename)."""
+        copy_tower(self.query_tower.directory, Path(out_dir))
+
+    def _documents(self) -> Encoder:
+        if self._documents_encoder is None:
+            self._documents_encoder = self._load_documents()
+        return self._documents_encoder
+
+
+def copy_tower(source: Path, out_dir: Path) -> None:
+    """Copy an exported tower directory, published by one rename."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
+        staged = Path(scratch) / "tower"
+        shutil.copytree(source, staged)
+        staged.rename(out_dir)
