@@ -35,6 +35,8 @@ BENCHMARKS = {
     "reindex": "incremental re-index against a full build, memory against corpus size",
     "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
     "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",
+    "backends": "towers on PyTorch, ONNX fp32 and ONNX int8: encoding speed, query latency, nDCG@10 (about 30 min)",
+    "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from bench.common import REPO, RESULTS_DIR
+from bench.report_backends import backends_section, one_shot_section
 from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
 from bench.report_service import service_section
@@ -44,6 +45,8 @@ RESULT_NAMES = (
     "hybrid",
     "hybrid-finetuned",
     "service_load",
+    "backends",
+    "one_shot",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -521,6 +524,8 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += encoding_section(results.get("encoding"), docs)
     lines += reindex_section(results)
     lines += service_section(results.get("service_load"))
+    lines += backends_section(results.get("backends"))
+    lines += one_shot_section(results.get("one_shot"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -24,6 +24,9 @@ from dualsearch.version import __version__
 # public name -> the module that defines it
 _EXPORTS = {
     "DualEncoder": "dualsearch.encoder",
+    "OnnxEncoder": "dualsearch.onnx_towers",
+    "load_encoder": "dualsearch.backends",
+    "export_towers": "dualsearch.onnx_export",
     "Encoder": "dualsearch.protocols",
     "Searcher": "dualsearch.searcher",
     "SearchResult": "dualsearch.searcher",
@@ -60,6 +63,9 @@ _EXPORTS = {
 __all__ = [
     "__version__",
     "DualEncoder",
+    "OnnxEncoder",
+    "load_encoder",
+    "export_towers",
     "Encoder",
     "Searcher",
     "SearchResult",
@@ -108,6 +114,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
+    from dualsearch.backends import load_encoder
     from dualsearch.corpora.document import Document
     from dualsearch.corpora.records import FieldNames
     from dualsearch.corpora.sources import read_corpus
@@ -133,6 +140,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.finetune.train import finetune
     from dualsearch.index_config import IndexConfig
     from dualsearch.indexer import BuildReport, build_index, index_corpus
+    from dualsearch.onnx_export import export_towers
+    from dualsearch.onnx_towers import OnnxEncoder
     from dualsearch.protocols import Encoder
     from dualsearch.reindex import ReindexReport, add_documents, delete_documents, reindex
     from dualsearch.searcher import Searcher, SearchResult

@@ -60,18 +60,25 @@ def _remove_old_towers(current: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def find_light_tower(index_dir: str | Path, manifest: Manifest) -> Path | None:
+    """The directory of the index's ONNX query tower for ``manifest``'s query tower, if there is one."""
+    if not manifest.query_weights_sha256:  # a manifest older than per-tower hashes
+        return None
+    backends = [backend for backend in (manifest.query_backend, *ONNX_BACKENDS) if backend in ONNX_BACKENDS]
+    for backend in backends:
+        path = light_tower_dir(Path(index_dir), backend, manifest.query_weights_sha256)
+        if (path / TOWER_FILE).is_file():
+            return path
+    return None
+
+
 def open_light_encoder(index_dir: str | Path, manifest: Manifest) -> OnnxEncoder | None:
     """The index's own query tower on ONNX Runtime, or None (with one log line saying why) when the
     index has none or it cannot be used; the caller then loads the PyTorch towers."""
     from dualsearch.onnx_towers import runtime_modules
 
-    found = [
-        light_tower_dir(Path(index_dir), backend, manifest.query_weights_sha256)
-        for backend in dict.fromkeys([manifest.query_backend, *ONNX_BACKENDS])
-        if backend in ONNX_BACKENDS
-    ]
-    found = [path for path in found if (path / TOWER_FILE).is_file()] if manifest.query_weights_sha256 else []
-    if not found:
+    found = find_light_tower(index_dir, manifest)
+    if found is None:
         logger.warning(
             "%s has no ONNX query tower (it was built before dualsearch saved one); searching through PyTorch, "
             "which takes seconds to load. `dualsearch reindex %s --corpus CORPUS` adds it",
@@ -81,12 +88,12 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest) -> OnnxEncoder
         return None
     try:
         runtime_modules()
-        tower = OnnxTower(found[0])
+        tower = OnnxTower(found)
     except DualsearchError as error:
         logger.warning("cannot use the ONNX query tower of %s (%s); searching through PyTorch", index_dir, error)
         return None
     if tower.config.source_weights_sha256 != manifest.query_weights_sha256:
-        logger.warning("the ONNX query tower in %s is not the index's; searching through PyTorch", found[0])
+        logger.warning("the ONNX query tower in %s is not the index's; searching through PyTorch", found)
         return None
     identity = TowerIdentity(
         manifest.model,
