@@ -77,6 +77,9 @@ def equality(corpus_dir: Path, index_dir: Path, model: str) -> dict:
 
     torch_encoder = DualEncoder.load(model)
     build(corpus_dir, index_dir, torch_encoder)
+    with Searcher.open(index_dir, encoder=torch_encoder) as searcher:  # refuses an index of other towers
+        if searcher.manifest.document_backend != "torch":
+            raise SystemExit(f"{index_dir} was not built by PyTorch towers")
     queries = query_texts(corpus_dir)
     answer = {"model": model, "queries": len(queries)}
     with Searcher.open(index_dir) as light, Searcher.open(index_dir, encoder=torch_encoder) as full:
@@ -95,17 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench/one-shot"))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--finetuned", default=None, help="a fine-tuned Router model directory to check as well")
+    parser.add_argument(
+        "--default-index",
+        type=Path,
+        default=None,
+        help="a SciFact index already built by the default PyTorch towers (e.g. bench.backends' scifact-torch)",
+    )
     args = parser.parse_args(argv)
     log_phases_only()
     corpus_dir = args.data / "scifact"
     models = {"default": "default", **({"finetuned": args.finetuned} if args.finetuned else {})}
     results: dict = {"query": QUERY, "runs": args.runs, "equality": {}}
+    indexes = {name: args.work / f"scifact-{name}" for name in models}
+    if args.default_index:
+        indexes["default"] = args.default_index
     for name, model in models.items():
         logger.info("equality of the light path with PyTorch: %s", model)
-        results["equality"][name] = equality(corpus_dir, args.work / f"scifact-{name}", model)
+        results["equality"][name] = equality(corpus_dir, indexes[name], model)
         logger.info("%s", results["equality"][name])
     logger.info("timing whole processes, %d runs each", args.runs)
-    results["processes"] = time_processes(commands(args.work / "scifact-default"), args.runs)
+    results["processes"] = time_processes(commands(indexes["default"]), args.runs)
     for name, row in results["processes"].items():
         logger.info("%-45s %s", name, row)
     path = write_result("one_shot", results)

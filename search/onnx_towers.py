@@ -125,7 +125,8 @@ class OnnxTower:
         return [[(int(start), int(end)) for start, end in encoding.offsets] for encoding in encodings]
 
     def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """(n, d) float32 vectors, L2-normalised when the tower normalises."""
+        """(n, d) float32 unit vectors (normalised whether or not the tower ends in ``Normalize``, as
+        :class:`~dualsearch.encoder.DualEncoder` returns them: inner product is cosine)."""
         encodings = self._tokenize(texts)
         vectors = np.zeros((len(encodings), self.config.dimension), dtype=np.float32)
         order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")  # little padding
@@ -133,9 +134,7 @@ class OnnxTower:
             rows = order[start : start + batch_size]
             hidden, mask = self._run([encodings[row] for row in rows])
             vectors[rows] = self._pool(hidden, mask)
-        if self.config.normalize:
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        return vectors
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Each text's tokens and their vectors before pooling (see :class:`TokenVectors`)."""

@@ -57,7 +57,7 @@ def add_index_command(commands) -> None:
         metavar="TOKENS",
         help="tokens between passage starts (default: the window, no overlap)",
     )
-    add_backend_argument(parser, "what encodes the documents (default: onnx)")
+    add_backend_argument(parser, "what encodes the documents (default: onnx-int8)")
     add_batch_size_argument(parser)
     add_skip_invalid_argument(parser)
     add_field_arguments(parser)
