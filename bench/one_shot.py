@@ -87,7 +87,7 @@ def equality(corpus_dir: Path, index_dir: Path, model: str) -> dict:
         answer["light_encoder"] = type(light.encoder).__name__
         answer["lowest_query_cosine"] = round(float(np.min(np.sum(ours * theirs, axis=1))), 7)
         for name, searcher in (("light", light), ("torch", full)):
-            answer[f"ndcg10_{name}"] = round(evaluate(searcher, corpus_dir, "test")["nDCG@10"], 5)
+            answer[f"ndcg10_{name}"] = round(evaluate(searcher, corpus_dir, "test")["ndcg@10"], 5)
     answer["ndcg10_difference"] = round(abs(answer["ndcg10_light"] - answer["ndcg10_torch"]), 5)
     return answer
 

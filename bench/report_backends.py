@@ -11,7 +11,8 @@ def backends_section(record: dict | None) -> list[str]:
     lines = ["## Tower backends (PyTorch, ONNX fp32, ONNX int8)", ""]
     if record is None:
         return lines + [not_run("backends", "python -m bench backends"), ""]
-    backends = record.get("backends") or {}
+    recorded = record.get("backends") or {}
+    backends = {name: recorded[name] for name in sorted(recorded, key=_order)}
     rows = [
         [
             BACKEND_LABELS.get(name, name),
@@ -115,3 +116,8 @@ def one_shot_section(record: dict | None) -> list[str]:
             "",
         ]
     return lines
+
+
+def _order(backend: str) -> int:
+    """PyTorch first, then ONNX fp32, then int8; an unknown backend last."""
+    return list(BACKEND_LABELS).index(backend) if backend in BACKEND_LABELS else len(BACKEND_LABELS)

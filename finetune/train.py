@@ -26,7 +26,7 @@ from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
 from dualsearch.finetune.sampling import dev_corpus, hold_out, select_pairs
 from dualsearch.manifest import library_versions, now_iso
-from dualsearch.towers import DOCUMENT_ROUTE
+from dualsearch.towers import DOCUMENT_ROUTE, model_reference
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,8 @@ def train_towers(
         )
         for warning in report.warnings:
             logger.warning("%s", warning)
-        _save(model, build_dir, dataclasses.replace(config, max_document_length=selection.document_length), report)
+        saved_config = dataclasses.replace(config, max_document_length=selection.document_length)
+        _save(model, build_dir, saved_config, report, model_reference(str(out_dir)))
         _publish(build_dir, out_dir)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -279,12 +280,29 @@ def _prepare_build_dir(out_dir: Path, overwrite: bool) -> Path:
     return build_dir
 
 
-def _save(model, build_dir: Path, config: FinetuneConfig, report: FinetuneReport) -> None:
+def _save(model, build_dir: Path, config: FinetuneConfig, report: FinetuneReport, name: str) -> None:
     if not config.keep_checkpoints:
         shutil.rmtree(build_dir / CHECKPOINTS, ignore_errors=True)
     model.save(str(build_dir))
+    _save_onnx_towers(model, build_dir, name)
     config.write_json(build_dir / CONFIG_NAME)
     (build_dir / REPORT_NAME).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
+
+
+def _save_onnx_towers(model, build_dir: Path, name: str) -> None:
+    """Save the towers exported for the default backend beside the weights, so indexing with them
+    exports nothing (``--model MODEL/dualsearch-onnx-int8`` runs them without torch at all)."""
+    from dualsearch.backends import DEFAULT_BACKEND, shipped_towers_dir
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.errors import DualsearchError
+    from dualsearch.onnx_export import export_towers
+
+    if DEFAULT_BACKEND == "torch":
+        return
+    try:
+        export_towers(DualEncoder(model, model_name=name), shipped_towers_dir(build_dir, DEFAULT_BACKEND))
+    except (DualsearchError, OSError, RuntimeError) as error:  # the PyTorch towers are saved: they are the model
+        logger.warning("could not export the towers to ONNX (%s); indexing will export them", error)
 
 
 def _publish(build_dir: Path, out_dir: Path) -> None:

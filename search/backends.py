@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL, home_dir
 from dualsearch.errors import ModelError
-from dualsearch.onnx_towers import OnnxEncoder, is_towers_dir
+from dualsearch.onnx_towers import OnnxEncoder, TowersManifest, is_towers_dir
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,10 @@ def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
     """``torch_encoder``'s towers on an ONNX backend, exported on first use into the towers cache."""
     identity = torch_encoder.identity()
     directory = towers_cache_dir() / f"{backend}-{identity.weights_sha256[:32]}"
-    if not is_towers_dir(directory):
+    shipped = shipped_towers_dir(Path(torch_encoder.model_name), backend)
+    if is_towers_dir(shipped) and TowersManifest.read(shipped).weights_sha256 == identity.weights_sha256:
+        directory = shipped  # exported by `dualsearch finetune` with these very weights
+    elif not is_towers_dir(directory):
         from dualsearch.onnx_export import export_towers
 
         logger.info("exporting the towers to %s (%s), once for these weights", directory, backend)
@@ -56,6 +59,12 @@ def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
                 raise
     # the same weights may have been exported from another path first: report this model's own name
     return OnnxEncoder.load(directory, batch_size=torch_encoder.batch_size, model_name=identity.model)
+
+
+def shipped_towers_dir(model_dir: Path, backend: str) -> Path:
+    """Where a model directory keeps its own towers exported for ``backend`` (``dualsearch finetune``
+    writes them for the default backend)."""
+    return Path(model_dir) / f"dualsearch-{backend}"
 
 
 def towers_cache_dir() -> Path:

@@ -29,6 +29,8 @@ def test_plan_keeps_the_run_order_without_the_skipped():
         "reindex",
         "hybrid",
         "service_load",
+        "backends",
+        "one_shot",
         "stdlib_search",
     ]
 
@@ -90,6 +92,8 @@ def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
         "reindex",
         "hybrid",
         "service_load",
+        "backends",
+        "one_shot",
         "stdlib_search",
     ]
     assert "failed (1)" in capsys.readouterr().out

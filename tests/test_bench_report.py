@@ -223,8 +223,67 @@ def fake_service_load() -> dict:
     }
 
 
+def fake_backends() -> dict:
+    def backend(rate: float) -> dict:
+        return {
+            "load_seconds": 0.5,
+            "weights_mib": 100.0,
+            "best_batch_size": 8,
+            "best_documents_per_second": rate,
+            "documents_per_second_vs_torch": rate / 20.0,
+            "scifact_index": {"documents": 10, "seconds": 30.0, "reused": False},
+        }
+
+    latency = {"2_threads": {"dense": {"p50_ms": 3.0, "p95_ms": 5.0}}}
+    return {
+        **HEAD,
+        "backends": {"onnx-int8": {**backend(40.0), "export_seconds": 9.0}, "torch": backend(20.0)},
+        "ndcg10_exact_dense": {
+            "torch": {"torch": 0.65, "onnx-int8": 0.66},
+            "onnx-int8": {"torch": 0.64, "onnx-int8": 0.6},
+        },
+        "query_latency": {"onnx-int8": latency},
+        "stdlib_index_build": {
+            "torch": {"documents": 70, "seconds": 100.0},
+            "onnx-int8": {"documents": 70, "seconds": 50.0},
+        },
+        "queries_timed": 200,
+        "throughput_documents": 512,
+    }
+
+
+def fake_one_shot() -> dict:
+    equality = {"model": "default", "lowest_query_cosine": 0.9999999, "ndcg10_light": 0.73, "ndcg10_torch": 0.73}
+    return {
+        **HEAD,
+        "query": "vitamin d",
+        "runs": 10,
+        "processes": {"search (light)": {"min_s": 0.7, "median_s": 0.72, "max_s": 0.8}},
+        "equality": {"default": {**equality, "ndcg10_difference": 0.0}},
+    }
+
+
 def fake_results() -> dict:
-    return {**fake_results_before_hybrid(), "hybrid": fake_hybrid(), "service_load": fake_service_load()}
+    return {
+        **fake_results_before_hybrid(),
+        "hybrid": fake_hybrid(),
+        "service_load": fake_service_load(),
+        "backends": fake_backends(),
+        "one_shot": fake_one_shot(),
+    }
+
+
+def test_the_backends_and_one_shot_sections_read_their_records():
+    from bench.report_backends import backends_section, one_shot_section
+
+    text = "\n".join(backends_section(fake_backends()))
+    assert text.index("| PyTorch fp32 | 20.0 |") < text.index("| ONNX Runtime int8 | 40.0 | 8 | 2.00 |")  # ordered
+    assert (
+        "| ONNX Runtime int8 | 0.6400 | 0.6000 |" in text and "| ONNX Runtime int8 | 2 | dense | 3.00 | 5.00 |" in text
+    )
+    assert "PyTorch fp32 100.0 s, ONNX Runtime int8 50.0 s" in text
+    shot = "\n".join(one_shot_section(fake_one_shot()))
+    assert "| search (light) | 0.700 | 0.720 | 0.800 |" in shot and "| default | 0.9999999 | 0.7300 |" in shot
 
 
 def test_the_service_section_reads_its_record():

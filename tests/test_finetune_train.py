@@ -77,6 +77,19 @@ def test_saved_directory_reloads_and_encodes_the_same(untied):
     assert not np.allclose(first.encode_queries(texts), first.encode_documents(texts), atol=1e-4)
 
 
+def test_the_saved_model_carries_its_towers_exported_for_the_default_backend(untied, tmp_path, monkeypatch):
+    from dualsearch.backends import DEFAULT_BACKEND, load_encoder
+    from dualsearch.onnx_towers import OnnxEncoder
+
+    monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))  # the export cache: must stay unused
+    out, _ = untied
+    exported = OnnxEncoder.load(out / f"dualsearch-{DEFAULT_BACKEND}")
+    assert exported.identity().model == str(out.resolve())  # the published name, not the build directory's
+    encoder = load_encoder(str(out), DEFAULT_BACKEND)
+    assert encoder.query_tower.directory.parent == out / f"dualsearch-{DEFAULT_BACKEND}"
+    assert not (tmp_path / "towers").exists()
+
+
 def test_saved_towers_are_the_kept_ones(untied):
     """What was evaluated as 'after' is what was saved: re-scoring the saved towers gives the same metrics."""
     from dualsearch.finetune.evaluator import RetrievalEvaluator
