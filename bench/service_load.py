@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput_16_over_1_clients": ratios,
         "swap_during_16_clients": swap,
         "torch_threads_env": os.environ.get("OMP_NUM_THREADS", "torch default"),
+        "onnx_threads_env": os.environ.get("DUALSEARCH_THREADS", "onnxruntime default (all cores)"),
     }
     path = write_result("service_load", result)
     print(f"wrote {path}: 16/1 throughput {ratios}; swap run errors {swap['errors'] if swap else 'n/a'}")

@@ -128,6 +128,14 @@ def test_a_query_tower_not_the_index_s_falls_back_to_pytorch(torch_built_index, 
     assert "is not the index's" in caplog.text
 
 
+def test_without_onnxruntime_searches_go_through_pytorch_saying_why(torch_built_index, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with caplog.at_level(logging.WARNING), Searcher.open(torch_built_index) as searcher:
+        assert not isinstance(searcher.encoder, OnnxEncoder)
+        assert searcher.search("green tea", k=1)
+    assert "need onnxruntime" in caplog.text and "searching through PyTorch" in caplog.text
+
+
 def test_an_index_without_a_light_tower_opens_through_pytorch_and_reindex_adds_one(torch_built_index, tmp_path, caplog):
     import shutil
 
