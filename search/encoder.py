@@ -122,9 +122,9 @@ class DualEncoder:
 
     def _document_transformer(self):
         """The first module of the document tower (a sentence-transformers ``Transformer``)."""
-        return self._tower(DOCUMENT_ROUTE)[0]
+        return self.tower_modules(DOCUMENT_ROUTE)[0]
 
-    def _tower(self, side: str):
+    def tower_modules(self, side: str):
         """The modules of one side: the Router's route, or the whole model when it has no routes."""
         return self.model[0].sub_modules[side] if self._routes else self.model
 
@@ -136,10 +136,10 @@ class DualEncoder:
             return []
         encode = self.model.encode_query if side == QUERY_ROUTE else self.model.encode_document
         features = encode(texts, batch_size=self.batch_size, output_value=None, convert_to_numpy=False)
-        transformer = self._tower(side)[0]
+        transformer = self.tower_modules(side)[0]
         mean_pooled = any(
             type(module).__name__ == "Pooling" and getattr(module, "pooling_mode", "") == "mean"
-            for module in self._tower(side)
+            for module in self.tower_modules(side)
         )
         tokenizer = transformer.tokenizer
         spans = tokenizer(

@@ -153,18 +153,11 @@ def onnx_modules():
 
 def _tower_parts(encoder, side: str):
     """The tower's Transformer, Pooling and whether it normalises; other modules cannot be exported."""
-    modules = list(encoder._tower(side))
+    modules = list(encoder.tower_modules(side))
     names = [type(module).__name__ for module in modules]
-    if (
-        not names
-        or names[0] != "Transformer"
-        or len(names) < 2
-        or names[1] != "Pooling"
-        or names[2:] not in ([], ["Normalize"])
-    ):
-        raise ModelError(
-            f"the {side} tower is {' -> '.join(names)}; only Transformer -> Pooling [-> Normalize] exports"
-        )
+    if names[:2] != ["Transformer", "Pooling"] or names[2:] not in ([], ["Normalize"]):
+        chain = " -> ".join(names)
+        raise ModelError(f"the {side} tower is {chain}; only Transformer -> Pooling [-> Normalize] exports")
     pooling = modules[1]
     if pooling.pooling_mode not in SUPPORTED_POOLING:
         raise ModelError(f"the {side} tower pools by {pooling.pooling_mode!r}; exportable: {sorted(SUPPORTED_POOLING)}")
