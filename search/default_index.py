@@ -35,4 +35,21 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
         )
         index_corpus(DEFAULT_CORPUS, index_dir, load_encoder(), show_progress=show_progress)
+    else:
+        add_missing_query_tower(index_dir)
     return index_dir
+
+
+def add_missing_query_tower(index_dir: Path) -> None:
+    """Give a default index cached by an older dualsearch its ONNX query tower (once, seconds), so it
+    is searched without torch like a new one; any other index gains it from `dualsearch reindex`."""
+    from dualsearch.index_towers import find_light_tower, save_query_tower
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+
+    manifest = Manifest.read(current_version_dir(index_dir))
+    if find_light_tower(index_dir, manifest) is None and manifest.query_weights_sha256:
+        from dualsearch.backends import load_encoder
+
+        logger.info("adding the ONNX query tower to %s (once)", index_dir)
+        save_query_tower(index_dir, load_encoder(manifest.model, manifest.query_backend))

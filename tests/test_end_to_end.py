@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from itertools import islice
 
 import pytest
@@ -67,3 +68,7 @@ def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, ca
     assert (index_dir / "CURRENT").read_text() == built
     # the standard library's three command-line parsers; getopt's docstring is "Parser for command line options"
     assert any(parser in shown for parser in ("argparse", "getopt", "optparse"))
+    # a default index cached by a dualsearch older than the ONNX query tower gains one on its next use
+    shutil.rmtree(index_dir / "towers")
+    assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
+    assert capsys.readouterr().out == shown and list((index_dir / "towers").glob("query-*/tower.json"))
