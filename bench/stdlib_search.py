@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "index": str(index_dir),
         "documents": len(searcher),
+        "document_backend": searcher.manifest.document_backend,
+        "query_encoder": type(searcher.encoder).__name__,
         "mode": args.mode or searcher.settings.mode,
         "queries": len(queries),
         "metrics": metrics,
