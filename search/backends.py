@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("torch", "onnx", "onnx-int8")
 # What `dualsearch index` (and the default index) encode documents with. On SciFact test, int8 towers
 # scored within 0.005 nDCG@10 of PyTorch's (0.6586 against 0.6538, exact dense), built the index 1.6x
-# as fast and answered a dense query in 3.8 ms against 15.7 (python -m bench backends; docs/backends.md).
+# as fast and answered a dense query in 3.2 ms against 14.2 (python -m bench backends; docs/backends.md).
 DEFAULT_BACKEND = "onnx-int8"
 
 

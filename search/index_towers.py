@@ -3,7 +3,7 @@
 Every index build and re-index saves the query tower that built the index as an ONNX graph in
 ``DIR/towers/query-<backend>-<weights sha256>/`` (:mod:`dualsearch.onnx_towers`): fp32 when the index
 was built by PyTorch towers (its vectors equal PyTorch's within 1e-4 cosine), or a copy of the ONNX
-query tower that built it. :func:`open_light_encoder` serves it, after checking that the graph is the
+query tower that built it. :func:`index_encoder` serves it, after checking that the graph is the
 one recorded at export and came from the query tower the manifest names; documents (adding, explaining
 a document side) still go through the full towers, loaded on first need.
 """
@@ -14,6 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import DualsearchError, IndexMismatchError
 from dualsearch.manifest import Manifest
 from dualsearch.onnx_towers import ONNX_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
@@ -72,7 +73,21 @@ def find_light_tower(index_dir: str | Path, manifest: Manifest) -> Path | None:
     return None
 
 
-def open_light_encoder(index_dir: str | Path, manifest: Manifest) -> OnnxEncoder | None:
+def index_encoder(
+    index_dir: str | Path, manifest: Manifest, fallback_backend: str | None = None, batch_size: int = BATCH_SIZE
+) -> Encoder:
+    """The towers that built the index: its own ONNX query tower (documents loaded on first need), or
+    else ``manifest.model`` on ``fallback_backend`` (default: the backend that encoded its documents, which
+    writes need; searching alone can take ``"torch"``, which needs no onnxruntime)."""
+    light = open_light_encoder(index_dir, manifest, batch_size)
+    if light is not None:
+        return light
+    from dualsearch.backends import load_encoder
+
+    return load_encoder(manifest.model, fallback_backend or manifest.document_backend, batch_size)
+
+
+def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: int = BATCH_SIZE) -> OnnxEncoder | None:
     """The index's own query tower on ONNX Runtime, or None (with one log line saying why) when the
     index has none or it cannot be used; the caller then loads the PyTorch towers."""
     from dualsearch.onnx_towers import runtime_modules
@@ -105,7 +120,7 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest) -> OnnxEncoder
         query_backend=tower.config.backend,
         document_backend=manifest.document_backend,
     )
-    return OnnxEncoder(tower, identity, load_documents=lambda: _document_towers(manifest))
+    return OnnxEncoder(tower, identity, load_documents=lambda: _document_towers(manifest), batch_size=batch_size)
 
 
 def _document_towers(manifest: Manifest) -> Encoder:

@@ -13,8 +13,8 @@ published, and refused if it disagrees beyond the backend's bound.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from dualsearch.onnx_towers import (
     OnnxTower,
     TowerConfig,
     TowersManifest,
+    published_by_rename,
 )
 from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, file_sha256
 
@@ -50,29 +51,25 @@ SUPPORTED_POOLING = {"mean", "cls", "max"}
 
 
 def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx") -> TowerConfig:
-    """Export one tower of a :class:`~dualsearch.encoder.DualEncoder` into ``out_dir`` (created; must not
-    exist), check it against PyTorch, and return its ``tower.json``."""
+    """Export one tower of a :class:`~dualsearch.encoder.DualEncoder` into ``out_dir`` (created by one rename;
+    a full one already there is not replaced), check it against PyTorch, and return its ``tower.json``."""
     if backend not in ONNX_BACKENDS:
         raise ModelError(f"unknown ONNX backend {backend!r}; choose one of {', '.join(ONNX_BACKENDS)}")
     onnx_modules()
-    out_dir = Path(out_dir)
-    transformer, pooling, normalize = _tower_parts(encoder, side)
+    transformer, pooling = _tower_parts(encoder, side)
     identity = encoder.identity()
-    prompt = (getattr(encoder.model, "prompts", None) or {}).get(side, "")
+    prompt = _prompt(encoder, side)
     if prompt and not getattr(pooling, "include_prompt", True):
         raise ModelError(f"the {side} tower pools without its prompt; its ONNX export is not supported")
     tokenizer = transformer.tokenizer
     inputs = [name for name in tokenizer.model_input_names if name in ("input_ids", "attention_mask", "token_type_ids")]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
-        scratch = Path(scratch)
-        staged = scratch / "tower"
-        staged.mkdir()
-        fp32_graph = scratch / "fp32.onnx"
+    with published_by_rename(Path(out_dir)) as staged:
+        fp32_graph = staged / "fp32.onnx"
         _export_graph(transformer, inputs, fp32_graph)
         _optimise(transformer.auto_model.config, fp32_graph)
         if backend == "onnx-int8":
             _quantise(fp32_graph, staged / GRAPH_FILE)
+            fp32_graph.unlink()
         else:
             fp32_graph.replace(staged / GRAPH_FILE)
         _save_tokenizer(tokenizer, staged / TOKENIZER_FILE)
@@ -83,7 +80,6 @@ def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx")
             dimension=encoder.dimension,
             max_seq_length=int(transformer.max_seq_length),
             pooling=str(pooling.pooling_mode),
-            normalize=normalize,
             inputs=inputs,
             pad_token_id=int(tokenizer.pad_token_id or 0),
             prompt=prompt,
@@ -95,11 +91,8 @@ def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx")
                 f"the {backend} export of the {side} tower disagrees with PyTorch (lowest cosine {agreement:.6f}, "
                 f"bound {MIN_COSINE[backend]}); it was not saved"
             )
-        config = TowerConfig(**{**config.__dict__, "checked_min_cosine": round(float(agreement), 7)})
+        config = dataclasses.replace(config, checked_min_cosine=round(agreement, 7))
         config.write(staged)
-        if out_dir.exists():
-            raise ModelError(f"{out_dir} already exists")
-        staged.rename(out_dir)
     logger.info("exported the %s tower (%s) to %s; lowest cosine to PyTorch %.6f", side, backend, out_dir, agreement)
     return config
 
@@ -112,8 +105,7 @@ def export_towers(encoder, out_dir: str | Path, backend: str = "onnx") -> Towers
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ModelError(f"{out_dir} exists and is not empty; choose a new directory")
     identity = encoder.identity()
-    prompts = getattr(encoder.model, "prompts", None) or {}
-    shared = not identity.routes and prompts.get(QUERY_ROUTE, "") == prompts.get(DOCUMENT_ROUTE, "")
+    shared = not identity.routes and _prompt(encoder, QUERY_ROUTE) == _prompt(encoder, DOCUMENT_ROUTE)
     sides = (
         {QUERY_ROUTE: "tower", DOCUMENT_ROUTE: "tower"}
         if shared
@@ -127,17 +119,11 @@ def export_towers(encoder, out_dir: str | Path, backend: str = "onnx") -> Towers
         backend=backend,
         sides=sides,
     )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
-        staged = Path(scratch) / "towers"
-        staged.mkdir()
+    with published_by_rename(out_dir) as staged:
         for side, directory in sides.items():
             if not (staged / directory).exists():
                 export_tower(encoder, side, staged / directory, backend)
         manifest.write(staged)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above; a concurrent export that won the race fails the rename
-        staged.rename(out_dir)
     return manifest
 
 
@@ -151,8 +137,13 @@ def onnx_modules():
     return onnx, onnxruntime
 
 
+def _prompt(encoder, side: str) -> str:
+    """The prompt sentence-transformers puts before every text of ``side`` ("" for none)."""
+    return (getattr(encoder.model, "prompts", None) or {}).get(side, "")
+
+
 def _tower_parts(encoder, side: str):
-    """The tower's Transformer, Pooling and whether it normalises; other modules cannot be exported."""
+    """The tower's Transformer and Pooling (a Normalize may follow; other modules cannot be exported)."""
     modules = list(encoder.tower_modules(side))
     names = [type(module).__name__ for module in modules]
     if names[:2] != ["Transformer", "Pooling"] or names[2:] not in ([], ["Normalize"]):
@@ -163,7 +154,7 @@ def _tower_parts(encoder, side: str):
         raise ModelError(f"the {side} tower pools by {pooling.pooling_mode!r}; exportable: {sorted(SUPPORTED_POOLING)}")
     if not getattr(modules[0].tokenizer, "is_fast", False):
         raise ModelError(f"the {side} tower's tokenizer has no fast (Rust) version; its export is not supported")
-    return modules[0], pooling, names[2:] == ["Normalize"]
+    return modules[0], pooling
 
 
 def _export_graph(transformer, inputs: list[str], path: Path) -> None:

@@ -2,7 +2,7 @@
 
 A tower directory (written by :mod:`dualsearch.onnx_export`) holds ``model.onnx`` (the transformer,
 fp32 or dynamically quantised to int8), ``tokenizer.json`` and ``tower.json``: what the graph leaves
-out (truncation length, pooling, normalisation, prompt) and where it came from (the sha256 of the
+out (truncation length, pooling, prompt) and where it came from (the sha256 of the
 PyTorch weights it was exported from, and of the graph itself). Opening a tower checks the graph
 against its recorded hash, so identity is verified without loading torch.
 
@@ -18,7 +18,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,7 @@ class TowerConfig:
     graph_sha256: str  # sha256 of model.onnx
     dimension: int
     max_seq_length: int  # tokens per input, special tokens included (longer inputs are cut)
-    pooling: str  # "mean", "cls" or "max"
-    normalize: bool
+    pooling: str  # "mean", "cls" or "max" (the vectors are then always L2-normalised, as DualEncoder's)
     inputs: list[str]  # the graph's inputs, in the tokenizer's names
     pad_token_id: int
     prompt: str = ""  # prepended to every text, as sentence-transformers' prompts are
@@ -57,21 +57,45 @@ class TowerConfig:
 
     @classmethod
     def read(cls, directory: Path) -> TowerConfig:
-        path = directory / TOWER_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            known = {field.name for field in dataclasses.fields(cls)}
-            config = cls(**{key: value for key, value in data.items() if key in known})
-        except FileNotFoundError:
-            raise ModelError(f"{directory} is not an exported tower (no {TOWER_FILE})") from None
-        except (ValueError, TypeError) as error:
-            raise ModelError(f"{path} is damaged: {error}") from None
-        if config.format > TOWER_FORMAT:
-            raise ModelError(f"{path} has format {config.format}; this dualsearch reads up to {TOWER_FORMAT}")
-        return config
+        return read_record(cls, Path(directory) / TOWER_FILE, "an exported tower")
 
     def write(self, directory: Path) -> None:
-        (directory / TOWER_FILE).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n", encoding="utf-8")
+        write_record(self, Path(directory) / TOWER_FILE)
+
+
+def read_record(cls, path: Path, what: str):
+    """A ``tower.json``-like file as dataclass ``cls`` (fields it does not know are ignored), or
+    :class:`ModelError` saying what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {field.name for field in dataclasses.fields(cls)}
+        record = cls(**{key: value for key, value in data.items() if key in known})
+    except FileNotFoundError:
+        raise ModelError(f"{path.parent} is not {what} (no {path.name})") from None
+    except (ValueError, TypeError) as error:
+        raise ModelError(f"{path} is damaged: {error}") from None
+    if record.format > TOWER_FORMAT:
+        raise ModelError(f"{path} has format {record.format}; this dualsearch reads up to {TOWER_FORMAT}")
+    return record
+
+
+def write_record(record, path: Path) -> None:
+    path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def published_by_rename(out_dir: Path) -> Iterator[Path]:
+    """An empty directory beside ``out_dir`` to fill, renamed to ``out_dir`` when the block succeeds and
+    removed when it fails: readers see a whole export or none. An empty ``out_dir`` is replaced; a full
+    one (a concurrent export that finished first) makes the rename fail."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
+        staged = Path(scratch) / "staged"
+        staged.mkdir()
+        yield staged
+        if out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        staged.rename(out_dir)
 
 
 def onnx_threads() -> int:
@@ -94,14 +118,14 @@ def runtime_modules():
 class OnnxTower:
     """One exported tower: texts in, unit vectors out (the same contract as a sentence-transformers tower)."""
 
-    def __init__(self, directory: Path, verify: bool = True, threads: int | None = None) -> None:
+    def __init__(self, directory: Path) -> None:
         from dualsearch.towers import file_sha256
 
         onnxruntime, tokenizers = runtime_modules()
         self.directory = Path(directory)
         self.config = config = TowerConfig.read(self.directory)
         graph = self.directory / GRAPH_FILE
-        if verify and file_sha256(graph) != config.graph_sha256:
+        if file_sha256(graph) != config.graph_sha256:
             raise ModelError(f"{graph} does not match the sha256 recorded in {TOWER_FILE}: the export is damaged")
         self._spans_tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
         self._spans_tokenizer.no_truncation()
@@ -110,7 +134,7 @@ class OnnxTower:
         self._tokenizer.no_padding()  # padded per batch below, to the batch's longest input
         self._tokenizer.enable_truncation(max_length=config.max_seq_length)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = onnx_threads() if threads is None else threads
+        options.intra_op_num_threads = onnx_threads()
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
@@ -138,15 +162,15 @@ class OnnxTower:
 
     def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Each text's tokens and their vectors before pooling (see :class:`TokenVectors`)."""
+        prompted = bool(self.config.prompt)  # offsets point into the prompted text: not the user's
+        mean_pooled = self.config.pooling == "mean"
         answers = []
         for encoding in self._tokenize(texts):
             hidden, _ = self._run([encoding])
-            prompted = bool(self.config.prompt)  # offsets point into the prompted text: not the user's
             spans = [
                 None if special or prompted else (int(start), int(end))
                 for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask)
             ]
-            mean_pooled = self.config.pooling == "mean"
             answers.append(TokenVectors(list(encoding.tokens), spans, hidden[0].astype(np.float32), mean_pooled))
         return answers
 
@@ -168,7 +192,7 @@ class OnnxTower:
             arrays["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
         feeds = {name: arrays[name] for name in self.config.inputs}
         (hidden,) = self._session.run(None, feeds)
-        return hidden[:, :length], arrays["attention_mask"]
+        return hidden, arrays["attention_mask"]
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         weights = mask[..., None].astype(np.float32)  # (b, t, 1)
@@ -193,19 +217,10 @@ class TowersManifest:
 
     @classmethod
     def read(cls, directory: Path) -> TowersManifest:
-        path = Path(directory) / TOWERS_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            known = {field.name for field in dataclasses.fields(cls)}
-            return cls(**{key: value for key, value in data.items() if key in known})
-        except FileNotFoundError:
-            raise ModelError(f"{directory} is not an exported towers directory (no {TOWERS_FILE})") from None
-        except (ValueError, TypeError) as error:
-            raise ModelError(f"{path} is damaged: {error}") from None
+        return read_record(cls, Path(directory) / TOWERS_FILE, "an exported towers directory")
 
     def write(self, directory: Path) -> None:
-        text = json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-        (Path(directory) / TOWERS_FILE).write_text(text, encoding="utf-8")
+        write_record(self, Path(directory) / TOWERS_FILE)
 
 
 def is_towers_dir(path: str | Path) -> bool:
@@ -309,8 +324,5 @@ class OnnxEncoder:
 
 def copy_tower(source: Path, out_dir: Path) -> None:
     """Copy an exported tower directory, published by one rename."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
-        staged = Path(scratch) / "tower"
-        shutil.copytree(source, staged)
-        staged.rename(out_dir)
+    with published_by_rename(out_dir) as staged:
+        shutil.copytree(source, staged, dirs_exist_ok=True)

@@ -19,13 +19,12 @@ import faiss
 import numpy as np
 
 from dualsearch import ann, layout
-from dualsearch.backends import load_encoder
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
 from dualsearch.filters import Filter, filter_condition
 from dualsearch.fusion import fuse
-from dualsearch.index_towers import open_light_encoder
+from dualsearch.index_towers import index_encoder
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
@@ -128,7 +127,7 @@ class Searcher:
         manifest = Manifest.read(version_dir)
         layout.verify_files(version_dir, manifest.files, full=verify)
         if encoder is None:  # the index's own ONNX query tower (no torch), else the PyTorch towers
-            encoder = open_light_encoder(index_dir, manifest) or load_encoder(manifest.model, "torch")
+            encoder = index_encoder(index_dir, manifest, fallback_backend="torch")
         check_towers(manifest, encoder, index_dir)
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
         parts = {

@@ -69,13 +69,13 @@ def _run_serve(args) -> int:
 
     def load_encoder(manifest):
         from dualsearch.backends import load_encoder
-        from dualsearch.index_towers import open_light_encoder
+        from dualsearch.index_towers import index_encoder
         from dualsearch.micro_batching import BatchingEncoder
 
         if args.model:
             encoder = load_encoder(args.model, args.backend or manifest.document_backend)
         else:  # the index's own query tower; the document tower is loaded by the first write
-            encoder = open_light_encoder(index_dir, manifest) or load_encoder(manifest.model, "torch")
+            encoder = index_encoder(index_dir, manifest)
         return BatchingEncoder(encoder) if args.micro_batching else encoder
 
     index_dir = resolve_index_dir(args.index_dir, show_progress=True)

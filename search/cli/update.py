@@ -18,19 +18,15 @@ def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, bac
     """The towers named on the command line, or else those that built the index (on the backend that
     encoded its documents), loaded when first used (after the corpus and the index have been checked)."""
     from dualsearch.backends import load_encoder
-    from dualsearch.index_towers import find_light_tower, open_light_encoder
+    from dualsearch.index_towers import index_encoder
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
 
     def load():
         manifest = Manifest.read(current_version_dir(index_dir))
-        light_path = model is None and backend in (None, manifest.document_backend)
-        if light_path and find_light_tower(index_dir, manifest) is not None:
+        if model is None and backend in (None, manifest.document_backend):
             # the index's query tower, and its document tower loaded only if a document is encoded
-            light = open_light_encoder(index_dir, manifest)
-            if light is not None:
-                light.batch_size = batch_size
-                return light
+            return index_encoder(index_dir, manifest, batch_size=batch_size)
         return load_encoder(model or manifest.model, backend or manifest.document_backend, batch_size)
 
     return LazyTowers(load)
