@@ -10,7 +10,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch import ann, layout
+from dualsearch import ann, layout, ondisk
 from dualsearch.index_config import IndexConfig
 from dualsearch.protocols import Encoder
 from dualsearch.store import DocumentStoreReader
@@ -25,10 +25,12 @@ def index_vectors(
     trained: faiss.Index | None = None,
     factory: str | None = None,
     probes: np.ndarray | None = None,
+    on_disk_dir: Path | None = None,
 ) -> tuple[faiss.Index, ann.IndexPlan, int]:
     """Fill a FAISS index with (n, d) ``vectors`` under row ids 0..n-1; returns it, its plan and
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
+    ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.ondisk`).
 
     Example:
         >>> vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
@@ -44,7 +46,9 @@ def index_vectors(
         plan = ann.plan_index(config.factory if factory is None else factory, count)
         sample = np.asarray(vectors[ann.training_sample(count, plan.nlist, config.seed)])
         index = ann.train_index(plan, dimension, sample, config.seed)
-    for start in range(0, count, ADD_BLOCK):
+    if on_disk_dir is not None:
+        index = ondisk.add_in_shards(index, vectors, on_disk_dir)
+    for start in range(0, count if on_disk_dir is None else 0, ADD_BLOCK):
         block = np.asarray(vectors[start : start + ADD_BLOCK])
         ann.add_vectors(index, block, np.arange(start, start + len(block)))
     if ann.ivf_part(index) is None:

@@ -29,6 +29,8 @@ class IndexConfig:
         max_passages: At most this many passages a document (None: all it takes).
         filter_fields: Metadata fields to index for filtering (any field can be filtered on;
             declared ones are fast on large corpora).
+        on_disk: Keep the IVF inverted lists in a file that searches memory-map
+            (:mod:`dualsearch.ondisk`), built from shards: for indexes larger than memory.
 
     Example:
         >>> IndexConfig(factory="Flat").chunk_size
@@ -48,6 +50,7 @@ class IndexConfig:
     passage_stride: int | None = None
     max_passages: int | None = None
     filter_fields: tuple[str, ...] = ()
+    on_disk: bool = False
 
     @property
     def passages(self) -> PassageConfig:
@@ -57,6 +60,8 @@ class IndexConfig:
         self.passages  # noqa: B018  (validates the passage settings)
         if any(not isinstance(field, str) or not field for field in self.filter_fields):
             raise InvalidInputError(f"filter fields must be non-empty strings, got {list(self.filter_fields)}")
+        if self.on_disk and self.factory is not None and "IVF" not in self.factory:
+            raise InvalidInputError(f"on-disk inverted lists need an IVF index, not {self.factory!r}")
         if self.chunk_size < 1:
             raise InvalidInputError(f"chunk_size must be at least 1, got {self.chunk_size}")
         if not 0 < self.nprobe_target <= 1:

@@ -53,6 +53,7 @@ class Manifest:
     # agree only within a measured bound, so re-encoding depends on the document tower's too
     query_backend: str = "torch"
     document_backend: str = "torch"
+    on_disk: bool = False  # IVF lists in index.ivfdata, memory-mapped at search time (dualsearch.ondisk)
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.

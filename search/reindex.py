@@ -141,6 +141,7 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
         passage_stride=manifest.passages.get("stride"),
         max_passages=manifest.passages.get("max_passages"),
         filter_fields=tuple(manifest.filter_fields),
+        on_disk=manifest.on_disk,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from dualsearch import ann, layout
+from dualsearch import ann, layout, ondisk
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
@@ -131,7 +131,7 @@ class Searcher:
         check_towers(manifest, encoder, index_dir)
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
         parts = {
-            "index": faiss.read_index(str(version_dir / layout.INDEX_FILE)),
+            "index": ondisk.read_index(version_dir / layout.INDEX_FILE, manifest.on_disk),
             "store": store,
             "vectors": open_vectors(version_dir, manifest.dimension),  # mapped now: outlives the file's removal
             "lexical": LexicalIndex.load(version_dir),

@@ -26,7 +26,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch import layout
+from dualsearch import layout, ondisk
 from dualsearch.ann_build import index_vectors, pseudo_queries
 from dualsearch.checkpoints import ChunkCache
 from dualsearch.corpora.document import Document
@@ -90,9 +90,7 @@ class LiveVersion:
 
     def empty_trained_index(self) -> faiss.Index:
         """The live index emptied of vectors but keeping its trained centroids and codebooks."""
-        index = faiss.read_index(str(self.version_dir / layout.INDEX_FILE))
-        index.reset()
-        return index
+        return ondisk.emptied(ondisk.read_index(self.version_dir / layout.INDEX_FILE, self.manifest.on_disk))
 
     def close(self) -> None:
         self.store.close()
@@ -205,8 +203,10 @@ class VersionWriter:
             reuse.empty_trained_index() if reuse else None,
             reuse.manifest.factory if reuse else None,
             probes,
+            self.build_dir if self.config.on_disk else None,
         )
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
+        del index  # an on-disk index maps its lists file: let go of it before the directory is renamed
         lexical_files = self._write_lexical_and_filters()
         failpoint("writing")
         stats.index_seconds = time.perf_counter() - started
@@ -289,6 +289,8 @@ class VersionWriter:
             name: layout.file_checksum(self.build_dir / name)
             for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, *lexical_files)
         }
+        if config.on_disk:
+            files[layout.IVFDATA_FILE] = layout.file_checksum(self.build_dir / layout.IVFDATA_FILE)
         previous = self.live.manifest if self.live is not None else None
         kept = reuse.manifest if reuse is not None else None
         return Manifest(
@@ -309,6 +311,7 @@ class VersionWriter:
             lexical=dict(LEXICAL_SETTINGS),
             search=dataclasses.asdict(self.search_settings),
             filter_fields=list(config.filter_fields),
+            on_disk=config.on_disk,
             corpus=corpus_name or (previous.corpus if previous else ""),
             files=files,
             trained_count=kept.trained_count if kept else stats.total,

@@ -37,6 +37,11 @@ def add_index_command(commands) -> None:
         "derived from the corpus), IVF1024,SQ8, 'IVF,PQ32', HNSW32",
     )
     parser.add_argument(
+        "--on-disk",
+        action="store_true",
+        help="keep the IVF inverted lists in a file that searches memory-map (indexes larger than memory)",
+    )
+    parser.add_argument(
         "--filter-fields",
         nargs="+",
         default=(),
@@ -73,6 +78,7 @@ def _run_index(args) -> int:
         passage_window=args.passage_window,
         passage_stride=args.passage_stride,
         filter_fields=tuple(args.filter_fields),
+        on_disk=args.on_disk,
     )
     encoder = LazyTowers(lambda: load_encoder(args.model, args.backend, args.batch_size))  # after validation
     report, skipped = index_corpus(
