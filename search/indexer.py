@@ -17,6 +17,7 @@ from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, InvalidHandler
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import DualsearchError, IndexBuildError
+from dualsearch.executors import Executor
 from dualsearch.index_config import IndexConfig
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
@@ -48,6 +49,7 @@ def build_index(
     corpus_name: str = "",
     show_progress: bool = False,
     total: int | None = None,
+    executor: Executor | None = None,
 ) -> BuildReport:
     """Encode ``documents`` with the document tower and publish a new index version in ``index_dir``.
 
@@ -59,7 +61,8 @@ def build_index(
     Holds the index's writer lock. Nothing is visible until the whole version is written; on any
     error (a bad record halfway through, FAISS refusing the factory) the partial build is removed
     and the live version, if any, is untouched. Chunks encoded before a crash are reused by the
-    next run.
+    next run. ``executor`` runs the document tower (default: in this process;
+    :class:`dualsearch.executors.RayExecutor` on a Ray cluster).
 
     Example:
         >>> import tempfile
@@ -77,7 +80,7 @@ def build_index(
         live = None if created else _reusable_live_version(index_dir)
         if live is not None:
             stack.callback(live.close)
-        writer = stack.enter_context(VersionWriter(index_dir, encoder, config, live, SearchSettings()))
+        writer = stack.enter_context(VersionWriter(index_dir, encoder, config, live, SearchSettings(), executor))
         stats = writer.write(documents, show_progress, total)
         version_dir = writer.publish(corpus_name, retrain=True)
     manifest = Manifest.read(version_dir)
@@ -135,6 +138,7 @@ def index_corpus(
     config: IndexConfig | None = None,
     skip_invalid: bool = False,
     show_progress: bool = False,
+    executor: Executor | None = None,
 ) -> tuple[BuildReport, list[str]]:
     """Validate and count a corpus, then build its index: a bad record stops the run before any
     encoding (or, with ``skip_invalid``, is skipped and reported), and progress shows time left.
@@ -153,6 +157,13 @@ def index_corpus(
         raise IndexBuildError(f"corpus {source} has no documents")
     documents = read_corpus(source, fields, (lambda error: None) if skip_invalid else None)
     report = build_index(
-        documents, index_dir, encoder, config, corpus_name=str(source), show_progress=show_progress, total=total
+        documents,
+        index_dir,
+        encoder,
+        config,
+        corpus_name=str(source),
+        show_progress=show_progress,
+        total=total,
+        executor=executor,
     )
     return report, skipped

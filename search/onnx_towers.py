@@ -257,6 +257,7 @@ class OnnxEncoder:
         self._identity = identity
         self.batch_size = batch_size
         self.model_name = identity.model
+        self.directory: Path | None = None  # the towers directory it was loaded from (Ray workers load it too)
 
     @classmethod
     def load(cls, directory: str | Path, batch_size: int = BATCH_SIZE, model_name: str | None = None) -> OnnxEncoder:
@@ -277,7 +278,9 @@ class OnnxEncoder:
             query_backend=query.config.backend,
             document_backend=document.config.backend,
         )
-        return cls(query, identity, document=document, batch_size=batch_size)
+        encoder = cls(query, identity, document=document, batch_size=batch_size)
+        encoder.directory = directory
+        return encoder
 
     @property
     def dimension(self) -> int:
@@ -292,16 +295,16 @@ class OnnxEncoder:
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         texts = check_texts(texts, "document")
         if self.document_tower is None:
-            return self._documents().encode_documents(texts, show_progress=show_progress)
+            return self.documents_encoder().encode_documents(texts, show_progress=show_progress)
         return self.document_tower.encode(texts, self.batch_size)
 
     @property
     def document_window(self) -> int:
-        return self.document_tower.window if self.document_tower else self._documents().document_window
+        return self.document_tower.window if self.document_tower else self.documents_encoder().document_window
 
     def document_token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         if self.document_tower is None:
-            return self._documents().document_token_spans(texts)
+            return self.documents_encoder().document_token_spans(texts)
         return self.document_tower.token_spans(texts)
 
     def token_vectors(self, texts: Sequence[str], side: str) -> list[TokenVectors]:
@@ -309,14 +312,17 @@ class OnnxEncoder:
         if side == "query":
             return self.query_tower.token_vectors(texts)
         if self.document_tower is None:
-            return self._documents().token_vectors(texts, side)
+            return self.documents_encoder().token_vectors(texts, side)
         return self.document_tower.token_vectors(texts)
 
     def export_query_tower(self, out_dir) -> None:
         """Copy the query tower's directory to ``out_dir`` (published by one rename)."""
         copy_tower(self.query_tower.directory, Path(out_dir))
 
-    def _documents(self) -> Encoder:
+    def documents_encoder(self) -> Encoder:
+        """What runs the document tower: this encoder, or the one it loads on first use."""
+        if self.document_tower is not None:
+            return self
         if self._documents_encoder is None:
             self._documents_encoder = self._load_documents()
         return self._documents_encoder

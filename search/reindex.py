@@ -38,6 +38,7 @@ from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
+from dualsearch.executors import Executor
 from dualsearch.index_config import IndexConfig
 from dualsearch.index_towers import save_query_tower
 from dualsearch.indexer import invalid_record_handler, log_skipped
@@ -102,10 +103,11 @@ def _write_version(
     corpus_name: str,
     retrain: bool,
     show_progress: bool,
+    executor: Executor | None = None,
 ) -> tuple[VersionStats, int, Path]:
     """Write and publish the next version after ``live`` from ``documents``; returns stats, deleted
     count, version."""
-    with VersionWriter(index_dir, encoder, config, live) as writer:
+    with VersionWriter(index_dir, encoder, config, live, executor=executor) as writer:
         stats = writer.write(documents, show_progress, total)
         reason = "asked for" if retrain else retrain_reason(live, encoder, stats.total, stats.encoded)
         if reason:
@@ -155,6 +157,7 @@ def reindex(
     retrain: bool = False,
     show_progress: bool = False,
     allow_mass_delete: bool = False,
+    executor: Executor | None = None,
 ) -> ReindexReport:
     """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
 
@@ -162,7 +165,7 @@ def reindex(
     before anything is encoded: a bad record stops the run (unless ``skip_invalid``), and so does
     deleting more than :data:`~dualsearch.defaults.MAX_DELETE_SHARE` of the index (unless
     ``allow_mass_delete``); a corpus that changes nothing publishes no new version. The second pass
-    builds the new version.
+    builds the new version, its document tower run by ``executor`` (default: in this process).
 
     Example:
         >>> report = reindex("my-index", "docs.jsonl", DualEncoder.load())  # doctest: +SKIP
@@ -196,6 +199,7 @@ def reindex(
                 str(corpus),
                 retrain,
                 show_progress,
+                executor,
             )
     report = _report(stats, deleted, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +124,21 @@ class FakeEncoder:
 
     def document_token_spans(self, texts) -> list[list[tuple[int, int]]]:
         return [[match.span() for match in re.finditer(r"\w+", text)] for text in texts]
+
+
+class CrashingOnceEncoder(FakeEncoder):
+    """A :class:`FakeEncoder` whose process dies (SIGKILL) the first time it encodes documents while
+    ``marker`` exists; the marker is removed first, so the run that retries succeeds. It stands for a
+    Ray worker lost mid-chunk (an out-of-memory kill, a pre-empted node)."""
+
+    def __init__(self, marker: str, **options) -> None:
+        super().__init__(**options)
+        self.marker = marker
+
+    def encode_documents(self, texts, show_progress: bool = False) -> np.ndarray:
+        try:
+            os.remove(self.marker)
+        except FileNotFoundError:
+            return super().encode_documents(texts, show_progress)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")

@@ -31,13 +31,14 @@ from dualsearch.ann_build import index_vectors, pseudo_queries
 from dualsearch.checkpoints import ChunkCache
 from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError
+from dualsearch.executors import Executor, LocalExecutor
 from dualsearch.failpoints import failpoint
 from dualsearch.index_config import IndexConfig
 from dualsearch.index_towers import save_query_tower
 from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest, library_versions, now_iso
-from dualsearch.passages import plan_passages
+from dualsearch.passages import PassagePlan, plan_passages
 from dualsearch.protocols import Encoder, TowerIdentity
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
@@ -118,8 +119,10 @@ class VersionWriter:
         config: IndexConfig,
         live: LiveVersion | None = None,
         search_settings: SearchSettings | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.index_dir, self.encoder, self.config, self.live = Path(index_dir), encoder, config, live
+        self.executor = executor or LocalExecutor(encoder)  # where the document tower runs
         self.window, self.stride = config.passages.resolve(encoder)
         previous = SearchSettings.from_dict(live.manifest.search) if live is not None else SearchSettings()
         self.search_settings = search_settings or previous
@@ -150,13 +153,17 @@ class VersionWriter:
         store = DocumentStoreWriter(self.build_dir / layout.STORE_FILE)
         try:
             with VectorsWriter(self.build_dir) as vectors_file, _progress(show_progress, total) as bar:
-                for chunk in _chunks(documents, self.config.chunk_size):
-                    vectors, spans = self._chunk_vectors(chunk)  # (p, d), passages per document
+                prepared = (self._prepare(chunk) for chunk in _chunks(documents, self.config.chunk_size))
+                written = 0  # documents stored so far (chunks ahead may be prepared already)
+                for chunk, encoded in self.executor.encode(prepared, PreparedChunk.texts_to_encode):
+                    vectors, spans = self._finish(chunk, encoded)  # (p, d), passages per document
                     first_rows = stats.passages + np.cumsum([0] + [len(s) for s in spans[:-1]])
-                    store.add(range(stats.total - len(chunk), stats.total), chunk, first_rows.tolist(), spans)
+                    rows = range(written, written + len(chunk.documents))
+                    store.add(rows, chunk.documents, first_rows.tolist(), spans)
+                    written = rows.stop
                     vectors_file.append(vectors)
                     stats.passages += len(vectors)
-                    bar.update(len(chunk))
+                    bar.update(len(chunk.documents))
                     bar.set_postfix(encoded=stats.encoded, refresh=False)
                     failpoint("encoding")
         finally:
@@ -242,46 +249,51 @@ class VersionWriter:
                 writer.close()
         return files
 
-    def _chunk_vectors(self, chunk: list[Document]) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
-        """Passage vectors (p, d) and spans for one chunk: copied from the live version when the
-        document is unchanged (and the towers and passage settings are the same), encoded otherwise."""
+    def _prepare(self, chunk: list[Document]) -> PreparedChunk:
+        """What one chunk needs: vectors copied from the live version for documents unchanged there
+        (when the towers and passage settings are the same), from a checkpoint when a killed run
+        encoded the rest, and otherwise the passage texts to encode."""
         live, stats = self.live, self.stats
         known = live.store.lookup(d.id for d in chunk) if live is not None else {}
         reusable = live is not None and live.reusable_by(self.encoder, self.passage_settings)
-        parts: list[np.ndarray | None] = [None] * len(chunk)
-        spans: list[list[tuple[int, int]] | None] = [None] * len(chunk)
-        to_encode = []
+        prepared = PreparedChunk(chunk, [None] * len(chunk), [None] * len(chunk))
         for position, document in enumerate(chunk):
             hit = known.get(document.id)
             kind = "added" if hit is None else "unchanged" if hit.content_hash == document.content_hash() else "updated"
             stats.counts[kind] += 1
             if kind == "unchanged" and reusable:
-                parts[position] = live.vectors[hit.first_row : hit.first_row + len(hit.passages)]
-                spans[position] = hit.passages
+                prepared.parts[position] = live.vectors[hit.first_row : hit.first_row + len(hit.passages)]
+                prepared.spans[position] = hit.passages
             else:
-                to_encode.append(position)
-        if to_encode:
-            encoded_parts, encoded_spans = self._encode_cached([chunk[p] for p in to_encode])
-            for position, part, document_spans in zip(to_encode, encoded_parts, encoded_spans, strict=True):
-                parts[position], spans[position] = part, document_spans
-            stats.encoded += len(to_encode)
-        vectors = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
-        return vectors.astype(np.float32, copy=False), spans
+                prepared.to_encode.append(position)
+        if prepared.to_encode:
+            documents = [chunk[p] for p in prepared.to_encode]
+            prepared.plan = plan_passages(documents, self.encoder, self.window, self.stride, self.config.max_passages)
+            stats.long_titles += prepared.plan.long_titles
+            stats.cut_short += prepared.plan.cut_short
+            prepared.key = ChunkCache.key(documents)
+            prepared.checkpointed = self.cache.load(prepared.key, self.encoder.dimension)
+            if prepared.checkpointed is not None and len(prepared.checkpointed) != len(prepared.plan.texts):
+                prepared.checkpointed = None
+        return prepared
 
-    def _encode_cached(self, documents: list[Document]) -> tuple[list[np.ndarray], list[list[tuple[int, int]]]]:
-        """Passage vectors of each document (from a checkpoint when a killed run encoded them) and spans."""
-        plan = plan_passages(documents, self.encoder, self.window, self.stride, self.config.max_passages)
-        self.stats.long_titles += plan.long_titles
-        self.stats.cut_short += plan.cut_short
-        key = ChunkCache.key(documents)
-        vectors = self.cache.load(key, self.encoder.dimension)
-        if vectors is not None and len(vectors) == len(plan.texts):
-            self.stats.from_checkpoint += len(documents)
-        else:
-            vectors = self.encoder.encode_documents(plan.texts)  # (p, d) float32
-            self.cache.save(key, vectors)
-        bounds = np.cumsum([0] + [len(s) for s in plan.spans])
-        return [vectors[bounds[i] : bounds[i + 1]] for i in range(len(documents))], plan.spans
+    def _finish(self, chunk: PreparedChunk, encoded: np.ndarray) -> tuple[np.ndarray, list[list[tuple[int, int]]]]:
+        """The chunk's passage vectors (p, d) and spans, with ``encoded`` (the vectors of its texts to
+        encode) checkpointed and put in place."""
+        if chunk.to_encode:
+            if chunk.checkpointed is not None:
+                encoded = chunk.checkpointed
+                self.stats.from_checkpoint += len(chunk.to_encode)
+            else:
+                self.cache.save(chunk.key, encoded)
+            bounds = np.cumsum([0] + [len(s) for s in chunk.plan.spans])
+            for i, position in enumerate(chunk.to_encode):
+                chunk.parts[position] = encoded[bounds[i] : bounds[i + 1]]
+                chunk.spans[position] = chunk.plan.spans[i]
+            self.stats.encoded += len(chunk.to_encode)
+        parts = chunk.parts
+        vectors = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
+        return vectors.astype(np.float32, copy=False), chunk.spans
 
     def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
@@ -329,6 +341,24 @@ class VersionWriter:
                 "index_seconds": round(stats.index_seconds, 3),
             },
         )
+
+
+@dataclass
+class PreparedChunk:
+    """One chunk of documents on its way to the vectors file: what is known of each document's vectors
+    before the document tower runs."""
+
+    documents: list[Document]
+    parts: list[np.ndarray | None]  # each document's passage vectors, once known
+    spans: list[list[tuple[int, int]] | None]  # each document's passage spans, once known
+    to_encode: list[int] = field(default_factory=list)  # positions of the documents the tower must encode
+    plan: PassagePlan | None = None  # their passages
+    key: str = ""  # their checkpoint key
+    checkpointed: np.ndarray | None = None  # their vectors, when a killed run had encoded them
+
+    def texts_to_encode(self) -> list[str]:
+        """The passage texts the document tower must encode (none when checkpointed)."""
+        return self.plan.texts if self.plan is not None and self.checkpointed is None else []
 
 
 def _chunks(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:

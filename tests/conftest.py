@@ -54,3 +54,15 @@ def tiny_index(tmp_path, fake_encoder) -> Path:
     index_dir = tmp_path / "tiny-index"
     build_index(read_corpus("tiny"), index_dir, fake_encoder, corpus_name="tiny")
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """A local Ray cluster (2 CPUs) started once for the whole run, shared by every test that needs it;
+    its address lets a CLI subprocess join it (``--ray-address``)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'dualsearch[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()

@@ -67,6 +67,36 @@ def add_backend_argument(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the document tower runs: ``--executor``, ``--ray-address``, ``--workers``, ``--threads-per-worker``."""
+    group = parser.add_argument_group("encoding on a Ray cluster (pip install 'dualsearch[ray]')")
+    group.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the document tower runs: in this process (default) or on Ray actors",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="Ray cluster to use, e.g. 'auto' or HOST:6379 (default: $RAY_ADDRESS, else a new local cluster)",
+    )
+    group.add_argument(
+        "--workers", type=positive_int, default=None, help="Ray actors (default: the cluster's CPUs / threads)"
+    )
+    group.add_argument(
+        "--threads-per-worker", type=positive_int, default=1, help="CPUs (and encoder threads) per actor (default 1)"
+    )
+
+
+def executor(args: argparse.Namespace, encoder):
+    """The executor :func:`add_executor_arguments`' options ask for (``dualsearch.executors``)."""
+    from dualsearch.executors import make_executor
+
+    return make_executor(args.executor, encoder, args.workers, args.threads_per_worker, args.ray_address)
+
+
 def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-invalid", action="store_true", help="skip malformed records and report each, instead of stopping"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 
 from dualsearch.cli.arguments import (
     add_backend_argument,
     add_batch_size_argument,
+    add_executor_arguments,
     add_field_arguments,
     add_skip_invalid_argument,
+    executor,
     fields,
     positive_int,
 )
@@ -64,6 +67,7 @@ def add_index_command(commands) -> None:
     )
     add_backend_argument(parser, "what encodes the documents (default: onnx-int8)")
     add_batch_size_argument(parser)
+    add_executor_arguments(parser)
     add_skip_invalid_argument(parser)
     add_field_arguments(parser)
     parser.set_defaults(run=_run_index)
@@ -81,9 +85,17 @@ def _run_index(args) -> int:
         on_disk=args.on_disk,
     )
     encoder = LazyTowers(lambda: load_encoder(args.model, args.backend, args.batch_size))  # after validation
-    report, skipped = index_corpus(
-        args.corpus, args.out, encoder, fields(args), config, skip_invalid=args.skip_invalid, show_progress=True
-    )
+    with closing(executor(args, encoder)) as runner:
+        report, skipped = index_corpus(
+            args.corpus,
+            args.out,
+            encoder,
+            fields(args),
+            config,
+            skip_invalid=args.skip_invalid,
+            show_progress=True,
+            executor=runner,
+        )
     for message in skipped:
         print(f"skipped: {for_terminal(message)}")
     nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""

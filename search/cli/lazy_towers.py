@@ -26,6 +26,12 @@ class LazyTowers:
         self._load = load
         self._encoder = None
 
+    def loaded_encoder(self) -> Any:
+        """The encoder itself, loaded now if it was not yet."""
+        if self._encoder is None:
+            self._encoder = self._load()
+        return self._encoder
+
     def __getattr__(self, name: str) -> Any:  # only called for names this object does not have itself
         if name.startswith("__"):
             raise AttributeError(name)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from dualsearch.cli.arguments import (
     add_backend_argument,
     add_batch_size_argument,
+    add_executor_arguments,
     add_field_arguments,
     add_skip_invalid_argument,
+    executor,
     fields,
 )
 from dualsearch.cli.lazy_towers import LazyTowers
@@ -53,6 +57,7 @@ def add_reindex_command(commands) -> None:
         "(refused by default: a wrong --corpus would empty the index)",
     )
     add_batch_size_argument(parser)
+    add_executor_arguments(parser)
     add_field_arguments(parser)
     parser.set_defaults(run=_run_reindex)
 
@@ -61,16 +66,18 @@ def _run_reindex(args) -> int:
     from dualsearch.reindex import reindex
 
     encoder = _towers(args.index_dir, args.model, args.batch_size, args.backend)
-    report = reindex(
-        args.index_dir,
-        args.corpus,
-        encoder,
-        fields(args),
-        skip_invalid=args.skip_invalid,
-        retrain=args.retrain,
-        show_progress=True,
-        allow_mass_delete=args.allow_mass_delete,
-    )
+    with closing(executor(args, encoder)) as runner:
+        report = reindex(
+            args.index_dir,
+            args.corpus,
+            encoder,
+            fields(args),
+            skip_invalid=args.skip_invalid,
+            retrain=args.retrain,
+            show_progress=True,
+            allow_mass_delete=args.allow_mass_delete,
+            executor=runner,
+        )
     _print_report(report)
     return 0
 
