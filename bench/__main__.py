@@ -1,6 +1,6 @@
 """One entry point for every benchmark, then the report.
 
-    python -m bench all [--skip finetune,finetune_defaults,scale] [--nice 5] [--dry-run]
+    python -m bench all [--skip finetune,finetune_defaults,scale,ondisk] [--nice 5] [--dry-run]
                                                     every benchmark, then the report
     python -m bench report [--results DIR] [--docs DIR]    only regenerate docs/benchmarks.md
     python -m bench NAME [ARGS...]                          one benchmark; ARGS go to it
@@ -38,11 +38,13 @@ BENCHMARKS = {
     "backends": "towers on PyTorch, ONNX fp32 and ONNX int8: encoding speed, query latency, nDCG@10 (about 30 min)",
     "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
+    "ray_encoding": "index builds encoded locally and on Ray actors, 2,000 SciFact documents (about 10 min)",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
+    "ondisk": "1M synthetic vectors, IVF lists in memory against on disk: memory and latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
     "finetune_defaults": "`dualsearch finetune DATA --out M` with no other flag, in-domain and cross-collection (slow)",
 }
-SLOW = ("finetune", "finetune_defaults", "scale")
+SLOW = ("finetune", "finetune_defaults", "scale", "ondisk")
 
 
 def parse_skip(text: str) -> list[str]:

@@ -263,6 +263,54 @@ def fake_one_shot() -> dict:
     }
 
 
+def fake_ray_encoding() -> dict:
+    from bench.ray_encoding import model
+
+    def run(rate, seconds):
+        return {"documents_per_second": rate, "write_seconds": seconds, "start_seconds": 3.0, "documents": 2000}
+
+    runs = {
+        "local-1": run(12.0, 166.7),
+        "local-2": run(24.0, 83.3),
+        "ray-1": run(11.5, 173.9),
+        "ray-2": run(22.0, 90.9),
+        "driver": run(400.0, 5.0),
+    }
+    overhead = {"ray-1_vs_local-1": 0.042, "ray-2_vs_local-2": 0.083}
+    return {
+        **HEAD,
+        "documents": 2000,
+        "towers": "default",
+        "runs": runs,
+        "ray_overhead_at_equal_cores": overhead,
+        "model": model(runs),
+    }
+
+
+def fake_ondisk() -> dict:
+    def kind(peak, anonymous, p50, under_limit):
+        memory = {"rss": peak, "anonymous": anonymous, "file": peak - anonymous, "peak": peak}
+        search = {"nprobe": 512, "p50_ms": p50, "p95_ms": p50 * 1.2, "memory_after_queries_mib": memory}
+        build = {
+            "factory": "IVF4000,Flat",
+            "build_seconds": 70.0,
+            "build_peak_rss_mib": 4000,
+            "build_peak_anonymous_mib": 1700,
+        }
+        return {"build": build, "search": search, "search_under_limit": under_limit}
+
+    return {
+        **HEAD,
+        "vectors": 1_000_000,
+        "dimension": 384,
+        "queries": 200,
+        "target_overlap": 0.95,
+        "limit_mib": 400.0,
+        "memory": kind(1600, 1550, 16.0, "killed: out of memory under the limit"),
+        "disk": kind(1500, 60, 18.0, {"p50_ms": 30.0, "cgroup_peak_mib": 399.0}),
+    }
+
+
 def fake_results() -> dict:
     return {
         **fake_results_before_hybrid(),
@@ -270,7 +318,24 @@ def fake_results() -> dict:
         "service_load": fake_service_load(),
         "backends": fake_backends(),
         "one_shot": fake_one_shot(),
+        "ray_encoding": fake_ray_encoding(),
+        "ondisk": fake_ondisk(),
     }
+
+
+def test_the_scaling_sections_read_their_records_and_the_model_finds_where_the_driver_saturates():
+    from bench.report_scaling import ondisk_section, ray_section
+
+    record = fake_ray_encoding()
+    assert record["model"]["workers_where_the_driver_saturates"] == round(400.0 / 11.5, 1)  # 1 / (5 s / 2000)
+    by_machines = {row["machines"]: row for row in record["model"]["by_machines"]}
+    assert not by_machines[4]["driver_bound"] and by_machines[64]["driver_bound"]  # 128 workers > 34.8
+    assert by_machines[64]["documents_per_second"] == 400.0
+    text = "\n".join(ray_section(record))
+    assert "| Ray, 2 workers x 1 thread | 22.00 |" in text and "ray-2 against local-2 8.3%" in text
+    disk = "\n".join(ondisk_section(fake_ondisk()))
+    assert "| in memory | 70.0 | 4000 | 1700 | 16.00 |" in disk and "killed: out of memory" in disk
+    assert "p50 30.0 ms, peak 399.0 MiB" in disk
 
 
 def test_the_backends_and_one_shot_sections_read_their_records():

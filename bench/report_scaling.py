@@ -1,0 +1,122 @@
+"""The scale-out sections of docs/benchmarks.md: encoding on Ray (results/ray_encoding.json) and indexes
+with their lists on disk (results/ondisk.json)."""
+
+from __future__ import annotations
+
+from bench.report_tables import dig, markdown_table, not_run, provenance
+
+RUN_LABELS = {
+    "local-1": "local, 1 thread",
+    "local-2": "local, 2 threads",
+    "ray-1": "Ray, 1 worker x 1 thread",
+    "ray-2": "Ray, 2 workers x 1 thread",
+    "driver": "driver alone (instant encoder)",
+}
+
+
+def ray_section(record: dict | None) -> list[str]:
+    lines = ["## Encoding on Ray", ""]
+    if record is None:
+        return lines + [not_run("ray_encoding", "python -m bench ray_encoding"), ""]
+    runs = record.get("runs") or {}
+    rows = [
+        [
+            RUN_LABELS.get(name, name),
+            run.get("documents_per_second"),
+            run.get("write_seconds"),
+            run.get("start_seconds"),
+        ]
+        for name, run in runs.items()
+    ]
+    overhead = record.get("ray_overhead_at_equal_cores") or {}
+    model = record.get("model") or {}
+    lines += [
+        provenance(record, "ray_encoding"),
+        "",
+        f"{record.get('documents'):,} SciFact documents, {record.get('towers')}; documents/s of the write phase "
+        "(reading to vectors file), each run in its own process:",
+        "",
+        markdown_table(["run", "documents/s", "write s", "start s"], rows, [0, 2, 1, 1]),
+        "",
+        "Ray's overhead at equal cores (1 - Ray's rate / the local rate): "
+        + ", ".join(f"{name.replace('_vs_', ' against ')} {value:.1%}" for name, value in overhead.items())
+        + ".",
+        "",
+        f"Model: one worker encodes {model.get('worker_documents_per_second')} documents/s; the driver's own "
+        f"work costs {model.get('driver_seconds_per_document')} s a document, a ceiling of "
+        f"{model.get('driver_ceiling_documents_per_second')} "
+        f"documents/s reached at about {model.get('workers_where_the_driver_saturates')} workers.",
+        "",
+        markdown_table(
+            ["machines", "workers", "documents/s", "driver-bound", "hours for 10M", "hours for 100M"],
+            [
+                [
+                    row.get("machines"),
+                    row.get("workers"),
+                    row.get("documents_per_second"),
+                    "yes" if row.get("driver_bound") else "no",
+                    row.get("hours_10M"),
+                    row.get("hours_100M"),
+                ]
+                for row in model.get("by_machines") or []
+            ],
+            [0, 0, 1, 0, 1, 1],
+        ),
+        "",
+        f"Not included: {model.get('not_included')}.",
+        "",
+    ]
+    return lines
+
+
+def ondisk_section(record: dict | None) -> list[str]:
+    lines = ["## Indexes with their lists on disk", ""]
+    if record is None:
+        return lines + [not_run("ondisk", "python -m bench ondisk"), ""]
+    rows = []
+    for kind, label in (("memory", "in memory"), ("disk", "on disk (`--on-disk`)")):
+        build, search = dig(record, kind, "build") or {}, dig(record, kind, "search") or {}
+        after = search.get("memory_after_queries_mib") or {}
+        limited = dig(record, kind, "search_under_limit")
+        rows.append(
+            [
+                label,
+                build.get("build_seconds"),
+                build.get("build_peak_rss_mib"),
+                build.get("build_peak_anonymous_mib"),
+                search.get("p50_ms"),
+                search.get("p95_ms"),
+                after.get("rss"),
+                after.get("anonymous"),
+                f"p50 {limited.get('p50_ms')} ms, peak {limited.get('cgroup_peak_mib')} MiB"
+                if isinstance(limited, dict)
+                else limited,
+            ]
+        )
+    lines += [
+        provenance(record, "ondisk"),
+        "",
+        f"{record.get('vectors'):,} synthetic {record.get('dimension')}-d vectors, "
+        f"`{dig(record, 'memory', 'build', 'factory')}`, {record.get('queries')} queries one at a time at nprobe "
+        f"{dig(record, 'memory', 'search', 'nprobe')} (the smallest reaching overlap@10 "
+        f"{record.get('target_overlap')}); memory in MiB; the last column searches again in a process held to "
+        f"{record.get('limit_mib')} MiB (25% of the in-memory index's resident memory):",
+        "",
+        markdown_table(
+            [
+                "lists",
+                "build s",
+                "build peak RSS",
+                "build peak anonymous",
+                "p50 ms",
+                "p95 ms",
+                "RSS after queries",
+                "anonymous after queries",
+                "under the limit",
+            ],
+            rows,
+            [0, 1, 0, 0, 2, 2, 0, 0, 0],
+        ),
+        "",
+    ]
+    return lines
