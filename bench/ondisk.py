@@ -13,9 +13,9 @@ each search in a process of its own so its peak memory is its own. For each kind
   query at a time at that nprobe, p50/p95, and resident memory after the queries, split into anonymous
   memory and mapped file pages (the kernel's page cache, which it takes back under memory pressure);
 - search under a memory limit (a cgroup v1 memory controller, where this machine lets us make one):
-  the same queries in a process held to 25% of the in-memory index's resident memory, the page cache
-  emptied first so every page it reads is charged to it. The on-disk index must answer them (its
-  pages are evicted and read again); the in-memory one cannot load.
+  the first ``--limited-queries`` queries in a process held to 25% of the in-memory index's resident
+  memory, the page cache emptied first so every page it reads is charged to it. The on-disk index
+  must answer them (its pages are evicted and read again, at disk speed); the in-memory one cannot load.
 
 Writes results/ondisk.json.
 """
@@ -50,6 +50,10 @@ def parse_args(argv):
     parser.add_argument("--step", choices=("build", "search"), help=argparse.SUPPRESS)  # one child process's job
     parser.add_argument("--kind", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--nprobe", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--limited-queries", type=int, default=10, help="queries timed under the memory limit (each reads from disk)"
+    )
+    parser.add_argument("--timed", type=int, default=0, help=argparse.SUPPRESS)  # queries to time (0: all)
     return parser.parse_args(argv)
 
 
@@ -106,8 +110,9 @@ def build(work: Path, kind: str) -> dict:
     }
 
 
-def search(work: Path, kind: str, nprobe: int) -> dict:
-    """With ``nprobe`` 0, find the smallest reaching the target overlap first."""
+def search(work: Path, kind: str, nprobe: int, timed: int = 0) -> dict:
+    """With ``nprobe`` 0, find the smallest reaching the target overlap first; time the first ``timed``
+    queries (0: all)."""
     from dualsearch import layout, ondisk
     from dualsearch.ann import ivf_part, nprobe_grid, overlap_at_k, search_vectors
 
@@ -124,12 +129,13 @@ def search(work: Path, kind: str, nprobe: int) -> dict:
                 nprobe = candidate
                 break
     times = []
-    for row in range(len(queries)):
+    for row in range(timed or len(queries)):
         started = time.perf_counter()
         search_vectors(index, queries[row : row + 1], 10, nprobe)
         times.append(time.perf_counter() - started)
     return {
         "nprobe": nprobe,
+        "timed_queries": len(times),
         "overlap_by_nprobe": overlaps,
         "p50_ms": round(percentile_ms(times, 50), 3),
         "p95_ms": round(percentile_ms(times, 95), 3),
@@ -139,10 +145,10 @@ def search(work: Path, kind: str, nprobe: int) -> dict:
     }
 
 
-def run_step(args, step: str, kind: str, nprobe: int = 0, cgroup: Path | None = None) -> dict | None:
+def run_step(args, step: str, kind: str, nprobe: int = 0, cgroup: Path | None = None, timed: int = 0) -> dict | None:
     """Run one step in a child process (inside ``cgroup`` when given); its JSON answer, or None if it died."""
     command = [sys.executable, "-m", "bench.ondisk", "--step", step, "--kind", kind, "--work", str(args.work)]
-    command += ["--nprobe", str(nprobe)]
+    command += ["--nprobe", str(nprobe), "--timed", str(timed)]
     enter = None
     if cgroup is not None:
         enter = lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid()))  # noqa: E731 (runs in the child)
@@ -191,7 +197,7 @@ def main(argv=None) -> int:
         print(json.dumps(build(args.work, args.kind)))
         return 0
     if args.step == "search":
-        print(json.dumps(search(args.work, args.kind, args.nprobe)))
+        print(json.dumps(search(args.work, args.kind, args.nprobe, args.timed)))
         return 0
     import faiss
 
@@ -228,7 +234,7 @@ def main(argv=None) -> int:
             continue
         result["page_cache_dropped"] = drop_page_cache()
         try:
-            answer = run_step(args, "search", kind, nprobe, group)
+            answer = run_step(args, "search", kind, nprobe, group, args.limited_queries)
             peak = int((group / "memory.max_usage_in_bytes").read_text())
         finally:
             group.rmdir()

@@ -88,7 +88,8 @@ def ondisk_section(record: dict | None) -> list[str]:
                 search.get("p95_ms"),
                 after.get("rss"),
                 after.get("anonymous"),
-                f"p50 {limited.get('p50_ms')} ms, peak {limited.get('cgroup_peak_mib')} MiB"
+                f"p50 {limited.get('p50_ms')} ms over {limited.get('timed_queries')} queries, "
+                f"peak {limited.get('cgroup_peak_mib')} MiB"
                 if isinstance(limited, dict)
                 else limited,
             ]

@@ -9,7 +9,8 @@ publish atomically (:mod:`dualsearch.layout`). Any error, or leaving the ``with`
 publishing, removes the build directory and leaves the live version untouched. Call it while
 holding the writer lock (:class:`dualsearch.lock.IndexLock`).
 
-Memory stays bounded by one chunk of documents plus the FAISS index.
+Memory stays bounded by the chunks being encoded (one locally; two per worker on Ray,
+:mod:`dualsearch.executors`) plus the FAISS index.
 """
 
 from __future__ import annotations
@@ -285,6 +286,9 @@ class VersionWriter:
                 encoded = chunk.checkpointed
                 self.stats.from_checkpoint += len(chunk.to_encode)
             else:
+                expected = (len(chunk.plan.texts), self.encoder.dimension)
+                if encoded.shape != expected:  # a worker that went wrong must not shift every row after it
+                    raise IndexBuildError(f"the document tower returned {encoded.shape} vectors for {expected}")
                 self.cache.save(chunk.key, encoded)
             bounds = np.cumsum([0] + [len(s) for s in chunk.plan.spans])
             for i, position in enumerate(chunk.to_encode):

@@ -307,7 +307,7 @@ def fake_ondisk() -> dict:
         "target_overlap": 0.95,
         "limit_mib": 400.0,
         "memory": kind(1600, 1550, 16.0, "killed: out of memory under the limit"),
-        "disk": kind(1500, 60, 18.0, {"p50_ms": 30.0, "cgroup_peak_mib": 399.0}),
+        "disk": kind(1500, 60, 18.0, {"p50_ms": 30.0, "timed_queries": 10, "cgroup_peak_mib": 399.0}),
     }
 
 
@@ -335,7 +335,7 @@ def test_the_scaling_sections_read_their_records_and_the_model_finds_where_the_d
     assert "| Ray, 2 workers x 1 thread | 22.00 |" in text and "ray-2 against local-2 8.3%" in text
     disk = "\n".join(ondisk_section(fake_ondisk()))
     assert "| in memory | 70.0 | 4000 | 1700 | 16.00 |" in disk and "killed: out of memory" in disk
-    assert "p50 30.0 ms, peak 399.0 MiB" in disk
+    assert "p50 30.0 ms over 10 queries, peak 399.0 MiB" in disk
 
 
 def test_the_backends_and_one_shot_sections_read_their_records():
