@@ -17,6 +17,8 @@ from dualsearch.errors import InvalidInputError
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
 TRAINED_TOWERS = ("both", "query")
+# where each pair's negatives come from (None: the data's own first, then mined): dualsearch.finetune.clicks
+NEGATIVE_SOURCES = ("sampled", "impressions", "mixed")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class FinetuneConfig:
     train: str = "both"  # towers to train: 'both', or 'query' (the document tower and the index stay valid)
     # --- training data
     split: str = "train"  # qrels split of a BEIR directory to train on
+    corpus: str | None = None  # the documents a click log's ids refer to (any corpus form)
     min_relevance: int = 1  # judgements at or above this grade become (query, document) pairs
     max_pairs: int | None = None  # seeded subsample of the pairs (None: all of them)
     max_positives_per_query: int | None = None  # seeded cap per query, applied before max_pairs
@@ -66,6 +69,10 @@ class FinetuneConfig:
     negative_range_min: int = 3  # skip the miner's top ranks below this (unjudged relevant documents sit there)
     negative_range_max: int = 50  # consider the miner's ranks below this
     negative_margin: float | None = 0.05  # keep a negative only if score <= positive score - margin * |positive|
+    # None: the data's own negatives (a click log's impressions) first, then mined ones; 'sampled': mined
+    # and in-batch only; 'impressions': the data's own only; 'mixed': one of the data's plus hard_negatives mined
+    negatives: str | None = None
+    logq: bool = False  # correct in-batch logits by each positive's log frequency (dualsearch.finetune.logq)
     # --- robustness
     interpolate: bool = True  # WiSE-FT: mix the tuned towers with the base, weight chosen on dev
     # --- output
@@ -83,7 +90,15 @@ class FinetuneConfig:
             "evaluation_steps",
             allow_none=True,
         )
-        for name in ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints"):
+        for name in (
+            "tied",
+            "avoid_known_positives",
+            "gradient_cache",
+            "bf16",
+            "interpolate",
+            "keep_checkpoints",
+            "logq",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.base, str) or not self.base.strip():
@@ -122,6 +137,8 @@ class FinetuneConfig:
                 "need 0 <= negative_range_min < negative_range_max, "
                 f"got {self.negative_range_min}, {self.negative_range_max}"
             )
+        if self.negatives is not None and self.negatives not in NEGATIVE_SOURCES:
+            raise InvalidInputError(f"negatives must be one of {list(NEGATIVE_SOURCES)}, got {self.negatives!r}")
         if self.negative_margin is not None and not 0 <= self.negative_margin < 1:
             raise InvalidInputError(f"negative_margin must be in [0, 1), got {self.negative_margin}")
 

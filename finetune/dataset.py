@@ -10,6 +10,7 @@ from dualsearch.finetune.data import TrainingData
 from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
 
 Pair = tuple[str, str]
+LABEL_COLUMN = "label"  # sentence-transformers hands this column to the loss as ``labels``
 
 
 def negative_columns(count: int) -> list[str]:
@@ -22,8 +23,14 @@ def negative_columns(count: int) -> list[str]:
     return ["negative"] if count == 1 else [f"negative_{i}" for i in range(1, count + 1)]
 
 
-def build_dataset(data: TrainingData, pairs: Sequence[Pair], negatives: Sequence[Sequence[str]] | None = None):
-    """One row per pair: the query text, the positive document's text, then its negatives' texts.
+def build_dataset(
+    data: TrainingData,
+    pairs: Sequence[Pair],
+    negatives: Sequence[Sequence[str]] | None = None,
+    labels: Sequence[float] | None = None,
+):
+    """One row per pair: the query text, the positive document's text, then its negatives' texts, and
+    ``labels`` (one number per row, which the loss receives; :mod:`dualsearch.finetune.logq`) last.
 
     Example:
         >>> from finetune.data import load_training_data
@@ -39,14 +46,18 @@ def build_dataset(data: TrainingData, pairs: Sequence[Pair], negatives: Sequence
         raise InvalidInputError("every pair needs the same number of negatives")
     for position, name in enumerate(negative_columns(count) if count else []):
         columns[name] = [data.documents[row[position]] for row in negatives]
+    if labels is not None:
+        columns[LABEL_COLUMN] = list(labels)
     return Dataset.from_dict(columns)
 
 
 def router_mapping(column_names: Sequence[str]) -> dict[str, str]:
-    """Which tower encodes each column: queries the query tower, everything else the document tower.
+    """Which tower encodes each text column: queries the query tower, everything else the document tower
+    (the label column is not text).
 
     Example:
-        >>> router_mapping(["query", "document", "negative"])
+        >>> router_mapping(["query", "document", "negative", "label"])
         {'query': 'query', 'document': 'document', 'negative': 'document'}
     """
-    return {name: QUERY_ROUTE if name == "query" else DOCUMENT_ROUTE for name in column_names}
+    texts = [name for name in column_names if name != LABEL_COLUMN]
+    return {name: QUERY_ROUTE if name == "query" else DOCUMENT_ROUTE for name in texts}

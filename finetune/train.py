@@ -82,7 +82,7 @@ def finetune(
     options = dict(options or {})
     # bad option values fail here, before the data is read
     given = dataclasses.replace(config or FinetuneConfig(), **options)
-    everything = load_training_data(data, given.split)
+    everything = read_training_data(data, given.split, given.corpus)
     reasons: list[str] = []
     if config is None:
         config, reasons = recipe_config(DataShape.of(everything, data, given.min_relevance), options)
@@ -92,12 +92,24 @@ def finetune(
     return train_towers(train, out_dir, config, dev, show_progress, overwrite, reasons)
 
 
+def read_training_data(data: str | Path, split: str = "train", corpus: str | Path | None = None) -> TrainingData:
+    """:func:`~dualsearch.finetune.data.load_training_data`, or a JSONL click log (``query``, ``shown``,
+    ``clicked``) read against ``corpus`` (:mod:`dualsearch.finetune.clicks`)."""
+    from dualsearch.finetune.clicks import is_click_log, load_click_log
+
+    if is_click_log(data):
+        if corpus is None:
+            raise TrainingDataError(f"{data} is a click log: give the corpus its document ids refer to (--corpus)")
+        return load_click_log(data, corpus)[0]
+    return load_training_data(data, split)
+
+
 def load_splits(
     data: str | Path, config: FinetuneConfig, train: TrainingData | None = None
 ) -> tuple[TrainingData, TrainingData | None]:
     """Training data and the dev set: a BEIR split (``dev_split``), held-out queries (``dev_fraction``) or
     none. ``train`` is the training split when already read."""
-    train = train or load_training_data(data, config.split)
+    train = train or read_training_data(data, config.split, config.corpus)
     if config.dev_split is not None:
         if not (Path(data) / "corpus.jsonl").is_file():
             raise InvalidInputError(f"dev_split needs a BEIR directory; for {data} use dev_fraction")
@@ -205,23 +217,51 @@ class TrainingRows:
 def training_dataset(
     train: TrainingData, config: FinetuneConfig, model=None, show_progress: bool = False
 ) -> TrainingRows:
-    """The trainer's rows: pairs, with negatives mined, given in the data, or none."""
+    """The trainer's rows: pairs, with negatives mined, given in the data, or none (``config.negatives``),
+    and with ``config.logq`` each row's positive's log frequency as its label."""
     pairs = select_pairs(train, config.min_relevance, config.max_positives_per_query, config.max_pairs, config.seed)
-    count = config.hard_negatives or (1 if train.negatives else 0)
-    negatives = _negatives(train, pairs, count, config, model, show_progress) if count else None
+    train, count, mine = negative_plan(train, config)
+    negatives = _negatives(train, pairs, count, config, model, show_progress, mine) if count else None
+    if config.logq:
+        from dualsearch.finetune.logq import log_frequencies
+
+    labels = log_frequencies([d for _, d in pairs]) if config.logq else None
     return TrainingRows(
-        build_dataset(train, pairs, negatives),
+        build_dataset(train, pairs, negatives, labels),
         count,
         [q for q, _ in pairs],
         [[d, *(negatives[i] if negatives else ())] for i, (_, d) in enumerate(pairs)],
     )
 
 
-def _negatives(train: TrainingData, pairs, count: int, config: FinetuneConfig, model, show_progress: bool):
+def negative_plan(train: TrainingData, config: FinetuneConfig) -> tuple[TrainingData, int, bool]:
+    """The data whose own negatives may be used, negatives per pair, and whether to mine any.
+
+    Example:
+        >>> data = TrainingData("t", {}, {}, {}, {("q", "d"): ("n",)})
+        >>> [negative_plan(data, FinetuneConfig(negatives=n))[1:] for n in (None, "sampled", "impressions", "mixed")]
+        [(1, True), (1, True), (1, False), (2, True)]
+        >>> negative_plan(data, FinetuneConfig(negatives="sampled"))[0].negatives
+        {}
+    """
+    given = bool(train.negatives)
+    if config.negatives == "sampled":
+        return dataclasses.replace(train, negatives={}), config.hard_negatives, True
+    if config.negatives == "impressions":
+        return train, 1, False
+    if config.negatives == "mixed":
+        return train, config.hard_negatives + (1 if given else 0), True
+    return train, config.hard_negatives or (1 if given else 0), True
+
+
+def _negatives(
+    train: TrainingData, pairs, count: int, config: FinetuneConfig, model, show_progress: bool, mine: bool = True
+):
     rankings = []
-    if config.hard_negatives and config.negative_miner in ("bm25", "both"):
+    mine = mine and config.hard_negatives > 0
+    if mine and config.negative_miner in ("bm25", "both"):
         rankings.append(bm25_rankings(train, config.negative_range_max))
-    if config.hard_negatives and config.negative_miner in ("towers", "both"):
+    if mine and config.negative_miner in ("towers", "both"):
         from dualsearch.finetune.evaluator import bf16_autocast
 
         with bf16_autocast(config.bf16):

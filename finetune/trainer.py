@@ -31,6 +31,12 @@ def make_loss(model, config: FinetuneConfig):
         MultipleNegativesRankingLoss,
     )
 
+    if config.logq:  # in-batch logits corrected by each positive's log frequency (labels)
+        from dualsearch.finetune.logq import CachedLogQMultipleNegativesRankingLoss, LogQMultipleNegativesRankingLoss
+
+        if config.gradient_cache:
+            return CachedLogQMultipleNegativesRankingLoss(model, config.scale, config.mini_batch_size)
+        return LogQMultipleNegativesRankingLoss(model, config.scale)
     if config.gradient_cache:
         return CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
     return MultipleNegativesRankingLoss(model, scale=config.scale)

@@ -14,6 +14,7 @@ import argparse
 _FIELD_OPTIONS = {
     "base": str,
     "split": str,
+    "corpus": str,
     "dev_split": str,
     "dev_fraction": float,
     "epochs": float,
@@ -36,10 +37,11 @@ _FIELD_OPTIONS = {
     "dev_max_documents": int,
     "evaluation_steps": int,
 }
-_FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints")
+_FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints", "logq")
 _HELP = {
     "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
     "split": "qrels split of a BEIR directory to train on (default train)",
+    "corpus": "for a click log: the corpus its document ids refer to (any form `dualsearch index` takes)",
     "dev_split": "BEIR qrels split for dev evaluation (default: dev when the data has it)",
     "dev_fraction": "hold out this fraction of the training queries for dev evaluation, seeded "
     "(default 0.15 when the data has no dev split and 0.15 of its queries make at least 20)",
@@ -71,6 +73,8 @@ _HELP = {
     "bf16": "bfloat16 autocast (default: on where the CPU has AMX or AVX512-BF16)",
     "interpolate": "mix the tuned towers with the base ones (WiSE-FT), weight chosen on dev (default on)",
     "keep_checkpoints": "keep MODEL_DIR/checkpoints",
+    "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
+    "popular documents are not pushed down for being everyone's negative",
 }
 
 
@@ -80,8 +84,8 @@ def add_finetune_command(commands) -> None:
     parser.add_argument(
         "data",
         metavar="DATA",
-        help="a BEIR directory, a .jsonl of {query, document[, negative]}, "
-        "a save_to_disk dataset directory or hf:NAME[:SPLIT]",
+        help="a BEIR directory, a .jsonl of {query, document[, negative]}, a click log .jsonl of "
+        "{query, shown, clicked[, time]} (with --corpus), a save_to_disk dataset directory or hf:NAME[:SPLIT]",
     )
     parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="model directory to create")
     parser.add_argument("--config", metavar="JSON", help="start from this train_config.json; options override it")
@@ -99,6 +103,13 @@ def add_finetune_command(commands) -> None:
         default=None,
         help="towers to train (default both); query keeps the document tower, so an index built with the "
         "base towers stays valid and `reindex` re-encodes nothing",
+    )
+    parser.add_argument(
+        "--negatives",
+        choices=("sampled", "impressions", "mixed"),
+        default=None,
+        help="where each pair's negative comes from: sampled (mined and in-batch only), impressions (a click "
+        "log's shown-but-skipped documents only) or mixed (one of each); default: the data's own first, then mined",
     )
     parser.add_argument(
         "--negative-range",
@@ -123,7 +134,7 @@ def add_finetune_command(commands) -> None:
 
 def options_from_args(args) -> dict:
     """The config fields the command line sets (the recipe or ``--config`` decides the rest)."""
-    names = (*_FIELD_OPTIONS, *_FLAGS, "train")
+    names = (*_FIELD_OPTIONS, *_FLAGS, "train", "negatives")
     changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.negative_range is not None:
         changes["negative_range_min"], changes["negative_range_max"] = args.negative_range
