@@ -38,6 +38,7 @@ BENCHMARKS = {
     "backends": "towers on PyTorch, ONNX fp32 and ONNX int8: encoding speed, query latency, nDCG@10 (about 30 min)",
     "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
+    "click_log": "a simulated click log over NFCorpus train (position-biased clicks, Zipf queries) and its statistics",
     "ray_encoding": "index builds encoded locally and on Ray actors, 2,000 SciFact documents (about 10 min)",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",
     "ondisk": "1M synthetic vectors, IVF lists in memory against on disk: memory and latency (slow)",

@@ -108,3 +108,17 @@ def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets()
     assert "| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | 0.6451 | 0.3159 |" in table
     row = "| `dualsearch finetune nfcorpus --out MODEL` | 10.0 min | 0.5 | 128 | 0.3000 → 0.3300 | 76% | not run | "
     assert row + "0.3311 (target ≥ 0.335) |" in table
+
+
+def test_simulated_clicks_follow_examination_by_rank_and_relevance():
+    from collections import Counter
+
+    from bench.click_log import CLICK_IF_RELEVANT, NOISE_CLICK, simulate, statistics
+
+    log = simulate({"q": ["a", "b", "c", "d"]}, {"q": {"a", "d"}}, {"q": "text"}, 8000, seed=1)
+    share = {d: n / len(log) for d, n in Counter(d for record in log for d in record["clicked"]).items()}
+    assert abs(share["a"] - CLICK_IF_RELEVANT) < 0.02  # rank 1 is always examined
+    assert abs(share["d"] - CLICK_IF_RELEVANT / 4) < 0.02  # rank 4 is examined a quarter of the time
+    assert abs(share.get("b", 0.0) - NOISE_CLICK / 2) < 0.01  # not relevant: only noise clicks
+    stats = statistics(log)
+    assert stats["records"] == 8000 and stats["distinct_queries"] == 1 and stats["distinct_clicked_documents"] <= 4

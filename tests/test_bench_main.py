@@ -23,6 +23,7 @@ WITHOUT_SLOW = [
     "backends",
     "one_shot",
     "stdlib_search",
+    "click_log",
     "ray_encoding",
 ]
 
