@@ -84,7 +84,7 @@ def one_run(name: str, corpus: Path, out: Path) -> dict:
 
         ray.init(num_cpus=CORES_PER_MACHINE, include_dashboard=False, logging_level=logging.WARNING)
         executor = RayExecutor(encoder, workers=count, threads=1)
-        executor._workers()  # start the actors now, so their start is timed apart from the build
+        executor.start()  # now, so the actors' start is timed apart from the build
     elif kind == "local":
         executor = LocalExecutor(encoder)
     else:

@@ -111,6 +111,10 @@ class RayExecutor:
             finished, in_flight = self._next(queue, in_flight)
             yield finished
 
+    def start(self) -> None:
+        """Start the actors now (they are otherwise started by the first chunk that needs encoding)."""
+        self._workers()
+
     @property
     def window(self) -> int:
         return 2 * len(self._actors)
