@@ -150,3 +150,20 @@ def test_scifact_documents_on_ray_match_a_local_build_with_the_default_towers(tm
         assert [[r.doc_id for r in a.search(q, k=10)] for q in queries] == [
             [r.doc_id for r in b.search(q, k=10)] for q in queries
         ]
+
+
+def test_workers_that_load_other_towers_are_refused_before_encoding(tmp_path, ray_address, monkeypatch):
+    import functools
+
+    from dualsearch import executors
+    from dualsearch.errors import IndexBuildError
+
+    # as if a node had other files at the model path: its actors load other document towers
+    monkeypatch.setattr(executors, "towers_loader", lambda encoder: functools.partial(FakeEncoder, salt="other"))
+    executor = RayExecutor(FakeEncoder(), workers=1)
+    try:
+        with pytest.raises(IndexBuildError, match="other towers than this process"):
+            index_corpus("tiny", tmp_path / "idx", FakeEncoder(), executor=executor)
+    finally:
+        executor.close()
+    assert not (tmp_path / "idx" / "CURRENT").exists()
