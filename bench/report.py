@@ -18,7 +18,7 @@ from bench.common import REPO, RESULTS_DIR
 from bench.report_backends import backends_section, one_shot_section
 from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
-from bench.report_scaling import ondisk_section, ray_section
+from bench.report_scaling import click_log_section, ondisk_section, ray_section
 from bench.report_service import service_section
 from bench.report_tables import (
     busy_note,
@@ -50,6 +50,7 @@ RESULT_NAMES = (
     "one_shot",
     "ray_encoding",
     "ondisk",
+    "click_log",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -531,6 +532,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += one_shot_section(results.get("one_shot"))
     lines += ray_section(results.get("ray_encoding"))
     lines += ondisk_section(results.get("ondisk"))
+    lines += click_log_section(results.get("click_log"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -121,3 +121,22 @@ def ondisk_section(record: dict | None) -> list[str]:
         "",
     ]
     return lines
+
+
+def click_log_section(record: dict | None) -> list[str]:
+    """The simulated click log's parameters and statistics (training on it is reported once it runs)."""
+    lines = ["## The simulated click log", ""]
+    if record is None:
+        return lines + [not_run("click_log", "python -m bench click_log"), ""]
+    parameters, statistics = record.get("parameters") or {}, record.get("statistics") or {}
+    lines += [
+        provenance(record, "click_log"),
+        "",
+        f"{record.get('collection')}. Parameters: "
+        + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in parameters.items())
+        + ".",
+        "",
+        markdown_table(["statistic", "value"], [[name.replace("_", " "), value] for name, value in statistics.items()]),
+        "",
+    ]
+    return lines

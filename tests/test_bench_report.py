@@ -320,11 +320,17 @@ def fake_results() -> dict:
         "one_shot": fake_one_shot(),
         "ray_encoding": fake_ray_encoding(),
         "ondisk": fake_ondisk(),
+        "click_log": {
+            **HEAD,
+            "collection": "nfcorpus train",
+            "parameters": {"seed": 12, "zipf_exponent": 1.1},
+            "statistics": {"records": 20000, "click_share_of_top_1_percent_documents": 0.42},
+        },
     }
 
 
 def test_the_scaling_sections_read_their_records_and_the_model_finds_where_the_driver_saturates():
-    from bench.report_scaling import ondisk_section, ray_section
+    from bench.report_scaling import click_log_section, ondisk_section, ray_section
 
     record = fake_ray_encoding()
     assert record["model"]["workers_where_the_driver_saturates"] == round(400.0 / 11.5, 1)  # 1 / (5 s / 2000)
@@ -336,6 +342,8 @@ def test_the_scaling_sections_read_their_records_and_the_model_finds_where_the_d
     disk = "\n".join(ondisk_section(fake_ondisk()))
     assert "| in memory | 70.0 | 4000 | 1700 | 16.00 |" in disk and "killed: out of memory" in disk
     assert "p50 30.0 ms over 10 queries, peak 399.0 MiB" in disk
+    clicks = "\n".join(click_log_section(fake_results()["click_log"]))
+    assert "zipf exponent 1.1" in clicks and "| records | 20,000 |" in clicks
 
 
 def test_the_backends_and_one_shot_sections_read_their_records():
