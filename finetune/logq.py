@@ -7,7 +7,7 @@ Yi et al. subtract from each in-batch logit the log of the document's sampling p
 ``s_c(q_i, d_j) = s(q_i, d_j) - log(p_j)``, where ``p_j`` is how often ``d_j`` appears as a positive in
 the training stream. They estimate ``p_j`` online with hashed arrays because a recommender's stream is
 unbounded; a training set here is a finite list of pairs, so exact counts over it are both possible
-and exact: ``p_j = positives of d_j / pairs``.
+and exact: ``p_j = positives of d_j / pairs`` (:func:`dualsearch.finetune.sampling.log_frequencies`).
 
 Each training row carries the log-probability of its own positive in a ``label`` column (the trainer
 passes it to the loss as ``labels``); the loss subtracts it from that document's column of the
@@ -18,9 +18,7 @@ logits as they are.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 from sentence_transformers.sentence_transformer.losses import (
@@ -30,18 +28,6 @@ from sentence_transformers.sentence_transformer.losses import (
 from sentence_transformers.util import cos_sim
 
 from dualsearch.finetune.dataset import LABEL_COLUMN
-
-
-def log_frequencies(positives: Sequence[str]) -> list[float]:
-    """``log(p)`` of each row's positive, ``p`` its share of all rows' positives.
-
-    Example:
-        >>> [round(x, 4) for x in log_frequencies(["a", "b", "a", "a"])]
-        [-0.2877, -1.3863, -0.2877, -0.2877]
-    """
-    counts = Counter(positives)
-    total = len(positives)
-    return [math.log(counts[document] / total) for document in positives]
 
 
 class CorrectedSimilarity:

@@ -4,7 +4,10 @@ which documents make a dev corpus small enough to encode at every evaluation."""
 from __future__ import annotations
 
 import logging
+import math
 import random
+from collections import Counter
+from collections.abc import Sequence
 
 from dualsearch.errors import TrainingDataError
 from dualsearch.finetune.data import TrainingData
@@ -88,3 +91,15 @@ def dev_corpus(dev: TrainingData, max_documents: int | None = None, seed: int = 
     others = sorted(set(dev.documents) - set(judged))
     extra = rng.sample(others, min(len(others), max_documents - len(judged)))
     return {d: dev.documents[d] for d in sorted([*judged, *extra])}
+
+
+def log_frequencies(positives: Sequence[str]) -> list[float]:
+    """``log(p)`` of each row's positive, ``p`` its share of all rows' positives.
+
+    Example:
+        >>> [round(x, 4) for x in log_frequencies(["a", "b", "a", "a"])]
+        [-0.2877, -1.3863, -0.2877, -0.2877]
+    """
+    counts = Counter(positives)
+    total = len(positives)
+    return [math.log(counts[document] / total) for document in positives]

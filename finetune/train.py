@@ -24,7 +24,7 @@ from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.data import TrainingData, load_beir, load_training_data
 from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
-from dualsearch.finetune.sampling import dev_corpus, hold_out, select_pairs
+from dualsearch.finetune.sampling import dev_corpus, hold_out, log_frequencies, select_pairs
 from dualsearch.manifest import library_versions, now_iso
 from dualsearch.towers import DOCUMENT_ROUTE, model_reference
 
@@ -222,9 +222,6 @@ def training_dataset(
     pairs = select_pairs(train, config.min_relevance, config.max_positives_per_query, config.max_pairs, config.seed)
     train, count, mine = negative_plan(train, config)
     negatives = _negatives(train, pairs, count, config, model, show_progress, mine) if count else None
-    if config.logq:
-        from dualsearch.finetune.logq import log_frequencies
-
     labels = log_frequencies([d for _, d in pairs]) if config.logq else None
     return TrainingRows(
         build_dataset(train, pairs, negatives, labels),

@@ -48,9 +48,10 @@ def index_vectors(
         index = ann.train_index(plan, dimension, sample, config.seed)
     if on_disk_dir is not None:
         index = ondisk.add_in_shards(index, vectors, on_disk_dir)
-    for start in range(0, count if on_disk_dir is None else 0, ADD_BLOCK):
-        block = np.asarray(vectors[start : start + ADD_BLOCK])
-        ann.add_vectors(index, block, np.arange(start, start + len(block)))
+    else:
+        for start in range(0, count, ADD_BLOCK):
+            block = np.asarray(vectors[start : start + ADD_BLOCK])
+            ann.add_vectors(index, block, np.arange(start, start + len(block)))
     if ann.ivf_part(index) is None:
         return index, plan, 0
     if probes is None:

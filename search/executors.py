@@ -137,14 +137,13 @@ class RayExecutor:
         actor = ray.remote(num_cpus=self.threads, max_restarts=-1, max_task_retries=-1)(TowerWorker)
         load = towers_loader(self.encoder)
         self._actors = [actor.remote(load, self.threads) for _ in range(workers)]
-        expected = encoding_identity(self.encoder.identity())
+        expected = self.encoder.identity().document_key()
         for identity in ray.get([a.identity.remote() for a in self._actors]):
-            found = encoding_identity(identity)
+            found = identity.document_key()
             if found != expected:
                 raise IndexBuildError(
-                    f"a Ray worker loaded other towers than this process (document tower {found[0][:12]} on "
-                    f"{found[1]}, against {expected[0][:12]} on {expected[1]}): on a cluster the model directory "
-                    "must hold the same towers on every node"
+                    f"a Ray worker loaded other towers than this process (document tower {found[:12]}, against "
+                    f"{expected[:12]}): on a cluster the model directory must hold the same towers on every node"
                 )
         self._pool = ray.util.ActorPool(self._actors)
         logger.info("encoding on %d Ray workers with %d thread(s) each", workers, self.threads)
@@ -194,11 +193,6 @@ def towers_loader(encoder: Encoder) -> Callable[[], Encoder]:
     if type(encoder).__name__ == "DualEncoder":  # not imported here: that would import torch
         return functools.partial(type(encoder).load, encoder.model_name, batch_size=encoder.batch_size)
     return functools.partial(_same, encoder)
-
-
-def encoding_identity(identity) -> tuple[str, str, int]:
-    """What must be the same for two document towers to encode alike: weights, backend, dimension."""
-    return identity.tower_sha256("document"), identity.document_backend, identity.dimension
 
 
 def make_executor(

@@ -39,6 +39,17 @@ class TowerIdentity:
         own = self.query_weights_sha256 if side == "query" else self.document_weights_sha256
         return own or self.weights_sha256
 
+    def document_key(self) -> str:
+        """What document vectors depend on: the document tower's weights, and its backend unless PyTorch
+        (the key PyTorch-encoded checkpoints have always had). Equal keys encode alike.
+
+        Example:
+            >>> TowerIdentity("m", "ab", 4, (), document_backend="onnx-int8").document_key()
+            'ab-onnx-int8'
+        """
+        sha256 = self.tower_sha256("document")
+        return sha256 if self.document_backend == "torch" else f"{sha256}-{self.document_backend}"
+
 
 @dataclass(frozen=True)
 class TokenVectors:

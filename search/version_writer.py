@@ -40,7 +40,7 @@ from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest, library_versions, now_iso
 from dualsearch.passages import PassagePlan, plan_passages
-from dualsearch.protocols import Encoder, TowerIdentity
+from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.vectors import VectorsWriter, open_vectors
@@ -65,13 +65,6 @@ class VersionStats:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-def document_cache_key(identity: TowerIdentity) -> str:
-    """What checkpointed vectors depend on: the document tower's weights, and its backend unless PyTorch
-    (the key PyTorch-encoded checkpoints have always had)."""
-    sha256 = identity.tower_sha256("document")
-    return sha256 if identity.document_backend == "torch" else f"{sha256}-{identity.document_backend}"
 
 
 class LiveVersion:
@@ -132,7 +125,7 @@ class VersionWriter:
         self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
         self.cache = ChunkCache(
             self.index_dir,
-            document_cache_key(encoder.identity()),
+            encoder.identity().document_key(),
             f"w{self.window}s{self.stride}m{config.max_passages}",
         )
 

@@ -108,7 +108,7 @@ def tiny_model(tiny_encoder):
 
 
 def test_log_frequencies_are_each_positives_share_of_the_rows():
-    from dualsearch.finetune.logq import log_frequencies
+    from dualsearch.finetune.sampling import log_frequencies
 
     assert log_frequencies(["a", "b", "a", "a"]) == pytest.approx(
         [math.log(3 / 4), math.log(1 / 4)] + [math.log(3 / 4)] * 2
