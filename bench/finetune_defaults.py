@@ -90,6 +90,8 @@ def score(model: str, args, bf16: bool) -> dict:
 
 
 def render_table(results: dict) -> str:
+    from dualsearch.finetune.selection import alphas_label
+
     lines = [
         "# Fine-tuning with the defaults",
         "",
@@ -98,11 +100,12 @@ def render_table(results: dict) -> str:
         + "; ".join(f"`{command.strip()}`" for command in results["commands"]),
         "",
         "Test nDCG@10 of the towers alone (whole documents truncated to the towers' length, exact search), "
-        f"{results.get('test_precision', 'float32')}. *alpha*: weight of the tuned towers against the base "
-        "ones, chosen on dev; *probe top 10 kept*: share of the base towers' top 10 that the saved towers "
+        f"{results.get('test_precision', 'float32')}. *alphas*: weight of each tuned tower against its base "
+        "(query/document, or one figure when only the query tower was trained), chosen on dev; "
+        "*probe top 10 kept*: share of the base towers' top 10 that the saved towers "
         "keep for probe queries (the opening words of random documents of the training corpus).",
         "",
-        "| run | wall time | alpha | doc length | dev nDCG@10 before → after | probe top 10 kept "
+        "| run | wall time | alphas | doc length | dev nDCG@10 before → after | probe top 10 kept "
         "| SciFact test | NFCorpus test |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -112,11 +115,12 @@ def render_table(results: dict) -> str:
     for name, run in results["runs"].items():
         report = run["report"]
         selection = report.get("selection", {})
-        kept = selection.get("probe_overlap_by_alpha", {}).get(str(selection.get("alpha")))
+        alphas = alphas_label(selection.get("alphas", {}))
+        kept = selection.get("probe_overlap_by_alphas", {}).get(alphas)
         dev = f"{report['before'].get('ndcg@10', 0):.4f} → {report['after'].get('ndcg@10', 0):.4f}"
         label = " ".join(["dualsearch finetune", RUNS[name][0], "--out MODEL", *RUNS[name][1]])
         lines.append(
-            f"| `{label}` | {run['wall_seconds'] / 60:.1f} min | {selection.get('alpha')} | "
+            f"| `{label}` | {run['wall_seconds'] / 60:.1f} min | {alphas} | "
             f"{selection.get('document_length')} | {dev} | {f'{kept:.0%}' if kept is not None else ''} | "
             f"{_cells(run.get('test', {}), None if RUNS[name][1] else RUNS[name][0])} |"  # options: report only
         )

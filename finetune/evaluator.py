@@ -74,22 +74,39 @@ class RetrievalEvaluator(SentenceEvaluator):
 
     def run(self, model) -> dict[str, dict[str, float]]:
         """Top-100 documents of each query: {query id: {document id: cosine}}."""
+        return self.rank(self.encode_queries(model), self.encode_documents(model))
+
+    def encode_queries(self, model) -> np.ndarray:
+        """The query tower's vectors of the dev queries, then of the probes."""
         with bf16_autocast(self.bf16):
-            documents = model.encode_document(
-                self.documents,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=self.show_progress,
-            )
-            queries = model.encode_query(
+            vectors = model.encode_query(
                 self.queries + self.probes,
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-        scores = queries.astype(np.float32) @ documents.astype(np.float32).T  # (n_queries + n_probes, n_documents)
+        return vectors.astype(np.float32)
+
+    def encode_documents(self, model) -> np.ndarray:
+        """The document tower's vectors of the dev corpus."""
+        with bf16_autocast(self.bf16):
+            vectors = model.encode_document(
+                self.documents,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=self.show_progress,
+            )
+        return vectors.astype(np.float32)
+
+    def score(self, query_vectors: np.ndarray, document_vectors: np.ndarray) -> dict[str, float]:
+        """Prefixed metrics of already encoded towers (sets :attr:`probe_rankings`), so a grid of tower
+        weights encodes each tower's setting once rather than once per pair."""
+        return self.prefix_name_to_metrics(score_run(self.qrels, self.rank(query_vectors, document_vectors)), self.name)
+
+    def rank(self, query_vectors: np.ndarray, document_vectors: np.ndarray) -> dict[str, dict[str, float]]:
+        scores = query_vectors @ document_vectors.T  # (n_queries + n_probes, n_documents)
         depth = min(RUN_DEPTH, len(self.document_ids))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
         self.probe_rankings = [[self.document_ids[j] for j in row[:PROBE_DEPTH]] for row in top[len(self.queries) :]]

@@ -38,10 +38,15 @@ def snapshot(model) -> dict[str, State]:
 
 
 def interpolate(
-    model, base: Mapping[str, State], tuned: Mapping[str, State], alpha: float, frozen: frozenset[str] = frozenset()
+    model,
+    base: Mapping[str, State],
+    tuned: Mapping[str, State],
+    alpha: float | Mapping[str, float],
+    frozen: frozenset[str] = frozenset(),
 ) -> None:
     """Load ``(1 - alpha) * base + alpha * tuned`` into each tower of ``model``, in place.
 
+    ``alpha`` is one weight for every tower or a weight per route (every tower that is not frozen).
     Floating-point tensors are mixed; others (integer buffers such as position ids) are taken from
     ``tuned``. Towers named in ``frozen`` get ``tuned``'s weights unchanged (bit-equal): mixing equal
     tensors in floating point could still change their last bits.
@@ -49,17 +54,29 @@ def interpolate(
     Example:
         >>> base, tuned = snapshot(model), ...  # doctest: +SKIP
         >>> interpolate(model, base, tuned, 0.5)  # doctest: +SKIP
+        >>> interpolate(model, base, tuned, {"query": 1.0, "document": 0.75})  # doctest: +SKIP
     """
-    if not 0.0 <= alpha <= 1.0:
-        raise InvalidInputError(f"alpha must be in [0, 1], got {alpha}")
     towers = towers_of(model)
     if set(base) != set(towers) or set(tuned) != set(towers):
         raise InvalidInputError(f"snapshots hold towers {sorted(base)} and {sorted(tuned)}; the model {sorted(towers)}")
+    weights = _per_route(alpha, set(towers) - frozen)
     for route, tower in towers.items():
         if route in frozen:
             tower.load_state_dict(tuned[route])
             continue
-        tower.load_state_dict({name: _mix(base[route][name], tensor, alpha) for name, tensor in tuned[route].items()})
+        tower.load_state_dict(
+            {name: _mix(base[route][name], tensor, weights[route]) for name, tensor in tuned[route].items()}
+        )
+
+
+def _per_route(alpha: float | Mapping[str, float], routes: set[str]) -> dict[str, float]:
+    weights = dict(alpha) if isinstance(alpha, Mapping) else dict.fromkeys(routes, alpha)
+    if set(weights) != routes:
+        raise InvalidInputError(f"alphas are given for towers {sorted(weights)}; the model trains {sorted(routes)}")
+    for route, weight in weights.items():
+        if not 0.0 <= weight <= 1.0:
+            raise InvalidInputError(f"alpha must be in [0, 1], got {weight} for the {route} tower")
+    return weights
 
 
 def _mix(base: torch.Tensor, tuned: torch.Tensor, alpha: float) -> torch.Tensor:

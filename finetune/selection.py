@@ -1,21 +1,28 @@
-"""After training, choose on dev what is saved: the interpolation weight with the base towers (WiSE-FT)
-and the document length, and measure how far the towers' rankings moved for queries unlike the dev ones.
+"""After training, choose on dev what is saved: the interpolation weight of each tower with its base
+(WiSE-FT) and the document length, and measure how far the towers' rankings moved for queries unlike
+the dev ones.
 
-**Which alpha.** Every alpha of :data:`ALPHA_GRID` is scored on dev (alpha 0 is the base towers, 1 the
-tuned ones). We keep the *smallest* alpha whose dev nDCG@10 is within :data:`RELATIVE_TOLERANCE` of the
-best: the closest to the base towers (least forgetting) that gives up almost nothing in-domain. The
-largest such alpha is at or above the best one, so it would never move towards the base and could not
-guard against forgetting.
+**Which alphas.** Each tower that was trained gets its own weight from :data:`ALPHA_GRID` (0 is the base
+tower, 1 the tuned one), and every combination is scored on dev: 25 for a query and a document tower,
+5 for one shared tower or a query tower trained alone. Each tower's setting is encoded once, so the 25
+cost about as much as 5. Among the combinations whose dev nDCG@10 is within :data:`RELATIVE_TOLERANCE`
+of the best we keep the one that moves the towers least, the document tower first
+(:data:`MOVE_ORDER`): the closest to the base (least forgetting) that gives up almost nothing
+in-domain. The document tower comes first because it is the one that forgets: trained on NFCorpus,
+moving it alone costs SciFact 0.091 nDCG@10 and moving the query tower alone 0.031
+(``docs/finetune-notes.md``, "Which tower forgets"). The largest alpha within the tolerance is at or
+above the best one, so it would never move towards the base and could not guard against forgetting.
 
 **How far rankings moved.** Probe queries are the opening words of random documents of the user's
-corpus: text from the corpus, but not the kind of question the training pairs ask. For each alpha we
-report the mean share of each probe's top 10 (over the dev corpus) that the base towers also rank
-in their top 10; 1.0 means no change, and a low figure on probes with a high dev score is the
-signature of a model that learned the training queries and moved everything else.
+corpus: text from the corpus, but not the kind of question the training pairs ask. For each
+combination we report the mean share of each probe's top 10 (over the dev corpus) that the base
+towers also rank in their top 10; 1.0 means no change, and a low figure on probes with a high dev
+score is the signature of a model that learned the training queries and moved everything else.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from dataclasses import asdict, dataclass, field
@@ -24,31 +31,63 @@ from typing import Any
 from dualsearch.errors import InvalidInputError
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.evaluator import RetrievalEvaluator
-from dualsearch.finetune.interpolate import State, interpolate, snapshot
+from dualsearch.finetune.interpolate import SHARED, State, interpolate, snapshot, towers_of
 from dualsearch.finetune.model import set_max_lengths
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
 
 logger = logging.getLogger(__name__)
 
 ALPHA_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
-RELATIVE_TOLERANCE = 0.01  # keep an alpha scoring at least 99% of the best dev nDCG@10
+RELATIVE_TOLERANCE = 0.01  # keep alphas scoring at least 99% of the best dev nDCG@10
+MOVE_ORDER = (DOCUMENT_ROUTE, SHARED, QUERY_ROUTE)  # whose move away from the base to keep smallest first
+LABEL_ORDER = (QUERY_ROUTE, DOCUMENT_ROUTE, SHARED)  # how a combination is written: "query/document"
 PROBE_QUERIES = 100
 PROBE_WORDS = 8
 PRIMARY = "dev_ndcg@10"
+
+Alphas = dict[str, float]  # route -> weight of the tuned tower
 
 
 @dataclass
 class Selection:
     """What was chosen on dev, with every score behind the choice (saved in ``train_report.json``)."""
 
-    alpha: float = 1.0
+    alphas: Alphas = field(default_factory=dict)  # a frozen tower is not interpolated and not in here
     grid: list[float] = field(default_factory=list)
     tolerance: float = RELATIVE_TOLERANCE
-    dev_ndcg_by_alpha: dict[str, float] = field(default_factory=dict)
-    probe_overlap_by_alpha: dict[str, float] = field(default_factory=dict)  # top-10 shared with the base
+    key: str = ""  # what the labels of the score tables mean, e.g. "query/document"
+    dev_ndcg_by_alphas: dict[str, float] = field(default_factory=dict)
+    probe_overlap_by_alphas: dict[str, float] = field(default_factory=dict)  # top-10 shared with the base
     document_length: int | None = None
-    dev_ndcg_by_document_length: dict[str, float] = field(default_factory=dict)  # at the chosen alpha
+    dev_ndcg_by_document_length: dict[str, float] = field(default_factory=dict)  # at the chosen alphas
     before: dict[str, float] = field(default_factory=dict)  # base towers, at the chosen document length
     after: dict[str, float] = field(default_factory=dict)  # saved towers
+
+    @property
+    def label(self) -> str:
+        return alphas_label(self.alphas)
+
+
+def alphas_label(alphas: Alphas) -> str:
+    """How a combination of tower weights is written in reports.
+
+    Example:
+        >>> alphas_label({"document": 0.75, "query": 1.0})
+        '1.0/0.75'
+        >>> alphas_label({"shared": 0.5})
+        '0.5'
+    """
+    return "/".join(str(alphas[route]) for route in _ordered(alphas, LABEL_ORDER))
+
+
+def alphas_key(routes) -> str:
+    """The legend of :func:`alphas_label`.
+
+    Example:
+        >>> alphas_key(["document", "query"])
+        'query/document'
+    """
+    return "/".join(_ordered(routes, LABEL_ORDER))
 
 
 def probe_queries(documents: dict[str, str], count: int = PROBE_QUERIES, seed: int = 12) -> list[str]:
@@ -76,17 +115,57 @@ def ranking_overlap(reference: list[list[str]], rankings: list[list[str]]) -> fl
     return round(sum(shares) / len(shares), 4)
 
 
-def choose_alpha(scores: dict[float, float], tolerance: float = RELATIVE_TOLERANCE) -> float:
-    """The smallest alpha whose score is at least ``(1 - tolerance)`` times the best.
+def choose_alphas(scores: dict[str, float], cells: dict[str, Alphas], tolerance: float = RELATIVE_TOLERANCE) -> str:
+    """The label of the combination, among those scoring at least ``(1 - tolerance)`` times the best,
+    that moves the towers least, in :data:`MOVE_ORDER`.
 
     Example:
-        >>> choose_alpha({0.0: 0.60, 0.5: 0.695, 1.0: 0.70})
-        0.5
-        >>> choose_alpha({0.0: 0.60, 0.5: 0.65, 1.0: 0.70})
-        1.0
+        >>> cells = {"0.0": {"shared": 0.0}, "0.5": {"shared": 0.5}, "1.0": {"shared": 1.0}}
+        >>> choose_alphas({"0.0": 0.60, "0.5": 0.695, "1.0": 0.70}, cells)
+        '0.5'
+        >>> cells = {f"{q}/{d}": {"query": q, "document": d} for q in (0.5, 1.0) for d in (0.5, 1.0)}
+        >>> choose_alphas({"0.5/0.5": 0.60, "0.5/1.0": 0.699, "1.0/0.5": 0.695, "1.0/1.0": 0.70}, cells)
+        '1.0/0.5'
     """
     best = max(scores.values())
-    return min(alpha for alpha, score in scores.items() if score >= (1 - tolerance) * best)
+    eligible = [label for label, score in scores.items() if score >= (1 - tolerance) * best]
+    return min(eligible, key=lambda label: [cells[label][route] for route in _ordered(cells[label], MOVE_ORDER)])
+
+
+def grid_cells(routes: list[str], grid: tuple[float, ...] | list[float]) -> dict[str, Alphas]:
+    """Every combination of one weight per trained tower, by label.
+
+    Example:
+        >>> list(grid_cells(["query", "document"], [0.0, 1.0]))
+        ['0.0/0.0', '0.0/1.0', '1.0/0.0', '1.0/1.0']
+    """
+    combinations = (dict(zip(routes, weights)) for weights in itertools.product(grid, repeat=len(routes)))
+    return {alphas_label(alphas): alphas for alphas in combinations}
+
+
+def score_grid(model, evaluator: RetrievalEvaluator, snapshots, cells: dict[str, Alphas], frozen: frozenset[str]):
+    """Dev metrics and probe rankings of every cell, encoding each tower's setting once.
+
+    Returns {label: (metrics, probe rankings)}; leaves ``model`` at the last cell scored.
+    """
+    base, tuned = snapshots
+    document_side = _encoding_route(cells, DOCUMENT_ROUTE)
+    query_side = _encoding_route(cells, QUERY_ROUTE)
+    by_document_alpha: dict[float | None, list[str]] = {}
+    for label, alphas in cells.items():
+        by_document_alpha.setdefault(alphas.get(document_side), []).append(label)
+    query_vectors: dict[float | None, Any] = {}
+    results = {}
+    for labels in by_document_alpha.values():
+        interpolate(model, base, tuned, cells[labels[0]], frozen)
+        document_vectors = evaluator.encode_documents(model)
+        for label in labels:
+            query_alpha = cells[label].get(query_side)
+            if query_alpha not in query_vectors:
+                interpolate(model, base, tuned, cells[label], frozen)
+                query_vectors[query_alpha] = evaluator.encode_queries(model)
+            results[label] = evaluator.score(query_vectors[query_alpha], document_vectors), evaluator.probe_rankings
+    return results
 
 
 def select(
@@ -98,8 +177,8 @@ def select(
     interpolate_towers: bool = True,
     frozen: frozenset[str] = frozenset(),
 ) -> Selection:
-    """Score the grid at the training length, choose alpha, then the document length at that alpha;
-    leaves ``model`` holding the chosen towers.
+    """Score the grid at the training length, choose the alphas, then the document length at those
+    alphas; leaves ``model`` holding the chosen towers.
 
     Args:
         snapshots: (base, tuned) weights per tower.
@@ -109,23 +188,27 @@ def select(
     base, tuned = snapshots
     before, base_rankings = base_run
     query_length, training_length, candidates = lengths
-    chosen = Selection(grid=list(ALPHA_GRID) if interpolate_towers else [1.0])
-    results: dict[float, dict[str, float]] = {}
-    for alpha in chosen.grid:
-        if alpha == 0.0:
-            results[alpha], rankings = before, base_rankings
-        else:
-            interpolate(model, base, tuned, alpha, frozen)
-            results[alpha], rankings = evaluator(model), evaluator.probe_rankings
-        chosen.dev_ndcg_by_alpha[str(alpha)] = round(results[alpha][PRIMARY], 6)
-        chosen.probe_overlap_by_alpha[str(alpha)] = ranking_overlap(base_rankings, rankings)
-    chosen.alpha = choose_alpha({alpha: metrics[PRIMARY] for alpha, metrics in results.items()})
-    logger.info("interpolation: dev nDCG@10 by alpha %s; keeping alpha %s", chosen.dev_ndcg_by_alpha, chosen.alpha)
-    by_length = {training_length: results[chosen.alpha]} if training_length in candidates else {}
+    routes = [route for route in towers_of(model) if route not in frozen]
+    chosen = Selection(grid=list(ALPHA_GRID) if interpolate_towers else [1.0], key=alphas_key(routes))
+    cells = grid_cells(routes, chosen.grid)
+    untrained = alphas_label(dict.fromkeys(routes, 0.0))
+    results = score_grid(model, evaluator, snapshots, {k: v for k, v in cells.items() if k != untrained}, frozen)
+    if untrained in cells:
+        results[untrained] = before, base_rankings
+    for label in cells:
+        metrics, rankings = results[label]
+        chosen.dev_ndcg_by_alphas[label] = round(metrics[PRIMARY], 6)
+        chosen.probe_overlap_by_alphas[label] = ranking_overlap(base_rankings, rankings)
+    label = choose_alphas({label: metrics[PRIMARY] for label, (metrics, _) in results.items()}, cells)
+    chosen.alphas = cells[label]
+    logger.info(
+        "interpolation: dev nDCG@10 by alphas (%s) %s; keeping %s", chosen.key, chosen.dev_ndcg_by_alphas, label
+    )
+    by_length = {training_length: results[label][0]} if training_length in candidates else {}
     for length in candidates:
         if length not in by_length:
             set_max_lengths(model, query_length, length)
-            interpolate(model, base, tuned, chosen.alpha, frozen)
+            interpolate(model, base, tuned, chosen.alphas, frozen)
             by_length[length] = evaluator(model)
     chosen.dev_ndcg_by_document_length = {str(n): round(m[PRIMARY], 6) for n, m in by_length.items()}
     chosen.document_length = max(candidates, key=lambda n: (by_length[n][PRIMARY], n == training_length))
@@ -134,8 +217,18 @@ def select(
     if chosen.document_length != training_length:
         interpolate(model, base, tuned, 0.0, frozen)
         chosen.before = evaluator(model)  # the base towers at the length they are compared at
-    interpolate(model, base, tuned, chosen.alpha, frozen)
+    interpolate(model, base, tuned, chosen.alphas, frozen)
     return chosen
+
+
+def _encoding_route(cells: dict[str, Alphas], side: str) -> str | None:
+    """The trained tower that encodes ``side`` (its own or the shared one), None when it is frozen."""
+    routes = next(iter(cells.values())).keys() if cells else ()
+    return side if side in routes else (SHARED if SHARED in routes else None)
+
+
+def _ordered(routes, order: tuple[str, ...]) -> list[str]:
+    return sorted(routes, key=lambda route: order.index(route) if route in order else len(order))
 
 
 def document_lengths(config: FinetuneConfig, base_length: int, has_dev: bool) -> tuple[int, list[int]]:
@@ -161,7 +254,8 @@ def select_or_keep(model, evaluator, base, base_run, lengths, config: FinetuneCo
     if evaluator is None:
         query_length, _, candidates = lengths
         set_max_lengths(model, query_length, candidates[0])
-        return Selection(grid=[1.0], document_length=candidates[0])
+        routes = [route for route in towers_of(model) if route not in frozen]
+        return Selection(dict.fromkeys(routes, 1.0), [1.0], key=alphas_key(routes), document_length=candidates[0])
     return select(model, evaluator, (base, tuned), base_run, lengths, config.interpolate, frozen)
 
 
@@ -177,7 +271,7 @@ def selection_warnings(selection: Selection, has_dev: bool) -> list[str]:
     if not has_dev:
         return ["no dev set: the towers are saved as trained, with no check against forgetting"]
     before, after = selection.before.get("dev_ndcg@10", 0.0), selection.after.get("dev_ndcg@10", 0.0)
-    if selection.alpha == 0.0:
+    if not any(selection.alphas.values()):
         return [f"training did not help on dev (nDCG@10 {before:.4f} before): the saved towers are the base towers"]
     if after < before:
         return [f"the saved towers score below the base towers on dev (nDCG@10 {after:.4f} against {before:.4f})"]

@@ -97,7 +97,11 @@ def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets()
     report = {
         "before": {"ndcg@10": 0.30},
         "after": {"ndcg@10": 0.33},
-        "selection": {"alpha": 0.5, "document_length": 128, "probe_overlap_by_alpha": {"0.5": 0.76}},
+        "selection": {
+            "alphas": {"query": 0.5, "document": 0.25},
+            "document_length": 128,
+            "probe_overlap_by_alphas": {"0.5/0.25": 0.76},
+        },
     }
     results = {
         "commands": ["python -m bench.finetune_defaults"],
@@ -106,7 +110,8 @@ def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets()
     }
     table = render_table(results)
     assert "| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | 0.6451 | 0.3159 |" in table
-    row = "| `dualsearch finetune nfcorpus --out MODEL` | 10.0 min | 0.5 | 128 | 0.3000 → 0.3300 | 76% | not run | "
+    row = "| `dualsearch finetune nfcorpus --out MODEL` | 10.0 min | 0.5/0.25 | 128 | 0.3000 → 0.3300 | 76% | "
+    row += "not run | "
     assert row + "0.3311 (target ≥ 0.335) |" in table
 
 

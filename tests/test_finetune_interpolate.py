@@ -69,3 +69,15 @@ def test_bad_alpha_and_mismatched_snapshots_are_refused(router, tiny_plain_model
         interpolate(router, state, state, 1.5)
     with pytest.raises(InvalidInputError, match="snapshots hold towers"):
         interpolate(router, {"query": state["query"]}, state, 0.5)
+    with pytest.raises(InvalidInputError, match="alphas are given for towers"):
+        interpolate(router, state, state, {"query": 0.5})  # the document tower is trained too
+
+
+def test_each_tower_takes_its_own_alpha(router):
+    base = shifted(snapshot(router), {"query": 1.0, "document": -1.0})
+    tuned = shifted(snapshot(router), {"query": 3.0, "document": 5.0})
+    interpolate(router, base, tuned, {"query": 1.0, "document": 0.5})
+    towers = towers_of(router)
+    assert all(torch.equal(tensor, tuned["query"][name]) for name, tensor in floats(towers["query"]).items())
+    for name, tensor in floats(towers["document"]).items():
+        torch.testing.assert_close(tensor, 0.5 * base["document"][name] + 0.5 * tuned["document"][name])

@@ -201,15 +201,12 @@ def test_interpolation_choice_is_saved_with_every_score(tmp_path, tiny_plain_mod
     config = FinetuneConfig(base=str(tiny_plain_model_dir), **{**FAST, "interpolate": True})
     report = finetune(TINY_CORPUS_DIR, out, config)
     saved = json.loads((out / REPORT_NAME).read_text())["selection"]
-    assert saved["grid"] == [0.0, 0.25, 0.5, 0.75, 1.0] and set(saved["dev_ndcg_by_alpha"]) == {
-        "0.0",
-        "0.25",
-        "0.5",
-        "0.75",
-        "1.0",
-    }
-    assert saved["probe_overlap_by_alpha"]["0.0"] == 1.0  # the base towers against themselves
-    assert saved["dev_ndcg_by_alpha"][str(saved["alpha"])] == pytest.approx(report.after["ndcg@10"], abs=1e-6)
+    grid = [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert saved["grid"] == grid and saved["key"] == "query/document"
+    assert set(saved["dev_ndcg_by_alphas"]) == {f"{query}/{document}" for query in grid for document in grid}
+    assert saved["probe_overlap_by_alphas"]["0.0/0.0"] == 1.0  # the base towers against themselves
+    label = f"{saved['alphas']['query']}/{saved['alphas']['document']}"
+    assert saved["dev_ndcg_by_alphas"][label] == pytest.approx(report.after["ndcg@10"], abs=1e-6)
     assert saved["document_length"] == 64  # fixed by max_document_length in FAST
 
 

@@ -161,6 +161,8 @@ def run_finetune(args) -> int:
 
 def report_lines(report) -> list[str]:
     """The last lines of a run: data, time, dev before and after, what was chosen, warnings."""
+    from dualsearch.finetune.selection import alphas_label
+
     count = report.negatives_per_pair
     negatives = f", {count} negative{'s' if count > 1 else ''} each" if count else ""
     towers = "the query tower" if report.trained_towers == "query" else "both towers"
@@ -171,11 +173,12 @@ def report_lines(report) -> list[str]:
         for label, metrics in (("before", report.before), ("after", report.after)):
             lines.append(f"  {label:<6} " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
         selection = report.selection
-        overlap = selection["probe_overlap_by_alpha"].get(str(selection["alpha"]))
+        label = alphas_label(selection["alphas"])
+        overlap = selection["probe_overlap_by_alphas"].get(label)
         lines.append(
-            f"kept alpha {selection['alpha']:g} of {selection['grid']} (weight of the tuned towers against the base), "
-            f"documents at {selection['document_length']} tokens; probe queries keep {overlap:.0%} of the base "
-            "towers' top 10"
+            f"kept alphas {label} ({selection['key']}; weight of each tuned tower against the base, grid "
+            f"{selection['grid']}), documents at {selection['document_length']} tokens; probe queries keep "
+            f"{overlap:.0%} of the base towers' top 10"
         )
     lines.extend(f"warning: {warning}" for warning in report.warnings)
     return lines
