@@ -53,6 +53,16 @@ SUPPORTED_POOLING = {"mean", "cls", "max"}
 def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx") -> TowerConfig:
     """Export one tower of a :class:`~dualsearch.encoder.DualEncoder` into ``out_dir`` (created by one rename;
     a full one already there is not replaced), check it against PyTorch, and return its ``tower.json``."""
+    import torch
+
+    # In float32 even when the caller encodes under bfloat16 autocast (the fine-tuning recipe does on CPUs
+    # with native bf16): a traced bf16 graph does not run on ONNX Runtime's CPU provider, and the check
+    # against PyTorch compares float32 with float32.
+    with torch.autocast("cpu", enabled=False):
+        return _export_tower(encoder, side, out_dir, backend)
+
+
+def _export_tower(encoder, side: str, out_dir: str | Path, backend: str) -> TowerConfig:
     if backend not in ONNX_BACKENDS:
         raise ModelError(f"unknown ONNX backend {backend!r}; choose one of {', '.join(ONNX_BACKENDS)}")
     onnx_modules()

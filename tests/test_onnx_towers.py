@@ -63,6 +63,17 @@ def test_the_exported_document_tower_cuts_passages_as_pytorch_does(exported, tin
     np.testing.assert_allclose(actual.vectors, expected.vectors, atol=1e-4)
 
 
+def test_an_export_under_bfloat16_autocast_is_still_a_float32_graph(tmp_path, tiny_encoder):
+    """Fine-tuning encodes under bf16 autocast on CPUs with native bf16, and saves its towers' export
+    from there: a traced bf16 graph would not run on ONNX Runtime's CPU provider."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        export_towers(tiny_encoder, tmp_path / "towers", "onnx")
+    onnx = OnnxEncoder.load(tmp_path / "towers")
+    assert np.all(1 - cosines(tiny_encoder.encode_documents(TEXTS), onnx.encode_documents(TEXTS)) <= 1e-4)
+
+
 def test_a_model_without_routes_exports_one_tower_for_both_sides(tmp_path, tiny_plain_model_dir):
     from dualsearch.encoder import DualEncoder
 
