@@ -10,7 +10,7 @@ PIP_INSTALL := $(BIN)/pip install --quiet -c .ci/constraints.txt
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e '.[finetune,demo,serve,test,bench,ray]'
+	$(PIP_INSTALL) -e '.[finetune,demo,serve,test,bench,ray,openvino]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""The towers on each backend (PyTorch fp32, ONNX Runtime fp32, ONNX Runtime int8), measured in one run.
+"""The towers on each backend (PyTorch fp32, ONNX Runtime fp32 and int8, OpenVINO), measured in one run.
 
     python -m bench.backends [--data ../shared/data] [--work /tmp/dualsearch-bench/backends] [--queries 200]
                              [--skip-stdlib]
@@ -33,7 +33,7 @@ from pathlib import Path
 from bench.common import DEFAULT_DATA, log_phases_only, percentile_ms, timed, write_result
 
 logger = logging.getLogger("bench.backends")
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 BATCH_SIZES = (8, 16, 32, 64)
 THROUGHPUT_DOCUMENTS = 512
 
@@ -53,10 +53,14 @@ def encoder_for(backend: str, threads: int | None = None):
 
 
 def disk_bytes(encoder) -> int:
-    """Bytes of the towers' weights on disk: the ONNX graphs, or PyTorch's fp32 parameters of both towers."""
+    """Bytes of the towers' weights on disk: the exported graphs, or PyTorch's fp32 parameters of both towers."""
     if hasattr(encoder, "query_tower"):
-        towers = {encoder.query_tower.directory, encoder.document_tower.directory}
-        return sum((directory / "model.onnx").stat().st_size for directory in towers)
+        from dualsearch.onnx_towers import graph_files
+
+        towers = {encoder.query_tower, encoder.document_tower}
+        return sum(
+            (tower.directory / name).stat().st_size for tower in towers for name in graph_files(tower.config.backend)
+        )
     return sum(tensor.numel() * tensor.element_size() for tensor in encoder.model.state_dict().values())
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from bench.report_tables import dig, markdown_table, not_run, provenance
 
-BACKEND_LABELS = {"torch": "PyTorch fp32", "onnx": "ONNX Runtime fp32", "onnx-int8": "ONNX Runtime int8"}
+BACKEND_LABELS = {
+    "torch": "PyTorch fp32",
+    "onnx": "ONNX Runtime fp32",
+    "onnx-int8": "ONNX Runtime int8",
+    "openvino": "OpenVINO (bf16 where native)",
+}
 
 
 def backends_section(record: dict | None) -> list[str]:

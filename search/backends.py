@@ -1,4 +1,4 @@
-"""Which runtime encodes with the towers: PyTorch, or ONNX Runtime in fp32 or with int8 weights.
+"""Which runtime encodes with the towers: PyTorch, ONNX Runtime in fp32 or with int8 weights, or OpenVINO.
 
 ``load_encoder(model, backend)`` is how every command gets its towers. A PyTorch model (``default``, a
 path or a hub id) asked for on an ONNX backend is exported once, locally, into
@@ -17,7 +17,7 @@ from dualsearch.onnx_towers import OnnxEncoder, TowersManifest, is_towers_dir
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 # What `dualsearch index` (and the default index) encode documents with. On SciFact test, int8 towers
 # scored within 0.005 nDCG@10 of PyTorch's (0.6586 against 0.6538, exact dense), built the index 1.6x
 # as fast and answered a dense query in 3.2 ms against 14.2 (python -m bench backends; docs/backends.md).

@@ -17,7 +17,7 @@ from pathlib import Path
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import DualsearchError, IndexMismatchError
 from dualsearch.manifest import Manifest
-from dualsearch.onnx_towers import ONNX_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
+from dualsearch.onnx_towers import EXPORTED_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
 from dualsearch.protocols import Encoder, TowerIdentity
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def save_query_tower(index_dir: str | Path, encoder: Encoder) -> Path | None:
     if export is None:
         return None
     identity = encoder.identity()
-    backend = identity.query_backend if identity.query_backend in ONNX_BACKENDS else "onnx"
+    backend = identity.query_backend if identity.query_backend in EXPORTED_BACKENDS else "onnx"
     target = light_tower_dir(Path(index_dir), backend, identity.tower_sha256("query"))
     if (target / TOWER_FILE).is_file():
         return target
@@ -65,7 +65,7 @@ def find_light_tower(index_dir: str | Path, manifest: Manifest) -> Path | None:
     """The directory of the index's ONNX query tower for ``manifest``'s query tower, if there is one."""
     if not manifest.query_weights_sha256:  # a manifest older than per-tower hashes
         return None
-    backends = [backend for backend in (manifest.query_backend, *ONNX_BACKENDS) if backend in ONNX_BACKENDS]
+    backends = [backend for backend in (manifest.query_backend, *EXPORTED_BACKENDS) if backend in EXPORTED_BACKENDS]
     for backend in backends:
         path = light_tower_dir(Path(index_dir), backend, manifest.query_weights_sha256)
         if (path / TOWER_FILE).is_file():

@@ -22,22 +22,27 @@ import numpy as np
 
 from dualsearch.errors import MissingDependencyError, ModelError
 from dualsearch.onnx_towers import (
+    EXPORTED_BACKENDS,
     GRAPH_FILE,
-    ONNX_BACKENDS,
+    OPENVINO_BACKEND,
+    OPENVINO_GRAPH,
     TOKENIZER_FILE,
     OnnxTower,
     TowerConfig,
     TowersManifest,
+    graph_sha256,
+    openvino_module,
     published_by_rename,
 )
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, file_sha256
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
 
 logger = logging.getLogger(__name__)
 
 OPSET = 17
 # Lowest cosine between an export's vectors and the PyTorch tower's on CHECK_TEXTS. fp32 differs only
 # by kernel rounding; int8 weights move vectors more (bench/backends.py measures what it costs in nDCG).
-MIN_COSINE = {"onnx": 1 - 1e-4, "onnx-int8": 0.97}
+# bfloat16 arithmetic (OpenVINO's choice on CPUs with native bf16) keeps about 3 significant digits
+MIN_COSINE = {"onnx": 1 - 1e-4, "onnx-int8": 0.97, OPENVINO_BACKEND: 0.995}
 CHECK_TEXTS = (
     "what is tea",
     "Vitamin D deficiency and bone density in older adults: a randomised trial",
@@ -63,9 +68,11 @@ def export_tower(encoder, side: str, out_dir: str | Path, backend: str = "onnx")
 
 
 def _export_tower(encoder, side: str, out_dir: str | Path, backend: str) -> TowerConfig:
-    if backend not in ONNX_BACKENDS:
-        raise ModelError(f"unknown ONNX backend {backend!r}; choose one of {', '.join(ONNX_BACKENDS)}")
+    if backend not in EXPORTED_BACKENDS:
+        raise ModelError(f"unknown export backend {backend!r}; choose one of {', '.join(EXPORTED_BACKENDS)}")
     onnx_modules()
+    if backend == OPENVINO_BACKEND:
+        openvino_module()
     transformer, pooling = _tower_parts(encoder, side)
     identity = encoder.identity()
     prompt = _prompt(encoder, side)
@@ -76,17 +83,21 @@ def _export_tower(encoder, side: str, out_dir: str | Path, backend: str) -> Towe
     with published_by_rename(Path(out_dir)) as staged:
         fp32_graph = staged / "fp32.onnx"
         _export_graph(transformer, inputs, fp32_graph)
-        _optimise(transformer.auto_model.config, fp32_graph)
+        if backend == OPENVINO_BACKEND:  # from the plain graph: ONNX Runtime's fused operators are its own
+            _save_openvino(fp32_graph, staged / OPENVINO_GRAPH)
+            fp32_graph.unlink()
+        else:
+            _optimise(transformer.auto_model.config, fp32_graph)
         if backend == "onnx-int8":
             _quantise(fp32_graph, staged / GRAPH_FILE)
             fp32_graph.unlink()
-        else:
+        elif backend == "onnx":
             fp32_graph.replace(staged / GRAPH_FILE)
         _save_tokenizer(tokenizer, staged / TOKENIZER_FILE)
         config = TowerConfig(
             backend=backend,
             source_weights_sha256=identity.tower_sha256(side),
-            graph_sha256=file_sha256(staged / GRAPH_FILE),
+            graph_sha256=graph_sha256(staged, backend),
             dimension=encoder.dimension,
             max_seq_length=int(transformer.max_seq_length),
             pooling=str(pooling.pooling_mode),
@@ -238,6 +249,13 @@ def _quantise(fp32_graph: Path, path: Path) -> None:
         )
     finally:
         root.setLevel(level)
+
+
+def _save_openvino(onnx_graph: Path, path: Path) -> None:
+    """OpenVINO's own format (``model.xml`` and ``model.bin``), weights kept in fp32: the precision it
+    computes in is chosen when the graph is loaded, from the CPU."""
+    openvino = openvino_module()
+    openvino.save_model(openvino.convert_model(str(onnx_graph)), str(path), compress_to_fp16=False)
 
 
 def _save_tokenizer(tokenizer, path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Towers on ONNX Runtime: tokenise, run the exported graph, pool and normalise, with no torch.
+"""Towers on ONNX Runtime or OpenVINO: tokenise, run the exported graph, pool and normalise, with no torch.
 
-A tower directory (written by :mod:`dualsearch.onnx_export`) holds ``model.onnx`` (the transformer,
-fp32 or dynamically quantised to int8), ``tokenizer.json`` and ``tower.json``: what the graph leaves
+A tower directory (written by :mod:`dualsearch.onnx_export`) holds the transformer's graph
+(``model.onnx`` for ONNX Runtime, fp32 or dynamically quantised to int8; ``model.xml`` and
+``model.bin`` for OpenVINO), ``tokenizer.json`` and ``tower.json``: what the graph leaves
 out (truncation length, pooling, prompt) and where it came from (the sha256 of the
 PyTorch weights it was exported from, and of the graph itself). Opening a tower checks the graph
 against its recorded hash, so identity is verified without loading torch.
@@ -13,11 +14,13 @@ A towers directory (``dualsearch export``) holds one tower per side and ``dualse
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +37,10 @@ logger = logging.getLogger(__name__)
 GRAPH_FILE, TOKENIZER_FILE, TOWER_FILE = "model.onnx", "tokenizer.json", "tower.json"
 TOWERS_FILE = "dualsearch-towers.json"
 ONNX_BACKENDS = ("onnx", "onnx-int8")  # fp32 graph; weights quantised to int8 per channel
+# fp32 weights; OpenVINO computes in bfloat16 on CPUs with native bf16 (AMX, AVX512-BF16), else fp32
+OPENVINO_BACKEND = "openvino"
+EXPORTED_BACKENDS = (*ONNX_BACKENDS, OPENVINO_BACKEND)
+OPENVINO_GRAPH, OPENVINO_WEIGHTS = "model.xml", "model.bin"
 TOWER_FORMAT = 1
 # Threads of one forward pass; 0 lets ONNX Runtime use every physical core.
 THREADS_VARIABLE = "DUALSEARCH_THREADS"
@@ -43,9 +50,9 @@ THREADS_VARIABLE = "DUALSEARCH_THREADS"
 class TowerConfig:
     """``tower.json``: what running the graph needs beside it, and where the graph came from."""
 
-    backend: str  # "onnx" (fp32) or "onnx-int8"
+    backend: str  # "onnx" (fp32), "onnx-int8" or "openvino"
     source_weights_sha256: str  # state_dict_sha256 of the PyTorch tower the graph was exported from
-    graph_sha256: str  # sha256 of model.onnx
+    graph_sha256: str  # sha256 of the graph's files (graph_sha256())
     dimension: int
     max_seq_length: int  # tokens per input, special tokens included (longer inputs are cut)
     pooling: str  # "mean", "cls" or "max" (the vectors are then always L2-normalised, as DualEncoder's)
@@ -98,6 +105,21 @@ def published_by_rename(out_dir: Path) -> Iterator[Path]:
         staged.rename(out_dir)
 
 
+def graph_files(backend: str) -> tuple[str, ...]:
+    """The files of a tower's graph, in the order they are hashed."""
+    return (OPENVINO_GRAPH, OPENVINO_WEIGHTS) if backend == OPENVINO_BACKEND else (GRAPH_FILE,)
+
+
+def graph_sha256(directory: Path, backend: str) -> str:
+    """sha256 of the graph's files (of the one file itself for ONNX, as exports before OpenVINO recorded)."""
+    from dualsearch.towers import file_sha256
+
+    files = [Path(directory) / name for name in graph_files(backend)]
+    if len(files) == 1:
+        return file_sha256(files[0])
+    return hashlib.sha256("".join(file_sha256(path) for path in files).encode()).hexdigest()
+
+
 def onnx_threads() -> int:
     """Intra-op threads per session: ``$DUALSEARCH_THREADS``, or 0 (ONNX Runtime's choice: the cores)."""
     text = os.environ.get(THREADS_VARIABLE, "").strip()
@@ -115,28 +137,77 @@ def runtime_modules():
     return onnxruntime, tokenizers
 
 
+def openvino_module():
+    """openvino, or :class:`MissingDependencyError` naming the extra that installs it."""
+    try:
+        import openvino
+    except ImportError:
+        raise MissingDependencyError(
+            "the openvino backend needs OpenVINO: pip install 'dualsearch[openvino]'"
+        ) from None
+    return openvino
+
+
+class _OnnxRuntimeGraph:
+    """Runs a graph on ONNX Runtime's CPU provider (a session may be called from several threads)."""
+
+    def __init__(self, graph: Path) -> None:
+        onnxruntime, _ = runtime_modules()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = onnx_threads()
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        (hidden,) = self._session.run(None, feeds)
+        return hidden
+
+
+class _OpenVinoGraph:
+    """Runs a graph on OpenVINO's CPU plugin, one infer request per calling thread (a request is not
+    thread-safe)."""
+
+    def __init__(self, graph: Path) -> None:
+        openvino = openvino_module()
+        core = openvino.Core()
+        properties: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
+        if onnx_threads():
+            properties["INFERENCE_NUM_THREADS"] = onnx_threads()
+        self._compiled = core.compile_model(core.read_model(str(graph)), "CPU", properties)
+        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        logger.info("OpenVINO runs %s in %s", graph.parent.name, self.precision)
+        self._requests = threading.local()
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self._compiled.create_infer_request()
+        request.infer(feeds)
+        return np.array(request.get_output_tensor(0).data, copy=True)  # the request reuses its buffer
+
+
 class OnnxTower:
     """One exported tower: texts in, unit vectors out (the same contract as a sentence-transformers tower)."""
 
     def __init__(self, directory: Path) -> None:
-        from dualsearch.towers import file_sha256
-
-        onnxruntime, tokenizers = runtime_modules()
+        _, tokenizers = runtime_modules()
         self.directory = Path(directory)
         self.config = config = TowerConfig.read(self.directory)
-        graph = self.directory / GRAPH_FILE
-        if file_sha256(graph) != config.graph_sha256:
-            raise ModelError(f"{graph} does not match the sha256 recorded in {TOWER_FILE}: the export is damaged")
+        if graph_sha256(self.directory, config.backend) != config.graph_sha256:
+            raise ModelError(
+                f"the graph in {self.directory} does not match the sha256 recorded in {TOWER_FILE}: "
+                "the export is damaged"
+            )
         self._spans_tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
         self._spans_tokenizer.no_truncation()
         self._spans_tokenizer.no_padding()
         self._tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
         self._tokenizer.no_padding()  # padded per batch below, to the batch's longest input
         self._tokenizer.enable_truncation(max_length=config.max_seq_length)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = onnx_threads()
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        if config.backend == OPENVINO_BACKEND:
+            self._graph = _OpenVinoGraph(self.directory / OPENVINO_GRAPH)
+        else:
+            self._graph = _OnnxRuntimeGraph(self.directory / GRAPH_FILE)
 
     @property
     def window(self) -> int:
@@ -191,8 +262,7 @@ class OnnxTower:
             arrays["attention_mask"][row, : len(encoding.ids)] = 1
             arrays["token_type_ids"][row, : len(encoding.ids)] = encoding.type_ids
         feeds = {name: arrays[name] for name in self.config.inputs}
-        (hidden,) = self._session.run(None, feeds)
-        return hidden, arrays["attention_mask"]
+        return self._graph(feeds), arrays["attention_mask"]
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         weights = mask[..., None].astype(np.float32)  # (b, t, 1)

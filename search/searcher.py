@@ -57,8 +57,8 @@ def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
     if identity.dimension != manifest.dimension:
         differing = ["query", "document"]
     if not differing:
-        if (identity.query_backend == "onnx-int8") != (manifest.document_backend == "onnx-int8"):
-            # int8 and fp32 vectors of the same towers are interchangeable within the bound the
+        if identity.query_backend != manifest.document_backend:
+            # int8, bf16 and fp32 vectors of the same towers are interchangeable within the bound the
             # backends benchmark measures (docs/backends.md): allowed, and said
             logger.info(
                 "queries encoded on %s against document vectors encoded on %s (same towers)",

@@ -84,15 +84,19 @@ def test_a_model_without_routes_exports_one_tower_for_both_sides(tmp_path, tiny_
     assert np.all(1 - cosines(plain.encode_documents(TEXTS), onnx.encode_documents(TEXTS)) <= 1e-4)
 
 
-def test_a_damaged_graph_is_refused(exported, tmp_path):
+def damaged_copy(towers: Path, file: Path, copy: Path) -> Path:
+    """A copy of a towers directory with one byte of ``file`` (relative to it) flipped."""
     import shutil
 
-    copy = tmp_path / "towers"
-    shutil.copytree(exported["onnx"], copy)
-    graph = copy / "query" / GRAPH_FILE
-    data = bytearray(graph.read_bytes())
+    shutil.copytree(towers, copy)
+    data = bytearray((copy / file).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    graph.write_bytes(bytes(data))
+    (copy / file).write_bytes(bytes(data))
+    return copy
+
+
+def test_a_damaged_graph_is_refused(exported, tmp_path):
+    copy = damaged_copy(exported["onnx"], Path("query") / GRAPH_FILE, tmp_path / "towers")
     with pytest.raises(ModelError, match="does not match the sha256"):
         OnnxEncoder.load(copy)
 
@@ -103,6 +107,26 @@ def test_an_export_runs_only_on_its_own_backend(exported):
         load_encoder(str(exported["onnx-int8"]), "onnx")
     with pytest.raises(ModelError, match="unknown backend"):
         load_encoder(str(exported["onnx"]), "tensorrt")
+
+
+def test_an_openvino_export_is_two_files_hashed_together_and_refused_when_damaged(exported, tmp_path):
+    from dualsearch.onnx_towers import OPENVINO_GRAPH, OPENVINO_WEIGHTS, graph_sha256
+
+    tower = exported["openvino"] / "document"
+    assert {path.name for path in tower.iterdir()} >= {OPENVINO_GRAPH, OPENVINO_WEIGHTS}
+    assert json.loads((tower / TOWER_FILE).read_text())["graph_sha256"] == graph_sha256(tower, "openvino")
+    copy = damaged_copy(exported["openvino"], Path("document") / OPENVINO_WEIGHTS, tmp_path / "towers")
+    with pytest.raises(ModelError, match="does not match the sha256"):
+        OnnxEncoder.load(copy)
+
+
+def test_the_openvino_backend_without_openvino_names_the_extra(monkeypatch):
+    from dualsearch.errors import MissingDependencyError
+    from dualsearch.onnx_towers import openvino_module
+
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without the extra sees
+    with pytest.raises(MissingDependencyError, match=r"dualsearch\[openvino\]"):
+        openvino_module()
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +203,27 @@ def test_the_manifest_records_the_backend_that_encoded_the_documents(tmp_path, e
     report = reindex(index_dir, "tiny", tiny_encoder)
     assert report.published and report.encoded == report.unchanged == 26
     assert Manifest.read(current_version_dir(index_dir)).document_backend == "torch"
+
+
+def test_an_index_built_on_openvino_searches_through_its_openvino_query_tower(tmp_path, exported, tiny_encoder):
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+
+    index_dir = tmp_path / "index"
+    openvino = OnnxEncoder.load(exported["openvino"])
+    build_index(read_corpus("tiny"), index_dir, openvino, corpus_name="tiny")
+    manifest = Manifest.read(current_version_dir(index_dir))
+    assert (manifest.query_backend, manifest.document_backend) == ("openvino", "openvino")
+    with Searcher.open(index_dir) as searcher:
+        assert searcher.encoder.identity().query_backend == "openvino"
+        query = "green tea and catechins"
+        hits = searcher.search(query, k=5, mode="dense")
+    with Searcher.open(index_dir, encoder=tiny_encoder) as searcher:  # PyTorch queries against bf16 documents
+        expected = searcher.search(query, k=5, mode="dense")
+    scores, reference = {hit.doc_id: hit.score for hit in hits}, {hit.doc_id: hit.score for hit in expected}
+    common = scores.keys() & reference.keys()
+    assert len(hits) == 5 and len(common) >= 3
+    assert all(abs(scores[doc] - reference[doc]) < 1 - MIN_COSINE["openvino"] for doc in common)
 
 
 def run_isolated(code: str, cwd: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""``dualsearch export MODEL --out DIR [--backend onnx-int8]``: towers for ONNX Runtime, made locally."""
+"""``dualsearch export MODEL --out DIR [--backend onnx-int8]``: towers for ONNX Runtime or OpenVINO, made
+locally."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ def add_export_command(commands) -> None:
     parser.add_argument("--out", required=True, help="directory to create")
     parser.add_argument(
         "--backend",
-        choices=("onnx", "onnx-int8"),
+        choices=("onnx", "onnx-int8", "openvino"),
         default="onnx",
-        help="onnx: fp32, the same vectors as PyTorch; onnx-int8: int8 weights, smaller and faster (default onnx)",
+        help="onnx: fp32, the same vectors as PyTorch; onnx-int8: int8 weights, smaller and faster; openvino: "
+        "OpenVINO, bfloat16 on CPUs that have it (default onnx)",
     )
     parser.set_defaults(run=_run_export)
 
