@@ -13,7 +13,7 @@ BACKEND_LABELS = {
 
 
 def backends_section(record: dict | None) -> list[str]:
-    lines = ["## Tower backends (PyTorch, ONNX fp32, ONNX int8)", ""]
+    lines = ["## Tower backends (PyTorch, ONNX fp32 and int8, OpenVINO)", ""]
     if record is None:
         return lines + [not_run("backends", "python -m bench backends"), ""]
     recorded = record.get("backends") or {}
