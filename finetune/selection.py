@@ -63,10 +63,6 @@ class Selection:
     before: dict[str, float] = field(default_factory=dict)  # base towers, at the chosen document length
     after: dict[str, float] = field(default_factory=dict)  # saved towers
 
-    @property
-    def label(self) -> str:
-        return alphas_label(self.alphas)
-
 
 def alphas_label(alphas: Alphas) -> str:
     """How a combination of tower weights is written in reports.
