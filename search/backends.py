@@ -13,14 +13,15 @@ from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL, home_dir
 from dualsearch.errors import ModelError
-from dualsearch.onnx_towers import OnnxEncoder, TowersManifest, is_towers_dir
+from dualsearch.onnx_towers import EXPORTED_BACKENDS, OnnxEncoder, TowersManifest, is_towers_dir
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+BACKENDS = ("torch", *EXPORTED_BACKENDS)
 # What `dualsearch index` (and the default index) encode documents with. On SciFact test, int8 towers
-# scored within 0.005 nDCG@10 of PyTorch's (0.6586 against 0.6538, exact dense), built the index 1.6x
-# as fast and answered a dense query in 3.2 ms against 14.2 (python -m bench backends; docs/backends.md).
+# scored 0.6625 nDCG@10 against PyTorch's 0.6538 (exact dense), encoded documents 2.18x as fast and
+# answered a dense query in 5.4 ms against 24.7 (python -m bench backends; docs/backends.md). OpenVINO
+# encodes as fast at PyTorch's quality but answers single queries slower (9.3 ms).
 DEFAULT_BACKEND = "onnx-int8"
 
 

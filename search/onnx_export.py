@@ -86,12 +86,12 @@ def _export_tower(encoder, side: str, out_dir: str | Path, backend: str) -> Towe
         if backend == OPENVINO_BACKEND:  # from the plain graph: ONNX Runtime's fused operators are its own
             _save_openvino(fp32_graph, staged / OPENVINO_GRAPH)
             fp32_graph.unlink()
-        else:
+        elif backend == "onnx-int8":
             _optimise(transformer.auto_model.config, fp32_graph)
-        if backend == "onnx-int8":
             _quantise(fp32_graph, staged / GRAPH_FILE)
             fp32_graph.unlink()
-        elif backend == "onnx":
+        else:
+            _optimise(transformer.auto_model.config, fp32_graph)
             fp32_graph.replace(staged / GRAPH_FILE)
         _save_tokenizer(tokenizer, staged / TOKENIZER_FILE)
         config = TowerConfig(

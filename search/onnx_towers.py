@@ -171,11 +171,12 @@ class _OpenVinoGraph:
         openvino = openvino_module()
         core = openvino.Core()
         properties: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
-        if onnx_threads():
-            properties["INFERENCE_NUM_THREADS"] = onnx_threads()
+        threads = onnx_threads()
+        if threads:
+            properties["INFERENCE_NUM_THREADS"] = threads
         self._compiled = core.compile_model(core.read_model(str(graph)), "CPU", properties)
-        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
-        logger.info("OpenVINO runs %s in %s", graph.parent.name, self.precision)
+        precision = self._compiled.get_property("INFERENCE_PRECISION_HINT")
+        logger.info("OpenVINO runs %s in %s", graph.parent.name, precision)
         self._requests = threading.local()
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -50,6 +50,9 @@ class SearchResult:
     lexical_score: float | None = None  # BM25 score of the document (None: not computed)
 
 
+FP32_BACKENDS = {"torch", "onnx"}  # the same vectors within 1e-4 cosine: mixing them needs no word
+
+
 def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
     """Refuse towers other than the ones that built the index, saying which tower differs."""
     identity = encoder.identity()
@@ -57,7 +60,8 @@ def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
     if identity.dimension != manifest.dimension:
         differing = ["query", "document"]
     if not differing:
-        if identity.query_backend != manifest.document_backend:
+        backends = {identity.query_backend, manifest.document_backend}
+        if len(backends) > 1 and not backends <= FP32_BACKENDS:
             # int8, bf16 and fp32 vectors of the same towers are interchangeable within the bound the
             # backends benchmark measures (docs/backends.md): allowed, and said
             logger.info(
