@@ -1,7 +1,7 @@
 """``dualsearch finetune DATA --out MODEL`` with no other flag, scored once on test, in-domain and on the
 other collection.
 
-    .venv/bin/python -m bench.finetune_defaults [--runs scifact nfcorpus nfcorpus-query] [--resume]
+    .venv/bin/python -m bench.finetune_defaults [--runs scifact nfcorpus nfcorpus-query] [--resume [--redo RUN ...]]
 
 Each run is the command a user types, in a subprocess (so its wall time is what a user waits, model
 loading and dev evaluations included): the recipe picks the settings from the data, dev is SciFact's
@@ -51,6 +51,9 @@ def parse_args(argv):
     parser.add_argument("--results", type=Path, default=REPO / "results" / "finetune_defaults.json")
     parser.add_argument("--table", type=Path, default=REPO / "docs" / "finetune-defaults.md")
     parser.add_argument("--resume", action="store_true", help="keep the steps already in --results")
+    parser.add_argument(
+        "--redo", nargs="+", default=[], choices=list(RUNS), help="with --resume: train these runs afresh all the same"
+    )
     parser.add_argument("--no-zero-shot", action="store_true", help="skip scoring the zero-shot towers")
     parser.add_argument("--table-only", action="store_true", help="only render --table again from --results")
     return parser.parse_args(argv)
@@ -171,7 +174,7 @@ def main(argv=None) -> int:
     }
     args.work.mkdir(parents=True, exist_ok=True)
     for name in args.runs:
-        run = results["runs"].get(name) or train(name, args)
+        run = (name not in args.redo and results["runs"].get(name)) or train(name, args)
         results["runs"][name] = run
         save(results, args)
         if "test" not in run:

@@ -36,7 +36,8 @@ class FinetuneConfig:
     tied: bool = False  # True: one shared tower, saved as a plain model; False: separate query/document weights
     max_query_length: int = 64  # query tower truncation in tokens (separate towers only)
     # document tower truncation saved with the towers (used to index); None: chosen on dev between the
-    # training length and the base's own (a frozen or undeveloped dev set keeps the base's)
+    # training length and the base's own, the longer within 1% of the best (without dev: the training length;
+    # a frozen document tower keeps the base's)
     max_document_length: int | None = None
     train_max_document_length: int | None = 128  # truncation while training (None: max_document_length)
     train: str = "both"  # towers to train: 'both', or 'query' (the document tower and the index stay valid)

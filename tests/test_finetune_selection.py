@@ -9,7 +9,7 @@ import torch
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.interpolate import interpolate, snapshot
-from dualsearch.finetune.selection import choose_alphas, grid_cells, score_grid
+from dualsearch.finetune.selection import choose_alphas, choose_document_length, grid_cells, score_grid
 
 
 @pytest.fixture
@@ -84,3 +84,10 @@ def test_the_rule_keeps_the_least_moved_document_tower_then_query_tower():
     scores["1.0/0.5"] = 0.69  # now 1.4% below the best
     assert choose_alphas(scores, cells) == "0.5/1.0"
     assert choose_alphas({"0.0/0.0": 0.5, "1.0/1.0": 0.5}, cells) == "0.0/0.0"  # no gain: the base towers
+
+
+def test_the_rule_keeps_the_longest_document_length_within_the_tolerance():
+    assert choose_document_length({128: 0.3288, 256: 0.3266}) == 256  # 0.7% below the best: the longer
+    assert choose_document_length({128: 0.3300, 256: 0.3250}) == 128  # 1.5% below: the better one
+    assert choose_document_length({256: 0.408, 128: 0.41, 512: 0.39}) == 256
+    assert choose_document_length({200: 0.1}) == 200
