@@ -1,6 +1,6 @@
 """One entry point for every benchmark, then the report.
 
-    python -m bench all [--skip finetune,finetune_defaults,scale,ondisk] [--nice 5] [--dry-run]
+    python -m bench all [--skip finetune,finetune_defaults,finetune_length,scale,ondisk] [--nice 5] [--dry-run]
                                                     every benchmark, then the report
     python -m bench report [--results DIR] [--docs DIR]    only regenerate docs/benchmarks.md
     python -m bench NAME [ARGS...]                          one benchmark; ARGS go to it
@@ -35,7 +35,7 @@ BENCHMARKS = {
     "reindex": "incremental re-index against a full build, memory against corpus size",
     "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
     "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",
-    "backends": "towers on PyTorch, ONNX fp32 and ONNX int8: encoding speed, query latency, nDCG@10 (about 30 min)",
+    "backends": "towers on PyTorch, ONNX fp32/int8, OpenVINO fp32/int8: encoding, query latency, nDCG@10 (40 min)",
     "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
     "click_log": "a simulated click log over NFCorpus train (position-biased clicks, Zipf queries) and its statistics",
@@ -44,8 +44,10 @@ BENCHMARKS = {
     "ondisk": "1M synthetic vectors, IVF lists in memory against on disk: memory and latency (slow)",
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
     "finetune_defaults": "`dualsearch finetune DATA --out M` with no other flag, in-domain and cross-collection (slow)",
+    "finetune_length": "SciFact train queries, NFCorpus-trained towers, documents cut at 128 and 256 tokens",
 }
-SLOW = ("finetune", "finetune_defaults", "scale", "ondisk")
+# finetune_length reads the towers finetune_defaults saves
+SLOW = ("finetune", "finetune_defaults", "finetune_length", "scale", "ondisk")
 
 
 def parse_skip(text: str) -> list[str]:

@@ -1,10 +1,12 @@
-"""The towers on each backend (PyTorch fp32, ONNX Runtime fp32 and int8, OpenVINO), measured in one run.
+"""The towers on each backend (PyTorch fp32, ONNX Runtime fp32 and int8, OpenVINO fp32 and int8), in one run.
 
     python -m bench.backends [--data ../shared/data] [--work /tmp/dualsearch-bench/backends] [--queries 200]
                              [--skip-stdlib]
 
 On SciFact, for each backend against PyTorch fp32:
-1. export: seconds to export both towers (once per weights; cached after), and size on disk;
+1. export: seconds to export both towers (once per weights; cached after), and size on disk. The
+   calibrated backend (OpenVINO int8) is exported as a user does it, ``dualsearch export --backend
+   openvino-int8 --calibration CORPUS``, calibrated on a seeded 300 SciFact documents;
 2. load: seconds to load both towers (PyTorch from the packaged checkpoint, ONNX from the export);
 3. document encoding: documents per second (``title + " " + text``, cut at the tower's window) at
    batch sizes 8-64, on all cores, through the engine's own ``encode_documents``;
@@ -33,23 +35,39 @@ from pathlib import Path
 from bench.common import DEFAULT_DATA, log_phases_only, percentile_ms, timed, write_result
 
 logger = logging.getLogger("bench.backends")
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 BATCH_SIZES = (8, 16, 32, 64)
 THROUGHPUT_DOCUMENTS = 512
 
 
-def encoder_for(backend: str, threads: int | None = None):
+def calibrated_towers(work: Path, backend: str) -> Path:
+    """Where this run exports a calibrated backend's towers (the cache exports only uncalibrated ones)."""
+    return work / f"towers-{backend}"
+
+
+def export_calibrated(torch_encoder, work: Path, backend: str, corpus_dir: Path) -> None:
+    """Export as `dualsearch export` does: the whole corpus read, a seeded sample of it calibrated on."""
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.onnx_export import export_towers
+
+    shutil.rmtree(calibrated_towers(work, backend), ignore_errors=True)
+    calibration = [document.encoding_text() for document in read_corpus(corpus_dir)]
+    export_towers(torch_encoder, calibrated_towers(work, backend), backend, calibration)
+
+
+def encoder_for(backend: str, work: Path, threads: int | None = None):
     """Both towers on ``backend``; ``threads`` per forward pass (None: the runtime's default, all cores)."""
     import torch
 
     from dualsearch.backends import load_encoder
+    from dualsearch.onnx_towers import CALIBRATED_BACKENDS
 
     torch.set_num_threads(threads or os.cpu_count())
     if threads is None:
         os.environ.pop("DUALSEARCH_THREADS", None)
     else:
         os.environ["DUALSEARCH_THREADS"] = str(threads)
-    return load_encoder("default", backend)
+    return load_encoder(str(calibrated_towers(work, backend)) if backend in CALIBRATED_BACKENDS else "default", backend)
 
 
 def disk_bytes(encoder) -> int:
@@ -153,7 +171,7 @@ def stdlib_build(work: Path, backend: str) -> dict:
     index_dir = work / f"stdlib-{backend}"
     if index_dir.exists():
         shutil.rmtree(index_dir)
-    encoder = encoder_for(backend)
+    encoder = encoder_for(backend, work)
     report, seconds = timed(lambda: index_corpus(DEFAULT_CORPUS, index_dir, encoder))
     return {"documents": report[0].document_count, "seconds": round(seconds, 1)}
 
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     log_phases_only()
     from dualsearch.backends import DEFAULT_BACKEND, exported_encoder, towers_cache_dir
     from dualsearch.encoder import DualEncoder
+    from dualsearch.onnx_towers import CALIBRATED_BACKENDS
 
     corpus_dir = args.data / "scifact"
     args.work.mkdir(parents=True, exist_ok=True)
@@ -182,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     for backend in BACKENDS[1:]:  # export time: a fresh export, not the cached one
         cached = towers_cache_dir() / f"{backend}-{torch_encoder.identity().weights_sha256[:32]}"
         shutil.rmtree(cached, ignore_errors=True)
-        _, seconds = timed(lambda: exported_encoder(torch_encoder, backend))
+        if backend in CALIBRATED_BACKENDS:
+            _, seconds = timed(lambda: export_calibrated(torch_encoder, args.work, backend, corpus_dir))
+        else:
+            _, seconds = timed(lambda: exported_encoder(torch_encoder, backend))
         results["backends"].setdefault(backend, {})["export_seconds"] = round(seconds, 1)
 
     texts = document_texts(corpus_dir, THROUGHPUT_DOCUMENTS)
     for backend in BACKENDS:
         logger.info("%s: load, size, document throughput", backend)
-        encoder, seconds = timed(lambda: encoder_for(backend))
+        encoder, seconds = timed(lambda: encoder_for(backend, args.work))
         entry = results["backends"].setdefault(backend, {})
         entry.update(load_seconds=round(seconds, 2), weights_mib=round(disk_bytes(encoder) / 2**20, 1))
         entry.update(throughput(encoder, texts))
@@ -200,14 +222,14 @@ def main(argv: list[str] | None = None) -> int:
 
     queries = query_texts(corpus_dir)
     for query_backend in BACKENDS:
-        encoder = encoder_for(query_backend)
+        encoder = encoder_for(query_backend, args.work)
         results["ndcg10_exact_dense"][query_backend] = {
             document_backend: ndcg(args.work / f"scifact-{document_backend}", corpus_dir, encoder)
             for document_backend in BACKENDS
         }
         logger.info("queries on %s: nDCG@10 %s", query_backend, results["ndcg10_exact_dense"][query_backend])
         for threads in (1, 2):
-            encoder = encoder_for(query_backend, threads)
+            encoder = encoder_for(query_backend, args.work, threads)
             timing = latencies(args.work / "scifact-torch", encoder, queries[: args.queries])
             results["query_latency"].setdefault(query_backend, {})[f"{threads}_threads"] = timing
             logger.info("queries on %s, %d threads: %s", query_backend, threads, timing)

@@ -9,11 +9,12 @@ BACKEND_LABELS = {
     "onnx": "ONNX Runtime fp32",
     "onnx-int8": "ONNX Runtime int8",
     "openvino": "OpenVINO (bf16 where native)",
+    "openvino-int8": "OpenVINO int8 (calibrated)",
 }
 
 
 def backends_section(record: dict | None) -> list[str]:
-    lines = ["## Tower backends (PyTorch, ONNX fp32 and int8, OpenVINO)", ""]
+    lines = ["## Tower backends (PyTorch, ONNX fp32 and int8, OpenVINO fp32/bf16 and int8)", ""]
     if record is None:
         return lines + [not_run("backends", "python -m bench backends"), ""]
     recorded = record.get("backends") or {}

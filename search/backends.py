@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL, home_dir
 from dualsearch.errors import ModelError
-from dualsearch.onnx_towers import EXPORTED_BACKENDS, OnnxEncoder, TowersManifest, is_towers_dir
+from dualsearch.onnx_towers import CALIBRATED_BACKENDS, EXPORTED_BACKENDS, OnnxEncoder, TowersManifest, is_towers_dir
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,12 @@ def load_encoder(model: str = DEFAULT_MODEL, backend: str | None = None, batch_s
 
 def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
     """``torch_encoder``'s towers on an ONNX backend, exported on first use into the towers cache."""
+    if backend in CALIBRATED_BACKENDS:  # the export depends on the documents, not only on the weights
+        raise ModelError(
+            f"{backend} towers are calibrated on your own documents, so they are exported once, by you: "
+            f"`dualsearch export {torch_encoder.model_name} --out TOWERS --backend {backend} --calibration CORPUS`, "
+            "then pass --model TOWERS"
+        )
     identity = torch_encoder.identity()
     directory = towers_cache_dir() / f"{backend}-{identity.weights_sha256[:32]}"
     shipped = shipped_towers_dir(Path(torch_encoder.model_name), backend)

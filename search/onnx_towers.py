@@ -2,9 +2,10 @@
 
 A tower directory (written by :mod:`dualsearch.onnx_export`) holds the transformer's graph
 (``model.onnx`` for ONNX Runtime, fp32 or dynamically quantised to int8; ``model.xml`` and
-``model.bin`` for OpenVINO), ``tokenizer.json`` and ``tower.json``: what the graph leaves
-out (truncation length, pooling, prompt) and where it came from (the sha256 of the
-PyTorch weights it was exported from, and of the graph itself). Opening a tower checks the graph
+``model.bin`` for OpenVINO, fp32 or statically quantised to int8), ``tokenizer.json`` and
+``tower.json``: what the graph leaves out (truncation length, pooling, prompt) and where it came from
+(the sha256 of the PyTorch weights it was exported from, of the graph itself, and of any calibration
+texts). Opening a tower checks the graph
 against its recorded hash, so identity is verified without loading torch.
 
 A towers directory (``dualsearch export``) holds one tower per side and ``dualsearch-towers.json``;
@@ -39,7 +40,11 @@ TOWERS_FILE = "dualsearch-towers.json"
 ONNX_BACKENDS = ("onnx", "onnx-int8")  # fp32 graph; weights quantised to int8 per channel
 # fp32 weights; OpenVINO computes in bfloat16 on CPUs with native bf16 (AMX, AVX512-BF16), else fp32
 OPENVINO_BACKEND = "openvino"
-EXPORTED_BACKENDS = (*ONNX_BACKENDS, OPENVINO_BACKEND)
+# int8 weights and activations (NNCF's post-training quantisation), calibrated on the user's own documents
+OPENVINO_INT8_BACKEND = "openvino-int8"
+OPENVINO_BACKENDS = (OPENVINO_BACKEND, OPENVINO_INT8_BACKEND)
+CALIBRATED_BACKENDS = (OPENVINO_INT8_BACKEND,)  # their export needs texts to calibrate on
+EXPORTED_BACKENDS = (*ONNX_BACKENDS, *OPENVINO_BACKENDS)
 OPENVINO_GRAPH, OPENVINO_WEIGHTS = "model.xml", "model.bin"
 TOWER_FORMAT = 1
 # Threads of one forward pass; 0 lets ONNX Runtime use every physical core.
@@ -50,7 +55,7 @@ THREADS_VARIABLE = "DUALSEARCH_THREADS"
 class TowerConfig:
     """``tower.json``: what running the graph needs beside it, and where the graph came from."""
 
-    backend: str  # "onnx" (fp32), "onnx-int8" or "openvino"
+    backend: str  # one of EXPORTED_BACKENDS
     source_weights_sha256: str  # state_dict_sha256 of the PyTorch tower the graph was exported from
     graph_sha256: str  # sha256 of the graph's files (graph_sha256())
     dimension: int
@@ -60,6 +65,8 @@ class TowerConfig:
     pad_token_id: int
     prompt: str = ""  # prepended to every text, as sentence-transformers' prompts are
     checked_min_cosine: float = 1.0  # lowest cosine to the PyTorch tower on the export's check texts
+    calibration_texts: int = 0  # texts the quantisation was calibrated on (calibrated backends)
+    calibration_sha256: str = ""  # sha256 of those texts: two calibrations on other texts give other graphs
     format: int = TOWER_FORMAT
 
     @classmethod
@@ -107,7 +114,7 @@ def published_by_rename(out_dir: Path) -> Iterator[Path]:
 
 def graph_files(backend: str) -> tuple[str, ...]:
     """The files of a tower's graph, in the order they are hashed."""
-    return (OPENVINO_GRAPH, OPENVINO_WEIGHTS) if backend == OPENVINO_BACKEND else (GRAPH_FILE,)
+    return (OPENVINO_GRAPH, OPENVINO_WEIGHTS) if backend in OPENVINO_BACKENDS else (GRAPH_FILE,)
 
 
 def graph_sha256(directory: Path, backend: str) -> str:
@@ -205,7 +212,7 @@ class OnnxTower:
         self._tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
         self._tokenizer.no_padding()  # padded per batch below, to the batch's longest input
         self._tokenizer.enable_truncation(max_length=config.max_seq_length)
-        if config.backend == OPENVINO_BACKEND:
+        if config.backend in OPENVINO_BACKENDS:
             self._graph = _OpenVinoGraph(self.directory / OPENVINO_GRAPH)
         else:
             self._graph = _OnnxRuntimeGraph(self.directory / GRAPH_FILE)
@@ -333,14 +340,19 @@ class OnnxEncoder:
     @classmethod
     def load(cls, directory: str | Path, batch_size: int = BATCH_SIZE, model_name: str | None = None) -> OnnxEncoder:
         """Open a towers directory written by ``dualsearch export`` (``model_name``: what to report as the
-        towers' origin instead of the one recorded at export)."""
+        towers' origin instead of the one recorded at export). Calibrated towers report the directory
+        itself: another export of the same weights, calibrated on other texts, would encode differently,
+        so an index they built must come back to them to add or re-encode documents."""
+        from dualsearch.towers import model_reference
+
         directory = Path(directory)
         manifest = TowersManifest.read(directory)
         query = OnnxTower(directory / manifest.sides["query"])
         same = manifest.sides["document"] == manifest.sides["query"]
         document = query if same else OnnxTower(directory / manifest.sides["document"])
+        calibrated = document.config.backend in CALIBRATED_BACKENDS
         identity = TowerIdentity(
-            model_name or manifest.model,
+            model_name or (model_reference(str(directory)) if calibrated else manifest.model),
             manifest.weights_sha256,
             manifest.dimension,
             tuple(manifest.routes),

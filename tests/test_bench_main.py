@@ -10,7 +10,7 @@ import pytest
 
 import bench.__main__ as entry
 
-# the run order of `python -m bench all --skip finetune,finetune_defaults,scale,ondisk`
+# the run order of `python -m bench all --skip finetune,finetune_defaults,finetune_length,scale,ondisk`
 WITHOUT_SLOW = [
     "import_time",
     "zero_shot",
@@ -37,7 +37,7 @@ def test_parse_skip_accepts_known_names_and_lists_the_valid_ones_otherwise():
 
 def test_plan_keeps_the_run_order_without_the_skipped():
     assert entry.plan([]) == list(entry.BENCHMARKS)
-    assert entry.plan(["finetune", "finetune_defaults", "scale", "ondisk"]) == WITHOUT_SLOW
+    assert entry.plan(list(entry.SLOW)) == WITHOUT_SLOW
 
 
 def test_command_parser_passes_the_rest_through():
@@ -63,7 +63,7 @@ def test_benchmark_command_runs_the_module_in_a_fresh_interpreter():
 
 
 def test_all_dry_run_prints_the_commands_in_order(capsys):
-    assert entry.main(["all", "--skip", "finetune,finetune_defaults,scale,ondisk", "--nice", "5", "--dry-run"]) == 0
+    assert entry.main(["all", "--skip", ",".join(entry.SLOW), "--nice", "5", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "nice -n 5 python -m bench.import_time" and lines[-1] == "python -m bench report"
     assert not any("finetune" in line or "bench.scale" in line for line in lines)
@@ -87,7 +87,7 @@ def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
         entry, "run_benchmark", lambda name, args, nice=0: (ran.append(name), (1 if name == "engine" else 0, 0.5))[1]
     )
     monkeypatch.setattr("bench.report.write_report", lambda: tmp_path / "benchmarks.md")
-    assert entry.main(["all", "--skip", "finetune,finetune_defaults,scale,ondisk"]) == 1
+    assert entry.main(["all", "--skip", ",".join(entry.SLOW)]) == 1
     assert ran == WITHOUT_SLOW
     assert "failed (1)" in capsys.readouterr().out
     ran.clear()

@@ -17,7 +17,7 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import ModelError
 from dualsearch.indexer import build_index
 from dualsearch.onnx_export import MIN_COSINE, export_towers
-from dualsearch.onnx_towers import GRAPH_FILE, TOWER_FILE, OnnxEncoder
+from dualsearch.onnx_towers import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
 from dualsearch.searcher import Searcher
 
 TEXTS = [
@@ -33,13 +33,23 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def tiny_texts() -> list[str]:
+    return [document.encoding_text() for document in read_corpus("tiny")]
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_encoder):
     root = tmp_path_factory.mktemp("exported")
-    return {backend: export_towers(tiny_encoder, root / backend, backend) and root / backend for backend in MIN_COSINE}
+    return {
+        backend: export_towers(
+            tiny_encoder, root / backend, backend, tiny_texts() if backend in CALIBRATED_BACKENDS else ()
+        )
+        and root / backend
+        for backend in MIN_COSINE
+    }
 
 
-@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8", "openvino-int8"])
 def test_both_towers_of_a_router_match_pytorch_after_a_reload(exported, tiny_encoder, backend):
     onnx = OnnxEncoder.load(exported[backend])
     bound = 1e-4 if backend == "onnx" else 1 - MIN_COSINE[backend]
@@ -118,6 +128,52 @@ def test_an_openvino_export_is_two_files_hashed_together_and_refused_when_damage
     copy = damaged_copy(exported["openvino"], Path("document") / OPENVINO_WEIGHTS, tmp_path / "towers")
     with pytest.raises(ModelError, match="does not match the sha256"):
         OnnxEncoder.load(copy)
+
+
+def test_an_openvino_int8_export_is_quantised_and_records_what_it_was_calibrated_on(exported):
+    from dualsearch.onnx_export import calibration_sample, texts_sha256
+
+    documents = OnnxEncoder.load(exported["openvino-int8"]).document_tower
+    assert documents.config.calibration_texts == len(calibration_sample(tiny_texts())) == 26
+    assert documents.config.calibration_sha256 == texts_sha256(calibration_sample(tiny_texts()))
+    graph = (documents.directory / "model.xml").read_text()
+    assert "FakeQuantize" in graph  # activations quantised, not only weights
+    assert "FakeQuantize" not in (exported["openvino"] / "document" / "model.xml").read_text()
+
+
+def test_an_index_built_by_calibrated_towers_comes_back_to_them_for_new_documents(tmp_path, exported):
+    from dualsearch.index_towers import index_encoder
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+
+    index_dir = tmp_path / "index"
+    towers = OnnxEncoder.load(exported["openvino-int8"])
+    build_index(read_corpus("tiny"), index_dir, towers, corpus_name="tiny")
+    manifest = Manifest.read(current_version_dir(index_dir))
+    assert manifest.model == str(exported["openvino-int8"].resolve())  # the export, not the PyTorch model
+    assert (manifest.query_backend, manifest.document_backend) == ("openvino-int8", "openvino-int8")
+    reopened = index_encoder(index_dir, manifest)  # as `reindex` and `add` get their towers
+    assert reopened.identity().query_backend == "openvino-int8"
+    np.testing.assert_allclose(reopened.encode_documents(TEXTS), towers.encode_documents(TEXTS), atol=1e-6)
+
+
+def test_a_calibrated_backend_needs_texts_and_is_never_exported_behind_the_user_s_back(tmp_path, tiny_encoder):
+    with pytest.raises(ModelError, match="calibrated on your own documents"):
+        export_towers(tiny_encoder, tmp_path / "towers", "openvino-int8")
+    with pytest.raises(ModelError, match=r"dualsearch export .* --backend openvino-int8 --calibration CORPUS"):
+        load_encoder(str(tiny_encoder.model_name), "openvino-int8")
+
+
+def test_the_export_command_asks_for_calibration_only_where_it_is_used(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "towers"
+    assert main(["export", str(tiny_model_dir), "--out", str(out), "--backend", "openvino-int8"]) != 0
+    assert "add --calibration CORPUS" in capsys.readouterr().err
+    assert main(["export", str(tiny_model_dir), "--out", str(out), "--calibration", "tiny"]) != 0
+    assert "needs none" in capsys.readouterr().err
+    assert not out.exists()
+    command = ["export", str(tiny_model_dir), "--out", str(out), "--backend", "openvino-int8", "--calibration", "tiny"]
+    assert main(command) == 0
+    assert OnnxEncoder.load(out).identity().document_backend == "openvino-int8"
 
 
 def test_the_openvino_backend_without_openvino_names_the_extra(monkeypatch):

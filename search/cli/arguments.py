@@ -55,7 +55,8 @@ def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-BACKEND_CHOICES = ("torch", "onnx", "onnx-int8", "openvino")  # dualsearch.backends.BACKENDS, without importing it
+# dualsearch.backends.BACKENDS, without importing it
+BACKEND_CHOICES = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 
 def add_backend_argument(parser: argparse.ArgumentParser, help: str) -> None:
@@ -64,7 +65,8 @@ def add_backend_argument(parser: argparse.ArgumentParser, help: str) -> None:
         choices=BACKEND_CHOICES,
         default=None,
         help=help + "; onnx runs the towers on ONNX Runtime in fp32, onnx-int8 with int8 weights, "
-        "openvino on OpenVINO (bfloat16 on CPUs that have it; pip install 'dualsearch[openvino]')",
+        "openvino on OpenVINO (bfloat16 on CPUs that have it; pip install 'dualsearch[openvino]'), "
+        "openvino-int8 on OpenVINO in int8 (towers from `dualsearch export --calibration CORPUS`)",
     )
 
 
