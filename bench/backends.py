@@ -199,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch_encoder = DualEncoder.load()
     for backend in BACKENDS[1:]:  # export time: a fresh export, not the cached one
-        cached = towers_cache_dir() / f"{backend}-{torch_encoder.identity().weights_sha256[:32]}"
-        shutil.rmtree(cached, ignore_errors=True)
-        if backend in CALIBRATED_BACKENDS:
+        if backend in CALIBRATED_BACKENDS:  # exported into --work, never into the cache
             _, seconds = timed(lambda: export_calibrated(torch_encoder, args.work, backend, corpus_dir))
         else:
+            cached = towers_cache_dir() / f"{backend}-{torch_encoder.identity().weights_sha256[:32]}"
+            shutil.rmtree(cached, ignore_errors=True)
             _, seconds = timed(lambda: exported_encoder(torch_encoder, backend))
         results["backends"].setdefault(backend, {})["export_seconds"] = round(seconds, 1)
 

@@ -89,11 +89,13 @@ def _export_tower(encoder, side: str, out_dir: str | Path, backend: str, calibra
     onnx_modules()
     if backend in OPENVINO_BACKENDS:
         openvino_module()
-    calibration = _side_calibration(calibration, side) if backend in CALIBRATED_BACKENDS else []
     if backend in CALIBRATED_BACKENDS:
         nncf_module()
+        calibration = _side_calibration(calibration, side)
         if not calibration:
             raise ModelError(f"{backend} is calibrated on your own documents: give some texts to calibrate on")
+    else:
+        calibration = []
     transformer, pooling = _tower_parts(encoder, side)
     identity = encoder.identity()
     prompt = _prompt(encoder, side)
@@ -168,9 +170,11 @@ def export_towers(
         sides=sides,
     )
     with published_by_rename(out_dir) as staged:
-        for side, directory in sides.items():
+        sample = calibration_sample(calibration)
+        for side in (DOCUMENT_ROUTE, QUERY_ROUTE):  # a tower serving both sides is exported as documents'
+            directory = sides[side]  # (calibration then sees whole documents, the longest inputs it gets)
             if not (staged / directory).exists():
-                export_tower(encoder, side, staged / directory, backend, calibration_sample(calibration))
+                export_tower(encoder, side, staged / directory, backend, sample)
         manifest.write(staged)
     return manifest
 

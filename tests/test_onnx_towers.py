@@ -157,6 +157,16 @@ def test_an_index_built_by_calibrated_towers_comes_back_to_them_for_new_document
     np.testing.assert_allclose(reopened.encode_documents(TEXTS), towers.encode_documents(TEXTS), atol=1e-6)
 
 
+def test_one_tower_serving_both_sides_calibrates_on_whole_documents(tmp_path, tiny_plain_model_dir):
+    """Its documents are long: calibrated on the short query openings, long inputs would clip."""
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.onnx_export import calibration_sample, texts_sha256
+
+    export_towers(DualEncoder.load(str(tiny_plain_model_dir)), tmp_path / "towers", "openvino-int8", tiny_texts())
+    tower = OnnxEncoder.load(tmp_path / "towers").document_tower
+    assert tower.config.calibration_sha256 == texts_sha256(calibration_sample(tiny_texts()))
+
+
 def test_a_calibrated_backend_needs_texts_and_is_never_exported_behind_the_user_s_back(tmp_path, tiny_encoder):
     with pytest.raises(ModelError, match="calibrated on your own documents"):
         export_towers(tiny_encoder, tmp_path / "towers", "openvino-int8")
