@@ -37,6 +37,7 @@ BENCHMARKS = {
     "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",
     "backends": "towers on PyTorch, ONNX fp32/int8, OpenVINO fp32/int8: encoding, query latency, nDCG@10 (40 min)",
     "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
+    "stdlib_dev": "how the default index ranks (fusion weight, usage prior), chosen on dev questions",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
     "click_log": "a simulated click log over NFCorpus train (position-biased clicks, Zipf queries) and its statistics",
     "ray_encoding": "index builds encoded locally and on Ray actors, 2,000 SciFact documents (about 10 min)",

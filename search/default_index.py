@@ -6,9 +6,17 @@ import logging
 import sys
 from pathlib import Path
 
-from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, home_dir
+from dualsearch.defaults import (
+    DEFAULT_CORPUS,
+    DEFAULT_INDEX,
+    STDLIB_DENSE_WEIGHT,
+    STDLIB_PRIOR_FIELD,
+    STDLIB_PRIOR_WEIGHT,
+    home_dir,
+)
 from dualsearch.layout import is_index_dir
 from dualsearch.manifest import FORMAT_VERSION
+from dualsearch.search_settings import SearchSettings
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +28,13 @@ def default_index_dir() -> Path:
 
     python = f"py{sys.version_info.major}.{sys.version_info.minor}"
     return home_dir() / f"stdlib-{python}-v{EXTRACTION_VERSION}-format{FORMAT_VERSION}"
+
+
+def stdlib_settings() -> SearchSettings:
+    """How the default index ranks: hybrid, with the built-in corpus's fusion weight and usage prior."""
+    return SearchSettings(
+        dense_weight=STDLIB_DENSE_WEIGHT, prior_field=STDLIB_PRIOR_FIELD, prior_weight=STDLIB_PRIOR_WEIGHT
+    )
 
 
 def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
@@ -34,7 +49,9 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         logger.info(
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
         )
-        index_corpus(DEFAULT_CORPUS, index_dir, load_encoder(), show_progress=show_progress)
+        index_corpus(
+            DEFAULT_CORPUS, index_dir, load_encoder(), show_progress=show_progress, search_settings=stdlib_settings()
+        )
     else:
         add_missing_query_tower(index_dir)
     return index_dir

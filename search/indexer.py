@@ -50,10 +50,12 @@ def build_index(
     show_progress: bool = False,
     total: int | None = None,
     executor: Executor | None = None,
+    search_settings: SearchSettings | None = None,
 ) -> BuildReport:
     """Encode ``documents`` with the document tower and publish a new index version in ``index_dir``.
 
-    The new version is built from scratch (centroids trained, search settings the defaults), except
+    The new version is built from scratch (centroids trained, search settings ``search_settings`` or
+    the defaults), except
     that over an existing index the vectors of documents that did not change are copied, not encoded,
     when the document tower and passage settings are the same: a model whose query tower alone was
     retrained takes over an index in seconds.
@@ -80,7 +82,9 @@ def build_index(
         live = None if created else _reusable_live_version(index_dir)
         if live is not None:
             stack.callback(live.close)
-        writer = stack.enter_context(VersionWriter(index_dir, encoder, config, live, SearchSettings(), executor))
+        writer = stack.enter_context(
+            VersionWriter(index_dir, encoder, config, live, search_settings or SearchSettings(), executor)
+        )
         stats = writer.write(documents, show_progress, total)
         version_dir = writer.publish(corpus_name, retrain=True)
     manifest = Manifest.read(version_dir)
@@ -139,6 +143,7 @@ def index_corpus(
     skip_invalid: bool = False,
     show_progress: bool = False,
     executor: Executor | None = None,
+    search_settings: SearchSettings | None = None,
 ) -> tuple[BuildReport, list[str]]:
     """Validate and count a corpus, then build its index: a bad record stops the run before any
     encoding (or, with ``skip_invalid``, is skipped and reported), and progress shows time left.
@@ -165,5 +170,6 @@ def index_corpus(
         show_progress=show_progress,
         total=total,
         executor=executor,
+        search_settings=search_settings,
     )
     return report, skipped

@@ -150,8 +150,8 @@ def answer(
 
 def result_record(result: SearchResult, query: str, explanation: dict | None = None) -> dict:
     """A result as the HTTP API returns it: rank, id, score, title, a plain-text snippet of the passage
-    that matched (around the query's words), its character span in the text, metadata, and the two
-    sides' scores.
+    that matched (around the query's words), its character span in the text, metadata, the two
+    sides' scores and the document's prior (None when none joined the score).
 
     Example:
         >>> record = result_record(SearchResult(1, "d1", 0.5, "Tea", "Green tea.", passage=(0, 10)), "tea")
@@ -168,6 +168,7 @@ def result_record(result: SearchResult, query: str, explanation: dict | None = N
         "metadata": result.metadata,
         "dense_score": result.dense_score,
         "lexical_score": result.lexical_score,
+        "prior": result.prior,
     }
     return record if explanation is None else record | {"explanation": explanation}
 
@@ -204,7 +205,7 @@ def search_records(
 
     Each dict holds ``index``, ``query`` (as encoded), ``nprobe`` (0 without inverted lists),
     ``seconds`` and ``results`` (dicts with rank, doc_id, score, title, text, metadata, passage,
-    dense_score, lexical_score).
+    dense_score, lexical_score, prior).
 
     Raises:
         InvalidInputError: an empty query, ``k``/``nprobe`` out of range, an unknown mode, a bad filter.

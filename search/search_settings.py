@@ -24,7 +24,11 @@ class SearchSettings:
         fusion: ``rrf`` (reciprocal-rank fusion) or ``convex`` (weighted sum of min-max scores).
         rrf_k: The constant of reciprocal-rank fusion.
         dense_weight: The towers' weight in the convex fusion, in [0, 1].
-        candidates: Documents each side contributes to the fusion (at least ``k``).
+        candidates: Documents each side contributes to the fusion (at least ``k``), and documents a
+            prior reorders.
+        prior_field: A numeric metadata field whose prior joins every score ("": none); see
+            :mod:`dualsearch.priors`.
+        prior_weight: The prior's weight (0: the prior is off).
 
     Example:
         >>> SearchSettings().with_overrides(mode="dense").mode
@@ -40,6 +44,8 @@ class SearchSettings:
     rrf_k: int = RRF_K
     dense_weight: float = DENSE_WEIGHT
     candidates: int = FUSION_CANDIDATES
+    prior_field: str = ""
+    prior_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -50,6 +56,14 @@ class SearchSettings:
             raise InvalidInputError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
         if self.rrf_k < 0 or self.candidates < 1:
             raise InvalidInputError(f"rrf_k must be >= 0 and candidates >= 1, got {self.rrf_k}, {self.candidates}")
+        if not 0.0 <= self.prior_weight < float("inf"):
+            raise InvalidInputError(f"prior_weight must be a number of at least 0, got {self.prior_weight}")
+        if self.prior_weight and not self.prior_field:
+            raise InvalidInputError("a prior_weight needs a prior_field (the metadata field to rank with)")
+
+    @property
+    def uses_prior(self) -> bool:
+        return bool(self.prior_field) and self.prior_weight > 0
 
     def with_overrides(self, **overrides: Any) -> SearchSettings:
         """These settings with the given non-None values replaced."""

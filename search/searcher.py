@@ -4,7 +4,8 @@ Three modes (:class:`~dualsearch.search_settings.SearchSettings`): ``dense`` ran
 their best passage under the towers (:mod:`dualsearch.dense`), ``lexical`` by BM25
 (:mod:`dualsearch.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.fusion`)
 over the union of both sides' top candidates, with both scores computed for every candidate.
-Metadata filters (:mod:`dualsearch.filters`) restrict both sides inside the search.
+Metadata filters (:mod:`dualsearch.filters`) restrict both sides inside the search. A document
+prior (:mod:`dualsearch.priors`), when the index or query names one, then adds to every score.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dualsearch.fusion import fuse
 from dualsearch.index_towers import index_encoder
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
+from dualsearch.priors import prior_scores, rerank_with_prior
 from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, StoredDocument
@@ -48,6 +50,7 @@ class SearchResult:
     passage: tuple[int, int] | None = None  # character span in ``text`` of the passage that matched best
     dense_score: float | None = None  # cosine of the query and the best passage (None: not computed)
     lexical_score: float | None = None  # BM25 score of the document (None: not computed)
+    prior: float | None = None  # the document's prior in [0, 1], when one joined the score (dualsearch.priors)
 
 
 FP32_BACKENDS = {"torch", "onnx"}  # the same vectors within 1e-4 cosine: mixing them needs no word
@@ -111,6 +114,7 @@ class Searcher:
         self._lexical: LexicalIndex = parts["lexical"]
         self._passages: PassageMap = parts["passages"]
         self.settings = SearchSettings.from_dict(manifest.search)
+        self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
         self._closed = False
 
     @classmethod
@@ -179,7 +183,8 @@ class Searcher:
             mode: ``hybrid``, ``dense`` or ``lexical``; default: the index's (``manifest.search``).
             filter: Metadata conditions every result meets (:mod:`dualsearch.filters`).
             **overrides: Other :class:`~dualsearch.search_settings.SearchSettings` for this query
-                (``fusion``, ``rrf_k``, ``dense_weight``, ``candidates``).
+                (``fusion``, ``rrf_k``, ``dense_weight``, ``candidates``, ``prior_field``,
+                ``prior_weight``; ``prior_weight=0`` turns the index's prior off).
         """
         return self.search_batch([query], k, nprobe, exact, mode=mode, filter=filter, **overrides)[0]
 
@@ -203,10 +208,12 @@ class Searcher:
         if allowed is not None:
             mask = np.zeros(self.manifest.document_count, np.float32)  # (n,)
             mask[allowed] = 1.0
+        # a prior reorders the candidates, so it needs more of them than k, as the fusion does
+        depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.uses_prior else k
+        priors = self._prior_scores(settings.prior_field) if settings.uses_prior else None
         vectors = dense = lexical = None
         if settings.mode != "lexical":
             vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
-            depth = k if settings.mode == "dense" else max(k, settings.candidates)
             dense = self._dense(vectors, depth, nprobe, exact, allowed)
         if settings.mode != "dense":
             lexical = [self._lexical.scores(query, mask) for query in queries]  # (n,) float32 each
@@ -214,12 +221,14 @@ class Searcher:
         for number in range(len(queries)):
             if settings.mode == "dense":
                 docs, scores, rows = dense[number]
-                ranked = [(doc, score, score, None, row) for doc, score, row in zip(docs, scores, rows)][:k]
+                ranked = [(doc, score, score, None, row) for doc, score, row in zip(docs, scores, rows)]
             elif settings.mode == "lexical":
-                ranked = [(doc, score, None, score, None) for doc, score in _top_positive(lexical[number], k)]
+                ranked = [(doc, score, None, score, None) for doc, score in _top_positive(lexical[number], depth)]
             else:
-                ranked = self._fuse(vectors[number], dense[number], lexical[number], k, settings)
-            answers.append(self._results(ranked))
+                ranked = self._fuse(vectors[number], dense[number], lexical[number], depth, settings)
+            if priors is not None:
+                ranked = _with_prior(ranked, priors, settings.prior_weight)
+            answers.append(self._results(ranked[:k], priors))
         return answers
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
@@ -286,6 +295,14 @@ class Searcher:
             for i in order
         ]
 
+    def _prior_scores(self, field_name: str) -> np.ndarray:
+        """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.priors`), read once."""
+        if field_name not in self._priors:
+            if not self._store.has_field(field_name):
+                raise InvalidInputError(f"no document in {self.index_dir} has the prior field {field_name!r}")
+            self._priors[field_name] = prior_scores(self._store.field_values(field_name), field_name)
+        return self._priors[field_name]
+
     def _allowed_documents(self, spec: Filter | None) -> np.ndarray | None:
         """Document rows a filter lets through (sorted), or None without a filter."""
         if spec is None:
@@ -329,7 +346,7 @@ class Searcher:
         k = min(k, len(self._vectors))
         return faiss.knn(np.ascontiguousarray(vectors), np.asarray(self._vectors), k, metric=faiss.METRIC_INNER_PRODUCT)
 
-    def _results(self, ranked: list[Ranked]) -> list[SearchResult]:
+    def _results(self, ranked: list[Ranked], priors: np.ndarray | None) -> list[SearchResult]:
         documents = self._store.fetch(doc for doc, *_ in ranked)
         results = []
         for doc, score, dense_score, lexical_score, best_row in ranked:
@@ -346,6 +363,7 @@ class Searcher:
                     passage,
                     dense_score,
                     lexical_score,
+                    None if priors is None else float(priors[doc]),
                 )
             )
         return results
@@ -360,6 +378,15 @@ class Searcher:
     def _check_open(self) -> None:
         if self._closed:
             raise SearchFailedError(f"this searcher of {self.index_dir} is closed (after close() or reload())")
+
+
+def _with_prior(ranked: list[Ranked], priors: np.ndarray, weight: float) -> list[Ranked]:
+    """``ranked`` reordered once each score has gained ``weight`` times its document's prior."""
+    if not ranked:
+        return ranked
+    scores = np.array([score for _, score, *_ in ranked], np.float64)
+    order, combined = rerank_with_prior(scores, priors[[doc for doc, *_ in ranked]], weight)
+    return [(ranked[i][0], float(score), *ranked[i][2:]) for i, score in zip(order, combined)]
 
 
 def _top_positive(scores: np.ndarray, count: int) -> list[tuple[int, float]]:

@@ -141,6 +141,14 @@ class DocumentStoreReader:
             )
             return np.fromiter((row for (row,) in rows), dtype=np.int64)
 
+    def field_values(self, field: str) -> list:
+        """The metadata ``field`` of every document, in document-row order (None where absent)."""
+        with self._lock:
+            rows = self.connection.execute(
+                "SELECT json_extract(metadata, ?) FROM documents ORDER BY doc_row", (json_path(field),)
+            )
+            return [value for (value,) in rows]
+
     def has_field(self, field: str) -> bool:
         """True if at least one document's metadata has ``field``."""
         query = "SELECT 1 FROM documents WHERE json_type(metadata, ?) IS NOT NULL LIMIT 1"

@@ -22,6 +22,7 @@ WITHOUT_SLOW = [
     "service_load",
     "backends",
     "one_shot",
+    "stdlib_dev",
     "stdlib_search",
     "click_log",
     "ray_encoding",

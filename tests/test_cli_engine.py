@@ -53,6 +53,7 @@ def test_search_text_and_json(cli_index, capsys):
         "passage",
         "dense_score",
         "lexical_score",
+        "prior",
     }
 
 

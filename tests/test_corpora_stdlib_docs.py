@@ -1,6 +1,7 @@
 """The embedded default corpus: the standard library as users name it, extracted in a guarded child process.
 
-No towers here: the extraction runs once a session (about two seconds), and the tests read its result.
+No towers here: the extraction runs once a session (about twenty seconds, most of it counting usage in the
+library's source), and the tests read its result.
 """
 
 from __future__ import annotations
@@ -191,3 +192,13 @@ def test_the_search_benchmark_helpers_run_as_documented():
     import bench.stdlib_search
 
     assert doctest.testmod(bench.stdlib_search).failed == 0
+
+
+def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
+    usage = {doc_id: doc.metadata["usage"] for doc_id, doc in docs.items()}
+    assert all(isinstance(count, int) and count >= 0 for count in usage.values())
+    assert usage["function:open"] > 100 * max(usage["function:fileinput.filelineno"], 1)
+    assert usage["function:os.path.join"] > usage["function:os.path.sameopenfile"]
+    assert usage["function:random.choice"] > usage["method:random.Random.choice"]  # the name people import wins
+    assert usage["method:list.append"] > usage["method:collections.UserList.append"]
+    assert {count for doc_id, count in usage.items() if doc_id.startswith("topic:")} == {0}

@@ -18,7 +18,8 @@ from dualsearch.cli.arguments import (
 from dualsearch.cli.lazy_towers import LazyTowers
 from dualsearch.cli.terminal import for_terminal
 from dualsearch.corpora.sources import corpus_formats_help
-from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, K
+from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, PRIOR_WEIGHT, K
+from dualsearch.errors import InvalidInputError
 from dualsearch.filters import merge_filters, parse_filter_option
 from dualsearch.fusion import FUSIONS
 from dualsearch.search_settings import MODES
@@ -65,6 +66,20 @@ def add_index_command(commands) -> None:
         metavar="TOKENS",
         help="tokens between passage starts (default: the window, no overlap)",
     )
+    parser.add_argument(
+        "--prior-field",
+        default="",
+        metavar="FIELD",
+        help="numeric metadata field (a count such as views or links) whose log-scaled prior joins every "
+        "score, by default in searches of this index",
+    )
+    parser.add_argument(
+        "--prior-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help=f"the prior's weight, added to the fused score (default with --prior-field: {PRIOR_WEIGHT})",
+    )
     add_backend_argument(parser, "what encodes the documents (default: onnx-int8)")
     add_batch_size_argument(parser)
     add_executor_arguments(parser)
@@ -84,6 +99,7 @@ def _run_index(args) -> int:
         filter_fields=tuple(args.filter_fields),
         on_disk=args.on_disk,
     )
+    search_settings = _index_search_settings(args)  # a bad weight stops before anything is read
     encoder = LazyTowers(lambda: load_encoder(args.model, args.backend, args.batch_size))  # after validation
     with closing(executor(args, encoder)) as runner:
         report, skipped = index_corpus(
@@ -95,6 +111,7 @@ def _run_index(args) -> int:
             skip_invalid=args.skip_invalid,
             show_progress=True,
             executor=runner,
+            search_settings=search_settings,
         )
     for message in skipped:
         print(f"skipped: {for_terminal(message)}")
@@ -152,6 +169,15 @@ def _open_searcher(index_dir, backend: str | None):
     return Searcher.open(index_dir, encoder=LazyTowers(lambda: load_encoder(model, backend)))
 
 
+def _index_search_settings(args):
+    from dualsearch.search_settings import SearchSettings
+
+    if args.prior_weight is not None and not args.prior_field:
+        raise InvalidInputError("--prior-weight needs --prior-field (the metadata field to rank with)")
+    weight = PRIOR_WEIGHT if args.prior_weight is None else args.prior_weight
+    return SearchSettings(prior_field=args.prior_field, prior_weight=weight if args.prior_field else 0.0)
+
+
 def add_mode_arguments(parser) -> None:
     parser.add_argument(
         "--mode",
@@ -168,6 +194,13 @@ def add_mode_arguments(parser) -> None:
         default=None,
         metavar="W",
         help="the towers' weight in the convex fusion, 0 to 1 (default: the index's)",
+    )
+    parser.add_argument(
+        "--prior-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="the weight of the index's document prior (0 turns it off; default: the index's)",
     )
 
 
@@ -188,6 +221,7 @@ def _run_search(args) -> int:
             filter=spec,
             fusion=args.fusion,
             dense_weight=args.dense_weight,
+            prior_weight=args.prior_weight,
         )
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False, indent=2))
@@ -238,6 +272,7 @@ def _run_evaluate(args) -> int:
             ignore_identical_ids=args.ignore_identical_ids,
             fusion=args.fusion,
             dense_weight=args.dense_weight,
+            prior_weight=args.prior_weight,
         )
         mode = args.mode or searcher.settings.mode
         default_nprobe = searcher.manifest.default_nprobe
