@@ -157,11 +157,12 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         description="Semantic search over one index directory: query and document towers, BM25, filters.",
     )
 
-    def reader(request: Request) -> None:
+    # The checks are async: a sync dependency costs every request a hop to the thread pool
+    async def reader(request: Request) -> None:
         if settings.reads_need_token:
             check_authorization(request.headers.get("authorization"), settings.token, "reading")
 
-    def writer(request: Request) -> None:
+    async def writer(request: Request) -> None:
         check_authorization(request.headers.get("authorization"), settings.token, "changing the index")
 
     class SearchBody(BaseModel):
@@ -174,11 +175,12 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         )
         explain: bool = Field(False, description="explain each result: the tokens with the largest shares of its score")
 
-    def searching(query, k, nprobe, mode, filter, explain) -> dict:
+    def searching(query, k, nprobe, mode, filter, explain) -> JSONResponse:
+        # a JSONResponse goes out as it is: a dict would be validated and re-encoded by FastAPI first
         with live.lease() as searcher:
-            return search_response(searcher, query, k, nprobe, mode, filter, explain)
+            return JSONResponse(search_response(searcher, query, k, nprobe, mode, filter, explain))
 
-    @app.get("/search", dependencies=[Depends(reader)])
+    @app.get("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
     def search_get(
         q: Annotated[str, Query(description="the query")],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -186,12 +188,12 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         mode: str | None = None,
         filter: Annotated[str | None, Query(description="conditions as the CLI's --filter, ';'-separated")] = None,
         explain: bool = False,
-    ) -> dict:
+    ) -> JSONResponse:
         """Search with one query."""
         return searching(q, k, nprobe, mode, filter, explain)
 
-    @app.post("/search", dependencies=[Depends(reader)])
-    def search_post(body: SearchBody) -> dict:
+    @app.post("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
+    def search_post(body: SearchBody) -> JSONResponse:
         """Search with one query or a list of them (encoded together)."""
         return searching(body.query, body.k, body.nprobe, body.mode, body.filter, body.explain)
 
