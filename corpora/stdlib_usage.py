@@ -13,7 +13,7 @@ What is counted, per file (``import``/``from`` aliases resolved, so ``from json 
 d(x)`` counts ``json.dumps``):
 
 - every reference to a module-level name reached from an imported module (``os.path.join``,
-  ``json.dumps``) and to the module itself;
+  ``json.dumps``); a module's own usage is the number of files that import it;
 - every load of a builtin's name (``len``, ``open``, ``enumerate``);
 - attribute names reached from anything else (``text.split``), which cannot be resolved to a class
   without running the code: a method's usage is the smaller of its class's usage and its name's
@@ -44,6 +44,7 @@ class UsageCounts:
     names: Counter = field(default_factory=Counter)
     attributes: Counter = field(default_factory=Counter)
     files: int = 0
+    imports: Counter = field(default_factory=Counter)  # files that import each module
 
     def add_source(self, source: str | bytes) -> None:
         """Count one module's references (a file that does not parse is skipped by the caller).
@@ -59,6 +60,7 @@ class UsageCounts:
         """
         tree = ast.parse(source)
         aliases = _import_aliases(tree, self.names)
+        self.imports.update(_imported_modules(tree))
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
                 dotted = _dotted(node, aliases)
@@ -76,7 +78,9 @@ class UsageCounts:
     @classmethod
     def from_json(cls, payload: dict) -> UsageCounts:
         """The counts :func:`main` printed."""
-        return cls(Counter(payload["names"]), Counter(payload["attributes"]), payload["files"])
+        return cls(
+            Counter(payload["names"]), Counter(payload["attributes"]), payload["files"], Counter(payload["imports"])
+        )
 
     @classmethod
     def merged(cls, parts: Iterable[UsageCounts]) -> UsageCounts:
@@ -85,6 +89,7 @@ class UsageCounts:
         for part in parts:
             total.names.update(part.names)
             total.attributes.update(part.attributes)
+            total.imports.update(part.imports)
             total.files += part.files
         return total
 
@@ -119,6 +124,21 @@ def _import_aliases(tree: ast.AST, names: Counter) -> dict[str, str]:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
                     names[f"{node.module}.{alias.name}"] += 1
     return aliases
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Modules the module imports (``import a.b`` imports ``a`` and ``a.b``; ``from a.b import c``, ``a.b``)."""
+    modules = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            modules.update(".".join(parts[: end + 1]) for end in range(len(parts)))
+    return modules
 
 
 def _dotted(node: ast.Attribute, aliases: dict[str, str]) -> str | None:
@@ -163,12 +183,14 @@ def document_usage(doc_id: str, defined_in: str, counts: UsageCounts, classes: s
         2
         >>> document_usage("method:random.Random.choice", "", counts, {"random.Random"})
         1
-        >>> document_usage("topic:for", "", counts, set())
-        0
+        >>> document_usage("topic:for", "", counts, set()), document_usage("module:random", "", counts, set())
+        (0, 1)
     """
     kind, name = doc_id.split(":", 1)
     if kind == "topic":
         return 0
+    if kind == "module":  # a module is used where it is imported; its members count for themselves
+        return counts.imports[name]
     owner, _, member = name.rpartition(".")
     if kind == "method" or (kind == "data" and owner in classes):
         return counts.of_member(owner, member)
@@ -181,4 +203,5 @@ def main() -> None:
     count every COUNT-th file from the SHARE-th (0-based), so children can split the work."""
     share, shares = (int(argument) for argument in sys.argv[1:3]) if len(sys.argv) > 2 else (0, 1)
     counts = count_usage(list(stdlib_sources())[share::shares])
-    json.dump({"names": counts.names, "attributes": counts.attributes, "files": counts.files}, sys.stdout)
+    fields = {"names": counts.names, "attributes": counts.attributes, "files": counts.files, "imports": counts.imports}
+    json.dump(fields, sys.stdout)

@@ -35,12 +35,12 @@ RRF_K = 60  # Cormack et al. 2009
 DENSE_WEIGHT = 0.5  # the towers' share in the convex fusion
 FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 # The default index over the built-in corpus ranks with its own settings, chosen on its dev questions
-# (bench/stdlib_dev.py, bench/data/stdlib_dev_queries.jsonl; never on the judged set of
-# bench/stdlib_search.py): the towers' share in the fusion, and the weight of the ``usage`` prior
+# and known items (bench/stdlib_dev.py, bench/data/stdlib_dev_queries.jsonl; never on the judged set
+# of bench/stdlib_search.py): the towers' share in the fusion, and the weight of the ``usage`` prior
 # (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
-STDLIB_DENSE_WEIGHT = 0.9
+STDLIB_DENSE_WEIGHT = 0.8
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.3
+STDLIB_PRIOR_WEIGHT = 0.1
 # A prior given at index time without a weight gets the built-in corpus's (dualsearch.priors).
 PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
 # A filter matching at most this many passages is searched exactly over them (a gather of a few

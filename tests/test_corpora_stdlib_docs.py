@@ -189,9 +189,11 @@ def test_the_judged_queries_are_answerable_from_the_corpus(docs):
 def test_the_search_benchmark_helpers_run_as_documented():
     import doctest
 
+    import bench.stdlib_dev
     import bench.stdlib_search
 
     assert doctest.testmod(bench.stdlib_search).failed == 0
+    assert doctest.testmod(bench.stdlib_dev).failed == 0
 
 
 def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
@@ -202,3 +204,4 @@ def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
     assert usage["function:random.choice"] > usage["method:random.Random.choice"]  # the name people import wins
     assert usage["method:list.append"] > usage["method:collections.UserList.append"]
     assert {count for doc_id, count in usage.items() if doc_id.startswith("topic:")} == {0}
+    assert usage["module:os"] > 100 > usage["module:xdrlib"]  # a module: the files that import it
