@@ -328,6 +328,7 @@ def test_stats_and_the_openapi_docs(service):
     assert searches["count"] == 4 and searches["by_status"] == {"200": 3, "400": 1}
     assert 0 < searches["latency_ms"]["p50"] <= searches["latency_ms"]["p99"]
     assert stats["uptime_seconds"] > 0
+    assert stats["worker_threads"] == 2 * (os.cpu_count() or 1)  # not AnyIO's 40: requests queue in the loop
     assert client.get("/docs").status_code == 200
     assert "/documents/{doc_id}" in client.get("/openapi.json").json()["paths"]
     error_of(client.get("/no-such-route"), 404)
