@@ -456,3 +456,18 @@ def test_responses_are_not_held_back_by_nagle(tiny_index):
     finally:
         server.stop()
         live.close()
+
+
+def test_the_printed_address_accepts_connections_before_the_server_runs(tiny_index):
+    """`dualsearch serve` prints its URL before uvicorn starts (and runs the app's lifespan): a client
+    that connects at once must queue, not be refused."""
+    import socket
+
+    live = LiveIndex(tiny_index, lambda manifest: FakeEncoder())
+    server = Server(create_app(live), "127.0.0.1", 0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+            pass  # accepted into the backlog while nothing serves yet
+    finally:
+        server.socket.close()
+        live.close()

@@ -44,6 +44,9 @@ class Server:
             raise InvalidInputError(
                 f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
             ) from None
+        # Listening now, not when uvicorn has started (after the app's lifespan), so a client that reads
+        # the URL printed at start-up and connects at once queues in the backlog instead of being refused
+        self.socket.listen(2048)
         self.host, self.port = host, self.socket.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
         self._server = uvicorn.Server(config)
