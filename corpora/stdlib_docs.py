@@ -73,7 +73,8 @@ def _python_version() -> str:
 def extract(python: str = sys.executable) -> dict[str, Any]:
     """Run the extraction in a child ``python`` and return its JSON object (see
     :mod:`dualsearch.corpora.stdlib_extract`), each record's metadata with its ``usage`` (counted by
-    a second child: :mod:`dualsearch.corpora.stdlib_usage`); logs the time taken and the counts.
+    :data:`USAGE_SHARES` more children beside it: :mod:`dualsearch.corpora.stdlib_usage`); logs the
+    time taken and the counts.
 
     Raises:
         CorpusError: the child failed or ran out of time.
