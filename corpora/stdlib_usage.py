@@ -59,8 +59,8 @@ class UsageCounts:
             (1, 0)
         """
         tree = ast.parse(source)
-        aliases = _import_aliases(tree, self.names)
-        self.imports.update(_imported_modules(tree))
+        aliases, modules = _imports(tree, self.names)
+        self.imports.update(modules)
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
                 dotted = _dotted(node, aliases)
@@ -107,38 +107,34 @@ class UsageCounts:
         return min(self.of_name(class_name), self.attributes[member])
 
 
-def _import_aliases(tree: ast.AST, names: Counter) -> dict[str, str]:
-    """Local name → dotted name, for every absolute import in the module (counted as a reference)."""
+def _imports(tree: ast.AST, names: Counter) -> tuple[dict[str, str], set[str]]:
+    """One pass over the module's absolute imports: local name → dotted name (a name imported from a
+    module counts as a reference), and the modules imported (``import a.b`` and ``from a.b import c``
+    both import ``a`` and ``a.b``)."""
     aliases: dict[str, str] = {}
+    modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
+                parts = alias.name.split(".")
+                modules.update(_prefixes(alias.name))
                 if alias.asname:
                     aliases[alias.asname] = alias.name
                 else:  # ``import os.path`` binds ``os``
-                    top = alias.name.split(".")[0]
-                    aliases[top] = top
+                    aliases[parts[0]] = parts[0]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.update(_prefixes(node.module))
             for alias in node.names:
                 if alias.name != "*":
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
                     names[f"{node.module}.{alias.name}"] += 1
-    return aliases
+    return aliases, modules
 
 
-def _imported_modules(tree: ast.AST) -> set[str]:
-    """Modules the module imports (``import a.b`` imports ``a`` and ``a.b``; ``from a.b import c``, ``a.b``)."""
-    modules = set()
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module]
-        for name in names:
-            parts = name.split(".")
-            modules.update(".".join(parts[: end + 1]) for end in range(len(parts)))
-    return modules
+def _prefixes(dotted: str) -> list[str]:
+    """``a``, ``a.b``, ``a.b.c`` for ``a.b.c``."""
+    parts = dotted.split(".")
+    return [".".join(parts[: end + 1]) for end in range(len(parts))]
 
 
 def _dotted(node: ast.Attribute, aliases: dict[str, str]) -> str | None:
