@@ -1,5 +1,6 @@
 """Load on `dualsearch serve` over the SciFact index: 1, 4 and 16 concurrent clients, with and without
-micro-batching, then a re-index published during a 16-client run.
+micro-batching and with one or all cores per forward pass, then a re-index published during a
+16-client run.
 
     python -m bench.service_load [--data ../shared/data] [--index-dir /tmp/dualsearch-bench/scifact-service]
                                  [--seconds 20]
@@ -7,8 +8,10 @@ micro-batching, then a re-index published during a 16-client run.
 The server runs as a user runs it (``python -m dualsearch serve DIR --port 0``, shipped defaults) in
 its own process on 127.0.0.1; the clients are threads of this process, each with its own keep-alive
 connection, sending ``GET /search?q=...&k=10`` with SciFact query texts in turn for a fixed time
-(and at most ``--max-requests`` each). Both settings run in one invocation on one machine, so their
-ratios compare like with like. Writes results/service_load.json.
+(and at most ``--max-requests`` each). Every setting runs in one invocation on one machine, so their
+ratios compare like with like. Each run also reports the CPU the server and the clients used (cores
+kept busy, milliseconds per request), which bounds what more clients can gain. Writes
+results/service_load.json.
 
 The swap run: 16 clients search while ``python -m dualsearch add DIR FILE`` (another process) adds
 one document; every answer carries the version it came from, so the run reports failed requests
@@ -47,10 +50,27 @@ class ClientLog:
     versions: list[str] = field(default_factory=list)
 
 
-def start_server(index_dir: Path, micro_batching: bool) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "dualsearch", "serve", str(index_dir), "--port", "0"]
-    command += [] if micro_batching else ["--no-micro-batching"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+@dataclass(frozen=True)
+class ServerSetting:
+    """One way to run the server: its label in the results, extra ``serve`` options, environment."""
+
+    label: str
+    options: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
+
+
+SETTINGS = (
+    ServerSetting("micro_batching"),
+    ServerSetting("one_pass_per_request", ("--no-micro-batching",)),
+    ServerSetting("micro_batching_one_thread_per_pass", (), (("DUALSEARCH_THREADS", "1"),)),
+    ServerSetting("one_pass_per_request_one_thread_per_pass", ("--no-micro-batching",), (("DUALSEARCH_THREADS", "1"),)),
+)
+
+
+def start_server(index_dir: Path, setting: ServerSetting) -> tuple[subprocess.Popen, str]:
+    command = [sys.executable, "-m", "dualsearch", "serve", str(index_dir), "--port", "0", *setting.options]
+    environment = os.environ | dict(setting.environment)
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
     for line in server.stdout:  # the towers load first: up to a minute
         found = SERVING.search(line)
         if found:
@@ -112,6 +132,40 @@ def summary(logs: list[ClientLog], elapsed: float) -> dict:
     }
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), None where that cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_run(server: subprocess.Popen, url: str, queries: list[str], clients: int, seconds: float, cap: int):
+    """:func:`summary` of one run, plus the CPU the server and the clients used: cores kept busy on
+    average, and milliseconds per request (what a run at more clients can spread over the cores)."""
+    server_before, clients_before = process_cpu_seconds(server.pid), own_cpu_seconds()
+    logs, elapsed, _ = run_clients(url, queries, clients, seconds, cap)
+    server_after, clients_after = process_cpu_seconds(server.pid), own_cpu_seconds()
+    numbers = summary(logs, elapsed)
+    requests = max(numbers["requests"], 1)
+    used = {"clients": clients_after - clients_before}
+    if server_before is not None and server_after is not None:
+        used["server"] = server_after - server_before
+    numbers["cpu"] = {
+        side: {"cores_busy": round(value / elapsed, 2), "ms_per_request": round(1000 * value / requests, 2)}
+        for side, value in used.items()
+    }
+    return numbers
+
+
 def ensure_index(scifact: Path, index_dir: Path) -> None:
     from dualsearch.layout import is_index_dir
 
@@ -171,16 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     queries = list(read_queries(scifact).values())  # texts only; metadata is never read
     runs: dict[str, dict] = {}
     swap = None
-    for micro_batching in (True, False):
-        label = "micro_batching" if micro_batching else "one_pass_per_request"
-        server, url = start_server(args.index_dir, micro_batching)
+    for setting in SETTINGS:
+        label = setting.label
+        server, url = start_server(args.index_dir, setting)
         try:
             run_clients(url, queries, 2, 3.0, 50)  # warm-up: first calls allocate
             for clients in CLIENTS:
-                logs, elapsed, _ = run_clients(url, queries, clients, args.seconds, args.max_requests)
-                runs.setdefault(label, {})[str(clients)] = summary(logs, elapsed)
-                logger.info("%s, %d clients: %s", label, clients, runs[label][str(clients)])
-            if micro_batching:
+                numbers = measured_run(server, url, queries, clients, args.seconds, args.max_requests)
+                runs.setdefault(label, {})[str(clients)] = numbers
+                logger.info("%s, %d clients: %s", label, clients, numbers)
+            if setting == SETTINGS[0]:  # the shipped defaults
                 swap = swap_run(url, args.index_dir, queries, args.seconds, args.max_requests)
                 logger.info("swap run: %s", swap)
         finally:
@@ -190,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         label: round(by_clients["16"]["queries_per_second"] / by_clients["1"]["queries_per_second"], 2)
         for label, by_clients in runs.items()
     }
+    # One client waits for each answer, so whatever it keeps busy is one request's whole cost in
+    # sequence; with perfect scaling and no cheaper requests under load, 16 clients can at most fill
+    # the cores: the 16-to-1 ratio is bounded by cores / (cores one client keeps busy).
+    ceilings = {}
+    for label, by_clients in runs.items():
+        busy = sum(side["cores_busy"] for side in by_clients["1"]["cpu"].values())
+        ceilings[label] = round((os.cpu_count() or 1) / busy, 2) if busy else None
     result = {
         "collection": "scifact",
         "index_dir": str(args.index_dir),
@@ -197,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": list(CLIENTS),
         "runs": runs,
         "throughput_16_over_1_clients": ratios,
+        "ratio_ceiling_cores_over_one_client_busy": ceilings,
         "swap_during_16_clients": swap,
         "torch_threads_env": os.environ.get("OMP_NUM_THREADS", "torch default"),
         "onnx_threads_env": os.environ.get("DUALSEARCH_THREADS", "onnxruntime default (all cores)"),

@@ -57,12 +57,23 @@ def best_per_document(scores: np.ndarray, rows: np.ndarray, row_to_doc: np.ndarr
 
 
 def exact_max_passage(vectors: np.ndarray, passages: PassageMap, doc_rows: list[int], query: np.ndarray):
-    """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows)."""
-    scores, best_rows = [], []
-    for doc in doc_rows:
-        rows = np.arange(passages.first[doc], passages.first[doc] + passages.counts[doc])
-        similarities = np.asarray(vectors[rows]) @ query  # (p,)
-        best = int(np.argmax(similarities))
-        scores.append(float(similarities[best]))
-        best_rows.append(int(rows[best]))
-    return scores, best_rows
+    """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows).
+
+    One gather and one product for all the documents' passages (a loop per document cost a
+    memory-map lookup each: 8% of a loaded server's busy time).
+
+    Example:
+        >>> vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [1.0, 0.0]], np.float32)
+        >>> exact_max_passage(vectors, PassageMap(np.array([1, 2, 1])), [1, 2], np.array([0.0, 1.0], np.float32))
+        ([1.0, 0.0], [1, 3])
+    """
+    if not doc_rows:
+        return [], []
+    doc_rows = np.asarray(doc_rows, np.int64)
+    rows = passages.rows_of(doc_rows)  # (p,) grouped by document, in the order given
+    similarities = np.asarray(vectors[rows]) @ query  # (p,)
+    document_of_row = np.repeat(np.arange(len(doc_rows)), passages.counts[doc_rows])
+    # within each document, highest similarity first (ties: the earlier passage, as argmax took)
+    order = np.lexsort((np.arange(len(rows)), -similarities, document_of_row))
+    best = order[np.cumsum(passages.counts[doc_rows]) - passages.counts[doc_rows]]
+    return similarities[best].astype(float).tolist(), rows[best].tolist()

@@ -49,6 +49,7 @@ OPENVINO_GRAPH, OPENVINO_WEIGHTS = "model.xml", "model.bin"
 TOWER_FORMAT = 1
 # Threads of one forward pass; 0 lets ONNX Runtime use every physical core.
 THREADS_VARIABLE = "DUALSEARCH_THREADS"
+PADDING_SLACK = 1.1  # padded tokens per real token a forward-pass batch may reach
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,36 @@ def openvino_module():
     return openvino
 
 
+def padding_bounded_batches(lengths: Sequence[int], batch_size: int, slack: float = PADDING_SLACK) -> list[np.ndarray]:
+    """Row numbers of inputs of ``lengths`` tokens in forward-pass batches: longest first, at most
+    ``batch_size`` per batch, and a batch closes before padding to its longest input would make it
+    more than ``slack`` times its real tokens.
+
+    A forward pass costs about the same per token whether its inputs come one by one or together, so
+    padding is the only thing a batch can waste: 16 queries of mixed length in one batch cost 1.5x
+    what they cost one by one (SciFact queries, int8 MiniLM, one thread; with the batches split at
+    10% padding, the same as one by one).
+
+    Example:
+        >>> [rows.tolist() for rows in padding_bounded_batches([3, 30, 29, 4, 28], batch_size=3)]
+        [[1, 2, 4], [3], [0]]
+    """
+    order = np.argsort([-length for length in lengths], kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest, end, tokens = lengths[order[start]], start, 0
+        while (
+            end < len(order)
+            and end - start < batch_size
+            and longest * (end - start + 1) <= slack * (tokens + lengths[order[end]])
+        ):
+            tokens += lengths[order[end]]
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
 class _OnnxRuntimeGraph:
     """Runs a graph on ONNX Runtime's CPU provider (a session may be called from several threads)."""
 
@@ -235,9 +266,7 @@ class OnnxTower:
         :class:`~dualsearch.encoder.DualEncoder` returns them: inner product is cosine)."""
         encodings = self._tokenize(texts)
         vectors = np.zeros((len(encodings), self.config.dimension), dtype=np.float32)
-        order = np.argsort([-len(encoding.ids) for encoding in encodings], kind="stable")  # little padding
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in padding_bounded_batches([len(encoding.ids) for encoding in encodings], batch_size):
             hidden, mask = self._run([encodings[row] for row in rows])
             vectors[rows] = self._pool(hidden, mask)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

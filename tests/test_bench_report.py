@@ -204,6 +204,10 @@ def fake_service_load() -> dict:
         "errors": 0,
         "queries_per_second": 50.0,
         "latency_ms": {"p50": 20, "p95": 30, "p99": 40},
+        "cpu": {
+            "server": {"cores_busy": 0.8, "ms_per_request": 16.0},
+            "clients": {"cores_busy": 0.2, "ms_per_request": 4},
+        },
     }
     return {
         "command": "python -m bench.service_load",
@@ -212,6 +216,7 @@ def fake_service_load() -> dict:
         "seconds_per_run": 20,
         "runs": {"micro_batching": {"1": numbers, "16": numbers}, "one_pass_per_request": {"1": numbers}},
         "throughput_16_over_1_clients": {"micro_batching": 2.5},
+        "ratio_ceiling_cores_over_one_client_busy": {"micro_batching": 2.0},
         "swap_during_16_clients": {
             "requests": 900,
             "errors": 0,
@@ -363,7 +368,11 @@ def test_the_service_section_reads_its_record():
     from bench.report_service import service_section
 
     text = "\n".join(service_section(fake_service_load()))
-    assert "| micro-batching (default) | 16 | 50.0 |" in text and "micro-batching (default) 2.5x" in text
+    assert (
+        "| micro-batching, all cores per pass (default) | 16 | 50.0 | 20 | 30 | 40 | 0 | 0.80 | 16.00 | 0.20 |" in text
+    )
+    assert "micro-batching, all cores per pass (default): 2.5x" in text
+    assert "cores / cores busy with one client: micro-batching, all cores per pass (default): 2.0x" in text
     assert "900 requests, 0 failed" in text and "v000001, v000002" in text
 
 

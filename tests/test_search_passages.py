@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from dualsearch import layout
@@ -124,3 +125,22 @@ def test_max_passages_keeps_the_opening_only_and_counts_what_it_cut():
     document = Document("d", "", " ".join(f"w{i}" for i in range(40)))
     plan = plan_passages([document], FakeEncoder(window=10), window=10, stride=5, max_passages=1)
     assert plan.texts == [" ".join(f"w{i}" for i in range(10))] and plan.cut_short == 1
+
+
+def test_exact_max_passage_takes_each_documents_best_passage_and_the_first_of_ties():
+    from dualsearch.dense import PassageMap, exact_max_passage
+
+    rng = np.random.default_rng(3)
+    passages = PassageMap(rng.integers(1, 5, size=40))
+    vectors = rng.integers(-2, 3, size=(passages.passage_count, 4)).astype(np.float32)  # small integers: ties
+    query = rng.integers(-2, 3, size=4).astype(np.float32)
+    documents = [int(doc) for doc in rng.choice(40, size=25, replace=False)]
+    expected_scores, expected_rows = [], []
+    for doc in documents:  # one document at a time, the first passage winning a tie
+        rows = list(range(passages.first[doc], passages.first[doc] + passages.counts[doc]))
+        scores = [float(vectors[row] @ query) for row in rows]
+        best = scores.index(max(scores))
+        expected_scores.append(scores[best])
+        expected_rows.append(rows[best])
+    assert exact_max_passage(vectors, passages, documents, query) == (expected_scores, expected_rows)
+    assert exact_max_passage(vectors, passages, [], query) == ([], [])
