@@ -19,6 +19,7 @@ import numpy as np
 
 from dualsearch.defaults import NPROBE_TARGET
 from dualsearch.errors import IndexBuildError, InvalidInputError, SearchFailedError
+from dualsearch.similarity import DEFAULT_SIMILARITY, faiss_metric
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +86,13 @@ def ivf_part(index: faiss.Index):
         return None
 
 
-def train_index(plan: IndexPlan, dimension: int, sample: np.ndarray, seed: int = 0) -> faiss.Index:
-    """Create the index of ``plan`` and train it on ``sample`` (n, d) float32 (seeded k-means)."""
+def train_index(
+    plan: IndexPlan, dimension: int, sample: np.ndarray, seed: int = 0, similarity: str = DEFAULT_SIMILARITY
+) -> faiss.Index:
+    """Create the index of ``plan`` for the towers' ``similarity`` (inner product, or L2 for Euclidean)
+    and train it on ``sample`` (n, d) float32 (seeded k-means)."""
     try:
-        index = faiss.index_factory(dimension, plan.factory, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dimension, plan.factory, faiss_metric(similarity))
     except RuntimeError as error:
         raise IndexBuildError(f"FAISS cannot build {plan.factory!r}: {_faiss_message(error)}") from None
     ivf = ivf_part(index)
@@ -144,6 +148,7 @@ def search_vectors(
     index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None, selector: faiss.IDSelector | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` search of (m, d) ``queries``: scores (m, k') and ids (m, k'), k' = min(k, ntotal).
+    Scores are higher-is-better whatever the metric: an L2 index's distances come back negated.
 
     Rows can still hold -1 ids (an IVF search that visits fewer than k vectors, or a ``selector``
     that lets fewer through); callers drop them.
@@ -153,9 +158,10 @@ def search_vectors(
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     params = search_parameters(index, nprobe, k, selector)
     try:
-        return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     except RuntimeError as error:
         raise SearchFailedError(f"FAISS search failed: {_faiss_message(error)}") from None
+    return (-scores if index.metric_type == faiss.METRIC_L2 else scores), ids
 
 
 def overlap_at_k(approximate_ids: np.ndarray, exact_ids: np.ndarray, k: int) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 from dualsearch import ann, layout, ondisk
 from dualsearch.index_config import IndexConfig
 from dualsearch.protocols import Encoder
+from dualsearch.similarity import DEFAULT_SIMILARITY, exact_knn
 from dualsearch.store import DocumentStoreReader
 
 ADD_BLOCK = 65_536  # vectors read back from disk per add_with_ids call
@@ -26,11 +27,13 @@ def index_vectors(
     factory: str | None = None,
     probes: np.ndarray | None = None,
     on_disk_dir: Path | None = None,
+    similarity: str = DEFAULT_SIMILARITY,
 ) -> tuple[faiss.Index, ann.IndexPlan, int]:
     """Fill a FAISS index with (n, d) ``vectors`` under row ids 0..n-1; returns it, its plan and
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
     ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.ondisk`).
+    ``similarity``: the towers' (:mod:`dualsearch.similarity`), which sets the index's metric.
 
     Example:
         >>> vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
@@ -45,7 +48,7 @@ def index_vectors(
     else:
         plan = ann.plan_index(config.factory if factory is None else factory, count)
         sample = np.asarray(vectors[ann.training_sample(count, plan.nlist, config.seed)])
-        index = ann.train_index(plan, dimension, sample, config.seed)
+        index = ann.train_index(plan, dimension, sample, config.seed, similarity)
     if on_disk_dir is not None:
         index = ondisk.add_in_shards(index, vectors, on_disk_dir)
     else:
@@ -56,7 +59,7 @@ def index_vectors(
         return index, plan, 0
     if probes is None:
         probes = np.asarray(vectors[calibration_rows(count, config)])
-    _, exact_ids = faiss.knn(probes, np.asarray(vectors), min(10, count), metric=faiss.METRIC_INNER_PRODUCT)
+    _, exact_ids = exact_knn(probes, np.asarray(vectors), min(10, count), similarity)
     return index, plan, ann.calibrate_nprobe(index, probes, exact_ids, config.nprobe_target)
 
 

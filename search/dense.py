@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dualsearch.similarity import pair_scores
+
 PASSAGE_OVERSAMPLING = 4
 
 
@@ -56,8 +58,11 @@ def best_per_document(scores: np.ndarray, rows: np.ndarray, row_to_doc: np.ndarr
     return documents[order].tolist(), scores[order].astype(float).tolist(), rows[order].tolist()
 
 
-def exact_max_passage(vectors: np.ndarray, passages: PassageMap, doc_rows: list[int], query: np.ndarray):
-    """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows).
+def exact_max_passage(
+    vectors: np.ndarray, passages: PassageMap, doc_rows: list[int], query: np.ndarray, similarity: str = "cosine"
+):
+    """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows), scored by
+    the towers' ``similarity`` as the index ranks (:func:`dualsearch.similarity.pair_scores`).
 
     One gather and one product for all the documents' passages (a loop per document cost a
     memory-map lookup each: 8% of a loaded server's busy time).
@@ -71,7 +76,7 @@ def exact_max_passage(vectors: np.ndarray, passages: PassageMap, doc_rows: list[
         return [], []
     doc_rows = np.asarray(doc_rows, np.int64)
     rows = passages.rows_of(doc_rows)  # (p,) grouped by document, in the order given
-    similarities = np.asarray(vectors[rows]) @ query  # (p,)
+    similarities = pair_scores(query, np.asarray(vectors[rows]), similarity)  # (p,)
     document_of_row = np.repeat(np.arange(len(doc_rows)), passages.counts[doc_rows])
     # within each document, highest similarity first (ties: the earlier passage, as argmax took)
     order = np.lexsort((np.arange(len(rows)), -similarities, document_of_row))

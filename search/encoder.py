@@ -12,6 +12,7 @@ import numpy as np
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL
 from dualsearch.errors import InvalidInputError
 from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
+from dualsearch.similarity import DEFAULT_SIMILARITY, check_similarity, finish_vectors, normalises
 from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, model_reference, router_routes
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class DualEncoder:
         self.model = model
         self.model_name = model_name
         self.batch_size = batch_size
+        self.similarity = check_similarity(model.similarity_fn_name or DEFAULT_SIMILARITY)
         self._routes = routes
         self._identity: TowerIdentity | None = None
 
@@ -92,16 +94,17 @@ class DualEncoder:
                 self._routes,
                 query_weights_sha256=hashes.get(QUERY_ROUTE, hashes[""]),  # one model: both sides are the whole
                 document_weights_sha256=hashes.get(DOCUMENT_ROUTE, hashes[""]),
+                similarity=self.similarity,
             )
         return self._identity
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Encode queries with the query tower: (n, d) float32, each row of unit length."""
+        """Encode queries with the query tower: (n, d) float32, of unit length for cosine towers."""
         texts = check_texts(texts, "query")
         return self._encode(self.model.encode_query, texts, show_progress)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Encode documents with the document tower: (n, d) float32, each row of unit length."""
+        """Encode documents with the document tower: (n, d) float32, of unit length for cosine towers."""
         texts = check_texts(texts, "document")
         return self._encode(self.model.encode_document, texts, show_progress)
 
@@ -141,6 +144,7 @@ class DualEncoder:
             type(module).__name__ == "Pooling" and getattr(module, "pooling_mode", "") == "mean"
             for module in self.tower_modules(side)
         )
+        normalised = self.normalises(side)
         tokenizer = transformer.tokenizer
         spans = tokenizer(
             texts, truncation=True, max_length=transformer.max_seq_length, return_offsets_mapping=True, verbose=False
@@ -157,8 +161,16 @@ class DualEncoder:
                     for token, (start, end) in zip(ids, spans["offset_mapping"][number])
                 ]
             vectors = output["token_embeddings"][: len(ids)].float().numpy()  # (t, d)
-            answers.append(TokenVectors(tokenizer.convert_ids_to_tokens(ids), offsets, vectors, mean_pooled))
+            answers.append(
+                TokenVectors(tokenizer.convert_ids_to_tokens(ids), offsets, vectors, mean_pooled, normalised)
+            )
         return answers
+
+    def normalises(self, side: str) -> bool:
+        """Whether the ``side`` tower's vectors are of unit length: cosine towers always are, others when
+        the tower ends in a ``Normalize`` module."""
+        modules = list(self.tower_modules(side))
+        return normalises(self.similarity) or bool(modules) and type(modules[-1]).__name__ == "Normalize"
 
     def export_query_tower(self, out_dir) -> None:
         """Save the query tower as an fp32 ONNX tower directory (:mod:`dualsearch.onnx_export`)."""
@@ -172,8 +184,7 @@ class DualEncoder:
         vectors = encode(
             texts, batch_size=self.batch_size, show_progress_bar=show_progress, convert_to_numpy=True
         ).astype(np.float32, copy=False)  # (n, d)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)  # inner product == cosine from here on
+        return finish_vectors(vectors, self.similarity)  # cosine: unit length, inner product == cosine
 
 
 def _quiet_weight_loading() -> None:

@@ -8,6 +8,11 @@ vector. Special tokens ([CLS], [SEP]) are part of the mean and get their share t
 (CLS, max) no such sum exists: each token's cosine with the other side, rescaled to add up to the
 score, is given instead and the explanation says ``"exact": false``.
 
+**Other similarities** (:mod:`dualsearch.similarity`). A dot-product tower's vector is the mean itself
+unless the tower ends in ``Normalize``: the shares are ``q·h_i / n``, exact as well. The Euclidean
+score, the negated squared distance, is not a sum over tokens: its shares are the rescaled
+approximation above, marked ``"exact": false``.
+
 **BM25.** A BM25 score is a sum over the query's terms, so each term's share is exact too.
 
 **Hybrid.** The fused score combines the two after normalising each over the query's candidates
@@ -25,15 +30,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from dualsearch.protocols import TokenVectors
+from dualsearch.similarity import pair_scores
 
 TOP_TOKENS = 10  # tokens listed per side: the largest shares
 # Words a reader never needs marked, even when the towers give them a share.
 HIGHLIGHT_STOPWORDS = frozenset("a an and are as at be by for from in is it of on or that the this to with".split())
 
 
-def token_shares(tokens: TokenVectors, other: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Each token's share of the cosine between the tower's vector of ``tokens`` and the unit vector
-    ``other``, and whether the shares are exact (they add up to the cosine either way).
+def token_shares(tokens: TokenVectors, other: np.ndarray, similarity: str = "cosine") -> tuple[np.ndarray, bool]:
+    """Each token's share of the score between the tower's vector of ``tokens`` and the other side's
+    vector ``other``, and whether the shares are exact (they add up to the score either way).
+
+    Cosine and dot product are linear in a mean-pooled tower's vector, so the shares are exact; the
+    Euclidean score (the negated squared distance) is not, and its shares are an approximation.
 
     Example:
         >>> rows = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
@@ -43,10 +52,12 @@ def token_shares(tokens: TokenVectors, other: np.ndarray) -> tuple[np.ndarray, b
     """
     vectors = tokens.vectors.astype(np.float64)  # (t, d)
     mean = vectors.mean(axis=0)
-    if tokens.mean_pooled:
-        return vectors @ other / (len(vectors) * max(np.linalg.norm(mean), 1e-12)), True
-    cosines = vectors @ other / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)  # (t,)
-    score = float(mean @ other / max(np.linalg.norm(mean), 1e-12))
+    scale = max(np.linalg.norm(mean), 1e-12) if tokens.normalised else 1.0  # the pooled vector is mean / scale
+    linear = similarity in ("cosine", "dot")
+    if tokens.mean_pooled and linear:
+        return vectors @ other / (len(vectors) * scale), True
+    score = float(pair_scores(other, (mean / scale)[None, :], similarity)[0])
+    cosines = vectors @ other / np.maximum(np.linalg.norm(vectors, axis=1) * max(np.linalg.norm(other), 1e-12), 1e-12)
     total = cosines.sum()
     return (cosines * score / total if abs(total) > 1e-12 else np.zeros_like(cosines)), False
 
@@ -86,18 +97,20 @@ def query_place(span: tuple[int, int] | None) -> dict:
 
 def explain_dense(encoder, query: str, query_vector: np.ndarray, documents: Sequence[tuple[str, str, tuple | None]]):
     """For each (title, text, passage) matched by ``query``: the document's and the query's tokens with
-    the largest shares of the cosine, the cosine, and whether the shares are exact. The encoder must
-    offer ``token_vectors`` (:class:`~dualsearch.protocols.TokenVectors`).
+    the largest shares of the towers' score (cosine, dot product or negated squared distance), the
+    score, and whether the shares are exact. The encoder must offer ``token_vectors``
+    (:class:`~dualsearch.protocols.TokenVectors`).
     """
+    similarity = encoder.identity().similarity
     encoded = [encoded_passage(*document) for document in documents]
     passage_tokens = encoder.token_vectors([text for text, _, _ in encoded], "document")
     [query_tokens] = encoder.token_vectors([query], "query")
     explanations = []
     for (title, _, _), (_, body_offset, passage_start), tokens in zip(documents, encoded, passage_tokens):
         mean = tokens.vectors.astype(np.float64).mean(axis=0)
-        passage_vector = mean / max(np.linalg.norm(mean), 1e-12)
-        document_shares, exact_document = token_shares(tokens, query_vector.astype(np.float64))
-        query_shares, exact_query = token_shares(query_tokens, passage_vector)
+        passage_vector = mean / max(np.linalg.norm(mean), 1e-12) if tokens.normalised else mean
+        document_shares, exact_document = token_shares(tokens, query_vector.astype(np.float64), similarity)
+        query_shares, exact_query = token_shares(query_tokens, passage_vector, similarity)
         explanations.append(
             {
                 "exact": exact_document and exact_query,

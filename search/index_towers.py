@@ -119,6 +119,7 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: in
         document_weights_sha256=manifest.document_weights_sha256,
         query_backend=tower.config.backend,
         document_backend=manifest.document_backend,
+        similarity=tower.config.similarity,
     )
     return OnnxEncoder(tower, identity, load_documents=lambda: _document_towers(manifest), batch_size=batch_size)
 

@@ -41,7 +41,8 @@ class Manifest:
     trained_count: int = 0  # vectors the IVF centroids were trained on
     trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.reindex)
     added_since_training: int = 0  # vectors encoded since then (new and changed documents)
-    metric: str = "inner_product"  # on L2-normalised vectors, i.e. cosine similarity
+    metric: str = "inner_product"  # FAISS metric: "inner_product" (cosine, dot) or "l2" (euclidean)
+    similarity: str = "cosine"  # the towers' (dualsearch.similarity); cosine vectors are L2-normalised
     format_version: int = FORMAT_VERSION
     library_versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
@@ -76,7 +77,8 @@ class Manifest:
         """True if ``identity``'s document tower, on its backend, encodes exactly as the one that built
         these vectors."""
         same_backend = self.document_backend == identity.document_backend
-        return same_backend and "document" not in self.differing_towers(identity)
+        same_similarity = self.similarity == identity.similarity  # normalised or not: other vectors
+        return same_backend and same_similarity and "document" not in self.differing_towers(identity)
 
     def write(self, directory: Path) -> None:
         path = directory / MANIFEST_NAME

@@ -130,6 +130,8 @@ def _export_tower(encoder, side: str, out_dir: str | Path, backend: str, calibra
             prompt=prompt,
             calibration_texts=len(calibration),
             calibration_sha256=texts_sha256(calibration) if calibration else "",
+            similarity=identity.similarity,
+            normalised=encoder.normalises(side),
         )
         config.write(staged)
         agreement = _check_against_pytorch(encoder, side, staged)

@@ -61,7 +61,7 @@ class TowerConfig:
     graph_sha256: str  # sha256 of the graph's files (graph_sha256())
     dimension: int
     max_seq_length: int  # tokens per input, special tokens included (longer inputs are cut)
-    pooling: str  # "mean", "cls" or "max" (the vectors are then always L2-normalised, as DualEncoder's)
+    pooling: str  # "mean", "cls" or "max"
     inputs: list[str]  # the graph's inputs, in the tokenizer's names
     pad_token_id: int
     prompt: str = ""  # prepended to every text, as sentence-transformers' prompts are
@@ -69,6 +69,8 @@ class TowerConfig:
     calibration_texts: int = 0  # texts the quantisation was calibrated on (calibrated backends)
     calibration_sha256: str = ""  # sha256 of those texts: two calibrations on other texts give other graphs
     format: int = TOWER_FORMAT
+    similarity: str = "cosine"  # how the towers compare vectors (dualsearch.similarity)
+    normalised: bool = True  # vectors scaled to unit length after pooling (cosine, or a Normalize module)
 
     @classmethod
     def read(cls, directory: Path) -> TowerConfig:
@@ -262,13 +264,15 @@ class OnnxTower:
         return [[(int(start), int(end)) for start, end in encoding.offsets] for encoding in encodings]
 
     def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """(n, d) float32 unit vectors (normalised whether or not the tower ends in ``Normalize``, as
-        :class:`~dualsearch.encoder.DualEncoder` returns them: inner product is cosine)."""
+        """(n, d) float32 vectors as :class:`~dualsearch.encoder.DualEncoder` returns them: of unit length
+        for cosine towers (inner product is cosine) and towers ending in ``Normalize``."""
         encodings = self._tokenize(texts)
         vectors = np.zeros((len(encodings), self.config.dimension), dtype=np.float32)
         for rows in padding_bounded_batches([len(encoding.ids) for encoding in encodings], batch_size):
             hidden, mask = self._run([encodings[row] for row in rows])
             vectors[rows] = self._pool(hidden, mask)
+        if not self.config.normalised:
+            return vectors
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def token_vectors(self, texts: Sequence[str]) -> list[TokenVectors]:
@@ -282,7 +286,8 @@ class OnnxTower:
                 None if special or prompted else (int(start), int(end))
                 for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask)
             ]
-            answers.append(TokenVectors(list(encoding.tokens), spans, hidden[0].astype(np.float32), mean_pooled))
+            vectors = hidden[0].astype(np.float32)
+            answers.append(TokenVectors(list(encoding.tokens), spans, vectors, mean_pooled, self.config.normalised))
         return answers
 
     def _tokenize(self, texts: Sequence[str]):
@@ -392,6 +397,7 @@ class OnnxEncoder:
             document_weights_sha256=document.config.source_weights_sha256,
             query_backend=query.config.backend,
             document_backend=document.config.backend,
+            similarity=query.config.similarity,
         )
         encoder = cls(query, identity, document=document, batch_size=batch_size)
         encoder.directory = directory

@@ -33,6 +33,9 @@ class TowerIdentity:
     # vectors of one tower agree across backends within the bounds dualsearch.backends documents
     query_backend: str = "torch"
     document_backend: str = "torch"
+    # how the towers compare vectors ("cosine", "dot", "euclidean"; dualsearch.similarity): the index's
+    # metric and whether vectors are normalised follow it
+    similarity: str = "cosine"
 
     def tower_sha256(self, side: str) -> str:
         """The weights hash of the ``"query"`` or ``"document"`` tower."""
@@ -40,15 +43,17 @@ class TowerIdentity:
         return own or self.weights_sha256
 
     def document_key(self) -> str:
-        """What document vectors depend on: the document tower's weights, and its backend unless PyTorch
-        (the key PyTorch-encoded checkpoints have always had). Equal keys encode alike.
+        """What document vectors depend on: the document tower's weights, its backend unless PyTorch, and
+        the similarity unless cosine (the key cosine PyTorch checkpoints have always had). Equal keys
+        encode alike.
 
         Example:
             >>> TowerIdentity("m", "ab", 4, (), document_backend="onnx-int8").document_key()
             'ab-onnx-int8'
         """
         sha256 = self.tower_sha256("document")
-        return sha256 if self.document_backend == "torch" else f"{sha256}-{self.document_backend}"
+        key = sha256 if self.document_backend == "torch" else f"{sha256}-{self.document_backend}"
+        return key if self.similarity == "cosine" else f"{key}-{self.similarity}"  # unnormalised vectors
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class TokenVectors:
     tokens: list[str]  # as the tokenizer names them, special tokens included ("[CLS]", "tea", "##s")
     spans: list[tuple[int, int] | None]  # character span of each token in the text; None for special tokens
     vectors: np.ndarray  # (tokens, d) float32, the tower's output before pooling
-    mean_pooled: bool  # True when the tower's vector is the normalised mean of these rows
+    mean_pooled: bool  # True when the tower's vector is the mean of these rows (then normalised or not)
+    normalised: bool = True  # the tower's vector is scaled to unit length (cosine towers, or a Normalize module)
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from dualsearch.manifest import Manifest
 from dualsearch.priors import prior_scores, rerank_with_prior
 from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
+from dualsearch.similarity import exact_knn
 from dualsearch.store import DocumentStoreReader, StoredDocument
 from dualsearch.text_checks import check_query
 from dualsearch.vectors import open_vectors
@@ -62,6 +63,12 @@ def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
     differing = manifest.differing_towers(identity)
     if identity.dimension != manifest.dimension:
         differing = ["query", "document"]
+    if not differing and identity.similarity != manifest.similarity:
+        raise IndexMismatchError(
+            f"{index_dir} was built for towers that compare vectors by {manifest.similarity} similarity; the towers "
+            f"given ({identity.model!r}, same weights) compare by {identity.similarity}. Open it with the towers "
+            "as they were, or re-index"
+        )
     if not differing:
         backends = {identity.query_backend, manifest.document_backend}
         if len(backends) > 1 and not backends <= FP32_BACKENDS:
@@ -253,9 +260,7 @@ class Searcher:
         """Top ``depth`` passages per query vector: scores and rows, (m, depth') each (-1: none)."""
         if allowed_rows is not None and (exact or len(allowed_rows) <= EXACT_FILTER_ROWS):
             subset = np.asarray(self._vectors[allowed_rows])  # (a, d): a filter that matches few passages
-            scores, positions = faiss.knn(
-                np.ascontiguousarray(vectors), subset, min(depth, len(subset)), metric=faiss.METRIC_INNER_PRODUCT
-            )
+            scores, positions = exact_knn(vectors, subset, min(depth, len(subset)), self.manifest.similarity)
             return scores, np.where(positions >= 0, allowed_rows[np.maximum(positions, 0)], -1)
         if exact:
             return self._exact_search(vectors, depth)
@@ -275,7 +280,9 @@ class Searcher:
         known = {doc: (score, row) for doc, score, row in zip(*dense)}
         lexical_top = [doc for doc, _ in _top_positive(lexical_scores, max(k, settings.candidates))]
         missing = [doc for doc in lexical_top if doc not in known]
-        for doc, score, row in zip(missing, *exact_max_passage(self._vectors, self._passages, missing, query_vector)):
+        for doc, score, row in zip(
+            missing, *exact_max_passage(self._vectors, self._passages, missing, query_vector, self.manifest.similarity)
+        ):
             known[doc] = (score, row)
         if not known:
             return []
@@ -344,7 +351,7 @@ class Searcher:
 
     def _exact_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, len(self._vectors))
-        return faiss.knn(np.ascontiguousarray(vectors), np.asarray(self._vectors), k, metric=faiss.METRIC_INNER_PRODUCT)
+        return exact_knn(vectors, np.asarray(self._vectors), k, self.manifest.similarity)
 
     def _results(self, ranked: list[Ranked], priors: np.ndarray | None) -> list[SearchResult]:
         documents = self._store.fetch(doc for doc, *_ in ranked)

@@ -16,8 +16,9 @@ from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def _tiny_tower(directory: Path, seed: int):
-    """A 2-layer, 32-wide random BERT with all-MiniLM-L6-v2's tokenizer, as sentence-transformers modules."""
+def _tiny_tower(directory: Path, seed: int, normalize: bool = True):
+    """A 2-layer, 32-wide random BERT with all-MiniLM-L6-v2's tokenizer, as sentence-transformers modules
+    (ending in ``Normalize`` unless ``normalize`` is False)."""
     import torch
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel
@@ -36,19 +37,23 @@ def _tiny_tower(directory: Path, seed: int):
     BertModel(config).save_pretrained(directory)
     for name in TOKENIZER_FILES:
         shutil.copy(Path(default_base_path()) / name, directory / name)
-    return [Transformer(str(directory), max_seq_length=64), Pooling(32, "mean"), Normalize()]
+    modules = [Transformer(str(directory), max_seq_length=64), Pooling(32, "mean")]
+    return [*modules, Normalize()] if normalize else modules
 
 
-def save_tiny_router_model(directory: Path) -> Path:
-    """Save a sentence-transformers model whose Router has separately weighted query/document towers."""
+def save_tiny_router_model(directory: Path, similarity: str = "cosine") -> Path:
+    """Save a sentence-transformers model whose Router has separately weighted query/document towers,
+    comparing vectors by ``similarity`` (towers other than cosine keep their vectors' length)."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Router
 
     scratch = directory.parent / f"{directory.name}-towers"
+    normalize = similarity == "cosine"
     router = Router.for_query_document(
-        query_modules=_tiny_tower(scratch / "query", seed=1), document_modules=_tiny_tower(scratch / "document", seed=2)
+        query_modules=_tiny_tower(scratch / "query", seed=1, normalize=normalize),
+        document_modules=_tiny_tower(scratch / "document", seed=2, normalize=normalize),
     )
-    SentenceTransformer(modules=[router], device="cpu").save(str(directory))
+    SentenceTransformer(modules=[router], device="cpu", similarity_fn_name=similarity).save(str(directory))
     return directory
 
 
@@ -73,20 +78,28 @@ class FakeEncoder:
     its vectors (and its tower's hash) differ while the document tower stays the same.
     """
 
-    def __init__(self, dimension: int = 256, salt: str = "", window: int = 512, query_variant: str = "") -> None:
+    def __init__(
+        self,
+        dimension: int = 256,
+        salt: str = "",
+        window: int = 512,
+        query_variant: str = "",
+        similarity: str = "cosine",
+    ) -> None:
         self.dimension, self.salt, self.batch_size, self.model_name = dimension, salt, 32, f"fake{salt}"
-        self.document_window, self.query_variant = window, query_variant
+        self.document_window, self.query_variant, self.similarity = window, query_variant, similarity
 
     def identity(self) -> TowerIdentity:
         def digest(text: str) -> str:
             return hashlib.sha256(text.encode()).hexdigest()
 
-        document = digest(f"fake|{self.dimension}|{self.salt}")
+        document = digest(f"fake|{self.dimension}|{self.salt}")  # the similarity is not in the weights
         if not self.query_variant:  # one model serving both sides, as before there were tower hashes
-            return TowerIdentity(self.model_name, document, self.dimension, ())
+            return TowerIdentity(self.model_name, document, self.dimension, (), similarity=self.similarity)
         query = digest(f"fake|{self.dimension}|{self.salt}|query {self.query_variant}")
         routes = ("document", "query")
-        return TowerIdentity(self.model_name, digest(query + document), self.dimension, routes, query, document)
+        whole, similarity = digest(query + document), self.similarity
+        return TowerIdentity(self.model_name, whole, self.dimension, routes, query, document, similarity=similarity)
 
     def _encode(self, texts) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), np.float32)
@@ -95,6 +108,8 @@ class FakeEncoder:
                 bucket = int.from_bytes(hashlib.md5((self.salt + word).encode()).digest()[:4], "little")
                 vectors[row, bucket % self.dimension] += 1.0
             vectors[row, 0] += 1e-3  # no all-zero rows
+        if self.similarity != "cosine":  # the mean of the token vectors (words and the bias), unnormalised
+            return vectors / np.array([[len(re.findall(r"\w+", text)) + 1] for text in texts], np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     def encode_queries(self, texts, show_progress: bool = False) -> np.ndarray:
@@ -106,7 +121,7 @@ class FakeEncoder:
 
     def token_vectors(self, texts, side: str) -> list[TokenVectors]:
         """Each word as its own one-hot vector, plus the small constant every vector carries as a
-        ``[bias]`` token: their mean, normalised, is exactly what ``encode_*`` returns."""
+        ``[bias]`` token: their mean (normalised for cosine) is exactly what ``encode_*`` returns."""
         texts = check_texts(texts, side)
         answers = []
         for text in texts:
@@ -119,7 +134,8 @@ class FakeEncoder:
                 vectors[row, bucket % self.dimension] = 1.0
             vectors[-1, 0] = 1e-3
             spans = [match.span() for match in matches] + [None] * (len(extra) + 1)
-            answers.append(TokenVectors([*words, "[bias]"], spans, vectors, mean_pooled=True))
+            normalised = self.similarity == "cosine"
+            answers.append(TokenVectors([*words, "[bias]"], spans, vectors, mean_pooled=True, normalised=normalised))
         return answers
 
     def document_token_spans(self, texts) -> list[list[tuple[int, int]]]:

@@ -42,6 +42,7 @@ from dualsearch.manifest import Manifest, library_versions, now_iso
 from dualsearch.passages import PassagePlan, plan_passages
 from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
+from dualsearch.similarity import METRICS
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.vectors import VectorsWriter, open_vectors
 
@@ -205,6 +206,7 @@ class VersionWriter:
             reuse.manifest.factory if reuse else None,
             probes,
             self.build_dir if self.config.on_disk else None,
+            self.encoder.identity().similarity,
         )
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
         del index  # an on-disk index maps its lists file: let go of it before the directory is renamed
@@ -311,6 +313,8 @@ class VersionWriter:
             document_backend=identity.document_backend,
             routes=list(identity.routes),
             dimension=identity.dimension,
+            similarity=identity.similarity,
+            metric=METRICS[identity.similarity],
             factory=plan.factory,
             nlist=plan.nlist,
             default_nprobe=nprobe,
