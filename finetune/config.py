@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import InvalidInputError
+from dualsearch.similarity import SIMILARITIES
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
 TRAINED_TOWERS = ("both", "query")
@@ -58,7 +59,12 @@ class FinetuneConfig:
     learning_rate: float = 5e-5
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
-    scale: float = 20.0  # MultipleNegativesRankingLoss similarity scale (1 / temperature)
+    # how the towers compare vectors, trained with and recorded in the model directory (dualsearch.similarity):
+    # 'cosine' (unit vectors), 'dot' or 'euclidean' (the towers' Normalize modules are dropped)
+    similarity: str = "cosine"
+    # MultipleNegativesRankingLoss scale (1 / temperature); None: 20 for cosine, whose scores lie in [-1, 1],
+    # and 1 for dot product and Euclidean, whose scores are unbounded (sentence-transformers' advice for dot)
+    scale: float | None = None
     avoid_known_positives: bool = True  # no batch holds a document judged relevant to another of its queries
     gradient_cache: bool = False  # CachedMultipleNegativesRankingLoss: large batches in bounded memory
     mini_batch_size: int = 16  # forward-pass size with gradient_cache
@@ -118,8 +124,12 @@ class FinetuneConfig:
             raise InvalidInputError(f"dev_split {self.dev_split!r} is the training split: dev queries must be held out")
         if not 0 <= self.dev_fraction < 1:
             raise InvalidInputError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
+        if self.similarity not in SIMILARITIES:
+            raise InvalidInputError(f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}")
         for name in ("epochs", "learning_rate", "scale"):
             value = getattr(self, name)
+            if value is None and name == "scale":
+                continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
         if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
@@ -142,6 +152,18 @@ class FinetuneConfig:
             raise InvalidInputError(f"negatives must be one of {list(NEGATIVE_SOURCES)}, got {self.negatives!r}")
         if self.negative_margin is not None and not 0 <= self.negative_margin < 1:
             raise InvalidInputError(f"negative_margin must be in [0, 1), got {self.negative_margin}")
+
+    @property
+    def loss_scale(self) -> float:
+        """The scale the loss multiplies scores by: ``scale``, or the similarity's default.
+
+        Example:
+            >>> FinetuneConfig().loss_scale, FinetuneConfig(similarity="dot").loss_scale
+            (20.0, 1.0)
+        """
+        if self.scale is not None:
+            return float(self.scale)
+        return 20.0 if self.similarity == "cosine" else 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

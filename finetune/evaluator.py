@@ -15,6 +15,7 @@ from sentence_transformers.sentence_transformer.evaluation import SentenceEvalua
 
 from dualsearch.evaluation import RUN_DEPTH, score_run
 from dualsearch.finetune.data import TrainingData
+from dualsearch.similarity import normalises, score_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class RetrievalEvaluator(SentenceEvaluator):
         bf16: bool = False,
         show_progress: bool = False,
         probes: list[str] | None = None,
+        similarity: str = "cosine",
     ) -> None:
         super().__init__()
+        self.similarity = similarity  # the towers' (dualsearch.similarity): dev ranks as the index will
         self.query_ids = sorted(dev.qrels)
         self.queries = [dev.queries[q] for q in self.query_ids]
         self.document_ids = list(documents)
@@ -73,7 +76,7 @@ class RetrievalEvaluator(SentenceEvaluator):
         return metrics
 
     def run(self, model) -> dict[str, dict[str, float]]:
-        """Top-100 documents of each query: {query id: {document id: cosine}}."""
+        """Top-100 documents of each query: {query id: {document id: score}}."""
         return self.rank(self.encode_queries(model), self.encode_documents(model))
 
     def encode_queries(self, model) -> np.ndarray:
@@ -83,7 +86,7 @@ class RetrievalEvaluator(SentenceEvaluator):
                 self.queries + self.probes,
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
-                normalize_embeddings=True,
+                normalize_embeddings=normalises(self.similarity),
                 show_progress_bar=False,
             )
         return vectors.astype(np.float32)
@@ -95,7 +98,7 @@ class RetrievalEvaluator(SentenceEvaluator):
                 self.documents,
                 batch_size=self.batch_size,
                 convert_to_numpy=True,
-                normalize_embeddings=True,
+                normalize_embeddings=normalises(self.similarity),
                 show_progress_bar=self.show_progress,
             )
         return vectors.astype(np.float32)
@@ -106,7 +109,7 @@ class RetrievalEvaluator(SentenceEvaluator):
         return self.prefix_name_to_metrics(score_run(self.qrels, self.rank(query_vectors, document_vectors)), self.name)
 
     def rank(self, query_vectors: np.ndarray, document_vectors: np.ndarray) -> dict[str, dict[str, float]]:
-        scores = query_vectors @ document_vectors.T  # (n_queries + n_probes, n_documents)
+        scores = score_matrix(query_vectors, document_vectors, self.similarity)  # (n_queries + n_probes, n_documents)
         depth = min(RUN_DEPTH, len(self.document_ids))
         top = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
         self.probe_rankings = [[self.document_ids[j] for j in row[:PROBE_DEPTH]] for row in top[len(self.queries) :]]

@@ -31,15 +31,16 @@ from dualsearch.finetune.dataset import LABEL_COLUMN
 
 
 class CorrectedSimilarity:
-    """Cosine similarity with the first ``len(log_frequencies)`` columns (the batch's positives) lowered
-    by ``log(p_j) / scale``, so that after the loss multiplies by ``scale`` each logit is ``s - log(p_j)``."""
+    """The towers' similarity (cosine unless given) with the first ``len(log_frequencies)`` columns (the
+    batch's positives) lowered by ``log(p_j) / scale``, so that after the loss multiplies by ``scale``
+    each logit is ``s - log(p_j)``."""
 
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
+    def __init__(self, scale: float, similarity=cos_sim) -> None:
+        self.scale, self.similarity = scale, similarity
         self.log_frequencies: torch.Tensor | None = None  # (batch,), set per batch by the loss
 
     def __call__(self, queries: torch.Tensor, documents: torch.Tensor) -> torch.Tensor:
-        scores = cos_sim(queries, documents)
+        scores = self.similarity(queries, documents)
         if self.log_frequencies is None:
             return scores
         batch = len(self.log_frequencies)
@@ -49,7 +50,7 @@ class CorrectedSimilarity:
 
     @property
     def __name__(self) -> str:  # sentence-transformers names the similarity in the model card
-        return "cos_sim_logq"
+        return f"{getattr(self.similarity, '__name__', 'similarity')}_logq"
 
 
 class _LogQ:
@@ -68,12 +69,13 @@ class _LogQ:
 class LogQMultipleNegativesRankingLoss(_LogQ, MultipleNegativesRankingLoss):
     """MultipleNegativesRankingLoss with logQ-corrected in-batch logits."""
 
-    def __init__(self, model, scale: float = 20.0) -> None:
-        super().__init__(model, scale=scale, similarity_fct=CorrectedSimilarity(scale))
+    def __init__(self, model, scale: float = 20.0, similarity=cos_sim) -> None:
+        super().__init__(model, scale=scale, similarity_fct=CorrectedSimilarity(scale, similarity))
 
 
 class CachedLogQMultipleNegativesRankingLoss(_LogQ, CachedMultipleNegativesRankingLoss):
     """The gradient-cached form (large batches in bounded memory) with logQ-corrected in-batch logits."""
 
-    def __init__(self, model, scale: float = 20.0, mini_batch_size: int = 32) -> None:
-        super().__init__(model, scale=scale, similarity_fct=CorrectedSimilarity(scale), mini_batch_size=mini_batch_size)
+    def __init__(self, model, scale: float = 20.0, mini_batch_size: int = 32, similarity=cos_sim) -> None:
+        corrected = CorrectedSimilarity(scale, similarity)
+        super().__init__(model, scale=scale, similarity_fct=corrected, mini_batch_size=mini_batch_size)

@@ -16,9 +16,11 @@ def build_training_model(
     tied: bool = False,
     max_query_length: int = 64,
     max_document_length: int | None = None,
+    similarity: str = "cosine",
     device: str = "cpu",
 ):
-    """Load the towers to fine-tune from ``base`` (``default``, a local path or a hub id).
+    """Load the towers to fine-tune from ``base`` (``default``, a local path or a hub id), comparing
+    vectors by ``similarity`` (:func:`use_similarity`).
 
     Separate towers (``tied=False``) are two independently loaded copies of ``base`` behind
     ``Router.for_query_document``; a base that already has query/document routes keeps its own two
@@ -45,8 +47,25 @@ def build_training_model(
         router = Router.for_query_document(query_modules=list(model), document_modules=list(second))
         model = SentenceTransformer(modules=[router], device=device)
     set_max_lengths(model, max_query_length, max_document_length)
+    use_similarity(model, similarity)
     logger.info("towers from %s: %s", base, "tied (one shared model)" if tied else "separate query/document weights")
     return model
+
+
+def use_similarity(model, similarity: str) -> None:
+    """Train ``model`` to compare vectors by ``similarity``, recorded where sentence-transformers saves it
+    (``similarity_fn_name``). Dot product and Euclidean distance use a vector's length, so a tower's
+    final ``Normalize`` (all-MiniLM-L6-v2 ends in one) is removed from each tower; the weights are
+    untouched (``Normalize`` has none), so interpolating with the base still pairs every parameter."""
+    from sentence_transformers.sentence_transformer.modules import Normalize
+
+    model.similarity_fn_name = similarity
+    if similarity == "cosine":
+        return
+    towers = tower_modules(model)
+    for tower in towers.values() if towers is not None else [model]:
+        while len(tower) and isinstance(tower[len(tower) - 1], Normalize):
+            del tower[len(tower) - 1]
 
 
 def set_max_lengths(model, max_query_length: int, max_document_length: int | None) -> None:

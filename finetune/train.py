@@ -145,7 +145,7 @@ def train_towers(
     out_dir = Path(out_dir)
     build_dir = _prepare_build_dir(out_dir, overwrite)
     try:
-        model = build_training_model(config.base, config.tied, config.max_query_length, None)
+        model = build_training_model(config.base, config.tied, config.max_query_length, None, config.similarity)
         training_length, saved_lengths = document_lengths(config, document_length(model), dev is not None)
         frozen = frozenset()
         if config.train == "query":
@@ -291,6 +291,7 @@ def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: 
         bf16=config.bf16,
         show_progress=show_progress,
         probes=probe_queries(documents, seed=config.seed),
+        similarity=config.similarity,
     )
 
 

@@ -31,15 +31,27 @@ def make_loss(model, config: FinetuneConfig):
         MultipleNegativesRankingLoss,
     )
 
+    scale, similarity = config.loss_scale, loss_similarity(config.similarity)
     if config.logq:  # in-batch logits corrected by each positive's log frequency (labels)
         from dualsearch.finetune.logq import CachedLogQMultipleNegativesRankingLoss, LogQMultipleNegativesRankingLoss
 
         if config.gradient_cache:
-            return CachedLogQMultipleNegativesRankingLoss(model, config.scale, config.mini_batch_size)
-        return LogQMultipleNegativesRankingLoss(model, config.scale)
+            return CachedLogQMultipleNegativesRankingLoss(model, scale, config.mini_batch_size, similarity)
+        return LogQMultipleNegativesRankingLoss(model, scale, similarity)
     if config.gradient_cache:
-        return CachedMultipleNegativesRankingLoss(model, scale=config.scale, mini_batch_size=config.mini_batch_size)
-    return MultipleNegativesRankingLoss(model, scale=config.scale)
+        return CachedMultipleNegativesRankingLoss(
+            model, scale=scale, similarity_fct=similarity, mini_batch_size=config.mini_batch_size
+        )
+    return MultipleNegativesRankingLoss(model, scale=scale, similarity_fct=similarity)
+
+
+def loss_similarity(similarity: str):
+    """sentence-transformers' score of every query against every document for ``similarity``: cosine,
+    dot product, or the negated Euclidean distance (the squared distance the index ranks by orders the
+    same)."""
+    from sentence_transformers.util import cos_sim, dot_score, euclidean_sim
+
+    return {"cosine": cos_sim, "dot": dot_score, "euclidean": euclidean_sim}[similarity]
 
 
 def training_arguments(

@@ -96,6 +96,19 @@ def exact_knn(queries: np.ndarray, vectors: np.ndarray, k: int, similarity: str)
     return ranking_scores(scores, similarity), positions
 
 
+def score_matrix(queries: np.ndarray, documents: np.ndarray, similarity: str) -> np.ndarray:
+    """(m, n) scores of (m, d) ``queries`` against (n, d) ``documents``, higher is better, as the index ranks.
+
+    Example:
+        >>> score_matrix(np.array([[1.0, 0.0]]), np.array([[1.0, 0.0], [3.0, 0.0]]), "euclidean").tolist()
+        [[0.0, -4.0]]
+    """
+    products = queries @ documents.T
+    if check_similarity(similarity) != "euclidean":
+        return products
+    return 2 * products - np.sum(queries**2, axis=1)[:, None] - np.sum(documents**2, axis=1)[None, :]
+
+
 def pair_scores(query: np.ndarray, vectors: np.ndarray, similarity: str) -> np.ndarray:
     """Scores of one query vector (d,) against (m, d) vectors, higher is better, as the index ranks.
 

@@ -53,6 +53,7 @@ def test_flags_turn_off_what_a_config_file_or_the_recipe_turned_on():
 
     assert options_from_args(parse("--no-avoid-known-positives")) == {"avoid_known_positives": False}
     assert options_from_args(parse("--no-interpolate", "--train", "query")) == {"interpolate": False, "train": "query"}
+    assert options_from_args(parse("--similarity", "dot")) == {"similarity": "dot"}
 
 
 def test_a_config_file_is_used_as_given_with_options_on_top(tmp_path, monkeypatch):

@@ -228,3 +228,53 @@ def test_an_index_of_the_base_towers_takes_a_query_tower_trained_alone_without_e
     assert report.published and report.encoded == 0 and not report.retrained
     with Searcher.open(index_dir, encoder=tuned) as searcher:
         assert len(searcher.search("green tea", k=3)) == 3
+
+
+@pytest.mark.parametrize("similarity", ["dot", "euclidean"])
+def test_towers_trained_for_a_similarity_save_it_and_an_index_follows(tmp_path, tiny_model_dir, similarity):
+    from sentence_transformers import SentenceTransformer
+
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.indexer import build_index
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+    from dualsearch.searcher import Searcher
+
+    out = tmp_path / "model"
+    report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_model_dir), similarity=similarity, **FAST))
+    assert report.train_pairs > 0 and report.after  # trained, then scored on dev as the index will rank
+    assert json.loads((out / CONFIG_NAME).read_text())["similarity"] == similarity
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.similarity_fn_name == similarity  # sentence-transformers' own record, in the model directory
+    towers = [type(module).__name__ for route in ("query", "document") for module in model[0].sub_modules[route]]
+    assert "Normalize" not in towers  # a vector's length counts for dot product and distance
+    encoder = DualEncoder.load(str(out))
+    assert not np.allclose(np.linalg.norm(encoder.encode_documents(["green tea", "black coffee"]), axis=1), 1.0)
+    build_index(read_corpus("tiny"), tmp_path / "index", encoder)
+    manifest = Manifest.read(current_version_dir(tmp_path / "index"))
+    assert (manifest.similarity, manifest.metric) == (
+        similarity,
+        "l2" if similarity == "euclidean" else "inner_product",
+    )
+    assert Searcher.open(tmp_path / "index", encoder).search("tea", k=3)
+
+
+def test_the_loss_scores_with_the_chosen_similarity(tiny_model_dir):
+    import torch
+    from sentence_transformers.util import cos_sim, dot_score, euclidean_sim
+
+    from dualsearch.finetune.model import build_training_model
+    from dualsearch.finetune.trainer import make_loss
+
+    model = build_training_model(str(tiny_model_dir))
+    queries, documents = torch.randn(3, 8), torch.randn(3, 8) * 3
+    for similarity, expected, scale in (
+        ("cosine", cos_sim, 20.0),
+        ("dot", dot_score, 1.0),
+        ("euclidean", euclidean_sim, 1.0),
+    ):
+        for logq in (False, True):
+            loss = make_loss(model, FinetuneConfig(similarity=similarity, logq=logq))
+            assert loss.scale == scale
+            torch.testing.assert_close(loss.similarity_fct(queries, documents), expected(queries, documents))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from dualsearch.similarity import SIMILARITIES
+
 # CLI option -> FinetuneConfig field, for the options that map one to one.
 _FIELD_OPTIONS = {
     "base": str,
@@ -50,7 +52,7 @@ _HELP = {
     "learning_rate": "peak learning rate (default 5e-5)",
     "warmup_ratio": "fraction of steps warming up (default 0.1)",
     "weight_decay": "AdamW weight decay (default 0.01)",
-    "scale": "loss similarity scale, 1/temperature (default 20)",
+    "scale": "loss similarity scale, 1/temperature (default 20 for cosine, 1 for dot and euclidean)",
     "max_query_length": "query tower truncation in tokens (default 64)",
     "max_document_length": "document tower truncation saved with the towers "
     "(default: chosen on dev between the training length and the base's)",
@@ -105,6 +107,13 @@ def add_finetune_command(commands) -> None:
         "base towers stays valid and `reindex` re-encodes nothing",
     )
     parser.add_argument(
+        "--similarity",
+        choices=SIMILARITIES,
+        default=None,
+        help="how the towers compare vectors, trained with and saved in MODEL_DIR; an index built with them "
+        "follows it (default cosine; dot and euclidean keep the vectors' length)",
+    )
+    parser.add_argument(
         "--negatives",
         choices=("sampled", "impressions", "mixed"),
         default=None,
@@ -134,7 +143,7 @@ def add_finetune_command(commands) -> None:
 
 def options_from_args(args) -> dict:
     """The config fields the command line sets (the recipe or ``--config`` decides the rest)."""
-    names = (*_FIELD_OPTIONS, *_FLAGS, "train", "negatives")
+    names = (*_FIELD_OPTIONS, *_FLAGS, "train", "negatives", "similarity")
     changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.negative_range is not None:
         changes["negative_range_min"], changes["negative_range_max"] = args.negative_range
