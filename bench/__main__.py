@@ -46,9 +46,11 @@ BENCHMARKS = {
     "finetune": "BM25, zero-shot and fine-tuned towers (slow: hours on 2 cores)",
     "finetune_defaults": "`dualsearch finetune DATA --out M` with no other flag, in-domain and cross-collection (slow)",
     "finetune_length": "SciFact train queries, NFCorpus-trained towers, documents cut at 128 and 256 tokens",
+    "finetune_similarity": "SciFact towers trained with cosine, dot product and Euclidean distance (about 50 min)",
+    "click_training": "NFCorpus towers trained on the simulated click log, 6 ways of taking negatives (slow: hours)",
 }
 # finetune_length reads the towers finetune_defaults saves
-SLOW = ("finetune", "finetune_defaults", "finetune_length", "scale", "ondisk")
+SLOW = ("finetune", "finetune_defaults", "finetune_length", "scale", "ondisk", "finetune_similarity", "click_training")
 
 
 def parse_skip(text: str) -> list[str]:

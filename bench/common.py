@@ -94,3 +94,10 @@ def log_phases_only() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("sentence_transformers", "transformers", "bm25s", "faiss", "dualsearch", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def best_on_dev(runs: dict[str, dict]) -> str:
+    """The fine-tuning run whose saved towers score best on dev (its report's nDCG@10 after training);
+    ties go to the earlier run."""
+    names = list(runs)
+    return max(names, key=lambda name: (runs[name]["report"]["after"]["ndcg@10"], -names.index(name)))

@@ -118,11 +118,14 @@ def bf16_context(enabled: bool):
     return bf16_autocast(enabled)
 
 
-def test_metrics(model: str, beir_dir: Path, work: Path, bf16: bool) -> dict[str, float]:
-    """Index the test collection with ``model``'s document tower (Flat, exact) and score its test queries."""
+def test_metrics(
+    model: str, beir_dir: Path, work: Path, bf16: bool, subsets: dict[str, set[str]] | None = None
+) -> dict[str, float]:
+    """Index the test collection with ``model``'s document tower (Flat, exact) and score its test queries;
+    each of ``subsets`` (name -> query ids) is scored on its own too, under its name with its query count."""
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.encoder import DualEncoder
-    from dualsearch.evaluation import evaluate
+    from dualsearch.evaluation import evaluation_run, score_run
     from dualsearch.indexer import IndexConfig, build_index
     from dualsearch.searcher import Searcher
 
@@ -139,13 +142,16 @@ def test_metrics(model: str, beir_dir: Path, work: Path, bf16: bool) -> dict[str
             corpus_name=str(beir_dir),
         )
         searcher = Searcher.open(index_dir, encoder=encoder)
-        metrics = evaluate(searcher, beir_dir, "test", exact=True, mode="dense")  # the towers alone, as MTEB
+        qrels, run = evaluation_run(searcher, beir_dir, "test", exact=True, mode="dense")  # the towers alone, as MTEB
     searcher.close()
     shutil.rmtree(index_dir, ignore_errors=True)
+    metrics = {name: round(value, 4) for name, value in score_run(qrels, run).items()}
+    for name, query_ids in (subsets or {}).items():
+        subset = {query: judged for query, judged in qrels.items() if query in query_ids}
+        scored = score_run(subset, {query: run[query] for query in subset}) if subset else {}
+        metrics[name] = {"queries": len(subset)} | {metric: round(value, 4) for metric, value in scored.items()}
     logger.info("%s on %s test: %s (%.0fs)", model, beir_dir.name, metrics, time.perf_counter() - started)
-    return {name: round(value, 4) for name, value in metrics.items()} | {
-        "eval_seconds": round(time.perf_counter() - started)
-    }
+    return metrics | {"eval_seconds": round(time.perf_counter() - started)}
 
 
 def bm25_metrics(beir_dir: Path) -> dict[str, float]:

@@ -66,12 +66,18 @@ def finetune_command(data: Path, out: Path, extra: list[str]) -> list[str]:
 
 def train(name: str, args) -> dict:
     collection, extra = RUNS[name]
-    out = args.work / name
+    return run_finetune(name, args.data / collection, extra, args.work)
+
+
+def run_finetune(name: str, data: Path, extra: list[str], work: Path) -> dict:
+    """Run the user's command into ``work/name`` (its log beside), and what it reports: the command, the
+    model directory, the wall time, the config the recipe chose and the training report."""
+    out = work / name
     shutil.rmtree(out, ignore_errors=True)
-    command = finetune_command(args.data / collection, out, extra)
+    command = finetune_command(data, out, extra)
     logger.info("running %s", " ".join(command))
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=(args.work / f"{name}.log").open("w"))
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=(work / f"{name}.log").open("w"))
     wall = time.perf_counter() - started
     report = json.loads((out / "train_report.json").read_text())
     config = json.loads((out / "train_config.json").read_text())

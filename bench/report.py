@@ -18,7 +18,13 @@ from bench.common import REPO, RESULTS_DIR
 from bench.report_backends import backends_section, one_shot_section
 from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
-from bench.report_scaling import click_log_section, ondisk_section, ray_section
+from bench.report_scaling import (
+    click_log_section,
+    click_training_section,
+    ondisk_section,
+    ray_section,
+    similarity_section,
+)
 from bench.report_service import service_section
 from bench.report_tables import (
     busy_note,
@@ -51,6 +57,8 @@ RESULT_NAMES = (
     "ray_encoding",
     "ondisk",
     "click_log",
+    "finetune_similarity",
+    "click_training",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -533,6 +541,8 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += ray_section(results.get("ray_encoding"))
     lines += ondisk_section(results.get("ondisk"))
     lines += click_log_section(results.get("click_log"))
+    lines += click_training_section(results.get("click_training"))
+    lines += similarity_section(results.get("finetune_similarity"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -72,6 +72,7 @@ class DataShape:
 
     @classmethod
     def of(cls, train: TrainingData, data: str | Path, min_relevance: int = 1) -> DataShape:
+        """The shape of ``train``; ``data`` is the directory whose ``qrels/dev.tsv`` would give a dev split."""
         positives = tuple(
             sum(1 for grade in judged.values() if grade >= min_relevance) for judged in train.qrels.values()
         )

@@ -85,7 +85,8 @@ def finetune(
     everything = read_training_data(data, given.split, given.corpus)
     reasons: list[str] = []
     if config is None:
-        config, reasons = recipe_config(DataShape.of(everything, data, given.min_relevance), options)
+        judged = judgements_dir(data, given.corpus)
+        config, reasons = recipe_config(DataShape.of(everything, judged, given.min_relevance), options)
     else:
         config = given
     train, dev = load_splits(data, config, everything)
@@ -104,16 +105,30 @@ def read_training_data(data: str | Path, split: str = "train", corpus: str | Pat
     return load_training_data(data, split)
 
 
+def judgements_dir(data: str | Path, corpus: str | Path | None) -> Path:
+    """Where a ``dev_split`` is read: ``data`` itself, or for a click log the BEIR directory of its
+    corpus (a log has no judgements, but the corpus it refers to may have some)."""
+    from dualsearch.finetune.clicks import is_click_log
+
+    return Path(corpus) if corpus is not None and is_click_log(data) else Path(data)
+
+
 def load_splits(
     data: str | Path, config: FinetuneConfig, train: TrainingData | None = None
 ) -> tuple[TrainingData, TrainingData | None]:
-    """Training data and the dev set: a BEIR split (``dev_split``), held-out queries (``dev_fraction``) or
-    none. ``train`` is the training split when already read."""
+    """Training data and the dev set: a BEIR split (``dev_split``; for a click log, of its corpus's BEIR
+    directory), held-out queries (``dev_fraction``) or none. ``train`` is the training split when already
+    read."""
     train = train or read_training_data(data, config.split, config.corpus)
     if config.dev_split is not None:
-        if not (Path(data) / "corpus.jsonl").is_file():
-            raise InvalidInputError(f"dev_split needs a BEIR directory; for {data} use dev_fraction")
-        dev = load_beir(data, config.dev_split)
+        judged = judgements_dir(data, config.corpus)
+        if not (judged / "corpus.jsonl").is_file():
+            raise InvalidInputError(
+                f"dev_split needs a BEIR directory (the data, or a click log's --corpus); for {data} use dev_fraction"
+            )
+        dev = load_beir(judged, config.dev_split)
+        if judged != Path(data):  # a click log: its query ids are its own, so held out means unseen texts
+            return train, without_queries_seen(dev, set(train.queries.values()))
         overlap = sorted(set(dev.qrels) & set(train.qrels))
         if overlap:
             raise TrainingDataError(
@@ -124,6 +139,20 @@ def load_splits(
     if config.dev_fraction:
         return hold_out(train, config.dev_fraction, config.seed)
     return train, None
+
+
+def without_queries_seen(dev: TrainingData, seen: set[str]) -> TrainingData:
+    """``dev`` without the queries whose text was trained on (a click log may hold a dev query's words)."""
+    kept = [query for query in dev.qrels if dev.queries[query] not in seen]
+    if len(kept) < len(dev.qrels):
+        logger.info(
+            "dev: %d of %d queries left out, their text is in the training data",
+            len(dev.qrels) - len(kept),
+            len(dev.qrels),
+        )
+    if not kept:
+        raise TrainingDataError(f"{dev.source}: every dev query's text is also in the training data")
+    return dataclasses.replace(dev, queries={q: dev.queries[q] for q in kept}, qrels={q: dev.qrels[q] for q in kept})
 
 
 def train_towers(

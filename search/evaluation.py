@@ -60,6 +60,26 @@ def evaluate(
     whose id is the query's, the BEIR/MTEB convention for collections whose queries are also
     documents (ArguAna, Quora).
     """
+    return score_run(
+        *evaluation_run(
+            searcher, beir_dir, split, nprobe, exact, show_progress, mode, ignore_identical_ids, **overrides
+        )
+    )
+
+
+def evaluation_run(
+    searcher,
+    beir_dir: str | Path,
+    split: str = "test",
+    nprobe: int | None = None,
+    exact: bool = False,
+    show_progress: bool = False,
+    mode: str | None = None,
+    ignore_identical_ids: bool = False,
+    **overrides,
+) -> tuple[beir.Qrels, dict[str, dict[str, float]]]:
+    """What :func:`evaluate` scores: the split's judgements (queries with a positive one) and the run,
+    {query id: {document id: score}}, so a caller can score a subset of the queries too."""
     qrels = {q: judged for q, judged in beir.read_qrels(beir_dir, split).items() if any(v > 0 for v in judged.values())}
     queries = beir.read_queries(beir_dir)
     missing = sorted(set(qrels) - set(queries))
@@ -78,7 +98,7 @@ def evaluate(
         for q, hits in zip(query_ids, results)
     }
     logger.info("searched %d queries in %.1fs", len(query_ids), time.perf_counter() - started)
-    return score_run(qrels, run)
+    return qrels, run
 
 
 def check_judged_documents_indexed(version_dir: Path, qrels: beir.Qrels, beir_dir: str | Path) -> None:

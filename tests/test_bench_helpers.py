@@ -127,3 +127,25 @@ def test_simulated_clicks_follow_examination_by_rank_and_relevance():
     assert abs(share.get("b", 0.0) - NOISE_CLICK / 2) < 0.01  # not relevant: only noise clicks
     stats = statistics(log)
     assert stats["records"] == 8000 and stats["distinct_queries"] == 1 and stats["distinct_clicked_documents"] <= 4
+
+
+def test_cold_start_queries_are_those_whose_relevant_documents_were_never_clicked(tmp_path):
+    from bench.click_training import clicked_documents, cold_start_queries
+
+    log = tmp_path / "log.jsonl"
+    records = [{"query": "x", "shown": ["a", "b"], "clicked": ["a"]}, {"query": "y", "shown": ["b"], "clicked": []}]
+    log.write_text("".join(json.dumps(record) + "\n" for record in records))
+    clicked = clicked_documents(log)
+    assert clicked == {"a"}
+    qrels = {"q1": {"a": 1}, "q2": {"b": 2, "a": 0}, "q3": {"c": 1, "a": 1}}  # a judged 0 is not relevant
+    assert cold_start_queries(qrels, clicked) == {"q2"}
+
+
+def test_the_dev_choice_takes_the_best_dev_score_and_the_first_of_ties():
+    from bench.common import best_on_dev
+
+    def run(score):
+        return {"report": {"after": {"ndcg@10": score}}}
+
+    runs = {"sampled": run(0.31), "impressions": run(0.33), "mixed": run(0.33)}
+    assert best_on_dev(runs) == "impressions"

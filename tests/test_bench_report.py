@@ -331,6 +331,46 @@ def fake_results() -> dict:
             "parameters": {"seed": 12, "zipf_exponent": 1.1},
             "statistics": {"records": 20000, "click_share_of_top_1_percent_documents": 0.42},
         },
+        "finetune_similarity": fake_similarity(),
+        "click_training": fake_click_training(),
+    }
+
+
+def fake_similarity() -> dict:
+    def run(before, after, test):
+        return {
+            "wall_seconds": 600,
+            "report": {"before": {"ndcg@10": before}, "after": {"ndcg@10": after}},
+            "test": test,
+        }
+
+    return {
+        **HEAD,
+        "collection": "scifact",
+        "test_precision": "float32",
+        "chosen_on_dev": "dot",
+        "runs": {
+            "cosine": run(0.73, 0.81, {"ndcg@10": 0.74, "recall@100": 0.95}),
+            "dot": run(0.70, 0.82, {"ndcg@10": 0.73, "recall@100": 0.94}),
+        },
+    }
+
+
+def fake_click_training() -> dict:
+    def run(after, test, cold):
+        return {
+            "wall_seconds": 1800,
+            "report": {"before": {"ndcg@10": 0.30}, "after": {"ndcg@10": after}},
+            "test": {"ndcg@10": test, "cold_start": {"queries": 40, "ndcg@10": cold}},
+        }
+
+    return {
+        **HEAD,
+        "test_precision": "float32",
+        "cold_start_test_queries": 40,
+        "chosen_on_dev": "mixed-logq",
+        "zero_shot": {"ndcg@10": 0.31, "cold_start": {"queries": 40, "ndcg@10": 0.25}},
+        "runs": {"sampled": run(0.32, 0.33, 0.26), "mixed-logq": run(0.33, 0.34, 0.27)},
     }
 
 
@@ -539,3 +579,22 @@ def test_the_hybrid_section_shows_dev_choice_test_scores_and_cost_ratios(tmp_pat
     assert "| scifact | truncated | 0.6100 | 0.7000 |" in text and "| 0.7400 |" in text and "| 1.3000 |" in text
     assert "Chosen on dev: index `truncated`, search `hybrid-rrf`" in text and (tmp_path / "bench_hybrid.png").is_file()
     assert "Not run yet" in "\n".join(hybrid_section({"hybrid": None}, tmp_path))
+
+
+def test_the_similarity_section_marks_the_dev_choice_and_shows_test():
+    from bench.report_scaling import similarity_section
+
+    text = "\n".join(similarity_section(fake_similarity()))
+    assert "| cosine | 0.7300 | 0.8100 | 0.7400 | 0.9500 | 10.0 |" in text
+    assert "| dot (chosen on dev) | 0.7000 | 0.8200 | 0.7300 | 0.9400 | 10.0 |" in text
+    assert "Not run yet" in "\n".join(similarity_section(None))
+
+
+def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
+    from bench.report_scaling import click_training_section
+
+    text = "\n".join(click_training_section(fake_click_training()))
+    assert "| zero-shot towers |  | - | - | 0.3100 | 0.2500 | - |" in text
+    assert "| sampled (mined and in-batch) | no | 0.3000 | 0.3200 | 0.3300 | 0.2600 | 30.0 |" in text
+    assert "| mixed (one of each) (chosen on dev) | yes | 0.3000 | 0.3300 | 0.3400 | 0.2700 | 30.0 |" in text
+    assert "the 40 test queries" in text

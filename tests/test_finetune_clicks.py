@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
-from dualsearch.errors import TrainingDataError
+from dualsearch.errors import InvalidInputError, TrainingDataError
 from dualsearch.finetune.clicks import click_records_to_data, is_click_log
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.data import load_training_data
@@ -187,3 +187,31 @@ def test_training_on_a_click_log_with_impressions_and_logq_saves_towers(tmp_path
     assert report.train_pairs == len(records) and report.negatives_per_pair == 1
     saved = json.loads((tmp_path / "model" / "train_config.json").read_text())
     assert saved["logq"] is True and saved["negatives"] == "impressions"
+
+
+def test_a_click_log_takes_its_dev_judgements_from_its_corpus_leaving_out_queries_it_trained_on(tmp_path):
+    from dualsearch.finetune.recipe import DataShape
+    from dualsearch.finetune.train import judgements_dir, load_splits, read_training_data
+
+    judged = load_training_data("tiny", split="test")
+    trained_on = sorted(judged.qrels)[:6]
+    records = [
+        {"query": judged.queries[q], "shown": sorted(judged.qrels[q]), "clicked": sorted(judged.qrels[q])[:1]}
+        for q in trained_on
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(record) + "\n" for record in records))
+    config = FinetuneConfig(corpus=str(TINY_CORPUS_DIR), dev_split="test")
+    train, dev = load_splits(log, config)
+    assert len(train.qrels) == 6
+    assert set(dev.qrels) == set(judged.qrels) - set(trained_on)  # the log's own queries are not dev
+    assert (
+        judgements_dir(log, TINY_CORPUS_DIR) == TINY_CORPUS_DIR
+        and judgements_dir(TINY_CORPUS_DIR, None) == TINY_CORPUS_DIR
+    )
+    assert not DataShape.of(
+        read_training_data(log, corpus=TINY_CORPUS_DIR), judgements_dir(log, TINY_CORPUS_DIR)
+    ).has_dev_split
+    corpus_file = FinetuneConfig(corpus=str(TINY_CORPUS_DIR / "corpus.jsonl"), dev_split="test")  # no judgements
+    with pytest.raises(InvalidInputError, match="a click log's --corpus"):
+        load_splits(log, corpus_file, train)

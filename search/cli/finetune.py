@@ -44,7 +44,8 @@ _HELP = {
     "base": "base checkpoint of both towers: a sentence-transformers path or hub id (default: all-MiniLM-L6-v2)",
     "split": "qrels split of a BEIR directory to train on (default train)",
     "corpus": "for a click log: the corpus its document ids refer to (any form `dualsearch index` takes)",
-    "dev_split": "BEIR qrels split for dev evaluation (default: dev when the data has it)",
+    "dev_split": "BEIR qrels split for dev evaluation, of the data or of a click log's --corpus "
+    "(default: dev when there is one)",
     "dev_fraction": "hold out this fraction of the training queries for dev evaluation, seeded "
     "(default 0.15 when the data has no dev split and 0.15 of its queries make at least 20)",
     "epochs": "training epochs (default: by the number of pairs, 3 under 2,000, 2 under 8,000, else 1)",

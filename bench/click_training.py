@@ -1,0 +1,117 @@
+"""Training on the simulated click log: sampled, impression and mixed negatives, each with and without
+logQ correction, chosen on NFCorpus dev, every model scored once on NFCorpus test.
+
+    .venv/bin/python -m bench.click_training [--resume] [--runs sampled sampled-logq ...]
+
+The log is the one ``bench.click_log`` simulates over NFCorpus *train* queries (made first if missing,
+with the same seed). Each run is the user's command, ``dualsearch finetune LOG --corpus nfcorpus --out
+MODEL --negatives N [--logq]``, with the recipe's defaults otherwise; dev is NFCorpus's own dev
+judgements (the corpus's ``qrels/dev.tsv``, queries whose text the log holds left out). The choice
+is the run with the best dev nDCG@10 of its saved towers, computed from dev alone; test is scored
+once per model, right after it trains (a resumed benchmark then needs no model of an earlier
+session). Test also reports *cold-start* queries: those none of whose relevant documents was ever
+clicked in the log, which only the document tower's generalisation can serve. The zero-shot towers
+are scored the same way in the same run. Writes results/click_training.json after every step
+(``--resume`` keeps finished steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, RESULTS_DIR, best_on_dev, log_phases_only, write_result
+from bench.finetune import test_metrics
+from bench.finetune_defaults import run_finetune
+
+logger = logging.getLogger("bench.click_training")
+LOG = Path("/tmp/dualsearch-bench/clicks/nfcorpus-train.jsonl")
+RUNS = {  # name -> extra options of `dualsearch finetune LOG --corpus nfcorpus --out MODEL`
+    "sampled": ["--negatives", "sampled"],
+    "sampled-logq": ["--negatives", "sampled", "--logq"],
+    "impressions": ["--negatives", "impressions"],
+    "impressions-logq": ["--negatives", "impressions", "--logq"],
+    "mixed": ["--negatives", "mixed"],
+    "mixed-logq": ["--negatives", "mixed", "--logq"],
+}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding nfcorpus/ (BEIR layout)")
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-clicks"), help="models (large)")
+    parser.add_argument("--resume", action="store_true", help="keep the steps already in the results file")
+    return parser.parse_args(argv)
+
+
+def clicked_documents(log: Path) -> set[str]:
+    """Every document clicked at least once in the log."""
+    with log.open(encoding="utf-8") as lines:
+        return {document for line in lines if line.strip() for document in json.loads(line)["clicked"]}
+
+
+def cold_start_queries(qrels: dict[str, dict[str, int]], clicked: set[str]) -> set[str]:
+    """Test queries none of whose relevant documents was clicked in the training log.
+
+    Example:
+        >>> sorted(cold_start_queries({"q1": {"a": 1, "b": 0}, "q2": {"c": 2}, "q3": {"b": 1}}, {"a", "b"}))
+        ['q2']
+    """
+    return {query for query, judged in qrels.items() if not {d for d, grade in judged.items() if grade > 0} & clicked}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    log_phases_only()
+    from dualsearch.corpora import beir
+    from dualsearch.finetune.recipe import cpu_has_native_bf16
+
+    nfcorpus = args.data / "nfcorpus"
+    if not LOG.is_file():
+        from bench import click_log
+
+        click_log.main(["--data", str(args.data), "--out", str(LOG)])
+    clicked = clicked_documents(LOG)
+    cold = cold_start_queries(beir.read_qrels(nfcorpus, "test"), clicked)
+    bf16 = cpu_has_native_bf16()
+    path = RESULTS_DIR / "click_training.json"
+    previous = json.loads(path.read_text()) if args.resume and path.is_file() else {}
+    runs: dict = previous.get("runs", {})
+    zero_shot: dict = previous.get("zero_shot", {})
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        write_result(
+            "click_training",
+            {
+                "log": str(LOG),
+                "clicked_documents": len(clicked),
+                "cold_start_test_queries": len(cold),
+                "test_precision": "bfloat16 autocast" if bf16 else "float32",
+                "zero_shot": zero_shot,
+                "runs": runs,
+                "chosen_on_dev": best_on_dev(runs) if runs else None,
+            },
+        )
+
+    subsets = {"cold_start": cold}
+    for name in args.runs:
+        if name not in runs:
+            runs[name] = run_finetune(name, LOG, ["--corpus", str(nfcorpus), *RUNS[name]], args.work)
+            save()
+        if "test" not in runs[name]:  # scored at once, so a resumed run never needs the model again
+            runs[name]["test"] = test_metrics(runs[name]["model_dir"], nfcorpus, args.work, bf16, subsets)
+            save()
+    if not zero_shot:
+        zero_shot.update(test_metrics("default", nfcorpus, args.work, bf16, subsets))
+        save()
+    print(f"chosen on dev: {best_on_dev(runs)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
