@@ -42,29 +42,13 @@ def score_run(qrels: beir.Qrels, run: dict[str, dict[str, float]]) -> dict[str, 
     return {name: sum(values.values()) / len(values) for name, values in per_query.items()}
 
 
-def evaluate(
-    searcher,
-    beir_dir: str | Path,
-    split: str = "test",
-    nprobe: int | None = None,
-    exact: bool = False,
-    show_progress: bool = False,
-    mode: str | None = None,
-    ignore_identical_ids: bool = False,
-    **overrides,
-) -> dict[str, float]:
+def evaluate(searcher, beir_dir: str | Path, split: str = "test", **options) -> dict[str, float]:
     """nDCG@10, Recall@100 and MRR@10 of ``searcher`` on the judged queries of one split.
 
-    Query metadata is never read (SciFact's holds the answers). ``mode`` and ``overrides`` are
-    passed to the search (default: the index's settings). ``ignore_identical_ids`` drops a result
-    whose id is the query's, the BEIR/MTEB convention for collections whose queries are also
-    documents (ArguAna, Quora).
+    ``options`` are :func:`evaluation_run`'s: ``nprobe``, ``exact``, ``show_progress``, ``mode``,
+    ``ignore_identical_ids`` and search overrides.
     """
-    return score_run(
-        *evaluation_run(
-            searcher, beir_dir, split, nprobe, exact, show_progress, mode, ignore_identical_ids, **overrides
-        )
-    )
+    return score_run(*evaluation_run(searcher, beir_dir, split, **options))
 
 
 def evaluation_run(
@@ -79,7 +63,13 @@ def evaluation_run(
     **overrides,
 ) -> tuple[beir.Qrels, dict[str, dict[str, float]]]:
     """What :func:`evaluate` scores: the split's judgements (queries with a positive one) and the run,
-    {query id: {document id: score}}, so a caller can score a subset of the queries too."""
+    {query id: {document id: score}}, so a caller can score a subset of the queries too.
+
+    Query metadata is never read (SciFact's holds the answers). ``mode`` and ``overrides`` are
+    passed to the search (default: the index's settings). ``ignore_identical_ids`` drops a result
+    whose id is the query's, the BEIR/MTEB convention for collections whose queries are also
+    documents (ArguAna, Quora).
+    """
     qrels = {q: judged for q, judged in beir.read_qrels(beir_dir, split).items() if any(v > 0 for v in judged.values())}
     queries = beir.read_queries(beir_dir)
     missing = sorted(set(qrels) - set(queries))
