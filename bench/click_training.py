@@ -94,6 +94,7 @@ def main(argv=None) -> int:
                 "test_precision": "bfloat16 autocast" if bf16 else "float32",
                 "zero_shot": zero_shot,
                 "runs": runs,
+                "runs_planned": list(RUNS),  # a benchmark stopped and resumed later has fewer runs meanwhile
                 "chosen_on_dev": best_on_dev(runs) if runs else None,
             },
         )

@@ -217,6 +217,7 @@ def click_training_section(record: dict | None) -> list[str]:
         f"{record.get('cold_start_test_queries')} test queries none of whose relevant documents was clicked "
         "in the log.",
         "",
+        *_unfinished(record),
         markdown_table(
             [
                 "negatives",
@@ -233,3 +234,11 @@ def click_training_section(record: dict | None) -> list[str]:
         "",
     ]
     return lines
+
+
+def _unfinished(record: dict) -> list[str]:
+    """A warning line while fewer runs than planned are in: the dev choice is among those only."""
+    done, planned = len(record.get("runs") or {}), len(record.get("runs_planned") or [])
+    if done >= planned:
+        return []
+    return [f"**Unfinished: {done} of {planned} runs so far; the dev choice is among these only.**", ""]

@@ -369,6 +369,7 @@ def fake_click_training() -> dict:
         "test_precision": "float32",
         "cold_start_test_queries": 40,
         "chosen_on_dev": "mixed-logq",
+        "runs_planned": ["sampled", "mixed-logq"],
         "zero_shot": {"ndcg@10": 0.31, "cold_start": {"queries": 40, "ndcg@10": 0.25}},
         "runs": {"sampled": run(0.32, 0.33, 0.26), "mixed-logq": run(0.33, 0.34, 0.27)},
     }
@@ -597,4 +598,6 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     assert "| zero-shot towers |  | - | - | 0.3100 | 0.2500 | - |" in text
     assert "| sampled (mined and in-batch) | no | 0.3000 | 0.3200 | 0.3300 | 0.2600 | 30.0 |" in text
     assert "| mixed (one of each) (chosen on dev) | yes | 0.3000 | 0.3300 | 0.3400 | 0.2700 | 30.0 |" in text
-    assert "the 40 test queries" in text
+    assert "the 40 test queries" in text and "Unfinished" not in text
+    unfinished = fake_click_training() | {"runs_planned": ["sampled", "sampled-logq", "mixed", "mixed-logq"]}
+    assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))
