@@ -1,7 +1,7 @@
 """Cosine against dot product against Euclidean distance: ``dualsearch finetune scifact --out MODEL
 [--similarity S]`` for each, chosen on dev, SciFact test scored once for each.
 
-    .venv/bin/python -m bench.finetune_similarity [--similarities cosine dot euclidean] [--resume]
+    .venv/bin/python -m bench.finetune_similarity [--similarities cosine dot euclidean] [--resume [--redo S ...]]
 
 Each run is the user's command with the recipe's defaults (dev: SciFact's held-out train queries,
 interpolation and document length chosen on it), differing only in ``--similarity``. The choice is
@@ -9,7 +9,8 @@ the similarity with the best dev nDCG@10 of the saved towers; test is scored onc
 every run has trained, the way ``bench.finetune_defaults`` scores towers (a Flat index of whole
 documents truncated to the towers' length, dense, exact), so the table shows what each choice gives
 and the choice never saw test. Writes results/finetune_similarity.json after every step
-(``--resume`` keeps finished steps).
+(``--resume`` keeps finished steps; ``--redo`` trains some again, keeping the runs it replaces under
+``replaced_runs``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def parse_args(argv):
     parser.add_argument("--similarities", nargs="+", default=list(SIMILARITIES), choices=SIMILARITIES)
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-similarity"), help="models (large)")
     parser.add_argument("--resume", action="store_true", help="keep the steps already in the results file")
+    parser.add_argument(
+        "--redo", nargs="+", default=[], choices=SIMILARITIES, help="with --resume: train and score these afresh"
+    )
     return parser.parse_args(argv)
 
 
@@ -47,6 +51,10 @@ def main(argv=None) -> int:
     path = RESULTS_DIR / "finetune_similarity.json"
     previous = json.loads(path.read_text()) if args.resume and path.is_file() else {}
     runs: dict = previous.get("runs", {})
+    replaced: dict = previous.get("replaced_runs", {})  # earlier runs of a redone similarity, kept in view
+    for similarity in args.redo:
+        if similarity in runs:
+            replaced.setdefault(similarity, []).append(runs.pop(similarity))
     args.work.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -54,7 +62,7 @@ def main(argv=None) -> int:
         write_result(
             "finetune_similarity",
             {"collection": COLLECTION, "test_precision": "bfloat16 autocast" if bf16 else "float32"}
-            | {"runs": runs, "chosen_on_dev": chosen},
+            | {"runs": runs, "chosen_on_dev": chosen, "replaced_runs": replaced},
         )
 
     for similarity in args.similarities:  # every run trains before any test is scored

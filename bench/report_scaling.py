@@ -176,6 +176,14 @@ def similarity_section(record: dict | None) -> list[str]:
         ),
         "",
     ]
+    for name, earlier in (record.get("replaced_runs") or {}).items():
+        for run in earlier:
+            scale = dig(run, "config", "scale")  # unset before the scale was matched: 1 for dot and euclidean
+            lines += [
+                f"Replaced by the run above: {name} with loss scale {1 if scale is None else scale} (the default then), "
+                f"dev nDCG@10 {dig(run, 'report', 'after', 'ndcg@10')}, test {dig(run, 'test', 'ndcg@10')}.",
+                "",
+            ]
     return lines
 
 

@@ -62,8 +62,8 @@ class FinetuneConfig:
     # how the towers compare vectors, trained with and recorded in the model directory (dualsearch.similarity):
     # 'cosine' (unit vectors), 'dot' or 'euclidean' (the towers' Normalize modules are dropped)
     similarity: str = "cosine"
-    # MultipleNegativesRankingLoss scale (1 / temperature); None: 20 for cosine, whose scores lie in [-1, 1],
-    # and 1 for dot product and Euclidean, whose scores are unbounded (sentence-transformers' advice for dot)
+    # MultipleNegativesRankingLoss scale (1 / temperature); None: 20 for cosine, and for dot product and
+    # Euclidean the scale giving the base towers' scores cosine's spread at 20 (dualsearch.finetune.scale)
     scale: float | None = None
     avoid_known_positives: bool = True  # no batch holds a document judged relevant to another of its queries
     gradient_cache: bool = False  # CachedMultipleNegativesRankingLoss: large batches in bounded memory
@@ -155,15 +155,14 @@ class FinetuneConfig:
 
     @property
     def loss_scale(self) -> float:
-        """The scale the loss multiplies scores by: ``scale``, or the similarity's default.
+        """The scale the loss multiplies scores by: ``scale``, else 20 (a training run sets ``scale`` for
+        dot product and Euclidean distance from the data before the loss is made).
 
         Example:
-            >>> FinetuneConfig().loss_scale, FinetuneConfig(similarity="dot").loss_scale
-            (20.0, 1.0)
+            >>> FinetuneConfig().loss_scale, FinetuneConfig(similarity="dot", scale=2.0).loss_scale
+            (20.0, 2.0)
         """
-        if self.scale is not None:
-            return float(self.scale)
-        return 20.0 if self.similarity == "cosine" else 1.0
+        return 20.0 if self.scale is None else float(self.scale)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

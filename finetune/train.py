@@ -168,6 +168,7 @@ def train_towers(
     and publish ``out_dir``."""
     from dualsearch.finetune.interpolate import snapshot
     from dualsearch.finetune.model import build_training_model, document_length, freeze_document_tower, set_max_lengths
+    from dualsearch.finetune.scale import spread_matched_scale
     from dualsearch.finetune.selection import document_lengths, select_or_keep, selection_report, selection_warnings
     from dualsearch.finetune.trainer import evaluation_history, make_trainer
 
@@ -182,6 +183,10 @@ def train_towers(
             frozen = frozenset({DOCUMENT_ROUTE})
         base = snapshot(model)
         set_max_lengths(model, config.max_query_length, training_length)
+        if config.scale is None and config.similarity != "cosine":  # matched to cosine's spread, said in the report
+            scale, rule = spread_matched_scale(model, train, config.similarity, config.seed)
+            config, recipe = dataclasses.replace(config, scale=scale), [*(recipe or []), rule]
+            logger.info("%s", rule)
         evaluator = _evaluator(dev, config, show_progress)
         before = evaluator(model) if evaluator else {}
         base_rankings = evaluator.probe_rankings if evaluator else []

@@ -270,11 +270,38 @@ def test_the_loss_scores_with_the_chosen_similarity(tiny_model_dir):
     model = build_training_model(str(tiny_model_dir))
     queries, documents = torch.randn(3, 8), torch.randn(3, 8) * 3
     for similarity, expected, scale in (
-        ("cosine", cos_sim, 20.0),
-        ("dot", dot_score, 1.0),
-        ("euclidean", euclidean_sim, 1.0),
+        ("cosine", cos_sim, None),
+        ("dot", dot_score, 2.5),
+        ("euclidean", euclidean_sim, 9.0),
     ):
         for logq in (False, True):
-            loss = make_loss(model, FinetuneConfig(similarity=similarity, logq=logq))
-            assert loss.scale == scale
+            loss = make_loss(model, FinetuneConfig(similarity=similarity, logq=logq, scale=scale))
+            assert loss.scale == (scale or 20.0)
             torch.testing.assert_close(loss.similarity_fct(queries, documents), expected(queries, documents))
+
+
+def test_the_scale_for_dot_and_euclidean_gives_the_spread_cosine_has_at_20(tiny_model_dir):
+    from dualsearch.finetune.data import load_training_data
+    from dualsearch.finetune.model import build_training_model
+    from dualsearch.finetune.scale import SAMPLE_DOCUMENTS, score_spread, spread_matched_scale
+    from dualsearch.similarity import finish_vectors, score_matrix
+
+    data = load_training_data("tiny", split="test")
+    for similarity in ("dot", "euclidean"):
+        model = build_training_model(str(tiny_model_dir), similarity=similarity)
+        scale, rule = spread_matched_scale(model, data, similarity)
+        assert f"scale {scale:g}" in rule and similarity in rule
+        queries = model.encode_query(list(data.queries.values()), convert_to_numpy=True).astype(np.float64)
+        documents = model.encode_document(list(data.documents.values())[:SAMPLE_DOCUMENTS], convert_to_numpy=True)
+        documents = documents.astype(np.float64)
+        cosine = score_matrix(finish_vectors(queries, "cosine"), finish_vectors(documents, "cosine"), "cosine")
+        own = score_matrix(queries, documents, similarity)
+        assert scale * score_spread(own) == pytest.approx(20 * score_spread(cosine), rel=1e-2)
+
+
+def test_a_dot_product_run_records_the_scale_it_chose_and_why(tmp_path, tiny_model_dir):
+    out = tmp_path / "model"
+    report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_model_dir), similarity="dot", **FAST))
+    saved = json.loads((out / CONFIG_NAME).read_text())
+    assert isinstance(saved["scale"], float) and saved["scale"] > 0
+    assert any(rule.startswith(f"scale {saved['scale']:g}:") for rule in report.recipe)

@@ -53,7 +53,8 @@ _HELP = {
     "learning_rate": "peak learning rate (default 5e-5)",
     "warmup_ratio": "fraction of steps warming up (default 0.1)",
     "weight_decay": "AdamW weight decay (default 0.01)",
-    "scale": "loss similarity scale, 1/temperature (default 20 for cosine, 1 for dot and euclidean)",
+    "scale": "loss similarity scale, 1/temperature (default 20 for cosine; for dot and euclidean, the scale "
+    "giving the base towers' scores on the training data the spread cosine has at 20)",
     "max_query_length": "query tower truncation in tokens (default 64)",
     "max_document_length": "document tower truncation saved with the towers "
     "(default: chosen on dev between the training length and the base's)",
