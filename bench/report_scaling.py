@@ -180,8 +180,9 @@ def similarity_section(record: dict | None) -> list[str]:
         for run in earlier:
             scale = dig(run, "config", "scale")  # unset before the scale was matched: 1 for dot and euclidean
             lines += [
-                f"Replaced by the run above: {name} with loss scale {1 if scale is None else scale} (the default then), "
-                f"dev nDCG@10 {dig(run, 'report', 'after', 'ndcg@10')}, test {dig(run, 'test', 'ndcg@10')}.",
+                f"Replaced by the run above: {name} with loss scale {1 if scale is None else scale} "
+                f"(the default then), dev nDCG@10 {dig(run, 'report', 'after', 'ndcg@10')}, "
+                f"test {dig(run, 'test', 'ndcg@10')}.",
                 "",
             ]
     return lines
