@@ -17,7 +17,6 @@ import random
 import numpy as np
 
 from dualsearch.finetune.data import TrainingData
-from dualsearch.similarity import finish_vectors, score_matrix
 
 COSINE_SCALE = 20.0
 SAMPLE_QUERIES = 200
@@ -34,6 +33,18 @@ def score_spread(scores: np.ndarray) -> float:
     return float(np.median(np.percentile(scores, 90, axis=1) - np.percentile(scores, 10, axis=1)))
 
 
+def loss_scores(queries: np.ndarray, documents: np.ndarray, similarity: str) -> np.ndarray:
+    """Every query against every document as the loss scores them
+    (:func:`~dualsearch.finetune.trainer.loss_similarity`: its Euclidean score is the negated distance,
+    where the index ranks by the squared one)."""
+    import torch
+
+    from dualsearch.finetune.trainer import loss_similarity
+
+    scores = loss_similarity(similarity)(torch.from_numpy(queries).double(), torch.from_numpy(documents).double())
+    return scores.numpy()
+
+
 def spread_matched_scale(model, train: TrainingData, similarity: str, seed: int = 12) -> tuple[float, str]:
     """The scale at which ``model``'s ``similarity`` scores spread a sample of ``train``'s queries over
     its documents as cosine does at :data:`COSINE_SCALE`, and the rule, said, for the run's report."""
@@ -43,10 +54,8 @@ def spread_matched_scale(model, train: TrainingData, similarity: str, seed: int 
     queries = model.encode_query([train.queries[q] for q in query_ids], convert_to_numpy=True)
     documents = model.encode_document([train.documents[d] for d in document_ids], convert_to_numpy=True)
     queries, documents = queries.astype(np.float64), documents.astype(np.float64)
-    cosine = score_spread(
-        score_matrix(finish_vectors(queries, "cosine"), finish_vectors(documents, "cosine"), "cosine")
-    )
-    own = score_spread(score_matrix(queries, documents, similarity))
+    cosine = score_spread(loss_scores(queries, documents, "cosine"))
+    own = score_spread(loss_scores(queries, documents, similarity))
     scale = round(COSINE_SCALE * cosine / max(own, 1e-9), 3)
     reason = (
         f"scale {scale:g}: the base towers' {similarity} scores spread {own:.3f} over a sample of the training "

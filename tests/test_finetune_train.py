@@ -283,19 +283,22 @@ def test_the_loss_scores_with_the_chosen_similarity(tiny_model_dir):
 def test_the_scale_for_dot_and_euclidean_gives_the_spread_cosine_has_at_20(tiny_model_dir):
     from dualsearch.finetune.data import load_training_data
     from dualsearch.finetune.model import build_training_model
-    from dualsearch.finetune.scale import SAMPLE_DOCUMENTS, score_spread, spread_matched_scale
-    from dualsearch.similarity import finish_vectors, score_matrix
+    from dualsearch.finetune.scale import score_spread, spread_matched_scale
 
-    data = load_training_data("tiny", split="test")
+    data = load_training_data("tiny", split="test")  # fewer texts than the sample size: all of them
     for similarity in ("dot", "euclidean"):
         model = build_training_model(str(tiny_model_dir), similarity=similarity)
         scale, rule = spread_matched_scale(model, data, similarity)
         assert f"scale {scale:g}" in rule and similarity in rule
         queries = model.encode_query(list(data.queries.values()), convert_to_numpy=True).astype(np.float64)
-        documents = model.encode_document(list(data.documents.values())[:SAMPLE_DOCUMENTS], convert_to_numpy=True)
-        documents = documents.astype(np.float64)
-        cosine = score_matrix(finish_vectors(queries, "cosine"), finish_vectors(documents, "cosine"), "cosine")
-        own = score_matrix(queries, documents, similarity)
+        documents = model.encode_document(list(data.documents.values()), convert_to_numpy=True).astype(np.float64)
+        unit_queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        unit_documents = documents / np.linalg.norm(documents, axis=1, keepdims=True)
+        cosine = unit_queries @ unit_documents.T
+        # by hand, as the loss scores: dot products, or distances (not squared) negated
+        own = queries @ documents.T
+        if similarity == "euclidean":
+            own = -np.sqrt(((queries[:, None, :] - documents[None, :, :]) ** 2).sum(-1))
         assert scale * score_spread(own) == pytest.approx(20 * score_spread(cosine), rel=1e-2)
 
 
