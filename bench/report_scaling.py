@@ -151,9 +151,11 @@ def similarity_section(record: dict | None) -> list[str]:
     rows = []
     for name, run in (record.get("runs") or {}).items():
         report = run.get("report") or {}
+        scale = dig(run, "config", "scale")
         rows.append(
             [
                 name + (" (chosen on dev)" if name == chosen else ""),
+                scale if scale is not None else (20.0 if name == "cosine" else 1.0),  # unset: the defaults of the time
                 dig(report, "before", "ndcg@10"),
                 dig(report, "after", "ndcg@10"),
                 dig(run, "test", "ndcg@10"),
@@ -165,14 +167,22 @@ def similarity_section(record: dict | None) -> list[str]:
         provenance(record, "finetune_similarity"),
         "",
         f"`dualsearch finetune {record.get('collection')} --out MODEL [--similarity S]` with the recipe's defaults "
-        "otherwise; dev is the held-out part of train, test scored once per run after every run had trained "
+        "otherwise; dev is the held-out part of train, test scored once per run after it trained "
         f"(towers alone, Flat exact search, {record.get('test_precision')}). Dev *before* is the base towers "
         "compared the same way (for dot product and Euclidean distance, all-MiniLM-L6-v2 without its Normalize).",
         "",
         markdown_table(
-            ["similarity", "dev nDCG@10 before", "dev nDCG@10 after", "test nDCG@10", "test Recall@100", "minutes"],
+            [
+                "similarity",
+                "loss scale",
+                "dev nDCG@10 before",
+                "dev nDCG@10 after",
+                "test nDCG@10",
+                "test Recall@100",
+                "minutes",
+            ],
             rows,
-            [0, 4, 4, 4, 4, 1],
+            [0, 3, 4, 4, 4, 4, 1],
         ),
         "",
     ]
@@ -181,8 +191,8 @@ def similarity_section(record: dict | None) -> list[str]:
             scale = dig(run, "config", "scale")  # unset before the scale was matched: 1 for dot and euclidean
             lines += [
                 f"Replaced by the run above: {name} with loss scale {1 if scale is None else scale} "
-                f"(the default then), dev nDCG@10 {dig(run, 'report', 'after', 'ndcg@10')}, "
-                f"test {dig(run, 'test', 'ndcg@10')}.",
+                f"(the default then), dev nDCG@10 {dig(run, 'report', 'after', 'ndcg@10', default=0):.4f}, "
+                f"test {dig(run, 'test', 'ndcg@10', default=0):.4f}.",
                 "",
             ]
     return lines

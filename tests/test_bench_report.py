@@ -586,11 +586,14 @@ def test_the_similarity_section_marks_the_dev_choice_and_shows_test():
     from bench.report_scaling import similarity_section
 
     text = "\n".join(similarity_section(fake_similarity()))
-    assert "| cosine | 0.7300 | 0.8100 | 0.7400 | 0.9500 | 10.0 |" in text
-    assert "| dot (chosen on dev) | 0.7000 | 0.8200 | 0.7300 | 0.9400 | 10.0 |" in text
+    assert "| cosine | 20.000 | 0.7300 | 0.8100 | 0.7400 | 0.9500 | 10.0 |" in text
+    assert "| dot (chosen on dev) | 1.000 | 0.7000 | 0.8200 | 0.7300 | 0.9400 | 10.0 |" in text
     earlier = {"config": {"scale": None}, "report": {"after": {"ndcg@10": 0.72}}, "test": {"ndcg@10": 0.63}}
     replaced = "\n".join(similarity_section(fake_similarity() | {"replaced_runs": {"euclidean": [earlier]}}))
-    assert "Replaced by the run above: euclidean with loss scale 1 (the default then), dev nDCG@10 0.72" in replaced
+    assert (
+        "Replaced by the run above: euclidean with loss scale 1 (the default then), dev nDCG@10 0.7200, test 0.6300"
+        in replaced
+    )
     assert "Not run yet" in "\n".join(similarity_section(None))
 
 
