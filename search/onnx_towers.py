@@ -263,12 +263,17 @@ class OnnxTower:
         encodings = self._spans_tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [[(int(start), int(end)) for start, end in encoding.offsets] for encoding in encodings]
 
-    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE, bounded_padding: bool = False) -> np.ndarray:
         """(n, d) float32 vectors as :class:`~dualsearch.encoder.DualEncoder` returns them: of unit length
-        for cosine towers (inner product is cosine) and towers ending in ``Normalize``."""
+        for cosine towers (inner product is cosine) and towers ending in ``Normalize``.
+
+        Inputs go longest first in batches of ``batch_size``; with ``bounded_padding`` (queries) a batch
+        also closes at 10% padding (:func:`padding_bounded_batches`). Documents keep full batches: int8
+        graphs quantise activations per batch, so other batches would give an index other vectors."""
         encodings = self._tokenize(texts)
         vectors = np.zeros((len(encodings), self.config.dimension), dtype=np.float32)
-        for rows in padding_bounded_batches([len(encoding.ids) for encoding in encodings], batch_size):
+        lengths = [len(encoding.ids) for encoding in encodings]
+        for rows in padding_bounded_batches(lengths, batch_size, PADDING_SLACK if bounded_padding else float("inf")):
             hidden, mask = self._run([encodings[row] for row in rows])
             vectors[rows] = self._pool(hidden, mask)
         if not self.config.normalised:
@@ -411,7 +416,7 @@ class OnnxEncoder:
         return self._identity
 
     def encode_queries(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        return self.query_tower.encode(check_texts(texts, "query"), self.batch_size)
+        return self.query_tower.encode(check_texts(texts, "query"), self.batch_size, bounded_padding=True)
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         texts = check_texts(texts, "document")
