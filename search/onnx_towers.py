@@ -171,15 +171,16 @@ def padding_bounded_batches(lengths: Sequence[int], batch_size: int, slack: floa
     Example:
         >>> [rows.tolist() for rows in padding_bounded_batches([3, 30, 29, 4, 28], batch_size=3)]
         [[1, 2, 4], [3], [0]]
+        >>> [rows.tolist() for rows in padding_bounded_batches([0, 0, 5], batch_size=2, slack=float("inf"))]
+        [[2, 0], [1]]
     """
     order = np.argsort([-length for length in lengths], kind="stable")
     batches, start = [], 0
     while start < len(order):
         longest, end, tokens = lengths[order[start]], start, 0
-        while (
-            end < len(order)
-            and end - start < batch_size
-            and longest * (end - start + 1) <= slack * (tokens + lengths[order[end]])
+        while end < len(order) and (
+            end == start  # a batch holds at least its longest input, whatever the lengths
+            or (end - start < batch_size and longest * (end - start + 1) <= slack * (tokens + lengths[order[end]]))
         ):
             tokens += lengths[order[end]]
             end += 1

@@ -115,9 +115,6 @@ def pair_scores(query: np.ndarray, vectors: np.ndarray, similarity: str) -> np.n
     Example:
         >>> query, vectors = np.array([1.0, 0.0]), np.array([[1.0, 0.0], [3.0, 0.0]])
         >>> pair_scores(query, vectors, "dot").tolist(), pair_scores(query, vectors, "euclidean").tolist()
-        ([1.0, 3.0], [-0.0, -4.0])
+        ([1.0, 3.0], [0.0, -4.0])
     """
-    if check_similarity(similarity) == "euclidean":
-        differences = vectors - query
-        return -np.einsum("ij,ij->i", differences, differences)
-    return vectors @ query
+    return score_matrix(query[None, :], vectors, similarity)[0]
