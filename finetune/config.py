@@ -81,12 +81,16 @@ class FinetuneConfig:
     negatives: str | None = None
     logq: bool = False  # correct in-batch logits by each positive's log frequency (dualsearch.finetune.logq)
     # --- robustness
+    # hold each tower near its base during training: weight of the mean squared distance between its vectors
+    # of anchor texts from the corpus and the base's (0: off; dualsearch.finetune.anchor)
+    anchor_weight: float = 0.0
+    anchor_batch_size: int = 8  # anchor texts per tower and step
     interpolate: bool = True  # WiSE-FT: mix the tuned towers with the base, weight chosen on dev
     # --- output
     keep_checkpoints: bool = False  # keep <out>/checkpoints after training
 
     def __post_init__(self) -> None:
-        _check_positive(self, "max_query_length", "batch_size", "mini_batch_size")
+        _check_positive(self, "max_query_length", "batch_size", "mini_batch_size", "anchor_batch_size")
         _check_positive(
             self,
             "max_document_length",
@@ -132,6 +136,9 @@ class FinetuneConfig:
                 continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}")
+        weight = self.anchor_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < math.inf:
+            raise InvalidInputError(f"anchor_weight must be a number at least 0, got {self.anchor_weight!r}")
         if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
             raise InvalidInputError("warmup_ratio must be in [0, 1) and weight_decay at least 0")
         self._check_negatives()

@@ -26,7 +26,7 @@ from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
 from dualsearch.finetune.sampling import dev_corpus, hold_out, log_frequencies, select_pairs
 from dualsearch.manifest import library_versions, now_iso
-from dualsearch.towers import DOCUMENT_ROUTE, model_reference
+from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, model_reference
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +192,7 @@ def train_towers(
         base_rankings = evaluator.probe_rankings if evaluator else []
         started = time.perf_counter()
         rows = training_dataset(train, config, model, show_progress)
+        anchors = _anchors(model, train, config, evaluator, frozen)
         mined = time.perf_counter()
         trainer = make_trainer(
             model,
@@ -201,6 +202,7 @@ def train_towers(
             build_dir / CHECKPOINTS,
             show_progress,
             batch_sampler=_batch_sampler(train, rows, config),
+            anchors=anchors,
         )
         trainer.train()
         trained = time.perf_counter()
@@ -299,6 +301,35 @@ def _negatives(
             rankings.append(tower_rankings(model, train, config.negative_range_max, config.batch_size, show_progress))
     window = NegativeWindow(config.negative_range_min, config.negative_range_max, config.negative_margin)
     return negatives_for_pairs(train, pairs, count, rankings, window, config.seed)
+
+
+def _anchors(model, train: TrainingData, config: FinetuneConfig, evaluator, frozen: frozenset[str]):
+    """With ``config.anchor_weight``: each trained tower's anchor texts and its base vectors of them, the
+    query tower's pseudo-queries and the document tower's documents drawn from the training corpus, apart
+    from the dev probes (:mod:`dualsearch.finetune.anchor`); a tied tower is anchored on both."""
+    if not config.anchor_weight:
+        return None
+    from dualsearch.finetune.anchor import ANCHOR_TEXTS, anchor_texts, encode_anchors
+    from dualsearch.finetune.model import tower_modules
+
+    probes = frozenset(evaluator.probes) if evaluator else frozenset()
+    queries, documents = anchor_texts(train.documents, ANCHOR_TEXTS, config.seed, probes)
+    routed = tower_modules(model) is not None
+    plan = [(QUERY_ROUTE, queries), (DOCUMENT_ROUTE, documents)]
+    anchors = [
+        encode_anchors(model, route if routed else None, texts, config.batch_size, config.bf16)
+        for route, texts in plan
+        if texts and route not in frozen
+    ]
+    if not anchors:
+        raise TrainingDataError(f"{train.source}: no document text to anchor the towers on (anchor_weight)")
+    logger.info(
+        "anchoring %s on %s texts each, weight %g",
+        " and ".join(a.route or "the tied tower" for a in anchors),
+        f"{len(queries):,}",
+        config.anchor_weight,
+    )
+    return anchors
 
 
 def _batch_sampler(train: TrainingData, rows: TrainingRows, config: FinetuneConfig):

@@ -17,15 +17,25 @@ logger = logging.getLogger(__name__)
 BEST_METRIC = "eval_dev_ndcg@10"  # trainer prefix "eval" + evaluator name "dev" + primary metric
 
 
-def make_loss(model, config: FinetuneConfig):
+def make_loss(model, config: FinetuneConfig, anchors=None):
     """MultipleNegativesRankingLoss: each query's positive against every other document in the batch
     (and the pair's own hard negatives). ``gradient_cache`` swaps in the cached form (GradCache), which
-    takes large batches in the memory of ``mini_batch_size``.
+    takes large batches in the memory of ``mini_batch_size``; ``anchors`` (with ``config.anchor_weight``)
+    add the pull toward the base towers (:class:`~dualsearch.finetune.anchor.AnchoredLoss`).
 
     Example:
         >>> make_loss(model, FinetuneConfig(scale=30.0)).scale  # doctest: +SKIP
         30.0
     """
+    ranking = _ranking_loss(model, config)
+    if not anchors or not config.anchor_weight:
+        return ranking
+    from dualsearch.finetune.anchor import AnchoredLoss
+
+    return AnchoredLoss(model, ranking, anchors, config.anchor_weight, config.anchor_batch_size, config.seed)
+
+
+def _ranking_loss(model, config: FinetuneConfig):
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MultipleNegativesRankingLoss,
@@ -114,6 +124,7 @@ def make_trainer(
     checkpoint_dir: Path,
     show_progress: bool = False,
     batch_sampler=None,
+    anchors=None,
 ):
     """A ``SentenceTransformerTrainer`` whose logs go to :mod:`logging` instead of stdout.
 
@@ -128,7 +139,7 @@ def make_trainer(
         config, dataset.column_names, checkpoint_dir, evaluator is not None, show_progress, batch_sampler
     )
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=dataset, loss=make_loss(model, config), evaluator=evaluator
+        model=model, args=args, train_dataset=dataset, loss=make_loss(model, config, anchors), evaluator=evaluator
     )
     trainer.remove_callback(PrinterCallback)  # prints every log dict when progress bars are off
     if not show_progress:

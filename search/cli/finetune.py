@@ -38,6 +38,8 @@ _FIELD_OPTIONS = {
     "max_positives_per_query": int,
     "dev_max_documents": int,
     "evaluation_steps": int,
+    "anchor_weight": float,
+    "anchor_batch_size": int,
 }
 _FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints", "logq")
 _HELP = {
@@ -77,6 +79,9 @@ _HELP = {
     "bf16": "bfloat16 autocast (default: on where the CPU has AMX or AVX512-BF16)",
     "interpolate": "mix the tuned towers with the base ones (WiSE-FT), weight chosen on dev (default on)",
     "keep_checkpoints": "keep MODEL_DIR/checkpoints",
+    "anchor_weight": "hold each tower near its base while training: weight of the squared distance between its "
+    "vectors of anchor texts from the corpus and the base's (default 0, off)",
+    "anchor_batch_size": "anchor texts per tower and step with --anchor-weight (default 8)",
     "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
     "popular documents are not pushed down for being everyone's negative",
 }
