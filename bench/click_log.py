@@ -1,6 +1,7 @@
 """A simulated click log over NFCorpus train, for training on clicks (`dualsearch finetune LOG --corpus C`).
 
     python -m bench.click_log [--records 20000] [--out /tmp/dualsearch-bench/clicks/nfcorpus-train.jsonl]
+    python -m bench.click_log --describe [--out LOG]      # the statistics of an existing log, not a new one
 
 Nobody publishes a click log over our collections, so we make one from the judgements, in the open:
 
@@ -13,13 +14,16 @@ Nobody publishes a click log over our collections, so we make one from the judge
   ``CLICK_IF_RELEVANT`` if the train judgements call it relevant, else ``NOISE_CLICK``.
 
 Writes the log (outside the repository: it is data, rebuilt by this script) and
-results/click_log.json: the parameters and seed, and the log's statistics (records, clicks per query,
-share of clicks on the most clicked documents).
+results/click_log.json: the parameters and seed, the log's SHA-256 and its statistics (records, clicks
+per query, share of clicks on the most clicked documents). The shown lists come from floating-point (and
+int8) rankings, so another version of the towers' code or another CPU can show a few queries other
+documents: the hash says which log a training run used (:mod:`bench.click_training` checks it).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import random
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import DEFAULT_DATA, write_result
+from bench.common import DEFAULT_DATA, RESULTS_DIR, write_result
 
 logger = logging.getLogger("bench.click_log")
 SHOWN = 10
@@ -44,6 +48,7 @@ def parse_args(argv):
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path("/tmp/dualsearch-bench/clicks/nfcorpus-train.jsonl"))
+    parser.add_argument("--describe", action="store_true", help="describe the existing log at --out, do not simulate")
     return parser.parse_args(argv)
 
 
@@ -111,6 +116,10 @@ def statistics(log: list[dict]) -> dict:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = parse_args(argv)
+    if args.describe:
+        if not args.out.is_file():
+            raise SystemExit(f"no click log at {args.out}: run python -m bench.click_log first")
+        return describe(args.out)
     from dualsearch.corpora import beir
 
     beir_dir = args.data / "nfcorpus"
@@ -122,8 +131,21 @@ def main(argv=None) -> int:
     log = simulate(shown, relevant, queries, args.records, SEED)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(record) + "\n" for record in log), encoding="utf-8")
+    return describe(args.out)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def describe(log_path: Path, results_dir: Path = RESULTS_DIR) -> int:
+    """Write results/click_log.json for the log at ``log_path``: this script's parameters, the log's hash
+    and its statistics."""
+    with log_path.open(encoding="utf-8") as lines:
+        log = [json.loads(line) for line in lines if line.strip()]
     result = {
-        "log": str(args.out),
+        "log": str(log_path),
+        "log_sha256": file_sha256(log_path),
         "collection": "nfcorpus train queries and judgements; shown lists from the zero-shot towers (onnx-int8)",
         "parameters": {
             "seed": SEED,
@@ -135,7 +157,7 @@ def main(argv=None) -> int:
         },
         "statistics": statistics(log),
     }
-    print(f"wrote {args.out} and {write_result('click_log', result)}")
+    print(f"{log_path}: statistics in {write_result('click_log', result, results_dir)}")
     return 0
 
 

@@ -13,6 +13,12 @@ session). Test also reports *cold-start* queries: those none of whose relevant d
 clicked in the log, which only the document tower's generalisation can serve. The zero-shot towers
 are scored the same way in the same run. Writes results/click_training.json after every step
 (``--resume`` keeps finished steps).
+
+Every step records the SHA-256 of the log it used, and ``--resume`` redoes a step made on another log
+(or, for a step recorded before hashes were, one trained before the log file was last written): the
+simulated shown lists depend on the towers' floating-point results, so a log rebuilt by other code or
+on another CPU differs in a few records, and runs on two logs cannot be compared. results/click_log.json
+is rewritten to describe the log trained on whenever its hash is not that log's.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import DEFAULT_DATA, RESULTS_DIR, best_on_dev, log_phases_only, write_result
@@ -48,6 +55,24 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def made_on_log(step: dict, log_hash: str, log_written: datetime) -> bool:
+    """Whether a finished step used the log whose hash is ``log_hash``, written at ``log_written``.
+
+    Example:
+        >>> written = datetime(2026, 12, 3, 22, 27, tzinfo=UTC)
+        >>> made_on_log({"log_sha256": "ab"}, "ab", written), made_on_log({"log_sha256": "cd"}, "ab", written)
+        (True, False)
+        >>> made_on_log({"report": {"created": "2026-12-03T22:41:00Z"}}, "ab", written)  # before hashes: by date
+        True
+        >>> made_on_log({"report": {"created": "2026-12-03T21:38:49Z"}}, "ab", written)
+        False
+    """
+    if "log_sha256" in step:
+        return step["log_sha256"] == log_hash
+    created = step.get("report", {}).get("created")
+    return created is not None and datetime.fromisoformat(created.replace("Z", "+00:00")) >= log_written
+
+
 def clicked_documents(log: Path) -> set[str]:
     """Every document clicked at least once in the log."""
     with log.open(encoding="utf-8") as lines:
@@ -71,17 +96,29 @@ def main(argv=None) -> int:
     from dualsearch.finetune.recipe import cpu_has_native_bf16
 
     nfcorpus = args.data / "nfcorpus"
-    if not LOG.is_file():
-        from bench import click_log
+    from bench import click_log
 
+    if not LOG.is_file():
         click_log.main(["--data", str(args.data), "--out", str(LOG)])
+    log_hash = click_log.file_sha256(LOG)
+    described = RESULTS_DIR / "click_log.json"
+    if not described.is_file() or json.loads(described.read_text()).get("log_sha256") != log_hash:
+        click_log.describe(LOG)  # the statistics reported are those of the log trained on
+    log_written = datetime.fromtimestamp(LOG.stat().st_mtime, UTC)
     clicked = clicked_documents(LOG)
     cold = cold_start_queries(beir.read_qrels(nfcorpus, "test"), clicked)
     bf16 = cpu_has_native_bf16()
     path = RESULTS_DIR / "click_training.json"
     previous = json.loads(path.read_text()) if args.resume and path.is_file() else {}
-    runs: dict = previous.get("runs", {})
+    runs: dict = {}
+    for name, step in previous.get("runs", {}).items():
+        if made_on_log(step, log_hash, log_written):
+            runs[name] = {"log_sha256": log_hash, **step}
+        else:
+            logger.warning("%s was trained on another click log than %s: it runs again", name, LOG)
     zero_shot: dict = previous.get("zero_shot", {})
+    if zero_shot.get("log_sha256") != log_hash:  # its cold-start queries come from the log
+        zero_shot = {}
     args.work.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -89,6 +126,7 @@ def main(argv=None) -> int:
             "click_training",
             {
                 "log": str(LOG),
+                "log_sha256": log_hash,
                 "clicked_documents": len(clicked),
                 "cold_start_test_queries": len(cold),
                 "test_precision": "bfloat16 autocast" if bf16 else "float32",
@@ -102,13 +140,14 @@ def main(argv=None) -> int:
     subsets = {"cold_start": cold}
     for name in args.runs:
         if name not in runs:
-            runs[name] = run_finetune(name, LOG, ["--corpus", str(nfcorpus), *RUNS[name]], args.work)
+            step = run_finetune(name, LOG, ["--corpus", str(nfcorpus), *RUNS[name]], args.work)
+            runs[name] = {"log_sha256": log_hash, **step}
             save()
         if "test" not in runs[name]:  # scored at once, so a resumed run never needs the model again
             runs[name]["test"] = test_metrics(runs[name]["model_dir"], nfcorpus, args.work, bf16, subsets)
             save()
     if not zero_shot:
-        zero_shot.update(test_metrics("default", nfcorpus, args.work, bf16, subsets))
+        zero_shot.update(log_sha256=log_hash, **test_metrics("default", nfcorpus, args.work, bf16, subsets))
         save()
     print(f"chosen on dev: {best_on_dev(runs)}", file=sys.stderr)
     return 0

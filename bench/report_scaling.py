@@ -134,7 +134,8 @@ def click_log_section(record: dict | None) -> list[str]:
         "",
         f"{record.get('collection')}. Parameters: "
         + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in parameters.items())
-        + ".",
+        + "."
+        + (f" Log SHA-256 `{record['log_sha256'][:16]}…`." if record.get("log_sha256") else ""),
         "",
         markdown_table(["statistic", "value"], [[name.replace("_", " "), value] for name, value in statistics.items()]),
         "",
@@ -212,7 +213,7 @@ def click_training_section(record: dict | None) -> list[str]:
         return lines + [not_run("click_training", "python -m bench click_training"), ""]
     chosen = record.get("chosen_on_dev")
     zero = record.get("zero_shot") or {}
-    rows = [["zero-shot towers", "", None, None, zero.get("ndcg@10"), dig(zero, "cold_start", "ndcg@10"), None]]
+    rows = [["zero-shot towers", "", None, None, "", zero.get("ndcg@10"), dig(zero, "cold_start", "ndcg@10"), None]]
     for name, run in (record.get("runs") or {}).items():
         negatives, _, logq = name.partition("-")
         report = run.get("report") or {}
@@ -222,6 +223,7 @@ def click_training_section(record: dict | None) -> list[str]:
                 "yes" if logq else "no",
                 dig(report, "before", "ndcg@10"),
                 dig(report, "after", "ndcg@10"),
+                _alphas(dig(report, "selection", "alphas")),
                 dig(run, "test", "ndcg@10"),
                 dig(run, "test", "cold_start", "ndcg@10"),
                 round(run["wall_seconds"] / 60, 1) if run.get("wall_seconds") is not None else None,
@@ -234,7 +236,8 @@ def click_training_section(record: dict | None) -> list[str]:
         "recipe's defaults otherwise; dev is NFCorpus's dev judgements, test scored once per model (towers alone, "
         f"Flat exact search, {record.get('test_precision')}). *Cold start*: the "
         f"{record.get('cold_start_test_queries')} test queries none of whose relevant documents was clicked "
-        "in the log.",
+        "in the log. *α*: the interpolation weights (query/document) chosen on dev."
+        + (f" Every run used the log with SHA-256 `{record['log_sha256'][:16]}…`." if record.get("log_sha256") else ""),
         "",
         *_unfinished(record),
         markdown_table(
@@ -243,16 +246,24 @@ def click_training_section(record: dict | None) -> list[str]:
                 "logQ",
                 "dev nDCG@10 before",
                 "dev nDCG@10 after",
+                "α",
                 "test nDCG@10",
                 "cold-start nDCG@10",
                 "minutes",
             ],
             rows,
-            [0, 0, 4, 4, 4, 4, 1],
+            [0, 0, 4, 4, 0, 4, 4, 1],
         ),
         "",
     ]
     return lines
+
+
+def _alphas(alphas: dict | None) -> str:
+    """Per-tower interpolation weights as 'query/document'; a tied model's one weight alone."""
+    if not alphas:
+        return ""
+    return "/".join(str(alphas[tower]) for tower in ("query", "document") if tower in alphas) or str(alphas)
 
 
 def _unfinished(record: dict) -> list[str]:

@@ -141,6 +141,37 @@ def test_cold_start_queries_are_those_whose_relevant_documents_were_never_clicke
     assert cold_start_queries(qrels, clicked) == {"q2"}
 
 
+def test_an_existing_click_log_is_described_with_its_hash_without_simulating_again(tmp_path):
+    import hashlib
+
+    from bench.click_log import describe
+
+    log = tmp_path / "log.jsonl"
+    records = [
+        {"query": "x", "shown": ["a", "b"], "clicked": ["a", "b"]},
+        {"query": "y", "shown": ["b"], "clicked": []},
+    ]
+    log.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert describe(log, results_dir=tmp_path) == 0
+    described = json.loads((tmp_path / "click_log.json").read_text())
+    assert described["log_sha256"] == hashlib.sha256(log.read_bytes()).hexdigest()
+    assert described["statistics"]["records"] == 2 and described["statistics"]["clicks"] == 2
+
+
+def test_a_click_training_run_counts_only_on_the_log_it_was_trained_on():
+    from datetime import UTC, datetime
+
+    from bench.click_training import made_on_log
+
+    written = datetime(2026, 12, 3, 22, 27, 3, tzinfo=UTC)
+    assert made_on_log({"log_sha256": "ab"}, "ab", written)
+    assert not made_on_log({"log_sha256": "cd"}, "ab", written)
+    # recorded before runs carried the hash: only a run trained after the log file was written can have used it
+    assert made_on_log({"report": {"created": "2026-12-03T22:41:00Z"}}, "ab", written)
+    assert not made_on_log({"report": {"created": "2026-12-03T21:38:49Z"}}, "ab", written)
+    assert not made_on_log({}, "ab", written)
+
+
 def test_the_dev_choice_takes_the_best_dev_score_and_the_first_of_ties():
     from bench.common import best_on_dev
 

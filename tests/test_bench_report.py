@@ -360,7 +360,11 @@ def fake_click_training() -> dict:
     def run(after, test, cold):
         return {
             "wall_seconds": 1800,
-            "report": {"before": {"ndcg@10": 0.30}, "after": {"ndcg@10": after}},
+            "report": {
+                "before": {"ndcg@10": 0.30},
+                "after": {"ndcg@10": after},
+                "selection": {"alphas": {"query": 0.75, "document": 1.0}},
+            },
             "test": {"ndcg@10": test, "cold_start": {"queries": 40, "ndcg@10": cold}},
         }
 
@@ -368,6 +372,7 @@ def fake_click_training() -> dict:
         **HEAD,
         "test_precision": "float32",
         "cold_start_test_queries": 40,
+        "log_sha256": "0123456789abcdef0123",
         "chosen_on_dev": "mixed-logq",
         "runs_planned": ["sampled", "mixed-logq"],
         "zero_shot": {"ndcg@10": 0.31, "cold_start": {"queries": 40, "ndcg@10": 0.25}},
@@ -601,9 +606,10 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     from bench.report_scaling import click_training_section
 
     text = "\n".join(click_training_section(fake_click_training()))
-    assert "| zero-shot towers |  | - | - | 0.3100 | 0.2500 | - |" in text
-    assert "| sampled (mined and in-batch) | no | 0.3000 | 0.3200 | 0.3300 | 0.2600 | 30.0 |" in text
-    assert "| mixed (one of each) (chosen on dev) | yes | 0.3000 | 0.3300 | 0.3400 | 0.2700 | 30.0 |" in text
+    assert "| zero-shot towers |  | - | - |  | 0.3100 | 0.2500 | - |" in text
+    assert "| sampled (mined and in-batch) | no | 0.3000 | 0.3200 | 0.75/1.0 | 0.3300 | 0.2600 | 30.0 |" in text
+    assert "| mixed (one of each) (chosen on dev) | yes | 0.3000 | 0.3300 | 0.75/1.0 | 0.3400 | 0.2700 | 30.0 |" in text
     assert "the 40 test queries" in text and "Unfinished" not in text
+    assert "Every run used the log with SHA-256 `0123456789abcdef…`." in text
     unfinished = fake_click_training() | {"runs_planned": ["sampled", "sampled-logq", "mixed", "mixed-logq"]}
     assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))
