@@ -5,7 +5,7 @@ logQ correction, chosen on NFCorpus dev, every model scored once on NFCorpus tes
 
 The log is the one ``bench.click_log`` simulates over NFCorpus *train* queries (made first if missing,
 with the same seed). Each run is the user's command, ``dualsearch finetune LOG --corpus nfcorpus --out
-MODEL --negatives N [--logq]``, with the recipe's defaults otherwise; dev is NFCorpus's own dev
+MODEL --negatives N --logq|--no-logq``, with the recipe's defaults otherwise; dev is NFCorpus's own dev
 judgements (the corpus's ``qrels/dev.tsv``, queries whose text the log holds left out). The choice
 is the run with the best dev nDCG@10 of its saved towers, computed from dev alone; test is scored
 once per model, right after it trains (a resumed benchmark then needs no model of an earlier
@@ -37,11 +37,12 @@ from bench.finetune_defaults import run_finetune
 logger = logging.getLogger("bench.click_training")
 LOG = Path("/tmp/dualsearch-bench/clicks/nfcorpus-train.jsonl")
 RUNS = {  # name -> extra options of `dualsearch finetune LOG --corpus nfcorpus --out MODEL`
-    "sampled": ["--negatives", "sampled"],
+    # --no-logq spelled out: a click log's default is now the run chosen here (sampled with logQ)
+    "sampled": ["--negatives", "sampled", "--no-logq"],
     "sampled-logq": ["--negatives", "sampled", "--logq"],
-    "impressions": ["--negatives", "impressions"],
+    "impressions": ["--negatives", "impressions", "--no-logq"],
     "impressions-logq": ["--negatives", "impressions", "--logq"],
-    "mixed": ["--negatives", "mixed"],
+    "mixed": ["--negatives", "mixed", "--no-logq"],
     "mixed-logq": ["--negatives", "mixed", "--logq"],
 }
 

@@ -214,7 +214,10 @@ def click_training_section(record: dict | None) -> list[str]:
     chosen = record.get("chosen_on_dev")
     zero = record.get("zero_shot") or {}
     rows = [["zero-shot towers", "", None, None, "", zero.get("ndcg@10"), dig(zero, "cold_start", "ndcg@10"), None]]
-    for name, run in (record.get("runs") or {}).items():
+    runs = record.get("runs") or {}
+    planned = [name for name in record.get("runs_planned") or [] if name in runs]
+    for name in planned + [name for name in runs if name not in planned]:  # the planned order, however resumed
+        run = runs[name]
         negatives, _, logq = name.partition("-")
         report = run.get("report") or {}
         rows.append(
@@ -232,9 +235,10 @@ def click_training_section(record: dict | None) -> list[str]:
     lines += [
         provenance(record, "click_training"),
         "",
-        "`dualsearch finetune LOG --corpus nfcorpus --out MODEL --negatives N [--logq]` on the log above, the "
-        "recipe's defaults otherwise; dev is NFCorpus's dev judgements, test scored once per model (towers alone, "
-        f"Flat exact search, {record.get('test_precision')}). *Cold start*: the "
+        "`dualsearch finetune LOG --corpus nfcorpus --out MODEL --negatives N --logq|--no-logq` on the log above, "
+        "the recipe's defaults otherwise; dev is NFCorpus's dev judgements, test scored once per model (towers alone, "
+        f"Flat exact search, {record.get('test_precision')}). Dev *before* is the base towers at the document "
+        "length the run saved (chosen on dev). *Cold start*: the "
         f"{record.get('cold_start_test_queries')} test queries none of whose relevant documents was clicked "
         "in the log. *α*: the interpolation weights (query/document) chosen on dev."
         + (f" Every run used the log with SHA-256 `{record['log_sha256'][:16]}…`." if record.get("log_sha256") else ""),

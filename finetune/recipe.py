@@ -18,6 +18,11 @@ The rules (figures from docs/finetune-notes.md, SciFact and NFCorpus, chosen on 
   (SciFact: 0.7396 test against 0.6886 without), unless queries have more than 8 judged documents on
   average: then BM25's top ranks are mostly positives, mining found no negative for 54% of NFCorpus's
   pairs, and it doubled the step time for a gain within one seed's noise (+0.004 dev).
+- **Click logs** (:mod:`dualsearch.finetune.clicks`): sampled negatives (BM25-mined and in-batch) with
+  the logQ correction. Of the six ways :mod:`bench.click_training` trained on a simulated NFCorpus click
+  log (sampled, impression or mixed negatives, each with and without logQ) this one scored best on
+  NFCorpus dev, 0.3205 nDCG@10 against 0.3128-0.3180 for the others (0.3021 before training); one seed
+  each, so the margin is small. Impression negatives are still used when asked for (``--negatives``).
 - **Precision**: bfloat16 autocast only where the CPU computes it natively (AMX or AVX512-BF16);
   elsewhere it is emulated and slower than float32.
 - **Learning rate 5e-5, batch 32, documents at 128 tokens while training** (both collections; the
@@ -46,6 +51,12 @@ POSITIVES_CAP = 8
 EPOCH_STEPS = ((2_000, 3), (8_000, 2))  # (pairs below, epochs); more pairs: 1 epoch
 EVALUATIONS_IN_ONE_EPOCH = 4
 WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus: 3,633)
+# a click log's negatives and logQ correction: the best of the six runs of bench.click_training on NFCorpus dev
+CLICK_LOG_NEGATIVES, CLICK_LOG_LOGQ = "sampled", True
+CLICK_LOG_REASON = (
+    "a click log: best of 3 negative sources, with and without logQ, on a simulated NFCorpus log "
+    "(dev 0.3205 vs 0.3128-0.3180)"
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class DataShape:
     positives: tuple[int, ...]  # per training query, judged documents at or above the minimum grade
     documents: int
     has_dev_split: bool
+    click_log: bool = False  # the data is an interaction log (dualsearch.finetune.clicks)
 
     @property
     def queries(self) -> int:
@@ -71,13 +83,13 @@ class DataShape:
         return round(total * (1 - dev_fraction))
 
     @classmethod
-    def of(cls, train: TrainingData, data: str | Path, min_relevance: int = 1) -> DataShape:
+    def of(cls, train: TrainingData, data: str | Path, min_relevance: int = 1, click_log: bool = False) -> DataShape:
         """The shape of ``train``; ``data`` is the directory whose ``qrels/dev.tsv`` would give a dev split."""
         positives = tuple(
             sum(1 for grade in judged.values() if grade >= min_relevance) for judged in train.qrels.values()
         )
         has_dev = (Path(data) / "qrels" / "dev.tsv").is_file()
-        return cls(tuple(count for count in positives if count), len(train.documents), has_dev)
+        return cls(tuple(count for count in positives if count), len(train.documents), has_dev, click_log)
 
 
 def recipe_config(
@@ -123,6 +135,9 @@ def recipe_config(
         rule("evaluation_steps", every, f"one epoch of {steps} steps, evaluated {EVALUATIONS_IN_ONE_EPOCH} times")
     if many_positives:
         rule("hard_negatives", 0, "BM25's top ranks are mostly judged positives when queries have this many")
+    if shape.click_log:
+        rule("negatives", CLICK_LOG_NEGATIVES, CLICK_LOG_REASON)
+        rule("logq", CLICK_LOG_LOGQ, CLICK_LOG_REASON)
     if shape.documents <= WHOLE_DEV_CORPUS:
         rule("dev_max_documents", None, f"the whole corpus ({shape.documents:,} documents) is ranked at dev time")
     bf16 = native_bf16 if native_bf16 is not None else cpu_has_native_bf16()

@@ -76,6 +76,7 @@ def finetune(
         >>> report.after["ndcg@10"] > report.before["ndcg@10"]  # doctest: +SKIP
         True
     """
+    from dualsearch.finetune.clicks import is_click_log
     from dualsearch.finetune.recipe import DataShape, recipe_config
 
     require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
@@ -86,7 +87,8 @@ def finetune(
     reasons: list[str] = []
     if config is None:
         judged = judgements_dir(data, given.corpus)
-        config, reasons = recipe_config(DataShape.of(everything, judged, given.min_relevance), options)
+        shape = DataShape.of(everything, judged, given.min_relevance, click_log=is_click_log(data))
+        config, reasons = recipe_config(shape, options)
     else:
         config = given
     train, dev = load_splits(data, config, everything)

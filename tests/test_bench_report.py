@@ -611,5 +611,9 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     assert "| mixed (one of each) (chosen on dev) | yes | 0.3000 | 0.3300 | 0.75/1.0 | 0.3400 | 0.2700 | 30.0 |" in text
     assert "the 40 test queries" in text and "Unfinished" not in text
     assert "Every run used the log with SHA-256 `0123456789abcdef…`." in text
+    resumed = fake_click_training()
+    resumed["runs"] = dict(reversed(resumed["runs"].items()))  # a resumed benchmark redid sampled last
+    again = "\n".join(click_training_section(resumed))
+    assert again.index("| sampled (mined") < again.index("| mixed (one of each)")  # rows in the planned order
     unfinished = fake_click_training() | {"runs_planned": ["sampled", "sampled-logq", "mixed", "mixed-logq"]}
     assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))

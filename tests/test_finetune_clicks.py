@@ -215,3 +215,32 @@ def test_a_click_log_takes_its_dev_judgements_from_its_corpus_leaving_out_querie
     corpus_file = FinetuneConfig(corpus=str(TINY_CORPUS_DIR / "corpus.jsonl"), dev_split="test")  # no judgements
     with pytest.raises(InvalidInputError, match="a click log's --corpus"):
         load_splits(log, corpus_file, train)
+
+
+class _RecipeCalled(Exception):
+    pass
+
+
+@pytest.mark.parametrize("is_log", [True, False])
+def test_the_recipe_is_told_whether_the_data_is_a_click_log(tmp_path, monkeypatch, is_log):
+    from dualsearch.finetune import recipe
+    from dualsearch.finetune.train import finetune
+
+    shapes = []
+
+    def capture(shape, options):
+        shapes.append(shape)
+        raise _RecipeCalled
+
+    monkeypatch.setattr(recipe, "recipe_config", capture)
+    judged = load_training_data("tiny", split="test")
+    query = sorted(judged.qrels)[0]
+    log = tmp_path / "log.jsonl"
+    record = {"query": judged.queries[query], "shown": ["tea-black"], "clicked": ["tea-black"]}
+    log.write_text(json.dumps(record) + "\n")
+    with pytest.raises(_RecipeCalled):
+        if is_log:
+            finetune(log, tmp_path / "model", options={"corpus": str(TINY_CORPUS_DIR)})
+        else:
+            finetune(TINY_CORPUS_DIR, tmp_path / "model", options={"split": "test"})
+    assert [shape.click_log for shape in shapes] == [is_log]

@@ -60,3 +60,15 @@ def test_bfloat16_only_where_the_cpu_has_it():
     assert recipe_config(SCIFACT_LIKE, native_bf16=True)[0].bf16
     assert not recipe_config(SCIFACT_LIKE, native_bf16=False)[0].bf16
     assert recipe_config(SCIFACT_LIKE, {"bf16": True}, native_bf16=False)[0].bf16
+
+
+def test_a_click_log_takes_the_negatives_and_correction_its_benchmark_chose_and_options_win():
+    from dualsearch.finetune.recipe import CLICK_LOG_LOGQ, CLICK_LOG_NEGATIVES
+
+    click_log = DataShape(positives=(1,) * 3000, documents=3633, has_dev_split=True, click_log=True)
+    config, reasons = recipe(click_log)
+    assert (config.negatives, config.logq) == (CLICK_LOG_NEGATIVES, CLICK_LOG_LOGQ)
+    assert any(reason.startswith(f"negatives = {CLICK_LOG_NEGATIVES!r}: ") for reason in reasons)
+    assert (config_for(SCIFACT_LIKE).negatives, config_for(SCIFACT_LIKE).logq) == (None, False)  # judged pairs
+    overridden = config_for(click_log, negatives="mixed", logq=not CLICK_LOG_LOGQ)
+    assert (overridden.negatives, overridden.logq) == ("mixed", not CLICK_LOG_LOGQ)

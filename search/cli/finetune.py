@@ -83,7 +83,7 @@ _HELP = {
     "vectors of anchor texts from the corpus and the base's (default 0, off)",
     "anchor_batch_size": "anchor texts per tower and step with --anchor-weight (default 8)",
     "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
-    "popular documents are not pushed down for being everyone's negative",
+    "popular documents are not pushed down for being everyone's negative (default: on for a click log, off otherwise)",
 }
 
 
@@ -125,7 +125,8 @@ def add_finetune_command(commands) -> None:
         choices=("sampled", "impressions", "mixed"),
         default=None,
         help="where each pair's negative comes from: sampled (mined and in-batch only), impressions (a click "
-        "log's shown-but-skipped documents only) or mixed (one of each); default: the data's own first, then mined",
+        "log's shown-but-skipped documents only) or mixed (one of each); default: sampled for a click log (it "
+        "scored best on dev in bench.click_training), otherwise the data's own negatives first, then mined",
     )
     parser.add_argument(
         "--negative-range",
