@@ -11,6 +11,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.finetune.anchor import AnchoredLoss, Anchors, encode_anchors, tower_vectors
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import finetune
+from tests.test_finetune_train import FAST as TRAIN_FAST
 
 QUERIES = ["which tea is oxidised the most", "how is green tea made", "coffee beans roasting", "rooibos origin"]
 DOCUMENTS = [
@@ -137,19 +138,9 @@ def test_bad_anchor_settings_are_refused(tiny_model_dir):
         FinetuneConfig(anchor_batch_size=0)
 
 
-FAST = dict(
-    split="test",
-    epochs=2,
-    batch_size=4,
-    learning_rate=2e-3,
-    warmup_ratio=0.0,
-    max_document_length=64,
-    max_query_length=32,
-    dev_fraction=0.25,
-    seed=1,
-    hard_negatives=0,
-    interpolate=False,  # the trained weights themselves are compared
-)
+# the training tests' fast settings (trained weights compared, no interpolation), trained harder so
+# that the free towers drift far enough for anchoring to show
+FAST = TRAIN_FAST | dict(epochs=2, learning_rate=2e-3, hard_negatives=0)
 
 
 def drift(out, base_dir) -> float:
