@@ -72,3 +72,15 @@ def test_a_click_log_takes_the_negatives_and_correction_its_benchmark_chose_and_
     assert (config_for(SCIFACT_LIKE).negatives, config_for(SCIFACT_LIKE).logq) == (None, False)  # judged pairs
     overridden = config_for(click_log, negatives="mixed", logq=not CLICK_LOG_LOGQ)
     assert (overridden.negatives, overridden.logq) == ("mixed", not CLICK_LOG_LOGQ)
+
+
+def test_long_runs_are_anchored_to_the_base_and_short_ones_are_not():
+    from dualsearch.finetune.recipe import ANCHOR_FROM_PAIRS, ANCHOR_WEIGHT
+
+    config, reasons = recipe(NFCORPUS_LIKE)
+    assert config.anchor_weight == ANCHOR_WEIGHT
+    assert any(reason.startswith(f"anchor_weight = {ANCHOR_WEIGHT!r}: 20,720 pairs") for reason in reasons)
+    assert config_for(SCIFACT_LIKE).anchor_weight == 0.0
+    just_under = DataShape(positives=(1,) * (ANCHOR_FROM_PAIRS - 1), documents=10_000, has_dev_split=True)
+    assert config_for(just_under).anchor_weight == 0.0
+    assert config_for(NFCORPUS_LIKE, anchor_weight=0.0).anchor_weight == 0.0  # --anchor-weight 0 turns it off

@@ -80,7 +80,7 @@ _HELP = {
     "interpolate": "mix the tuned towers with the base ones (WiSE-FT), weight chosen on dev (default on)",
     "keep_checkpoints": "keep MODEL_DIR/checkpoints",
     "anchor_weight": "hold each tower near its base while training: weight of the squared distance between its "
-    "vectors of anchor texts from the corpus and the base's (default 0, off)",
+    "vectors of anchor texts from the corpus and the base's (default 1 from 8,000 training pairs, else 0: off)",
     "anchor_batch_size": "anchor texts per tower and step with --anchor-weight (default 8)",
     "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
     "popular documents are not pushed down for being everyone's negative (default: on for a click log, off otherwise)",
