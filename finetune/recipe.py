@@ -55,9 +55,10 @@ POSITIVES_CAP = 8
 EPOCH_STEPS = ((2_000, 3), (8_000, 2))  # (pairs below, epochs); more pairs: 1 epoch
 EVALUATIONS_IN_ONE_EPOCH = 4
 WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus: 3,633)
+ANCHOR_FROM_PAIRS = EPOCH_STEPS[-1][0]  # the one-epoch runs, where anchoring paid on NFCorpus dev
+ANCHOR_WEIGHT = 1.0
 # a click log's negatives and logQ correction: the best of the six runs of bench.click_training on NFCorpus dev
 CLICK_LOG_NEGATIVES, CLICK_LOG_LOGQ = "sampled", True
-ANCHOR_FROM_PAIRS, ANCHOR_WEIGHT = 8_000, 1.0  # anchoring paid in the one-epoch regime (NFCorpus dev)
 CLICK_LOG_REASON = (
     "a click log: best of 3 negative sources, with and without logQ, on a simulated NFCorpus log "
     "(dev 0.3205 vs 0.3128-0.3180)"
