@@ -17,8 +17,10 @@ collections. Then the test split is scored once, for: today's engine (truncated,
 per index and mode: bytes on disk, build seconds, single-query latency p50/p95 (one query at a time,
 test queries), each also as a ratio to today's engine measured in the same run.
 
-With ``--fixed`` nothing is chosen: the engine's shipped defaults (``dualsearch.defaults``) are
-scored as they are, and only the two indexes they need are built. This is how fine-tuned towers are
+With ``--fixed`` nothing is chosen: what a user gets is scored as it is, and only the two indexes
+it needs are built: the engine's shipped defaults (``dualsearch.defaults``), with the search
+settings a fine-tuned model directory recommends (``dualsearch finetune`` chose them on its own dev
+set; ``dualsearch.search_settings.model_search_settings``). This is how fine-tuned towers are
 measured: SciFact's dev split here is its train split, which fine-tuned towers were trained on, so a
 choice made on it would favour them. ``--model`` takes one model for every collection or
 ``COLLECTION=MODEL`` pairs (each collection's own fine-tuned towers):
@@ -117,14 +119,25 @@ def choose(dev: dict) -> tuple[str, str]:
     return max(scores, key=scores.get)
 
 
-def shipped_defaults() -> tuple[str, str]:
-    """(index variant, search) that ``dualsearch index`` + ``dualsearch search`` use with no flags."""
+def shipped_defaults(model: str = "default") -> tuple[str, str]:
+    """(index variant, search) that ``dualsearch index --model MODEL`` + ``dualsearch search`` use with
+    no other flags: the engine's defaults, with the search settings ``model``'s directory recommends.
+    A search not in :data:`SEARCHES` is added to it under its own name."""
     from dualsearch import defaults
+    from dualsearch.search_settings import SearchSettings, model_search_settings
 
     stride = defaults.PASSAGE_STRIDE_FRACTION
     variant = next(name for name, s in INDEXES.items() if s.get("passage_stride_fraction") == stride)
-    wanted = {"mode": defaults.MODE, "fusion": defaults.FUSION, "dense_weight": defaults.DENSE_WEIGHT}
-    search = next(name for name, s in SEARCHES.items() if s == wanted)
+    settings = SearchSettings.from_dict(model_search_settings(model))
+    wanted = {"mode": settings.mode}
+    if settings.mode == "hybrid":
+        wanted["fusion"] = settings.fusion
+        if settings.fusion == "convex":
+            wanted["dense_weight"] = settings.dense_weight
+    search = next((name for name, s in SEARCHES.items() if s == wanted), None)
+    if search is None:
+        search = "-".join(str(value) for value in wanted.values())
+        SEARCHES[search] = wanted
     return variant, search
 
 
@@ -168,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     models = models_by_collection(args.model, args.collections)
     encoders = {model: DualEncoder.load(model) for model in dict.fromkeys(models.values())}
     work = args.work / (args.label or "zero-shot")
-    variants = list(dict.fromkeys(["truncated", shipped_defaults()[0]])) if args.fixed else list(INDEXES)
+    defaults = {name: shipped_defaults(models[name]) for name in args.collections}  # per collection's model
+    variants = list(dict.fromkeys(["truncated", *(v for v, _ in defaults.values())])) if args.fixed else list(INDEXES)
     builds, dev = {}, {}
     for name in args.collections:
         builds[name], dev[name] = {}, {}
@@ -181,17 +195,18 @@ def main(argv: list[str] | None = None) -> int:
             with Searcher.open(index_dir, encoder=encoder) as searcher:
                 dev[name][variant] = dev_and_test(searcher, args.data / name, COLLECTIONS[name])
             logger.info("%s %s dev: %s", name, variant, {s: m["ndcg@10"] for s, m in dev[name][variant].items()})
-    chosen_index, chosen_search = shipped_defaults() if args.fixed else choose(dev)
-    logger.info("%s: %s + %s", "shipped defaults" if args.fixed else "chosen on dev", chosen_index, chosen_search)
-    systems = {  # what the test split is scored for, once
-        "today: truncated, dense": ("truncated", "dense"),
-        "passages, dense": (chosen_index if chosen_index != "truncated" else "passages-half", "dense"),
-        "lexical (BM25)": ("truncated", "lexical"),
-        f"hybrid ({chosen_search}), truncated": ("truncated", chosen_search),
-        f"chosen default: {chosen_index} + {chosen_search}": (chosen_index, chosen_search),
-    }
+    chosen = defaults if args.fixed else dict.fromkeys(args.collections, choose(dev))
+    logger.info("%s: %s", "shipped defaults" if args.fixed else "chosen on dev", chosen)
     test, costs = {}, {}
     for name in args.collections:
+        chosen_index, chosen_search = chosen[name]
+        systems = {  # what the test split is scored for, once
+            "today: truncated, dense": ("truncated", "dense"),
+            "passages, dense": (chosen_index if chosen_index != "truncated" else "passages-half", "dense"),
+            "lexical (BM25)": ("truncated", "lexical"),
+            f"hybrid ({chosen_search}), truncated": ("truncated", chosen_search),
+            f"chosen default: {chosen_index} + {chosen_search}": (chosen_index, chosen_search),
+        }
         test[name], costs[name] = {}, {}
         encoder = encoders[models[name]]
         queries = read_queries(args.data / name)
@@ -218,9 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         "indexes": builds,
         "dev": dev,
         "chosen": {
-            "index": chosen_index,
-            "search": chosen_search,
-            "settings": {**INDEXES[chosen_index], **SEARCHES[chosen_search]},
+            name: {"index": index, "search": search, "settings": {**INDEXES[index], **SEARCHES[search]}}
+            for name, (index, search) in chosen.items()
         },
         "test": test,
         "costs": costs,

@@ -65,6 +65,21 @@ def test_table(record: dict) -> list[str]:
     ]
 
 
+def chosen_text(chosen: dict) -> str:
+    """The chosen index and search: one for every collection (older records), or per collection (the
+    defaults of each collection's own towers).
+
+    Example:
+        >>> chosen_text({"index": "passages-full", "search": "dense", "settings": {"mode": "dense"}})
+        "index `passages-full`, search `dense` (`{'mode': 'dense'}`)"
+        >>> chosen_text({"nfcorpus": {"index": "p", "search": "dense", "settings": {}}})
+        'nfcorpus: index `p`, search `dense` (`{}`)'
+    """
+    if "index" in chosen:
+        return f"index `{chosen['index']}`, search `{chosen['search']}` (`{chosen['settings']}`)"
+    return "; ".join(f"{collection}: {chosen_text(each)}" for collection, each in chosen.items())
+
+
 def hybrid_section(records: dict[str, dict | None], docs: Path) -> list[str]:
     lines = ["## Whole documents: passages, BM25 and hybrid search", ""]
     present = {label: record for label, record in records.items() if record is not None}
@@ -79,8 +94,7 @@ def hybrid_section(records: dict[str, dict | None], docs: Path) -> list[str]:
             "",
             provenance(record, label),
             "",
-            f"{'The shipped defaults' if record.get('fixed') else 'Chosen on dev'}: index `{chosen['index']}`, "
-            f"search `{chosen['search']}` (`{chosen['settings']}`).",
+            f"{'The shipped defaults' if record.get('fixed') else 'Chosen on dev'}: {chosen_text(chosen)}.",
             "",
         ]
         lines += (dev_table(record) if record.get("dev") and any(record["dev"].values()) else []) + test_table(record)

@@ -54,6 +54,7 @@ class FinetuneReport:
     trained_towers: str = "both"  # 'both', or 'query' (the document tower is the base's, bit-equal)
     recipe: list[str] = field(default_factory=list)  # the recipe rules that set this run's config, and why
     selection: dict[str, Any] = field(default_factory=dict)  # alpha and document length chosen on dev, scores
+    search: dict[str, Any] = field(default_factory=dict)  # the search settings chosen on dev, every candidate's score
     warnings: list[str] = field(default_factory=list)
 
 
@@ -211,6 +212,7 @@ def train_towers(
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
         lengths = (config.max_query_length, training_length, saved_lengths)
         selection = select_or_keep(model, evaluator, base, (before, base_rankings), lengths, config, frozen)
+        search = _search_choice(model, dev, evaluator, model_reference(str(out_dir)))
         report = FinetuneReport(
             str(out_dir),
             train.source,
@@ -229,12 +231,13 @@ def train_towers(
             trained_towers=config.train,
             recipe=list(recipe or []),
             selection=selection_report(selection),
+            search=asdict(search) if search else {},
             warnings=selection_warnings(selection, evaluator is not None),
         )
         for warning in report.warnings:
             logger.warning("%s", warning)
         saved_config = dataclasses.replace(config, max_document_length=selection.document_length)
-        _save(model, build_dir, saved_config, report, model_reference(str(out_dir)))
+        _save(model, build_dir, saved_config, report, model_reference(str(out_dir)), search)
         _publish(build_dir, out_dir)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
@@ -362,6 +365,17 @@ def _evaluator(dev: TrainingData | None, config: FinetuneConfig, show_progress: 
     )
 
 
+def _search_choice(model, dev: TrainingData | None, evaluator, name: str):
+    """How an index of the saved towers should rank, chosen on dev (:mod:`~dualsearch.finetune.search_choice`);
+    None without a dev set (the engine's defaults then apply)."""
+    if evaluator is None:
+        return None
+    from dualsearch.finetune.search_choice import choose_search_settings
+
+    documents = dict(zip(evaluator.document_ids, evaluator.documents))
+    return choose_search_settings(model, dev, documents, name)
+
+
 def _checkpoint_name(trainer) -> str | None:
     best = trainer.state.best_model_checkpoint
     return Path(best).name if best else None
@@ -385,29 +399,39 @@ def _prepare_build_dir(out_dir: Path, overwrite: bool) -> Path:
     return build_dir
 
 
-def _save(model, build_dir: Path, config: FinetuneConfig, report: FinetuneReport, name: str) -> None:
+def _save(model, build_dir: Path, config: FinetuneConfig, report: FinetuneReport, name: str, search=None) -> None:
+    from dualsearch.finetune.search_choice import save_search_settings
+
     if not config.keep_checkpoints:
         shutil.rmtree(build_dir / CHECKPOINTS, ignore_errors=True)
     model.save(str(build_dir))
-    _save_onnx_towers(model, build_dir, name)
+    towers_dir = _save_onnx_towers(model, build_dir, name)
+    if search is not None:  # beside the weights and the exported towers: an index of either starts from it
+        for directory in (build_dir, towers_dir):
+            if directory is not None:
+                save_search_settings(search, directory)
     config.write_json(build_dir / CONFIG_NAME)
     (build_dir / REPORT_NAME).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
 
 
-def _save_onnx_towers(model, build_dir: Path, name: str) -> None:
+def _save_onnx_towers(model, build_dir: Path, name: str) -> Path | None:
     """Save the towers exported for the default backend beside the weights, so indexing with them
-    exports nothing (``--model MODEL/dualsearch-onnx-int8`` runs them without torch at all)."""
+    exports nothing (``--model MODEL/dualsearch-onnx-int8`` runs them without torch at all); their
+    directory, or None when there are none."""
     from dualsearch.backends import DEFAULT_BACKEND, shipped_towers_dir
     from dualsearch.encoder import DualEncoder
     from dualsearch.errors import DualsearchError
     from dualsearch.onnx_export import export_towers
 
     if DEFAULT_BACKEND == "torch":
-        return
+        return None
+    towers_dir = shipped_towers_dir(build_dir, DEFAULT_BACKEND)
     try:
-        export_towers(DualEncoder(model, model_name=name), shipped_towers_dir(build_dir, DEFAULT_BACKEND))
+        export_towers(DualEncoder(model, model_name=name), towers_dir)
     except (DualsearchError, OSError, RuntimeError) as error:  # the PyTorch towers are saved: they are the model
         logger.warning("could not export the towers to ONNX (%s); indexing will export them", error)
+        return None
+    return towers_dir
 
 
 def _publish(build_dir: Path, out_dir: Path) -> None:

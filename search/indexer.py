@@ -22,7 +22,7 @@ from dualsearch.index_config import IndexConfig
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
 from dualsearch.protocols import Encoder
-from dualsearch.search_settings import SearchSettings
+from dualsearch.search_settings import SearchSettings, model_search_settings
 from dualsearch.version_writer import LiveVersion, VersionWriter
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ def build_index(
     """Encode ``documents`` with the document tower and publish a new index version in ``index_dir``.
 
     The new version is built from scratch (centroids trained, search settings ``search_settings`` or
-    the defaults), except
-    that over an existing index the vectors of documents that did not change are copied, not encoded,
+    the defaults with those the towers' model directory recommends, see
+    :func:`~dualsearch.search_settings.model_search_settings`), except that over an existing index the
+    vectors of documents that did not change are copied, not encoded,
     when the document tower and passage settings are the same: a model whose query tower alone was
     retrained takes over an index in seconds.
 
@@ -83,7 +84,7 @@ def build_index(
         if live is not None:
             stack.callback(live.close)
         writer = stack.enter_context(
-            VersionWriter(index_dir, encoder, config, live, search_settings or SearchSettings(), executor)
+            VersionWriter(index_dir, encoder, config, live, search_settings or settings_for(encoder), executor)
         )
         stats = writer.write(documents, show_progress, total)
         version_dir = writer.publish(corpus_name, retrain=True)
@@ -98,6 +99,11 @@ def build_index(
         stats.encode_seconds,
         stats.index_seconds,
     )
+
+
+def settings_for(encoder: Encoder) -> SearchSettings:
+    """The engine's default search settings, with those the towers' model directory recommends."""
+    return SearchSettings.from_dict(model_search_settings(encoder.identity().model))
 
 
 def _reusable_live_version(index_dir: Path) -> LiveVersion | None:

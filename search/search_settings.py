@@ -1,13 +1,17 @@
 """How a search combines the towers and BM25 by default: :class:`SearchSettings`.
 
 An index records the settings it was built with (``manifest.json``, key ``search``); a query can
-override any of them.
+override any of them. A model directory written by ``dualsearch finetune`` recommends its own,
+chosen on its dev set (:data:`SEARCH_SETTINGS_NAME`, read by :func:`model_search_settings`): an
+index built with that model starts from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dualsearch.defaults import DENSE_WEIGHT, FUSION, FUSION_CANDIDATES, MODE, RRF_K
@@ -15,6 +19,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.fusion import FUSIONS
 
 MODES = ("hybrid", "dense", "lexical")
+SEARCH_SETTINGS_NAME = "search_settings.json"  # beside a fine-tuned model's weights (and its exported towers)
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,32 @@ class SearchSettings:
     def from_dict(cls, values: dict[str, Any]) -> SearchSettings:
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{name: value for name, value in values.items() if name in known})
+
+
+def model_search_settings(model: str | Path) -> dict[str, Any]:
+    """The search settings a model directory recommends (``{}`` for a hub id, the packaged towers or a
+    directory without :data:`SEARCH_SETTINGS_NAME`); a damaged file is an error, not silently ignored.
+
+    Example:
+        >>> import tempfile
+        >>> model_dir = Path(tempfile.mkdtemp())
+        >>> model_search_settings(model_dir)
+        {}
+        >>> _ = (model_dir / SEARCH_SETTINGS_NAME).write_text('{"settings": {"mode": "dense"}}')
+        >>> model_search_settings(model_dir)
+        {'mode': 'dense'}
+    """
+    path = Path(model) / SEARCH_SETTINGS_NAME
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        SearchSettings.from_dict(settings)  # validates
+    except (OSError, ValueError, KeyError, TypeError, InvalidInputError) as error:
+        raise InvalidInputError(
+            f"{path} is not a search settings file ({error}); remove it or train the model again"
+        ) from None
+    return {name: value for name, value in settings.items() if name in _FIELDS}
+
+
+_FIELDS = {field.name for field in dataclasses.fields(SearchSettings)}

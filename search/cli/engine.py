@@ -170,12 +170,15 @@ def _open_searcher(index_dir, backend: str | None):
 
 
 def _index_search_settings(args):
-    from dualsearch.search_settings import SearchSettings
+    """The model's recommended search settings (``dualsearch finetune`` chose them on dev), with the
+    prior given here."""
+    from dualsearch.search_settings import SearchSettings, model_search_settings
 
     if args.prior_weight is not None and not args.prior_field:
         raise InvalidInputError("--prior-weight needs --prior-field (the metadata field to rank with)")
     weight = PRIOR_WEIGHT if args.prior_weight is None else args.prior_weight
-    return SearchSettings(prior_field=args.prior_field, prior_weight=weight if args.prior_field else 0.0)
+    prior = {"prior_field": args.prior_field, "prior_weight": weight if args.prior_field else 0.0}
+    return SearchSettings.from_dict({**model_search_settings(args.model), **prior})
 
 
 def add_mode_arguments(parser) -> None:

@@ -197,5 +197,11 @@ def report_lines(report) -> list[str]:
             f"{selection['grid']}), documents at {selection['document_length']} tokens; probe queries keep "
             f"{overlap:.0%} of the base towers' top 10"
         )
+    if report.search:
+        scores = report.search["dev_ndcg_by_search"]
+        lines.append(
+            f"search on dev (nDCG@10 {', '.join(f'{name} {value:.4f}' for name, value in scores.items())}): "
+            f"an index of these towers uses {report.search['label']} by default"
+        )
     lines.extend(f"warning: {warning}" for warning in report.warnings)
     return lines
