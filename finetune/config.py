@@ -57,6 +57,9 @@ class FinetuneConfig:
     epochs: float = 1.0
     batch_size: int = 32  # pairs per step; every other pair's document is an in-batch negative
     learning_rate: float = 5e-5
+    # the document tower's own peak learning rate (None: learning_rate): lower keeps it nearer its base, and
+    # the document tower is the one that forgets (docs/finetune-notes.md, "Which tower forgets")
+    document_learning_rate: float | None = None
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
     # how the towers compare vectors, trained with and recorded in the model directory (dualsearch.similarity):
@@ -116,6 +119,8 @@ class FinetuneConfig:
             raise InvalidInputError(f"base must be a model path or hub id, got {self.base!r}")
         if self.train not in TRAINED_TOWERS:
             raise InvalidInputError(f"train must be one of {list(TRAINED_TOWERS)}, got {self.train!r}")
+        if self.document_learning_rate is not None and (self.tied or self.train == "query"):
+            raise InvalidInputError("document_learning_rate needs a document tower of its own that is trained")
         if self.train == "query" and self.tied:
             raise InvalidInputError("train='query' needs separate towers: a tied model's one tower encodes documents")
         if self.min_relevance < 1:
@@ -130,9 +135,9 @@ class FinetuneConfig:
             raise InvalidInputError(f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
         if self.similarity not in SIMILARITIES:
             raise InvalidInputError(f"similarity must be one of {list(SIMILARITIES)}, got {self.similarity!r}")
-        for name in ("epochs", "learning_rate", "scale"):
+        for name in ("epochs", "learning_rate", "scale", "document_learning_rate"):
             value = getattr(self, name)
-            if value is None and name == "scale":
+            if value is None and name in ("scale", "document_learning_rate"):
                 continue
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InvalidInputError(f"{name} must be a positive number, got {value!r}")

@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.dataset import router_mapping
+from dualsearch.towers import DOCUMENT_ROUTE
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def training_arguments(
         # a repeated text in a batch would be a false in-batch negative
         batch_sampler=batch_sampler or BatchSamplers.NO_DUPLICATES,
         router_mapping={} if config.tied else router_mapping(columns),
+        learning_rate_mapping=document_learning_rate_mapping(config),
         eval_strategy=schedule if evaluate else "no",
         eval_steps=config.evaluation_steps,
         save_strategy=schedule,
@@ -108,6 +110,20 @@ def training_arguments(
         dataloader_pin_memory=_has_cuda(),
         use_cpu=not _has_cuda(),  # transformers refuses bf16 on CPU unless told it is on CPU
     )
+
+
+def document_learning_rate_mapping(config: FinetuneConfig) -> dict[str, float]:
+    r"""sentence-transformers' parameter-name pattern -> learning rate, for the document tower's own rate.
+
+    Example:
+        >>> document_learning_rate_mapping(FinetuneConfig(document_learning_rate=1e-5))
+        {'\\.sub_modules\\.document\\.': 1e-05}
+        >>> document_learning_rate_mapping(FinetuneConfig())
+        {}
+    """
+    if config.document_learning_rate is None:
+        return {}
+    return {rf"\.sub_modules\.{DOCUMENT_ROUTE}\.": config.document_learning_rate}
 
 
 def _has_cuda() -> bool:

@@ -102,6 +102,7 @@ def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets()
             "document_length": 128,
             "probe_overlap_by_alphas": {"0.5/0.25": 0.76},
         },
+        "search": {"label": "hybrid-0.7"},
     }
     results = {
         "commands": ["python -m bench.finetune_defaults"],
@@ -109,8 +110,9 @@ def test_the_defaults_table_shows_each_run_as_a_user_types_it_with_its_targets()
         "zero_shot": {"scifact": {"ndcg@10": 0.6451}, "nfcorpus": {"ndcg@10": 0.3159}},
     }
     table = render_table(results)
-    assert "| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | 0.6451 | 0.3159 |" in table
+    assert "| zero-shot all-MiniLM-L6-v2 | | | 256 | | 100% | | 0.6451 | 0.3159 |" in table
     row = "| `dualsearch finetune nfcorpus --out MODEL` | 10.0 min | 0.5/0.25 | 128 | 0.3000 → 0.3300 | 76% | "
+    row += "hybrid-0.7 | "
     row += "not run | "
     assert row + "0.3311 (target ≥ 0.335) |" in table
 

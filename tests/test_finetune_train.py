@@ -188,6 +188,29 @@ def test_training_the_query_tower_alone_leaves_the_document_tower_bit_equal(tmp_
     assert FinetuneConfig.from_json(out / CONFIG_NAME).max_document_length == base_model.max_seq_length
 
 
+def test_the_document_tower_trains_at_its_own_learning_rate(tmp_path, tiny_plain_model_dir):
+    """At a vanishing document rate the document tower stays (almost) where it started, while the query
+    tower, at the usual rate, moves; so the rate reaches the document tower's parameters and no other."""
+    from dualsearch.towers import load_sentence_transformer
+
+    out = tmp_path / "slow-document"
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), document_learning_rate=1e-12, **FAST)
+    finetune(TINY_CORPUS_DIR, out, config)
+    base, saved = plain_state(load_sentence_transformer(str(tiny_plain_model_dir))), load_sentence_transformer(str(out))
+    document, query = tower_state(saved, "document"), tower_state(saved, "query")
+    assert max(float(np.abs(document[name] - base[name]).max()) for name in base) < 1e-6
+    assert max(float(np.abs(query[name] - base[name]).max()) for name in base) > 1e-4
+    assert FinetuneConfig.from_json(out / CONFIG_NAME).document_learning_rate == 1e-12
+
+
+@pytest.mark.parametrize("options", [{"tied": True}, {"train": "query"}])
+def test_a_document_learning_rate_needs_a_trained_document_tower_of_its_own(options):
+    from dualsearch.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="document_learning_rate needs a document tower"):
+        FinetuneConfig(document_learning_rate=1e-5, **options)
+
+
 def test_training_the_query_tower_alone_refuses_another_document_length(tmp_path, tiny_plain_model_dir):
     from dualsearch.errors import InvalidInputError
 

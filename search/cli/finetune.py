@@ -22,6 +22,7 @@ _FIELD_OPTIONS = {
     "epochs": float,
     "batch_size": int,
     "learning_rate": float,
+    "document_learning_rate": float,
     "warmup_ratio": float,
     "weight_decay": float,
     "scale": float,
@@ -53,6 +54,8 @@ _HELP = {
     "epochs": "training epochs (default: by the number of pairs, 3 under 2,000, 2 under 8,000, else 1)",
     "batch_size": "pairs per step (default 32)",
     "learning_rate": "peak learning rate (default 5e-5)",
+    "document_learning_rate": "the document tower's own peak learning rate (default: --learning-rate); "
+    "lower keeps it nearer the base, and it is the tower that forgets",
     "warmup_ratio": "fraction of steps warming up (default 0.1)",
     "weight_decay": "AdamW weight decay (default 0.01)",
     "scale": "loss similarity scale, 1/temperature (default 20 for cosine; for dot and euclidean, the scale "
