@@ -49,6 +49,19 @@ class TrainingData:
     documents: dict[str, str]
     qrels: dict[str, dict[str, int]]
     negatives: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # document id -> its title where the data keeps titles apart (BEIR): an index of these documents
+    # puts the title before every passage, as an index of the corpus does
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def body(self, doc_id: str) -> str:
+        """A document's text without its title (``documents`` holds ``title + " " + text``).
+
+        Example:
+            >>> TrainingData("t", {}, {"d": "Tea Green tea."}, {}, titles={"d": "Tea"}).body("d")
+            'Green tea.'
+        """
+        text, title = self.documents[doc_id], self.titles.get(doc_id, "")
+        return text[len(title) + 1 :] if title and text.startswith(title + " ") else text
 
     def subset(self, query_ids: Iterable[str], source: str | None = None) -> TrainingData:
         """The same data restricted to some queries (documents are kept whole: they are the corpus)."""
@@ -59,6 +72,7 @@ class TrainingData:
             documents=self.documents,
             qrels={q: d for q, d in self.qrels.items() if q in keep},
             negatives={pair: n for pair, n in self.negatives.items() if pair[0] in keep},
+            titles=self.titles,
         )
 
 
@@ -107,7 +121,9 @@ def load_beir(beir_dir: str | Path, split: str) -> TrainingData:
         raise TrainingDataError(f"{source}: no usable pairs (no judgement with relevance > 0)")
     queries = beir.read_queries(beir_dir)  # never reads metadata (SciFact's holds the answers)
     _refuse_missing(source, "queries", sorted(set(qrels) - set(queries)), "queries.jsonl")
-    documents = {document.id: document.encoding_text() for document in read_corpus(str(beir_dir))}
+    corpus = list(read_corpus(str(beir_dir)))
+    documents = {document.id: document.encoding_text() for document in corpus}
+    titles = {document.id: document.title for document in corpus if document.title}
     unknown = sorted({d for docs in qrels.values() for d in docs} - set(documents))
     _refuse_missing(source, "documents", unknown, "corpus.jsonl")
     logger.info(
@@ -117,7 +133,7 @@ def load_beir(beir_dir: str | Path, split: str) -> TrainingData:
         sum(map(len, qrels.values())),
         len(documents),
     )
-    return TrainingData(source, {q: queries[q] for q in qrels}, documents, qrels)
+    return TrainingData(source, {q: queries[q] for q in qrels}, documents, qrels, titles=titles)
 
 
 def _refuse_missing(source: str, what: str, missing: list[str], where: str) -> None:

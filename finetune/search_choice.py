@@ -83,8 +83,10 @@ def _dense_share(settings: dict[str, Any]) -> float:
 
 
 def choose_search_settings(model, dev, documents: dict[str, str], model_name: str) -> SearchChoice:
-    """Index ``documents`` (the dev corpus) with ``model``'s towers, score every candidate on the dev
-    queries, and choose (see the module's docstring). Encodes in float32, as an index does."""
+    """Index ``documents`` (the ids of the dev corpus, with ``dev``'s titles kept apart so every passage
+    starts with its document's title, as in an index of the corpus) with ``model``'s towers, score every
+    candidate on the dev queries, and choose (see the module's docstring). Encodes in float32, as an
+    index does."""
     from dualsearch.corpora.document import Document
     from dualsearch.encoder import DualEncoder
     from dualsearch.evaluation import score_run
@@ -99,7 +101,7 @@ def choose_search_settings(model, dev, documents: dict[str, str], model_name: st
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dualsearch-dev-index-") as work:
         index_dir = Path(work) / "index"
-        corpus = (Document(doc_id, "", text) for doc_id, text in documents.items() if text.strip())
+        corpus = (Document(d, dev.titles.get(d, ""), dev.body(d)) for d in documents if dev.body(d).strip())
         build_index(corpus, index_dir, encoder, IndexConfig(factory="Flat"), corpus_name="dev corpus")
         with Searcher.open(index_dir, encoder=encoder) as searcher:
             for label, settings in CANDIDATES.items():

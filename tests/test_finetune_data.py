@@ -42,6 +42,9 @@ def test_beir_pairs_are_every_positive_judgement_with_title_and_text():
     assert data.qrels["q1"] == {"tea-black": 2, "tea-green": 1}
     assert data.documents["tea-green"].startswith("Green tea Green tea is made")  # title + " " + text
     assert len(data.documents) == 26
+    # the title is kept apart too, for an index of these documents (every passage starts with it)
+    assert data.titles["tea-green"] == "Green tea" and data.body("tea-green").startswith("Green tea is made")
+    assert data.subset(["q1"]).titles == data.titles
 
 
 def test_beir_never_reads_query_metadata(tmp_path):

@@ -54,6 +54,31 @@ def test_the_towers_alone_score_on_the_engine_as_the_dev_evaluation_scores_them(
     assert report.search["dev_ndcg_by_search"]["dense"] == pytest.approx(report.after["ndcg@10"], abs=1e-4)
 
 
+def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeypatch, tiny_plain_model_dir):
+    """Every passage of a long dev document starts with its title, so the candidates are scored on the
+    passages a real index would hold."""
+    import dualsearch.indexer as indexer
+    from dualsearch.finetune.data import load_training_data
+    from dualsearch.finetune.search_choice import choose_search_settings
+    from dualsearch.towers import load_sentence_transformer
+
+    built = []
+    real_build = indexer.build_index  # choose_search_settings imports it when called: patch its module
+
+    def recording_build(documents, *args, **kwargs):
+        documents = list(documents)
+        built.extend(documents)
+        return real_build(documents, *args, **kwargs)
+
+    monkeypatch.setattr(indexer, "build_index", recording_build)
+    dev = load_training_data(TINY_CORPUS_DIR, split="test")
+    model = load_sentence_transformer(str(tiny_plain_model_dir))
+    choose_search_settings(model, dev, dict(dev.documents), str(tiny_plain_model_dir))
+    by_id = {document.id: document for document in built}
+    assert len(by_id) == 26
+    assert by_id["tea-green"].title == "Green tea" and by_id["tea-green"].text.startswith("Green tea is made")
+
+
 def test_an_index_of_the_model_starts_from_its_settings(tmp_path, tiny_plain_model_dir):
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.encoder import DualEncoder
