@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dualsearch.defaults import DENSE_WEIGHT, FUSION, MODE
+from dualsearch.defaults import DENSE_WEIGHT
 from dualsearch.search_settings import SEARCH_SETTINGS_NAME
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ class SearchChoice:
 
 
 def distance_from_default(settings: dict[str, Any]) -> float:
-    """How far a candidate is from the engine's default fusion; the towers alone count as weight 1.
+    """How far a candidate's share for the towers is from the engine's default fusion (the towers
+    alone have all of it).
 
     Example:
         >>> distance_from_default({"mode": "hybrid", "fusion": "convex", "dense_weight": 0.7})
@@ -56,10 +57,7 @@ def distance_from_default(settings: dict[str, Any]) -> float:
         >>> distance_from_default({"mode": "dense"})
         0.5
     """
-    if settings.get("mode") == MODE and settings.get("fusion", FUSION) == FUSION:
-        return round(abs(settings.get("dense_weight", DENSE_WEIGHT) - DENSE_WEIGHT), 6)
-    weight = {"dense": 1.0, "lexical": 0.0}.get(settings.get("mode", MODE), DENSE_WEIGHT)
-    return round(abs(weight - DENSE_WEIGHT), 6)
+    return round(abs(_dense_share(settings) - DENSE_WEIGHT), 6)
 
 
 def choose_search(scores: dict[str, float], candidates=None, tolerance: float = RELATIVE_TOLERANCE) -> str:
@@ -79,11 +77,12 @@ def choose_search(scores: dict[str, float], candidates=None, tolerance: float = 
 
 
 def _dense_share(settings: dict[str, Any]) -> float:
-    return 1.0 if settings.get("mode") == "dense" else settings.get("dense_weight", DENSE_WEIGHT)
+    """The towers' share of a candidate's score (every candidate is a convex fusion or the towers alone)."""
+    return 1.0 if settings["mode"] == "dense" else settings["dense_weight"]
 
 
-def choose_search_settings(model, dev, documents: dict[str, str], model_name: str) -> SearchChoice:
-    """Index ``documents`` (the ids of the dev corpus, with ``dev``'s titles kept apart so every passage
+def choose_search_settings(model, dev, document_ids: list[str], model_name: str) -> SearchChoice:
+    """Index the dev corpus (``document_ids`` of ``dev``'s documents, titles kept apart so every passage
     starts with its document's title, as in an index of the corpus) with ``model``'s towers, score every
     candidate on the dev queries, and choose (see the module's docstring). Encodes in float32, as an
     index does."""
@@ -101,7 +100,7 @@ def choose_search_settings(model, dev, documents: dict[str, str], model_name: st
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dualsearch-dev-index-") as work:
         index_dir = Path(work) / "index"
-        corpus = (Document(d, dev.titles.get(d, ""), dev.body(d)) for d in documents if dev.body(d).strip())
+        corpus = (Document(d, dev.titles.get(d, ""), dev.body(d)) for d in document_ids if dev.body(d).strip())
         build_index(corpus, index_dir, encoder, IndexConfig(factory="Flat"), corpus_name="dev corpus")
         with Searcher.open(index_dir, encoder=encoder) as searcher:
             for label, settings in CANDIDATES.items():

@@ -372,8 +372,7 @@ def _search_choice(model, dev: TrainingData | None, evaluator, name: str):
         return None
     from dualsearch.finetune.search_choice import choose_search_settings
 
-    documents = dict(zip(evaluator.document_ids, evaluator.documents))
-    return choose_search_settings(model, dev, documents, name)
+    return choose_search_settings(model, dev, evaluator.document_ids, name)
 
 
 def _checkpoint_name(trainer) -> str | None:

@@ -76,8 +76,7 @@ class SearchSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SearchSettings:
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in values.items() if name in known})
+        return cls(**_known_fields(values))
 
 
 def model_search_settings(model: str | Path) -> dict[str, Any]:
@@ -99,11 +98,14 @@ def model_search_settings(model: str | Path) -> dict[str, Any]:
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
         SearchSettings.from_dict(settings)  # validates
-    except (OSError, ValueError, KeyError, TypeError, InvalidInputError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:  # InvalidInputError is a ValueError
         raise InvalidInputError(
             f"{path} is not a search settings file ({error}); remove it or train the model again"
         ) from None
-    return {name: value for name, value in settings.items() if name in _FIELDS}
+    return _known_fields(settings)
 
 
-_FIELDS = {field.name for field in dataclasses.fields(SearchSettings)}
+def _known_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without keys that are not :class:`SearchSettings` fields."""
+    known = {field.name for field in dataclasses.fields(SearchSettings)}
+    return {name: value for name, value in values.items() if name in known}

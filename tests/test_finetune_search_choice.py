@@ -73,7 +73,7 @@ def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeyp
     monkeypatch.setattr(indexer, "build_index", recording_build)
     dev = load_training_data(TINY_CORPUS_DIR, split="test")
     model = load_sentence_transformer(str(tiny_plain_model_dir))
-    choose_search_settings(model, dev, dict(dev.documents), str(tiny_plain_model_dir))
+    choose_search_settings(model, dev, list(dev.documents), str(tiny_plain_model_dir))
     by_id = {document.id: document for document in built}
     assert len(by_id) == 26
     assert by_id["tea-green"].title == "Green tea" and by_id["tea-green"].text.startswith("Green tea is made")
