@@ -14,6 +14,12 @@ nothing does. This is the idea of "Learning without Forgetting" (Li and Hoiem, E
 squared-distance distillation sentence-transformers' ``MSELoss`` uses to keep a student beside its
 teacher (Reimers and Gurevych, EMNLP 2020); the base's vectors are computed once, so a step costs one
 extra forward and backward pass over ``batch_size`` short texts per tower.
+
+``kind="ranking"`` holds the towers' *rankings* instead of their vectors: each step, a few pseudo-queries
+and, for each, its nearest anchor documents under the base towers are scored by the training towers, and
+the KL divergence from the base towers' softmax over the same scores joins the loss (listwise
+distillation, as in Hofstätter et al. 2021, with the base towers as their own teacher). The towers may
+move and rotate together as long as they keep ordering the corpus as the base did.
 """
 
 from __future__ import annotations
@@ -23,14 +29,18 @@ import random
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dualsearch.errors import InvalidInputError
+from dualsearch.finetune.config import ANCHOR_KINDS
 
 logger = logging.getLogger(__name__)
 
 ANCHOR_WORDS = 12  # words of a pseudo-query: as many as the nprobe calibration's pseudo-queries
 ANCHOR_TEXTS = 2048  # anchor texts per tower: sixty-odd steps of 32 before one repeats
+RANKING_NEIGHBOURS = 4  # anchor documents ranked per pseudo-query: its nearest ones under the base towers
+RANKING_SCALE = 20.0  # cosine scores times this before the softmax: MultipleNegativesRankingLoss's scale
 
 
 @dataclass
@@ -103,30 +113,56 @@ def tower_vectors(model, route: str | None, texts: list[str]) -> torch.Tensor:
 
 
 class AnchoredLoss(nn.Module):
-    """``ranking_loss`` plus ``weight`` times the mean squared distance between each anchored tower's
-    current vectors of a few anchor texts and its base's (:class:`Anchors`); the anchors are taken in a
+    """``ranking_loss`` plus ``weight`` times an anchor term over a few anchor texts a step, taken in a
     seeded order, ``batch_size`` per tower and step, and cycled.
+
+    ``kind="distance"``: the mean squared distance between each anchored tower's current vectors of its
+    anchor texts and its base's (:class:`Anchors`, one per anchored tower). ``kind="ranking"``: ``anchors``
+    are the pseudo-queries' and the documents' (in that order, both towers, frozen or not); each of
+    ``batch_size`` pseudo-queries ranks the union of every one's :data:`RANKING_NEIGHBOURS` nearest anchor
+    documents, and the term is the KL divergence of the training towers' softmax over those scores from
+    the base towers'.
 
     It returns both parts by name (the trainer sums them and logs each); it passes ``labels`` through, so
     it wraps the logQ-corrected losses as well, and it works with the gradient-cached loss: that loss runs
     its own backward pass from a hook on the value it returns, and the anchor term's gradient adds to it.
     """
 
-    def __init__(self, model, ranking_loss: nn.Module, anchors: list[Anchors], weight: float, batch_size: int, seed=12):
+    def __init__(
+        self,
+        model,
+        ranking_loss: nn.Module,
+        anchors: list[Anchors],
+        weight: float,
+        batch_size: int,
+        seed=12,
+        kind: str = "distance",
+    ):
         super().__init__()
         if weight <= 0 or batch_size < 1:
             raise InvalidInputError(f"anchoring needs a positive weight and batch size, got {weight}, {batch_size}")
         if not anchors or any(len(a.texts) == 0 or len(a.texts) != len(a.targets) for a in anchors):
             raise InvalidInputError("anchoring needs anchor texts, each with its base vector")
-        self.model, self.ranking_loss = model, ranking_loss
+        if kind not in ANCHOR_KINDS:
+            raise InvalidInputError(f"anchor kind must be one of {list(ANCHOR_KINDS)}, got {kind!r}")
+        if kind == "ranking" and len(anchors) != 2:
+            raise InvalidInputError("ranking anchors need the pseudo-queries' and the documents' anchors")
+        self.model, self.ranking_loss, self.kind = model, ranking_loss, kind
         self.anchors, self.weight, self.batch_size = anchors, weight, batch_size
         self._random = random.Random(seed)
         self._orders: list[list[int]] = [[] for _ in anchors]
+        if kind == "ranking":
+            queries, documents = (F.normalize(a.targets.float(), dim=-1) for a in anchors)
+            nearest = min(RANKING_NEIGHBOURS, len(documents))
+            self._neighbours = (queries @ documents.T).topk(nearest, dim=1).indices
 
     def forward(self, sentence_features, labels) -> dict[str, torch.Tensor]:
         return {"ranking": self.ranking_loss(sentence_features, labels), "anchor": self.weight * self.anchor_term()}
 
     def anchor_term(self) -> torch.Tensor:
+        return self._ranking_term() if self.kind == "ranking" else self._distance_term()
+
+    def _distance_term(self) -> torch.Tensor:
         """Mean squared distance to the base's vectors over the next anchor texts of every anchored tower."""
         terms = []
         for position, anchors in enumerate(self.anchors):
@@ -135,6 +171,23 @@ class AnchoredLoss(nn.Module):
             targets = anchors.targets[rows].to(vectors.device)
             terms.append(((vectors - targets) ** 2).sum(dim=1).mean())
         return torch.stack(terms).mean()
+
+    def _ranking_term(self) -> torch.Tensor:
+        """KL(base || training towers) of the next pseudo-queries' softmax over their nearest documents."""
+        queries, documents = self.anchors
+        rows = self._next_rows(0)
+        columns = sorted({int(column) for row in rows for column in self._neighbours[row]})
+        query_vectors = tower_vectors(self.model, queries.route, [queries.texts[row] for row in rows])
+        document_vectors = tower_vectors(self.model, documents.route, [documents.texts[c] for c in columns])
+        device = query_vectors.device
+        student = _cosine(query_vectors.float(), document_vectors.float())
+        teacher = _cosine(queries.targets[rows].to(device), documents.targets[columns].to(device))
+        return F.kl_div(
+            F.log_softmax(RANKING_SCALE * student, dim=1),
+            F.log_softmax(RANKING_SCALE * teacher, dim=1),
+            log_target=True,
+            reduction="batchmean",
+        )
 
     def _next_rows(self, position: int) -> list[int]:
         order = self._orders[position]
@@ -150,4 +203,13 @@ class AnchoredLoss(nn.Module):
         return getattr(self.ranking_loss, "citation", "")
 
     def get_config_dict(self) -> dict:
-        return {"ranking_loss": type(self.ranking_loss).__name__, "weight": self.weight, "batch_size": self.batch_size}
+        return {
+            "ranking_loss": type(self.ranking_loss).__name__,
+            "kind": self.kind,
+            "weight": self.weight,
+            "batch_size": self.batch_size,
+        }
+
+
+def _cosine(queries: torch.Tensor, documents: torch.Tensor) -> torch.Tensor:
+    return F.normalize(queries, dim=-1) @ F.normalize(documents, dim=-1).T

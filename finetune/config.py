@@ -18,6 +18,7 @@ from dualsearch.similarity import SIMILARITIES
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
 TRAINED_TOWERS = ("both", "query")
+ANCHOR_KINDS = ("distance", "ranking")  # what anchoring holds: each vector, or the rankings
 # where each pair's negatives come from (None: the data's own first, then mined): dualsearch.finetune.clicks
 NEGATIVE_SOURCES = ("sampled", "impressions", "mixed")
 
@@ -88,6 +89,9 @@ class FinetuneConfig:
     # of anchor texts from the corpus and the base's (0: off; dualsearch.finetune.anchor)
     anchor_weight: float = 0.0
     anchor_batch_size: int = 8  # anchor texts per tower and step
+    # 'distance': each tower's vectors held near the base's; 'ranking': the base towers' rankings of
+    # pseudo-queries' nearest documents held (a KL term; dualsearch.finetune.anchor)
+    anchor_kind: str = "distance"
     interpolate: bool = True  # WiSE-FT: mix the tuned towers with the base, weight chosen on dev
     # --- output
     keep_checkpoints: bool = False  # keep <out>/checkpoints after training
@@ -144,6 +148,8 @@ class FinetuneConfig:
         weight = self.anchor_weight
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < math.inf:
             raise InvalidInputError(f"anchor_weight must be a number at least 0, got {self.anchor_weight!r}")
+        if self.anchor_kind not in ANCHOR_KINDS:
+            raise InvalidInputError(f"anchor_kind must be one of {list(ANCHOR_KINDS)}, got {self.anchor_kind!r}")
         if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
             raise InvalidInputError("warmup_ratio must be in [0, 1) and weight_decay at least 0")
         self._check_negatives()

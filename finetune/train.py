@@ -311,7 +311,8 @@ def _negatives(
 def _anchors(model, train: TrainingData, config: FinetuneConfig, evaluator, frozen: frozenset[str]):
     """With ``config.anchor_weight``: each trained tower's anchor texts and its base vectors of them, the
     query tower's pseudo-queries and the document tower's documents drawn from the training corpus, apart
-    from the dev probes (:mod:`dualsearch.finetune.anchor`); a tied tower is anchored on both."""
+    from the dev probes (:mod:`dualsearch.finetune.anchor`); a tied tower is anchored on both. Ranking
+    anchors score pseudo-queries against documents, so they take both sides even when one tower is frozen."""
     if not config.anchor_weight:
         return None
     from dualsearch.finetune.anchor import ANCHOR_TEXTS, anchor_texts, encode_anchors
@@ -324,14 +325,15 @@ def _anchors(model, train: TrainingData, config: FinetuneConfig, evaluator, froz
     anchors = [
         encode_anchors(model, route if routed else None, texts, config.batch_size, config.bf16)
         for route, texts in plan
-        if texts and route not in frozen
+        if texts and (route not in frozen or config.anchor_kind == "ranking")
     ]
-    if not anchors:
+    if not anchors or (config.anchor_kind == "ranking" and len(anchors) < 2):
         raise TrainingDataError(f"{train.source}: no document text to anchor the towers on (anchor_weight)")
     logger.info(
-        "anchoring %s on %s texts each, weight %g",
+        "anchoring %s on %s texts each (%s), weight %g",
         " and ".join(a.route or "the tied tower" for a in anchors),
         f"{len(queries):,}",
+        config.anchor_kind,
         config.anchor_weight,
     )
     return anchors

@@ -33,7 +33,9 @@ def make_loss(model, config: FinetuneConfig, anchors=None):
         return ranking
     from dualsearch.finetune.anchor import AnchoredLoss
 
-    return AnchoredLoss(model, ranking, anchors, config.anchor_weight, config.anchor_batch_size, config.seed)
+    return AnchoredLoss(
+        model, ranking, anchors, config.anchor_weight, config.anchor_batch_size, config.seed, config.anchor_kind
+    )
 
 
 def _ranking_loss(model, config: FinetuneConfig):

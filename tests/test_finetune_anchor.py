@@ -195,3 +195,94 @@ def test_anchor_texts_leave_out_the_drift_probes_unless_nothing_else_is_left(cap
     everything = frozenset(opening(text, 8) for text in documents.values())
     queries, texts = anchor_texts(documents, 100, seed=3, skip=everything)
     assert len(queries) + len(texts) == 10 and "drift probes" in caplog.text
+
+
+def ranking_anchors(model):
+    return [
+        encode_anchors(model, "query", QUERIES, batch_size=4, bf16=False),
+        encode_anchors(model, "document", DOCUMENTS, batch_size=4, bf16=False),
+    ]
+
+
+def test_ranking_anchors_hold_the_order_not_the_position(tiny_model_dir):
+    """The ranking term is zero for the base towers and for the base vectors turned by one rotation (cosines
+    unchanged, where the distance term is not), and positive when the documents' targets change places."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    model = router_model(tiny_model_dir)
+    ranking = MultipleNegativesRankingLoss(model)
+    queries, documents = ranking_anchors(model)
+    dimension = queries.targets.shape[1]
+    rotation, _ = torch.linalg.qr(torch.randn(dimension, dimension, generator=torch.Generator().manual_seed(0)))
+    rotated = [Anchors(a.route, a.texts, a.targets @ rotation) for a in (queries, documents)]
+    swapped = Anchors("document", DOCUMENTS, documents.targets[[1, 0, 3, 2]])
+    with torch.no_grad():
+
+        def term(anchors, kind):
+            return AnchoredLoss(model, ranking, anchors, weight=1.0, batch_size=4, kind=kind).anchor_term().item()
+
+        assert term([queries, documents], "ranking") == pytest.approx(0.0, abs=1e-6)
+        assert term(rotated, "ranking") == pytest.approx(0.0, abs=1e-5)
+        assert term(rotated, "distance") > 0.1
+        assert term([queries, swapped], "ranking") > 1e-3
+
+
+def test_ranking_anchors_rank_each_pseudo_querys_nearest_documents(tiny_model_dir):
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    import dualsearch.finetune.anchor as anchor
+
+    model = router_model(tiny_model_dir)
+    queries, documents = ranking_anchors(model)
+    loss = AnchoredLoss(model, MultipleNegativesRankingLoss(model), [queries, documents], 1.0, 2, kind="ranking")
+    scores = torch.nn.functional.normalize(queries.targets, dim=-1) @ torch.nn.functional.normalize(
+        documents.targets, dim=-1
+    ).T
+    nearest = min(anchor.RANKING_NEIGHBOURS, len(DOCUMENTS))
+    assert loss._neighbours.shape == (len(QUERIES), nearest)
+    for row, neighbours in enumerate(loss._neighbours.tolist()):
+        assert set(neighbours) == set(scores[row].argsort(descending=True)[:nearest].tolist())
+    with pytest.raises(InvalidInputError, match="pseudo-queries' and the documents'"):
+        AnchoredLoss(model, MultipleNegativesRankingLoss(model), [queries], 1.0, 2, kind="ranking")
+    with pytest.raises(InvalidInputError, match="anchor kind"):
+        AnchoredLoss(model, MultipleNegativesRankingLoss(model), [queries], 1.0, 2, kind="angle")
+    with pytest.raises(InvalidInputError, match="anchor_kind"):
+        FinetuneConfig(anchor_kind="angle")
+
+
+def test_ranking_anchors_take_both_sides_even_with_a_frozen_document_tower(tiny_plain_model_dir):
+    from dualsearch.finetune.data import load_training_data
+    from dualsearch.finetune.model import build_training_model
+    from dualsearch.finetune.train import _anchors
+
+    data = load_training_data(str(TINY_CORPUS_DIR), split="test")
+    model = build_training_model(str(tiny_plain_model_dir))
+    config = FinetuneConfig(anchor_weight=1.0, anchor_kind="ranking")
+    assert [a.route for a in _anchors(model, data, config, None, frozenset({"document"}))] == ["query", "document"]
+
+
+def rank_agreement(out, base_dir) -> float:
+    """Mean Spearman correlation, over the tiny corpus's pseudo-queries (each document's opening words),
+    between the saved towers' and the base towers' ranks of every document."""
+    from dualsearch.encoder import DualEncoder
+    from dualsearch.finetune.anchor import opening
+    from dualsearch.finetune.data import load_training_data
+
+    texts = list(load_training_data(str(TINY_CORPUS_DIR), split="test").documents.values())
+    probes = [opening(text, 4) for text in texts]
+
+    def ranks(encoder):
+        return (encoder.encode_queries(probes) @ encoder.encode_documents(texts).T).argsort(axis=1).argsort(axis=1)
+
+    trained, base = ranks(DualEncoder.load(str(out))), ranks(DualEncoder.load(str(base_dir)))
+    return float(np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(trained, base, strict=True)]))
+
+
+def test_ranking_anchored_towers_keep_the_base_rankings(tmp_path, tiny_plain_model_dir):
+    free, held = tmp_path / "free", tmp_path / "held"
+    finetune(TINY_CORPUS_DIR, free, FinetuneConfig(base=str(tiny_plain_model_dir), **FAST))
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), anchor_weight=50.0, anchor_kind="ranking", **FAST)
+    report = finetune(TINY_CORPUS_DIR, held, config)
+    assert FinetuneConfig.from_json(held / "train_config.json").anchor_kind == "ranking"
+    assert report.after
+    assert rank_agreement(held, tiny_plain_model_dir) > rank_agreement(free, tiny_plain_model_dir)

@@ -41,6 +41,7 @@ _FIELD_OPTIONS = {
     "evaluation_steps": int,
     "anchor_weight": float,
     "anchor_batch_size": int,
+    "anchor_kind": str,
 }
 _FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints", "logq")
 _HELP = {
@@ -85,6 +86,8 @@ _HELP = {
     "anchor_weight": "hold each tower near its base while training: weight of the squared distance between its "
     "vectors of anchor texts from the corpus and the base's (default 1 from 8,000 training pairs, else 0: off)",
     "anchor_batch_size": "anchor texts per tower and step with --anchor-weight (default 8)",
+    "anchor_kind": "what --anchor-weight holds: distance (each tower's vectors of the anchor texts) or ranking "
+    "(the base towers' ranking of pseudo-queries' nearest documents, a KL term; default distance)",
     "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
     "popular documents are not pushed down for being everyone's negative (default: on for a click log, off otherwise)",
 }
