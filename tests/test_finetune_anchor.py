@@ -235,9 +235,10 @@ def test_ranking_anchors_rank_each_pseudo_querys_nearest_documents(tiny_model_di
     model = router_model(tiny_model_dir)
     queries, documents = ranking_anchors(model)
     loss = AnchoredLoss(model, MultipleNegativesRankingLoss(model), [queries, documents], 1.0, 2, kind="ranking")
-    scores = torch.nn.functional.normalize(queries.targets, dim=-1) @ torch.nn.functional.normalize(
-        documents.targets, dim=-1
-    ).T
+    scores = (
+        torch.nn.functional.normalize(queries.targets, dim=-1)
+        @ torch.nn.functional.normalize(documents.targets, dim=-1).T
+    )
     nearest = min(anchor.RANKING_NEIGHBOURS, len(DOCUMENTS))
     assert loss._neighbours.shape == (len(QUERIES), nearest)
     for row, neighbours in enumerate(loss._neighbours.tolist()):
