@@ -29,9 +29,13 @@ The rules (figures from docs/finetune-notes.md, SciFact and NFCorpus, chosen on 
   787 pairs: dev 0.8066 against 0.8147), so shorter runs train without it. One seed per collection.
 - **Precision**: bfloat16 autocast only where the CPU computes it natively (AMX or AVX512-BF16);
   elsewhere it is emulated and slower than float32.
-- **Learning rate 5e-5, batch 32, documents at 128 tokens while training** (both collections; the
-  base model was itself trained at 128). The length saved with the towers is chosen on dev
+- **Documents while training**: at the base's length (all-MiniLM-L6-v2: 256 tokens), the length an
+  index encodes them at, under 2,000 pairs (SciFact, 787 pairs: dev 0.8357 against 0.8147 at 128;
+  steps take about three times as long, 15 minutes in all); at 128 from there on (the base model was
+  itself trained at 128; a one-epoch NFCorpus run at 256 would take about an hour, not measured).
+  The length saved with the towers is chosen on dev between the training length and the base's
   (:mod:`dualsearch.finetune.selection`), as is the interpolation weight.
+- **Learning rate 5e-5, batch 32** (both collections).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ DEV_FRACTION = 0.15
 MIN_DEV_QUERIES = 20
 POSITIVES_CAP = 8
 EPOCH_STEPS = ((2_000, 3), (8_000, 2))  # (pairs below, epochs); more pairs: 1 epoch
+FULL_LENGTH_BELOW_PAIRS = EPOCH_STEPS[0][0]  # the three-epoch runs train on documents at the base's length
 EVALUATIONS_IN_ONE_EPOCH = 4
 WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus: 3,633)
 ANCHOR_FROM_PAIRS = EPOCH_STEPS[-1][0]  # the one-epoch runs, where anchoring paid on NFCorpus dev
@@ -110,6 +115,8 @@ def recipe_config(
         >>> config, why = recipe_config(scifact_like, native_bf16=False)
         >>> config.epochs, config.dev_fraction, config.hard_negatives, config.max_positives_per_query
         (3, 0.15, 1, None)
+        >>> config.train_max_document_length is None  # the base's length
+        True
         >>> nfcorpus_like = DataShape(positives=(43,) * 2000, documents=3633, has_dev_split=True)
         >>> config, why = recipe_config(nfcorpus_like, native_bf16=False)
         >>> config.epochs, config.dev_split, config.hard_negatives, config.max_positives_per_query
@@ -134,6 +141,9 @@ def recipe_config(
     pairs = shape.pairs(chosen.get("max_positives_per_query"), chosen.get("dev_fraction", 0.0))
     epochs = next((epochs for below, epochs in EPOCH_STEPS if pairs < below), 1)
     rule("epochs", epochs, f"about {pairs:,} training pairs")
+    if pairs < FULL_LENGTH_BELOW_PAIRS:
+        reason = f"about {pairs:,} training pairs: a short run trains on documents at the length an index uses"
+        rule("train_max_document_length", None, reason)
     has_dev = bool(chosen.get("dev_split") or chosen.get("dev_fraction"))
     if options.get("epochs", epochs) <= 1 and has_dev:
         steps = math.ceil(pairs / chosen.get("batch_size", FinetuneConfig.batch_size))

@@ -23,8 +23,10 @@ def test_few_pairs_with_one_positive_each_train_three_epochs_with_a_hard_negativ
     assert (config.epochs, config.hard_negatives, config.max_positives_per_query) == (3, 1, None)
     assert (config.dev_split, config.dev_fraction, config.evaluation_steps) == (None, 0.15, None)
     assert config.dev_max_documents == 2000  # 5,183 documents: a sample at dev time
-    assert config.learning_rate == 5e-5 and config.train_max_document_length == 128 and config.interpolate
+    assert config.learning_rate == 5e-5 and config.interpolate
+    assert config.train_max_document_length is None  # a short run: documents at the base's length
     assert any(reason.startswith("epochs = 3: about 780 training pairs") for reason in reasons)
+    assert any(reason.startswith("train_max_document_length = None: about 780") for reason in reasons)
 
 
 def test_many_positives_per_query_are_capped_train_one_epoch_evaluated_four_times_without_mining():
@@ -33,12 +35,17 @@ def test_many_positives_per_query_are_capped_train_one_epoch_evaluated_four_time
     assert config.dev_split == "dev" and config.dev_fraction == 0.0 and config.dev_max_documents is None
     assert config.evaluation_steps == 162  # 2,590 queries x 8 = 20,720 pairs: 648 steps, evaluated 4 times
     assert any("judged documents a query" in reason for reason in reasons)
+    assert config.train_max_document_length == 128  # a long run keeps the short documents
 
 
-@pytest.mark.parametrize(("pairs", "epochs"), [(1_999, 3), (2_000, 2), (7_999, 2), (8_000, 1)])
-def test_epochs_follow_the_number_of_pairs(pairs, epochs):
+@pytest.mark.parametrize(
+    ("pairs", "epochs", "length"), [(1_999, 3, None), (2_000, 2, 128), (7_999, 2, 128), (8_000, 1, 128)]
+)
+def test_epochs_and_training_length_follow_the_number_of_pairs(pairs, epochs, length):
     shape = DataShape(positives=(1,) * pairs, documents=10_000, has_dev_split=True)
     assert config_for(shape).epochs == epochs
+    assert config_for(shape).train_max_document_length == length
+    assert config_for(shape, train_max_document_length=64).train_max_document_length == 64  # an option wins
 
 
 def test_too_few_queries_for_a_dev_set_train_without_one(caplog):

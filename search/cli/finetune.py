@@ -64,7 +64,8 @@ _HELP = {
     "max_query_length": "query tower truncation in tokens (default 64)",
     "max_document_length": "document tower truncation saved with the towers "
     "(default: chosen on dev between the training length and the base's)",
-    "train_max_document_length": "document truncation while training (default 128)",
+    "train_max_document_length": "document truncation while training "
+    "(default 128; under 2,000 pairs the base's length)",
     "seed": "seed of sampling, hold-out and training (default 12)",
     "mini_batch_size": "forward-pass size with --gradient-cache (default 16)",
     "hard_negatives": "mined hard negatives per pair (default 1; 0 when queries have over 8 judged documents)",
