@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -68,14 +69,17 @@ def index_config(variant: str, encoder):
 
 
 def build(collection: Path, index_dir: Path, variant: str, encoder, rebuild: bool) -> dict:
-    """Build (or reuse) one index; returns its size and build time."""
+    """Build (or reuse) one index; returns its size and build time. ``rebuild`` starts from an empty
+    directory: a build over a live version would reuse its vectors and time a copy, not a build."""
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.indexer import build_index
     from dualsearch.layout import current_version_dir, is_index_dir
     from dualsearch.manifest import Manifest
 
     seconds = None
-    if rebuild or not is_index_dir(index_dir):
+    if rebuild:
+        shutil.rmtree(index_dir, ignore_errors=True)
+    if not is_index_dir(index_dir):
         config = index_config(variant, encoder)
         _, seconds = timed(
             lambda: build_index(

@@ -50,6 +50,7 @@ RESULT_NAMES = (
     "reindex_incremental",
     "reindex_memory",
     "hybrid",
+    "hybrid-zero-shot",
     "hybrid-finetuned",
     "service_load",
     "backends",
@@ -528,9 +529,8 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
         "",
     ]
     lines += quality_section(results, docs)
-    lines += hybrid_section(
-        {"hybrid": results.get("hybrid"), "hybrid-finetuned": results.get("hybrid-finetuned")}, docs
-    )
+    hybrid_labels = ("hybrid", "hybrid-zero-shot", "hybrid-finetuned")
+    lines += hybrid_section({label: results.get(label) for label in hybrid_labels}, docs)
     lines += engine_section(results.get("engine"))
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)

@@ -17,8 +17,8 @@ extra forward and backward pass over ``batch_size`` short texts per tower.
 
 ``kind="ranking"`` holds the towers' *rankings* instead of their vectors: each step, a few pseudo-queries
 and, for each, its nearest anchor documents under the base towers are scored by the training towers, and
-the KL divergence from the base towers' softmax over the same scores joins the loss (listwise
-distillation, as in Hofstätter et al. 2021, with the base towers as their own teacher). The towers may
+the KL divergence from the base towers' softmax over the same scores joins the loss (the listwise
+distillation of RocketQAv2, Ren et al., EMNLP 2021, with the base towers as the teacher). The towers may
 move and rotate together as long as they keep ordering the corpus as the base did.
 """
 
