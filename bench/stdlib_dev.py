@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench.common import REPO, timed, write_result
 from bench.stdlib_search import qrels_of, read_queries, score
+from dualsearch.corpora.stdlib_extract import UNDOCUMENTED
 
 DEV_QUERIES = REPO / "bench" / "data" / "stdlib_dev_queries.jsonl"
 DENSE_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -48,12 +49,13 @@ def summary_sentence(text: str, limit: int = 200) -> str:
 
 
 def known_item_queries(documents, count: int = KNOWN_ITEMS, seed: int = KNOWN_ITEM_SEED) -> dict[str, dict]:
-    """``count`` seeded functions, classes and methods with a summary of at least four words: the summary
-    is the query, the document the answer (ids ``k1``, ``k2`` ...)."""
+    """``count`` seeded functions, classes and methods with a docstring whose summary has at least four
+    words: the summary is the query, the document the answer (ids ``k1``, ``k2`` ...). What has no
+    docstring is left out: its text (its call) is ours, not words a reader remembers."""
     candidates = [
         (document.id, summary_sentence(document.text))
         for document in documents
-        if document.metadata.get("kind") in ("function", "class", "method")
+        if document.metadata.get("kind") in ("function", "class", "method") and UNDOCUMENTED not in document.text
     ]
     candidates = [(doc_id, query) for doc_id, query in candidates if len(query.split()) >= 4]
     picked = random.Random(seed).sample(sorted(candidates), count)

@@ -30,6 +30,7 @@ from dualsearch.corpora import stdlib_members as members
 from dualsearch.corpora.stdlib_modules import deny_list, is_deprecated_module, leave_out_reason
 from dualsearch.corpora.stdlib_sandbox import Guard, ImportTimeout, install, keep_stdout, time_limit
 
+UNDOCUMENTED = "without a docstring of its own"  # said by the text of what has none (its call, its methods)
 DEPRECATED_TITLE = " (deprecated)"  # said where a reader looks first, and seen by both towers and BM25
 IMPORT_SECONDS = 20  # per module; the slowest standard module imports in well under a second
 _DEPRECATION_MESSAGE = re.compile(r"(?i)(?:'([\w.]+)'|the ([\w.]+) module) is deprecated")
@@ -225,6 +226,8 @@ def document(
     fallback, doc = members.split_signature_lines(doc) if kind != "data" else (None, doc)
     if not doc and kind == "class":
         doc = undocumented_class_text(public, obj, found)
+    elif not doc and kind in ("function", "method") and found is not None:
+        doc = f"{kind.capitalize()} {members.clean_doc(public + str(found))}, {UNDOCUMENTED}."
     if not doc or _NAMEDTUPLE_FIELD.fullmatch(doc):
         return None
     deprecated = deprecated or bool(getattr(obj, "__deprecated__", None)) or bool(_DEPRECATED_TEXT.search(doc))
@@ -246,7 +249,7 @@ def undocumented_class_text(public: str, cls: type, found) -> str:
         return ""
     call = members.clean_doc(f"{public}{found}") if found is not None else public
     listed = f" Its methods: {', '.join(methods[:30])}." if methods else ""
-    return f"Class {call}, without a docstring of its own.{listed}"
+    return f"Class {call}, {UNDOCUMENTED}.{listed}"
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -109,7 +110,8 @@ def public_names(module: ModuleType, module_name: str) -> list[str]:
     """The names ``module`` exports: its ``__all__``, else public names it defines (not ones it imports)."""
     exported = getattr(module, "__all__", None)
     if isinstance(exported, (list, tuple)) and all(isinstance(n, str) for n in exported):
-        return [n for n in exported if hasattr(module, n)]
+        names = [n for n in exported if hasattr(module, n)]
+        return names + _exported_by_own_submodules(module, module_name, set(names))
     names = []
     for name, value in vars(module).items():
         origin = getattr(value, "__module__", None)
@@ -120,6 +122,22 @@ def public_names(module: ModuleType, module_name: str) -> list[str]:
         if module_name == "builtins" or origin is None or origin == module_name or _is_private_module(origin):
             names.append(name)
     return names
+
+
+def _exported_by_own_submodules(package: ModuleType, package_name: str, listed: set[str]) -> list[str]:
+    """Names a package binds from its own submodules' ``__all__`` but leaves out of its own ``__all__``
+    (Python 3.11's ``asyncio`` forgets ``TaskGroup``): ``from .submodule import *`` is still its API."""
+    if not hasattr(package, "__path__"):
+        return []
+    found = []
+    for name, value in vars(package).items():
+        if name.startswith("_") or name in listed or inspect.ismodule(value):
+            continue
+        origin = getattr(value, "__module__", None)
+        if isinstance(origin, str) and origin.startswith(package_name + "."):
+            if name in getattr(sys.modules.get(origin), "__all__", ()):
+                found.append(name)
+    return found
 
 
 def _is_private_module(name: str) -> bool:

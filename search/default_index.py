@@ -44,13 +44,18 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
         from dualsearch.backends import load_encoder
-        from dualsearch.indexer import index_corpus
+        from dualsearch.indexer import IndexConfig, index_corpus
 
         logger.info(
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
         )
         index_corpus(
-            DEFAULT_CORPUS, index_dir, load_encoder(), show_progress=show_progress, search_settings=stdlib_settings()
+            DEFAULT_CORPUS,
+            index_dir,
+            load_encoder(),
+            config=IndexConfig(lead_passage=True),  # docstrings open with their summary (PEP 257)
+            show_progress=show_progress,
+            search_settings=stdlib_settings(),
         )
     else:
         add_missing_query_tower(index_dir)

@@ -40,7 +40,7 @@ FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 # (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
 STDLIB_DENSE_WEIGHT = 0.8
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.1
+STDLIB_PRIOR_WEIGHT = 0.15
 # A prior given at index time without a weight gets the built-in corpus's (dualsearch.priors).
 PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
 # A filter matching at most this many passages is searched exactly over them (a gather of a few

@@ -27,6 +27,8 @@ class IndexConfig:
         passage_stride: Tokens between passage starts (None: a share of the window, see
             :mod:`dualsearch.passages`).
         max_passages: At most this many passages a document (None: all it takes).
+        lead_passage: Also encode each document's first paragraph alone, when text follows it
+            (:mod:`dualsearch.passages`); the default index does.
         filter_fields: Metadata fields to index for filtering (any field can be filtered on;
             declared ones are fast on large corpora).
         on_disk: Keep the IVF inverted lists in a file that searches memory-map
@@ -49,12 +51,13 @@ class IndexConfig:
     passage_window: int | None = None
     passage_stride: int | None = None
     max_passages: int | None = None
+    lead_passage: bool = False
     filter_fields: tuple[str, ...] = ()
     on_disk: bool = False
 
     @property
     def passages(self) -> PassageConfig:
-        return PassageConfig(self.passage_window, self.passage_stride, self.max_passages)
+        return PassageConfig(self.passage_window, self.passage_stride, self.max_passages, self.lead_passage)
 
     def __post_init__(self) -> None:
         self.passages  # noqa: B018  (validates the passage settings)

@@ -34,7 +34,7 @@ class Manifest:
     corpus: str  # the corpus the index was built from, as given
     files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
     passage_count: int = 0  # vector rows: one per passage (a document that fits is one passage)
-    passages: dict[str, int | None] = field(default_factory=dict)  # window, stride (tokens), max_passages
+    passages: dict[str, int | bool | None] = field(default_factory=dict)  # window, stride, max_passages[, lead]
     lexical: dict[str, Any] = field(default_factory=dict)  # the BM25 index's library and settings
     search: dict[str, Any] = field(default_factory=dict)  # default search settings (SearchSettings)
     filter_fields: list[str] = field(default_factory=list)  # metadata fields indexed for filtering

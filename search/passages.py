@@ -7,12 +7,19 @@ last one ending at the last token. Each passage is encoded as ``title + " " + pa
 takes part of the window) and scored on its own; a document scores as its best passage (MaxP).
 A document that fits is one passage, encoded exactly as before: ``title + " " + text``.
 
+With ``lead=True`` a document whose text goes on past its first paragraph also gets that paragraph
+alone (with the title) as a passage of its own, first. A summary that opens a longer text (a
+docstring's first line, PEP 257; an article's lead) is what a short query names, and mean pooling
+over the whole window dilutes it with everything after; on the built-in corpus's dev queries the
+extra passage raised MRR@10 from 0.665 to 0.707 (``python -m bench stdlib_dev``).
+
 Spans are character offsets into the document's text, so a search result can show what matched.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from dualsearch.corpora.document import Document
@@ -22,6 +29,7 @@ from dualsearch.protocols import Encoder
 
 logger = logging.getLogger(__name__)
 MIN_BODY_SHARE = 2  # a title may take at most 1/2 of the window; longer titles are cut by the tower
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 @dataclass(frozen=True)
@@ -33,12 +41,15 @@ class PassageConfig:
         stride: Tokens from one passage's start to the next; None means ``PASSAGE_STRIDE_FRACTION``
             of the window (the whole window by default: chosen on dev data over overlapping halves).
         max_passages: At most this many passages a document (None: as many as it takes; 1 cuts
-            every document at the window, which is what a tower alone does).
+            every document at the window, which is what a tower alone does), the lead passage not
+            counted.
+        lead: Also encode each document's first paragraph alone, when more text follows it.
     """
 
     window: int | None = None
     stride: int | None = None
     max_passages: int | None = None
+    lead: bool = False
 
     def __post_init__(self) -> None:
         if self.max_passages is not None and self.max_passages < 1:
@@ -80,6 +91,22 @@ def window_spans(token_spans: list[tuple[int, int]], window: int, stride: int) -
     return spans
 
 
+def lead_paragraph_end(text: str) -> int | None:
+    """Where the text's first paragraph ends (its last non-blank character + 1), or None when nothing
+    but blank space follows it: paragraphs are separated by a blank line.
+
+    Example:
+        >>> text = "Return the sum.\\n\\nMore details here."
+        >>> text[: lead_paragraph_end(text)], lead_paragraph_end("One paragraph,\\non two lines.")
+        ('Return the sum.', None)
+    """
+    opening = len(text) - len(text.lstrip())
+    blank = _BLANK_LINE.search(text, opening)
+    if blank is None or not text[blank.end() :].strip():
+        return None
+    return len(text[: blank.start()].rstrip())
+
+
 @dataclass
 class PassagePlan:
     """Passages of a chunk of documents: spans per document, and the texts to encode in order."""
@@ -91,9 +118,16 @@ class PassagePlan:
 
 
 def plan_passages(
-    documents: list[Document], encoder: Encoder, window: int, stride: int, max_passages: int | None = None
+    documents: list[Document],
+    encoder: Encoder,
+    window: int,
+    stride: int,
+    max_passages: int | None = None,
+    lead: bool = False,
 ) -> PassagePlan:
-    """Cut each document into passages that fit the document tower with its title in front.
+    """Cut each document into passages that fit the document tower with its title in front; with
+    ``lead``, a document's first paragraph is a passage too, first, when it is shorter than the first
+    window and text follows it.
 
     Example:
         >>> from dualsearch.testing import FakeEncoder
@@ -101,6 +135,9 @@ def plan_passages(
         >>> plan = plan_passages([doc], FakeEncoder(window=4), window=4, stride=2)
         >>> plan.texts  # the title takes 1 of the 4 tokens; windows of 3 start every 2 (4 * 2/4 scaled)
         ['Tea one two three', 'Tea three four five', 'Tea five six seven']
+        >>> doc = Document("d", "Tea", "Green tea.\\n\\nSteep two minutes.")
+        >>> plan_passages([doc], FakeEncoder(window=8), window=8, stride=8, lead=True).texts
+        ['Tea Green tea.', 'Tea Green tea.\\n\\nSteep two minutes.']
     """
     title_lengths = iter(len(spans) for spans in encoder.document_token_spans([d.title for d in documents if d.title]))
     text_tokens = encoder.document_token_spans([d.text for d in documents])
@@ -113,10 +150,11 @@ def plan_passages(
         if max_passages is not None and len(spans) > max_passages:
             spans = spans[:max_passages]
             plan.cut_short += 1
-        if len(spans) == 1 and (not tokens or spans[0][1] == tokens[-1][1]):  # it fits: encoded as always
-            plan.spans.append([(0, len(document.text))])
-            plan.texts.append(document.encoding_text())
-            continue
+        if len(spans) == 1 and (not tokens or spans[0][1] == tokens[-1][1]):
+            spans = [(0, len(document.text))]  # it fits: encoded as always, title + " " + text
+        lead_end = lead_paragraph_end(document.text) if lead else None
+        if lead_end is not None and lead_end < spans[0][1]:  # a longer lead is what the first window holds
+            spans = [(0, lead_end), *spans]
         plan.spans.append(spans)
         prefix = f"{document.title} " if document.title else ""
         plan.texts += [prefix + document.text[start:end] for start, end in spans]

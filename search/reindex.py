@@ -142,6 +142,7 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
         passage_window=manifest.passages.get("window"),
         passage_stride=manifest.passages.get("stride"),
         max_passages=manifest.passages.get("max_passages"),
+        lead_passage=bool(manifest.passages.get("lead", False)),
         filter_fields=tuple(manifest.filter_fields),
         on_disk=manifest.on_disk,
     )

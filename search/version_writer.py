@@ -124,10 +124,12 @@ class VersionWriter:
         self.stats = VersionStats()
         self.build_dir: Path | None = None
         self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
+        if config.lead_passage:  # only when on: the manifests of indexes without it stay as they were
+            self.passage_settings["lead"] = True
         self.cache = ChunkCache(
             self.index_dir,
             encoder.identity().document_key(),
-            f"w{self.window}s{self.stride}m{config.max_passages}",
+            f"w{self.window}s{self.stride}m{config.max_passages}" + ("l" if config.lead_passage else ""),
         )
 
     def __enter__(self) -> VersionWriter:
@@ -264,7 +266,9 @@ class VersionWriter:
                 prepared.to_encode.append(position)
         if prepared.to_encode:
             documents = [chunk[p] for p in prepared.to_encode]
-            prepared.plan = plan_passages(documents, self.encoder, self.window, self.stride, self.config.max_passages)
+            prepared.plan = plan_passages(
+                documents, self.encoder, self.window, self.stride, self.config.max_passages, self.config.lead_passage
+            )
             stats.long_titles += prepared.plan.long_titles
             stats.cut_short += prepared.plan.cut_short
             prepared.key = ChunkCache.key(documents)

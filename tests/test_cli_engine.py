@@ -36,6 +36,19 @@ def test_index_prints_a_summary(cli_index, capsys, tiny_model_dir, tmp_path):
     assert "indexed 26 documents" in capsys.readouterr().out
 
 
+def test_index_lead_passage_encodes_a_first_paragraph_alone(tmp_path, tiny_model_dir):
+    from dualsearch.layout import current_version_dir
+    from dualsearch.manifest import Manifest
+
+    corpus = tmp_path / "docs.jsonl"
+    rows = [{"_id": "a", "text": "Summary.\n\nDetails."}, {"_id": "b", "text": "One paragraph."}]
+    corpus.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    command = ["index", str(corpus), "--out", str(tmp_path / "i"), "--model", str(tiny_model_dir)]
+    assert main([*command, "--index-factory", "Flat", "--lead-passage"]) == 0
+    manifest = Manifest.read(current_version_dir(tmp_path / "i"))
+    assert manifest.passages["lead"] is True and manifest.passage_count == 3
+
+
 def test_search_text_and_json(cli_index, capsys):
     assert main(["search", str(cli_index), "espresso", "-k", "3"]) == 0
     text = capsys.readouterr().out

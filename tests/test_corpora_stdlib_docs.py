@@ -16,6 +16,7 @@ import pytest
 
 from dualsearch.corpora.records import FieldNames, validated_documents
 from dualsearch.corpora.stdlib_docs import extract, stdlib_records
+from dualsearch.corpora.stdlib_extract import UNDOCUMENTED
 from dualsearch.corpora.stdlib_modules import SIDE_EFFECT_MODULES
 
 # The names of issue #14's first list: what Python users look up.
@@ -150,6 +151,18 @@ def test_a_class_without_a_docstring_is_documented_by_its_call_and_methods(docs)
     assert writer.text.startswith("Class csv.DictWriter(") and "writerow" in writer.text
 
 
+def test_a_function_or_method_without_a_docstring_is_documented_by_its_call(docs):
+    parse_args = docs["method:argparse.ArgumentParser.parse_args"]
+    assert parse_args.title == "argparse.ArgumentParser.parse_args(args=None, namespace=None)"
+    assert parse_args.text == f"Method {parse_args.title}, {UNDOCUMENTED}."
+
+
+def test_a_name_a_package_imports_from_its_submodule_but_leaves_out_of_its_all_is_documented(docs):
+    # Python 3.11's asyncio binds TaskGroup from asyncio.taskgroups but forgets it in __all__
+    task_group = docs["class:asyncio.TaskGroup"]
+    assert task_group.metadata["module"] == "asyncio" and "class:asyncio.taskgroups.TaskGroup" not in docs
+
+
 def test_the_child_never_imports_a_deny_listed_module(extraction):
     imported = set(extraction["sys_modules"])
     assert not {name for name in imported if name.split(".")[0] in SIDE_EFFECT_MODULES}
@@ -205,3 +218,14 @@ def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
     assert usage["method:list.append"] > usage["method:collections.UserList.append"]
     assert {count for doc_id, count in usage.items() if doc_id.startswith("topic:")} == {0}
     assert usage["module:os"] > 100 > usage["module:xdrlib"]  # a module: the files that import it
+
+
+def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monkeypatch, tmp_path):
+    from dualsearch import default_index
+
+    built = {}
+    monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
+    monkeypatch.setattr("dualsearch.backends.load_encoder", lambda *args: "towers")
+    monkeypatch.setattr("dualsearch.indexer.index_corpus", lambda *args, **kwargs: built.update(kwargs))
+    assert default_index.resolve_index_dir("default") == default_index.default_index_dir()
+    assert built["config"].lead_passage and built["search_settings"] == default_index.stdlib_settings()

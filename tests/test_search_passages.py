@@ -11,9 +11,10 @@ from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
+from dualsearch.index_config import IndexConfig
 from dualsearch.indexer import build_index
 from dualsearch.manifest import Manifest
-from dualsearch.passages import PassageConfig, plan_passages, window_spans
+from dualsearch.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
 from dualsearch.reindex import delete_documents, reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
@@ -125,6 +126,53 @@ def test_max_passages_keeps_the_opening_only_and_counts_what_it_cut():
     document = Document("d", "", " ".join(f"w{i}" for i in range(40)))
     plan = plan_passages([document], FakeEncoder(window=10), window=10, stride=5, max_passages=1)
     assert plan.texts == [" ".join(f"w{i}" for i in range(10))] and plan.cut_short == 1
+
+
+LEAD_TEXT = "Remove a whole directory tree.\n  \nEvery file below it goes too, then the directory itself."
+
+
+def test_the_lead_paragraph_ends_before_the_first_blank_line_and_needs_text_after_it():
+    assert LEAD_TEXT[: lead_paragraph_end(LEAD_TEXT)] == "Remove a whole directory tree."
+    assert lead_paragraph_end("\n\n  Leading blank lines.\n\nThen more.") == len("\n\n  Leading blank lines.")
+    for one_paragraph in ("One line.", "Two lines,\nno blank one.", "Trailing blank lines.\n\n \n", ""):
+        assert lead_paragraph_end(one_paragraph) is None
+
+
+def test_a_lead_passage_comes_first_and_the_document_is_encoded_as_before_after_it():
+    document = Document("d", "shutil.rmtree(path)", LEAD_TEXT)
+    plan = plan_passages([document], FakeEncoder(window=50), window=50, stride=50, lead=True)
+    lead_end = len("Remove a whole directory tree.")
+    assert plan.spans == [[(0, lead_end), (0, len(LEAD_TEXT))]]
+    assert plan.texts == ["shutil.rmtree(path) Remove a whole directory tree.", document.encoding_text()]
+    without = plan_passages([document], FakeEncoder(window=50), window=50, stride=50)
+    assert without.texts == [document.encoding_text()]
+
+
+def test_no_lead_passage_for_one_paragraph_or_a_lead_longer_than_the_first_window():
+    one = Document("a", "", "Just one paragraph of text.")
+    long_lead = Document("b", "", " ".join(f"w{i}" for i in range(12)) + "\n\nAfter.")
+    plan = plan_passages([one, long_lead], FakeEncoder(window=10), window=10, stride=10, lead=True)
+    assert plan.spans[0] == [(0, len(one.text))]
+    assert len(plan.spans[1]) == 2 and plan.spans[1][0][0] == 0 and plan.spans[1][1][0] > 0  # windows only
+
+
+def test_a_lead_passage_is_searched_recorded_and_kept_by_a_reindex(tmp_path):
+    documents = {f"doc{n}": f"Topic{n} summary.\n\n" + filler(f"detail{n}x", 8) for n in range(6)}
+    corpus = long_corpus(tmp_path / "c.jsonl", documents)
+    index_dir = tmp_path / "idx"
+    build_index(read_corpus(corpus), index_dir, FakeEncoder(window=64), IndexConfig(lead_passage=True))
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    assert manifest.passages["lead"] is True and manifest.passage_count == 12 and passage_rows_agree(index_dir)
+    hit = Searcher.open(index_dir, encoder=FakeEncoder(window=64)).search("topic3 summary", k=1, mode="dense")[0]
+    assert hit.doc_id == "doc3" and hit.passage == (0, len("Topic3 summary."))
+    documents["doc0"] = "Changed summary.\n\nAnd a new body."
+    report = reindex(index_dir, long_corpus(tmp_path / "changed.jsonl", documents), FakeEncoder(window=64))
+    manifest = Manifest.read(layout.current_version_dir(index_dir))  # settings from the manifest: one to encode
+    assert report.encoded == 1 and manifest.passages["lead"] is True and manifest.passage_count == 12
+
+
+def test_an_index_without_lead_passages_records_no_lead_setting(long_index):
+    assert "lead" not in Manifest.read(layout.current_version_dir(long_index)).passages
 
 
 def test_exact_max_passage_takes_each_documents_best_passage_and_the_first_of_ties():

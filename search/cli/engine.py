@@ -67,6 +67,12 @@ def add_index_command(commands) -> None:
         help="tokens between passage starts (default: the window, no overlap)",
     )
     parser.add_argument(
+        "--lead-passage",
+        action="store_true",
+        help="also encode each document's first paragraph alone, when more text follows it "
+        "(for texts that open with a summary, such as docstrings; the default index does)",
+    )
+    parser.add_argument(
         "--prior-field",
         default="",
         metavar="FIELD",
@@ -96,6 +102,7 @@ def _run_index(args) -> int:
         factory=args.index_factory,
         passage_window=args.passage_window,
         passage_stride=args.passage_stride,
+        lead_passage=args.lead_passage,
         filter_fields=tuple(args.filter_fields),
         on_disk=args.on_disk,
     )
