@@ -93,6 +93,9 @@ class FinetuneConfig:
     # pseudo-queries' nearest documents held (a KL term; dualsearch.finetune.anchor)
     anchor_kind: str = "distance"
     interpolate: bool = True  # WiSE-FT: mix the tuned towers with the base, weight chosen on dev
+    # train low-rank adapters of this rank on each trained tower instead of all its weights, merged after
+    # training (None: full fine-tuning; dualsearch.finetune.lora); adapters usually want a higher learning rate
+    lora_rank: int | None = None
     # --- output
     keep_checkpoints: bool = False  # keep <out>/checkpoints after training
 
@@ -106,6 +109,7 @@ class FinetuneConfig:
             "max_positives_per_query",
             "dev_max_documents",
             "evaluation_steps",
+            "lora_rank",
             allow_none=True,
         )
         for name in (

@@ -81,6 +81,8 @@ def finetune(
     from dualsearch.finetune.recipe import DataShape, recipe_config
 
     require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
+    if (options or {}).get("lora_rank") or (config is not None and config.lora_rank):
+        require("peft", "finetune", "LoRA adapters (lora_rank)")
     options = dict(options or {})
     # bad option values fail here, before the data is read
     given = dataclasses.replace(config or FinetuneConfig(), **options)
@@ -169,7 +171,7 @@ def train_towers(
 ) -> FinetuneReport:
     """Train towers on ``train``, choose on ``dev`` what to keep (:mod:`~dualsearch.finetune.selection`)
     and publish ``out_dir``."""
-    from dualsearch.finetune.interpolate import snapshot
+    from dualsearch.finetune.interpolate import snapshot, towers_of
     from dualsearch.finetune.model import build_training_model, document_length, freeze_document_tower, set_max_lengths
     from dualsearch.finetune.scale import spread_matched_scale
     from dualsearch.finetune.selection import document_lengths, select_or_keep, selection_report, selection_warnings
@@ -197,6 +199,10 @@ def train_towers(
         rows = training_dataset(train, config, model, show_progress)
         anchors = _anchors(model, train, config, evaluator, frozen)
         mined = time.perf_counter()
+        if config.lora_rank is not None:
+            from dualsearch.finetune.lora import add_adapters
+
+            add_adapters(model, config.lora_rank, frozenset(towers_of(model)) - frozen)
         trainer = make_trainer(
             model,
             rows.dataset,
@@ -208,6 +214,10 @@ def train_towers(
             anchors=anchors,
         )
         trainer.train()
+        if config.lora_rank is not None:
+            from dualsearch.finetune.lora import merge_adapters
+
+            merge_adapters(model)  # plain weights again: interpolation, saving and export as for full training
         trained = time.perf_counter()
         logger.info("trained %d steps in %.1fs", trainer.state.global_step, trained - mined)
         lengths = (config.max_query_length, training_length, saved_lengths)
@@ -223,7 +233,7 @@ def train_towers(
             _unprefixed(selection.before),
             _unprefixed(selection.after),
             evaluation_history(trainer),
-            _checkpoint_name(trainer),
+            _best_evaluation(trainer),
             round(trained - mined, 1),
             round(mined - started, 1),
             library_versions(),
@@ -377,7 +387,13 @@ def _search_choice(model, dev: TrainingData | None, evaluator, name: str):
     return choose_search_settings(model, dev, evaluator.document_ids, name)
 
 
-def _checkpoint_name(trainer) -> str | None:
+def _best_evaluation(trainer) -> str | None:
+    """``checkpoint-N``: the step whose towers were kept (a LoRA run keeps it in memory, not on disk)."""
+    from dualsearch.finetune.lora import BestAdaptersCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, BestAdaptersCallback):
+            return f"checkpoint-{callback.best_step}" if callback.best_step is not None else None
     best = trainer.state.best_model_checkpoint
     return Path(best).name if best else None
 

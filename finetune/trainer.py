@@ -83,6 +83,8 @@ def training_arguments(
     )
 
     schedule = "steps" if config.evaluation_steps else "epoch"
+    # adapter layers do not load back from a checkpoint: a LoRA run keeps its best evaluation in memory
+    checkpoints = config.lora_rank is None
     return SentenceTransformerTrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=config.epochs,
@@ -99,10 +101,10 @@ def training_arguments(
         learning_rate_mapping=document_learning_rate_mapping(config),
         eval_strategy=schedule if evaluate else "no",
         eval_steps=config.evaluation_steps,
-        save_strategy=schedule,
+        save_strategy=schedule if checkpoints else "no",
         save_steps=config.evaluation_steps,
         save_total_limit=2 if evaluate else 1,
-        load_best_model_at_end=evaluate,
+        load_best_model_at_end=evaluate and checkpoints,
         metric_for_best_model=BEST_METRIC if evaluate else None,
         greater_is_better=True,
         logging_steps=10,
@@ -163,6 +165,10 @@ def make_trainer(
     if not show_progress:
         trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_LoggingCallback())
+    if config.lora_rank is not None and evaluator is not None:
+        from dualsearch.finetune.lora import BestAdaptersCallback
+
+        trainer.add_callback(BestAdaptersCallback(model, BEST_METRIC))
     return trainer
 
 

@@ -42,6 +42,7 @@ _FIELD_OPTIONS = {
     "anchor_weight": float,
     "anchor_batch_size": int,
     "anchor_kind": str,
+    "lora_rank": int,
 }
 _FLAGS = ("tied", "avoid_known_positives", "gradient_cache", "bf16", "interpolate", "keep_checkpoints", "logq")
 _HELP = {
@@ -89,6 +90,8 @@ _HELP = {
     "anchor_batch_size": "anchor texts per tower and step with --anchor-weight (default 8)",
     "anchor_kind": "what --anchor-weight holds: distance (each tower's vectors of the anchor texts) or ranking "
     "(the base towers' ranking of pseudo-queries' nearest documents, a KL term; default distance)",
+    "lora_rank": "train low-rank adapters (LoRA, peft) of this rank on each trained tower instead of all its "
+    "weights, merged into plain weights after training (default: full fine-tuning); try a higher --learning-rate",
     "logq": "correct each in-batch negative's logit by the log of how often it is a positive (Yi et al. 2019): "
     "popular documents are not pushed down for being everyone's negative (default: on for a click log, off otherwise)",
 }
