@@ -1,4 +1,5 @@
-"""How the default index ranks, chosen on dev questions: the fusion weight and the usage prior's weight.
+"""How the default index ranks, chosen on dev questions: the fusion weight, the usage prior's weight and
+the boost of functions and classes.
 
     python -m bench.stdlib_dev [--queries bench/data/stdlib_dev_queries.jsonl]
 
@@ -8,11 +9,11 @@ bench/stdlib_search.py reports; not one of them repeats a judged question), and 
 summary sentence of 80 seeded random functions, classes and methods, answered by that document (what
 someone who remembers a docstring's words types). Every setting of the grid (dense search, and
 hybrid at several towers' weights, each with several prior weights) searches both on the default
-index; the mean of the two MRR@10 picks the winner, and among settings within 0.005 of it the one
-with the smallest prior weight, then the weight closest to the engine's default fusion (the least
-departure from what every other index does). The choice
-is copied by hand into dualsearch.defaults (STDLIB_DENSE_WEIGHT, STDLIB_PRIOR_WEIGHT); this script
-only reports it. Writes results/stdlib_dev.json.
+index, each with several boosts of function and class documents; the mean of the two MRR@10 picks
+the winner, and among settings within 0.005 of it the one with the smallest boost, then the smallest
+prior weight, then the weight closest to the engine's default fusion (the least departure from what
+every other index does). The choice is copied by hand into dualsearch.defaults (STDLIB_DENSE_WEIGHT,
+STDLIB_PRIOR_WEIGHT, STDLIB_KIND_BOOST); this script only reports it. Writes results/stdlib_dev.json.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dualsearch.corpora.stdlib_extract import UNDOCUMENTED
 DEV_QUERIES = REPO / "bench" / "data" / "stdlib_dev_queries.jsonl"
 DENSE_WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 PRIOR_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7)
+KIND_BOOSTS = (0.0, 0.05, 0.08, 0.1, 0.15)
 TOLERANCE = 0.005  # MRR@10 on 80 questions moves by 1/160 when one answer goes from rank 1 to 2
 KNOWN_ITEMS, KNOWN_ITEM_SEED = 80, 0
 _MARKUP = re.compile(r"``?|\*\*?")
@@ -63,12 +65,13 @@ def known_item_queries(documents, count: int = KNOWN_ITEMS, seed: int = KNOWN_IT
 
 
 def settings_grid() -> list[dict]:
-    """Every setting tried: dense with each prior weight, hybrid with each fusion and prior weight.
+    """Every setting tried: dense with each prior weight, hybrid with each fusion and prior weight, each
+    with every boost of functions and classes.
 
     Example:
         >>> grid = settings_grid()
         >>> len(grid), grid[0]
-        (63, {'mode': 'dense', 'prior_weight': 0.0})
+        (315, {'mode': 'dense', 'prior_weight': 0.0, 'kind_boost': 0.0})
     """
     dense = [{"mode": "dense", "prior_weight": prior} for prior in PRIOR_WEIGHTS]
     hybrid = [
@@ -76,24 +79,42 @@ def settings_grid() -> list[dict]:
         for weight in DENSE_WEIGHTS
         for prior in PRIOR_WEIGHTS
     ]
-    return dense + hybrid
+    return [{**setting, "kind_boost": boost} for setting in dense + hybrid for boost in KIND_BOOSTS]
+
+
+def search_overrides(setting: dict) -> dict:
+    """A grid setting as search arguments: its kind boost becomes the boosts of functions and classes.
+
+    Example:
+        >>> search_overrides({"mode": "dense", "prior_weight": 0.1, "kind_boost": 0.05})["boosts"]
+        (('kind', 'function', 0.05), ('kind', 'class', 0.05))
+    """
+    from dualsearch.default_index import kind_boosts
+
+    overrides = {name: value for name, value in setting.items() if name != "kind_boost"}
+    return {**overrides, "boosts": kind_boosts(setting["kind_boost"])}
 
 
 def choose(scored: list[tuple[dict, dict]], default_dense_weight: float) -> dict:
-    """The setting with the best ``mrr@10`` (the objective), preferring (within :data:`TOLERANCE`) a smaller prior
-    weight, then a fusion weight closer to the default.
+    """The setting with the best ``mrr@10`` (the objective), preferring (within :data:`TOLERANCE`) a smaller
+    boost, then a smaller prior weight, then a fusion weight closer to the default.
 
     Example:
-        >>> choose([({"prior_weight": 0.2, "dense_weight": 0.5}, {"mrr@10": 0.60}),
-        ...         ({"prior_weight": 0.1, "dense_weight": 0.9}, {"mrr@10": 0.598}),
-        ...         ({"prior_weight": 0.1, "dense_weight": 0.6}, {"mrr@10": 0.597})], 0.5)
-        {'prior_weight': 0.1, 'dense_weight': 0.6}
+        >>> choose([({"kind_boost": 0, "prior_weight": 0.2, "dense_weight": 0.5}, {"mrr@10": 0.60}),
+        ...         ({"kind_boost": 0, "prior_weight": 0.1, "dense_weight": 0.9}, {"mrr@10": 0.598}),
+        ...         ({"kind_boost": 0, "prior_weight": 0.1, "dense_weight": 0.6}, {"mrr@10": 0.597}),
+        ...         ({"kind_boost": 0.1, "prior_weight": 0.0, "dense_weight": 0.5}, {"mrr@10": 0.601})], 0.5)
+        {'kind_boost': 0, 'prior_weight': 0.1, 'dense_weight': 0.6}
     """
     best = max(metrics["mrr@10"] for _, metrics in scored)
     close = [setting for setting, metrics in scored if metrics["mrr@10"] >= best - TOLERANCE]
     return min(
         close,
-        key=lambda s: (s["prior_weight"], abs(s.get("dense_weight", default_dense_weight) - default_dense_weight)),
+        key=lambda s: (
+            s["kind_boost"],
+            s["prior_weight"],
+            abs(s.get("dense_weight", default_dense_weight) - default_dense_weight),
+        ),
     )
 
 
@@ -114,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     for setting in settings_grid():
         metrics = {}
         for name, queries in query_sets.items():
-            results = searcher.search_batch([row["query"] for row in queries.values()], k=10, **setting)
+            results = searcher.search_batch(
+                [row["query"] for row in queries.values()], k=10, **search_overrides(setting)
+            )
             run = {query_id: {r.doc_id: r.score for r in hits} for query_id, hits in zip(queries, results)}
             metrics[name] = score(qrels_of(queries), run)
         metrics["mrr@10"] = round((metrics["questions"]["mrr@10"] + metrics["known_items"]["mrr@10"]) / 2, 4)

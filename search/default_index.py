@@ -10,6 +10,7 @@ from dualsearch.defaults import (
     DEFAULT_CORPUS,
     DEFAULT_INDEX,
     STDLIB_DENSE_WEIGHT,
+    STDLIB_KIND_BOOST,
     STDLIB_PRIOR_FIELD,
     STDLIB_PRIOR_WEIGHT,
     home_dir,
@@ -31,10 +32,19 @@ def default_index_dir() -> Path:
 
 
 def stdlib_settings() -> SearchSettings:
-    """How the default index ranks: hybrid, with the built-in corpus's fusion weight and usage prior."""
+    """How the default index ranks: hybrid, with the built-in corpus's fusion weight, usage prior and
+    boost of functions and classes."""
     return SearchSettings(
-        dense_weight=STDLIB_DENSE_WEIGHT, prior_field=STDLIB_PRIOR_FIELD, prior_weight=STDLIB_PRIOR_WEIGHT
+        dense_weight=STDLIB_DENSE_WEIGHT,
+        prior_field=STDLIB_PRIOR_FIELD,
+        prior_weight=STDLIB_PRIOR_WEIGHT,
+        boosts=kind_boosts(STDLIB_KIND_BOOST),
     )
+
+
+def kind_boosts(weight: float) -> tuple:
+    """The default index's boosts: ``weight`` for functions and for classes (none at 0)."""
+    return tuple(("kind", kind, weight) for kind in ("function", "class")) if weight else ()
 
 
 def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:

@@ -41,6 +41,9 @@ FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 STDLIB_DENSE_WEIGHT = 0.8
 STDLIB_PRIOR_FIELD = "usage"
 STDLIB_PRIOR_WEIGHT = 0.15
+# what users look up is mostly a module's functions and classes, not a method or an attribute: both kinds
+# gain this much (dualsearch.boosts)
+STDLIB_KIND_BOOST = 0.0
 # A prior given at index time without a weight gets the built-in corpus's (dualsearch.priors).
 PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
 # A filter matching at most this many passages is searched exactly over them (a gather of a few

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dualsearch.boosts import check_boosts
 from dualsearch.defaults import DENSE_WEIGHT, FUSION, FUSION_CANDIDATES, MODE, RRF_K
 from dualsearch.errors import InvalidInputError
 from dualsearch.fusion import FUSIONS
@@ -34,6 +35,8 @@ class SearchSettings:
         prior_field: A numeric metadata field whose prior joins every score ("": none); see
             :mod:`dualsearch.priors`.
         prior_weight: The prior's weight (0: the prior is off).
+        boosts: ``(field, value, weight)``: ``weight`` joins the score of every document whose metadata
+            ``field`` is ``value`` (:mod:`dualsearch.boosts`).
 
     Example:
         >>> SearchSettings().with_overrides(mode="dense").mode
@@ -51,8 +54,10 @@ class SearchSettings:
     candidates: int = FUSION_CANDIDATES
     prior_field: str = ""
     prior_weight: float = 0.0
+    boosts: tuple[tuple[str, Any, float], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "boosts", check_boosts(self.boosts))  # a manifest's lists become tuples
         if self.mode not in MODES:
             raise InvalidInputError(f"unknown search mode {self.mode!r}; choose from {', '.join(MODES)}")
         if self.fusion not in FUSIONS:
@@ -69,6 +74,11 @@ class SearchSettings:
     @property
     def uses_prior(self) -> bool:
         return bool(self.prior_field) and self.prior_weight > 0
+
+    @property
+    def reranks(self) -> bool:
+        """True if a prior or a boost reorders the fused candidates."""
+        return self.uses_prior or any(weight for _, _, weight in self.boosts)
 
     def with_overrides(self, **overrides: Any) -> SearchSettings:
         """These settings with the given non-None values replaced."""

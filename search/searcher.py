@@ -20,6 +20,7 @@ import faiss
 import numpy as np
 
 from dualsearch import ann, layout, ondisk
+from dualsearch.boosts import boost_scores
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
@@ -122,6 +123,7 @@ class Searcher:
         self._passages: PassageMap = parts["passages"]
         self.settings = SearchSettings.from_dict(manifest.search)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
+        self._boosts: dict[tuple, np.ndarray] = {}  # boosts -> (n,) their sum per document, read on first use
         self._closed = False
 
     @classmethod
@@ -215,9 +217,10 @@ class Searcher:
         if allowed is not None:
             mask = np.zeros(self.manifest.document_count, np.float32)  # (n,)
             mask[allowed] = 1.0
-        # a prior reorders the candidates, so it needs more of them than k, as the fusion does
-        depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.uses_prior else k
+        # a prior or a boost reorders the candidates, so it needs more of them than k, as the fusion does
+        depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
         priors = self._prior_scores(settings.prior_field) if settings.uses_prior else None
+        added = self._added_scores(settings, priors) if settings.reranks else None
         vectors = dense = lexical = None
         if settings.mode != "lexical":
             vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
@@ -233,8 +236,8 @@ class Searcher:
                 ranked = [(doc, score, None, score, None) for doc, score in _top_positive(lexical[number], depth)]
             else:
                 ranked = self._fuse(vectors[number], dense[number], lexical[number], depth, settings)
-            if priors is not None:
-                ranked = _with_prior(ranked, priors, settings.prior_weight)
+            if added is not None:
+                ranked = _reranked(ranked, added)
             answers.append(self._results(ranked[:k], priors))
         return answers
 
@@ -301,6 +304,19 @@ class Searcher:
             )
             for i in order
         ]
+
+    def _added_scores(self, settings: SearchSettings, priors: np.ndarray | None) -> np.ndarray:
+        """What joins each document's fused score: the weighted prior plus its boosts, (n,) float32."""
+        added = np.zeros(self.manifest.document_count, np.float32)
+        if priors is not None:
+            added += settings.prior_weight * priors
+        if settings.boosts:
+            if settings.boosts not in self._boosts:
+                self._boosts[settings.boosts] = boost_scores(
+                    settings.boosts, self._allowed_documents, self.manifest.document_count
+                )
+            added += self._boosts[settings.boosts]
+        return added
 
     def _prior_scores(self, field_name: str) -> np.ndarray:
         """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.priors`), read once."""
@@ -387,12 +403,12 @@ class Searcher:
             raise SearchFailedError(f"this searcher of {self.index_dir} is closed (after close() or reload())")
 
 
-def _with_prior(ranked: list[Ranked], priors: np.ndarray, weight: float) -> list[Ranked]:
-    """``ranked`` reordered once each score has gained ``weight`` times its document's prior."""
+def _reranked(ranked: list[Ranked], added: np.ndarray) -> list[Ranked]:
+    """``ranked`` reordered once each score has gained its document's ``added`` (weighted prior, boosts)."""
     if not ranked:
         return ranked
     scores = np.array([score for _, score, *_ in ranked], np.float64)
-    order, combined = rerank_with_prior(scores, priors[[doc for doc, *_ in ranked]], weight)
+    order, combined = rerank_with_prior(scores, added[[doc for doc, *_ in ranked]], 1.0)
     return [(ranked[i][0], float(score), *ranked[i][2:]) for i, score in zip(order, combined)]
 
 

@@ -86,6 +86,11 @@ def add_index_command(commands) -> None:
         metavar="W",
         help=f"the prior's weight, added to the fused score (default with --prior-field: {PRIOR_WEIGHT})",
     )
+    add_boost_argument(
+        parser,
+        "add W to the score of documents whose metadata FIELD is VALUE, by default in searches of this "
+        "index (repeatable; e.g. kind=function:0.08)",
+    )
     add_backend_argument(parser, "what encodes the documents (default: onnx-int8)")
     add_batch_size_argument(parser)
     add_executor_arguments(parser)
@@ -185,7 +190,19 @@ def _index_search_settings(args):
         raise InvalidInputError("--prior-weight needs --prior-field (the metadata field to rank with)")
     weight = PRIOR_WEIGHT if args.prior_weight is None else args.prior_weight
     prior = {"prior_field": args.prior_field, "prior_weight": weight if args.prior_field else 0.0}
-    return SearchSettings.from_dict({**model_search_settings(args.model), **prior})
+    boosts = {"boosts": _boosts(args)} if args.boost else {}
+    return SearchSettings.from_dict({**model_search_settings(args.model), **prior, **boosts})
+
+
+def _boosts(args) -> tuple | None:
+    """The ``--boost`` options, parsed (None when there are none)."""
+    from dualsearch.boosts import parse_boost
+
+    return tuple(parse_boost(text) for text in args.boost) if args.boost else None
+
+
+def add_boost_argument(parser, help_text: str) -> None:
+    parser.add_argument("--boost", action="append", default=[], metavar="FIELD=VALUE:W", help=help_text)
 
 
 def add_mode_arguments(parser) -> None:
@@ -212,6 +229,11 @@ def add_mode_arguments(parser) -> None:
         metavar="W",
         help="the weight of the index's document prior (0 turns it off; default: the index's)",
     )
+    add_boost_argument(
+        parser,
+        "add W to the score of documents whose metadata FIELD is VALUE (repeatable); replaces the index's "
+        "boosts (e.g. kind=function:0 turns them off)",
+    )
 
 
 def _run_search(args) -> int:
@@ -232,6 +254,7 @@ def _run_search(args) -> int:
             fusion=args.fusion,
             dense_weight=args.dense_weight,
             prior_weight=args.prior_weight,
+            boosts=_boosts(args),
         )
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False, indent=2))
@@ -283,6 +306,7 @@ def _run_evaluate(args) -> int:
             fusion=args.fusion,
             dense_weight=args.dense_weight,
             prior_weight=args.prior_weight,
+            boosts=_boosts(args),
         )
         mode = args.mode or searcher.settings.mode
         default_nprobe = searcher.manifest.default_nprobe
