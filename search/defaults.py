@@ -40,10 +40,10 @@ FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 # (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
 STDLIB_DENSE_WEIGHT = 0.8
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.15
+STDLIB_PRIOR_WEIGHT = 0.2
 # what users look up is mostly a module's functions and classes, not a method or an attribute: both kinds
 # gain this much (dualsearch.boosts)
-STDLIB_KIND_BOOST = 0.0
+STDLIB_KIND_BOOST = 0.08
 # A prior given at index time without a weight gets the built-in corpus's (dualsearch.priors).
 PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
 # A filter matching at most this many passages is searched exactly over them (a gather of a few
