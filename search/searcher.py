@@ -39,6 +39,7 @@ from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)
 Ranked = tuple[int, float, float | None, float | None, int | None]  # doc row, score, dense, lexical, best row
+ADDED_CACHE = 8  # (prior, weight, boosts) combinations whose per-document sums a searcher keeps
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Searcher:
         self._passages: PassageMap = parts["passages"]
         self.settings = SearchSettings.from_dict(manifest.search)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
-        self._boosts: dict[tuple, np.ndarray] = {}  # boosts -> (n,) their sum per document, read on first use
+        self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) -> (n,) what joins each score
         self._closed = False
 
     @classmethod
@@ -306,17 +307,19 @@ class Searcher:
         ]
 
     def _added_scores(self, settings: SearchSettings, priors: np.ndarray | None) -> np.ndarray:
-        """What joins each document's fused score: the weighted prior plus its boosts, (n,) float32."""
-        added = np.zeros(self.manifest.document_count, np.float32)
-        if priors is not None:
-            added += settings.prior_weight * priors
-        if settings.boosts:
-            if settings.boosts not in self._boosts:
-                self._boosts[settings.boosts] = boost_scores(
-                    settings.boosts, self._allowed_documents, self.manifest.document_count
-                )
-            added += self._boosts[settings.boosts]
-        return added
+        """What joins each document's fused score: the weighted prior plus its boosts, (n,) float32,
+        computed once per prior and boosts."""
+        key = (settings.prior_field if priors is not None else "", settings.prior_weight, settings.boosts)
+        if key not in self._added:
+            if len(self._added) >= ADDED_CACHE:  # queries that each set another weight must not grow it forever
+                self._added.clear()
+            added = np.zeros(self.manifest.document_count, np.float32)
+            if priors is not None:
+                added += settings.prior_weight * priors
+            if settings.boosts:
+                added += boost_scores(settings.boosts, self._allowed_documents, self.manifest.document_count)
+            self._added[key] = added
+        return self._added[key]
 
     def _prior_scores(self, field_name: str) -> np.ndarray:
         """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.priors`), read once."""
