@@ -98,9 +98,9 @@ class BestAdaptersCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         if self.best is not None:
-            missing = self.model.load_state_dict(self.best[2], strict=False).unexpected_keys
-            if missing:
-                raise ModelError(f"could not restore the best adapters: {missing[:3]}")
+            unexpected = self.model.load_state_dict(self.best[2], strict=False).unexpected_keys
+            if unexpected:
+                raise ModelError(f"could not restore the best adapters: {unexpected[:3]}")
             logger.info("kept the adapters of step %d (%s %.4f)", self.best[1], self.metric, self.best[0])
 
 

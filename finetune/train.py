@@ -81,8 +81,6 @@ def finetune(
     from dualsearch.finetune.recipe import DataShape, recipe_config
 
     require("accelerate", "finetune", "fine-tuning")  # the sentence-transformers trainer needs it
-    if (options or {}).get("lora_rank") or (config is not None and config.lora_rank):
-        require("peft", "finetune", "LoRA adapters (lora_rank)")
     options = dict(options or {})
     # bad option values fail here, before the data is read
     given = dataclasses.replace(config or FinetuneConfig(), **options)
@@ -177,6 +175,8 @@ def train_towers(
     from dualsearch.finetune.selection import document_lengths, select_or_keep, selection_report, selection_warnings
     from dualsearch.finetune.trainer import evaluation_history, make_trainer
 
+    if config.lora_rank is not None:
+        require("peft", "finetune", "LoRA adapters (lora_rank)")  # before anything is read or written
     out_dir = Path(out_dir)
     build_dir = _prepare_build_dir(out_dir, overwrite)
     try:

@@ -3,6 +3,8 @@ into plain weights, the best evaluation kept without checkpoints, and a whole ru
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -121,3 +123,13 @@ def test_a_lora_rank_below_one_is_refused():
 
     with pytest.raises(InvalidInputError, match="lora_rank"):
         FinetuneConfig(lora_rank=0)
+
+
+def test_without_peft_a_lora_run_stops_before_writing_and_names_the_extra(tmp_path, monkeypatch, tiny_plain_model_dir):
+    from dualsearch.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # import peft raises ImportError
+    config = FinetuneConfig(base=str(tiny_plain_model_dir), split="test", lora_rank=2)
+    with pytest.raises(MissingDependencyError, match=r"dualsearch\[finetune\]"):
+        finetune(TINY_CORPUS_DIR, tmp_path / "model", config)
+    assert not list(tmp_path.iterdir())
