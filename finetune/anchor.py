@@ -152,9 +152,9 @@ class AnchoredLoss(nn.Module):
         self._random = random.Random(seed)
         self._orders: list[list[int]] = [[] for _ in anchors]
         if kind == "ranking":
-            queries, documents = (F.normalize(a.targets.float(), dim=-1) for a in anchors)
+            queries, documents = (a.targets.float() for a in anchors)
             nearest = min(RANKING_NEIGHBOURS, len(documents))
-            self._neighbours = (queries @ documents.T).topk(nearest, dim=1).indices
+            self._neighbours = _cosine(queries, documents).topk(nearest, dim=1).indices
 
     def forward(self, sentence_features, labels) -> dict[str, torch.Tensor]:
         return {"ranking": self.ranking_loss(sentence_features, labels), "anchor": self.weight * self.anchor_term()}
