@@ -20,7 +20,10 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set for classes made by a class stat
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # reprs of defaults differ run to run
 _ENVIRON = re.compile(r"environ\(\{.*?\}\)")  # a default of os.environ shows the environment
 # A C function without a text signature opens its docstring with one: "pack(format, v1, ...) -> bytes".
-_SIGNATURE_LINE = re.compile(r"^[A-Za-z_][\w.]*\((?P<params>.*?)\)\s*(?:-+>.*)?$")
+_SIGNATURE_LINE = re.compile(r"^[A-Za-z_][\w.]*\((?P<params>.*?)\)\s*(?:-+>\s*(?P<returns>.*))?$")
+# A single such line is sometimes the summary too: "D.pop(k[,d]) -> v, remove specified key and ...". (Several
+# lines list a constructor's forms, "set() -> new empty set object", before the summary.)
+SUMMARY_WORDS = 4
 # Data documented in its module's docstring: "argv -- command line arguments" (sys), "- os.sep is ..." (os).
 _GLOSSARY_LINE = re.compile(r"^(?:(?P<name>\w+) -- |\s*- (?P<module>[\w.]+)\.(?P<attr>\w+) is )(?P<text>.+)$")
 
@@ -47,11 +50,15 @@ def split_signature_lines(doc: str) -> tuple[str | None, str]:
         (None, 'Return a bytes object.')
         >>> split_signature_lines("date(year, month, day) --> date object")
         ('(year, month, day)', 'date(year, month, day) --> date object')
+        >>> split_signature_lines("D.pop(k[,d]) -> v, remove specified key and return the value.\\n\\nIf the ...")[1]
+        'D.pop(k[,d]) -> v, remove specified key and return the value.\\n\\nIf the ...'
     """
     first, _, rest = doc.partition("\n\n")
     matches = [_SIGNATURE_LINE.match(line.strip()) for line in first.splitlines()]
     if not matches or not all(matches):
         return None, doc
+    if len(matches) == 1 and len((matches[0]["returns"] or "").split()) >= SUMMARY_WORDS:
+        return f"({matches[0]['params']})", doc  # the line is the summary too: it stays
     return f"({matches[0]['params']})", rest.strip() or first  # a docstring that is only a signature stays
 
 
