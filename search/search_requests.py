@@ -9,10 +9,12 @@ query over several indexes, keyed by the label each index has on the page.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from dualsearch.boosts import check_boosts, parse_boost
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.filters import merge_filters, parse_filter_option
@@ -120,6 +122,48 @@ def check_nprobe(nprobe) -> int:
     return 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
 
 
+def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=None) -> dict:
+    """A request's changes to how the index ranks, as the CLI's ``--fusion``, ``--dense-weight``,
+    ``--prior-weight`` and ``--boost`` make them; None (or absent) keeps the index's. ``boosts`` is a list
+    of ``FIELD=VALUE:W`` texts or ``[field, value, weight]`` triples and replaces the index's boosts (an
+    empty list turns them off). The values are checked when the search combines them with the index's
+    settings (:class:`~dualsearch.search_settings.SearchSettings`).
+
+    Example:
+        >>> ranking_overrides(dense_weight="0.7", boosts=["kind=function:0.1"])
+        {'dense_weight': 0.7, 'boosts': (('kind', 'function', 0.1),)}
+        >>> ranking_overrides(boosts="kind")
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: boosts must be a list of FIELD=VALUE:W texts, got 'kind'
+    """
+    overrides = {
+        "fusion": fusion or None,
+        "dense_weight": _number(dense_weight, "dense_weight"),
+        "prior_weight": _number(prior_weight, "prior_weight"),
+        "boosts": None if boosts is None else _boosts(boosts),
+    }
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def _number(value, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
+    return number
+
+
+def _boosts(boosts) -> tuple:
+    if not isinstance(boosts, (list, tuple)):
+        raise InvalidInputError(f"boosts must be a list of FIELD=VALUE:W texts, got {boosts!r}")
+    return check_boosts([parse_boost(boost) if isinstance(boost, str) else boost for boost in boosts])
+
+
 def answer(
     searcher: Searcher,
     queries: list[str],
@@ -128,6 +172,7 @@ def answer(
     mode: str | None = None,
     filter=None,
     explain: bool = False,
+    ranking: dict | None = None,
 ) -> Answer:
     """Run checked queries on one index, timing them: the one search path of the service and the demo.
 
@@ -138,10 +183,13 @@ def answer(
         mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for the index's default.
         filter: Parsed conditions (:func:`parse_filter_text`), or None.
         explain: Also explain each result (:meth:`~dualsearch.searcher.Searcher.explain`).
+        ranking: Changes to the index's fusion, prior weight and boosts (:func:`ranking_overrides`).
     """
     probe = _effective_nprobe(searcher, nprobe)
     started = time.perf_counter()
-    results = searcher.search_batch(queries, k=k, nprobe=probe or None, mode=mode or None, filter=filter)
+    results = searcher.search_batch(
+        queries, k=k, nprobe=probe or None, mode=mode or None, filter=filter, **(ranking or {})
+    )
     seconds = time.perf_counter() - started
     logger.debug("%d queries answered in %.1f ms (nprobe %d)", len(queries), seconds * 1000, probe)
     explanations = [searcher.explain(query, found) for query, found in zip(queries, results)] if explain else None

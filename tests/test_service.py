@@ -96,6 +96,42 @@ def test_mode_and_filter_reach_the_search(service):
     assert {result["metadata"]["topic"] for result in posted["results"]} == {"tea"}
 
 
+def test_a_request_can_change_the_fusion_and_the_boosts_as_the_cli_can(service, tiny_index, fake_encoder):
+    client, _ = service
+    query = "which tea is oxidised the most"
+    with Searcher.open(tiny_index, encoder=fake_encoder) as searcher:
+        towers_only = [r.doc_id for r in searcher.search(query, k=5, dense_weight=1.0)]
+        bm25_only = [r.doc_id for r in searcher.search(query, k=5, dense_weight=0.0)]
+    assert towers_only != bm25_only  # the two weights rank differently here, so the override shows
+    posted = client.post("/search", json={"query": query, "k": 5, "dense_weight": 0.0}).json()
+    assert [result["id"] for result in posted["results"]] == bm25_only
+    got = client.get("/search", params={"q": query, "k": 5, "dense_weight": 1.0}).json()
+    assert [result["id"] for result in got["results"]] == towers_only
+    # a large boost lifts the coffee documents above every tea document, by GET and by POST
+    lifted = client.get("/search", params={"q": query, "k": 5, "boost": "topic=coffee:5"}).json()["results"]
+    assert [result["metadata"]["topic"] for result in lifted[:2]] == ["coffee", "coffee"]
+    posted = client.post("/search", json={"query": query, "k": 5, "boosts": [["topic", "coffee", 5]]}).json()
+    assert [result["id"] for result in posted["results"]] == [result["id"] for result in lifted]
+    unboosted = client.post("/search", json={"query": query, "k": 5, "boosts": []}).json()["results"]
+    assert unboosted[0]["metadata"]["topic"] == "tea"
+
+
+@pytest.mark.parametrize(
+    ("request_args", "words"),
+    [
+        ({"method": "GET", "url": "/search", "params": {"q": "tea", "dense_weight": 2}}, "dense_weight"),
+        ({"method": "GET", "url": "/search", "params": {"q": "tea", "fusion": "max"}}, "fusion"),
+        ({"method": "GET", "url": "/search", "params": {"q": "tea", "boost": "topic:1"}}, "FIELD=VALUE:WEIGHT"),
+        ({"method": "POST", "url": "/search", "json": {"query": "tea", "prior_weight": 0.3}}, "prior_field"),
+        ({"method": "POST", "url": "/search", "json": {"query": "tea", "boosts": [["topic", "tea"]]}}, "a boost"),
+    ],
+)
+def test_bad_ranking_changes_are_400_with_a_message(service, request_args, words):
+    client, _ = service
+    body = error_of(client.request(**request_args), 400)
+    assert body["code"] == "invalid_input" and words.lower() in body["message"].lower()
+
+
 @pytest.mark.parametrize(
     ("request_args", "words"),
     [

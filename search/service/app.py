@@ -40,6 +40,7 @@ from dualsearch.search_requests import (
     check_k,
     check_nprobe,
     parse_filter_text,
+    ranking_overrides,
     result_record,
 )
 from dualsearch.searcher import Searcher
@@ -85,13 +86,22 @@ def check_queries(query: Any) -> tuple[list[str], bool]:
 
 
 def search_response(
-    searcher: Searcher, query: Any, k: Any, nprobe: Any, mode: str | None, filter: Any, explain: bool = False
+    searcher: Searcher,
+    query: Any,
+    k: Any,
+    nprobe: Any,
+    mode: str | None,
+    filter: Any,
+    explain: bool = False,
+    ranking: dict | None = None,
 ) -> dict:
     """The JSON of a search: version, mode, nprobe, seconds, then the query and its results (one
     string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent). With
-    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.explain`)."""
+    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.explain`); ``ranking`` holds the
+    request's fusion, dense_weight, prior_weight and boosts (:func:`ranking_overrides` takes them)."""
     queries, single = check_queries(query)
-    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, parse_filter_text(filter), explain)
+    conditions = parse_filter_text(filter)
+    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, conditions, explain, ranking)
     explanations = found.explanations or [[None] * len(results) for results in found.results]
     answers = [
         {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
@@ -191,11 +201,17 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
             None, description='metadata conditions, e.g. {"year": {"gte": 2010}}'
         )
         explain: bool = Field(False, description="explain each result: the tokens with the largest shares of its score")
+        fusion: str | None = Field(None, description="how hybrid fuses: rrf or convex; default: the index's")
+        dense_weight: float | None = Field(None, description="the towers' weight in the convex fusion, 0 to 1")
+        prior_weight: float | None = Field(None, description="the weight of the index's document prior; 0 turns it off")
+        boosts: list[str | list[Any]] | None = Field(
+            None, description='replace the index\'s boosts, e.g. ["kind=function:0.1"]; [] turns them off'
+        )
 
-    def searching(query, k, nprobe, mode, filter, explain) -> JSONResponse:
+    def searching(query, k, nprobe, mode, filter, explain, ranking) -> JSONResponse:
         # a JSONResponse goes out as it is: a dict would be validated and re-encoded by FastAPI first
         with live.lease() as searcher:
-            return JSONResponse(search_response(searcher, query, k, nprobe, mode, filter, explain))
+            return JSONResponse(search_response(searcher, query, k, nprobe, mode, filter, explain, ranking))
 
     @app.get("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
     def search_get(
@@ -205,14 +221,20 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         mode: str | None = None,
         filter: Annotated[str | None, Query(description="conditions as the CLI's --filter, ';'-separated")] = None,
         explain: bool = False,
+        fusion: str | None = None,
+        dense_weight: float | None = None,
+        prior_weight: float | None = None,
+        boost: Annotated[list[str] | None, Query(description="FIELD=VALUE:W, repeated; replaces the index's")] = None,
     ) -> JSONResponse:
         """Search with one query."""
-        return searching(q, k, nprobe, mode, filter, explain)
+        ranking = ranking_overrides(fusion, dense_weight, prior_weight, boost)
+        return searching(q, k, nprobe, mode, filter, explain, ranking)
 
     @app.post("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
     def search_post(body: SearchBody) -> JSONResponse:
         """Search with one query or a list of them (encoded together)."""
-        return searching(body.query, body.k, body.nprobe, body.mode, body.filter, body.explain)
+        ranking = ranking_overrides(body.fusion, body.dense_weight, body.prior_weight, body.boosts)
+        return searching(body.query, body.k, body.nprobe, body.mode, body.filter, body.explain, ranking)
 
     @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
     def get_document(doc_id: str) -> dict:
