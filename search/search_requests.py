@@ -199,7 +199,7 @@ def answer(
 def result_record(result: SearchResult, query: str, explanation: dict | None = None) -> dict:
     """A result as the HTTP API returns it: rank, id, score, title, a plain-text snippet of the passage
     that matched (around the query's words), its character span in the text, metadata, the two
-    sides' scores and the document's prior (None when none joined the score).
+    sides' scores, the document's prior and its boosts' sum (each None when none joined the score).
 
     Example:
         >>> record = result_record(SearchResult(1, "d1", 0.5, "Tea", "Green tea.", passage=(0, 10)), "tea")
@@ -217,6 +217,7 @@ def result_record(result: SearchResult, query: str, explanation: dict | None = N
         "dense_score": result.dense_score,
         "lexical_score": result.lexical_score,
         "prior": result.prior,
+        "boost": result.boost,
     }
     return record if explanation is None else record | {"explanation": explanation}
 
@@ -253,7 +254,7 @@ def search_records(
 
     Each dict holds ``index``, ``query`` (as encoded), ``nprobe`` (0 without inverted lists),
     ``seconds`` and ``results`` (dicts with rank, doc_id, score, title, text, metadata, passage,
-    dense_score, lexical_score, prior).
+    dense_score, lexical_score, prior, boost).
 
     Raises:
         InvalidInputError: an empty query, ``k``/``nprobe`` out of range, an unknown mode, a bad filter.

@@ -39,7 +39,7 @@ from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)
 Ranked = tuple[int, float, float | None, float | None, int | None]  # doc row, score, dense, lexical, best row
-ADDED_CACHE = 8  # (prior, weight, boosts) combinations whose per-document sums a searcher keeps
+ADDED_CACHE = 8  # per-document sums a searcher keeps: per (prior, weight, boosts), and per boosts alone
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class SearchResult:
     dense_score: float | None = None  # cosine of the query and the best passage (None: not computed)
     lexical_score: float | None = None  # BM25 score of the document (None: not computed)
     prior: float | None = None  # the document's prior in [0, 1], when one joined the score (dualsearch.priors)
+    boost: float | None = None  # the sum of the boosts it matched, when boosts joined the score (dualsearch.boosts)
 
 
 FP32_BACKENDS = {"torch", "onnx"}  # the same vectors within 1e-4 cosine: mixing them needs no word
@@ -124,7 +125,7 @@ class Searcher:
         self._passages: PassageMap = parts["passages"]
         self.settings = SearchSettings.from_dict(manifest.search)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
-        self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) -> (n,) what joins each score
+        self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) or ("boosts", boosts) -> (n,) sums
         self._closed = False
 
     @classmethod
@@ -221,7 +222,8 @@ class Searcher:
         # a prior or a boost reorders the candidates, so it needs more of them than k, as the fusion does
         depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
         priors = self._prior_scores(settings.prior_field) if settings.uses_prior else None
-        added = self._added_scores(settings, priors) if settings.reranks else None
+        boosts = self._boost_scores(settings.boosts) if settings.boosts else None
+        added = self._added_scores(settings, priors, boosts) if settings.reranks else None
         vectors = dense = lexical = None
         if settings.mode != "lexical":
             vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
@@ -239,7 +241,7 @@ class Searcher:
                 ranked = self._fuse(vectors[number], dense[number], lexical[number], depth, settings)
             if added is not None:
                 ranked = _reranked(ranked, added)
-            answers.append(self._results(ranked[:k], priors))
+            answers.append(self._results(ranked[:k], priors, boosts))
         return answers
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
@@ -306,19 +308,35 @@ class Searcher:
             for i in order
         ]
 
-    def _added_scores(self, settings: SearchSettings, priors: np.ndarray | None) -> np.ndarray:
+    def _added_scores(
+        self, settings: SearchSettings, priors: np.ndarray | None, boosts: np.ndarray | None
+    ) -> np.ndarray:
         """What joins each document's fused score: the weighted prior plus its boosts, (n,) float32,
         computed once per prior and boosts."""
         key = (settings.prior_field if priors is not None else "", settings.prior_weight, settings.boosts)
-        if key not in self._added:
-            if len(self._added) >= ADDED_CACHE:  # queries that each set another weight must not grow it forever
-                self._added.clear()
+
+        def summed() -> np.ndarray:
             added = np.zeros(self.manifest.document_count, np.float32)
             if priors is not None:
                 added += settings.prior_weight * priors
-            if settings.boosts:
-                added += boost_scores(settings.boosts, self._allowed_documents, self.manifest.document_count)
-            self._added[key] = added
+            if boosts is not None:
+                added += boosts
+            return added
+
+        return self._cached(key, summed)
+
+    def _boost_scores(self, boosts: tuple) -> np.ndarray:
+        """Each document's sum of the ``boosts`` it matches, (n,) float32, computed once per boosts."""
+        return self._cached(
+            ("boosts", boosts), lambda: boost_scores(boosts, self._allowed_documents, self.manifest.document_count)
+        )
+
+    def _cached(self, key: tuple, compute) -> np.ndarray:
+        """``compute()``, kept under ``key`` with the other per-document sums (at most :data:`ADDED_CACHE`)."""
+        if key not in self._added:
+            if len(self._added) >= ADDED_CACHE:  # queries that each set another weight must not grow it forever
+                self._added.clear()
+            self._added[key] = np.asarray(compute(), np.float32)
         return self._added[key]
 
     def _prior_scores(self, field_name: str) -> np.ndarray:
@@ -372,7 +390,9 @@ class Searcher:
         k = min(k, len(self._vectors))
         return exact_knn(vectors, np.asarray(self._vectors), k, self.manifest.similarity)
 
-    def _results(self, ranked: list[Ranked], priors: np.ndarray | None) -> list[SearchResult]:
+    def _results(
+        self, ranked: list[Ranked], priors: np.ndarray | None, boosts: np.ndarray | None
+    ) -> list[SearchResult]:
         documents = self._store.fetch(doc for doc, *_ in ranked)
         results = []
         for doc, score, dense_score, lexical_score, best_row in ranked:
@@ -390,6 +410,7 @@ class Searcher:
                     dense_score,
                     lexical_score,
                     None if priors is None else float(priors[doc]),
+                    None if boosts is None else float(boosts[doc]),
                 )
             )
         return results

@@ -67,6 +67,7 @@ def test_search_text_and_json(cli_index, capsys):
         "dense_score",
         "lexical_score",
         "prior",
+        "boost",
     }
 
 

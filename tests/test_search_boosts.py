@@ -56,6 +56,8 @@ def test_the_index_boosts_lift_and_lower_documents_the_query_cannot_tell_apart(i
     assert ids[:2] == ["d5", "d1"] and ids[-1] == "d4" and set(ids) == {f"d{n}" for n in range(6)}
     assert results[0].score - results[2].score == pytest.approx(0.5, abs=1e-5)
     assert results[1].score - results[2].score == pytest.approx(0.3, abs=1e-5)
+    # each result says what its boosts added: the sum of the ones it matched
+    assert [round(r.boost, 5) for r in results] == [0.5, 0.3, 0.0, 0.0, 0.0, -0.2]
 
 
 def test_a_query_replaces_the_boosts_or_turns_them_off(index_dir):
@@ -63,6 +65,7 @@ def test_a_query_replaces_the_boosts_or_turns_them_off(index_dir):
         assert ranked_ids(searcher, boosts=(("kind", "class", 1.0),))[0] == "d3"
         off = ranked_ids(searcher, boosts=(("kind", "class", 0.0),))
         assert off == ranked_ids(searcher, boosts=()) != ranked_ids(searcher)  # zero weight: as if no boost
+        assert {r.boost for r in searcher.search("split a string into words", boosts=())} == {None}
 
 
 def test_boosts_are_recorded_in_the_manifest_and_read_back_as_tuples(index_dir):

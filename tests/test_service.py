@@ -110,6 +110,7 @@ def test_a_request_can_change_the_fusion_and_the_boosts_as_the_cli_can(service, 
     # a large boost lifts the coffee documents above every tea document, by GET and by POST
     lifted = client.get("/search", params={"q": query, "k": 5, "boost": "topic=coffee:5"}).json()["results"]
     assert [result["metadata"]["topic"] for result in lifted[:2]] == ["coffee", "coffee"]
+    assert [result["boost"] for result in lifted[:3]] == [5.0, 5.0, 0.0]
     posted = client.post("/search", json={"query": query, "k": 5, "boosts": [["topic", "coffee", 5]]}).json()
     assert [result["id"] for result in posted["results"]] == [result["id"] for result in lifted]
     unboosted = client.post("/search", json={"query": query, "k": 5, "boosts": []}).json()["results"]
