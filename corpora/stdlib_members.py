@@ -12,7 +12,7 @@ import inspect
 import re
 import sys
 from collections.abc import Iterator
-from types import ModuleType
+from types import GenericAlias, ModuleType
 from typing import Any
 
 TITLE_CHARS = 100  # a title longer than this ends its parameter list with "..."
@@ -64,6 +64,8 @@ def split_signature_lines(doc: str) -> tuple[str | None, str]:
 
 def own_doc(obj: Any) -> str | None:
     """The docstring an object has itself (an instance reports its class's otherwise), or None."""
+    if isinstance(obj, GenericAlias):
+        return None  # dict[str, Any] answers with dict's docstring, which is not the alias's
     doc = getattr(obj, "__doc__", None)
     if inspect.isclass(obj) and not doc and inspect.isfunction(vars(obj).get("__init__")):
         return obj.__init__.__doc__  # what help() shows for a class documented in its __init__
