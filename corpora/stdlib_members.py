@@ -96,11 +96,13 @@ def short_title(name: str, found: inspect.Signature | None, fallback: str | None
         >>> def f(a: int, b=1, *, c: str = "x") -> None: ...
         >>> short_title("m.f", inspect.signature(f))
         "m.f(a, b=1, *, c='x')"
-        >>> short_title("m.g", None, "(x, y)"), short_title("m.h", None)
-        ('m.g(x, y)', 'm.h')
+        >>> short_title("m.g", None, "(x, y)"), short_title("m.h", None), short_title("m.now", inspect.Signature())
+        ('m.g(x, y)', 'm.h', 'm.now()')
     """
     if found is None:
         return f"{name}{fallback}" if fallback else name
+    if not found.parameters:
+        return f"{name}()"  # "(...)" would say that parameters were cut
     plain = found.replace(
         parameters=[p.replace(annotation=p.empty) for p in found.parameters.values()],
         return_annotation=inspect.Signature.empty,

@@ -114,6 +114,7 @@ def test_titles_carry_signatures_and_texts_start_with_the_summary(docs):
     # a signature line that also says what the method does stays: the summary is in it
     assert "remove specified key and return the corresponding value" in docs["method:dict.pop"].text
     assert docs["method:str.split"].title == "str.split(sep=None, maxsplit=-1)"  # no self
+    assert docs["function:random.random"].title == "random.random()"  # no parameters, none cut
     assert docs["class:argparse.ArgumentParser"].title.startswith("argparse.ArgumentParser(prog=None")
     assert not any(" at 0x" in d.title or " at 0x" in d.text for d in docs.values())
 
