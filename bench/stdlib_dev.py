@@ -6,7 +6,7 @@ the boost of functions and classes.
 Two kinds of dev queries, as users type them: questions in their own words (bench/data/
 stdlib_dev_queries.jsonl, written for this choice, apart from the judged set that
 bench/stdlib_search.py reports; not one of them repeats a judged question), and known items: the
-summary sentence of 80 seeded random functions, classes and methods, answered by that document (what
+summary sentence of 80 functions, classes and methods picked by a seeded hash, answered by that document (what
 someone who remembers a docstring's words types). Every setting of the grid (dense search, and
 hybrid at several towers' weights, each with several prior weights) searches both on the default
 index, each with several boosts of function and class documents; the mean of the two MRR@10 picks
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import logging
-import random
 import re
 from pathlib import Path
 
@@ -53,15 +53,30 @@ def summary_sentence(text: str, limit: int = 200) -> str:
 def known_item_queries(documents, count: int = KNOWN_ITEMS, seed: int = KNOWN_ITEM_SEED) -> dict[str, dict]:
     """``count`` seeded functions, classes and methods with a docstring whose summary has at least four
     words: the summary is the query, the document the answer (ids ``k1``, ``k2`` ...). What has no
-    docstring is left out: its text (its call) is ours, not words a reader remembers."""
+    docstring is left out: its text (its call) is ours, not words a reader remembers.
+
+    The pick is the ``count`` candidates first in the order of a seeded hash of their ids, so a change
+    to other documents of the corpus leaves it as it was (a random sample of the list would draw
+    anew whenever one candidate comes or goes, and dev would then compare settings on other items).
+    """
     candidates = [
         (document.id, summary_sentence(document.text))
         for document in documents
         if document.metadata.get("kind") in ("function", "class", "method") and UNDOCUMENTED not in document.text
     ]
     candidates = [(doc_id, query) for doc_id, query in candidates if len(query.split()) >= 4]
-    picked = random.Random(seed).sample(sorted(candidates), count)
+    picked = sorted(candidates, key=lambda candidate: stable_rank(candidate[0], seed))[:count]
     return {f"k{number}": {"query": query, "answers": [doc_id]} for number, (doc_id, query) in enumerate(picked, 1)}
+
+
+def stable_rank(doc_id: str, seed: int) -> str:
+    """A document's place in the seeded order of :func:`known_item_queries` (sha256 of seed and id).
+
+    Example:
+        >>> stable_rank("function:json.dumps", 0)[:12], stable_rank("function:json.dumps", 1)[:12]
+        ('316e26a71286', '82a4a47f61f6')
+    """
+    return hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest()
 
 
 def settings_grid() -> list[dict]:

@@ -22,7 +22,7 @@ import time
 import traceback
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +35,9 @@ DEPRECATED_TITLE = " (deprecated)"  # said where a reader looks first, and seen 
 IMPORT_SECONDS = 20  # per module; the slowest standard module imports in well under a second
 _DEPRECATION_MESSAGE = re.compile(r"(?i)(?:'([\w.]+)'|the ([\w.]+) module) is deprecated")
 _NAMEDTUPLE_FIELD = re.compile(r"Alias for field number \d+")  # collections.namedtuple's generated docstrings
+_DEPRECATED_MARKER = re.compile(r"\*\*DEPRECATED\*\*[ \t]*\n\s*\n(?=\S)", re.IGNORECASE)  # a paragraph of its own
+ENUM_PLACEHOLDER = "An enumeration."  # what enum gives a standard enumeration without a docstring (re.RegexFlag)
+ENUM_MEMBERS_LISTED = 30
 # "Deprecated since 3.12", "This function is deprecated", ".. deprecated::": not "warnings about deprecated features".
 _DEPRECATED_TEXT = re.compile(
     r"(?im)^(?:\.\. )?deprecated\b|\b(?:is|are|now) deprecated\b|\bdeprecated (?:alias|since)\b"
@@ -224,7 +227,12 @@ def document(
     doc = members.clean_doc(members.own_doc(obj))
     found = members.signature(obj, drop_first) if kind in ("class", "function", "method") else None
     fallback, doc = members.split_signature_lines(doc) if kind != "data" else (None, doc)
-    if not doc and kind == "class":
+    marker = _DEPRECATED_MARKER.match(doc)
+    if marker:  # the title says so; the summary that follows leads the text (imp.load_module)
+        deprecated, doc = True, doc[marker.end() :]
+    if kind == "class" and doc in ("", ENUM_PLACEHOLDER) and isinstance(getattr(obj, "__members__", None), Mapping):
+        doc = undocumented_enum_text(public, obj)
+    elif not doc and kind == "class":
         doc = undocumented_class_text(public, obj, found)
     elif not doc and kind in ("function", "method") and found is not None:
         doc = f"{kind.capitalize()} {members.clean_doc(public + str(found))}, {UNDOCUMENTED}."
@@ -239,6 +247,13 @@ def document(
         metadata["inherited_from"] = inherited_from
     title = members.short_title(public, found, fallback) + (DEPRECATED_TITLE if deprecated else "")
     return {"_id": f"{kind}:{public}", "title": title, "text": doc, "metadata": metadata}
+
+
+def undocumented_enum_text(public: str, enumeration: type) -> str:
+    """What an enumeration without a docstring tells a reader: its members (re.RegexFlag, signal.Signals)."""
+    names = list(enumeration.__members__)
+    listed = ", ".join(names[:ENUM_MEMBERS_LISTED]) + (", ..." if len(names) > ENUM_MEMBERS_LISTED else "")
+    return f"Enumeration {public}, {UNDOCUMENTED}. Its members: {listed}."
 
 
 def undocumented_class_text(public: str, cls: type, found) -> str:

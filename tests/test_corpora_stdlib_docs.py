@@ -16,7 +16,7 @@ import pytest
 
 from dualsearch.corpora.records import FieldNames, validated_documents
 from dualsearch.corpora.stdlib_docs import extract, stdlib_records
-from dualsearch.corpora.stdlib_extract import UNDOCUMENTED
+from dualsearch.corpora.stdlib_extract import ENUM_PLACEHOLDER, UNDOCUMENTED, document
 from dualsearch.corpora.stdlib_modules import SIDE_EFFECT_MODULES
 
 # The names of issue #14's first list: what Python users look up.
@@ -123,6 +123,27 @@ def test_an_alias_is_not_documented_by_its_origins_docstring(docs):
     # wsgiref.types.WSGIEnvironment = dict[str, Any] reports dict's __doc__ as its own
     class_texts = {d.text for d in docs.values() if d.metadata["kind"] == "class"}
     assert not [doc_id for doc_id, d in docs.items() if d.metadata["kind"] == "data" and d.text in class_texts]
+
+
+def test_an_enumeration_without_a_docstring_lists_its_members(docs):
+    import enum
+
+    Colour = enum.Enum("Colour", "RED GREEN")
+    Colour.__doc__ = ENUM_PLACEHOLDER  # what the standard library's own enumerations get (re.RegexFlag)
+    text = document("class", "paint.Colour", "paint", Colour)["text"]
+    assert text == f"Enumeration paint.Colour, {UNDOCUMENTED}. Its members: RED, GREEN."
+    assert "IGNORECASE" in docs["class:re.RegexFlag"].text
+
+
+def test_a_leading_deprecated_marker_gives_way_to_the_summary():
+    def load(name):
+        """**DEPRECATED**
+
+        Load a module by name."""
+
+    record = document("function", "old.load", "old", load)
+    assert record["text"] == "Load a module by name." and record["metadata"]["deprecated"] is True
+    assert record["title"] == "old.load(name) (deprecated)"
 
 
 def test_documented_data_and_topics(docs):
