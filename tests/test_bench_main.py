@@ -24,6 +24,7 @@ WITHOUT_SLOW = [
     "one_shot",
     "stdlib_dev",
     "stdlib_search",
+    "stdlib_ablations",
     "click_log",
     "ray_encoding",
 ]

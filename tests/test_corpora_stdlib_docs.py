@@ -232,11 +232,13 @@ def test_the_judged_queries_are_answerable_from_the_corpus(docs):
 def test_the_search_benchmark_helpers_run_as_documented():
     import doctest
 
+    import bench.stdlib_ablations
     import bench.stdlib_dev
     import bench.stdlib_search
 
     assert doctest.testmod(bench.stdlib_search).failed == 0
     assert doctest.testmod(bench.stdlib_dev).failed == 0
+    assert doctest.testmod(bench.stdlib_ablations).failed == 0
 
 
 def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
