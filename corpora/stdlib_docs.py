@@ -46,7 +46,7 @@ from dualsearch.errors import CorpusError
 
 logger = logging.getLogger(__name__)
 
-EXTRACTION_VERSION = 12  # bump when the documents or how the default index encodes them change: it is rebuilt
+EXTRACTION_VERSION = 13  # bump when the documents or how the default index encodes them change: it is rebuilt
 EXTRACT_TIMEOUT_SECONDS = 600  # the whole child process; one import has its own, shorter limit
 USAGE_SHARES = 2  # children counting usage, a share of the source files each (most of the time taken)
 # The child runs ``python -I -S -B`` (no site-packages, no environment, no bytecode written), so it

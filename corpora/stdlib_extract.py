@@ -38,6 +38,7 @@ _NAMEDTUPLE_FIELD = re.compile(r"Alias for field number \d+")  # collections.nam
 _DEPRECATED_MARKER = re.compile(r"\*\*DEPRECATED\*\*[ \t]*\n\s*\n(?=\S)", re.IGNORECASE)  # a paragraph of its own
 ENUM_PLACEHOLDER = "An enumeration."  # what enum gives a standard enumeration without a docstring (re.RegexFlag)
 ENUM_MEMBERS_LISTED = 30
+DATA_VALUE_CHARS = 80  # a longer value is described by its type alone
 # "Deprecated since 3.12", "This function is deprecated", ".. deprecated::": not "warnings about deprecated features".
 _DEPRECATED_TEXT = re.compile(
     r"(?im)^(?:\.\. )?deprecated\b|\b(?:is|are|now) deprecated\b|\bdeprecated (?:alias|since)\b"
@@ -66,9 +67,11 @@ def extract() -> dict[str, Any]:
     for name in implementation_modules(modules):
         del modules[name]
         left_out["implementation of a package that re-exports from it"].append(name)
-    records = [*topic_records(), *module_records(modules, warned), *object_records(modules, warned)]
+    records = {}
+    for record in [*topic_records(), *module_records(modules, warned), *object_records(modules, warned)]:
+        records.setdefault(record["_id"], record)  # a value its module's docstring describes keeps that text
     return {
-        "records": records,
+        "records": list(records.values()),
         "modules": sorted(modules),
         "left_out": {reason: sorted(names) for reason, names in sorted(left_out.items())},
         "import_failed": failed,
@@ -191,7 +194,7 @@ def object_records(modules: dict[str, ModuleType], warned: set[str]) -> Iterator
 
 def canonical_names(modules: dict[str, ModuleType]) -> list[tuple[str, str, Any, str]]:
     """(public name, module, object, kind) once for each object that some documented module exports."""
-    best: dict[int, tuple] = {}
+    best: dict[tuple[int, str], tuple] = {}
     for module_name, module in modules.items():
         for attribute in members.public_names(module, module_name):
             try:
@@ -199,7 +202,9 @@ def canonical_names(modules: dict[str, ModuleType]) -> list[tuple[str, str, Any,
             except Exception:  # a lazy module __getattr__ may fail
                 continue
             kind = members.kind_of(obj)
-            if kind is None:
+            if kind is None and members.is_plain_datum(attribute, obj):
+                kind = "data"
+            elif kind is None:
                 continue
             public = attribute if module_name == "builtins" else f"{module_name}.{attribute}"
             rank = (
@@ -209,8 +214,11 @@ def canonical_names(modules: dict[str, ModuleType]) -> list[tuple[str, str, Any,
                 module_name != getattr(obj, "__module__", None),
                 public,
             )
-            if id(obj) not in best or rank < best[id(obj)][0]:
-                best[id(obj)] = (rank, public, module_name, obj, kind)
+            # a re-export is the same object; small numbers are shared objects too, so data is told
+            # apart by its name as well (marshal.version is not another module's 4)
+            key = (id(obj), attribute if members.is_plain_datum(attribute, obj) else "")
+            if key not in best or rank < best[key][0]:
+                best[key] = (rank, public, module_name, obj, kind)
     return sorted((entry[1:] for entry in best.values()), key=lambda entry: entry[0])
 
 
@@ -236,17 +244,39 @@ def document(
         doc = undocumented_class_text(public, obj, found)
     elif not doc and kind in ("function", "method") and found is not None:
         doc = f"{kind.capitalize()} {members.clean_doc(public + str(found))}, {UNDOCUMENTED}."
+    elif not doc and kind == "data" and members.is_plain_datum(public.rpartition(".")[2], obj):
+        doc = undocumented_data_text(public, obj)
     if not doc or _NAMEDTUPLE_FIELD.fullmatch(doc):
         return None
     deprecated = deprecated or bool(getattr(obj, "__deprecated__", None)) or bool(_DEPRECATED_TEXT.search(doc))
     origin = getattr(obj, "fget", None) or obj  # a property is defined where its getter is
-    metadata = {"kind": kind, "module": module, "defined_in": members.defined_in(origin), "deprecated": deprecated}
+    defined = members.defined_in(origin) or public  # a number or a string says nothing of where it is from
+    metadata = {"kind": kind, "module": module, "defined_in": defined, "deprecated": deprecated}
     if found is not None or fallback:
         metadata["signature"] = members.clean_doc(f"{public}{found if found is not None else fallback}")
     if inherited_from:
         metadata["inherited_from"] = inherited_from
     title = members.short_title(public, found, fallback) + (DEPRECATED_TITLE if deprecated else "")
     return {"_id": f"{kind}:{public}", "title": title, "text": doc, "metadata": metadata}
+
+
+def undocumented_data_text(public: str, value: Any) -> str:
+    """What a value without documentation tells a reader: its type, and the value itself when it is
+    a short number or text (``math.pi``); a container's contents are not shown (``os.environ`` would
+    show the environment).
+
+    Example:
+        >>> undocumented_data_text("math.pi", 3.141592653589793)
+        'Data math.pi = 3.141592653589793 (float), without a docstring of its own.'
+        >>> undocumented_data_text("keyword.kwlist", ["False", "None"])
+        'Data keyword.kwlist, of type list, without a docstring of its own.'
+    """
+    kind = type(value)
+    type_name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    shown = repr(value)
+    if isinstance(value, (bool, int, float, complex, str, bytes)) and len(shown) <= DATA_VALUE_CHARS:
+        return f"Data {public} = {shown} ({type_name}), {UNDOCUMENTED}."
+    return f"Data {public}, of type {type_name}, {UNDOCUMENTED}."
 
 
 def undocumented_enum_text(public: str, enumeration: type) -> str:

@@ -11,11 +11,12 @@ import functools
 import inspect
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import GenericAlias, ModuleType
 from typing import Any
 
 TITLE_CHARS = 100  # a title longer than this ends its parameter list with "..."
+PLAIN_DATA = (bool, int, float, complex, str, bytes, tuple, list, set, frozenset, Mapping)
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set for classes made by a class statement, unset for static C types
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # reprs of defaults differ run to run
 _ENVIRON = re.compile(r"environ\(\{.*?\}\)")  # a default of os.environ shows the environment
@@ -166,6 +167,18 @@ def kind_of(obj: Any) -> str | None:
     return "data"
 
 
+def is_plain_datum(name: str, obj: Any) -> bool:
+    """True for a module's value that people read although nothing documents it (``math.pi``,
+    ``os.environ``, ``keyword.kwlist``): a lower-case name (PEP 8 writes a C API's constants in capitals,
+    ``socket.AF_INET``: thousands of them, left out) holding a number, text or container.
+
+    Example:
+        >>> is_plain_datum("pi", 3.14), is_plain_datum("AF_INET", 2), is_plain_datum("__version__", "1.0")
+        (True, False, False)
+    """
+    return name[:1].islower() and isinstance(obj, PLAIN_DATA) and not callable(obj)
+
+
 def glossary(module_name: str, doc: str) -> Iterator[tuple[str, str]]:
     """(attribute, description) for data a module's docstring lists, in either of two styles.
 
@@ -195,7 +208,7 @@ def defined_in(obj: Any) -> str:
     owner = getattr(obj, "__objclass__", None) or getattr(obj, "__self__", None)  # C methods name no module
     module = getattr(obj, "__module__", None) or getattr(owner, "__module__", "")
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")
-    return f"{module}.{qualname}" if module else qualname
+    return f"{module}.{qualname}" if module and qualname else qualname  # "" for a value (os.environ)
 
 
 def class_members(cls: type) -> Iterator[tuple[str, Any, str, bool, str | None]]:

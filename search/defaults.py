@@ -38,9 +38,9 @@ FUSION_CANDIDATES = 100  # documents each side brings to the fusion
 # and known items (bench/stdlib_dev.py, bench/data/stdlib_dev_queries.jsonl; never on the judged set
 # of bench/stdlib_search.py): the towers' share in the fusion, and the weight of the ``usage`` prior
 # (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
-STDLIB_DENSE_WEIGHT = 0.8
+STDLIB_DENSE_WEIGHT = 0.7
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.2
+STDLIB_PRIOR_WEIGHT = 0.3
 # what users look up is mostly a module's functions and classes, not a method or an attribute: both kinds
 # gain this much (dualsearch.boosts)
 STDLIB_KIND_BOOST = 0.08

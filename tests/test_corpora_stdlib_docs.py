@@ -125,6 +125,15 @@ def test_an_alias_is_not_documented_by_its_origins_docstring(docs):
     assert not [doc_id for doc_id, d in docs.items() if d.metadata["kind"] == "data" and d.text in class_texts]
 
 
+def test_values_nothing_documents_are_documents_by_their_type_and_never_show_a_container(docs):
+    pi = docs["data:math.pi"]
+    assert pi.title == "math.pi" and pi.text.startswith("Data math.pi = 3.14159") and UNDOCUMENTED in pi.text
+    environ = docs["data:os.environ"]  # its contents would be the environment: only its type is said
+    assert environ.text == f"Data os.environ, of type os._Environ, {UNDOCUMENTED}."
+    assert environ.metadata["defined_in"] == "os.environ" and environ.metadata["usage"] > 100
+    assert "data:socket.AF_INET" not in docs  # a C API's constants (capitals) stay out
+
+
 def test_an_enumeration_without_a_docstring_lists_its_members(docs):
     import enum
 
