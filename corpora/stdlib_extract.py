@@ -202,9 +202,8 @@ def canonical_names(modules: dict[str, ModuleType]) -> list[tuple[str, str, Any,
             except Exception:  # a lazy module __getattr__ may fail
                 continue
             kind = members.kind_of(obj)
-            if kind is None and members.is_plain_datum(attribute, obj):
-                kind = "data"
-            elif kind is None:
+            plain = kind is None and members.is_plain_datum(attribute, obj)
+            if kind is None and not plain:
                 continue
             public = attribute if module_name == "builtins" else f"{module_name}.{attribute}"
             rank = (
@@ -216,9 +215,9 @@ def canonical_names(modules: dict[str, ModuleType]) -> list[tuple[str, str, Any,
             )
             # a re-export is the same object; small numbers are shared objects too, so data is told
             # apart by its name as well (marshal.version is not another module's 4)
-            key = (id(obj), attribute if members.is_plain_datum(attribute, obj) else "")
+            key = (id(obj), attribute if plain else "")
             if key not in best or rank < best[key][0]:
-                best[key] = (rank, public, module_name, obj, kind)
+                best[key] = (rank, public, module_name, obj, "data" if plain else kind)
     return sorted((entry[1:] for entry in best.values()), key=lambda entry: entry[0])
 
 

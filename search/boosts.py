@@ -48,6 +48,16 @@ def parse_boost(text: str) -> Boost:
     return check_boosts([(field, value, number)])[0]
 
 
+def parse_boosts(items: Sequence) -> tuple[Boost, ...]:
+    """Boosts given as ``FIELD=VALUE:WEIGHT`` texts (the CLI's ``--boost``) or ``(field, value, weight)``.
+
+    Example:
+        >>> parse_boosts(["kind=function:0.08", ["kind", "class", 0.05]])
+        (('kind', 'function', 0.08), ('kind', 'class', 0.05))
+    """
+    return check_boosts([parse_boost(item) if isinstance(item, str) else item for item in items])
+
+
 def check_boosts(boosts: Sequence) -> tuple[Boost, ...]:
     """Boosts as a tuple of ``(field, value, weight)`` tuples (a manifest stores them as lists), checked:
     the value is a string, number or boolean, the weight a finite number."""

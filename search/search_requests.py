@@ -9,12 +9,11 @@ query over several indexes, keyed by the label each index has on the page.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from dualsearch.boosts import check_boosts, parse_boost
+from dualsearch.boosts import parse_boosts
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.filters import merge_filters, parse_filter_option
@@ -130,38 +129,22 @@ def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=
     settings (:class:`~dualsearch.search_settings.SearchSettings`).
 
     Example:
-        >>> ranking_overrides(dense_weight="0.7", boosts=["kind=function:0.1"])
+        >>> ranking_overrides(dense_weight=0.7, boosts=["kind=function:0.1"])
         {'dense_weight': 0.7, 'boosts': (('kind', 'function', 0.1),)}
         >>> ranking_overrides(boosts="kind")
         Traceback (most recent call last):
         ...
         dualsearch.errors.InvalidInputError: boosts must be a list of FIELD=VALUE:W texts, got 'kind'
     """
+    if boosts is not None and not isinstance(boosts, (list, tuple)):
+        raise InvalidInputError(f"boosts must be a list of FIELD=VALUE:W texts, got {boosts!r}")
     overrides = {
         "fusion": fusion or None,
-        "dense_weight": _number(dense_weight, "dense_weight"),
-        "prior_weight": _number(prior_weight, "prior_weight"),
-        "boosts": None if boosts is None else _boosts(boosts),
+        "dense_weight": dense_weight,
+        "prior_weight": prior_weight,
+        "boosts": None if boosts is None else parse_boosts(boosts),
     }
     return {name: value for name, value in overrides.items() if value is not None}
-
-
-def _number(value, name: str) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if isinstance(value, bool) or not math.isfinite(number):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}")
-    return number
-
-
-def _boosts(boosts) -> tuple:
-    if not isinstance(boosts, (list, tuple)):
-        raise InvalidInputError(f"boosts must be a list of FIELD=VALUE:W texts, got {boosts!r}")
-    return check_boosts([parse_boost(boost) if isinstance(boost, str) else boost for boost in boosts])
 
 
 def answer(

@@ -196,9 +196,9 @@ def _index_search_settings(args):
 
 def _boosts(args) -> tuple | None:
     """The ``--boost`` options, parsed (None when there are none)."""
-    from dualsearch.boosts import parse_boost
+    from dualsearch.boosts import parse_boosts
 
-    return tuple(parse_boost(text) for text in args.boost) if args.boost else None
+    return parse_boosts(args.boost) if args.boost else None
 
 
 def add_boost_argument(parser, help_text: str) -> None:
