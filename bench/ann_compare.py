@@ -228,9 +228,9 @@ def scifact_dataset(data: Path, index_dir: Path) -> tuple[np.ndarray, np.ndarray
     """SciFact's stored document vectors (n, d) and its query texts encoded by the query tower (m, d)."""
     from bench.zero_shot import ensure_index
     from dualsearch.corpora.beir import read_queries
-    from dualsearch.encoder import DualEncoder
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
+    from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.vectors import open_vectors
 
     encoder = DualEncoder.load()

@@ -48,7 +48,7 @@ def calibrated_towers(work: Path, backend: str) -> Path:
 def export_calibrated(torch_encoder, work: Path, backend: str, corpus_dir: Path) -> None:
     """Export as `dualsearch export` does: the whole corpus read, a seeded sample of it calibrated on."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.onnx_export import export_towers
+    from dualsearch.towers.export import export_towers
 
     shutil.rmtree(calibrated_towers(work, backend), ignore_errors=True)
     calibration = [document.encoding_text() for document in read_corpus(corpus_dir)]
@@ -59,8 +59,8 @@ def encoder_for(backend: str, work: Path, threads: int | None = None):
     """Both towers on ``backend``; ``threads`` per forward pass (None: the runtime's default, all cores)."""
     import torch
 
-    from dualsearch.backends import load_encoder
-    from dualsearch.onnx_towers import CALIBRATED_BACKENDS
+    from dualsearch.towers.backends import load_encoder
+    from dualsearch.towers.exported import CALIBRATED_BACKENDS
 
     torch.set_num_threads(threads or os.cpu_count())
     if threads is None:
@@ -73,7 +73,7 @@ def encoder_for(backend: str, work: Path, threads: int | None = None):
 def disk_bytes(encoder) -> int:
     """Bytes of the towers' weights on disk: the exported graphs, or PyTorch's fp32 parameters of both towers."""
     if hasattr(encoder, "query_tower"):
-        from dualsearch.onnx_towers import graph_files
+        from dualsearch.towers.exported import graph_files
 
         towers = {encoder.query_tower, encoder.document_tower}
         return sum(
@@ -189,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     log_phases_only()
-    from dualsearch.backends import DEFAULT_BACKEND, exported_encoder, towers_cache_dir
-    from dualsearch.encoder import DualEncoder
-    from dualsearch.onnx_towers import CALIBRATED_BACKENDS
+    from dualsearch.towers.backends import DEFAULT_BACKEND, exported_encoder, towers_cache_dir
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.exported import CALIBRATED_BACKENDS
 
     corpus_dir = args.data / "scifact"
     args.work.mkdir(parents=True, exist_ok=True)

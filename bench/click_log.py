@@ -54,9 +54,9 @@ def parse_args(argv):
 
 def shown_lists(beir_dir: Path, query_ids: list[str]) -> dict[str, list[str]]:
     """The zero-shot towers' top :data:`SHOWN` documents for each query (exact search)."""
-    from dualsearch.backends import load_encoder
     from dualsearch.corpora import beir
     from dualsearch.corpora.sources import read_corpus
+    from dualsearch.towers.backends import load_encoder
 
     documents = list(read_corpus(str(beir_dir)))
     queries = beir.read_queries(beir_dir)  # texts only, never metadata

@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.zero_shot import ensure_index
     from dualsearch.corpora.beir import read_queries
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     started, load_start = time.perf_counter(), os.getloadavg()
     scifact = args.data / "scifact"

@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from dualsearch.corpora.beir import read_queries
-    from dualsearch.encoder import DualEncoder
     from dualsearch.layout import is_index_dir
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     scifact = args.data / "scifact"
     encoder = DualEncoder.load()

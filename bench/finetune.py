@@ -124,10 +124,10 @@ def test_metrics(
     """Index the test collection with ``model``'s document tower (Flat, exact) and score its test queries;
     each of ``subsets`` (name -> query ids) is scored on its own too, under its name with its query count."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.evaluation import evaluation_run, score_run
     from dualsearch.indexer import IndexConfig, build_index
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     index_dir = work / f"index-{beir_dir.name}"
     shutil.rmtree(index_dir, ignore_errors=True)

@@ -19,9 +19,9 @@ def drift(model_dir: str, beir_dir: str, split: str = "test") -> dict[str, float
     import numpy as np
 
     from dualsearch.corpora import beir
-    from dualsearch.encoder import DualEncoder
     from dualsearch.finetune.model import tower_modules
-    from dualsearch.towers import default_base_path, load_sentence_transformer
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.weights import default_base_path, load_sentence_transformer
 
     judged = sorted(q for q, j in beir.read_qrels(beir_dir, split).items() if any(v > 0 for v in j.values()))
     queries = beir.read_queries(beir_dir)  # texts only, never metadata

@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     log_phases_only()
     if not Path(args.model).is_dir():
         parser.error(f"no towers at {args.model}: run `python -m bench finetune_defaults` first, or pass --model")
-    from dualsearch.encoder import DualEncoder
     from dualsearch.finetune.data import load_training_data
     from dualsearch.finetune.evaluator import RetrievalEvaluator
     from dualsearch.finetune.model import set_max_lengths
     from dualsearch.finetune.recipe import cpu_has_native_bf16
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     train = load_training_data(str(args.data / "scifact"), split="train")
     evaluator = RetrievalEvaluator(train, train.documents, bf16=cpu_has_native_bf16())

@@ -91,7 +91,7 @@ def grid_scores(model, base, tuned, sets) -> dict[str, dict[str, dict[str, float
     import numpy as np
 
     from dualsearch.evaluation import score_run
-    from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
+    from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
     query_vectors = {}
     for alpha in GRID:
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.interpolate import snapshot
     from dualsearch.finetune.model import build_training_model
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     report = json.loads((args.model / "train_report.json").read_text())
     config = FinetuneConfig.from_json(args.model / "train_config.json")

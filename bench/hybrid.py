@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from dualsearch.corpora.beir import read_qrels, read_queries
-    from dualsearch.encoder import DualEncoder
     from dualsearch.evaluation import evaluate
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     started = time.perf_counter()
     models = models_by_collection(args.model, args.collections)

@@ -25,7 +25,9 @@ STATEMENTS = {
     "import dualsearch": "import dualsearch",
     "dualsearch.read_corpus": "import dualsearch; dualsearch.read_corpus",
     "dualsearch.Searcher": "import dualsearch; dualsearch.Searcher",
-    "dualsearch.DualEncoder.load (module)": "import dualsearch; dualsearch.DualEncoder; import dualsearch.towers",
+    "dualsearch.DualEncoder.load (module)": (
+        "import dualsearch; dualsearch.DualEncoder; import dualsearch.towers.weights"
+    ),
 }
 PROBE = "; import sys, json; print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"
 

@@ -44,9 +44,9 @@ def changed_copy(corpus: Path, out: Path, fraction: float, seed: int = 0) -> int
 
 def incremental_against_full(scifact: Path, work: Path) -> dict:
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.indexer import build_index
     from dualsearch.reindex import reindex
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     encoder = DualEncoder.load()
     index_dir = work / "scifact-index"
@@ -78,7 +78,7 @@ _MEASURE = """
 import json, resource, sys, threading, time
 import psutil
 from dualsearch.corpora.sources import read_corpus
-from dualsearch.encoder import DualEncoder
+from dualsearch.towers.dual_encoder import DualEncoder
 from dualsearch.indexer import build_index
 encoder = DualEncoder.load(sys.argv[1], batch_size=256)
 process, peak, done = psutil.Process(), [0], threading.Event()

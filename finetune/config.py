@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import InvalidInputError
-from dualsearch.similarity import SIMILARITIES
+from dualsearch.towers.similarity import SIMILARITIES
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
 TRAINED_TOWERS = ("both", "query")
@@ -63,7 +63,7 @@ class FinetuneConfig:
     document_learning_rate: float | None = None
     warmup_ratio: float = 0.1  # fraction of the steps with a linearly rising learning rate
     weight_decay: float = 0.01
-    # how the towers compare vectors, trained with and recorded in the model directory (dualsearch.similarity):
+    # how the towers compare vectors, trained with and recorded in the model directory (dualsearch.towers.similarity):
     # 'cosine' (unit vectors), 'dot' or 'euclidean' (the towers' Normalize modules are dropped)
     similarity: str = "cosine"
     # MultipleNegativesRankingLoss scale (1 / temperature); None: 20 for cosine, and for dot product and

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from dualsearch.errors import InvalidInputError
 from dualsearch.finetune.data import TrainingData
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
+from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
 Pair = tuple[str, str]
 LABEL_COLUMN = "label"  # sentence-transformers hands this column to the loss as ``labels``

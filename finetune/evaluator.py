@@ -15,7 +15,7 @@ from sentence_transformers.sentence_transformer.evaluation import SentenceEvalua
 
 from dualsearch.evaluation import RUN_DEPTH, score_run
 from dualsearch.finetune.data import TrainingData
-from dualsearch.similarity import normalises, score_matrix
+from dualsearch.towers.similarity import normalises, score_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class RetrievalEvaluator(SentenceEvaluator):
         similarity: str = "cosine",
     ) -> None:
         super().__init__()
-        self.similarity = similarity  # the towers' (dualsearch.similarity): dev ranks as the index will
+        self.similarity = similarity  # the towers' (dualsearch.towers.similarity): dev ranks as the index will
         self.query_ids = sorted(dev.qrels)
         self.queries = [dev.queries[q] for q in self.query_ids]
         self.document_ids = list(documents)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import logging
 
 from dualsearch.errors import ModelError
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_sentence_transformer, resolve_base, router_routes
+from dualsearch.towers.weights import (
+    DOCUMENT_ROUTE,
+    QUERY_ROUTE,
+    load_sentence_transformer,
+    resolve_base,
+    router_routes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +30,7 @@ def build_training_model(
 
     Separate towers (``tied=False``) are two independently loaded copies of ``base`` behind
     ``Router.for_query_document``; a base that already has query/document routes keeps its own two
-    towers. Tied towers are the plain base model, which :class:`dualsearch.encoder.DualEncoder` uses for
+    towers. Tied towers are the plain base model, which :class:`dualsearch.towers.dual_encoder.DualEncoder` uses for
     both sides.
 
     Example:

@@ -87,11 +87,11 @@ def choose_search_settings(model, dev, document_ids: list[str], model_name: str)
     candidate on the dev queries, and choose (see the module's docstring). Encodes in float32, as an
     index does."""
     from dualsearch.corpora.document import Document
-    from dualsearch.encoder import DualEncoder
     from dualsearch.evaluation import score_run
     from dualsearch.index_config import IndexConfig
     from dualsearch.indexer import build_index
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     encoder = DualEncoder(model, model_name=model_name)
     query_ids = sorted(q for q in dev.qrels if q in dev.queries)

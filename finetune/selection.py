@@ -37,7 +37,7 @@ from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.evaluator import RetrievalEvaluator
 from dualsearch.finetune.interpolate import SHARED, State, interpolate, snapshot, towers_of
 from dualsearch.finetune.model import set_max_lengths
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
+from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
 from dualsearch.finetune.sampling import dev_corpus, hold_out, log_frequencies, select_pairs
 from dualsearch.manifest import library_versions, now_iso
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, model_reference
+from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE, model_reference
 
 logger = logging.getLogger(__name__)
 
@@ -435,10 +435,10 @@ def _save_onnx_towers(model, build_dir: Path, name: str) -> Path | None:
     """Save the towers exported for the default backend beside the weights, so indexing with them
     exports nothing (``--model MODEL/dualsearch-onnx-int8`` runs them without torch at all); their
     directory, or None when there are none."""
-    from dualsearch.backends import DEFAULT_BACKEND, shipped_towers_dir
-    from dualsearch.encoder import DualEncoder
     from dualsearch.errors import DualsearchError
-    from dualsearch.onnx_export import export_towers
+    from dualsearch.towers.backends import DEFAULT_BACKEND, shipped_towers_dir
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.export import export_towers
 
     if DEFAULT_BACKEND == "torch":
         return None

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.dataset import router_mapping
-from dualsearch.towers import DOCUMENT_ROUTE
+from dualsearch.towers.weights import DOCUMENT_ROUTE
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from dualsearch.version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "DualEncoder": "dualsearch.encoder",
-    "OnnxEncoder": "dualsearch.onnx_towers",
-    "load_encoder": "dualsearch.backends",
-    "export_towers": "dualsearch.onnx_export",
-    "Encoder": "dualsearch.protocols",
+    "DualEncoder": "dualsearch.towers.dual_encoder",
+    "OnnxEncoder": "dualsearch.towers.exported",
+    "load_encoder": "dualsearch.towers.backends",
+    "export_towers": "dualsearch.towers.export",
+    "Encoder": "dualsearch.towers.contract",
     "Searcher": "dualsearch.searcher",
     "SearchResult": "dualsearch.searcher",
     "Document": "dualsearch.corpora.document",
@@ -114,11 +114,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily
-    from dualsearch.backends import load_encoder
     from dualsearch.corpora.document import Document
     from dualsearch.corpora.records import FieldNames
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.errors import (
         CorpusError,
         CorpusNotFoundError,
@@ -140,8 +138,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.finetune.train import finetune
     from dualsearch.index_config import IndexConfig
     from dualsearch.indexer import BuildReport, build_index, index_corpus
-    from dualsearch.onnx_export import export_towers
-    from dualsearch.onnx_towers import OnnxEncoder
-    from dualsearch.protocols import Encoder
     from dualsearch.reindex import ReindexReport, add_documents, delete_documents, reindex
     from dualsearch.searcher import Searcher, SearchResult
+    from dualsearch.towers.backends import load_encoder
+    from dualsearch.towers.contract import Encoder
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.export import export_towers
+    from dualsearch.towers.exported import OnnxEncoder

@@ -19,7 +19,7 @@ import numpy as np
 
 from dualsearch.defaults import NPROBE_TARGET
 from dualsearch.errors import IndexBuildError, InvalidInputError, SearchFailedError
-from dualsearch.similarity import DEFAULT_SIMILARITY, faiss_metric
+from dualsearch.towers.similarity import DEFAULT_SIMILARITY, faiss_metric
 
 logger = logging.getLogger(__name__)
 

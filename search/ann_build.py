@@ -12,9 +12,9 @@ import numpy as np
 
 from dualsearch import ann, layout, ondisk
 from dualsearch.index_config import IndexConfig
-from dualsearch.protocols import Encoder
-from dualsearch.similarity import DEFAULT_SIMILARITY, exact_knn
 from dualsearch.store import DocumentStoreReader
+from dualsearch.towers.contract import Encoder
+from dualsearch.towers.similarity import DEFAULT_SIMILARITY, exact_knn
 
 ADD_BLOCK = 65_536  # vectors read back from disk per add_with_ids call
 PSEUDO_QUERY_WORDS = 12
@@ -33,7 +33,7 @@ def index_vectors(
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
     ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.ondisk`).
-    ``similarity``: the towers' (:mod:`dualsearch.similarity`), which sets the index's metric.
+    ``similarity``: the towers' (:mod:`dualsearch.towers.similarity`), which sets the index's metric.
 
     Example:
         >>> vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)

@@ -53,8 +53,8 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         return Path(name)
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
-        from dualsearch.backends import load_encoder
         from dualsearch.indexer import IndexConfig, index_corpus
+        from dualsearch.towers.backends import load_encoder
 
         logger.info(
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
@@ -81,7 +81,7 @@ def add_missing_query_tower(index_dir: Path) -> None:
 
     manifest = Manifest.read(current_version_dir(index_dir))
     if find_light_tower(index_dir, manifest) is None and manifest.query_weights_sha256:
-        from dualsearch.backends import load_encoder
+        from dualsearch.towers.backends import load_encoder
 
         logger.info("adding the ONNX query tower to %s (once)", index_dir)
         save_query_tower(index_dir, load_encoder(manifest.model, manifest.query_backend))

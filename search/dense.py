@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dualsearch.similarity import pair_scores
+from dualsearch.towers.similarity import pair_scores
 
 PASSAGE_OVERSAMPLING = 4
 
@@ -62,7 +62,7 @@ def exact_max_passage(
     vectors: np.ndarray, passages: PassageMap, doc_rows: list[int], query: np.ndarray, similarity: str = "cosine"
 ):
     """Exact MaxP of some documents for one query vector (d,): (scores, best passage rows), scored by
-    the towers' ``similarity`` as the index ranks (:func:`dualsearch.similarity.pair_scores`).
+    the towers' ``similarity`` as the index ranks (:func:`dualsearch.towers.similarity.pair_scores`).
 
     One gather and one product for all the documents' passages (a loop per document cost a
     memory-map lookup each: 8% of a loaded server's busy time).

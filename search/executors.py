@@ -31,8 +31,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from dualsearch.errors import IndexBuildError, InvalidInputError
-from dualsearch.onnx_towers import THREADS_VARIABLE
-from dualsearch.protocols import Encoder
+from dualsearch.towers.contract import Encoder
+from dualsearch.towers.exported import THREADS_VARIABLE
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class TowerWorker:
 def towers_loader(encoder: Encoder) -> Callable[[], Encoder]:
     """How a worker loads the same document tower: from the exported or model directory, or (other
     encoders) a copy of ``encoder`` itself."""
-    from dualsearch.onnx_towers import OnnxEncoder
+    from dualsearch.towers.exported import OnnxEncoder
 
     if hasattr(encoder, "loaded_encoder"):  # the CLI's stand-in that loads on first use
         encoder = encoder.loaded_encoder()

@@ -8,7 +8,7 @@ vector. Special tokens ([CLS], [SEP]) are part of the mean and get their share t
 (CLS, max) no such sum exists: each token's cosine with the other side, rescaled to add up to the
 score, is given instead and the explanation says ``"exact": false``.
 
-**Other similarities** (:mod:`dualsearch.similarity`). A dot-product tower's vector is the mean itself
+**Other similarities** (:mod:`dualsearch.towers.similarity`). A dot-product tower's vector is the mean itself
 unless the tower ends in ``Normalize``: the shares are ``q·h_i / n``, exact as well. The Euclidean
 score, the negated squared distance, is not a sum over tokens: its shares are the rescaled
 approximation above, marked ``"exact": false``.
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dualsearch.protocols import TokenVectors
-from dualsearch.similarity import pair_scores
+from dualsearch.towers.contract import TokenVectors
+from dualsearch.towers.similarity import pair_scores
 
 TOP_TOKENS = 10  # tokens listed per side: the largest shares
 # Words a reader never needs marked, even when the towers give them a share.
@@ -99,7 +99,7 @@ def explain_dense(encoder, query: str, query_vector: np.ndarray, documents: Sequ
     """For each (title, text, passage) matched by ``query``: the document's and the query's tokens with
     the largest shares of the towers' score (cosine, dot product or negated squared distance), the
     score, and whether the shares are exact. The encoder must offer ``token_vectors``
-    (:class:`~dualsearch.protocols.TokenVectors`).
+    (:class:`~dualsearch.towers.contract.TokenVectors`).
     """
     similarity = encoder.identity().similarity
     encoded = [encoded_passage(*document) for document in documents]

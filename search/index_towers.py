@@ -1,7 +1,7 @@
 """The query tower an index carries, so that searching it needs neither torch nor the model.
 
 Every index build and re-index saves the query tower that built the index as an ONNX graph in
-``DIR/towers/query-<backend>-<weights sha256>/`` (:mod:`dualsearch.onnx_towers`): fp32 when the index
+``DIR/towers/query-<backend>-<weights sha256>/`` (:mod:`dualsearch.towers.exported`): fp32 when the index
 was built by PyTorch towers (its vectors equal PyTorch's within 1e-4 cosine), or a copy of the ONNX
 query tower that built it. :func:`index_encoder` serves it, after checking that the graph is the
 one recorded at export and came from the query tower the manifest names; documents (adding, explaining
@@ -17,8 +17,8 @@ from pathlib import Path
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import DualsearchError, IndexMismatchError
 from dualsearch.manifest import Manifest
-from dualsearch.onnx_towers import EXPORTED_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
-from dualsearch.protocols import Encoder, TowerIdentity
+from dualsearch.towers.contract import Encoder, TowerIdentity
+from dualsearch.towers.exported import EXPORTED_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def index_encoder(
     light = open_light_encoder(index_dir, manifest, batch_size)
     if light is not None:
         return light
-    from dualsearch.backends import load_encoder
+    from dualsearch.towers.backends import load_encoder
 
     return load_encoder(manifest.model, fallback_backend or manifest.document_backend, batch_size)
 
@@ -90,7 +90,7 @@ def index_encoder(
 def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: int = BATCH_SIZE) -> OnnxEncoder | None:
     """The index's own query tower on ONNX Runtime, or None (with one log line saying why) when the
     index has none or it cannot be used; the caller then loads the PyTorch towers."""
-    from dualsearch.onnx_towers import runtime_modules
+    from dualsearch.towers.exported import runtime_modules
 
     found = find_light_tower(index_dir, manifest)
     if found is None:
@@ -126,7 +126,7 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: in
 
 def _document_towers(manifest: Manifest) -> Encoder:
     """The towers that encoded the index's documents, loaded when a document must be encoded."""
-    from dualsearch.backends import load_encoder
+    from dualsearch.towers.backends import load_encoder
 
     encoder = load_encoder(manifest.model, manifest.document_backend)
     if encoder.identity().tower_sha256("document") != manifest.document_weights_sha256:

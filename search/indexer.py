@@ -21,8 +21,8 @@ from dualsearch.executors import Executor
 from dualsearch.index_config import IndexConfig
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
-from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings, model_search_settings
+from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionWriter
 
 logger = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from pathlib import Path
 from dualsearch import layout
 from dualsearch.errors import DualsearchError, IndexNotFoundError
 from dualsearch.manifest import Manifest
-from dualsearch.protocols import Encoder
 from dualsearch.searcher import Searcher
+from dualsearch.towers.contract import Encoder
 
 logger = logging.getLogger(__name__)
 CHECK_SECONDS = 1.0

@@ -12,7 +12,7 @@ from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
 from dualsearch.field_types import type_problem
-from dualsearch.protocols import TowerIdentity
+from dualsearch.towers.contract import TowerIdentity
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
 MANIFEST_NAME = "manifest.json"
@@ -42,7 +42,7 @@ class Manifest:
     trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.reindex)
     added_since_training: int = 0  # vectors encoded since then (new and changed documents)
     metric: str = "inner_product"  # FAISS metric: "inner_product" (cosine, dot) or "l2" (euclidean)
-    similarity: str = "cosine"  # the towers' (dualsearch.similarity); cosine vectors are L2-normalised
+    similarity: str = "cosine"  # the towers' (dualsearch.towers.similarity); cosine vectors are L2-normalised
     format_version: int = FORMAT_VERSION
     library_versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
@@ -50,7 +50,7 @@ class Manifest:
     # each tower's own parameter hash; empty in manifests written before towers were hashed apart
     query_weights_sha256: str = ""
     document_weights_sha256: str = ""  # the tower that encoded the vectors: what re-encoding depends on
-    # what ran each tower ("torch", "onnx", "onnx-int8"; dualsearch.backends): vectors of other backends
+    # what ran each tower ("torch", "onnx", "onnx-int8"; dualsearch.towers.backends): vectors of other backends
     # agree only within a measured bound, so re-encoding depends on the document tower's too
     query_backend: str = "torch"
     document_backend: str = "torch"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from dualsearch.corpora.document import Document
 from dualsearch.defaults import PASSAGE_STRIDE_FRACTION
 from dualsearch.errors import InvalidInputError
-from dualsearch.protocols import Encoder
+from dualsearch.towers.contract import Encoder
 
 logger = logging.getLogger(__name__)
 MIN_BODY_SHARE = 2  # a title may take at most 1/2 of the window; longer titles are cut by the tower

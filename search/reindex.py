@@ -44,8 +44,8 @@ from dualsearch.index_towers import save_query_tower
 from dualsearch.indexer import invalid_record_handler, log_skipped
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
-from dualsearch.protocols import Encoder
 from dualsearch.text_checks import check_doc_ids
+from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
 
 logger = logging.getLogger(__name__)

@@ -30,11 +30,11 @@ from dualsearch.index_towers import index_encoder
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest
 from dualsearch.priors import prior_scores, rerank_with_prior
-from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
-from dualsearch.similarity import exact_knn
 from dualsearch.store import DocumentStoreReader, StoredDocument
 from dualsearch.text_checks import check_query
+from dualsearch.towers.contract import Encoder
+from dualsearch.towers.similarity import exact_knn
 from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)

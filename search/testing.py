@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
+from dualsearch.towers.contract import TokenVectors, TowerIdentity, check_texts
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -23,7 +23,7 @@ def _tiny_tower(directory: Path, seed: int, normalize: bool = True):
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel
 
-    from dualsearch.towers import default_base_path
+    from dualsearch.towers.weights import default_base_path
 
     torch.manual_seed(seed)
     config = BertConfig(

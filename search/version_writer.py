@@ -40,10 +40,10 @@ from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
 from dualsearch.lexical import LexicalIndex
 from dualsearch.manifest import Manifest, library_versions, now_iso
 from dualsearch.passages import PassagePlan, plan_passages
-from dualsearch.protocols import Encoder
 from dualsearch.search_settings import SearchSettings
-from dualsearch.similarity import METRICS
 from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
+from dualsearch.towers.contract import Encoder
+from dualsearch.towers.similarity import METRICS
 from dualsearch.vectors import VectorsWriter, open_vectors
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ def tiny_plain_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_model_dir):
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     return DualEncoder.load(str(tiny_model_dir))
 

@@ -9,8 +9,8 @@ import pytest
 from dualsearch import layout
 from dualsearch.cli import main
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
-from dualsearch.encoder import DualEncoder
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.dual_encoder import DualEncoder
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def minilm():
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     return DualEncoder.load()
 

@@ -125,8 +125,8 @@ def test_a_driver_killed_during_a_ray_reindex_leaves_the_old_version_and_a_rerun
 @pytest.mark.slow
 @pytest.mark.data
 def test_scifact_documents_on_ray_match_a_local_build_with_the_default_towers(tmp_path, ray_address):
-    from dualsearch.backends import load_encoder
     from dualsearch.corpora import beir
+    from dualsearch.towers.backends import load_encoder
     from tests.conftest import beir_data
 
     scifact = beir_data("scifact")

@@ -8,9 +8,9 @@ import pytest
 from dualsearch.corpora.document import Document
 from dualsearch.explain import encoded_passage, highlight_words, token_shares
 from dualsearch.indexer import IndexConfig, build_index, index_corpus
-from dualsearch.protocols import TokenVectors
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.contract import TokenVectors
 
 
 @pytest.fixture(scope="module")

@@ -145,8 +145,8 @@ FAST = TRAIN_FAST | dict(epochs=2, learning_rate=2e-3, hard_negatives=0)
 
 def drift(out, base_dir) -> float:
     """Mean squared distance between the saved towers' vectors of the tiny corpus and the base's."""
-    from dualsearch.encoder import DualEncoder
     from dualsearch.finetune.data import load_training_data
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     data = load_training_data(str(TINY_CORPUS_DIR), split="test")
     texts = list(data.documents.values())
@@ -265,9 +265,9 @@ def test_ranking_anchors_take_both_sides_even_with_a_frozen_document_tower(tiny_
 def rank_agreement(out, base_dir) -> float:
     """Mean Spearman correlation, over the tiny corpus's pseudo-queries (each document's opening words),
     between the saved towers' and the base towers' ranks of every document."""
-    from dualsearch.encoder import DualEncoder
     from dualsearch.finetune.anchor import opening
     from dualsearch.finetune.data import load_training_data
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     texts = list(load_training_data(str(TINY_CORPUS_DIR), split="test").documents.values())
     probes = [opening(text, 4) for text in texts]

@@ -93,7 +93,7 @@ def test_the_best_evaluation_is_kept_in_memory_and_put_back(router):
 
 
 def test_a_lora_run_saves_plain_towers_and_a_frozen_document_tower_bit_equal(tmp_path, tiny_plain_model_dir):
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     options = dict(split="test", epochs=1, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, max_query_length=32)
     config = FinetuneConfig(

@@ -76,7 +76,7 @@ def test_given_negatives_come_first_and_short_windows_are_filled_at_random():
 
 
 def test_tower_rankings_use_the_query_and_document_towers(tiny_model_dir):
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     data = load_training_data(TINY_CORPUS_DIR, split="test")
     model = load_sentence_transformer(str(tiny_model_dir))

@@ -31,8 +31,8 @@ def trained(tmp_path_factory, tiny_plain_model_dir):
 
 
 def test_every_candidate_is_scored_on_dev_and_the_choice_is_saved_with_the_model(trained):
-    from dualsearch.backends import DEFAULT_BACKEND
     from dualsearch.cli.finetune import report_lines
+    from dualsearch.towers.backends import DEFAULT_BACKEND
 
     out, report = trained
     scores = report.search["dev_ndcg_by_search"]
@@ -60,7 +60,7 @@ def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeyp
     import dualsearch.indexer as indexer
     from dualsearch.finetune.data import load_training_data
     from dualsearch.finetune.search_choice import choose_search_settings
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     built = []
     real_build = indexer.build_index  # choose_search_settings imports it when called: patch its module
@@ -81,8 +81,8 @@ def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeyp
 
 def test_an_index_of_the_model_starts_from_its_settings(tmp_path, tiny_plain_model_dir):
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.indexer import IndexConfig, build_index
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_plain_model_dir, model_dir)

@@ -48,7 +48,7 @@ def untied(tmp_path_factory, tiny_plain_model_dir):
 
 
 def test_separate_towers_start_equal_and_end_with_their_own_weights(untied, tiny_plain_model_dir):
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     out, _ = untied
     base = plain_state(load_sentence_transformer(str(tiny_plain_model_dir)))
@@ -59,7 +59,7 @@ def test_separate_towers_start_equal_and_end_with_their_own_weights(untied, tiny
 
 
 def test_saved_directory_reloads_and_encodes_the_same(untied):
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     out, report = untied
     config = FinetuneConfig.from_json(out / CONFIG_NAME)
@@ -78,8 +78,8 @@ def test_saved_directory_reloads_and_encodes_the_same(untied):
 
 
 def test_the_saved_model_carries_its_towers_exported_for_the_default_backend(untied, tmp_path, monkeypatch):
-    from dualsearch.backends import DEFAULT_BACKEND, load_encoder
-    from dualsearch.onnx_towers import OnnxEncoder
+    from dualsearch.towers.backends import DEFAULT_BACKEND, load_encoder
+    from dualsearch.towers.exported import OnnxEncoder
 
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))  # the export cache: must stay unused
     out, _ = untied
@@ -95,7 +95,7 @@ def test_saved_towers_are_the_kept_ones(untied):
     from dualsearch.finetune.evaluator import RetrievalEvaluator
     from dualsearch.finetune.sampling import dev_corpus
     from dualsearch.finetune.train import load_splits
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     out, report = untied
     config = FinetuneConfig.from_json(out / CONFIG_NAME)
@@ -107,7 +107,7 @@ def test_saved_towers_are_the_kept_ones(untied):
 
 
 def test_tied_towers_share_one_model(tmp_path, tiny_plain_model_dir):
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     out = tmp_path / "tied"
     report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_plain_model_dir), tied=True, **FAST))
@@ -149,7 +149,7 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path, tiny_plain_model_
 def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(tiny_model_dir):
     from dualsearch.finetune.data import load_training_data
     from dualsearch.finetune.train import training_dataset
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     data = load_training_data(TINY_CORPUS_DIR, split="test")
     config = FinetuneConfig(split="test", hard_negatives=2, negative_miner="both", negative_range_max=10)
@@ -163,7 +163,7 @@ def test_both_miners_give_every_pair_two_negatives_that_are_not_its_positives(ti
 
 
 def test_training_with_known_positives_kept_apart_saves_working_towers(tmp_path, tiny_plain_model_dir):
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     out = tmp_path / "model"
     config = FinetuneConfig(base=str(tiny_plain_model_dir), avoid_known_positives=True, **FAST)
@@ -174,7 +174,7 @@ def test_training_with_known_positives_kept_apart_saves_working_towers(tmp_path,
 
 
 def test_training_the_query_tower_alone_leaves_the_document_tower_bit_equal(tmp_path, tiny_plain_model_dir):
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     out = tmp_path / "query-only"
     options = {**FAST, "interpolate": True, "max_document_length": None}
@@ -191,7 +191,7 @@ def test_training_the_query_tower_alone_leaves_the_document_tower_bit_equal(tmp_
 def test_the_document_tower_trains_at_its_own_learning_rate(tmp_path, tiny_plain_model_dir):
     """At a vanishing document rate the document tower stays (almost) where it started, while the query
     tower, at the usual rate, moves; so the rate reaches the document tower's parameters and no other."""
-    from dualsearch.towers import load_sentence_transformer
+    from dualsearch.towers.weights import load_sentence_transformer
 
     out = tmp_path / "slow-document"
     config = FinetuneConfig(base=str(tiny_plain_model_dir), document_learning_rate=1e-12, **FAST)
@@ -236,10 +236,10 @@ def test_interpolation_choice_is_saved_with_every_score(tmp_path, tiny_plain_mod
 def test_an_index_of_the_base_towers_takes_a_query_tower_trained_alone_without_encoding(tmp_path, tiny_plain_model_dir):
     """The whole path: index with the base towers, train the query tower, reindex: nothing is encoded."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.indexer import IndexConfig, build_index
     from dualsearch.reindex import reindex
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, DualEncoder.load(str(tiny_plain_model_dir)), IndexConfig("Flat"))
@@ -258,11 +258,11 @@ def test_towers_trained_for_a_similarity_save_it_and_an_index_follows(tmp_path, 
     from sentence_transformers import SentenceTransformer
 
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.encoder import DualEncoder
     from dualsearch.indexer import build_index
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
     from dualsearch.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     out = tmp_path / "model"
     report = finetune(TINY_CORPUS_DIR, out, FinetuneConfig(base=str(tiny_model_dir), similarity=similarity, **FAST))

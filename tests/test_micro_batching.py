@@ -1,4 +1,4 @@
-"""BatchingEncoder (dualsearch.micro_batching): concurrent queries share forward passes, same vectors."""
+"""BatchingEncoder (dualsearch.towers.micro_batching): concurrent queries share forward passes, same vectors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from dualsearch.micro_batching import BatchingEncoder
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.micro_batching import BatchingEncoder
 
 
 class SlowEncoder(FakeEncoder):

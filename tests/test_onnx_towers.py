@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dualsearch.backends import load_encoder
 from dualsearch.cli import main
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import ModelError
 from dualsearch.indexer import build_index
-from dualsearch.onnx_export import MIN_COSINE, export_towers
-from dualsearch.onnx_towers import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
 from dualsearch.searcher import Searcher
+from dualsearch.towers.backends import load_encoder
+from dualsearch.towers.export import MIN_COSINE, export_towers
+from dualsearch.towers.exported import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
 
 TEXTS = [
     "green tea and catechins",
@@ -85,7 +85,7 @@ def test_an_export_under_bfloat16_autocast_is_still_a_float32_graph(tmp_path, ti
 
 
 def test_a_model_without_routes_exports_one_tower_for_both_sides(tmp_path, tiny_plain_model_dir):
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     plain = DualEncoder.load(str(tiny_plain_model_dir))
     manifest = export_towers(plain, tmp_path / "towers")
@@ -120,7 +120,7 @@ def test_an_export_runs_only_on_its_own_backend(exported):
 
 
 def test_an_openvino_export_is_two_files_hashed_together_and_refused_when_damaged(exported, tmp_path):
-    from dualsearch.onnx_towers import OPENVINO_GRAPH, OPENVINO_WEIGHTS, graph_sha256
+    from dualsearch.towers.exported import OPENVINO_GRAPH, OPENVINO_WEIGHTS, graph_sha256
 
     tower = exported["openvino"] / "document"
     assert {path.name for path in tower.iterdir()} >= {OPENVINO_GRAPH, OPENVINO_WEIGHTS}
@@ -131,7 +131,7 @@ def test_an_openvino_export_is_two_files_hashed_together_and_refused_when_damage
 
 
 def test_an_openvino_int8_export_is_quantised_and_records_what_it_was_calibrated_on(exported):
-    from dualsearch.onnx_export import calibration_sample, texts_sha256
+    from dualsearch.towers.export import calibration_sample, texts_sha256
 
     documents = OnnxEncoder.load(exported["openvino-int8"]).document_tower
     assert documents.config.calibration_texts == len(calibration_sample(tiny_texts())) == 26
@@ -159,8 +159,8 @@ def test_an_index_built_by_calibrated_towers_comes_back_to_them_for_new_document
 
 def test_one_tower_serving_both_sides_calibrates_on_whole_documents(tmp_path, tiny_plain_model_dir):
     """Its documents are long: calibrated on the short query openings, long inputs would clip."""
-    from dualsearch.encoder import DualEncoder
-    from dualsearch.onnx_export import calibration_sample, texts_sha256
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.export import calibration_sample, texts_sha256
 
     export_towers(DualEncoder.load(str(tiny_plain_model_dir)), tmp_path / "towers", "openvino-int8", tiny_texts())
     tower = OnnxEncoder.load(tmp_path / "towers").document_tower
@@ -188,7 +188,7 @@ def test_the_export_command_asks_for_calibration_only_where_it_is_used(tmp_path,
 
 def test_the_openvino_backend_without_openvino_names_the_extra(monkeypatch):
     from dualsearch.errors import MissingDependencyError
-    from dualsearch.onnx_towers import openvino_module
+    from dualsearch.towers.exported import openvino_module
 
     monkeypatch.setitem(sys.modules, "openvino", None)  # what an install without the extra sees
     with pytest.raises(MissingDependencyError, match=r"dualsearch\[openvino\]"):

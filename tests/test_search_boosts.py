@@ -90,7 +90,7 @@ def test_a_boost_on_a_field_no_document_has_is_an_error(index_dir):
 
 
 def test_the_cli_records_boosts_and_search_can_override_them(corpus, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("dualsearch.backends.load_encoder", lambda *args, **kwargs: FakeEncoder())
+    monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args, **kwargs: FakeEncoder())
     out = tmp_path / "index"
     command = ["index", str(corpus), "--out", str(out), "--index-factory", "Flat", "--boost", "kind=class:0.7"]
     assert main(command) == 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dualsearch import towers
-from dualsearch.encoder import DualEncoder, state_dict_sha256
 from dualsearch.errors import InvalidInputError, ModelError
+from dualsearch.towers import weights as towers
+from dualsearch.towers.dual_encoder import DualEncoder, state_dict_sha256
 
 
 def test_router_model_encodes_each_side_with_its_own_tower(tiny_encoder):

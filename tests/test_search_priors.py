@@ -93,7 +93,7 @@ def test_bad_priors_are_refused(searcher, corpus, tmp_path):
 
 
 def test_the_cli_records_the_prior_in_the_manifest_and_search_can_override_it(corpus, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("dualsearch.backends.load_encoder", lambda *args, **kwargs: FakeEncoder())
+    monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args, **kwargs: FakeEncoder())
     index_dir = tmp_path / "index"
     assert main(["index", str(corpus), "--out", str(index_dir), "--prior-field", "views", "--prior-weight", "0.4"]) == 0
     search = Manifest.read(current_version_dir(index_dir)).search

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dualsearch.errors import InvalidInputError
-from dualsearch.protocols import Encoder, check_texts
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.contract import Encoder, check_texts
 
 
 def test_the_fake_encoder_is_an_encoder_without_private_imports():

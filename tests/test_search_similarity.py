@@ -15,8 +15,8 @@ from dualsearch.errors import IndexMismatchError, InvalidInputError
 from dualsearch.indexer import build_index
 from dualsearch.manifest import Manifest
 from dualsearch.searcher import Searcher
-from dualsearch.similarity import SIMILARITIES, check_similarity, pair_scores
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.similarity import SIMILARITIES, check_similarity, pair_scores
 
 WORDS = "tea coffee water milk juice bread rice pasta apple pear plum grape lemon lime salt sugar".split()
 
@@ -129,10 +129,10 @@ def test_a_manifest_without_a_similarity_reads_as_cosine(tmp_path):
 
 @pytest.mark.parametrize("similarity", ["dot", "euclidean"])
 def test_towers_saved_with_a_similarity_keep_it_through_export_and_index(tmp_path, similarity):
-    from dualsearch.encoder import DualEncoder
-    from dualsearch.onnx_export import export_towers
-    from dualsearch.onnx_towers import TOWER_FILE, OnnxEncoder
     from dualsearch.testing import save_tiny_router_model
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.export import export_towers
+    from dualsearch.towers.exported import TOWER_FILE, OnnxEncoder
 
     model_dir = save_tiny_router_model(tmp_path / "model", similarity=similarity)
     encoder = DualEncoder.load(str(model_dir))

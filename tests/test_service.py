@@ -22,7 +22,6 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.indexer import index_corpus
 from dualsearch.live_index import LiveIndex
 from dualsearch.lock import IndexLock
-from dualsearch.micro_batching import BatchingEncoder
 from dualsearch.reindex import add_documents
 from dualsearch.search_requests import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
 from dualsearch.searcher import Searcher
@@ -30,6 +29,7 @@ from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.service.auth import read_token
 from dualsearch.service.server import Server
 from dualsearch.testing import FakeEncoder
+from dualsearch.towers.micro_batching import BatchingEncoder
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -55,7 +55,7 @@ def add_batch_size_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# dualsearch.backends.BACKENDS, without importing it
+# dualsearch.towers.backends.BACKENDS, without importing it
 BACKEND_CHOICES = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
 
 

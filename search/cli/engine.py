@@ -100,8 +100,8 @@ def add_index_command(commands) -> None:
 
 
 def _run_index(args) -> int:
-    from dualsearch.backends import load_encoder
     from dualsearch.indexer import IndexConfig, index_corpus
+    from dualsearch.towers.backends import load_encoder
 
     config = IndexConfig(
         factory=args.index_factory,
@@ -173,9 +173,9 @@ def _open_searcher(index_dir, backend: str | None):
 
     if backend is None:
         return Searcher.open(index_dir)
-    from dualsearch.backends import load_encoder
     from dualsearch.layout import current_version_dir
     from dualsearch.manifest import Manifest
+    from dualsearch.towers.backends import load_encoder
 
     model = Manifest.read(current_version_dir(index_dir)).model
     return Searcher.open(index_dir, encoder=LazyTowers(lambda: load_encoder(model, backend)))

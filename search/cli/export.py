@@ -39,10 +39,10 @@ def add_export_command(commands) -> None:
 
 
 def _run_export(args) -> int:
-    from dualsearch.encoder import DualEncoder
     from dualsearch.errors import InvalidInputError
-    from dualsearch.onnx_export import export_towers
-    from dualsearch.onnx_towers import CALIBRATED_BACKENDS, OnnxEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.towers.export import export_towers
+    from dualsearch.towers.exported import CALIBRATED_BACKENDS, OnnxEncoder
 
     calibration: list[str] = []
     if args.backend in CALIBRATED_BACKENDS:

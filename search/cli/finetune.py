@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from dualsearch.similarity import SIMILARITIES
+from dualsearch.towers.similarity import SIMILARITIES
 
 # CLI option -> FinetuneConfig field, for the options that map one to one.
 _FIELD_OPTIONS = {

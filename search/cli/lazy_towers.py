@@ -7,7 +7,7 @@ from typing import Any
 
 
 class LazyTowers:
-    """Stands in for an :class:`~dualsearch.protocols.Encoder` and loads it at the first attribute asked for.
+    """Stands in for an :class:`~dualsearch.towers.contract.Encoder` and loads it at the first attribute asked for.
 
     A command given a malformed corpus, a damaged index or a wrong ``--corpus`` then fails in the
     validation that runs before any encoding, without first loading torch and the weights.

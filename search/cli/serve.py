@@ -68,9 +68,9 @@ def _run_serve(args) -> int:
     check_bind(args.host, token)  # before minutes of loading towers
 
     def load_encoder(manifest):
-        from dualsearch.backends import load_encoder
         from dualsearch.index_towers import index_encoder
-        from dualsearch.micro_batching import BatchingEncoder
+        from dualsearch.towers.backends import load_encoder
+        from dualsearch.towers.micro_batching import BatchingEncoder
 
         if args.model:
             encoder = load_encoder(args.model, args.backend or manifest.document_backend)

@@ -1,6 +1,6 @@
 """The encoder contract every part of dualsearch relies on: :class:`Encoder`.
 
-:class:`~dualsearch.encoder.DualEncoder` implements it over sentence-transformers towers; tests and
+:class:`~dualsearch.towers.dual_encoder.DualEncoder` implements it over sentence-transformers towers; tests and
 benchmarks implement it with :class:`~dualsearch.testing.FakeEncoder`. Indexing, re-indexing and
 searching accept any object that has these members (a structural ``Protocol``: no base class needed).
 """
@@ -30,10 +30,10 @@ class TowerIdentity:
     query_weights_sha256: str = ""
     document_weights_sha256: str = ""
     # what runs each tower: "torch" (fp32), "onnx" (fp32 on ONNX Runtime) or "onnx-int8" (int8 weights);
-    # vectors of one tower agree across backends within the bounds dualsearch.backends documents
+    # vectors of one tower agree across backends within the bounds dualsearch.towers.backends documents
     query_backend: str = "torch"
     document_backend: str = "torch"
-    # how the towers compare vectors ("cosine", "dot", "euclidean"; dualsearch.similarity): the index's
+    # how the towers compare vectors ("cosine", "dot", "euclidean"; dualsearch.towers.similarity): the index's
     # metric and whether vectors are normalised follow it
     similarity: str = "cosine"
 

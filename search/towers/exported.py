@@ -1,6 +1,6 @@
 """Towers on ONNX Runtime or OpenVINO: tokenise, run the exported graph, pool and normalise, with no torch.
 
-A tower directory (written by :mod:`dualsearch.onnx_export`) holds the transformer's graph
+A tower directory (written by :mod:`dualsearch.towers.export`) holds the transformer's graph
 (``model.onnx`` for ONNX Runtime, fp32 or dynamically quantised to int8; ``model.xml`` and
 ``model.bin`` for OpenVINO, fp32 or statically quantised to int8), ``tokenizer.json`` and
 ``tower.json``: what the graph leaves out (truncation length, pooling, prompt) and where it came from
@@ -9,7 +9,7 @@ texts). Opening a tower checks the graph
 against its recorded hash, so identity is verified without loading torch.
 
 A towers directory (``dualsearch export``) holds one tower per side and ``dualsearch-towers.json``;
-:class:`OnnxEncoder` serves it as an :class:`~dualsearch.protocols.Encoder`.
+:class:`OnnxEncoder` serves it as an :class:`~dualsearch.towers.contract.Encoder`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import MissingDependencyError, ModelError
-from dualsearch.protocols import Encoder, TokenVectors, TowerIdentity, check_texts
+from dualsearch.towers.contract import Encoder, TokenVectors, TowerIdentity, check_texts
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class TowerConfig:
     calibration_texts: int = 0  # texts the quantisation was calibrated on (calibrated backends)
     calibration_sha256: str = ""  # sha256 of those texts: two calibrations on other texts give other graphs
     format: int = TOWER_FORMAT
-    similarity: str = "cosine"  # how the towers compare vectors (dualsearch.similarity)
+    similarity: str = "cosine"  # how the towers compare vectors (dualsearch.towers.similarity)
     normalised: bool = True  # vectors scaled to unit length after pooling (cosine, or a Normalize module)
 
     @classmethod
@@ -122,7 +122,7 @@ def graph_files(backend: str) -> tuple[str, ...]:
 
 def graph_sha256(directory: Path, backend: str) -> str:
     """sha256 of the graph's files (of the one file itself for ONNX, as exports before OpenVINO recorded)."""
-    from dualsearch.towers import file_sha256
+    from dualsearch.towers.weights import file_sha256
 
     files = [Path(directory) / name for name in graph_files(backend)]
     if len(files) == 1:
@@ -265,7 +265,7 @@ class OnnxTower:
         return [[(int(start), int(end)) for start, end in encoding.offsets] for encoding in encodings]
 
     def encode(self, texts: Sequence[str], batch_size: int = BATCH_SIZE, bounded_padding: bool = False) -> np.ndarray:
-        """(n, d) float32 vectors as :class:`~dualsearch.encoder.DualEncoder` returns them: of unit length
+        """(n, d) float32 vectors as :class:`~dualsearch.towers.dual_encoder.DualEncoder` returns them: of unit length
         for cosine towers (inner product is cosine) and towers ending in ``Normalize``.
 
         Inputs go longest first in batches of ``batch_size``; with ``bounded_padding`` (queries) a batch
@@ -350,7 +350,7 @@ def is_towers_dir(path: str | Path) -> bool:
 
 
 class OnnxEncoder:
-    """An :class:`~dualsearch.protocols.Encoder` whose query tower (and document tower, when given) run on
+    """An :class:`~dualsearch.towers.contract.Encoder` whose query tower (and document tower, when given) run on
     ONNX Runtime.
 
     Without a document tower, document work is handed to ``load_documents()``, called once on first
@@ -386,7 +386,7 @@ class OnnxEncoder:
         towers' origin instead of the one recorded at export). Calibrated towers report the directory
         itself: another export of the same weights, calibrated on other texts, would encode differently,
         so an index they built must come back to them to add or re-encode documents."""
-        from dualsearch.towers import model_reference
+        from dualsearch.towers.weights import model_reference
 
         directory = Path(directory)
         manifest = TowersManifest.read(directory)

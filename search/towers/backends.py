@@ -13,7 +13,13 @@ from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL, home_dir
 from dualsearch.errors import ModelError
-from dualsearch.onnx_towers import CALIBRATED_BACKENDS, EXPORTED_BACKENDS, OnnxEncoder, TowersManifest, is_towers_dir
+from dualsearch.towers.exported import (
+    CALIBRATED_BACKENDS,
+    EXPORTED_BACKENDS,
+    OnnxEncoder,
+    TowersManifest,
+    is_towers_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ def load_encoder(model: str = DEFAULT_MODEL, backend: str | None = None, batch_s
         if backend is not None and backend != own:
             raise ModelError(f"{model} holds towers exported for {own}; it cannot run on {backend}")
         return encoder
-    from dualsearch.encoder import DualEncoder
+    from dualsearch.towers.dual_encoder import DualEncoder
 
     torch_encoder = DualEncoder.load(model, batch_size=batch_size)
     backend = backend or DEFAULT_BACKEND
@@ -56,7 +62,7 @@ def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
     if is_towers_dir(shipped) and TowersManifest.read(shipped).weights_sha256 == identity.weights_sha256:
         directory = shipped  # exported by `dualsearch finetune` with these very weights
     elif not is_towers_dir(directory):
-        from dualsearch.onnx_export import export_towers
+        from dualsearch.towers.export import export_towers
 
         logger.info("exporting the towers to %s (%s), once for these weights", directory, backend)
         try:

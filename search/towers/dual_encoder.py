@@ -11,9 +11,9 @@ import numpy as np
 
 from dualsearch.defaults import BATCH_SIZE, DEFAULT_MODEL
 from dualsearch.errors import InvalidInputError
-from dualsearch.protocols import TokenVectors, TowerIdentity, check_texts
-from dualsearch.similarity import DEFAULT_SIMILARITY, check_similarity, finish_vectors, normalises
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, model_reference, router_routes
+from dualsearch.towers.contract import TokenVectors, TowerIdentity, check_texts
+from dualsearch.towers.similarity import DEFAULT_SIMILARITY, check_similarity, finish_vectors, normalises
+from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE, load_towers, model_reference, router_routes
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +173,8 @@ class DualEncoder:
         return normalises(self.similarity) or bool(modules) and type(modules[-1]).__name__ == "Normalize"
 
     def export_query_tower(self, out_dir) -> None:
-        """Save the query tower as an fp32 ONNX tower directory (:mod:`dualsearch.onnx_export`)."""
-        from dualsearch.onnx_export import export_tower
+        """Save the query tower as an fp32 ONNX tower directory (:mod:`dualsearch.towers.export`)."""
+        from dualsearch.towers.export import export_tower
 
         export_tower(self, QUERY_ROUTE, out_dir, "onnx")
 

@@ -1,9 +1,9 @@
-"""Export PyTorch towers to ONNX or OpenVINO (fp32 or int8) for :mod:`dualsearch.onnx_towers`.
+"""Export PyTorch towers to ONNX or OpenVINO (fp32 or int8) for :mod:`dualsearch.towers.exported`.
 
 Each tower is exported on its own, because sentence-transformers' own export helpers act on the
 first Transformer of a model and a Router holds two. The graph is the transformer only (token vectors
 out); pooling, normalisation, truncation and the prompt are recorded in ``tower.json`` and applied
-by :class:`~dualsearch.onnx_towers.OnnxTower`. Attention is exported in its eager form, which ONNX
+by :class:`~dualsearch.towers.exported.OnnxTower`. Attention is exported in its eager form, which ONNX
 Runtime's transformer optimiser fuses into one kernel per layer (the SDPA form is not recognised).
 ``onnx-int8`` is ONNX Runtime's dynamic quantisation with per-channel weight scales: no calibration
 data. ``openvino-int8`` is NNCF's static quantisation (weights and activations), calibrated on texts
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dualsearch.errors import MissingDependencyError, ModelError
-from dualsearch.onnx_towers import (
+from dualsearch.towers.exported import (
     CALIBRATED_BACKENDS,
     EXPORTED_BACKENDS,
     GRAPH_FILE,
@@ -42,7 +42,7 @@ from dualsearch.onnx_towers import (
     openvino_module,
     published_by_rename,
 )
-from dualsearch.towers import DOCUMENT_ROUTE, QUERY_ROUTE
+from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ SUPPORTED_POOLING = {"mean", "cls", "max"}
 def export_tower(
     encoder, side: str, out_dir: str | Path, backend: str = "onnx", calibration: Sequence[str] = ()
 ) -> TowerConfig:
-    """Export one tower of a :class:`~dualsearch.encoder.DualEncoder` into ``out_dir`` (created by one rename;
-    a full one already there is not replaced), check it against PyTorch, and return its ``tower.json``.
+    """Export one tower of a :class:`~dualsearch.towers.dual_encoder.DualEncoder` into ``out_dir`` (created by one
+    rename; a full one already there is not replaced), check it against PyTorch, and return its ``tower.json``.
     ``calibration``: the texts a calibrated backend quantises with (:func:`calibration_sample`)."""
     import torch
 

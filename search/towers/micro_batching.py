@@ -17,7 +17,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from dualsearch.protocols import Encoder, check_texts
+from dualsearch.towers.contract import Encoder, check_texts
 
 MAX_BATCH = 64  # queries per forward pass: beyond this a batch costs as much per query as two batches
 
