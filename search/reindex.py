@@ -36,6 +36,7 @@ from dualsearch.checkpoints import discard_checkpoints
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.corpora.text_checks import check_doc_ids
 from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.executors import Executor
@@ -44,7 +45,6 @@ from dualsearch.index_towers import save_query_tower
 from dualsearch.indexer import invalid_record_handler, log_skipped
 from dualsearch.lock import IndexLock
 from dualsearch.manifest import Manifest
-from dualsearch.text_checks import check_doc_ids
 from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
 

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from dualsearch.boosts import parse_boosts
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.filters import merge_filters, parse_filter_option
 from dualsearch.searcher import Searcher, SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet
-from dualsearch.text_checks import check_query
 
 logger = logging.getLogger(__name__)
 

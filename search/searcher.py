@@ -21,6 +21,7 @@ import numpy as np
 
 from dualsearch import ann, layout, ondisk
 from dualsearch.boosts import boost_scores
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
@@ -32,7 +33,6 @@ from dualsearch.manifest import Manifest
 from dualsearch.priors import prior_scores, rerank_with_prior
 from dualsearch.search_settings import SearchSettings
 from dualsearch.store import DocumentStoreReader, StoredDocument
-from dualsearch.text_checks import check_query
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import exact_knn
 from dualsearch.vectors import open_vectors

@@ -51,7 +51,7 @@ LEGACY = {
     "dualsearch." + name
     for name in "ann ann_build boosts checkpoints corpus_diff default_index dense evaluation executors explain "
     "failpoints field_types filters fusion index_config index_towers indexer layout lexical live_index lock "
-    "manifest ondisk passages priors reindex search_requests search_settings searcher snippets store text_checks "
+    "manifest ondisk passages priors reindex search_requests search_settings searcher snippets store "
     "vectors version_writer".split()
 }
 LEGACY_HEIGHT = 2.5

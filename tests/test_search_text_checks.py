@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dualsearch.corpora.text_checks import check_doc_ids, check_query
 from dualsearch.errors import InvalidInputError
-from dualsearch.text_checks import check_doc_ids, check_query
 
 
 def test_a_usable_query_is_returned_as_is():

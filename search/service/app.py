@@ -30,6 +30,7 @@ from typing import Annotated, Any
 
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, validated_documents
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.live_index import LiveIndex
 from dualsearch.search_requests import (
@@ -48,7 +49,6 @@ from dualsearch.service.auth import check_authorization
 from dualsearch.service.errors import ServiceError, classify, error_body
 from dualsearch.service.limits import MAX_BODY_BYTES, BodyLimit
 from dualsearch.service.stats import RequestStats
-from dualsearch.text_checks import check_query
 from dualsearch.version import __version__
 
 logger = logging.getLogger(__name__)
