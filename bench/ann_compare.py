@@ -9,11 +9,11 @@ Synthetic: ``--count`` 384-d vectors from ``bench.scale.synthetic_vectors`` and 
 ``bench.scale.queries_like``.
 
 For Flat, IVF-Flat, IVF-SQ8, IVF-PQ48 (several nprobe each) and HNSW32 (several efSearch), built
-through ``dualsearch.ann`` with the engine's own planning (lists derived from the data, seeded training
+through ``dualsearch.index.ann`` with the engine's own planning (lists derived from the data, seeded training
 sample): overlap@10 against exact search (``faiss.knn``), queries per second batched (all queries
 in one call, median of ``--repeats``) and one query at a time (p50/p95 latency), build time
 (train + add), index size (bytes of the serialised index) and the process's anonymous RSS growth
-while building. Searches time ``index.search`` with the parameters ``dualsearch.ann.search_vectors``
+while building. Searches time ``index.search`` with the parameters ``dualsearch.index.ann.search_vectors``
 would pass; what building those parameters adds per engine call is recorded apart. Single queries
 run on one FAISS thread (see :func:`measure`). Every index of a dataset is measured in one run, so
 their ratios compare like with like. Writes results/ann_compare.json.
@@ -98,7 +98,7 @@ def serialized_bytes(index: faiss.Index, work: Path) -> int:
 
 def build(factory: str, vectors: np.ndarray, seed: int = 0) -> tuple[faiss.Index, dict]:
     """Plan, train and fill one index over (n, d) ``vectors`` (ids 0..n-1); returns it and its timings."""
-    from dualsearch.ann import add_vectors, plan_index, train_index, training_sample
+    from dualsearch.index.ann import add_vectors, plan_index, train_index, training_sample
 
     count, dimension = vectors.shape
     plan = plan_index(factory, count)
@@ -125,8 +125,9 @@ def build(factory: str, vectors: np.ndarray, seed: int = 0) -> tuple[faiss.Index
 
 
 def parameter_overhead_ms(index: faiss.Index, effort: int | None, calls: int = 200) -> float:
-    """Median ms the engine spends per search call building FAISS parameters (``dualsearch.ann.search_parameters``)."""
-    from dualsearch.ann import search_parameters
+    """Median ms the engine spends per search call building FAISS parameters
+    (``dualsearch.index.ann.search_parameters``)."""
+    from dualsearch.index.ann import search_parameters
 
     return round(percentile_ms([timed(lambda: search_parameters(index, effort, K))[1] for _ in range(calls)], 50), 4)
 
@@ -148,7 +149,7 @@ def measure(
     when other processes share the cores. Once ``budget_seconds`` are spent, no further batched
     repeat or single query starts (the counts timed are recorded).
     """
-    from dualsearch.ann import overlap_at_k, search_parameters
+    from dualsearch.index.ann import overlap_at_k, search_parameters
 
     params = search_parameters(index, effort, K)
 
@@ -228,10 +229,10 @@ def scifact_dataset(data: Path, index_dir: Path) -> tuple[np.ndarray, np.ndarray
     """SciFact's stored document vectors (n, d) and its query texts encoded by the query tower (m, d)."""
     from bench.zero_shot import ensure_index
     from dualsearch.corpora.beir import read_queries
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.index.vectors import open_vectors
     from dualsearch.towers.dual_encoder import DualEncoder
-    from dualsearch.vectors import open_vectors
 
     encoder = DualEncoder.load()
     built = ensure_index(data / "scifact", index_dir, encoder, rebuild=False)

@@ -124,9 +124,9 @@ def build_index(corpus_dir: Path, index_dir: Path, encoder, reuse: bool) -> dict
     """Build the SciFact index (or, with ``reuse``, take one an earlier run of this script built, with
     the build time its manifest recorded then)."""
     from dualsearch.corpora.sources import read_corpus
+    from dualsearch.index.layout import current_version_dir, is_index_dir
+    from dualsearch.index.manifest import Manifest
     from dualsearch.indexer import build_index as build
-    from dualsearch.layout import current_version_dir, is_index_dir
-    from dualsearch.manifest import Manifest
 
     if reuse and is_index_dir(index_dir):
         manifest = Manifest.read(current_version_dir(index_dir))

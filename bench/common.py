@@ -67,7 +67,7 @@ def machine() -> dict[str, Any]:
 
 def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
     """Write ``results/<name>.json`` with the command that made it, the machine, versions and date."""
-    from dualsearch.manifest import library_versions
+    from dualsearch.index.manifest import library_versions
 
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {

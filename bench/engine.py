@@ -61,7 +61,7 @@ def exact_latency(searcher, queries: list[str]) -> dict:
 
 
 def overlap_curve(searcher, queries: list[str]) -> list[dict]:
-    from dualsearch.ann import overlap_at_k
+    from dualsearch.index.ann import overlap_at_k
 
     vectors = searcher.encoder.encode_queries(queries)
     _, exact = searcher.search_vectors(vectors, 10, exact=True)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from dualsearch.corpora.beir import read_queries
-    from dualsearch.layout import is_index_dir
+    from dualsearch.index.layout import is_index_dir
     from dualsearch.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 

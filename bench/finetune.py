@@ -299,7 +299,7 @@ def render_table(results: dict) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     log_phases_only()
-    from dualsearch.manifest import library_versions, now_iso
+    from dualsearch.index.manifest import library_versions, now_iso
 
     bf16 = not args.fp32
     previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {"runs": []}

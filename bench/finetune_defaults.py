@@ -194,7 +194,7 @@ def main(argv=None) -> int:
         return 0
     log_phases_only()
     from dualsearch.finetune.recipe import cpu_has_native_bf16
-    from dualsearch.manifest import library_versions, now_iso
+    from dualsearch.index.manifest import library_versions, now_iso
 
     bf16 = cpu_has_native_bf16()  # what the recipe picks for training; test encoding follows it
     previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {}

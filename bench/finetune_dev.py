@@ -94,7 +94,7 @@ def main(argv=None) -> int:
 
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune
-    from dualsearch.manifest import now_iso
+    from dualsearch.index.manifest import now_iso
 
     settings = {**COMMON, **COLLECTIONS[args.collection], "bf16": True, **parse_overrides(args.overrides)}
     config = FinetuneConfig(**settings)

@@ -59,7 +59,7 @@ SEARCHES = {
 
 
 def index_config(variant: str, encoder):
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.config import IndexConfig
 
     settings = INDEXES[variant]
     if "max_passages" in settings:
@@ -72,9 +72,9 @@ def build(collection: Path, index_dir: Path, variant: str, encoder, rebuild: boo
     """Build (or reuse) one index; returns its size and build time. ``rebuild`` starts from an empty
     directory: a build over a live version would reuse its vectors and time a copy, not a build."""
     from dualsearch.corpora.sources import read_corpus
+    from dualsearch.index.layout import current_version_dir, is_index_dir
+    from dualsearch.index.manifest import Manifest
     from dualsearch.indexer import build_index
-    from dualsearch.layout import current_version_dir, is_index_dir
-    from dualsearch.manifest import Manifest
 
     seconds = None
     if rebuild:

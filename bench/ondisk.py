@@ -5,7 +5,7 @@ over 1,000,000 synthetic 384-dimensional vectors.
 
 The vectors are bench.scale's (a random projection of a 32-d Gaussian plus noise, written to a file and
 memory-mapped as the indexer does) and both indexes are built by the engine's own code
-(``dualsearch.ann_build.index_vectors``, the on-disk one through ``dualsearch.ondisk``), each build and
+(``dualsearch.index.ann_build.index_vectors``, the on-disk one through ``dualsearch.index.ondisk``), each build and
 each search in a process of its own so its peak memory is its own. For each kind:
 
 - build: seconds, peak resident memory (VmHWM) and peak anonymous memory (sampled every 50 ms);
@@ -89,9 +89,9 @@ class AnonymousPeak:
 def build(work: Path, kind: str) -> dict:
     import faiss
 
-    from dualsearch import layout
-    from dualsearch.ann_build import index_vectors
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index import layout
+    from dualsearch.index.ann_build import index_vectors
+    from dualsearch.index.config import IndexConfig
 
     vectors = np.memmap(work / "vectors.f32", dtype=np.float32, mode="r").reshape(-1, 384)
     directory = work / kind
@@ -113,8 +113,8 @@ def build(work: Path, kind: str) -> dict:
 def search(work: Path, kind: str, nprobe: int, timed: int = 0) -> dict:
     """With ``nprobe`` 0, find the smallest reaching the target overlap first; time the first ``timed``
     queries (0: all)."""
-    from dualsearch import layout, ondisk
-    from dualsearch.ann import ivf_part, nprobe_grid, overlap_at_k, search_vectors
+    from dualsearch.index import layout, ondisk
+    from dualsearch.index.ann import ivf_part, nprobe_grid, overlap_at_k, search_vectors
 
     queries, exact = np.load(work / "queries.npy"), np.load(work / "exact.npy")
     opened = memory_status()["rss"]

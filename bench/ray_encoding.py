@@ -94,8 +94,8 @@ def one_run(name: str, corpus: Path, out: Path) -> dict:
         report, _ = index_corpus(corpus, out, encoder, executor=executor)
     finally:
         executor.close()
-    from dualsearch import layout
-    from dualsearch.manifest import Manifest
+    from dualsearch.index import layout
+    from dualsearch.index.manifest import Manifest
 
     manifest = Manifest.read(layout.current_version_dir(out))
     return {

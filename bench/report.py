@@ -296,7 +296,7 @@ def ann_dataset_lines(dataset: dict, record: dict, docs: Path) -> list[str]:
         ),
         "",
         *([f"\\* never reached {TARGET_OVERLAP}: the most accurate setting measured is shown.", ""] if missed else []),
-        "*engine ms/call*: what `dualsearch.ann.search_parameters` adds to every search call "
+        "*engine ms/call*: what `dualsearch.index.ann.search_parameters` adds to every search call "
         "on top of the index's own time.",
         "",
         f"![overlap@10 against queries per second, {name}](bench_ann_{name}.png)",

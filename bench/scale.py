@@ -7,7 +7,7 @@ Gaussian into 384 dimensions plus isotropic noise, L2-normalised. Like embedding
 continuously along a few dozen directions, so neighbourhoods straddle IVF cells (uniform random
 vectors on the sphere are nearly orthogonal and make every ANN index look bad; well-separated
 clusters make every IVF index look perfect). They are written to a file and
-memory-mapped, as the indexer does, then indexed by the same code (dualsearch.ann_build.index_vectors).
+memory-mapped, as the indexer does, then indexed by the same code (dualsearch.index.ann_build.index_vectors).
 Reports build time, peak memory, and per-query latency and overlap@10 against exact search at
 several nprobe values. Writes results/scale.json.
 """
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1_000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from dualsearch.ann import overlap_at_k, search_vectors
-    from dualsearch.ann_build import index_vectors
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.ann import overlap_at_k, search_vectors
+    from dualsearch.index.ann_build import index_vectors
+    from dualsearch.index.config import IndexConfig
 
     with tempfile.TemporaryDirectory(prefix="dualsearch-scale-") as work:
         vectors, generate_seconds = timed(lambda: synthetic_vectors(Path(work) / "vectors.f32", args.count))

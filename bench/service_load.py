@@ -167,7 +167,7 @@ def measured_run(server: subprocess.Popen, url: str, queries: list[str], clients
 
 
 def ensure_index(scifact: Path, index_dir: Path) -> None:
-    from dualsearch.layout import is_index_dir
+    from dualsearch.index.layout import is_index_dir
 
     if not is_index_dir(index_dir):
         logger.info("building %s with the shipped defaults (a few minutes)", index_dir)

@@ -144,7 +144,7 @@ def snake_case_words(text: str) -> str:
 
 def variants(dev: DevScores) -> dict[str, list[tuple[str, dict]]]:
     """Each idea, at the strengths tried: (strength, variant for :meth:`DevScores.both`)."""
-    from dualsearch.lexical import LexicalIndex
+    from dualsearch.index.lexical import LexicalIndex
 
     names = list(dev.query_sets)
     texts = [f"{d.title} {d.text}" if d.title else d.text for d in dev.documents]

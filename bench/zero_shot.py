@@ -28,9 +28,9 @@ PUBLISHED_NDCG10 = {
 def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> dict | None:
     """Build the index unless a usable one is there; returns build timings when it built."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.config import IndexConfig
+    from dualsearch.index.layout import is_index_dir
     from dualsearch.indexer import build_index
-    from dualsearch.layout import is_index_dir
 
     if is_index_dir(index_dir) and not rebuild:
         return None

@@ -16,7 +16,7 @@ it by, with ids ``kind:public.name``:
 Titles are the public name with its signature (``json.dumps(obj, *, skipkeys=False, ...)``); text
 is the docstring, whose first paragraph is its summary (PEP 257), so the summary comes first: the
 towers mean-pool tokens, and long documents are cut into passages by the engine
-(:mod:`dualsearch.passages`). Metadata: ``kind``, ``module`` (the public module), ``defined_in``
+(:mod:`dualsearch.index.passages`). Metadata: ``kind``, ``module`` (the public module), ``defined_in``
 (where the object says it is defined, e.g. ``asyncio.tasks.sleep``), ``deprecated``,
 ``signature``, ``python``, ``usage`` (how often the library's own code refers to the name:
 :mod:`dualsearch.corpora.stdlib_usage`; the default index ranks with it) and ``inherited_from`` for

@@ -18,7 +18,7 @@ from itertools import zip_longest
 import numpy as np
 
 from dualsearch.finetune.data import TrainingData
-from dualsearch.lexical import import_bm25s
+from dualsearch.index.lexical import import_bm25s
 
 logger = logging.getLogger(__name__)
 

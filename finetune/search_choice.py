@@ -88,7 +88,7 @@ def choose_search_settings(model, dev, document_ids: list[str], model_name: str)
     index does."""
     from dualsearch.corpora.document import Document
     from dualsearch.evaluation import score_run
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.config import IndexConfig
     from dualsearch.indexer import build_index
     from dualsearch.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder

@@ -25,7 +25,7 @@ from dualsearch.finetune.data import TrainingData, load_beir, load_training_data
 from dualsearch.finetune.dataset import build_dataset
 from dualsearch.finetune.mining import NegativeWindow, bm25_rankings, negatives_for_pairs, tower_rankings
 from dualsearch.finetune.sampling import dev_corpus, hold_out, log_frequencies, select_pairs
-from dualsearch.manifest import library_versions, now_iso
+from dualsearch.index.manifest import library_versions, now_iso
 from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE, model_reference
 
 logger = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ _EXPORTS = {
     "Document": "dualsearch.corpora.document",
     "FieldNames": "dualsearch.corpora.records",
     "read_corpus": "dualsearch.corpora.sources",
-    "IndexConfig": "dualsearch.index_config",
+    "IndexConfig": "dualsearch.index.config",
     "build_index": "dualsearch.indexer",
     "index_corpus": "dualsearch.indexer",
     "BuildReport": "dualsearch.indexer",
@@ -136,7 +136,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.evaluation import evaluate
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.config import IndexConfig
     from dualsearch.indexer import BuildReport, build_index, index_corpus
     from dualsearch.reindex import ReindexReport, add_documents, delete_documents, reindex
     from dualsearch.searcher import Searcher, SearchResult

@@ -22,7 +22,7 @@ from itertools import islice
 from dualsearch.corpora.document import Document
 from dualsearch.defaults import MAX_DELETE_SHARE
 from dualsearch.errors import CorpusError, InvalidInputError
-from dualsearch.store import DocumentStoreReader
+from dualsearch.index.store import DocumentStoreReader
 
 LOOKUP_BATCH = 500  # ids per store look-up
 
@@ -51,7 +51,7 @@ def diff_with_live(store: DocumentStoreReader, live_count: int, documents: Itera
     Example:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from dualsearch.store import DocumentStoreWriter
+        >>> from dualsearch.index.store import DocumentStoreWriter
         >>> path = Path(tempfile.mkdtemp()) / "documents.sqlite"
         >>> writer = DocumentStoreWriter(path)
         >>> writer.add([0, 1], [Document("a", "", "one"), Document("b", "", "two")], [0, 1], [[(0, 3)], [(0, 3)]])

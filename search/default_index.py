@@ -15,8 +15,8 @@ from dualsearch.defaults import (
     STDLIB_PRIOR_WEIGHT,
     home_dir,
 )
-from dualsearch.layout import is_index_dir
-from dualsearch.manifest import FORMAT_VERSION
+from dualsearch.index.layout import is_index_dir
+from dualsearch.index.manifest import FORMAT_VERSION
 from dualsearch.search_settings import SearchSettings
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,9 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
 def add_missing_query_tower(index_dir: Path) -> None:
     """Give a default index cached by an older dualsearch its ONNX query tower (once, seconds), so it
     is searched without torch like a new one; any other index gains it from `dualsearch reindex`."""
-    from dualsearch.index_towers import find_light_tower, save_query_tower
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.index.query_tower import find_light_tower, save_query_tower
 
     manifest = Manifest.read(current_version_dir(index_dir))
     if find_light_tower(index_dir, manifest) is None and manifest.query_weights_sha256:

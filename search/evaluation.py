@@ -9,10 +9,10 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from dualsearch import layout
 from dualsearch.corpora import beir
 from dualsearch.errors import CorpusError
-from dualsearch.store import DocumentStoreReader
+from dualsearch.index import layout
+from dualsearch.index.store import DocumentStoreReader
 
 logger = logging.getLogger(__name__)
 

@@ -70,7 +70,7 @@ def top_tokens(tokens: TokenVectors, shares: np.ndarray, place, top: int = TOP_T
 
 def encoded_passage(title: str, text: str, passage: tuple[int, int] | None) -> tuple[str, int, int]:
     """The text the document tower encoded for a result's passage, where the body starts in it, and
-    where the passage starts in the document's text (see :mod:`dualsearch.passages`)."""
+    where the passage starts in the document's text (see :mod:`dualsearch.index.passages`)."""
     start, end = passage if passage is not None else (0, len(text))
     prefix = f"{title} " if title else ""
     return prefix + text[start:end], len(prefix), start

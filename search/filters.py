@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dualsearch.errors import InvalidInputError
-from dualsearch.store import json_path
+from dualsearch.index.store import json_path
 
 RANGE_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 Filter = Mapping[str, Any]

@@ -12,15 +12,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, InvalidHandler
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import DualsearchError, IndexBuildError
 from dualsearch.executors import Executor
-from dualsearch.index_config import IndexConfig
+from dualsearch.index import layout
+from dualsearch.index.config import IndexConfig
+from dualsearch.index.manifest import Manifest
 from dualsearch.lock import IndexLock
-from dualsearch.manifest import Manifest
 from dualsearch.search_settings import SearchSettings, model_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionWriter

@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualsearch import layout
 from dualsearch.errors import DualsearchError, IndexNotFoundError
-from dualsearch.manifest import Manifest
+from dualsearch.index import layout
+from dualsearch.index.manifest import Manifest
 from dualsearch.searcher import Searcher
 from dualsearch.towers.contract import Encoder
 

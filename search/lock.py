@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from dualsearch.errors import IndexLockedError
-from dualsearch.layout import not_writable
+from dualsearch.index.layout import not_writable
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = ".lock"

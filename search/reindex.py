@@ -31,7 +31,6 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dualsearch import ann, layout
 from dualsearch.checkpoints import discard_checkpoints
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
@@ -40,11 +39,12 @@ from dualsearch.corpora.text_checks import check_doc_ids
 from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.executors import Executor
-from dualsearch.index_config import IndexConfig
-from dualsearch.index_towers import save_query_tower
+from dualsearch.index import ann, layout
+from dualsearch.index.config import IndexConfig
+from dualsearch.index.manifest import Manifest
+from dualsearch.index.query_tower import save_query_tower
 from dualsearch.indexer import invalid_record_handler, log_skipped
 from dualsearch.lock import IndexLock
-from dualsearch.manifest import Manifest
 from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
 

@@ -2,7 +2,7 @@
 
 Three modes (:class:`~dualsearch.search_settings.SearchSettings`): ``dense`` ranks documents by
 their best passage under the towers (:mod:`dualsearch.dense`), ``lexical`` by BM25
-(:mod:`dualsearch.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.fusion`)
+(:mod:`dualsearch.index.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.fusion`)
 over the union of both sides' top candidates, with both scores computed for every candidate.
 Metadata filters (:mod:`dualsearch.filters`) restrict both sides inside the search. A document
 prior (:mod:`dualsearch.priors`), when the index or query names one, then adds to every score.
@@ -19,7 +19,6 @@ from typing import Any
 import faiss
 import numpy as np
 
-from dualsearch import ann, layout, ondisk
 from dualsearch.boosts import boost_scores
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
@@ -27,15 +26,16 @@ from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
 from dualsearch.filters import Filter, filter_condition
 from dualsearch.fusion import fuse
-from dualsearch.index_towers import index_encoder
-from dualsearch.lexical import LexicalIndex
-from dualsearch.manifest import Manifest
+from dualsearch.index import ann, layout, ondisk
+from dualsearch.index.lexical import LexicalIndex
+from dualsearch.index.manifest import Manifest
+from dualsearch.index.query_tower import index_encoder
+from dualsearch.index.store import DocumentStoreReader, StoredDocument
+from dualsearch.index.vectors import open_vectors
 from dualsearch.priors import prior_scores, rerank_with_prior
 from dualsearch.search_settings import SearchSettings
-from dualsearch.store import DocumentStoreReader, StoredDocument
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import exact_knn
-from dualsearch.vectors import open_vectors
 
 logger = logging.getLogger(__name__)
 Ranked = tuple[int, float, float | None, float | None, int | None]  # doc row, score, dense, lexical, best row

@@ -5,7 +5,7 @@ into a hidden build directory beside the live version (the SQLite store and the 
 row ids 0..n-1), copy the vectors of documents unchanged since ``live`` instead of encoding them
 again, checkpoint encoded chunks (:mod:`dualsearch.checkpoints`) so a killed run resumes, then
 index the vectors (reusing the live centroids unless told to retrain), write the manifest and
-publish atomically (:mod:`dualsearch.layout`). Any error, or leaving the ``with`` block without
+publish atomically (:mod:`dualsearch.index.layout`). Any error, or leaving the ``with`` block without
 publishing, removes the build directory and leaves the live version untouched. Call it while
 holding the writer lock (:class:`dualsearch.lock.IndexLock`).
 
@@ -27,24 +27,24 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch import layout, ondisk
-from dualsearch.ann_build import index_vectors, pseudo_queries
 from dualsearch.checkpoints import ChunkCache
 from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError
 from dualsearch.executors import Executor, LocalExecutor
-from dualsearch.failpoints import failpoint
-from dualsearch.index_config import IndexConfig
-from dualsearch.index_towers import save_query_tower
-from dualsearch.lexical import SETTINGS as LEXICAL_SETTINGS
-from dualsearch.lexical import LexicalIndex
-from dualsearch.manifest import Manifest, library_versions, now_iso
-from dualsearch.passages import PassagePlan, plan_passages
+from dualsearch.index import layout, ondisk
+from dualsearch.index.ann_build import index_vectors, pseudo_queries
+from dualsearch.index.config import IndexConfig
+from dualsearch.index.failpoints import failpoint
+from dualsearch.index.lexical import SETTINGS as LEXICAL_SETTINGS
+from dualsearch.index.lexical import LexicalIndex
+from dualsearch.index.manifest import Manifest, library_versions, now_iso
+from dualsearch.index.passages import PassagePlan, plan_passages
+from dualsearch.index.query_tower import save_query_tower
+from dualsearch.index.store import DocumentStoreReader, DocumentStoreWriter
+from dualsearch.index.vectors import VectorsWriter, open_vectors
 from dualsearch.search_settings import SearchSettings
-from dualsearch.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import METRICS
-from dualsearch.vectors import VectorsWriter, open_vectors
 
 logger = logging.getLogger(__name__)
 

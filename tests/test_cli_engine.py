@@ -37,8 +37,8 @@ def test_index_prints_a_summary(cli_index, capsys, tiny_model_dir, tmp_path):
 
 
 def test_index_lead_passage_encodes_a_first_paragraph_alone(tmp_path, tiny_model_dir):
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
 
     corpus = tmp_path / "docs.jsonl"
     rows = [{"_id": "a", "text": "Summary.\n\nDetails."}, {"_id": "b", "text": "One paragraph."}]

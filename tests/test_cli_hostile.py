@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dualsearch import layout
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.index import layout
 from dualsearch.indexer import build_index
 from dualsearch.testing import FakeEncoder
 

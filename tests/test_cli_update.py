@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dualsearch import layout
 from dualsearch.cli import main
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
+from dualsearch.index import layout
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.dual_encoder import DualEncoder
 

@@ -34,8 +34,8 @@ def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
 
 @pytest.mark.data
 def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
-    from dualsearch.ann import overlap_at_k
-    from dualsearch.index_config import IndexConfig
+    from dualsearch.index.ann import overlap_at_k
+    from dualsearch.index.config import IndexConfig
     from dualsearch.indexer import build_index
     from dualsearch.searcher import Searcher
     from tests.conftest import beir_data

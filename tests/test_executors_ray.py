@@ -9,15 +9,15 @@ import sys
 import numpy as np
 import pytest
 
-from dualsearch import layout
 from dualsearch.errors import InvalidInputError
 from dualsearch.executors import LocalExecutor, RayExecutor, make_executor
+from dualsearch.index import layout
+from dualsearch.index.store import DocumentStoreReader
+from dualsearch.index.vectors import open_vectors
 from dualsearch.indexer import IndexConfig, index_corpus
 from dualsearch.reindex import reindex
 from dualsearch.searcher import Searcher
-from dualsearch.store import DocumentStoreReader
 from dualsearch.testing import CrashingOnceEncoder, FakeEncoder
-from dualsearch.vectors import open_vectors
 
 QUERIES = ["solar eclipse", "decaf coffee", "the largest planet", "tea leaves"]
 SMALL_CHUNKS = IndexConfig(chunk_size=3)  # 26 documents: 9 chunks, so several are in flight at once

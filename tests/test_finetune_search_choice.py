@@ -18,8 +18,8 @@ from tests.test_finetune_train import FAST
 
 
 def index_search(index_dir) -> dict:
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
 
     return Manifest.read(current_version_dir(index_dir)).search
 

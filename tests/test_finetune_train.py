@@ -258,9 +258,9 @@ def test_towers_trained_for_a_similarity_save_it_and_an_index_follows(tmp_path, 
     from sentence_transformers import SentenceTransformer
 
     from dualsearch.corpora.sources import read_corpus
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
     from dualsearch.indexer import build_index
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
     from dualsearch.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 

@@ -49,12 +49,13 @@ TOP = 9  # the facade, `python -m dualsearch` and the test doubles
 # engine modules still at the package root while the folders are filled, one folder per commit
 LEGACY = {
     "dualsearch." + name
-    for name in "ann ann_build boosts checkpoints corpus_diff default_index dense evaluation executors explain "
-    "failpoints field_types filters fusion index_config index_towers indexer layout lexical live_index lock "
-    "manifest ondisk passages priors reindex search_requests search_settings searcher snippets store "
-    "vectors version_writer".split()
+    for name in (
+        "boosts checkpoints corpus_diff default_index dense evaluation executors explain filters "
+        "fusion indexer live_index lock priors reindex search_requests search_settings searcher "
+        "snippets version_writer "
+    ).split()
 }
-LEGACY_HEIGHT = 2.5
+LEGACY_HEIGHT = 3.5
 
 
 def source_modules() -> dict[str, Path]:

@@ -142,9 +142,9 @@ def test_an_openvino_int8_export_is_quantised_and_records_what_it_was_calibrated
 
 
 def test_an_index_built_by_calibrated_towers_comes_back_to_them_for_new_documents(tmp_path, exported):
-    from dualsearch.index_towers import index_encoder
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.index.query_tower import index_encoder
 
     index_dir = tmp_path / "index"
     towers = OnnxEncoder.load(exported["openvino-int8"])
@@ -256,8 +256,8 @@ def test_an_index_without_a_light_tower_opens_through_pytorch_and_reindex_adds_o
 
 
 def test_the_manifest_records_the_backend_that_encoded_the_documents(tmp_path, exported, tiny_encoder):
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
     from dualsearch.reindex import reindex
 
     index_dir = tmp_path / "index"
@@ -272,8 +272,8 @@ def test_the_manifest_records_the_backend_that_encoded_the_documents(tmp_path, e
 
 
 def test_an_index_built_on_openvino_searches_through_its_openvino_query_tower(tmp_path, exported, tiny_encoder):
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
 
     index_dir = tmp_path / "index"
     openvino = OnnxEncoder.load(exported["openvino"])
@@ -321,8 +321,8 @@ def test_export_command_makes_towers_that_index_takes(tmp_path, tiny_model_dir, 
     assert main(["search", str(tmp_path / "index"), "green tea", "-k", "1", "--json", "--mode", "dense"]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert result["doc_id"] in {document.id for document in read_corpus("tiny")}
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
 
     assert Manifest.read(current_version_dir(tmp_path / "index")).document_backend == "onnx-int8"
     assert not (tmp_path / "home").exists()  # exported towers are used as they are: nothing exported again

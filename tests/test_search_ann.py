@@ -6,8 +6,8 @@ import faiss
 import numpy as np
 import pytest
 
-from dualsearch import ann
 from dualsearch.errors import IndexBuildError
+from dualsearch.index import ann
 
 
 def unit_vectors(count: int, dimension: int = 32, seed: int = 0, clusters: int = 20) -> np.ndarray:

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from dualsearch.cli import main
-from dualsearch.layout import current_version_dir
+from dualsearch.index.layout import current_version_dir
 
 pytestmark = pytest.mark.slow
 CORPUS_SIZE = 600  # three chunks of 256, so the run can die between chunks

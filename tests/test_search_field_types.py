@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dualsearch.field_types import fits, type_problem
-from dualsearch.manifest import Manifest
+from dualsearch.index.field_types import fits, type_problem
+from dualsearch.index.manifest import Manifest
 
 
 @dataclass(frozen=True)

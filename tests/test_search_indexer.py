@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from dualsearch import layout
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import CorpusError, IndexBuildError, InvalidInputError
+from dualsearch.index import layout
+from dualsearch.index.manifest import Manifest
+from dualsearch.index.vectors import open_vectors
 from dualsearch.indexer import IndexConfig, build_index
-from dualsearch.manifest import Manifest
-from dualsearch.vectors import open_vectors
 
 
 def visible(directory):

@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import (
@@ -18,6 +17,7 @@ from dualsearch.errors import (
     IndexNotWritableError,
     InvalidInputError,
 )
+from dualsearch.index import layout
 from dualsearch.indexer import build_index, index_corpus
 from dualsearch.reindex import add_documents, delete_documents, reindex
 from dualsearch.searcher import Searcher
@@ -99,7 +99,7 @@ def _refuse_writes(monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr("dualsearch.lock.open", refuse, raising=False)
-    monkeypatch.setattr("dualsearch.layout.tempfile.mkdtemp", refuse)
+    monkeypatch.setattr("dualsearch.index.layout.tempfile.mkdtemp", refuse)
 
 
 @pytest.mark.parametrize("operation", ["reindex", "add", "delete", "index"])

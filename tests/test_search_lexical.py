@@ -10,8 +10,8 @@ import pytest
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.fusion import convex_fusion, fuse, reciprocal_rank_fusion
+from dualsearch.index.lexical import LexicalIndex, tokenize
 from dualsearch.indexer import build_index
-from dualsearch.lexical import LexicalIndex, tokenize
 from dualsearch.reindex import add_documents, delete_documents
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
@@ -96,7 +96,7 @@ def test_the_bm25_index_follows_add_and_delete(tmp_path):
 def test_building_an_index_leaves_bm25s_logging_to_the_application():
     import logging
 
-    from dualsearch.lexical import LexicalIndex
+    from dualsearch.index.lexical import LexicalIndex
 
     LexicalIndex.build(["green tea", "black coffee"])  # bm25s sets its logger to DEBUG when imported
     assert logging.getLogger("bm25s").level == logging.NOTSET

@@ -11,10 +11,10 @@ import faiss
 import numpy as np
 import pytest
 
-from dualsearch import ann, layout, ondisk
 from dualsearch.errors import IndexCorruptError, InvalidInputError
+from dualsearch.index import ann, layout, ondisk
+from dualsearch.index.manifest import Manifest
 from dualsearch.indexer import IndexConfig, index_corpus
-from dualsearch.manifest import Manifest
 from dualsearch.reindex import reindex
 from dualsearch.searcher import Searcher
 

@@ -7,18 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
-from dualsearch.index_config import IndexConfig
+from dualsearch.index import layout
+from dualsearch.index.config import IndexConfig
+from dualsearch.index.manifest import Manifest
+from dualsearch.index.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
+from dualsearch.index.vectors import open_vectors
 from dualsearch.indexer import build_index
-from dualsearch.manifest import Manifest
-from dualsearch.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
 from dualsearch.reindex import delete_documents, reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
-from dualsearch.vectors import open_vectors
 
 
 def tokens(count: int) -> list[tuple[int, int]]:

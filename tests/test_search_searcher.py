@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from dualsearch import layout
 from dualsearch.errors import (
     DualsearchError,
     IndexCorruptError,
@@ -13,6 +12,7 @@ from dualsearch.errors import (
     InvalidInputError,
     SearchFailedError,
 )
+from dualsearch.index import layout
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 

@@ -9,11 +9,11 @@ import random
 import numpy as np
 import pytest
 
-from dualsearch import layout
 from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexMismatchError, InvalidInputError
+from dualsearch.index import layout
+from dualsearch.index.manifest import Manifest
 from dualsearch.indexer import build_index
-from dualsearch.manifest import Manifest
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.similarity import SIMILARITIES, check_similarity, pair_scores

@@ -173,8 +173,8 @@ def _open_searcher(index_dir, backend: str | None):
 
     if backend is None:
         return Searcher.open(index_dir)
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
     from dualsearch.towers.backends import load_encoder
 
     model = Manifest.read(current_version_dir(index_dir)).model

@@ -68,7 +68,7 @@ def _run_serve(args) -> int:
     check_bind(args.host, token)  # before minutes of loading towers
 
     def load_encoder(manifest):
-        from dualsearch.index_towers import index_encoder
+        from dualsearch.index.query_tower import index_encoder
         from dualsearch.towers.backends import load_encoder
         from dualsearch.towers.micro_batching import BatchingEncoder
 

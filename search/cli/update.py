@@ -21,9 +21,9 @@ from dualsearch.defaults import BATCH_SIZE, MAX_DELETE_SHARE
 def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, backend: str | None = None):
     """The towers named on the command line, or else those that built the index (on the backend that
     encoded its documents), loaded when first used (after the corpus and the index have been checked)."""
-    from dualsearch.index_towers import index_encoder
-    from dualsearch.layout import current_version_dir
-    from dualsearch.manifest import Manifest
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.index.query_tower import index_encoder
     from dualsearch.towers.backends import load_encoder
 
     def load():

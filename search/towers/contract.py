@@ -78,7 +78,7 @@ class Encoder(Protocol):
     Both ``encode_*`` methods return L2-normalised float32 arrays of shape ``(n, dimension)`` and
     refuse empty texts with :class:`~dualsearch.errors.InvalidInputError` (see :func:`check_texts`).
     ``document_window`` and ``document_token_spans`` let the indexer cut long documents into passages
-    that fit the document tower (:mod:`dualsearch.passages`).
+    that fit the document tower (:mod:`dualsearch.index.passages`).
     """
 
     batch_size: int

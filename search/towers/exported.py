@@ -354,7 +354,7 @@ class OnnxEncoder:
     ONNX Runtime.
 
     Without a document tower, document work is handed to ``load_documents()``, called once on first
-    need: an index's light query path (:mod:`dualsearch.index_towers`) searches without torch and loads
+    need: an index's light query path (:mod:`dualsearch.index.query_tower`) searches without torch and loads
     the full towers only to encode documents.
 
     Example:

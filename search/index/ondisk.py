@@ -21,9 +21,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch import ann
 from dualsearch.errors import IndexBuildError
-from dualsearch.layout import IVFDATA_FILE
+from dualsearch.index import ann
+from dualsearch.index.layout import IVFDATA_FILE
 
 SHARD_VECTORS = 131_072  # vectors per shard: 192 MiB of 384-d float32 codes in memory at a time
 

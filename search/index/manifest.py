@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
-from dualsearch.field_types import type_problem
+from dualsearch.index.field_types import type_problem
 from dualsearch.towers.contract import TowerIdentity
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
@@ -54,7 +54,7 @@ class Manifest:
     # agree only within a measured bound, so re-encoding depends on the document tower's too
     query_backend: str = "torch"
     document_backend: str = "torch"
-    on_disk: bool = False  # IVF lists in index.ivfdata, memory-mapped at search time (dualsearch.ondisk)
+    on_disk: bool = False  # IVF lists in index.ivfdata, memory-mapped at search time (dualsearch.index.ondisk)
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.

@@ -29,14 +29,14 @@ from pathlib import Path
 
 from dualsearch.corpora.text import lone_surrogate_position
 from dualsearch.errors import IndexCorruptError, IndexNotFoundError, IndexNotWritableError, InvalidInputError
-from dualsearch.failpoints import failpoint
-from dualsearch.manifest import MANIFEST_NAME
+from dualsearch.index.failpoints import failpoint
+from dualsearch.index.manifest import MANIFEST_NAME
 
 logger = logging.getLogger(__name__)
 
 CURRENT_NAME = "CURRENT"
 INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
-IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.ondisk)
+IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
 _VERSION = re.compile(r"^v(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import DualsearchError, IndexMismatchError
-from dualsearch.manifest import Manifest
+from dualsearch.index.manifest import Manifest
 from dualsearch.towers.contract import Encoder, TowerIdentity
 from dualsearch.towers.exported import EXPORTED_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
 

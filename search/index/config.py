@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from dualsearch.defaults import CALIBRATION_QUERIES, CHUNK_SIZE, NPROBE_TARGET, SEED
 from dualsearch.errors import InvalidInputError
-from dualsearch.passages import PassageConfig
+from dualsearch.index.passages import PassageConfig
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,14 @@ class IndexConfig:
         calibration_queries: How many sampled documents calibrate nprobe.
         passage_window: Tokens of text per passage (None: the document tower's window).
         passage_stride: Tokens between passage starts (None: a share of the window, see
-            :mod:`dualsearch.passages`).
+            :mod:`dualsearch.index.passages`).
         max_passages: At most this many passages a document (None: all it takes).
         lead_passage: Also encode each document's first paragraph alone, when text follows it
-            (:mod:`dualsearch.passages`); the default index does.
+            (:mod:`dualsearch.index.passages`); the default index does.
         filter_fields: Metadata fields to index for filtering (any field can be filtered on;
             declared ones are fast on large corpora).
         on_disk: Keep the IVF inverted lists in a file that searches memory-map
-            (:mod:`dualsearch.ondisk`), built from shards: for indexes larger than memory.
+            (:mod:`dualsearch.index.ondisk`), built from shards: for indexes larger than memory.
 
     Example:
         >>> IndexConfig(factory="Flat").chunk_size

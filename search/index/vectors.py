@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualsearch.layout import VECTORS_FILE
+from dualsearch.index.layout import VECTORS_FILE
 
 
 class VectorsWriter:

@@ -10,9 +10,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch import ann, layout, ondisk
-from dualsearch.index_config import IndexConfig
-from dualsearch.store import DocumentStoreReader
+from dualsearch.index import ann, layout, ondisk
+from dualsearch.index.config import IndexConfig
+from dualsearch.index.store import DocumentStoreReader
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import DEFAULT_SIMILARITY, exact_knn
 
@@ -32,7 +32,7 @@ def index_vectors(
     """Fill a FAISS index with (n, d) ``vectors`` under row ids 0..n-1; returns it, its plan and
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
-    ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.ondisk`).
+    ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.index.ondisk`).
     ``similarity``: the towers' (:mod:`dualsearch.towers.similarity`), which sets the index's metric.
 
     Example:

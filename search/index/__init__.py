@@ -1,0 +1,1 @@
+"""The on-disk index: layout, manifest, document store, vectors, FAISS, BM25, passages."""
