@@ -20,7 +20,7 @@ test queries), each also as a ratio to today's engine measured in the same run.
 With ``--fixed`` nothing is chosen: what a user gets is scored as it is, and only the two indexes
 it needs are built: the engine's shipped defaults (``dualsearch.defaults``), with the search
 settings a fine-tuned model directory recommends (``dualsearch finetune`` chose them on its own dev
-set; ``dualsearch.search_settings.model_search_settings``). This is how fine-tuned towers are
+set; ``dualsearch.ranking.settings.model_search_settings``). This is how fine-tuned towers are
 measured: SciFact's dev split here is its train split, which fine-tuned towers were trained on, so a
 choice made on it would favour them. ``--model`` takes one model for every collection or
 ``COLLECTION=MODEL`` pairs (each collection's own fine-tuned towers):
@@ -128,7 +128,7 @@ def shipped_defaults(model: str = "default") -> tuple[str, str]:
     no other flags: the engine's defaults, with the search settings ``model``'s directory recommends.
     A search not in :data:`SEARCHES` is added to it under its own name."""
     from dualsearch import defaults
-    from dualsearch.search_settings import SearchSettings, model_search_settings
+    from dualsearch.ranking.settings import SearchSettings, model_search_settings
 
     stride = defaults.PASSAGE_STRIDE_FRACTION
     variant = next(name for name, s in INDEXES.items() if s.get("passage_stride_fraction") == stride)

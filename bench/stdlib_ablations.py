@@ -72,7 +72,7 @@ class DevScores:
     def mrr(self, name: str, dense: np.ndarray, lexical: np.ndarray, extra=None, parent=None) -> float:
         """MRR@10 of set ``name`` ranked from these scores; ``extra`` (n,) joins every score, ``parent``
         (rows, weight) adds the weight times the fused score of each document's parent document."""
-        from dualsearch.fusion import min_max
+        from dualsearch.ranking.fusion import min_max
 
         run = {}
         for number, query_id in enumerate(self.query_sets[name]):

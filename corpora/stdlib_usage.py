@@ -7,7 +7,7 @@ Web search met the same problem with static document priors (PageRank). Our equi
 how many times the interpreter's own library, test suite included, refers to a name. The counts
 are read from the source with :mod:`ast` (nothing of the library is run), in a child process beside
 the extraction's (:func:`main`), and stored in each document's metadata as ``usage``; the default
-index adds a weight of its log to every score (:mod:`dualsearch.priors`).
+index adds a weight of its log to every score (:mod:`dualsearch.ranking.priors`).
 
 What is counted, per file (``import``/``from`` aliases resolved, so ``from json import dumps as d;
 d(x)`` counts ``json.dumps``):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dualsearch.explain import highlight_words
+from dualsearch.ranking.explain import highlight_words
 from dualsearch.searcher import SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet, term_pattern
 

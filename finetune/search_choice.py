@@ -8,7 +8,7 @@ saved towers build a real index of the dev corpus (passages, BM25, exact search:
 scored on the dev queries, and among those within :data:`RELATIVE_TOLERANCE` of the best dev
 nDCG@10 the one nearest the engine's default is kept: the default stays unless dev clearly prefers
 another. The choice is saved beside the weights (:data:`SEARCH_SETTINGS_NAME`), and
-``dualsearch index`` with the model starts from it (:func:`dualsearch.search_settings.model_search_settings`).
+``dualsearch index`` with the model starts from it (:func:`dualsearch.ranking.settings.model_search_settings`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.defaults import DENSE_WEIGHT
-from dualsearch.search_settings import SEARCH_SETTINGS_NAME
+from dualsearch.ranking.settings import SEARCH_SETTINGS_NAME
 
 logger = logging.getLogger(__name__)
 

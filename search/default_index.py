@@ -17,7 +17,7 @@ from dualsearch.defaults import (
 )
 from dualsearch.index.layout import is_index_dir
 from dualsearch.index.manifest import FORMAT_VERSION
-from dualsearch.search_settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings
 
 logger = logging.getLogger(__name__)
 

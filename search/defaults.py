@@ -42,9 +42,9 @@ STDLIB_DENSE_WEIGHT = 0.7
 STDLIB_PRIOR_FIELD = "usage"
 STDLIB_PRIOR_WEIGHT = 0.3
 # what users look up is mostly a module's functions and classes, not a method or an attribute: both kinds
-# gain this much (dualsearch.boosts)
+# gain this much (dualsearch.ranking.boosts)
 STDLIB_KIND_BOOST = 0.08
-# A prior given at index time without a weight gets the built-in corpus's (dualsearch.priors).
+# A prior given at index time without a weight gets the built-in corpus's (dualsearch.ranking.priors).
 PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
 # A filter matching at most this many passages is searched exactly over them (a gather of a few
 # MiB); a broader one goes through the ANN index with an IDSelector.

@@ -21,7 +21,7 @@ from dualsearch.index import layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.lock import IndexLock
-from dualsearch.search_settings import SearchSettings, model_search_settings
+from dualsearch.ranking.settings import SearchSettings, model_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.version_writer import LiveVersion, VersionWriter
 
@@ -56,7 +56,7 @@ def build_index(
 
     The new version is built from scratch (centroids trained, search settings ``search_settings`` or
     the defaults with those the towers' model directory recommends, see
-    :func:`~dualsearch.search_settings.model_search_settings`), except that over an existing index the
+    :func:`~dualsearch.ranking.settings.model_search_settings`), except that over an existing index the
     vectors of documents that did not change are copied, not encoded,
     when the document tower and passage settings are the same: a model whose query tower alone was
     retrained takes over an index in seconds.

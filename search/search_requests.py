@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from dualsearch.boosts import parse_boosts
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
-from dualsearch.filters import merge_filters, parse_filter_option
+from dualsearch.ranking.boosts import parse_boosts
+from dualsearch.ranking.filters import merge_filters, parse_filter_option
 from dualsearch.searcher import Searcher, SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet
 
@@ -126,7 +126,7 @@ def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=
     ``--prior-weight`` and ``--boost`` make them; None (or absent) keeps the index's. ``boosts`` is a list
     of ``FIELD=VALUE:W`` texts or ``[field, value, weight]`` triples and replaces the index's boosts (an
     empty list turns them off). The values are checked when the search combines them with the index's
-    settings (:class:`~dualsearch.search_settings.SearchSettings`).
+    settings (:class:`~dualsearch.ranking.settings.SearchSettings`).
 
     Example:
         >>> ranking_overrides(dense_weight=0.7, boosts=["kind=function:0.1"])

@@ -1,11 +1,11 @@
 """Answer queries from an index directory: :class:`Searcher`.
 
-Three modes (:class:`~dualsearch.search_settings.SearchSettings`): ``dense`` ranks documents by
-their best passage under the towers (:mod:`dualsearch.dense`), ``lexical`` by BM25
-(:mod:`dualsearch.index.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.fusion`)
+Three modes (:class:`~dualsearch.ranking.settings.SearchSettings`): ``dense`` ranks documents by
+their best passage under the towers (:mod:`dualsearch.ranking.dense`), ``lexical`` by BM25
+(:mod:`dualsearch.index.lexical`), and ``hybrid`` fuses the two rankings (:mod:`dualsearch.ranking.fusion`)
 over the union of both sides' top candidates, with both scores computed for every candidate.
-Metadata filters (:mod:`dualsearch.filters`) restrict both sides inside the search. A document
-prior (:mod:`dualsearch.priors`), when the index or query names one, then adds to every score.
+Metadata filters (:mod:`dualsearch.ranking.filters`) restrict both sides inside the search. A document
+prior (:mod:`dualsearch.ranking.priors`), when the index or query names one, then adds to every score.
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ from typing import Any
 import faiss
 import numpy as np
 
-from dualsearch.boosts import boost_scores
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
-from dualsearch.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
-from dualsearch.filters import Filter, filter_condition
-from dualsearch.fusion import fuse
 from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.lexical import LexicalIndex
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import index_encoder
 from dualsearch.index.store import DocumentStoreReader, StoredDocument
 from dualsearch.index.vectors import open_vectors
-from dualsearch.priors import prior_scores, rerank_with_prior
-from dualsearch.search_settings import SearchSettings
+from dualsearch.ranking.boosts import boost_scores
+from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
+from dualsearch.ranking.filters import Filter, filter_condition
+from dualsearch.ranking.fusion import fuse
+from dualsearch.ranking.priors import prior_scores, rerank_with_prior
+from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import exact_knn
 
@@ -53,8 +53,10 @@ class SearchResult:
     passage: tuple[int, int] | None = None  # character span in ``text`` of the passage that matched best
     dense_score: float | None = None  # cosine of the query and the best passage (None: not computed)
     lexical_score: float | None = None  # BM25 score of the document (None: not computed)
-    prior: float | None = None  # the document's prior in [0, 1], when one joined the score (dualsearch.priors)
-    boost: float | None = None  # the sum of the boosts it matched, when boosts joined the score (dualsearch.boosts)
+    prior: float | None = None  # the document's prior in [0, 1], when one joined the score (dualsearch.ranking.priors)
+    boost: float | None = (
+        None  # the sum of the boosts it matched, when boosts joined the score (dualsearch.ranking.boosts)
+    )
 
 
 FP32_BACKENDS = {"torch", "onnx"}  # the same vectors within 1e-4 cosine: mixing them needs no word
@@ -192,8 +194,8 @@ class Searcher:
             nprobe: Inverted lists to visit (IVF only); default: the index's calibrated value.
             exact: Brute-force the dense side over all stored vectors instead of the ANN index.
             mode: ``hybrid``, ``dense`` or ``lexical``; default: the index's (``manifest.search``).
-            filter: Metadata conditions every result meets (:mod:`dualsearch.filters`).
-            **overrides: Other :class:`~dualsearch.search_settings.SearchSettings` for this query
+            filter: Metadata conditions every result meets (:mod:`dualsearch.ranking.filters`).
+            **overrides: Other :class:`~dualsearch.ranking.settings.SearchSettings` for this query
                 (``fusion``, ``rrf_k``, ``dense_weight``, ``candidates``, ``prior_field``,
                 ``prior_weight``; ``prior_weight=0`` turns the index's prior off).
         """
@@ -340,7 +342,7 @@ class Searcher:
         return self._added[key]
 
     def _prior_scores(self, field_name: str) -> np.ndarray:
-        """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.priors`), read once."""
+        """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.ranking.priors`), read once."""
         if field_name not in self._priors:
             if not self._store.has_field(field_name):
                 raise InvalidInputError(f"no document in {self.index_dir} has the prior field {field_name!r}")
@@ -360,8 +362,8 @@ class Searcher:
     def explain(self, query: str, results: Sequence[SearchResult]) -> list[dict]:
         """Why each of ``results`` (found for ``query``) matched: the document's and the query's tokens
         with the largest shares of the towers' cosine, exact for mean-pooled towers, and each query
-        term's share of the BM25 score (:mod:`dualsearch.explain`)."""
-        from dualsearch.explain import explain_results
+        term's share of the BM25 score (:mod:`dualsearch.ranking.explain`)."""
+        from dualsearch.ranking.explain import explain_results
 
         self._check_open()
         return explain_results(self.encoder, query, results, self._lexical_shares)

@@ -42,7 +42,7 @@ from dualsearch.index.passages import PassagePlan, plan_passages
 from dualsearch.index.query_tower import save_query_tower
 from dualsearch.index.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.index.vectors import VectorsWriter, open_vectors
-from dualsearch.search_settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import METRICS
 

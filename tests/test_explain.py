@@ -1,4 +1,4 @@
-"""Explanations (dualsearch.explain): token shares that add up to the score they explain."""
+"""Explanations (dualsearch.ranking.explain): token shares that add up to the score they explain."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from dualsearch.corpora.document import Document
-from dualsearch.explain import encoded_passage, highlight_words, token_shares
 from dualsearch.indexer import IndexConfig, build_index, index_corpus
+from dualsearch.ranking.explain import encoded_passage, highlight_words, token_shares
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.contract import TokenVectors

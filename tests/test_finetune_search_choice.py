@@ -13,7 +13,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.search_choice import CANDIDATES, choose_search
 from dualsearch.finetune.train import REPORT_NAME, finetune
-from dualsearch.search_settings import SEARCH_SETTINGS_NAME, model_search_settings
+from dualsearch.ranking.settings import SEARCH_SETTINGS_NAME, model_search_settings
 from tests.test_finetune_train import FAST
 
 

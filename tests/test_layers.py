@@ -50,12 +50,11 @@ TOP = 9  # the facade, `python -m dualsearch` and the test doubles
 LEGACY = {
     "dualsearch." + name
     for name in (
-        "boosts checkpoints corpus_diff default_index dense evaluation executors explain filters "
-        "fusion indexer live_index lock priors reindex search_requests search_settings searcher "
-        "snippets version_writer "
+        "checkpoints corpus_diff default_index evaluation executors indexer live_index lock reindex "
+        "search_requests searcher snippets version_writer "
     ).split()
 }
-LEGACY_HEIGHT = 3.5
+LEGACY_HEIGHT = 4.5
 
 
 def source_modules() -> dict[str, Path]:

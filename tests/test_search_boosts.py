@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from dualsearch.boosts import parse_boost
 from dualsearch.cli import main
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.layout import current_version_dir
 from dualsearch.index.manifest import Manifest
 from dualsearch.indexer import build_index
-from dualsearch.search_settings import SearchSettings
+from dualsearch.ranking.boosts import parse_boost
+from dualsearch.ranking.settings import SearchSettings
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 

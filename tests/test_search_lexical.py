@@ -9,9 +9,9 @@ import pytest
 
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
-from dualsearch.fusion import convex_fusion, fuse, reciprocal_rank_fusion
 from dualsearch.index.lexical import LexicalIndex, tokenize
 from dualsearch.indexer import build_index
+from dualsearch.ranking.fusion import convex_fusion, fuse, reciprocal_rank_fusion
 from dualsearch.reindex import add_documents, delete_documents
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder

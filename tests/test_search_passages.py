@@ -176,7 +176,7 @@ def test_an_index_without_lead_passages_records_no_lead_setting(long_index):
 
 
 def test_exact_max_passage_takes_each_documents_best_passage_and_the_first_of_ties():
-    from dualsearch.dense import PassageMap, exact_max_passage
+    from dualsearch.ranking.dense import PassageMap, exact_max_passage
 
     rng = np.random.default_rng(3)
     passages = PassageMap(rng.integers(1, 5, size=40))

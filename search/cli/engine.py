@@ -20,9 +20,9 @@ from dualsearch.cli.terminal import for_terminal
 from dualsearch.corpora.sources import corpus_formats_help
 from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, PRIOR_WEIGHT, K
 from dualsearch.errors import InvalidInputError
-from dualsearch.filters import merge_filters, parse_filter_option
-from dualsearch.fusion import FUSIONS
-from dualsearch.search_settings import MODES
+from dualsearch.ranking.filters import merge_filters, parse_filter_option
+from dualsearch.ranking.fusion import FUSIONS
+from dualsearch.ranking.settings import MODES
 
 
 def add_index_command(commands) -> None:
@@ -184,7 +184,7 @@ def _open_searcher(index_dir, backend: str | None):
 def _index_search_settings(args):
     """The model's recommended search settings (``dualsearch finetune`` chose them on dev), with the
     prior given here."""
-    from dualsearch.search_settings import SearchSettings, model_search_settings
+    from dualsearch.ranking.settings import SearchSettings, model_search_settings
 
     if args.prior_weight is not None and not args.prior_field:
         raise InvalidInputError("--prior-weight needs --prior-field (the metadata field to rank with)")
@@ -196,7 +196,7 @@ def _index_search_settings(args):
 
 def _boosts(args) -> tuple | None:
     """The ``--boost`` options, parsed (None when there are none)."""
-    from dualsearch.boosts import parse_boosts
+    from dualsearch.ranking.boosts import parse_boosts
 
     return parse_boosts(args.boost) if args.boost else None
 

@@ -5,7 +5,7 @@ vector rows ``first_row .. first_row + len(passages) - 1`` (contiguous, in order
 holds their character spans in the text as JSON. One store file belongs to one immutable index
 version. Writers fill it while building the version; readers open it read-only and ``immutable``
 so SQLite takes no locks and never writes a journal. Metadata fields declared for filtering get
-an SQLite expression index (:mod:`dualsearch.filters` queries them).
+an SQLite expression index (:mod:`dualsearch.ranking.filters` queries them).
 """
 
 from __future__ import annotations

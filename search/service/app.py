@@ -97,7 +97,7 @@ def search_response(
 ) -> dict:
     """The JSON of a search: version, mode, nprobe, seconds, then the query and its results (one
     string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent). With
-    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.explain`); ``ranking`` holds the
+    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.ranking.explain`); ``ranking`` holds the
     request's fusion, dense_weight, prior_weight and boosts (:func:`ranking_overrides` takes them)."""
     queries, single = check_queries(query)
     conditions = parse_filter_text(filter)

@@ -61,7 +61,7 @@ class TokenVectors:
     """One text as a tower sees it: its tokens, their vectors, and how the tower pools them.
 
     An encoder may offer ``token_vectors(texts, side) -> list[TokenVectors]`` (``side``: ``"query"`` or
-    ``"document"``) for explanations (:mod:`dualsearch.explain`); it is not required.
+    ``"document"``) for explanations (:mod:`dualsearch.ranking.explain`); it is not required.
     """
 
     tokens: list[str]  # as the tokenizer names them, special tokens included ("[CLS]", "tea", "##s")

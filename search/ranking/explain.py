@@ -16,7 +16,7 @@ approximation above, marked ``"exact": false``.
 **BM25.** A BM25 score is a sum over the query's terms, so each term's share is exact too.
 
 **Hybrid.** The fused score combines the two after normalising each over the query's candidates
-(:mod:`dualsearch.fusion`); the explanation gives both sides' scores and their shares, not a split of
+(:mod:`dualsearch.ranking.fusion`); the explanation gives both sides' scores and their shares, not a split of
 the fused number.
 
 The document side is computed on the passage that matched (title + passage, as it was encoded), so

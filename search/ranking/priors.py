@@ -1,7 +1,7 @@
 """Document priors: a numeric metadata field that adds to every score, the way static ranks
 (PageRank, popularity) join relevance in web search.
 
-An index (or one query) names the field and a weight (:class:`~dualsearch.search_settings.SearchSettings`
+An index (or one query) names the field and a weight (:class:`~dualsearch.ranking.settings.SearchSettings`
 ``prior_field``, ``prior_weight``). The field holds a non-negative number per document, typically a
 count (views, links, how often code uses a name). Counts are heavy-tailed, so the prior is
 ``log(1 + value) / log(1 + largest value)``, in [0, 1]; a document without the field gets 0. The

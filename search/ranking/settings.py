@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dualsearch.boosts import check_boosts
 from dualsearch.defaults import DENSE_WEIGHT, FUSION, FUSION_CANDIDATES, MODE, RRF_K
 from dualsearch.errors import InvalidInputError
-from dualsearch.fusion import FUSIONS
+from dualsearch.ranking.boosts import check_boosts
+from dualsearch.ranking.fusion import FUSIONS
 
 MODES = ("hybrid", "dense", "lexical")
 SEARCH_SETTINGS_NAME = "search_settings.json"  # beside a fine-tuned model's weights (and its exported towers)
@@ -33,10 +33,10 @@ class SearchSettings:
         candidates: Documents each side contributes to the fusion (at least ``k``), and documents a
             prior reorders.
         prior_field: A numeric metadata field whose prior joins every score ("": none); see
-            :mod:`dualsearch.priors`.
+            :mod:`dualsearch.ranking.priors`.
         prior_weight: The prior's weight (0: the prior is off).
         boosts: ``(field, value, weight)``: ``weight`` joins the score of every document whose metadata
-            ``field`` is ``value`` (:mod:`dualsearch.boosts`).
+            ``field`` is ``value`` (:mod:`dualsearch.ranking.boosts`).
 
     Example:
         >>> SearchSettings().with_overrides(mode="dense").mode

@@ -3,9 +3,9 @@ the way Elasticsearch's function score or Vespa's rank expressions lift a kind o
 the query.
 
 An index (or one query) lists boosts as ``(field, value, weight)``
-(:class:`~dualsearch.search_settings.SearchSettings` ``boosts``); on the command line
+(:class:`~dualsearch.ranking.settings.SearchSettings` ``boosts``); on the command line
 ``--boost kind=function:0.08``. A document gains the weights of every boost it matches, after the
-fusion and with the prior (:mod:`dualsearch.priors`), over the same candidates; a negative weight
+fusion and with the prior (:mod:`dualsearch.ranking.priors`), over the same candidates; a negative weight
 lowers. Like a prior's weight, a boost's is on the scale of the mode's scores (a cosine for
 ``dense``, [0, 1] for the convex fusion, BM25 for ``lexical``).
 """
@@ -34,7 +34,7 @@ def parse_boost(text: str) -> Boost:
         ...
         dualsearch.errors.InvalidInputError: a boost is FIELD=VALUE:WEIGHT (e.g. kind=function:0.08), got 'kind:0.1'
     """
-    from dualsearch.filters import parse_filter_option
+    from dualsearch.ranking.filters import parse_filter_option
 
     condition, colon, weight = text.rpartition(":")
     field = condition.partition("=")[0]
@@ -78,7 +78,7 @@ def check_boosts(boosts: Sequence) -> tuple[Boost, ...]:
 
 def boost_scores(boosts: Sequence[Boost], matching: Callable[[dict], np.ndarray], count: int) -> np.ndarray:
     """Every document's total boost: (count,) float32. ``matching(filter)`` gives the document rows a
-    metadata filter lets through (:mod:`dualsearch.filters`: a boost matches as ``{field: value}`` does).
+    metadata filter lets through (:mod:`dualsearch.ranking.filters`: a boost matches as ``{field: value}`` does).
 
     Example:
         >>> kinds = ["function", "method", "class"]

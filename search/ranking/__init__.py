@@ -1,0 +1,1 @@
+"""Ranking: fusion, MaxP over passages, priors, boosts, filters and explanations."""
