@@ -126,7 +126,7 @@ def build_index(corpus_dir: Path, index_dir: Path, encoder, reuse: bool) -> dict
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.index.layout import current_version_dir, is_index_dir
     from dualsearch.index.manifest import Manifest
-    from dualsearch.indexer import build_index as build
+    from dualsearch.write.build import build_index as build
 
     if reuse and is_index_dir(index_dir):
         manifest = Manifest.read(current_version_dir(index_dir))
@@ -166,7 +166,7 @@ def latencies(index_dir: Path, query_encoder, queries: list[str]) -> dict:
 
 def stdlib_build(work: Path, backend: str) -> dict:
     from dualsearch.defaults import DEFAULT_CORPUS
-    from dualsearch.indexer import index_corpus
+    from dualsearch.write.build import index_corpus
 
     index_dir = work / f"stdlib-{backend}"
     if index_dir.exists():

@@ -21,7 +21,7 @@ NPROBES = (1, 2, 4, 8, 16, 32, 64)
 
 def build(corpus_dir: Path, index_dir: Path, encoder) -> dict:
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     report = build_index(read_corpus(corpus_dir), index_dir, encoder, corpus_name=str(corpus_dir), show_progress=True)
     return {

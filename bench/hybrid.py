@@ -74,7 +74,7 @@ def build(collection: Path, index_dir: Path, variant: str, encoder, rebuild: boo
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.index.layout import current_version_dir, is_index_dir
     from dualsearch.index.manifest import Manifest
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     seconds = None
     if rebuild:

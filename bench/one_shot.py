@@ -63,7 +63,7 @@ def time_processes(named: dict[str, list[str]], runs: int) -> dict[str, dict]:
 def build(corpus_dir: Path, index_dir: Path, encoder) -> None:
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.index.layout import is_index_dir
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     if not is_index_dir(index_dir):
         build_index(read_corpus(corpus_dir), index_dir, encoder, corpus_name=str(corpus_dir), show_progress=True)

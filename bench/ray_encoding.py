@@ -72,9 +72,9 @@ class InstantExecutor:
 
 
 def one_run(name: str, corpus: Path, out: Path) -> dict:
-    from dualsearch.executors import LocalExecutor, RayExecutor
-    from dualsearch.indexer import index_corpus
     from dualsearch.towers.backends import load_encoder
+    from dualsearch.write.build import index_corpus
+    from dualsearch.write.executors import LocalExecutor, RayExecutor
 
     kind, count = RUNS[name]
     encoder = load_encoder()  # default towers and backend; $DUALSEARCH_THREADS is set by the parent

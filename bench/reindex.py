@@ -44,9 +44,9 @@ def changed_copy(corpus: Path, out: Path, fraction: float, seed: int = 0) -> int
 
 def incremental_against_full(scifact: Path, work: Path) -> dict:
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
-    from dualsearch.reindex import reindex
     from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.write.build import build_index
+    from dualsearch.write.reindex import reindex
 
     encoder = DualEncoder.load()
     index_dir = work / "scifact-index"
@@ -79,7 +79,7 @@ import json, resource, sys, threading, time
 import psutil
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.towers.dual_encoder import DualEncoder
-from dualsearch.indexer import build_index
+from dualsearch.write.build import build_index
 encoder = DualEncoder.load(sys.argv[1], batch_size=256)
 process, peak, done = psutil.Process(), [0], threading.Event()
 def sample():

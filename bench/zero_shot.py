@@ -30,7 +30,7 @@ def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> d
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.index.config import IndexConfig
     from dualsearch.index.layout import is_index_dir
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     if is_index_dir(index_dir) and not rebuild:
         return None

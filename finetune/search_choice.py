@@ -89,9 +89,9 @@ def choose_search_settings(model, dev, document_ids: list[str], model_name: str)
     from dualsearch.corpora.document import Document
     from dualsearch.evaluation import score_run
     from dualsearch.index.config import IndexConfig
-    from dualsearch.indexer import build_index
     from dualsearch.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.write.build import build_index
 
     encoder = DualEncoder(model, model_name=model_name)
     query_ids = sorted(q for q in dev.qrels if q in dev.queries)

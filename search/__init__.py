@@ -34,13 +34,13 @@ _EXPORTS = {
     "FieldNames": "dualsearch.corpora.records",
     "read_corpus": "dualsearch.corpora.sources",
     "IndexConfig": "dualsearch.index.config",
-    "build_index": "dualsearch.indexer",
-    "index_corpus": "dualsearch.indexer",
-    "BuildReport": "dualsearch.indexer",
-    "reindex": "dualsearch.reindex",
-    "add_documents": "dualsearch.reindex",
-    "delete_documents": "dualsearch.reindex",
-    "ReindexReport": "dualsearch.reindex",
+    "build_index": "dualsearch.write.build",
+    "index_corpus": "dualsearch.write.build",
+    "BuildReport": "dualsearch.write.build",
+    "reindex": "dualsearch.write.reindex",
+    "add_documents": "dualsearch.write.reindex",
+    "delete_documents": "dualsearch.write.reindex",
+    "ReindexReport": "dualsearch.write.reindex",
     "evaluate": "dualsearch.evaluation",
     "finetune": "dualsearch.finetune.train",
     "FinetuneConfig": "dualsearch.finetune.config",
@@ -137,11 +137,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune
     from dualsearch.index.config import IndexConfig
-    from dualsearch.indexer import BuildReport, build_index, index_corpus
-    from dualsearch.reindex import ReindexReport, add_documents, delete_documents, reindex
     from dualsearch.searcher import Searcher, SearchResult
     from dualsearch.towers.backends import load_encoder
     from dualsearch.towers.contract import Encoder
     from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.towers.export import export_towers
     from dualsearch.towers.exported import OnnxEncoder
+    from dualsearch.write.build import BuildReport, build_index, index_corpus
+    from dualsearch.write.reindex import ReindexReport, add_documents, delete_documents, reindex

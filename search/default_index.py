@@ -53,8 +53,8 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         return Path(name)
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
-        from dualsearch.indexer import IndexConfig, index_corpus
         from dualsearch.towers.backends import load_encoder
+        from dualsearch.write.build import IndexConfig, index_corpus
 
         logger.info(
             "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir

@@ -53,7 +53,7 @@ class LiveIndex:
 
     Example:
         >>> import tempfile
-        >>> from dualsearch.indexer import index_corpus
+        >>> from dualsearch.write.build import index_corpus
         >>> from dualsearch.testing import FakeEncoder
         >>> index_dir = Path(tempfile.mkdtemp()) / "index"
         >>> _ = index_corpus("tiny", index_dir, FakeEncoder())

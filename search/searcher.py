@@ -109,7 +109,7 @@ class Searcher:
 
     Example:
         >>> import tempfile
-        >>> from dualsearch.indexer import index_corpus
+        >>> from dualsearch.write.build import index_corpus
         >>> from dualsearch.testing import FakeEncoder
         >>> index_dir = Path(tempfile.mkdtemp()) / "index"
         >>> _ = index_corpus("tiny", index_dir, FakeEncoder())
@@ -135,7 +135,7 @@ class Searcher:
         """Open the live version of ``index_dir``.
 
         Args:
-            index_dir: A directory written by :func:`dualsearch.indexer.build_index`.
+            index_dir: A directory written by :func:`dualsearch.write.build.build_index`.
             encoder: Towers to encode queries; by default the ones named in the manifest are loaded.
             verify: Check every file against its sha256 in the manifest (sizes are always checked).
 

@@ -49,7 +49,7 @@ def fake_encoder() -> FakeEncoder:
 def tiny_index(tmp_path, fake_encoder) -> Path:
     """An index of the tiny hand-written corpus, built with the fake encoder."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     index_dir = tmp_path / "tiny-index"
     build_index(read_corpus("tiny"), index_dir, fake_encoder, corpus_name="tiny")

@@ -19,8 +19,8 @@ import pytest
 
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.index import layout
-from dualsearch.indexer import build_index
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
 
 ROOT = "{root}"  # replaced by the test's directory in each argument
 

@@ -267,6 +267,6 @@ def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monke
     built = {}
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
     monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args: "towers")
-    monkeypatch.setattr("dualsearch.indexer.index_corpus", lambda *args, **kwargs: built.update(kwargs))
+    monkeypatch.setattr("dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs))
     assert default_index.resolve_index_dir("default") == default_index.default_index_dir()
     assert built["config"].lead_passage and built["search_settings"] == default_index.stdlib_settings()

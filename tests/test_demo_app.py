@@ -9,11 +9,11 @@ import pytest
 from dualsearch.demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searchers, run_query
 from dualsearch.demo.render import PanelInfo, highlight, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError
-from dualsearch.indexer import IndexConfig, build_index
 from dualsearch.ranking.explain import highlight_words
 from dualsearch.search_requests import MAX_QUERY_CHARS, prepare_query, search_records
 from dualsearch.searcher import Searcher, SearchResult
 from dualsearch.snippets import query_terms, snippet
+from dualsearch.write.build import IndexConfig, build_index
 
 
 @pytest.fixture

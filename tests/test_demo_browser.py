@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dualsearch.indexer import build_index
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
 from tests.demo_server import GRADIO_NOISE, served_demo
 
 pytestmark = [pytest.mark.browser, GRADIO_NOISE]

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from dualsearch.errors import InvalidInputError
-from dualsearch.executors import LocalExecutor, RayExecutor, make_executor
 from dualsearch.index import layout
 from dualsearch.index.store import DocumentStoreReader
 from dualsearch.index.vectors import open_vectors
-from dualsearch.indexer import IndexConfig, index_corpus
-from dualsearch.reindex import reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import CrashingOnceEncoder, FakeEncoder
+from dualsearch.write.build import IndexConfig, index_corpus
+from dualsearch.write.executors import LocalExecutor, RayExecutor, make_executor
+from dualsearch.write.reindex import reindex
 
 QUERIES = ["solar eclipse", "decaf coffee", "the largest planet", "tea leaves"]
 SMALL_CHUNKS = IndexConfig(chunk_size=3)  # 26 documents: 9 chunks, so several are in flight at once
@@ -155,8 +155,8 @@ def test_scifact_documents_on_ray_match_a_local_build_with_the_default_towers(tm
 def test_workers_that_load_other_towers_are_refused_before_encoding(tmp_path, ray_address, monkeypatch):
     import functools
 
-    from dualsearch import executors
     from dualsearch.errors import IndexBuildError
+    from dualsearch.write import executors
 
     # as if a node had other files at the model path: its actors load other document towers
     monkeypatch.setattr(executors, "towers_loader", lambda encoder: functools.partial(FakeEncoder, salt="other"))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from dualsearch.corpora.document import Document
-from dualsearch.indexer import IndexConfig, build_index, index_corpus
 from dualsearch.ranking.explain import encoded_passage, highlight_words, token_shares
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.contract import TokenVectors
+from dualsearch.write.build import IndexConfig, build_index, index_corpus
 
 
 @pytest.fixture(scope="module")

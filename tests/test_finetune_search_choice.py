@@ -57,7 +57,7 @@ def test_the_towers_alone_score_on_the_engine_as_the_dev_evaluation_scores_them(
 def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeypatch, tiny_plain_model_dir):
     """Every passage of a long dev document starts with its title, so the candidates are scored on the
     passages a real index would hold."""
-    import dualsearch.indexer as indexer
+    import dualsearch.write.build as indexer
     from dualsearch.finetune.data import load_training_data
     from dualsearch.finetune.search_choice import choose_search_settings
     from dualsearch.towers.weights import load_sentence_transformer
@@ -81,8 +81,8 @@ def test_the_dev_index_keeps_titles_apart_as_an_index_of_the_corpus_does(monkeyp
 
 def test_an_index_of_the_model_starts_from_its_settings(tmp_path, tiny_plain_model_dir):
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import IndexConfig, build_index
     from dualsearch.towers.dual_encoder import DualEncoder
+    from dualsearch.write.build import IndexConfig, build_index
 
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_plain_model_dir, model_dir)

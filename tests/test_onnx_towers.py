@@ -14,11 +14,11 @@ import pytest
 from dualsearch.cli import main
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import ModelError
-from dualsearch.indexer import build_index
 from dualsearch.searcher import Searcher
 from dualsearch.towers.backends import load_encoder
 from dualsearch.towers.export import MIN_COSINE, export_towers
 from dualsearch.towers.exported import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
+from dualsearch.write.build import build_index
 
 TEXTS = [
     "green tea and catechins",
@@ -240,7 +240,7 @@ def test_without_onnxruntime_searches_go_through_pytorch_saying_why(torch_built_
 def test_an_index_without_a_light_tower_opens_through_pytorch_and_reindex_adds_one(torch_built_index, tmp_path, caplog):
     import shutil
 
-    from dualsearch.reindex import reindex
+    from dualsearch.write.reindex import reindex
 
     index_dir = tmp_path / "index"
     shutil.copytree(torch_built_index, index_dir)
@@ -258,7 +258,7 @@ def test_an_index_without_a_light_tower_opens_through_pytorch_and_reindex_adds_o
 def test_the_manifest_records_the_backend_that_encoded_the_documents(tmp_path, exported, tiny_encoder):
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
-    from dualsearch.reindex import reindex
+    from dualsearch.write.reindex import reindex
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, OnnxEncoder.load(exported["onnx-int8"]), corpus_name="tiny")

@@ -11,11 +11,11 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.layout import current_version_dir
 from dualsearch.index.manifest import Manifest
-from dualsearch.indexer import build_index
 from dualsearch.ranking.boosts import parse_boost
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
 
 # Six documents that say the same thing, so towers and BM25 tie them; only their metadata differs.
 KINDS = ["method", "function", "method", "class", "data", "function"]

@@ -114,7 +114,7 @@ def test_a_running_writer_blocks_a_second_one(indexed):
             sys.executable,
             "-c",
             (
-                "import sys, time; from dualsearch.lock import IndexLock\n"
+                "import sys, time; from dualsearch.write.lock import IndexLock\n"
                 f"with IndexLock({str(index_dir)!r}):\n    print('locked', flush=True); time.sleep(60)"
             ),
         ],

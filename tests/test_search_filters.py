@@ -9,10 +9,10 @@ import pytest
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.config import IndexConfig
-from dualsearch.indexer import build_index
 from dualsearch.ranking.filters import filter_condition, merge_filters, parse_filter_option
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
 
 COUNT = 3000
 

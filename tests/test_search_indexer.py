@@ -12,7 +12,7 @@ from dualsearch.errors import CorpusError, IndexBuildError, InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.vectors import open_vectors
-from dualsearch.indexer import IndexConfig, build_index
+from dualsearch.write.build import IndexConfig, build_index
 
 
 def visible(directory):
@@ -102,7 +102,7 @@ def test_config_validation():
 
 
 def test_index_corpus_validates_everything_before_encoding(tmp_path):
-    from dualsearch.indexer import index_corpus
+    from dualsearch.write.build import index_corpus
     from tests.test_search_reindex import CountingEncoder
 
     corpus = tmp_path / "c.jsonl"

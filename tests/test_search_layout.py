@@ -18,10 +18,10 @@ from dualsearch.errors import (
     InvalidInputError,
 )
 from dualsearch.index import layout
-from dualsearch.indexer import build_index, index_corpus
-from dualsearch.reindex import add_documents, delete_documents, reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index, index_corpus
+from dualsearch.write.reindex import add_documents, delete_documents, reindex
 
 
 def edit_manifest(index_dir, **changes):
@@ -98,7 +98,7 @@ def _refuse_writes(monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("dualsearch.lock.open", refuse, raising=False)
+    monkeypatch.setattr("dualsearch.write.lock.open", refuse, raising=False)
     monkeypatch.setattr("dualsearch.index.layout.tempfile.mkdtemp", refuse)
 
 

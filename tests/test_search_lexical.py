@@ -10,11 +10,11 @@ import pytest
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.lexical import LexicalIndex, tokenize
-from dualsearch.indexer import build_index
 from dualsearch.ranking.fusion import convex_fusion, fuse, reciprocal_rank_fusion
-from dualsearch.reindex import add_documents, delete_documents
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
+from dualsearch.write.reindex import add_documents, delete_documents
 
 
 def test_non_english_text_tokenises_without_error():

@@ -14,9 +14,9 @@ import pytest
 from dualsearch.errors import IndexCorruptError, InvalidInputError
 from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.manifest import Manifest
-from dualsearch.indexer import IndexConfig, index_corpus
-from dualsearch.reindex import reindex
 from dualsearch.searcher import Searcher
+from dualsearch.write.build import IndexConfig, index_corpus
+from dualsearch.write.reindex import reindex
 
 WORDS = "solar wind river stone glass paper cloud orbit garden engine copper violin harbor forest ember".split()
 QUERIES = ["solar orbit", "paper garden", "copper engine harbor", "violin ember", "stone river glass"]

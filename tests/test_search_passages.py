@@ -15,10 +15,10 @@ from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
 from dualsearch.index.vectors import open_vectors
-from dualsearch.indexer import build_index
-from dualsearch.reindex import delete_documents, reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
+from dualsearch.write.reindex import delete_documents, reindex
 
 
 def tokens(count: int) -> list[tuple[int, int]]:

@@ -12,10 +12,10 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.layout import current_version_dir
 from dualsearch.index.manifest import Manifest
-from dualsearch.indexer import build_index
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import build_index
 
 # Ten documents that say the same thing, so towers and BM25 tie them; only their views differ.
 VIEWS = [3, 0, 250, 7, None, 1000, 12, 0, 40, 1]

@@ -13,11 +13,11 @@ from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
 from dualsearch.errors import CorpusError, IndexCorruptError, IndexLockedError, InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
-from dualsearch.indexer import IndexConfig, build_index
-from dualsearch.lock import IndexLock
-from dualsearch.reindex import add_documents, delete_documents, reindex
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import IndexConfig, build_index
+from dualsearch.write.lock import IndexLock
+from dualsearch.write.reindex import add_documents, delete_documents, reindex
 
 
 class CountingEncoder(FakeEncoder):

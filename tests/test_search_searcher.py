@@ -91,7 +91,7 @@ def test_altered_or_truncated_files_are_detected(tiny_index, fake_encoder, name)
 
 def test_open_searcher_keeps_its_version_after_a_rebuild_until_reload(tmp_path, fake_encoder):
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     index_dir = tmp_path / "idx"
     build_index(read_corpus("tiny"), index_dir, fake_encoder)
@@ -122,7 +122,7 @@ def test_a_searcher_is_a_context_manager_and_refuses_work_once_closed(tiny_index
 
 def test_a_held_searcher_keeps_exact_search_after_its_version_is_removed(tmp_path, fake_encoder):
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.indexer import build_index
+    from dualsearch.write.build import build_index
 
     index_dir = tmp_path / "idx"
     build_index(read_corpus("tiny"), index_dir, fake_encoder)

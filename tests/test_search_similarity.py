@@ -13,10 +13,10 @@ from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexMismatchError, InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
-from dualsearch.indexer import build_index
 from dualsearch.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.similarity import SIMILARITIES, check_similarity, pair_scores
+from dualsearch.write.build import build_index
 
 WORDS = "tea coffee water milk juice bread rice pasta apple pear plum grape lemon lime salt sugar".split()
 

@@ -19,10 +19,7 @@ import pytest
 
 from dualsearch.corpora.document import Document
 from dualsearch.errors import InvalidInputError
-from dualsearch.indexer import index_corpus
 from dualsearch.live_index import LiveIndex
-from dualsearch.lock import IndexLock
-from dualsearch.reindex import add_documents
 from dualsearch.search_requests import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
 from dualsearch.searcher import Searcher
 from dualsearch.service.app import ServiceSettings, create_app
@@ -30,6 +27,9 @@ from dualsearch.service.auth import read_token
 from dualsearch.service.server import Server
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.micro_batching import BatchingEncoder
+from dualsearch.write.build import index_corpus
+from dualsearch.write.lock import IndexLock
+from dualsearch.write.reindex import add_documents
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -94,8 +94,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def executor(args: argparse.Namespace, encoder):
-    """The executor :func:`add_executor_arguments`' options ask for (``dualsearch.executors``)."""
-    from dualsearch.executors import make_executor
+    """The executor :func:`add_executor_arguments`' options ask for (``dualsearch.write.executors``)."""
+    from dualsearch.write.executors import make_executor
 
     return make_executor(args.executor, encoder, args.workers, args.threads_per_worker, args.ray_address)
 

@@ -100,8 +100,8 @@ def add_index_command(commands) -> None:
 
 
 def _run_index(args) -> int:
-    from dualsearch.indexer import IndexConfig, index_corpus
     from dualsearch.towers.backends import load_encoder
+    from dualsearch.write.build import IndexConfig, index_corpus
 
     config = IndexConfig(
         factory=args.index_factory,

@@ -1,4 +1,4 @@
-"""``dualsearch reindex | add | delete``: bring an index up to date (see :mod:`dualsearch.reindex`)."""
+"""``dualsearch reindex | add | delete``: bring an index up to date (see :mod:`dualsearch.write.reindex`)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def add_reindex_command(commands) -> None:
 
 
 def _run_reindex(args) -> int:
-    from dualsearch.reindex import reindex
+    from dualsearch.write.reindex import reindex
 
     encoder = _towers(args.index_dir, args.model, args.batch_size, args.backend)
     with closing(executor(args, encoder)) as runner:
@@ -92,7 +92,7 @@ def add_add_command(commands) -> None:
 
 
 def _run_add(args) -> int:
-    from dualsearch.reindex import add_documents
+    from dualsearch.write.reindex import add_documents
 
     report = add_documents(
         args.index_dir,
@@ -114,7 +114,7 @@ def add_delete_command(commands) -> None:
 
 
 def _run_delete(args) -> int:
-    from dualsearch.reindex import delete_documents
+    from dualsearch.write.reindex import delete_documents
 
     _print_report(delete_documents(args.index_dir, args.doc_ids, _towers(args.index_dir, None), show_progress=True))
     return 0

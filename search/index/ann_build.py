@@ -1,6 +1,6 @@
 """Fill a FAISS index from a version's vectors and calibrate its default ``nprobe``.
 
-Arrays in, index out; the version's files are handled by :mod:`dualsearch.version_writer`.
+Arrays in, index out; the version's files are handled by :mod:`dualsearch.write.version_writer`.
 """
 
 from __future__ import annotations

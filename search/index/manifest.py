@@ -39,7 +39,7 @@ class Manifest:
     search: dict[str, Any] = field(default_factory=dict)  # default search settings (SearchSettings)
     filter_fields: list[str] = field(default_factory=list)  # metadata fields indexed for filtering
     trained_count: int = 0  # vectors the IVF centroids were trained on
-    trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.reindex)
+    trained_at: str = ""  # when they were trained (re-indexing retrains by the policy in dualsearch.write.reindex)
     added_since_training: int = 0  # vectors encoded since then (new and changed documents)
     metric: str = "inner_product"  # FAISS metric: "inner_product" (cosine, dot) or "l2" (euclidean)
     similarity: str = "cosine"  # the towers' (dualsearch.towers.similarity); cosine vectors are L2-normalised

@@ -7,7 +7,7 @@ the ``nprobe`` lists it visits, so resident memory follows what is searched, not
 Built from shards, as ``faiss.contrib.ondisk.merge_ondisk`` does: each block of vectors is added to
 its own copy of the trained (empty) index, written to disk, and the shards' lists are merged into the
 lists file, so a build holds one shard in memory, never the whole index. Arrays and directories in,
-indexes out; the version's files and checksums are :mod:`dualsearch.version_writer`'s.
+indexes out; the version's files and checksums are :mod:`dualsearch.write.version_writer`'s.
 """
 
 from __future__ import annotations

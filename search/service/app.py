@@ -264,7 +264,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         return await run_in_threadpool(_add, documents)
 
     def _add(documents: list[Document]) -> dict:
-        from dualsearch.reindex import add_documents
+        from dualsearch.write.reindex import add_documents
 
         report = add_documents(live.index_dir, documents, _encoder())
         live.refresh()
@@ -273,7 +273,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     @app.delete("/documents/{doc_id:path}", dependencies=[Depends(writer)])
     def delete_document(doc_id: str) -> dict:
         """Remove one document."""
-        from dualsearch.reindex import delete_documents
+        from dualsearch.write.reindex import delete_documents
 
         with live.lease() as searcher:
             known = searcher.document(doc_id) is not None

@@ -1,6 +1,6 @@
 """Where the document tower runs while a version is written: in this process, or on a pool of Ray actors.
 
-The writer (:class:`dualsearch.version_writer.VersionWriter`) stays in charge of everything else (which
+The writer (:class:`dualsearch.write.version_writer.VersionWriter`) stays in charge of everything else (which
 documents need encoding, checkpoints, the store, the vectors file, the FAISS index, publishing), so
 every guarantee of a local build holds on Ray too: only the encoding of chunks is handed out, and the
 encoded chunks come back, in order, to the writer's checkpoint cache.

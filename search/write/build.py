@@ -1,7 +1,7 @@
 """Build an index from a corpus: :func:`index_corpus` (validate, count, build) and :func:`build_index`.
 
-The version itself is written by :class:`~dualsearch.version_writer.VersionWriter`, the same
-transaction re-indexing uses (:mod:`dualsearch.reindex`).
+The version itself is written by :class:`~dualsearch.write.version_writer.VersionWriter`, the same
+transaction re-indexing uses (:mod:`dualsearch.write.reindex`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, InvalidHandler
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import DualsearchError, IndexBuildError
-from dualsearch.executors import Executor
 from dualsearch.index import layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
-from dualsearch.lock import IndexLock
 from dualsearch.ranking.settings import SearchSettings, model_search_settings
 from dualsearch.towers.contract import Encoder
-from dualsearch.version_writer import LiveVersion, VersionWriter
+from dualsearch.write.executors import Executor
+from dualsearch.write.lock import IndexLock
+from dualsearch.write.version_writer import LiveVersion, VersionWriter
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def build_index(
     error (a bad record halfway through, FAISS refusing the factory) the partial build is removed
     and the live version, if any, is untouched. Chunks encoded before a crash are reused by the
     next run. ``executor`` runs the document tower (default: in this process;
-    :class:`dualsearch.executors.RayExecutor` on a Ray cluster).
+    :class:`dualsearch.write.executors.RayExecutor` on a Ray cluster).
 
     Example:
         >>> import tempfile

@@ -1,8 +1,8 @@
 """Bring an index up to date with a changed corpus or new towers, without taking search down.
 
 Every operation writes a complete new version beside the live one and switches atomically
-(:class:`~dualsearch.version_writer.VersionWriter`), under the index's writer lock
-(:mod:`dualsearch.lock`):
+(:class:`~dualsearch.write.version_writer.VersionWriter`), under the index's writer lock
+(:mod:`dualsearch.write.lock`):
 
 - :func:`reindex` compares a corpus with the index by document id and content hash: new documents
   are encoded and added, changed ones re-encoded, removed ones dropped, unchanged ones keep their
@@ -31,22 +31,22 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dualsearch.checkpoints import discard_checkpoints
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.corpora.text_checks import check_doc_ids
-from dualsearch.corpus_diff import CorpusDiff, check_deletions, diff_with_live
 from dualsearch.errors import CorpusError, InvalidInputError
-from dualsearch.executors import Executor
 from dualsearch.index import ann, layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import save_query_tower
-from dualsearch.indexer import invalid_record_handler, log_skipped
-from dualsearch.lock import IndexLock
 from dualsearch.towers.contract import Encoder
-from dualsearch.version_writer import LiveVersion, VersionStats, VersionWriter
+from dualsearch.write.build import invalid_record_handler, log_skipped
+from dualsearch.write.checkpoints import discard_checkpoints
+from dualsearch.write.corpus_diff import CorpusDiff, check_deletions, diff_with_live
+from dualsearch.write.executors import Executor
+from dualsearch.write.lock import IndexLock
+from dualsearch.write.version_writer import LiveVersion, VersionStats, VersionWriter
 
 logger = logging.getLogger(__name__)
 RETRAIN_FRACTION = 0.5

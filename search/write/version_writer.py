@@ -3,14 +3,14 @@
 Building an index and every re-index operation write the same way: stream documents in chunks
 into a hidden build directory beside the live version (the SQLite store and the vectors file,
 row ids 0..n-1), copy the vectors of documents unchanged since ``live`` instead of encoding them
-again, checkpoint encoded chunks (:mod:`dualsearch.checkpoints`) so a killed run resumes, then
+again, checkpoint encoded chunks (:mod:`dualsearch.write.checkpoints`) so a killed run resumes, then
 index the vectors (reusing the live centroids unless told to retrain), write the manifest and
 publish atomically (:mod:`dualsearch.index.layout`). Any error, or leaving the ``with`` block without
 publishing, removes the build directory and leaves the live version untouched. Call it while
-holding the writer lock (:class:`dualsearch.lock.IndexLock`).
+holding the writer lock (:class:`dualsearch.write.lock.IndexLock`).
 
 Memory stays bounded by the chunks being encoded (one locally; two per worker on Ray,
-:mod:`dualsearch.executors`) plus the FAISS index.
+:mod:`dualsearch.write.executors`) plus the FAISS index.
 """
 
 from __future__ import annotations
@@ -27,10 +27,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from dualsearch.checkpoints import ChunkCache
 from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError
-from dualsearch.executors import Executor, LocalExecutor
 from dualsearch.index import layout, ondisk
 from dualsearch.index.ann_build import index_vectors, pseudo_queries
 from dualsearch.index.config import IndexConfig
@@ -45,6 +43,8 @@ from dualsearch.index.vectors import VectorsWriter, open_vectors
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import METRICS
+from dualsearch.write.checkpoints import ChunkCache
+from dualsearch.write.executors import Executor, LocalExecutor
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The write path: one version-writing transaction, building, re-indexing, lock, executors."""
