@@ -140,15 +140,15 @@ def build_index(corpus_dir: Path, index_dir: Path, encoder, reuse: bool) -> dict
 
 
 def ndcg(index_dir: Path, corpus_dir: Path, query_encoder) -> float:
-    from dualsearch.evaluation import evaluate
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import evaluate
+    from dualsearch.read.searcher import Searcher
 
     with Searcher.open(index_dir, encoder=query_encoder) as searcher:
         return round(evaluate(searcher, corpus_dir, "test", exact=True, mode="dense")["ndcg@10"], 4)
 
 
 def latencies(index_dir: Path, query_encoder, queries: list[str]) -> dict:
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
 
     answer = {}
     with Searcher.open(index_dir, encoder=query_encoder) as searcher:

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.zero_shot import ensure_index
     from dualsearch.corpora.beir import read_queries
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     started, load_start = time.perf_counter(), os.getloadavg()

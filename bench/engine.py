@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dualsearch.corpora.beir import read_queries
     from dualsearch.index.layout import is_index_dir
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     scifact = args.data / "scifact"

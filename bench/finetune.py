@@ -6,7 +6,7 @@ For each collection: BM25 (bm25s) and the zero-shot all-MiniLM-L6-v2 towers, the
 from them (separate, tied, separate with BM25 hard negatives). Choices are made on held-out training
 queries (SciFact, which has no dev split) or on the dev split (NFCorpus): the trainer keeps the
 checkpoint with the best dev nDCG@10. Test is scored once per model, through the engine: a Flat
-index (exact search) built by ``dualsearch.write.build.build_index`` and ``dualsearch.evaluation.evaluate``.
+index (exact search) built by ``dualsearch.write.build.build_index`` and ``dualsearch.read.evaluation.evaluate``.
 The separate towers trained on one collection are also scored zero-shot on the other.
 
 Writes results/finetune.json (after every run, so ``--resume`` can continue an interrupted
@@ -124,8 +124,8 @@ def test_metrics(
     """Index the test collection with ``model``'s document tower (Flat, exact) and score its test queries;
     each of ``subsets`` (name -> query ids) is scored on its own too, under its name with its query count."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.evaluation import evaluation_run, score_run
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import evaluation_run, score_run
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.write.build import IndexConfig, build_index
 
@@ -157,8 +157,8 @@ def test_metrics(
 def bm25_metrics(beir_dir: Path) -> dict[str, float]:
     from dualsearch.corpora import beir
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.evaluation import RUN_DEPTH, score_run
     from dualsearch.finetune.mining import Bm25Ranker
+    from dualsearch.read.evaluation import RUN_DEPTH, score_run
 
     qrels = {q: j for q, j in beir.read_qrels(beir_dir, "test").items() if any(v > 0 for v in j.values())}
     queries = beir.read_queries(beir_dir)

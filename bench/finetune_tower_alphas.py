@@ -90,7 +90,7 @@ def grid_scores(model, base, tuned, sets) -> dict[str, dict[str, dict[str, float
     """set name -> "query alpha/document alpha" -> nDCG@10 (and recall@100)."""
     import numpy as np
 
-    from dualsearch.evaluation import score_run
+    from dualsearch.read.evaluation import score_run
     from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
     query_vectors = {}

@@ -99,7 +99,7 @@ def build(collection: Path, index_dir: Path, variant: str, encoder, rebuild: boo
 
 def dev_and_test(searcher, collection: Path, dev_split: str) -> dict:
     """nDCG@10 etc. of every search on the dev split (test is scored later, once, for the chosen few)."""
-    from dualsearch.evaluation import evaluate
+    from dualsearch.read.evaluation import evaluate
 
     return {
         name: {k: round(v, 4) for k, v in evaluate(searcher, collection, dev_split, **search).items()}
@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from dualsearch.corpora.beir import read_qrels, read_queries
-    from dualsearch.evaluation import evaluate
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import evaluate
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     started = time.perf_counter()

@@ -71,8 +71,8 @@ def build(corpus_dir: Path, index_dir: Path, encoder) -> None:
 
 def equality(corpus_dir: Path, index_dir: Path, model: str) -> dict:
     """Light path against PyTorch on one index built by ``model``'s PyTorch towers."""
-    from dualsearch.evaluation import evaluate
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import evaluate
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     torch_encoder = DualEncoder.load(model)

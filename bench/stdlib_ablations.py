@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.default_index import resolve_index_dir
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
 
     query_sets = {"questions": read_queries(DEV_QUERIES), "known_items": known_item_queries(read_corpus("default"))}
     searcher = Searcher.open(resolve_index_dir("default", show_progress=True))

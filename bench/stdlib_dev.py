@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.default_index import resolve_index_dir
     from dualsearch.defaults import DENSE_WEIGHT, STDLIB_DENSE_WEIGHT, STDLIB_KIND_BOOST, STDLIB_PRIOR_WEIGHT
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
 
     query_sets = {"questions": read_queries(args.queries), "known_items": known_item_queries(read_corpus("default"))}
     index_dir, build_seconds = timed(lambda: resolve_index_dir("default", show_progress=True))

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dualsearch.default_index import resolve_index_dir
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
 
     queries = read_queries(args.queries)
     index_dir, build_seconds = timed(lambda: resolve_index_dir(args.index, show_progress=True))

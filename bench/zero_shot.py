@@ -52,8 +52,8 @@ def ensure_index(corpus_dir: Path, index_dir: Path, encoder, rebuild: bool) -> d
 
 
 def evaluate_collection(name: str, data: Path, work: Path, encoder, rebuild: bool) -> dict:
-    from dualsearch.evaluation import evaluate
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import evaluate
+    from dualsearch.read.searcher import Searcher
 
     built = ensure_index(data / name, work / name, encoder, rebuild)
     searcher = Searcher.open(work / name, encoder=encoder)

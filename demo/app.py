@@ -16,8 +16,8 @@ from dualsearch.defaults import MODE
 from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html, message_html, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.ranking.settings import MODES
+from dualsearch.read.searcher import Searcher
 from dualsearch.search_requests import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
-from dualsearch.searcher import Searcher
 
 logger = logging.getLogger(__name__)
 

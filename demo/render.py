@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dualsearch.ranking.explain import highlight_words
-from dualsearch.searcher import SearchResult
+from dualsearch.read.searcher import SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet, term_pattern
 
 logger = logging.getLogger(__name__)
@@ -85,12 +85,12 @@ def render_results(
 ) -> str:
     """A panel of ranked results: rank, title, score, doc id and a highlighted snippet, all escaped.
 
-    With ``explanations`` (:meth:`~dualsearch.searcher.Searcher.explain`), a result's marked words are
+    With ``explanations`` (:meth:`~dualsearch.read.searcher.Searcher.explain`), a result's marked words are
     those holding the largest shares of its towers' score; otherwise (and for BM25-only results) the
     query's words are marked.
 
     Example:
-        >>> from search.searcher import SearchResult
+        >>> from dualsearch.read.searcher import SearchResult
         >>> hit = SearchResult(1, "d1", 0.9, "<b>Tea</b>", "Green tea")
         >>> "&lt;b&gt;" in render_results([hit], "tea", PanelInfo("idx", 0.01, 0, 0))
         True

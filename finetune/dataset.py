@@ -33,7 +33,7 @@ def build_dataset(
     ``labels`` (one number per row, which the loss receives; :mod:`dualsearch.finetune.logq`) last.
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> data = load_training_data("tiny", split="test")
         >>> build_dataset(data, [("q1", "tea-black")], [["tea-green"]]).column_names
         ['query', 'document', 'negative']

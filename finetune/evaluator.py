@@ -1,6 +1,6 @@
 """Dev evaluation during training: nDCG@10, Recall@100 and MRR@10 of the towers, by exact search.
 
-The metrics come from :func:`dualsearch.evaluation.score_run` (ir-measures, graded judgements), the same
+The metrics come from :func:`dualsearch.read.evaluation.score_run` (ir-measures, graded judgements), the same
 code that scores a built index, so dev numbers and test numbers mean the same thing.
 """
 
@@ -13,8 +13,8 @@ import time
 import numpy as np
 from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
 
-from dualsearch.evaluation import RUN_DEPTH, score_run
 from dualsearch.finetune.data import TrainingData
+from dualsearch.read.evaluation import RUN_DEPTH, score_run
 from dualsearch.towers.similarity import normalises, score_matrix
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class RetrievalEvaluator(SentenceEvaluator):
     keep the best checkpoint) is nDCG@10.
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> dev = load_training_data("tiny", split="test")
         >>> evaluator = RetrievalEvaluator(dev, dev.documents)
         >>> sorted(evaluator(model))  # doctest: +SKIP

@@ -186,7 +186,7 @@ def negatives_for_pairs(
     (alternating between retrievers), then, if the window left too few, seeded random documents.
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> data = load_training_data("tiny", split="test")
         >>> negatives = negatives_for_pairs(data, [("q1", "tea-black")], 1, [bm25_rankings(data, 10)], NegativeWindow())
         >>> negatives[0][0] in data.qrels["q1"]

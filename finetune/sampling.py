@@ -27,7 +27,7 @@ def select_pairs(
     """(query id, document id) pairs with relevance >= ``min_relevance``, optionally subsampled (seeded).
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> data = load_training_data("tiny", split="test")
         >>> len(select_pairs(data)), len(select_pairs(data, min_relevance=2))
         (18, 16)
@@ -51,7 +51,7 @@ def hold_out(data: TrainingData, fraction: float, seed: int = 12) -> tuple[Train
     """Split by query: a seeded ``fraction`` of the queries (at least one) becomes the dev set.
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> train, dev = hold_out(load_training_data("tiny", split="test"), 0.25)
         >>> len(train.queries), len(dev.queries), set(train.queries) & set(dev.queries)
         (12, 4, set())
@@ -76,7 +76,7 @@ def dev_corpus(dev: TrainingData, max_documents: int | None = None, seed: int = 
     than ``max_documents`` are judged (NFCorpus), a seeded sample of the judged ones is the corpus.
 
     Example:
-        >>> from finetune.data import load_training_data
+        >>> from dualsearch.finetune.data import load_training_data
         >>> dev = load_training_data("tiny", split="test")
         >>> len(dev_corpus(dev)), len(dev_corpus(dev, max_documents=20))
         (26, 20)

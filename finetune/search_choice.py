@@ -87,9 +87,9 @@ def choose_search_settings(model, dev, document_ids: list[str], model_name: str)
     candidate on the dev queries, and choose (see the module's docstring). Encodes in float32, as an
     index does."""
     from dualsearch.corpora.document import Document
-    from dualsearch.evaluation import score_run
     from dualsearch.index.config import IndexConfig
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.evaluation import score_run
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.write.build import build_index
 

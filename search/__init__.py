@@ -28,8 +28,8 @@ _EXPORTS = {
     "load_encoder": "dualsearch.towers.backends",
     "export_towers": "dualsearch.towers.export",
     "Encoder": "dualsearch.towers.contract",
-    "Searcher": "dualsearch.searcher",
-    "SearchResult": "dualsearch.searcher",
+    "Searcher": "dualsearch.read.searcher",
+    "SearchResult": "dualsearch.read.searcher",
     "Document": "dualsearch.corpora.document",
     "FieldNames": "dualsearch.corpora.records",
     "read_corpus": "dualsearch.corpora.sources",
@@ -41,7 +41,7 @@ _EXPORTS = {
     "add_documents": "dualsearch.write.reindex",
     "delete_documents": "dualsearch.write.reindex",
     "ReindexReport": "dualsearch.write.reindex",
-    "evaluate": "dualsearch.evaluation",
+    "evaluate": "dualsearch.read.evaluation",
     "finetune": "dualsearch.finetune.train",
     "FinetuneConfig": "dualsearch.finetune.config",
     "DualsearchError": "dualsearch.errors",
@@ -133,11 +133,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         SearchFailedError,
         TrainingDataError,
     )
-    from dualsearch.evaluation import evaluate
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune
     from dualsearch.index.config import IndexConfig
-    from dualsearch.searcher import Searcher, SearchResult
+    from dualsearch.read.evaluation import evaluate
+    from dualsearch.read.searcher import Searcher, SearchResult
     from dualsearch.towers.backends import load_encoder
     from dualsearch.towers.contract import Encoder
     from dualsearch.towers.dual_encoder import DualEncoder

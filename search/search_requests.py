@@ -18,7 +18,7 @@ from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.ranking.boosts import parse_boosts
 from dualsearch.ranking.filters import merge_filters, parse_filter_option
-from dualsearch.searcher import Searcher, SearchResult
+from dualsearch.read.searcher import Searcher, SearchResult
 from dualsearch.snippets import matched_text, query_terms, snippet
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def answer(
         k, nprobe: As :func:`check_k` and :func:`check_nprobe` return them.
         mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for the index's default.
         filter: Parsed conditions (:func:`parse_filter_text`), or None.
-        explain: Also explain each result (:meth:`~dualsearch.searcher.Searcher.explain`).
+        explain: Also explain each result (:meth:`~dualsearch.read.searcher.Searcher.explain`).
         ranking: Changes to the index's fusion, prior weight and boosts (:func:`ranking_overrides`).
     """
     probe = _effective_nprobe(searcher, nprobe)

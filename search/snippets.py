@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from dualsearch.searcher import SearchResult
+from dualsearch.read.searcher import SearchResult
 
 SNIPPET_CHARS = 320  # characters of document text shown per result
 MAX_MARKED_TERMS = 32  # query words highlighted at most (a 10,000-character query must stay cheap)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 
 # Gradio's queue calls pandas with arguments pandas 3 deprecates: not ours to fix.
 GRADIO_NOISE = pytest.mark.filterwarnings("ignore:::gradio.queueing")

@@ -85,7 +85,7 @@ def test_throughput_restores_batch_size_and_length(tiny_encoder):
 
 def test_staged_query_matches_encode_queries(tiny_encoder, tmp_path):
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.write.build import build_index
 
     build_index(read_corpus("tiny"), tmp_path / "index", tiny_encoder, corpus_name="tiny")

@@ -9,7 +9,7 @@ import pytest
 
 from dualsearch.cli import main
 from dualsearch.demo import app as demo_app
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 
 
 @pytest.fixture

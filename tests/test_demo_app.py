@@ -10,8 +10,8 @@ from dualsearch.demo.app import EMPTY_QUERY_MESSAGE, examples_for, open_searcher
 from dualsearch.demo.render import PanelInfo, highlight, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError
 from dualsearch.ranking.explain import highlight_words
+from dualsearch.read.searcher import Searcher, SearchResult
 from dualsearch.search_requests import MAX_QUERY_CHARS, prepare_query, search_records
-from dualsearch.searcher import Searcher, SearchResult
 from dualsearch.snippets import query_terms, snippet
 from dualsearch.write.build import IndexConfig, build_index
 

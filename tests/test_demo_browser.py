@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
 from tests.demo_server import GRADIO_NOISE, served_demo

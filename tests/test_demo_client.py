@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from tests.demo_server import GRADIO_NOISE, served_demo
 
 pytestmark = GRADIO_NOISE

@@ -42,3 +42,18 @@ def test_every_module_is_checked():
         "dualsearch.finetune.mining",
         "dualsearch.cli.arguments",
     } <= set(package_modules())
+
+
+def test_examples_import_the_installed_package_not_the_repository_folders():
+    """The repository's folders (search/, finetune/, ...) are importable here only because pytest puts the
+    repository on sys.path; a user has `dualsearch` alone, so an example must import from it."""
+    folders = ("search", "corpora", "finetune", "demo")
+    offenders = []
+    for module_name in package_modules():
+        module = importlib.import_module(module_name)
+        for test in doctest.DocTestFinder(exclude_empty=True).find(module, module_name):
+            for example in test.examples:
+                words = example.source.split()
+                if words[:1] in (["from"], ["import"]) and len(words) > 1 and words[1].split(".")[0] in folders:
+                    offenders.append(f"{test.name}: {example.source.strip()}")
+    assert offenders == []

@@ -36,7 +36,7 @@ def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
 def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
     from dualsearch.index.ann import overlap_at_k
     from dualsearch.index.config import IndexConfig
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.write.build import build_index
     from tests.conftest import beir_data
 

@@ -13,7 +13,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.store import DocumentStoreReader
 from dualsearch.index.vectors import open_vectors
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import CrashingOnceEncoder, FakeEncoder
 from dualsearch.write.build import IndexConfig, index_corpus
 from dualsearch.write.executors import LocalExecutor, RayExecutor, make_executor

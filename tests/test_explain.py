@@ -7,7 +7,7 @@ import pytest
 
 from dualsearch.corpora.document import Document
 from dualsearch.ranking.explain import encoded_passage, highlight_words, token_shares
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.contract import TokenVectors
 from dualsearch.write.build import IndexConfig, build_index, index_corpus

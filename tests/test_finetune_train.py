@@ -236,7 +236,7 @@ def test_interpolation_choice_is_saved_with_every_score(tmp_path, tiny_plain_mod
 def test_an_index_of_the_base_towers_takes_a_query_tower_trained_alone_without_encoding(tmp_path, tiny_plain_model_dir):
     """The whole path: index with the base towers, train the query tower, reindex: nothing is encoded."""
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.write.build import IndexConfig, build_index
     from dualsearch.write.reindex import reindex
@@ -260,7 +260,7 @@ def test_towers_trained_for_a_similarity_save_it_and_an_index_follows(tmp_path, 
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
     from dualsearch.write.build import build_index
 

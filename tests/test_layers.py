@@ -47,9 +47,7 @@ HEIGHTS = {
 }
 TOP = 9  # the facade, `python -m dualsearch` and the test doubles
 # engine modules still at the package root while the folders are filled, one folder per commit
-LEGACY = {
-    "dualsearch." + name for name in ("default_index evaluation live_index search_requests searcher snippets ").split()
-}
+LEGACY = {"dualsearch." + name for name in ("default_index search_requests snippets ").split()}
 LEGACY_HEIGHT = 5.5
 
 

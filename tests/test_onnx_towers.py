@@ -14,7 +14,7 @@ import pytest
 from dualsearch.cli import main
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import ModelError
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.towers.backends import load_encoder
 from dualsearch.towers.export import MIN_COSINE, export_towers
 from dualsearch.towers.exported import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder

@@ -44,7 +44,7 @@ def run_cli(*argv, kill_at=None, timeout=300):
 
 
 def contents(index_dir, model_dir):
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     searcher = Searcher.open(index_dir, encoder=DualEncoder.load(str(model_dir)))  # verifies every checksum

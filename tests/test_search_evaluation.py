@@ -8,8 +8,8 @@ import pytest
 
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
 from dualsearch.errors import CorpusError
-from dualsearch.evaluation import evaluate, score_run
-from dualsearch.searcher import Searcher
+from dualsearch.read.evaluation import evaluate, score_run
+from dualsearch.read.searcher import Searcher
 
 
 def test_score_run_matches_hand_computed_values():

@@ -10,7 +10,7 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.config import IndexConfig
 from dualsearch.ranking.filters import filter_condition, merge_filters, parse_filter_option
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
 
@@ -56,7 +56,7 @@ def test_membership_ranges_and_dates(large_index):
 
 
 def test_a_broad_filter_goes_through_the_ann_index(large_index, monkeypatch):
-    monkeypatch.setattr("dualsearch.searcher.EXACT_FILTER_ROWS", 10)  # force the IDSelector path
+    monkeypatch.setattr("dualsearch.read.searcher.EXACT_FILTER_ROWS", 10)  # force the IDSelector path
     results = large_index.search("mountain glacier", k=10, mode="dense", filter={"year": 2019})
     assert len(results) == 10 and all(r.metadata["year"] == 2019 for r in results)
     french = large_index.search("river delta", k=30, mode="dense", filter={"lang": "fr"})

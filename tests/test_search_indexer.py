@@ -118,7 +118,7 @@ def test_index_corpus_validates_everything_before_encoding(tmp_path):
 
 
 def test_building_over_an_index_copies_vectors_the_document_tower_would_encode_again(tmp_path):
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
     from tests.test_search_reindex import CountingEncoder
 
     index_dir = tmp_path / "index"

@@ -18,7 +18,7 @@ from dualsearch.errors import (
     InvalidInputError,
 )
 from dualsearch.index import layout
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
 from dualsearch.write.reindex import add_documents, delete_documents, reindex

@@ -11,7 +11,7 @@ from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.lexical import LexicalIndex, tokenize
 from dualsearch.ranking.fusion import convex_fusion, fuse, reciprocal_rank_fusion
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
 from dualsearch.write.reindex import add_documents, delete_documents

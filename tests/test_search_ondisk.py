@@ -14,7 +14,7 @@ import pytest
 from dualsearch.errors import IndexCorruptError, InvalidInputError
 from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.manifest import Manifest
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.write.build import IndexConfig, index_corpus
 from dualsearch.write.reindex import reindex
 

@@ -15,7 +15,7 @@ from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
 from dualsearch.index.vectors import open_vectors
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
 from dualsearch.write.reindex import delete_documents, reindex

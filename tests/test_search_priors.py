@@ -13,7 +13,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.index.layout import current_version_dir
 from dualsearch.index.manifest import Manifest
 from dualsearch.ranking.settings import SearchSettings
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
 

@@ -13,7 +13,7 @@ from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
 from dualsearch.errors import CorpusError, IndexCorruptError, IndexLockedError, InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import IndexConfig, build_index
 from dualsearch.write.lock import IndexLock

@@ -13,7 +13,7 @@ from dualsearch.errors import (
     SearchFailedError,
 )
 from dualsearch.index import layout
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 
 

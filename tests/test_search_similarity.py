@@ -13,7 +13,7 @@ from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexMismatchError, InvalidInputError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.towers.similarity import SIMILARITIES, check_similarity, pair_scores
 from dualsearch.write.build import build_index

@@ -169,7 +169,7 @@ def add_query_backend_argument(parser) -> None:
 
 def _open_searcher(index_dir, backend: str | None):
     """A searcher on the index's own query tower, or on the towers that built it run by ``backend``."""
-    from dualsearch.searcher import Searcher
+    from dualsearch.read.searcher import Searcher
 
     if backend is None:
         return Searcher.open(index_dir)
@@ -291,7 +291,7 @@ def add_evaluate_command(commands) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from dualsearch.evaluation import evaluate
+    from dualsearch.read.evaluation import evaluate
 
     with _open_searcher(args.index_dir, args.backend) as searcher:
         metrics = evaluate(

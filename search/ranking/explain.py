@@ -159,12 +159,12 @@ def highlight_words(text: str, document_tokens: list[dict], field: str = "text",
 
 
 def explain_results(encoder, query: str, results: Sequence, lexical_shares=None) -> list[dict]:
-    """One explanation per result (what :meth:`dualsearch.searcher.Searcher.explain` returns).
+    """One explanation per result (what :meth:`dualsearch.read.searcher.Searcher.explain` returns).
 
     Args:
         encoder: The towers that built the index.
         query: The query as searched.
-        results: :class:`~dualsearch.searcher.SearchResult` objects for ``query``.
+        results: :class:`~dualsearch.read.searcher.SearchResult` objects for ``query``.
         lexical_shares: ``query, doc ids -> [(term, shares per doc)]``, or None when BM25 was not used.
     """
     explanations: list[dict] = [{} for _ in results]

@@ -8,5 +8,5 @@
 - :mod:`~dualsearch.service.server`: binding a socket and running uvicorn.
 
 The search itself is :mod:`dualsearch.search_requests`, shared with the demo page, over a
-:class:`~dualsearch.live_index.LiveIndex` that follows re-indexes without a restart.
+:class:`~dualsearch.read.live_index.LiveIndex` that follows re-indexes without a restart.
 """

@@ -32,7 +32,8 @@ from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, validated_documents
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import DualsearchError, InvalidInputError, require
-from dualsearch.live_index import LiveIndex
+from dualsearch.read.live_index import LiveIndex
+from dualsearch.read.searcher import Searcher
 from dualsearch.search_requests import (
     MAX_BATCH_QUERIES,
     MAX_K,
@@ -44,7 +45,6 @@ from dualsearch.search_requests import (
     ranking_overrides,
     result_record,
 )
-from dualsearch.searcher import Searcher
 from dualsearch.service.auth import check_authorization
 from dualsearch.service.errors import ServiceError, classify, error_body
 from dualsearch.service.limits import MAX_BODY_BYTES, BodyLimit

@@ -24,7 +24,7 @@ from pathlib import Path
 from dualsearch.errors import DualsearchError, IndexNotFoundError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
-from dualsearch.searcher import Searcher
+from dualsearch.read.searcher import Searcher
 from dualsearch.towers.contract import Encoder
 
 logger = logging.getLogger(__name__)
