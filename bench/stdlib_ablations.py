@@ -36,8 +36,8 @@ class DevScores:
     every document, from which a variant's ranking is recombined."""
 
     def __init__(self, searcher, query_sets: dict[str, dict[str, dict]]) -> None:
-        from dualsearch.default_index import kind_boosts
         from dualsearch.defaults import STDLIB_DENSE_WEIGHT, STDLIB_KIND_BOOST, STDLIB_PRIOR_FIELD, STDLIB_PRIOR_WEIGHT
+        from dualsearch.profiles.stdlib import kind_boosts
 
         self.searcher, self.query_sets = searcher, query_sets
         self.count = len(searcher)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.searcher import Searcher
 
     query_sets = {"questions": read_queries(DEV_QUERIES), "known_items": known_item_queries(read_corpus("default"))}

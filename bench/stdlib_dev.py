@@ -105,7 +105,7 @@ def search_overrides(setting: dict) -> dict:
         >>> search_overrides({"mode": "dense", "prior_weight": 0.1, "kind_boost": 0.05})["boosts"]
         (('kind', 'function', 0.05), ('kind', 'class', 0.05))
     """
-    from dualsearch.default_index import kind_boosts
+    from dualsearch.profiles.stdlib import kind_boosts
 
     overrides = {name: value for name, value in setting.items() if name != "kind_boost"}
     return {**overrides, "boosts": kind_boosts(setting["kind_boost"])}
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.default_index import resolve_index_dir
     from dualsearch.defaults import DENSE_WEIGHT, STDLIB_DENSE_WEIGHT, STDLIB_KIND_BOOST, STDLIB_PRIOR_WEIGHT
+    from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.searcher import Searcher
 
     query_sets = {"questions": read_queries(args.queries), "known_items": known_item_queries(read_corpus("default"))}

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default=None, help="hybrid, dense or lexical (default: the index's own)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.searcher import Searcher
 
     queries = read_queries(args.queries)

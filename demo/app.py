@@ -2,7 +2,7 @@
 
 ``run_query`` searches one or more indexes and renders escaped HTML panels (see
 :mod:`dualsearch.demo.render`); the ``/search`` API endpoint returns the same search as JSON-able dicts
-(:func:`dualsearch.search_requests.search_records`) for ``gradio_client``. Gradio is imported only inside
+(:func:`dualsearch.requests.search.search_records`) for ``gradio_client``. Gradio is imported only inside
 :func:`build_demo` and :func:`launch_demo`.
 """
 
@@ -17,7 +17,7 @@ from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html,
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.ranking.settings import MODES
 from dualsearch.read.searcher import Searcher
-from dualsearch.search_requests import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
+from dualsearch.requests.search import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ def run_query(
 
     Args:
         searchers: Index label -> open searcher (one panel each, in order).
-        query: Query text; longer than :data:`~dualsearch.search_requests.MAX_QUERY_CHARS` is shortened at a word.
-        k: Results per index, 1 to :data:`~dualsearch.search_requests.MAX_K`.
+        query: Query text; longer than :data:`~dualsearch.requests.search.MAX_QUERY_CHARS` is shortened at a word.
+        k: Results per index, 1 to :data:`~dualsearch.requests.search.MAX_K`.
         nprobe: Inverted lists to visit; 0 or None for each index's calibrated default.
         mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for each index's default.
         filter: Metadata conditions, e.g. ``"kind=function; year>=2010"`` (see ``parse_filter_text``).
@@ -99,8 +99,8 @@ def open_searchers(index_dirs: Sequence[str], show_progress: bool = False) -> di
         >>> list(open_searchers(["runs/zero-shot", "runs/fine-tuned"]))  # doctest: +SKIP
         ['zero-shot', 'fine-tuned']
     """
-    from dualsearch.default_index import resolve_index_dir
     from dualsearch.errors import IndexMismatchError
+    from dualsearch.profiles.stdlib import resolve_index_dir
 
     searchers: dict[str, Searcher] = {}
     for argument in index_dirs:
@@ -173,7 +173,7 @@ def _handlers(gr, searchers: Mapping[str, Searcher]):
 def build_demo(searchers: Mapping[str, Searcher], examples: Sequence[str] = ()):
     """The Gradio page: query box, examples, k, nprobe, mode and filter controls, one result panel per index.
 
-    Also registers the ``/search`` API endpoint (:func:`dualsearch.search_requests.search_records`)
+    Also registers the ``/search`` API endpoint (:func:`dualsearch.requests.search.search_records`)
     for ``gradio_client``.
 
     Args:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dualsearch.ranking.explain import highlight_words
 from dualsearch.read.searcher import SearchResult
-from dualsearch.snippets import matched_text, query_terms, snippet, term_pattern
+from dualsearch.requests.snippets import matched_text, query_terms, snippet, term_pattern
 
 logger = logging.getLogger(__name__)
 

@@ -68,7 +68,7 @@ def test_compare_shows_two_indexes_side_by_side(tiny_index, tmp_path, fake_tower
 def test_dir_defaults_to_the_default_index(monkeypatch, tiny_index, fake_towers, launched):
     asked = []
     monkeypatch.setattr(
-        "dualsearch.default_index.resolve_index_dir",
+        "dualsearch.profiles.stdlib.resolve_index_dir",
         lambda name, show_progress=False: asked.append((name, show_progress)) or tiny_index,
     )
     assert main(["demo"]) == 0

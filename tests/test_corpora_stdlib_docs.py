@@ -262,7 +262,7 @@ def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
 
 
 def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monkeypatch, tmp_path):
-    from dualsearch import default_index
+    from dualsearch.profiles import stdlib as default_index
 
     built = {}
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))

@@ -1,4 +1,4 @@
-"""run_query and its helpers (demo/app.py, search/search_requests.py, demo/render.py): escaping, marking, messages."""
+"""run_query and its helpers (demo/app.py, search/requests/search.py, demo/render.py): escaping, marking, messages."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dualsearch.demo.render import PanelInfo, highlight, render_results
 from dualsearch.errors import DualsearchError, InvalidInputError
 from dualsearch.ranking.explain import highlight_words
 from dualsearch.read.searcher import Searcher, SearchResult
-from dualsearch.search_requests import MAX_QUERY_CHARS, prepare_query, search_records
-from dualsearch.snippets import query_terms, snippet
+from dualsearch.requests.search import MAX_QUERY_CHARS, prepare_query, search_records
+from dualsearch.requests.snippets import query_terms, snippet
 from dualsearch.write.build import IndexConfig, build_index
 
 
@@ -226,7 +226,7 @@ def test_the_mode_and_a_filter_reach_the_search(searcher):
     [("", None), ("topic=tea", {"topic": "tea"}), ('{"topic": ["tea"]}', {"topic": ["tea"]}), ({"a": 1}, {"a": 1})],
 )
 def test_the_filter_box_reads_like_the_cli_option(text, expected):
-    from dualsearch.search_requests import parse_filter_text
+    from dualsearch.requests.search import parse_filter_text
 
     assert parse_filter_text(text) == expected
 

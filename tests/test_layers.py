@@ -46,9 +46,6 @@ HEIGHTS = {
     "cli": 8,
 }
 TOP = 9  # the facade, `python -m dualsearch` and the test doubles
-# engine modules still at the package root while the folders are filled, one folder per commit
-LEGACY = {"dualsearch." + name for name in ("default_index search_requests snippets ").split()}
-LEGACY_HEIGHT = 5.5
 
 
 def source_modules() -> dict[str, Path]:
@@ -74,8 +71,6 @@ def layer(module: str) -> tuple[int, str]:
         return 0, "base"
     if module in {"dualsearch", "dualsearch.__main__", "dualsearch.testing"}:
         return TOP, module
-    if module in LEGACY:
-        return LEGACY_HEIGHT, "legacy"
     folder = module.split(".")[1]
     if folder not in HEIGHTS:
         raise AssertionError(f"{module} is in no folder of the layering: give it one (tests/test_layers.py)")
@@ -135,7 +130,7 @@ def test_every_module_has_a_place_in_the_layering():
 
 def test_the_package_root_keeps_only_the_facade_and_the_base():
     root = {name for name in MODULES if name.count(".") == 1 and name.split(".")[1] not in HEIGHTS}
-    assert root == BASE | {"dualsearch.__main__", "dualsearch.testing"} | LEGACY
+    assert root == BASE | {"dualsearch.__main__", "dualsearch.testing"}
 
 
 def test_layers_import_only_downwards():

@@ -93,6 +93,20 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
         assert expected in names
 
 
+def test_the_wheel_holds_every_module_of_the_source_folders(wheel):
+    """A folder missing from pyproject.toml's package list would install without its modules."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    packages = {"search": "dualsearch", "corpora": "dualsearch/corpora", "finetune": "dualsearch/finetune"}
+    packages["demo"] = "dualsearch/demo"
+    missing = [
+        str(path.relative_to(REPO))
+        for folder, package in packages.items()
+        for path in (REPO / folder).rglob("*.py")
+        if f"{package}/{path.relative_to(REPO / folder).as_posix()}" not in names
+    ]
+    assert missing == []
+
+
 def test_a_regular_install_adds_only_dualsearch(wheel, tmp_path):
     """`pip install .` into an empty target: one package, importable from anywhere, its corpus data included."""
     target = tmp_path / "site"

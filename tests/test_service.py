@@ -21,7 +21,7 @@ from dualsearch.corpora.document import Document
 from dualsearch.errors import InvalidInputError
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
-from dualsearch.search_requests import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
+from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
 from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.service.auth import read_token
 from dualsearch.service.server import Server

@@ -240,7 +240,7 @@ def _run_search(args) -> int:
     import dataclasses
 
     from dualsearch.corpora.text_checks import check_query
-    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.profiles.stdlib import resolve_index_dir
 
     check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None

@@ -58,7 +58,7 @@ def add_serve_command(commands) -> None:
 
 
 def _run_serve(args) -> int:
-    from dualsearch.default_index import resolve_index_dir
+    from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.live_index import LiveIndex
     from dualsearch.service.app import ServiceSettings, create_app
     from dualsearch.service.auth import check_bind, is_loopback, read_token

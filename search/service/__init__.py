@@ -7,6 +7,6 @@
 - :mod:`~dualsearch.service.stats`: request counts and latency percentiles;
 - :mod:`~dualsearch.service.server`: binding a socket and running uvicorn.
 
-The search itself is :mod:`dualsearch.search_requests`, shared with the demo page, over a
+The search itself is :mod:`dualsearch.requests.search`, shared with the demo page, over a
 :class:`~dualsearch.read.live_index.LiveIndex` that follows re-indexes without a restart.
 """

@@ -34,7 +34,7 @@ from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
-from dualsearch.search_requests import (
+from dualsearch.requests.search import (
     MAX_BATCH_QUERIES,
     MAX_K,
     MAX_QUERY_CHARS,

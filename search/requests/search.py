@@ -19,7 +19,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.ranking.boosts import parse_boosts
 from dualsearch.ranking.filters import merge_filters, parse_filter_option
 from dualsearch.read.searcher import Searcher, SearchResult
-from dualsearch.snippets import matched_text, query_terms, snippet
+from dualsearch.requests.snippets import matched_text, query_terms, snippet
 
 logger = logging.getLogger(__name__)
 

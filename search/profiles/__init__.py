@@ -1,0 +1,1 @@
+"""Built-in profiles: the standard-library corpus's index and its settings."""
