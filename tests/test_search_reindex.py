@@ -67,6 +67,17 @@ def test_reindex_adds_updates_deletes_and_encodes_only_what_changed(index_dir, t
     assert (again.added, again.updated, again.deleted, again.unchanged, again.encoded) == (0, 0, 0, 26, 0)
 
 
+def test_reindex_keeps_every_setting_the_index_was_built_with(tmp_path):
+    settings = {"chunk_size": 5, "seed": 3, "nprobe_target": 0.5, "calibration_queries": 7}
+    directory = tmp_path / "idx"
+    build_index(read_corpus("tiny"), directory, FakeEncoder(), config=IndexConfig(**settings))
+    rows = tiny_rows()
+    rows[0]["text"] += " Now with jasmine."
+    reindex(directory, write_rows(tmp_path / "c.jsonl", rows), FakeEncoder(), retrain=True)
+    build = Manifest.read(layout.current_version_dir(directory)).build
+    assert {name: build[name] for name in settings} == settings
+
+
 def test_new_towers_reencode_everything_and_retrain(index_dir):
     encoder = CountingEncoder(salt="retrained")
     report = reindex(index_dir, TINY_CORPUS_DIR, encoder)

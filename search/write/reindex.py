@@ -133,12 +133,17 @@ def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float
 
 
 def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
-    """The given config, or the settings the index was built with."""
+    """The given config, or the settings the index was built with (a manifest written before a setting
+    was recorded gives that setting's default)."""
     if config is not None:
         return config
+    build, defaults = manifest.build, IndexConfig()
     return IndexConfig(
-        factory=manifest.build.get("requested_factory"),
-        seed=manifest.build.get("seed", 0),
+        factory=build.get("requested_factory"),
+        chunk_size=build.get("chunk_size", defaults.chunk_size),
+        seed=build.get("seed", defaults.seed),
+        nprobe_target=build.get("nprobe_target", defaults.nprobe_target),
+        calibration_queries=build.get("calibration_queries", defaults.calibration_queries),
         passage_window=manifest.passages.get("window"),
         passage_stride=manifest.passages.get("stride"),
         max_passages=manifest.passages.get("max_passages"),

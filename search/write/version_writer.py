@@ -342,6 +342,7 @@ class VersionWriter:
                 "chunk_size": config.chunk_size,
                 "batch_size": self.encoder.batch_size,
                 "nprobe_target": config.nprobe_target,
+                "calibration_queries": config.calibration_queries,
                 "encode_seconds": round(stats.encode_seconds, 3),
                 "index_seconds": round(stats.index_seconds, 3),
             },
