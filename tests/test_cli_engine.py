@@ -54,21 +54,47 @@ def test_search_text_and_json(cli_index, capsys):
     text = capsys.readouterr().out
     assert text.count("\n     ") == 3 and text.lstrip().startswith("1.")
     assert main(["search", str(cli_index), "espresso", "-k", "2", "--nprobe", "1", "--json"]) == 0
-    results = json.loads(capsys.readouterr().out)
-    assert [r["rank"] for r in results] == [1, 2]
-    assert set(results[0]) == {
+    record = json.loads(capsys.readouterr().out)
+    assert set(record) == {"version", "mode", "nprobe", "seconds", "query", "results"}
+    assert record["query"] == "espresso" and record["nprobe"] == 1 and record["mode"] == "hybrid"
+    assert [r["rank"] for r in record["results"]] == [1, 2]
+    assert set(record["results"][0]) == {
         "rank",
-        "doc_id",
+        "id",
         "score",
         "title",
-        "text",
-        "metadata",
+        "snippet",
         "passage",
+        "metadata",
         "dense_score",
         "lexical_score",
         "prior",
         "boost",
     }
+
+
+def test_search_json_and_the_http_service_give_the_same_record(cli_index, capsys):
+    """One result schema (docs/results.md): `dualsearch search --json` prints what `GET /search` answers."""
+    import httpx
+
+    from dualsearch.index.query_tower import index_encoder
+    from dualsearch.read.live_index import LiveIndex
+    from dualsearch.service.app import create_app
+    from dualsearch.service.server import Server
+
+    assert main(["search", str(cli_index), "why does mars look red", "-k", "3", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    live = LiveIndex(cli_index, lambda manifest: index_encoder(cli_index, manifest))
+    server = Server(create_app(live), "127.0.0.1", 0, None).start()
+    try:
+        served = httpx.get(f"{server.url}/search", params={"q": "why does mars look red", "k": 3}, timeout=30).json()
+    finally:
+        server.stop()
+        live.close()
+    assert set(printed) == set(served)
+    assert [set(result) for result in printed["results"]] == [set(result) for result in served["results"]]
+    without_timing = [{key: value for key, value in record.items() if key != "seconds"} for record in (printed, served)]
+    assert without_timing[0] == without_timing[1]
 
 
 def test_evaluate_json_has_the_three_metrics(cli_index, capsys):
@@ -137,7 +163,7 @@ def test_search_prints_ids_and_titles_escaped_for_the_terminal(tiny_model_dir, t
     assert "\\x1b[2Jclear\\u202eright-to-left  [evil\\nid]" in out and "espresso \\x07 with a bell" in out
     assert len(out.splitlines()) == 4  # two results, two lines each
     assert main(["search", str(index_dir), "espresso", "-k", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["doc_id"] in ("evil\nid", "plain")  # JSON keeps the text
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] in ("evil\nid", "plain")  # JSON keeps the text
 
 
 def test_evaluate_shows_no_sentence_transformers_batches_bar(cli_index, capsys):

@@ -156,7 +156,7 @@ def test_search_records_are_json_and_match_the_searcher(searcher):
 
     [record] = search_records({"tiny": searcher}, "why does mars look red", k=3)
     expected = searcher.search("why does mars look red", k=3)
-    assert [r["doc_id"] for r in record["results"]] == [r.doc_id for r in expected]
+    assert [r["id"] for r in record["results"]] == [r.doc_id for r in expected]
     assert json.loads(json.dumps(record))["results"][0]["metadata"] == expected[0].metadata
     with pytest.raises(InvalidInputError, match="empty query"):
         search_records({"tiny": searcher}, "  ")
@@ -216,7 +216,7 @@ def test_the_mode_and_a_filter_reach_the_search(searcher):
     assert len(results) == 2 and all(r["metadata"]["topic"] == "tea" for r in results)
     assert all(r["dense_score"] is None and r["lexical_score"] is not None for r in results)  # BM25 alone
     expected = [r.doc_id for r in searcher.search("leaves", k=2, mode="lexical", filter={"topic": "tea"})]
-    assert [r["doc_id"] for r in results] == expected
+    assert [r["id"] for r in results] == expected
     [panel] = run_query({"tiny": searcher}, "leaves", k=3, mode="dense", filter="topic=tea; topic=coffee")
     assert "Search failed" in panel and "two conditions on" in panel  # a bad filter is a message
 

@@ -28,7 +28,7 @@ def test_gradio_client_gets_the_same_results_as_the_python_api(searcher):
         for query in ("how is espresso made", "biggest planet", "🍵 緑茶 tea"):
             [answer] = client.predict(query, 5, api_name="/search")
             expected = searcher.search(query, k=5)
-            assert [hit["doc_id"] for hit in answer["results"]] == [hit.doc_id for hit in expected], query
+            assert [hit["id"] for hit in answer["results"]] == [hit.doc_id for hit in expected], query
             assert [hit["score"] for hit in answer["results"]] == pytest.approx([hit.score for hit in expected])
         [answer] = client.predict("why does mars look red", api_name="/search")  # k and nprobe are optional
         assert len(answer["results"]) == 10 and answer["index"] == "tiny" and answer["nprobe"] == 1
@@ -67,4 +67,4 @@ def test_the_gradio_client_example_in_docs_runs_as_written(searcher):
         namespace: dict = {}
         exec(example.replace("http://127.0.0.1:7860/", url), namespace)
     expected = searcher.search("how do I parse command line arguments", k=5)
-    assert [hit["doc_id"] for hit in namespace["results"]] == [hit.doc_id for hit in expected]
+    assert [hit["id"] for hit in namespace["results"]] == [hit.doc_id for hit in expected]

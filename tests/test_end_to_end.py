@@ -26,7 +26,7 @@ def test_default_towers_answer_the_tiny_collection(tmp_path, capsys):
     assert main(["index", "tiny", "--out", str(index_dir)]) == 0
     assert "indexed 26 documents" in capsys.readouterr().out
     assert main(["search", str(index_dir), "why does mars look red", "-k", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["doc_id"] == "astro-mars"
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "astro-mars"
     assert main(["evaluate", str(index_dir), "--queries", str(TINY_CORPUS_DIR), "--exact", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["ndcg@10"] > 0.85 and metrics["mrr@10"] > 0.85
@@ -59,7 +59,7 @@ def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
 def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
     assert main(["search", "default", "serialize an object to a JSON formatted string", "-k", "5", "--json"]) == 0
-    hits = [r["doc_id"] for r in json.loads(capsys.readouterr().out)]
+    hits = [r["id"] for r in json.loads(capsys.readouterr().out)["results"]]
     assert "function:json.dumps" in hits
     [index_dir] = tmp_path.glob("stdlib-*")  # beside it: towers/, the exported ONNX towers
     built = (index_dir / "CURRENT").read_text()

@@ -319,8 +319,8 @@ def test_export_command_makes_towers_that_index_takes(tmp_path, tiny_model_dir, 
     assert main(["index", "tiny", "--out", str(tmp_path / "index"), "--model", str(out)]) == 0
     capsys.readouterr()
     assert main(["search", str(tmp_path / "index"), "green tea", "-k", "1", "--json", "--mode", "dense"]) == 0
-    [result] = json.loads(capsys.readouterr().out)
-    assert result["doc_id"] in {document.id for document in read_corpus("tiny")}
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert result["id"] in {document.id for document in read_corpus("tiny")}
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
 

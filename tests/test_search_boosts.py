@@ -100,8 +100,8 @@ def test_the_cli_records_boosts_and_search_can_override_them(corpus, tmp_path, c
     )
     capsys.readouterr()
     assert main(["search", str(out), "split a string", "-k", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["doc_id"] == "d3"
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "d3"
     assert main(["search", str(out), "split a string", "-k", "1", "--json", "--boost", "kind=data:2"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["doc_id"] == "d4"
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "d4"
     assert main(["search", str(out), "words", "--boost", "kind:2"]) == 1
     assert "FIELD=VALUE:WEIGHT" in capsys.readouterr().err

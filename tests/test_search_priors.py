@@ -100,9 +100,9 @@ def test_the_cli_records_the_prior_in_the_manifest_and_search_can_override_it(co
     assert search["prior_field"] == "views" and search["prior_weight"] == 0.4
     capsys.readouterr()
     assert main(["search", str(index_dir), "brew green tea", "-k", "1", "--json", "--mode", "dense"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["doc_id"] == "d5"
+    assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "d5"
     assert main(["search", str(index_dir), "brew green tea", "-k", "1", "--json", "--prior-weight", "0"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["prior"] is None
+    assert json.loads(capsys.readouterr().out)["results"][0]["prior"] is None
     assert main(["index", str(corpus), "--out", str(tmp_path / "other"), "--prior-weight", "0.4"]) != 0
     assert "--prior-weight needs --prior-field" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()

@@ -156,7 +156,9 @@ def add_search_command(commands) -> None:
         help="only documents whose metadata meets it: FIELD=VALUE, FIELD>=VALUE (also <=, >, <) "
         'or a JSON object such as \'{"kind": ["class", "function"]}\'; repeatable (all hold)',
     )
-    parser.add_argument("--json", action="store_true", help="print results as a JSON list")
+    parser.add_argument(
+        "--json", action="store_true", help="print the search as JSON, as the HTTP service answers it (docs/results.md)"
+    )
     add_query_backend_argument(parser)
     parser.set_defaults(run=_run_search)
 
@@ -237,27 +239,19 @@ def add_mode_arguments(parser) -> None:
 
 
 def _run_search(args) -> int:
-    import dataclasses
-
     from dualsearch.corpora.text_checks import check_query
     from dualsearch.profiles.stdlib import resolve_index_dir
+    from dualsearch.requests.search import answer, check_nprobe, ranking_overrides, search_record
 
     check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
+    ranking = ranking_overrides(args.fusion, args.dense_weight, args.prior_weight, args.boost or None)
     with _open_searcher(resolve_index_dir(args.index_dir, show_progress=True), args.backend) as searcher:
-        results = searcher.search(
-            args.query,
-            k=args.k,
-            nprobe=args.nprobe,
-            mode=args.mode,
-            filter=spec,
-            fusion=args.fusion,
-            dense_weight=args.dense_weight,
-            prior_weight=args.prior_weight,
-            boosts=_boosts(args),
-        )
+        found = answer(searcher, [args.query], args.k, check_nprobe(args.nprobe), args.mode, spec, ranking=ranking)
+        record = search_record(searcher, [args.query], found, args.mode, single=True)
+    results = found.results[0]
     if args.json:
-        print(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False, indent=2))
+        print(json.dumps(record, ensure_ascii=False, indent=2))
         return 0
     if not results:
         print("no results")

@@ -1,8 +1,9 @@
-"""Search requests as clients send them, checked and answered: the code the HTTP service
+"""Search requests as clients send them, checked and answered: the code the CLI, the HTTP service
 (:mod:`dualsearch.service`) and the demo page share.
 
-:func:`answer` runs one request on one index and times it; :func:`result_record` turns a result into
-the JSON-able dict both APIs return. :func:`search_all` and :func:`search_records` run the demo's one
+:func:`answer` runs one request on one index and times it; :func:`search_record` and
+:func:`result_record` give the one JSON schema of a search that the CLI's ``--json``, the HTTP service
+and the demo's API return (docs/results.md). :func:`search_all` and :func:`search_records` run the demo's one
 query over several indexes, keyed by the label each index has on the page.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import K
@@ -205,6 +206,26 @@ def result_record(result: SearchResult, query: str, explanation: dict | None = N
     return record if explanation is None else record | {"explanation": explanation}
 
 
+def search_record(searcher: Searcher, queries: list[str], found: Answer, mode: str | None, single: bool) -> dict:
+    """The JSON of a search: the one schema of ``dualsearch search --json`` and ``GET``/``POST /search``
+    (docs/results.md). ``version``, ``mode``, ``nprobe``, ``seconds``, then the ``query`` and its
+    ``results`` (``single``: one query was sent) or ``answers``, one ``{"query", "results"}`` per query;
+    each result is a :func:`result_record`.
+    """
+    explanations = found.explanations or [[None] * len(results) for results in found.results]
+    answers = [
+        {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
+        for text, results, explained in zip(queries, found.results, explanations)
+    ]
+    head = {
+        "version": searcher.version_dir.name,
+        "mode": mode or searcher.settings.mode,
+        "nprobe": found.nprobe,
+        "seconds": round(found.seconds, 6),
+    }
+    return head | answers[0] if single else head | {"answers": answers}
+
+
 def search_all(
     searchers: Mapping[str, Searcher],
     query: str,
@@ -236,15 +257,15 @@ def search_records(
     """The search behind the ``/search`` API endpoint: one JSON-able dict per index.
 
     Each dict holds ``index``, ``query`` (as encoded), ``nprobe`` (0 without inverted lists),
-    ``seconds`` and ``results`` (dicts with rank, doc_id, score, title, text, metadata, passage,
-    dense_score, lexical_score, prior, boost).
+    ``seconds`` and ``results``, each a :func:`result_record` as the HTTP service and
+    ``dualsearch search --json`` give it.
 
     Raises:
         InvalidInputError: an empty query, ``k``/``nprobe`` out of range, an unknown mode, a bad filter.
 
     Example:
         >>> records = search_records({"tiny": Searcher.open("tiny-index")}, "espresso", k=1)  # doctest: +SKIP
-        >>> records[0]["results"][0]["doc_id"]  # doctest: +SKIP
+        >>> records[0]["results"][0]["id"]  # doctest: +SKIP
         'coffee-espresso'
     """
     if query is not None:
@@ -258,7 +279,7 @@ def search_records(
             "query": answer.query,
             "nprobe": answer.nprobe,
             "seconds": round(answer.seconds, 6),
-            "results": [asdict(result) for result in answer.results],
+            "results": [result_record(result, answer.query) for result in answer.results],
         }
         for answer in search_all(searchers, text, k, nprobe, mode, filter)
     ]

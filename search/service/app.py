@@ -43,7 +43,7 @@ from dualsearch.requests.search import (
     check_nprobe,
     parse_filter_text,
     ranking_overrides,
-    result_record,
+    search_record,
 )
 from dualsearch.service.auth import check_authorization
 from dualsearch.service.errors import ServiceError, classify, error_body
@@ -102,18 +102,7 @@ def search_response(
     queries, single = check_queries(query)
     conditions = parse_filter_text(filter)
     found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, conditions, explain, ranking)
-    explanations = found.explanations or [[None] * len(results) for results in found.results]
-    answers = [
-        {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
-        for text, results, explained in zip(queries, found.results, explanations)
-    ]
-    head = {
-        "version": searcher.version_dir.name,
-        "mode": mode or searcher.settings.mode,
-        "nprobe": found.nprobe,
-        "seconds": round(found.seconds, 6),
-    }
-    return head | answers[0] if single else head | {"answers": answers}
+    return search_record(searcher, queries, found, mode, single)
 
 
 def parse_documents(body: bytes) -> list[Document]:
