@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`. Both set everything up first.
+# The two commands of the README: `make run` and `make test`. Both set up what they need first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,12 +6,21 @@ QUERY ?= how do I parse command line arguments
 # torch==2.13.0 is the CPU build these machines carry; the constraint keeps pip from choosing a CUDA build.
 PIP_INSTALL := $(BIN)/pip install --quiet -c .ci/constraints.txt
 
-.PHONY: setup browser run search lint test test-fast bench
+.PHONY: setup setup-demo browser run search lint test test-fast bench
+
+# `make run` and `make search` install the core and the demo only; `make test` adds every extra
+# (fine-tuning, service, Ray, OpenVINO, the test and benchmark tools).
+$(VENV)/.installed-demo: pyproject.toml .ci/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -e '.[demo]'
+	touch $@
 
 $(VENV)/.installed: pyproject.toml .ci/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[finetune,demo,serve,test,bench,ray,openvino]'
-	touch $@
+	touch $@ $(VENV)/.installed-demo
+
+setup-demo: $(VENV)/.installed-demo
 
 setup: $(VENV)/.installed
 
@@ -22,11 +31,11 @@ browser:
 
 # Build (first time) or reuse the index of the Python standard library docs, and serve the demo on
 # http://127.0.0.1:7860/ (Ctrl+C stops it).
-run: setup
+run: setup-demo
 	$(BIN)/dualsearch demo
 
 # The same index, one query answered in the terminal.
-search: setup
+search: setup-demo
 	$(BIN)/dualsearch search default "$(QUERY)" -k 5
 
 # Style gates: ruff's lint rules and its formatter (pyproject.toml [tool.ruff]).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 from dualsearch.defaults import (
@@ -48,7 +49,10 @@ def kind_boosts(weight: float) -> tuple:
 
 
 def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
-    """The directory for an index argument: ``default`` means the default index, built on first use."""
+    """The directory for an index argument: ``default`` means the default index, built on first use.
+
+    With ``show_progress``, the first build says on stderr that it happens once and where the index
+    goes, shows a bar while it encodes, and says how long it took."""
     if str(name) != DEFAULT_INDEX or is_index_dir(Path(name)):
         return Path(name)
     index_dir = default_index_dir()
@@ -56,10 +60,15 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         from dualsearch.towers.backends import load_encoder
         from dualsearch.write.build import IndexConfig, index_corpus
 
-        logger.info(
-            "building the default index (Python %s standard library docs) in %s", sys.version.split()[0], index_dir
+        python = sys.version.split()[0]
+        _status(
+            show_progress,
+            f"Building the index of the Python {python} standard library docs, once: later runs reuse it from "
+            f"{index_dir}. First the towers are exported to ONNX int8 (once), then the docs are extracted "
+            "and encoded.",
         )
-        index_corpus(
+        started = time.perf_counter()
+        report = index_corpus(
             DEFAULT_CORPUS,
             index_dir,
             load_encoder(),
@@ -67,9 +76,21 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
             show_progress=show_progress,
             search_settings=stdlib_settings(),
         )
+        seconds = time.perf_counter() - started
+        _status(show_progress, f"Built the default index ({report.document_count:,} documents) in {seconds:.0f} s.")
     else:
         add_missing_query_tower(index_dir)
     return index_dir
+
+
+def _status(show: bool, line: str) -> None:
+    """A line of progress on stderr (beside the bar, through tqdm so that it does not break the bar), and
+    in the log."""
+    logger.info(line)
+    if show:
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=sys.stderr)
 
 
 def add_missing_query_tower(index_dir: Path) -> None:
