@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -261,12 +262,15 @@ def test_usage_ranks_the_names_everybody_uses_above_rare_ones(docs):
     assert usage["module:os"] > 100 > usage["module:xdrlib"]  # a module: the files that import it
 
 
-def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monkeypatch, tmp_path):
+def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monkeypatch, tmp_path, capsys):
     from dualsearch.profiles import stdlib as default_index
 
     built = {}
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
     monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args: "towers")
-    monkeypatch.setattr("dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs))
-    assert default_index.resolve_index_dir("default") == default_index.default_index_dir()
+    report = SimpleNamespace(document_count=26)
+    monkeypatch.setattr("dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs) or report)
+    assert default_index.resolve_index_dir("default", show_progress=True) == default_index.default_index_dir()
+    said = capsys.readouterr().err
+    assert "standard library docs, once: later runs reuse it" in said and "(26 documents) in" in said
     assert built["config"].lead_passage and built["search_settings"] == default_index.stdlib_settings()
