@@ -268,8 +268,10 @@ def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monke
     built = {}
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
     monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args: "towers")
-    report = SimpleNamespace(document_count=26)
-    monkeypatch.setattr("dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs) or report)
+    report = SimpleNamespace(document_count=26)  # index_corpus returns (report, skipped records)
+    monkeypatch.setattr(
+        "dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs) or (report, [])
+    )
     assert default_index.resolve_index_dir("default", show_progress=True) == default_index.default_index_dir()
     said = capsys.readouterr().err
     assert "standard library docs, once: later runs reuse it" in said and "(26 documents) in" in said
