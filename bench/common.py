@@ -71,7 +71,8 @@ def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS
 
     results_dir.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": "python -m " + " ".join(shlex.quote(a) for a in [_module_name()] + sys.argv[1:]),
+        "command": "python -m "
+        + " ".join(shlex.quote(repository_relative(a)) for a in [_module_name()] + sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": machine(),
         "library_versions": library_versions(),
@@ -80,6 +81,22 @@ def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS
     path = results_dir / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def repository_relative(argument: str) -> str:
+    """A command's argument as recorded: an absolute path beside or inside the repository is written
+    relative to it, so a results file does not carry the folders of the machine it ran on.
+
+    Example:
+        >>> repository_relative(str(REPO / "results")), repository_relative(str(REPO.parent / "shared"))
+        ('results', '../shared')
+        >>> repository_relative("/tmp/model"), repository_relative("--k=10")
+        ('/tmp/model', '--k=10')
+    """
+    path = Path(argument)
+    if path.is_absolute() and (path == REPO.parent or REPO.parent in path.parents):
+        return os.path.relpath(path, REPO)
+    return argument
 
 
 def _module_name() -> str:

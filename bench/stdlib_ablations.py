@@ -36,8 +36,13 @@ class DevScores:
     every document, from which a variant's ranking is recombined."""
 
     def __init__(self, searcher, query_sets: dict[str, dict[str, dict]]) -> None:
-        from dualsearch.defaults import STDLIB_DENSE_WEIGHT, STDLIB_KIND_BOOST, STDLIB_PRIOR_FIELD, STDLIB_PRIOR_WEIGHT
-        from dualsearch.profiles.stdlib import kind_boosts
+        from dualsearch.profiles.stdlib import (
+            STDLIB_DENSE_WEIGHT,
+            STDLIB_KIND_BOOST,
+            STDLIB_PRIOR_FIELD,
+            STDLIB_PRIOR_WEIGHT,
+            kind_boosts,
+        )
 
         self.searcher, self.query_sets = searcher, query_sets
         self.count = len(searcher)

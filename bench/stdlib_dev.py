@@ -13,7 +13,7 @@ the default index, each with several boosts of function and class documents; the
 MRR@10 picks the winner, and among settings within 0.005 of it the default index's current setting
 if it is one of them, else the one with the smallest boost, then the smallest prior weight, then
 the weight closest to the engine's default fusion (the least departure from what every other index
-does). The choice is copied by hand into dualsearch.defaults (STDLIB_DENSE_WEIGHT,
+does). The choice is copied by hand into dualsearch.profiles.stdlib (STDLIB_DENSE_WEIGHT,
 STDLIB_PRIOR_WEIGHT, STDLIB_KIND_BOOST); this script only reports it. Writes results/stdlib_dev.json.
 """
 
@@ -147,8 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dualsearch.corpora.sources import read_corpus
-    from dualsearch.defaults import DENSE_WEIGHT, STDLIB_DENSE_WEIGHT, STDLIB_KIND_BOOST, STDLIB_PRIOR_WEIGHT
-    from dualsearch.profiles.stdlib import resolve_index_dir
+    from dualsearch.defaults import DENSE_WEIGHT
+    from dualsearch.profiles.stdlib import (
+        STDLIB_DENSE_WEIGHT,
+        STDLIB_KIND_BOOST,
+        STDLIB_PRIOR_WEIGHT,
+        resolve_index_dir,
+    )
     from dualsearch.read.searcher import Searcher
 
     query_sets = {"questions": read_queries(args.queries), "known_items": known_item_queries(read_corpus("default"))}

@@ -1,7 +1,7 @@
 """Holding the towers near where they started while they train ("anchoring", a distillation to the base).
 
-Fine-tuned towers forget: trained on NFCorpus, all-MiniLM-L6-v2 falls from 0.647 to 0.609 nDCG@10 on
-SciFact even after weight interpolation (:mod:`dualsearch.finetune.interpolate`), which can only trade
+Fine-tuned towers forget: trained on NFCorpus, all-MiniLM-L6-v2 loses nDCG@10 on SciFact even after
+weight interpolation (results/finetune_defaults.json) (:mod:`dualsearch.finetune.interpolate`), which can only trade
 the whole of what was learned against the whole of what was forgotten, after the fact. Anchoring acts
 during training instead. Each step, a few *anchor texts* from the user's own corpus are encoded by the
 training towers and pulled toward the vectors the base towers gave the same texts before training:

@@ -4,36 +4,34 @@
 Every rule is written here, with the measurement behind it, and returns the reason it fired, which
 the run logs and saves in ``train_report.json``. Options a user gives override the recipe one by one.
 
-The rules (figures from docs/finetune-notes.md, SciFact and NFCorpus, chosen on train/dev only):
+The rules, each chosen on train/dev splits of SciFact and NFCorpus only; the measurements behind them
+are in results/finetune_defaults.json, results/finetune_dev.json, results/finetune_length.json and
+results/click_training.json, read in docs/finetune-notes.md:
 
-- **Dev set**: a BEIR directory's ``dev`` judgements when it has them (NFCorpus); else 15% of the
-  training queries, held out by seed, when that leaves at least :data:`MIN_DEV_QUERIES` dev queries
-  (SciFact: 121). Without a dev set nothing can be chosen on dev: no best checkpoint, no
-  interpolation, and the run says so.
-- **Positives per query**: at most 8 when queries have more than 8 judged documents on average
-  (NFCorpus: 43 a query; 8 scored 0.3283 on dev against 0.2994 for one).
-- **Epochs** by the number of pairs: 3 under 2,000 pairs (SciFact, 787: dev peaked at epochs 2-3),
-  2 under 8,000, 1 from there on (NFCorpus, 17,140: one epoch, evaluated 4 times).
-- **Hard negatives**: one BM25 negative per pair from ranks 3-49 within 95% of the positive's score
-  (SciFact: 0.7396 test against 0.6886 without), unless queries have more than 8 judged documents on
-  average: then BM25's top ranks are mostly positives, mining found no negative for 54% of NFCorpus's
-  pairs, and it doubled the step time for a gain within one seed's noise (+0.004 dev).
+- **Dev set**: a BEIR directory's ``dev`` judgements when it has them; else :data:`DEV_FRACTION` of
+  the training queries, held out by seed, when that leaves at least :data:`MIN_DEV_QUERIES` dev
+  queries. Without a dev set nothing can be chosen on dev: no best checkpoint, no interpolation, and
+  the run says so.
+- **Positives per query**: at most :data:`POSITIVES_CAP` when queries have more judged documents than
+  that on average (collections judged densely, as NFCorpus is: one positive a query trained worse).
+- **Epochs** by the number of pairs (:data:`EPOCH_STEPS`): small sets peak after a few epochs on dev,
+  large ones are evaluated several times within one.
+- **Hard negatives**: one BM25 negative per pair from ranks 3-49 within 95% of the positive's score,
+  unless queries have more than :data:`POSITIVES_CAP` judged documents on average: then BM25's top
+  ranks are mostly positives, mining finds no negative for most pairs, and it doubled the step time
+  for a gain within one seed's noise.
 - **Click logs** (:mod:`dualsearch.finetune.clicks`): sampled negatives (BM25-mined and in-batch) with
-  the logQ correction. Of the six ways :mod:`bench.click_training` trained on a simulated NFCorpus click
-  log (sampled, impression or mixed negatives, each with and without logQ) this one scored best on
-  NFCorpus dev, 0.3205 nDCG@10 against 0.3128-0.3180 for the others (0.3021 before training); one seed
-  each, so the margin is small. Impression negatives are still used when asked for (``--negatives``).
+  the logQ correction, the best on dev of the six ways :mod:`bench.click_training` tried (one seed
+  each, so the margin is small). Impression negatives are still used when asked for (``--negatives``).
 - **Anchoring** (:mod:`dualsearch.finetune.anchor`) at weight 1 from 8,000 pairs, the one-epoch runs: a
-  long run drifts furthest from the base, and the pull toward it paid there (NFCorpus, 17,140 pairs:
-  dev 0.3320 against 0.3288 without, test 0.3369 against 0.3291). Under 2,000 pairs it cost (SciFact,
-  787 pairs: dev 0.8066 against 0.8147), so shorter runs train without it. One seed per collection.
+  long run drifts furthest from the base, and the pull toward it paid there on dev and test; on the
+  short runs it cost on dev, so they train without it. One seed per collection.
 - **Precision**: bfloat16 autocast only where the CPU computes it natively (AMX or AVX512-BF16);
   elsewhere it is emulated and slower than float32.
-- **Documents while training**: at the base's length (all-MiniLM-L6-v2: 256 tokens), the length an
-  index encodes them at, under 2,000 pairs (SciFact, 787 pairs: dev 0.8357 against 0.8147 at 128;
-  steps take about three times as long, 15 minutes in all); at 128 from there on (the base model was
-  itself trained at 128; a one-epoch NFCorpus run at 256 would take about an hour, not measured).
-  The length saved with the towers is chosen on dev between the training length and the base's
+- **Documents while training**: at the base's length (the length an index encodes them at) under
+  :data:`FULL_LENGTH_BELOW_PAIRS` pairs, where dev preferred it; at 128 tokens from there on (the base
+  model was itself trained at 128, and full length would multiply the step time of long runs). The
+  length saved with the towers is chosen on dev between the training length and the base's
   (:mod:`dualsearch.finetune.selection`), as is the interpolation weight.
 - **Learning rate 5e-5, batch 32** (both collections).
 """
@@ -59,14 +57,14 @@ POSITIVES_CAP = 8
 EPOCH_STEPS = ((2_000, 3), (8_000, 2))  # (pairs below, epochs); more pairs: 1 epoch
 FULL_LENGTH_BELOW_PAIRS = EPOCH_STEPS[0][0]  # the three-epoch runs train on documents at the base's length
 EVALUATIONS_IN_ONE_EPOCH = 4
-WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus: 3,633)
+WHOLE_DEV_CORPUS = 4_000  # rank the whole corpus at dev time up to this many documents (NFCorpus's fits)
 ANCHOR_FROM_PAIRS = EPOCH_STEPS[-1][0]  # the one-epoch runs, where anchoring paid on NFCorpus dev
 ANCHOR_WEIGHT = 1.0
 # a click log's negatives and logQ correction: the best of the six runs of bench.click_training on NFCorpus dev
 CLICK_LOG_NEGATIVES, CLICK_LOG_LOGQ = "sampled", True
 CLICK_LOG_REASON = (
-    "a click log: best of 3 negative sources, with and without logQ, on a simulated NFCorpus log "
-    "(dev 0.3205 vs 0.3128-0.3180)"
+    "a click log: best on dev of 3 negative sources, with and without logQ, on a simulated NFCorpus log "
+    "(results/click_training.json)"
 )
 
 

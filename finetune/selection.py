@@ -9,9 +9,10 @@ cost about as much as 5. Among the combinations whose dev nDCG@10 is within :dat
 of the best we keep the one that moves the towers least, the document tower first
 (:data:`MOVE_ORDER`): the closest to the base (least forgetting) that gives up almost nothing
 in-domain. The document tower comes first because it is the one that forgets: trained on NFCorpus,
-moving it alone costs SciFact 0.091 nDCG@10 and moving the query tower alone 0.031
-(``docs/finetune-notes.md``, "Which tower forgets"). The largest alpha within the tolerance is at or
-above the best one, so it would never move towards the base and could not guard against forgetting.
+moving it alone costs SciFact about three times what moving the query tower alone does
+(results/finetune_tower_alphas.json; ``docs/finetune-notes.md``, "Which tower forgets"). The largest
+alpha within the tolerance is at or above the best one, so it would never move towards the base and
+could not guard against forgetting.
 
 **Which document length.** At the chosen alphas, each length the towers may be saved with is scored
 on dev, and the longest within the same tolerance of the best is kept (:func:`choose_document_length`):
@@ -136,8 +137,9 @@ def choose_document_length(scores: dict[int, float], tolerance: float = RELATIVE
     """The longest document length scoring at least ``(1 - tolerance)`` times the best on dev.
 
     A longer window drops less of each document, which the dev set may not reward but other text will:
-    the NFCorpus-trained towers ranked SciFact train queries at nDCG@10 0.623 with 256 tokens against
-    0.599 with 128, where NFCorpus dev preferred 128 by 0.7% (``docs/finetune-notes.md``).
+    NFCorpus-trained towers ranked SciFact train queries better at 256 tokens than at 128, where NFCorpus
+    dev slightly preferred 128 (``python -m bench finetune_length``, results/finetune_length.json;
+    ``docs/finetune-notes.md``).
 
     Example:
         >>> choose_document_length({128: 0.3288, 256: 0.3266})

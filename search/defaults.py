@@ -23,9 +23,8 @@ NPROBE_TARGET = 0.99
 CALIBRATION_QUERIES = 256  # sampled documents whose opening words calibrate nprobe
 K = 10  # results per query
 # Passages start every this share of the window (1.0: side by side, no overlap). Chosen on SciFact
-# train and NFCorpus dev over 0.5 (bench/hybrid.py, results/hybrid.json): with the hybrid search,
-# dev nDCG@10 0.7389 and 0.3319 against 0.7365 and 0.3325 (means 0.5354 and 0.5345: a tie that
-# the smaller index breaks).
+# train and NFCorpus dev over 0.5 (bench/hybrid.py, results/hybrid.json): the two tied on dev, and the
+# smaller index broke the tie.
 PASSAGE_STRIDE_FRACTION = 1.0
 # How a search ranks by default, recorded in each index's manifest; chosen on SciFact train and
 # NFCorpus dev (bench/hybrid.py).
@@ -34,18 +33,9 @@ FUSION = "convex"  # weighted sum of min-max scores; beat reciprocal-rank fusion
 RRF_K = 60  # Cormack et al. 2009
 DENSE_WEIGHT = 0.5  # the towers' share in the convex fusion
 FUSION_CANDIDATES = 100  # documents each side brings to the fusion
-# The default index over the built-in corpus ranks with its own settings, chosen on its dev questions
-# and known items (bench/stdlib_dev.py, bench/data/stdlib_dev_queries.jsonl; never on the judged set
-# of bench/stdlib_search.py): the towers' share in the fusion, and the weight of the ``usage`` prior
-# (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
-STDLIB_DENSE_WEIGHT = 0.7
-STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.3
-# what users look up is mostly a module's functions and classes, not a method or an attribute: both kinds
-# gain this much (dualsearch.ranking.boosts)
-STDLIB_KIND_BOOST = 0.08
-# A prior given at index time without a weight gets the built-in corpus's (dualsearch.ranking.priors).
-PRIOR_WEIGHT = STDLIB_PRIOR_WEIGHT
+# A prior given at index time without a weight gets this one (dualsearch.ranking.priors): the weight the
+# built-in corpus's dev sets chose for its own prior (dualsearch.profiles.stdlib, results/stdlib_dev.json).
+PRIOR_WEIGHT = 0.3
 # A filter matching at most this many passages is searched exactly over them (a gather of a few
 # MiB); a broader one goes through the ANN index with an IDSelector.
 EXACT_FILTER_ROWS = 50_000

@@ -62,10 +62,9 @@ class ServiceSettings:
     reads_need_token: bool = False  # True when listening beyond loopback
     max_body_bytes: int = MAX_BODY_BYTES  # 413 beyond it, before a route reads the body
     # Requests searched at once; the others wait in the event loop. With AnyIO's default, 40 threads,
-    # every request ran at once and they contended for the cores: with twice the cores instead
-    # (bench/service_load.py, 2 cores) a lone client went from 106 to 146 queries/s and 16 clients
-    # kept 175 queries/s with p95 at 109 ms instead of 148. The micro-batching encoder still batches
-    # whatever runs at once.
+    # every request ran at once and they contended for the cores; twice the cores gave more throughput
+    # and a lower p95 at every client count (bench/service_load.py, results/service_load.json). The
+    # micro-batching encoder still batches whatever runs at once.
     worker_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
 
 

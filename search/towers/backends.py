@@ -24,10 +24,10 @@ from dualsearch.towers.exported import (
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", *EXPORTED_BACKENDS)
-# What `dualsearch index` (and the default index) encode documents with. On SciFact test, int8 towers
-# scored 0.6625 nDCG@10 against PyTorch's 0.6538 (exact dense), encoded documents 2.37x as fast and
-# answered a dense query in 2.8 ms against 14.1 (python -m bench backends; docs/backends.md). OpenVINO
-# int8 encodes faster (3.85x) but needs an extra and a calibration export, and answers queries slower.
+# What `dualsearch index` (and the default index) encode documents with: on SciFact, int8 towers kept
+# PyTorch's quality and encoded documents and answered queries several times as fast (python -m bench
+# backends, results/backends.json, docs/backends.md). OpenVINO int8 encodes faster still, but needs an
+# extra and a calibration export, and answers queries slower.
 DEFAULT_BACKEND = "onnx-int8"
 
 
