@@ -1,4 +1,4 @@
-"""Regenerate docs/benchmarks.md and its figures from results/*.json (no measuring).
+"""Regenerate docs/benchmarks.md, its figures and the README's table from results/*.json (no measuring).
 
     python -m bench.report [--results results] [--docs docs]
 
@@ -18,6 +18,7 @@ from bench.common import REPO, RESULTS_DIR
 from bench.report_backends import backends_section, one_shot_section
 from bench.report_hybrid import hybrid_section
 from bench.report_plots import plot_encoding, plot_ndcg, plot_recall_qps
+from bench.report_readme import write_headline_table
 from bench.report_scaling import (
     click_log_section,
     click_training_section,
@@ -547,12 +548,16 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(results_dir: Path = RESULTS_DIR, docs: Path = REPO / "docs") -> Path:
-    """Read every results file there is and write ``docs/benchmarks.md`` and its PNGs."""
+def write_report(results_dir: Path = RESULTS_DIR, docs: Path = REPO / "docs", readme: Path | None = None) -> Path:
+    """Read every results file there is and write ``docs/benchmarks.md`` and its PNGs, and the README's
+    table of headline figures (``readme``: the repository's README.md when ``docs`` is its docs/)."""
     results = {name: load_result(results_dir, name) for name in RESULT_NAMES}
     docs.mkdir(parents=True, exist_ok=True)
     path = docs / "benchmarks.md"
     path.write_text(render(results, docs), encoding="utf-8")
+    readme = readme or (REPO / "README.md" if docs.resolve() == (REPO / "docs").resolve() else None)
+    if readme is not None and write_headline_table(readme, results_dir):
+        logger.info("updated the figures in %s", readme)
     return path
 
 

@@ -416,14 +416,15 @@ def test_concurrent_searches_during_swaps_never_fail(tiny_index, fake_encoder):
 
 
 def readme_curl_lines() -> list[str]:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Run it as a service", 1)[1].split("\n## ", 1)[0]
+    """The curl lines of docs/service.md's quick start."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text(encoding="utf-8")
+    section = guide.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
     return [line for block in blocks for line in block.splitlines() if line.startswith("curl ")]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed (make test installs it)")
-def test_the_readme_curl_example_runs_against_a_real_server(service, monkeypatch):
+def test_the_documented_curl_example_runs_against_a_real_server(service, monkeypatch):
     client, _ = service
     port = client.base_url.port
     outputs = []
