@@ -127,4 +127,4 @@ def test_cli_builds_on_disk_and_search_json_stays_parseable(tmp_path, tiny_model
     capfd.readouterr()
     assert main(["search", str(index_dir), "espresso", "-k", "2", "--json"]) == 0
     output = capfd.readouterr().out  # file-descriptor level: FAISS's own prints would land here
-    assert [r["rank"] for r in json.loads(output)] == [1, 2]
+    assert [r["rank"] for r in json.loads(output)["results"]] == [1, 2]
