@@ -51,6 +51,13 @@ BENCHMARKS = {
     "click_training": "NFCorpus towers trained on the simulated click log, 6 ways of taking negatives (slow: hours)",
     "first_run": "a fresh clone: `make run` to the first answer, the venv's size, then `make test` (about 20 min)",
 }
+# Tools run by hand, with arguments only their user can give (a trial's settings, a model directory):
+# `python -m bench NAME ARGS` runs them; `all` lists them as not run, and why.
+NEEDS_ARGUMENTS = {
+    "finetune_dev": "a dev-only fine-tuning trial: NAME --collection C --set KEY=VALUE ...",
+    "finetune_drift": "how far apart a model's two towers drifted: MODEL_DIR BEIR_DIR",
+    "finetune_tower_alphas": "a grid of per-tower interpolation weights: --model DIR --collection C",
+}
 # finetune_length reads the towers finetune_defaults saves
 SLOW = (
     "finetune",
@@ -86,11 +93,13 @@ def command_parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="benchmarks, in the order `all` runs them:\n"
-        + "\n".join(f"  {n:12} {d}" for n, d in BENCHMARKS.items()),
+        + "\n".join(f"  {n:12} {d}" for n, d in BENCHMARKS.items())
+        + "\n\nrun by hand, with arguments (not by `all`):\n"
+        + "\n".join(f"  {n:12} {d}" for n, d in NEEDS_ARGUMENTS.items()),
     )
     parser.add_argument(
         "command",
-        choices=["all", "report", "list", *BENCHMARKS],
+        choices=["all", "report", "list", *BENCHMARKS, *NEEDS_ARGUMENTS],
         metavar="COMMAND",
         help="all | report | list | one of the benchmarks below",
     )
@@ -122,8 +131,8 @@ def all_parser() -> argparse.ArgumentParser:
 
 def benchmark_command(name: str, args: list[str] | None = None) -> list[str]:
     """The argv that runs one benchmark: ``python -m bench.NAME ARGS``."""
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if name not in BENCHMARKS and name not in NEEDS_ARGUMENTS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join([*BENCHMARKS, *NEEDS_ARGUMENTS])}")
     return [sys.executable, "-m", f"bench.{name}", *(args or [])]
 
 
@@ -131,8 +140,8 @@ def plan(skip: list[str]) -> list[str]:
     """Benchmarks ``all`` runs, in order, leaving out ``skip``.
 
     Example:
-        >>> plan(["finetune", "scale"])
-        ['import_time', 'zero_shot', 'engine', 'ann_compare', 'encoding', 'reindex', 'hybrid']
+        >>> plan(["finetune", "scale"])[:4], "scale" in plan(["finetune", "scale"])
+        (['import_time', 'zero_shot', 'engine', 'ann_compare'], False)
     """
     return [name for name in BENCHMARKS if name not in set(skip)]
 
@@ -173,6 +182,8 @@ def run_all(options: argparse.Namespace) -> int:
     for name, seconds, code in timings:
         print(f"{name:14} {seconds / 60:7.1f}  {'ok' if code == 0 else f'failed ({code})'}")
     print(f"{'total':14} {sum(t[1] for t in timings) / 60:7.1f}")
+    for name in NEEDS_ARGUMENTS:
+        print(f"{name:14} not run: it needs arguments (python -m bench {name} --help)")
     return 1 if failed else 0
 
 
@@ -182,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "list":
         for name, description in BENCHMARKS.items():
             print(f"{name:12} {description}")
+        for name, description in NEEDS_ARGUMENTS.items():
+            print(f"{name:12} (by hand) {description}")
         return 0
     if options.command == "report":
         from bench.report import main as report_main

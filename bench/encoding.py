@@ -90,7 +90,7 @@ def staged_query(searcher, text: str) -> tuple[dict[str, float], np.ndarray]:
 
     vector, encode = timed(forward)
     (_, row_ids), search = timed(lambda: searcher.search_vectors(vector, K))
-    _, fetch = timed(lambda: searcher._store.fetch(int(r) for r in row_ids[0] if r >= 0))
+    _, fetch = timed(lambda: searcher.store.fetch(int(r) for r in row_ids[0] if r >= 0))
     return {"tokenize": tokenize, "encode": encode, "faiss_search": search, "fetch": fetch}, vector
 
 

@@ -1,6 +1,6 @@
 """Fine-tuned towers against BM25 and zero-shot towers on SciFact and NFCorpus, scored once on test.
 
-    .venv/bin/python bench/finetune.py [--data ../shared/data] [--collections scifact nfcorpus]
+    python -m bench finetune [--data ../shared/data] [--collections scifact nfcorpus]
 
 For each collection: BM25 (bm25s) and the zero-shot all-MiniLM-L6-v2 towers, then towers fine-tuned
 from them (separate, tied, separate with BM25 hard negatives). Choices are made on held-out training
@@ -25,10 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import log_phases_only  # noqa: E402
+from bench.common import DEFAULT_DATA, REPO, log_phases_only
 
 logger = logging.getLogger("bench.finetune")
 
@@ -88,16 +85,14 @@ CROSS = {"scifact": "nfcorpus", "nfcorpus": "scifact"}
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared" / "data", help="folder holding the BEIR collections"
-    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding the BEIR collections")
     parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument(
         "--work", type=Path, default=Path("/tmp/dualsearch-bench-finetune"), help="models and indexes (large)"
     )
-    parser.add_argument("--results", type=Path, default=ROOT / "results" / "finetune.json")
-    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "finetune.md")
+    parser.add_argument("--results", type=Path, default=REPO / "results" / "finetune.json")
+    parser.add_argument("--table", type=Path, default=REPO / "docs" / "finetune.md")
     parser.add_argument("--fp32", action="store_true", help="encode and train in float32 (default: bfloat16 autocast)")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --results and do the rest")
     parser.add_argument(
@@ -303,7 +298,7 @@ def main(argv=None) -> int:
 
     bf16 = not args.fp32
     previous = json.loads(args.results.read_text()) if args.resume and args.results.is_file() else {"runs": []}
-    command = "python bench/finetune.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.finetune " + " ".join(argv if argv is not None else sys.argv[1:])
     results = {
         "commands": previous.get("commands", []) + [command],
         "date": now_iso(),

@@ -1,8 +1,8 @@
 """Dev-only fine-tuning trials: how settings were chosen before test was scored.
 
-    .venv/bin/python bench/finetune_dev.py NAME --collection nfcorpus --set learning_rate=2e-5 --set epochs=1 ...
+    python -m bench finetune_dev NAME --collection nfcorpus --set learning_rate=2e-5 --set epochs=1 ...
 
-Each trial trains towers with ``bench/finetune.py``'s shared settings for the collection, overridden
+Each trial trains towers with ``bench.finetune``'s shared settings for the collection, overridden
 by ``--set KEY=VALUE`` (values are JSON: numbers, true/false, null, quoted strings), and records only
 dev metrics (before, at every evaluation, after) and timings in results/finetune_dev.json. Nothing
 here reads a test split, so trials can be run as often as needed; the settings they pick are then
@@ -19,10 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.finetune import COLLECTIONS, COMMON, machine  # noqa: E402
+from bench.common import DEFAULT_DATA, REPO
+from bench.finetune import COLLECTIONS, COMMON, machine
 
 logger = logging.getLogger("bench.finetune_dev")
 
@@ -78,11 +76,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="what to call this trial in the results file")
     parser.add_argument("--collection", default="nfcorpus", choices=list(COLLECTIONS))
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-finetune-dev"))
-    parser.add_argument("--results", type=Path, default=ROOT / "results" / "finetune_dev.json")
-    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "finetune-dev.md")
+    parser.add_argument("--results", type=Path, default=REPO / "results" / "finetune_dev.json")
+    parser.add_argument("--table", type=Path, default=REPO / "docs" / "finetune-dev.md")
     parser.add_argument("--render-only", action="store_true", help="only rewrite the table from the results file")
     args = parser.parse_args(argv)
     if args.render_only:
@@ -105,7 +103,7 @@ def main(argv=None) -> int:
         "collection": args.collection,
         "date": now_iso(),
         "machine": machine(),
-        "command": "python bench/finetune_dev.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench.finetune_dev " + " ".join(argv if argv is not None else sys.argv[1:]),
         "overrides": parse_overrides(args.overrides),
         "config": config.to_dict(),
         "train_pairs": report.train_pairs,

@@ -2,17 +2,17 @@
 document tower's vector of the same text (1.0 for tied towers), and each tower's relative weight change
 from the base.
 
-    .venv/bin/python bench/finetune_drift.py MODEL_DIR BEIR_DIR [--split test]
+    python -m bench finetune_drift MODEL_DIR BEIR_DIR [--split test]
+
+Writes results/finetune_drift.json (one entry per model directory, merged with what is there).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+import json
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.common import RESULTS_DIR, repository_relative, write_result
 
 
 def drift(model_dir: str, beir_dir: str, split: str = "test") -> dict[str, float]:
@@ -44,7 +44,13 @@ def main(argv=None) -> int:
     parser.add_argument("beir_dir")
     parser.add_argument("--split", default="test")
     args = parser.parse_args(argv)
-    print(drift(args.model_dir, args.beir_dir, args.split))
+    measured = drift(args.model_dir, args.beir_dir, args.split)
+    print(measured)
+    path = RESULTS_DIR / "finetune_drift.json"
+    models = json.loads(path.read_text(encoding="utf-8")).get("models", {}) if path.is_file() else {}
+    models[repository_relative(args.model_dir)] = {"beir_dir": repository_relative(args.beir_dir), "split": args.split}
+    models[repository_relative(args.model_dir)] |= measured
+    write_result("finetune_drift", {"models": models})
     return 0
 
 

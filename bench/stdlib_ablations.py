@@ -46,12 +46,12 @@ class DevScores:
 
         self.searcher, self.query_sets = searcher, query_sets
         self.count = len(searcher)
-        fetched = searcher._store.fetch(range(self.count))  # offline recombination reads the index's parts
+        fetched = searcher.store.fetch(range(self.count))  # offline recombination reads the index's parts
         self.documents = [fetched[row] for row in range(self.count)]
-        self.passage_vectors = np.asarray(searcher._vectors)
-        self.passage_docs = searcher._passages.row_to_doc
+        self.passage_vectors = np.asarray(searcher.vectors)
+        self.passage_docs = searcher.passages.row_to_doc
         self.dense_weight = STDLIB_DENSE_WEIGHT
-        self.prior = STDLIB_PRIOR_WEIGHT * searcher._prior_scores(STDLIB_PRIOR_FIELD)
+        self.prior = STDLIB_PRIOR_WEIGHT * searcher.prior_scores(STDLIB_PRIOR_FIELD)
         kinds = np.array([self.documents[row].metadata.get("kind") for row in range(self.count)])
         boosted = [kind for _, kind, _ in kind_boosts(STDLIB_KIND_BOOST)]
         self.boost = np.where(np.isin(kinds, boosted), STDLIB_KIND_BOOST, 0.0)
@@ -71,7 +71,7 @@ class DevScores:
         return best
 
     def lexical(self, texts: list[str], index=None, prepare: Callable[[str], str] = str) -> np.ndarray:
-        index = index or self.searcher._lexical
+        index = index or self.searcher.lexical
         return np.stack([index.scores(prepare(text)) for text in texts])
 
     def mrr(self, name: str, dense: np.ndarray, lexical: np.ndarray, extra=None, parent=None) -> float:

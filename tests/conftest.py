@@ -1,6 +1,6 @@
 """Shared fixtures: tiny towers built in-process, a fake encoder, indexes over the tiny corpus.
 
-Real-data tests read ../shared/data (or $DUALSEARCH_DATA) and skip with a reason when it is absent.
+Helpers that are not fixtures are in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -9,18 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dualsearch.defaults import benchmark_data_dir
 from dualsearch.testing import FakeEncoder, save_tiny_plain_model, save_tiny_router_model
-
-DATA_DIR = benchmark_data_dir(Path(__file__).resolve().parents[1])
-
-
-def beir_data(name: str) -> Path:
-    """Path of a BEIR collection, or skip the test saying where it was looked for."""
-    path = DATA_DIR / name
-    if not (path / "corpus.jsonl").is_file():
-        pytest.skip(f"BEIR collection {name!r} not found at {path} (set DUALSEARCH_DATA to its parent folder)")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
 import bench.__main__ as entry
+
+REPO = Path(__file__).resolve().parents[1]
 
 # the run order of `python -m bench all --skip finetune,finetune_defaults,finetune_length,scale,ondisk`
 WITHOUT_SLOW = [
@@ -94,3 +97,35 @@ def test_run_all_reports_failures_and_continues(monkeypatch, tmp_path, capsys):
     assert "failed (1)" in capsys.readouterr().out
     ran.clear()
     assert entry.main(["all", "--stop-on-error"]) == 1 and ran == ["import_time", "zero_shot", "engine"]
+
+
+def test_every_benchmark_script_is_reachable_as_python_dash_m_bench_name():
+    """A script in bench/ is a benchmark (registered), or one of the shared modules (common, report*)."""
+    shared = {"__init__", "__main__", "common"}
+    scripts = {
+        path.stem
+        for path in (REPO / "bench").glob("*.py")
+        if path.stem not in shared and not path.stem.startswith("report")
+    }
+    assert scripts == set(entry.BENCHMARKS) | set(entry.NEEDS_ARGUMENTS)
+
+
+def test_no_benchmark_edits_the_import_path():
+    offenders = [path.name for path in (REPO / "bench").glob("*.py") if "sys.path" in path.read_text(encoding="utf-8")]
+    assert offenders == []
+
+
+def test_benchmarks_read_no_private_field_of_the_engine():
+    """Benchmarks use the engine as users do; what they need to look at is public (e.g. Searcher.store)."""
+    import ast
+
+    offenders = [
+        f"{path.name}:{node.lineno} {ast.unparse(node)}"
+        for path in (REPO / "bench").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert offenders == []

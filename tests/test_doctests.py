@@ -34,6 +34,17 @@ def test_docstring_examples(module_name, tmp_path, monkeypatch):
     assert results.failed == 0, f"{results.failed} of {results.attempted} examples in {module_name} failed (see above)"
 
 
+def bench_modules() -> list[str]:
+    import bench
+
+    return sorted(f"bench.{info.name}" for info in pkgutil.iter_modules(bench.__path__))
+
+
+@pytest.mark.parametrize("module_name", bench_modules())
+def test_benchmark_docstring_examples(module_name, tmp_path, monkeypatch):
+    test_docstring_examples(module_name, tmp_path, monkeypatch)
+
+
 def test_every_module_is_checked():
     assert {
         "dualsearch.errors",

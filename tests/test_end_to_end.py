@@ -38,7 +38,7 @@ def test_ivf_matches_exact_search_on_real_scifact_documents(tmp_path, minilm):
     from dualsearch.index.config import IndexConfig
     from dualsearch.read.searcher import Searcher
     from dualsearch.write.build import build_index
-    from tests.conftest import beir_data
+    from tests.helpers import beir_data
 
     scifact = beir_data("scifact")
     # one passage a document: this tests the IVF index against exact search (passages have their own tests)

@@ -106,20 +106,20 @@ def test_a_driver_killed_during_a_ray_reindex_leaves_the_old_version_and_a_rerun
     tmp_path, tiny_model_dir, ray_address
 ):
     from dualsearch.cli import main
-    from tests.test_search_crash import contents, run_cli, write_corpus
+    from tests.helpers import index_contents, run_cli, write_crash_corpus
 
-    old = write_corpus(tmp_path / "old.jsonl", "old")
-    new = write_corpus(tmp_path / "new.jsonl", "new")
+    old = write_crash_corpus(tmp_path / "old.jsonl", "old")
+    new = write_crash_corpus(tmp_path / "new.jsonl", "new")
     index_dir = tmp_path / "idx"
     assert main(["index", str(tmp_path / "old.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir)]) == 0
     on_ray = ["--executor", "ray", "--ray-address", ray_address, "--workers", "2"]
     killed = run_cli("reindex", str(index_dir), "--corpus", str(tmp_path / "new.jsonl"), *on_ray, kill_at="encoding:2")
     assert killed.returncode == -9, killed.stderr
-    assert contents(index_dir, tiny_model_dir) == old
+    assert index_contents(index_dir, tiny_model_dir) == old
     rerun = run_cli("reindex", str(index_dir), "--corpus", str(tmp_path / "new.jsonl"), *on_ray)
     assert rerun.returncode == 0, rerun.stderr
     assert "from an interrupted run" in rerun.stdout and ", 0 of them from" not in rerun.stdout
-    assert contents(index_dir, tiny_model_dir) == new
+    assert index_contents(index_dir, tiny_model_dir) == new
 
 
 @pytest.mark.slow
@@ -127,7 +127,7 @@ def test_a_driver_killed_during_a_ray_reindex_leaves_the_old_version_and_a_rerun
 def test_scifact_documents_on_ray_match_a_local_build_with_the_default_towers(tmp_path, ray_address):
     from dualsearch.corpora import beir
     from dualsearch.towers.backends import load_encoder
-    from tests.conftest import beir_data
+    from tests.helpers import beir_data
 
     scifact = beir_data("scifact")
     corpus = tmp_path / "scifact-300.jsonl"

@@ -11,7 +11,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.finetune.anchor import AnchoredLoss, Anchors, encode_anchors, tower_vectors
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import finetune
-from tests.test_finetune_train import FAST as TRAIN_FAST
+from tests.helpers import FAST_TRAINING as TRAIN_FAST
 
 QUERIES = ["which tea is oxidised the most", "how is green tea made", "coffee beans roasting", "rooibos origin"]
 DOCUMENTS = [

@@ -14,7 +14,7 @@ from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.search_choice import CANDIDATES, choose_search
 from dualsearch.finetune.train import REPORT_NAME, finetune
 from dualsearch.ranking.settings import SEARCH_SETTINGS_NAME, model_search_settings
-from tests.test_finetune_train import FAST
+from tests.helpers import FAST_TRAINING as FAST
 
 
 def index_search(index_dir) -> dict:

@@ -10,19 +10,7 @@ import pytest
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import CONFIG_NAME, REPORT_NAME, finetune
-
-FAST = dict(
-    split="test",
-    epochs=1,
-    batch_size=4,
-    learning_rate=1e-3,
-    warmup_ratio=0.0,
-    max_document_length=64,
-    max_query_length=32,
-    dev_fraction=0.25,
-    seed=1,
-    interpolate=False,  # these tests look at the trained weights; interpolation has its own tests
-)
+from tests.helpers import FAST_TRAINING as FAST
 
 
 def tower_state(model, route: str) -> dict[str, np.ndarray]:

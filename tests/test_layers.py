@@ -180,5 +180,20 @@ def test_benchmarks_do_not_import_the_tests():
     assert offenders == []
 
 
+def test_test_modules_share_helpers_through_helpers_or_conftest_only():
+    """A test module importing another runs that module's tests' imports and fixtures twice over and hides
+    a dependency; shared code lives in tests/helpers.py (plain helpers) or tests/conftest.py (fixtures)."""
+    shared = {"tests.helpers", "tests.demo_server"}
+    offenders = [
+        f"{path.name} -> {name}"
+        for path in (REPO / "tests").glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for name in _imported_names(node)
+        if name.split(".")[0] == "tests" and name not in shared
+    ]
+    assert offenders == []
+
+
 def _imported_names(node: ast.Import | ast.ImportFrom) -> list[str]:
     return [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]

@@ -6,8 +6,6 @@ rerun must finish with the new content, reusing the chunks the killed run had en
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
@@ -16,47 +14,15 @@ import pytest
 
 from dualsearch.cli import main
 from dualsearch.index.layout import current_version_dir
+from tests.helpers import CRASH_CORPUS_SIZE, index_contents, run_cli, write_crash_corpus
 
 pytestmark = pytest.mark.slow
-CORPUS_SIZE = 600  # three chunks of 256, so the run can die between chunks
-
-
-def write_corpus(path, version: str):
-    """Short documents, and every tenth one longer than the tiny tower's window (several passages)."""
-    long_tail = " ".join(f"filler{j}" for j in range(150))
-    rows = [
-        {
-            "_id": f"d{i}",
-            "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"
-            + (f" {long_tail}" if i % 10 == 0 else ""),
-        }
-        for i in range(CORPUS_SIZE)
-    ]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return {row["_id"]: row["text"] for row in rows}
-
-
-def run_cli(*argv, kill_at=None, timeout=300):
-    env = {**os.environ, "DUALSEARCH_KILL_AT": kill_at or ""}
-    return subprocess.run(
-        [sys.executable, "-m", "dualsearch", *argv], env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def contents(index_dir, model_dir):
-    from dualsearch.read.searcher import Searcher
-    from dualsearch.towers.dual_encoder import DualEncoder
-
-    searcher = Searcher.open(index_dir, encoder=DualEncoder.load(str(model_dir)))  # verifies every checksum
-    hits = searcher.search("document", k=10 * CORPUS_SIZE, exact=True, mode="dense")
-    assert searcher.manifest.passage_count > CORPUS_SIZE  # the long documents are several passages each
-    return {r.doc_id: r.text for r in hits}
 
 
 @pytest.fixture
 def indexed(tmp_path, tiny_model_dir):
-    old = write_corpus(tmp_path / "old.jsonl", "old")
-    new = write_corpus(tmp_path / "new.jsonl", "new")
+    old = write_crash_corpus(tmp_path / "old.jsonl", "old")
+    new = write_crash_corpus(tmp_path / "new.jsonl", "new")
     index_dir = tmp_path / "idx"
     assert main(["index", str(tmp_path / "old.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir)]) == 0
     return index_dir, old, new
@@ -76,18 +42,18 @@ def test_sigkill_leaves_old_or_new_and_a_rerun_completes(indexed, tiny_model_dir
     corpus = str(index_dir.parent / "new.jsonl")
     killed = run_cli("reindex", str(index_dir), "--corpus", corpus, kill_at=kill_at)
     assert killed.returncode == -9, killed.stderr
-    assert contents(index_dir, tiny_model_dir) == (old if expected == "old" else new)
+    assert index_contents(index_dir, tiny_model_dir) == (old if expected == "old" else new)
 
     rerun = run_cli("reindex", str(index_dir), "--corpus", corpus)
     assert rerun.returncode == 0, rerun.stderr
-    assert contents(index_dir, tiny_model_dir) == new
+    assert index_contents(index_dir, tiny_model_dir) == new
     assert not list(index_dir.glob(".build-*")) and not (index_dir / ".chunks").exists()
     if kill_at.startswith("encoding"):
         assert "from an interrupted run" in rerun.stdout and ", 0 of them from" not in rerun.stdout
 
 
 def test_killed_first_build_leaves_no_index_and_rerun_resumes(tmp_path, tiny_model_dir):
-    write_corpus(tmp_path / "c.jsonl", "v1")
+    write_crash_corpus(tmp_path / "c.jsonl", "v1")
     index_dir = tmp_path / "idx"
     killed = run_cli(
         "index",
@@ -104,7 +70,7 @@ def test_killed_first_build_leaves_no_index_and_rerun_resumes(tmp_path, tiny_mod
         run_cli("index", str(tmp_path / "c.jsonl"), "--out", str(index_dir), "--model", str(tiny_model_dir)).returncode
         == 0
     )
-    assert len(contents(index_dir, tiny_model_dir)) == CORPUS_SIZE
+    assert len(index_contents(index_dir, tiny_model_dir)) == CRASH_CORPUS_SIZE
 
 
 def test_a_running_writer_blocks_a_second_one(indexed):

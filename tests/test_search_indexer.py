@@ -103,7 +103,7 @@ def test_config_validation():
 
 def test_index_corpus_validates_everything_before_encoding(tmp_path):
     from dualsearch.write.build import index_corpus
-    from tests.test_search_reindex import CountingEncoder
+    from tests.helpers import CountingEncoder
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(
@@ -119,7 +119,7 @@ def test_index_corpus_validates_everything_before_encoding(tmp_path):
 
 def test_building_over_an_index_copies_vectors_the_document_tower_would_encode_again(tmp_path):
     from dualsearch.read.searcher import Searcher
-    from tests.test_search_reindex import CountingEncoder
+    from tests.helpers import CountingEncoder
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))
@@ -136,7 +136,7 @@ def test_building_over_an_index_copies_vectors_the_document_tower_would_encode_a
 
 
 def test_building_over_a_damaged_index_encodes_everything_again(tmp_path):
-    from tests.test_search_reindex import CountingEncoder
+    from tests.helpers import CountingEncoder
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))

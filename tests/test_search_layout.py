@@ -3,7 +3,6 @@ builds give one clear error and leave nothing behind."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -22,19 +21,7 @@ from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
-
-
-def edit_manifest(index_dir, **changes):
-    path = layout.current_version_dir(index_dir) / "manifest.json"
-    data = json.loads(path.read_text())
-    data.update(changes)
-    path.write_text(json.dumps(data, indent=2))
-
-
-def make_legacy(index_dir):
-    """CURRENT as dualsearch wrote it before the manifest's checksum was recorded: the name only."""
-    pointer = index_dir / layout.CURRENT_NAME
-    pointer.write_text(pointer.read_text().split()[0] + "\n")
+from tests.helpers import edit_manifest, make_legacy
 
 
 def test_random_bytes_in_current_are_corruption(tiny_index, fake_encoder):

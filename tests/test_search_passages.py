@@ -102,7 +102,7 @@ def passage_rows_agree(index_dir) -> bool:
     version = layout.current_version_dir(index_dir)
     manifest = Manifest.read(version)
     searcher = Searcher.open(index_dir, encoder=FakeEncoder(window=16))
-    counts = searcher._store.passage_counts()
+    counts = searcher.store.passage_counts()
     vectors = open_vectors(version, manifest.dimension)
     return int(counts.sum()) == manifest.passage_count == len(vectors) == searcher._index.ntotal
 

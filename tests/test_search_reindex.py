@@ -18,18 +18,7 @@ from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import IndexConfig, build_index
 from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
-
-
-class CountingEncoder(FakeEncoder):
-    """The fake towers, counting the documents they encode."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.encoded: list[str] = []
-
-    def encode_documents(self, texts, show_progress=False):
-        self.encoded += list(texts)
-        return super().encode_documents(texts, show_progress)
+from tests.helpers import CountingEncoder
 
 
 def tiny_rows():
@@ -253,7 +242,7 @@ def test_another_document_tower_is_refused_by_name(index_dir):
 
 
 def test_a_manifest_without_tower_hashes_still_opens_and_reindexes_whole(index_dir):
-    from tests.test_search_layout import edit_manifest, make_legacy
+    from tests.helpers import edit_manifest, make_legacy
 
     edit_manifest(index_dir, query_weights_sha256="", document_weights_sha256="")
     make_legacy(index_dir)  # no checksum of the edited manifest to check

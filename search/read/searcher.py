@@ -176,6 +176,31 @@ class Searcher:
     def __len__(self) -> int:
         return self.manifest.document_count
 
+    # The open version's parts, read-only, for analyses that recombine them offline (the benchmarks do).
+    @property
+    def store(self) -> DocumentStoreReader:
+        """The document store: rows, ids, texts, metadata, passage spans."""
+        self._check_open()
+        return self._store
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every passage vector, ``(passages, d)`` float32, memory-mapped; do not write to it."""
+        self._check_open()
+        return self._vectors
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index of the documents."""
+        self._check_open()
+        return self._lexical
+
+    @property
+    def passages(self) -> PassageMap:
+        """Which vector rows belong to which document."""
+        self._check_open()
+        return self._passages
+
     def search(
         self,
         query: str,
@@ -223,7 +248,7 @@ class Searcher:
             mask[allowed] = 1.0
         # a prior or a boost reorders the candidates, so it needs more of them than k, as the fusion does
         depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
-        priors = self._prior_scores(settings.prior_field) if settings.uses_prior else None
+        priors = self.prior_scores(settings.prior_field) if settings.uses_prior else None
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
         added = self._added_scores(settings, priors, boosts) if settings.reranks else None
         vectors = dense = lexical = None
@@ -341,7 +366,7 @@ class Searcher:
             self._added[key] = np.asarray(compute(), np.float32)
         return self._added[key]
 
-    def _prior_scores(self, field_name: str) -> np.ndarray:
+    def prior_scores(self, field_name: str) -> np.ndarray:
         """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.ranking.priors`), read once."""
         if field_name not in self._priors:
             if not self._store.has_field(field_name):

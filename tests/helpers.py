@@ -1,0 +1,101 @@
+"""Helpers several test modules share (fixtures live in conftest.py). Test modules import from here,
+from conftest-provided fixtures or from demo_server, never from one another (tests/test_layers.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dualsearch.defaults import benchmark_data_dir
+from dualsearch.index import layout
+from dualsearch.testing import FakeEncoder
+
+DATA_DIR = benchmark_data_dir(Path(__file__).resolve().parents[1])
+CRASH_CORPUS_SIZE = 600  # three chunks of 256, so a run can die between chunks
+
+# tiny towers trained for a few steps: fast settings of the fine-tuning tests
+FAST_TRAINING = dict(
+    split="test",
+    epochs=1,
+    batch_size=4,
+    learning_rate=1e-3,
+    warmup_ratio=0.0,
+    max_document_length=64,
+    max_query_length=32,
+    dev_fraction=0.25,
+    seed=1,
+    interpolate=False,  # these tests look at the trained weights; interpolation has its own tests
+)
+
+
+def beir_data(name: str) -> Path:
+    """Path of a BEIR collection, or skip the test saying where it was looked for."""
+    path = DATA_DIR / name
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"BEIR collection {name!r} not found at {path} (set DUALSEARCH_DATA to its parent folder)")
+    return path
+
+
+class CountingEncoder(FakeEncoder):
+    """The fake towers, counting the documents they encode."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.encoded: list[str] = []
+
+    def encode_documents(self, texts, show_progress=False):
+        self.encoded += list(texts)
+        return super().encode_documents(texts, show_progress)
+
+
+def edit_manifest(index_dir, **changes):
+    """Change fields of the live version's manifest.json in place (its checksum no longer matches)."""
+    path = layout.current_version_dir(index_dir) / "manifest.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def make_legacy(index_dir):
+    """CURRENT as dualsearch wrote it before the manifest's checksum was recorded: the name only."""
+    pointer = index_dir / layout.CURRENT_NAME
+    pointer.write_text(pointer.read_text().split()[0] + "\n")
+
+
+def write_crash_corpus(path, version: str) -> dict[str, str]:
+    """Short documents, and every tenth one longer than the tiny tower's window (several passages)."""
+    long_tail = " ".join(f"filler{j}" for j in range(150))
+    rows = [
+        {
+            "_id": f"d{i}",
+            "text": f"document {i} {version if i % 2 else 'stable'} words {i % 13}"
+            + (f" {long_tail}" if i % 10 == 0 else ""),
+        }
+        for i in range(CRASH_CORPUS_SIZE)
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return {row["_id"]: row["text"] for row in rows}
+
+
+def run_cli(*argv, kill_at=None, timeout=300):
+    """``python -m dualsearch ARGV`` in its own process, optionally killed at a failpoint."""
+    env = {**os.environ, "DUALSEARCH_KILL_AT": kill_at or ""}
+    return subprocess.run(
+        [sys.executable, "-m", "dualsearch", *argv], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def index_contents(index_dir, model_dir) -> dict[str, str]:
+    """Every document of a crash-test index (id -> text), after every checksum is verified."""
+    from dualsearch.read.searcher import Searcher
+    from dualsearch.towers.dual_encoder import DualEncoder
+
+    searcher = Searcher.open(index_dir, encoder=DualEncoder.load(str(model_dir)))  # verifies every checksum
+    hits = searcher.search("document", k=10 * CRASH_CORPUS_SIZE, exact=True, mode="dense")
+    assert searcher.manifest.passage_count > CRASH_CORPUS_SIZE  # the long documents are several passages each
+    return {r.doc_id: r.text for r in hits}
