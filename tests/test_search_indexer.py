@@ -90,7 +90,10 @@ def test_manifest_rejects_unknown_fields_and_other_formats(tiny_index):
     with pytest.raises(Exception, match="unknown fields"):
         Manifest.read(version)
     (version / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
-    with pytest.raises(Exception, match="Rebuild the index"):
+    with pytest.raises(Exception, match="format 99; this dualsearch reads format 2: a newer dualsearch wrote it"):
+        Manifest.read(version)
+    (version / "manifest.json").write_text(json.dumps({**data, "format_version": 1}))
+    with pytest.raises(Exception, match="format 1; .*convert it with `dualsearch upgrade"):
         Manifest.read(version)
 
 

@@ -1,4 +1,5 @@
-"""``dualsearch reindex | add | delete``: bring an index up to date (see :mod:`dualsearch.write.reindex`)."""
+"""``dualsearch reindex | add | delete | upgrade``: bring an index up to date (see :mod:`dualsearch.write.reindex`),
+or to today's format (:mod:`dualsearch.write.upgrade`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,32 @@ def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, bac
         return load_encoder(model or manifest.model, backend or manifest.document_backend, batch_size)
 
     return LazyTowers(load)
+
+
+def add_upgrade_command(commands) -> None:
+    parser = commands.add_parser(
+        "upgrade", help="convert an index written in an older format to today's (nothing is encoded again)"
+    )
+    parser.add_argument("index_dir", metavar="DIR", help="index directory to convert")
+    parser.add_argument(
+        "--model", default=None, help="the towers that built the index (default: those its manifest names)"
+    )
+    add_backend_argument(parser, "what runs the towers (default: torch, which encoded every older format)")
+    parser.set_defaults(run=_run_upgrade)
+
+
+def _run_upgrade(args) -> int:
+    from dualsearch.index.manifest import FORMAT_VERSION
+    from dualsearch.towers.backends import load_encoder
+    from dualsearch.write.upgrade import index_format, recorded_model, upgrade
+
+    if index_format(args.index_dir) == FORMAT_VERSION:  # before seconds of loading towers
+        print(f"{for_terminal(args.index_dir)}: already format {FORMAT_VERSION}: nothing to do")
+        return 0
+    encoder = load_encoder(args.model or recorded_model(args.index_dir), args.backend or "torch")
+    report = upgrade(args.index_dir, encoder, show_progress=True)
+    print(f"{for_terminal(args.index_dir)}: {report.summary()}")
+    return 0
 
 
 def add_reindex_command(commands) -> None:

@@ -96,9 +96,14 @@ class Manifest:
         if not isinstance(data, dict):
             raise IndexCorruptError(f"{path} is damaged: not a JSON object")
         if data.get("format_version") != FORMAT_VERSION:
+            found = data.get("format_version")
+            how = (
+                f"convert it with `dualsearch upgrade {directory.parent}` (nothing is encoded again)"
+                if isinstance(found, int) and found < FORMAT_VERSION
+                else "a newer dualsearch wrote it: upgrade dualsearch"
+            )
             raise IndexMismatchError(
-                f"{path}: index format {data.get('format_version')!r}; "
-                f"this dualsearch reads format {FORMAT_VERSION}. Rebuild the index"
+                f"{path}: index format {found!r}; this dualsearch reads format {FORMAT_VERSION}: {how}"
             )
         for legacy in _LEGACY_FIELDS:  # written by earlier releases of this format, now unused
             data.pop(legacy, None)
