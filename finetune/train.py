@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dualsearch.atomic import publish_directory
 from dualsearch.errors import InvalidInputError, TrainingDataError, require
 from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.data import TrainingData, load_beir, load_training_data
@@ -248,7 +249,8 @@ def train_towers(
             logger.warning("%s", warning)
         saved_config = dataclasses.replace(config, max_document_length=selection.document_length)
         _save(model, build_dir, saved_config, report, model_reference(str(out_dir)), search)
-        _publish(build_dir, out_dir)
+        publish_directory(build_dir, out_dir, replace=True)  # an older model there is replaced whole
+        logger.info("saved towers to %s", out_dir)
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
@@ -449,13 +451,3 @@ def _save_onnx_towers(model, build_dir: Path, name: str) -> Path | None:
         logger.warning("could not export the towers to ONNX (%s); indexing will export them", error)
         return None
     return towers_dir
-
-
-def _publish(build_dir: Path, out_dir: Path) -> None:
-    """Swap the finished directory in; an old one is removed only after the new one is in place."""
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(build_dir, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    logger.info("saved towers to %s", out_dir)

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dualsearch.atomic import fsync_path, publish_directory
 from dualsearch.corpora.text import lone_surrogate_position
 from dualsearch.errors import IndexCorruptError, IndexNotFoundError, IndexNotWritableError, InvalidInputError
 from dualsearch.index.failpoints import failpoint
@@ -170,30 +171,18 @@ def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
 
 
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def publish(index_dir: str | Path, build_dir: Path) -> Path:
     """Make a finished build directory the live version; returns the version directory."""
     index_dir = Path(index_dir)
-    for path in sorted(build_dir.rglob("*"), reverse=True):  # files before the directories holding them
-        _fsync(path)
     numbers = _version_numbers(index_dir)
-    version_dir = index_dir / f"v{(numbers[-1] + 1 if numbers else 1):06d}"
-    os.rename(build_dir, version_dir)
-    _fsync(index_dir)
+    version_dir = publish_directory(build_dir, index_dir / f"v{(numbers[-1] + 1 if numbers else 1):06d}")
     failpoint("before-switch")
     pointer_tmp = index_dir / f".{CURRENT_NAME}.tmp"
     manifest_sha256 = file_checksum(version_dir / MANIFEST_NAME)["sha256"]
     pointer_tmp.write_text(f"{version_dir.name} {manifest_sha256}\n", encoding="utf-8")
-    _fsync(pointer_tmp)
+    fsync_path(pointer_tmp)
     os.replace(pointer_tmp, index_dir / CURRENT_NAME)  # the switch: atomic on POSIX
-    _fsync(index_dir)
+    fsync_path(index_dir)
     failpoint("after-switch")
     _remove_old_versions(index_dir, keep=version_dir)
     return version_dir

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dualsearch.atomic import staged_directory
 from dualsearch.errors import MissingDependencyError, ModelError
 from dualsearch.towers.exported import (
     CALIBRATED_BACKENDS,
@@ -40,7 +41,6 @@ from dualsearch.towers.exported import (
     TowersManifest,
     graph_sha256,
     openvino_module,
-    published_by_rename,
 )
 from dualsearch.towers.weights import DOCUMENT_ROUTE, QUERY_ROUTE
 
@@ -103,7 +103,7 @@ def _export_tower(encoder, side: str, out_dir: str | Path, backend: str, calibra
         raise ModelError(f"the {side} tower pools without its prompt; its ONNX export is not supported")
     tokenizer = transformer.tokenizer
     inputs = [name for name in tokenizer.model_input_names if name in ("input_ids", "attention_mask", "token_type_ids")]
-    with published_by_rename(Path(out_dir)) as staged:
+    with staged_directory(Path(out_dir)) as staged:
         fp32_graph = staged / "fp32.onnx"
         _export_graph(transformer, inputs, fp32_graph)
         if backend in OPENVINO_BACKENDS:  # from the plain graph: ONNX Runtime's fused operators are its own
@@ -171,7 +171,7 @@ def export_towers(
         backend=backend,
         sides=sides,
     )
-    with published_by_rename(out_dir) as staged:
+    with staged_directory(out_dir) as staged:
         sample = calibration_sample(calibration)
         for side in (DOCUMENT_ROUTE, QUERY_ROUTE):  # a tower serving both sides is exported as documents'
             directory = sides[side]  # (calibration then sees whole documents, the longest inputs it gets)

@@ -20,15 +20,14 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dualsearch.atomic import staged_directory
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import MissingDependencyError, ModelError
 from dualsearch.towers.contract import Encoder, TokenVectors, TowerIdentity, check_texts
@@ -98,21 +97,6 @@ def read_record(cls, path: Path, what: str):
 
 def write_record(record, path: Path) -> None:
     path.write_text(json.dumps(dataclasses.asdict(record), indent=2) + "\n", encoding="utf-8")
-
-
-@contextmanager
-def published_by_rename(out_dir: Path) -> Iterator[Path]:
-    """An empty directory beside ``out_dir`` to fill, renamed to ``out_dir`` when the block succeeds and
-    removed when it fails: readers see a whole export or none. An empty ``out_dir`` is replaced; a full
-    one (a concurrent export that finished first) makes the rename fail."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}-") as scratch:
-        staged = Path(scratch) / "staged"
-        staged.mkdir()
-        yield staged
-        if out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        staged.rename(out_dir)
 
 
 def graph_files(backend: str) -> tuple[str, ...]:
@@ -457,5 +441,5 @@ class OnnxEncoder:
 
 def copy_tower(source: Path, out_dir: Path) -> None:
     """Copy an exported tower directory, published by one rename."""
-    with published_by_rename(out_dir) as staged:
+    with staged_directory(out_dir) as staged:
         shutil.copytree(source, staged, dirs_exist_ok=True)
