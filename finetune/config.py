@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import InvalidInputError
+from dualsearch.records import record_from_json
 from dualsearch.towers.similarity import SIMILARITIES
 
 NEGATIVE_MINERS = ("bm25", "towers", "both")
@@ -194,11 +195,8 @@ class FinetuneConfig:
         """Build a config from a mapping, refusing keys that are not fields (typos must not pass)."""
         if not isinstance(data, dict):
             raise InvalidInputError(f"a fine-tuning config must be a JSON object, got {type(data).__name__}")
-        known = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise InvalidInputError(f"unknown fine-tuning config keys {unknown}; valid keys: {known}")
-        return cls(**data)
+        # its own __post_init__ checks values with the messages users know, so no type pass here
+        return record_from_json(cls, data, "fine-tuning config", InvalidInputError, check_types=False)
 
     @classmethod
     def from_json(cls, path: str | Path) -> FinetuneConfig:

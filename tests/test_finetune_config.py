@@ -19,7 +19,9 @@ def test_defaults_are_valid_and_round_trip_through_json(tmp_path):
 def test_unknown_json_key_is_refused_with_the_valid_keys(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"epoch": 3}))
-    with pytest.raises(InvalidInputError, match=r"unknown fine-tuning config keys \['epoch'\].*'epochs'"):
+    with pytest.raises(
+        InvalidInputError, match=r"fine-tuning config: unknown fields \['epoch'\]; valid fields: .*'epochs'"
+    ):
         FinetuneConfig.from_json(path)
 
 

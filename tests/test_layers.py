@@ -10,7 +10,7 @@ The engine's folders follow the data flow, so the tree reads as the architecture
     index                                 the on-disk index: layout, manifest, store, vectors, FAISS, BM25
     towers                                the encoders and their runtimes
     corpora                               documents in
-    errors, defaults, version, atomic     import nothing of ours
+    errors, defaults, version, atomic, records   import nothing of ours but errors
 
 A module may import from its own folder and from folders below it. Imports inside functions count too
 (a lazy import is still a dependency). The facade (``dualsearch/__init__.py``) and the test doubles
@@ -29,7 +29,7 @@ FOLDERS = {
     "dualsearch.finetune": REPO / "finetune",
     "dualsearch.demo": REPO / "demo",
 }
-BASE = {"dualsearch.errors", "dualsearch.defaults", "dualsearch.version", "dualsearch.atomic"}
+BASE = {"dualsearch.errors", "dualsearch.defaults", "dualsearch.version", "dualsearch.atomic", "dualsearch.records"}
 # folder -> height; folders of equal height are siblings and may not import each other
 HEIGHTS = {
     "corpora": 1,

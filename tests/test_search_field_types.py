@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dualsearch.index.field_types import fits, type_problem
 from dualsearch.index.manifest import Manifest
+from dualsearch.records import fits, type_problem
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
-from dualsearch.index.field_types import type_problem
+from dualsearch.records import read_json_record
 from dualsearch.towers.contract import TowerIdentity
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
@@ -86,38 +86,23 @@ class Manifest:
 
     @classmethod
     def read(cls, directory: Path) -> Manifest:
-        path = directory / MANIFEST_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise IndexCorruptError(f"index version {directory} has no {MANIFEST_NAME}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise IndexCorruptError(f"{path} is damaged: {error}") from None
-        if not isinstance(data, dict):
-            raise IndexCorruptError(f"{path} is damaged: not a JSON object")
-        if data.get("format_version") != FORMAT_VERSION:
+        def check_format(data: dict) -> None:
             found = data.get("format_version")
-            how = (
-                f"convert it with `dualsearch upgrade {directory.parent}` (nothing is encoded again)"
-                if isinstance(found, int) and found < FORMAT_VERSION
-                else "a newer dualsearch wrote it: upgrade dualsearch"
-            )
-            raise IndexMismatchError(
-                f"{path}: index format {found!r}; this dualsearch reads format {FORMAT_VERSION}: {how}"
-            )
-        for legacy in _LEGACY_FIELDS:  # written by earlier releases of this format, now unused
-            data.pop(legacy, None)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise IndexCorruptError(f"{path}: unknown fields {unknown}")
-        problem = type_problem(cls, data)  # from the annotations: a field added later is checked too
-        if problem is not None:
-            raise IndexCorruptError(f"{path} is damaged: {problem}")
-        try:
-            return cls(**data)
-        except TypeError as error:
-            raise IndexCorruptError(f"{path} is damaged: {error}") from None
+            if found != FORMAT_VERSION:
+                how = (
+                    f"convert it with `dualsearch upgrade {directory.parent}` (nothing is encoded again)"
+                    if isinstance(found, int) and found < FORMAT_VERSION
+                    else "a newer dualsearch wrote it: upgrade dualsearch"
+                )
+                raise IndexMismatchError(
+                    f"{directory / MANIFEST_NAME}: index format {found!r}; this dualsearch reads format "
+                    f"{FORMAT_VERSION}: {how}"
+                )
+
+        missing = f"index version {directory} has no {MANIFEST_NAME}"
+        return read_json_record(
+            cls, directory / MANIFEST_NAME, IndexCorruptError, missing, _LEGACY_FIELDS, check_format
+        )
 
 
 def library_versions() -> dict[str, str]:

@@ -71,6 +71,31 @@ class PassageConfig:
         stride = min(self.stride or max(1, round(window * PASSAGE_STRIDE_FRACTION)), window)
         return window, stride
 
+    def record(self, encoder: Encoder) -> dict:
+        """The settings as an index's manifest records them (``passages``), resolved for ``encoder``:
+        two versions whose records are equal cut every document alike.
+
+        Example:
+            >>> from dualsearch.testing import FakeEncoder
+            >>> PassageConfig(max_passages=1).record(FakeEncoder(window=16))
+            {'window': 16, 'stride': 16, 'max_passages': 1}
+        """
+        window, stride = self.resolve(encoder)
+        record = {"window": window, "stride": stride, "max_passages": self.max_passages}
+        if self.lead:  # only when on: the manifests of indexes without it stay as they were
+            record["lead"] = True
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict) -> PassageConfig:
+        """The settings a manifest recorded (:meth:`record`), to cut new documents the same way.
+
+        Example:
+            >>> PassageConfig.from_record({"window": 16, "stride": 8, "max_passages": None})
+            PassageConfig(window=16, stride=8, max_passages=None, lead=False)
+        """
+        return cls(record.get("window"), record.get("stride"), record.get("max_passages"), bool(record.get("lead")))
+
 
 def window_spans(token_spans: list[tuple[int, int]], window: int, stride: int) -> list[tuple[int, int]]:
     """Character spans of the passages over a text's tokens: starts at 0, stride, 2·stride, ... and

@@ -18,6 +18,7 @@ from dualsearch.defaults import DENSE_WEIGHT, FUSION, FUSION_CANDIDATES, MODE, R
 from dualsearch.errors import InvalidInputError
 from dualsearch.ranking.boosts import check_boosts
 from dualsearch.ranking.fusion import FUSIONS
+from dualsearch.records import record_from_json
 
 MODES = ("hybrid", "dense", "lexical")
 SEARCH_SETTINGS_NAME = "search_settings.json"  # beside a fine-tuned model's weights (and its exported towers)
@@ -85,8 +86,9 @@ class SearchSettings:
         return dataclasses.replace(self, **{name: value for name, value in overrides.items() if value is not None})
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SearchSettings:
-        return cls(**_known_fields(values))
+    def from_dict(cls, values: dict[str, Any], source: str = "search settings") -> SearchSettings:
+        """Settings from a JSON object (a manifest's ``search``, a model's file); an unknown key is an error."""
+        return record_from_json(cls, values, source, InvalidInputError, check_types=False)
 
 
 def model_search_settings(model: str | Path) -> dict[str, Any]:
@@ -107,15 +109,9 @@ def model_search_settings(model: str | Path) -> dict[str, Any]:
         return {}
     try:
         settings = json.loads(path.read_text(encoding="utf-8"))["settings"]
-        SearchSettings.from_dict(settings)  # validates
+        SearchSettings.from_dict(settings, str(path))  # validates, and refuses keys it does not know
     except (OSError, ValueError, KeyError, TypeError) as error:  # InvalidInputError is a ValueError
         raise InvalidInputError(
             f"{path} is not a search settings file ({error}); remove it or train the model again"
         ) from None
-    return _known_fields(settings)
-
-
-def _known_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` without keys that are not :class:`SearchSettings` fields."""
-    known = {field.name for field in dataclasses.fields(SearchSettings)}
-    return {name: value for name, value in values.items() if name in known}
+    return dict(settings)

@@ -30,6 +30,7 @@ import numpy as np
 from dualsearch.atomic import staged_directory
 from dualsearch.defaults import BATCH_SIZE
 from dualsearch.errors import MissingDependencyError, ModelError
+from dualsearch.records import read_json_record
 from dualsearch.towers.contract import Encoder, TokenVectors, TowerIdentity, check_texts
 
 logger = logging.getLogger(__name__)
@@ -79,20 +80,20 @@ class TowerConfig:
         write_record(self, Path(directory) / TOWER_FILE)
 
 
+# written by exports of earlier releases, now read another way: "normalize" became "normalised"
+LEGACY_TOWER_FIELDS = ("normalize",)
+
+
 def read_record(cls, path: Path, what: str):
-    """A ``tower.json``-like file as dataclass ``cls`` (fields it does not know are ignored), or
+    """A ``tower.json``-like file as dataclass ``cls`` (:func:`dualsearch.records.read_json_record`), or
     :class:`ModelError` saying what is wrong with it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {field.name for field in dataclasses.fields(cls)}
-        record = cls(**{key: value for key, value in data.items() if key in known})
-    except FileNotFoundError:
-        raise ModelError(f"{path.parent} is not {what} (no {path.name})") from None
-    except (ValueError, TypeError) as error:
-        raise ModelError(f"{path} is damaged: {error}") from None
-    if record.format > TOWER_FORMAT:
-        raise ModelError(f"{path} has format {record.format}; this dualsearch reads up to {TOWER_FORMAT}")
-    return record
+
+    def check_format(data: dict) -> None:
+        if isinstance(data.get("format"), int) and data["format"] > TOWER_FORMAT:
+            raise ModelError(f"{path} has format {data['format']}; this dualsearch reads up to {TOWER_FORMAT}")
+
+    missing = f"{path.parent} is not {what} (no {path.name})"
+    return read_json_record(cls, path, ModelError, missing, LEGACY_TOWER_FIELDS, check_format)
 
 
 def write_record(record, path: Path) -> None:

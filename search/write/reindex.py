@@ -39,6 +39,7 @@ from dualsearch.errors import CorpusError, InvalidInputError
 from dualsearch.index import ann, layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
+from dualsearch.index.passages import PassageConfig
 from dualsearch.index.query_tower import save_query_tower
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.build import invalid_record_handler, log_skipped
@@ -138,16 +139,17 @@ def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
     if config is not None:
         return config
     build, defaults = manifest.build, IndexConfig()
+    passages = PassageConfig.from_record(manifest.passages)
     return IndexConfig(
         factory=build.get("requested_factory"),
         chunk_size=build.get("chunk_size", defaults.chunk_size),
         seed=build.get("seed", defaults.seed),
         nprobe_target=build.get("nprobe_target", defaults.nprobe_target),
         calibration_queries=build.get("calibration_queries", defaults.calibration_queries),
-        passage_window=manifest.passages.get("window"),
-        passage_stride=manifest.passages.get("stride"),
-        max_passages=manifest.passages.get("max_passages"),
-        lead_passage=bool(manifest.passages.get("lead", False)),
+        passage_window=passages.window,
+        passage_stride=passages.stride,
+        max_passages=passages.max_passages,
+        lead_passage=passages.lead,
         filter_fields=tuple(manifest.filter_fields),
         on_disk=manifest.on_disk,
     )

@@ -113,8 +113,7 @@ def upgrade(index_dir: str | Path, encoder: Encoder, show_progress: bool = False
         layout.verify_files(version_dir, raw.get("files", {}))  # never build on a damaged base
         _check_towers(raw, encoder, version_dir)
         config = IndexConfig(factory=raw.get("build", {}).get("requested_factory"), max_passages=1)
-        window, stride = config.passages.resolve(encoder)
-        old = Format1Version(version_dir, raw, encoder, {"window": window, "stride": stride, "max_passages": 1})
+        old = Format1Version(version_dir, raw, encoder, config.passages.record(encoder))
         try:
             with VersionWriter(index_dir, encoder, config, live=old, search_settings=SearchSettings()) as writer:
                 stats = writer.write(old.documents(), show_progress, total=old.document_count)

@@ -123,9 +123,7 @@ class VersionWriter:
         self.search_settings = search_settings or previous
         self.stats = VersionStats()
         self.build_dir: Path | None = None
-        self.passage_settings = {"window": self.window, "stride": self.stride, "max_passages": config.max_passages}
-        if config.lead_passage:  # only when on: the manifests of indexes without it stay as they were
-            self.passage_settings["lead"] = True
+        self.passage_settings = config.passages.record(encoder)  # what the manifest records
         self.cache = ChunkCache(
             self.index_dir,
             encoder.identity().document_key(),
