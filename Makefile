@@ -51,6 +51,7 @@ test: setup browser lint
 bench: setup
 	$(BIN)/python -m bench all --skip finetune
 
-# Unit tests only: no real model, no browser.
+# Unit tests only (under a minute): nothing marked slow (real towers, training, exports, Ray, servers,
+# wheels), data or browser.
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not data and not browser"

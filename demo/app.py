@@ -17,7 +17,15 @@ from dualsearch.demo.render import HEAD_HTML, PANEL_CSS, PanelInfo, header_html,
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.ranking.settings import MODES
 from dualsearch.read.searcher import Searcher
-from dualsearch.requests.search import DEFAULT_K, MAX_K, MAX_QUERY_CHARS, prepare_query, search_all, search_records
+from dualsearch.requests.search import (
+    DEFAULT_K,
+    MAX_K,
+    MAX_QUERY_CHARS,
+    SearchRequest,
+    prepare_query,
+    search_all,
+    search_records,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ def run_query(
     if not text:
         return [message_html(EMPTY_QUERY_MESSAGE, name=name) for name in searchers]
     try:
-        answers = search_all(searchers, text, k, nprobe, mode, filter, explain=True)
+        answers = search_all(searchers, SearchRequest.checked(text, k, nprobe, mode, filter, explain=True))
     except DualsearchError as error:
         return [message_html(f"Search failed: {error}", error=True, name=name) for name in searchers]
     except Exception as error:  # the page shows a message, never a traceback

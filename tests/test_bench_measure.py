@@ -76,6 +76,7 @@ def test_encoding_arguments_and_length_stats():
     assert length_stats([1, 2, 3, 4, 5]) == {"median": 3.0, "p95": 4.8, "max": 5}
 
 
+@pytest.mark.slow
 def test_throughput_restores_batch_size_and_length(tiny_encoder):
     saved = (tiny_encoder.batch_size, tiny_encoder.model.max_seq_length)
     row = throughput(tiny_encoder, "documents", ["green tea leaves", "black tea", "mars rover"], 2, 16)
@@ -83,6 +84,7 @@ def test_throughput_restores_batch_size_and_length(tiny_encoder):
     assert (tiny_encoder.batch_size, tiny_encoder.model.max_seq_length) == saved
 
 
+@pytest.mark.slow
 def test_staged_query_matches_encode_queries(tiny_encoder, tmp_path):
     from dualsearch.corpora.sources import read_corpus
     from dualsearch.read.searcher import Searcher

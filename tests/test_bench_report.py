@@ -514,6 +514,7 @@ def test_render_with_no_results_says_not_run_for_every_section(tmp_path):
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     results_dir, docs = tmp_path / "results", tmp_path / "docs"
     results_dir.mkdir()
@@ -533,6 +534,7 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
         assert f"]({png})" in text
 
 
+@pytest.mark.slow
 def test_settings_that_never_reach_the_target_are_flagged(tmp_path):
     results = fake_results()
     for run in results["ann_compare"]["datasets"][0]["indexes"][1]["runs"]:
@@ -541,6 +543,7 @@ def test_settings_that_never_reach_the_target_are_flagged(tmp_path):
     assert "| nprobe=1 * |" in text and "never reached 0.95" in text  # all tie at 0.5: the fastest of them
 
 
+@pytest.mark.slow
 def test_plot_functions_write_pngs_from_tiny_inputs(tmp_path):
     bars = [
         {"collection": "scifact", "system": "BM25", "ndcg@10": 0.66, "published": True},

@@ -9,6 +9,8 @@ import pytest
 from dualsearch.cli import build_parser, main
 from dualsearch.corpora.sources import TINY_CORPUS_DIR
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 
 def parse(*argv: str):
     return build_parser().parse_args(["finetune", "data", "--out", "m", *argv])

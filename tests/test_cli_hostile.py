@@ -83,6 +83,7 @@ def snapshot(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "message"), CASES, ids=[" ".join(map(repr, argv)) for argv, _ in CASES])
 def test_hostile_input_gets_one_line_and_leaves_every_index_unchanged(root, argv, message):
     before = snapshot(root)

@@ -48,6 +48,9 @@ ISSUE_NAMES = [
 NOT_DOCUMENTED = ["nturl2path", "getpass.win_getpass", "distutils", "xxsubtype"]
 
 
+pytestmark = pytest.mark.slow  # most tests read the extraction of the whole standard library (about 15 s)
+
+
 @pytest.fixture(scope="session")
 def extraction() -> dict:
     return extract()

@@ -7,7 +7,7 @@ import pytest
 from dualsearch.read.searcher import Searcher
 from tests.demo_server import GRADIO_NOISE, served_demo
 
-pytestmark = GRADIO_NOISE
+pytestmark = [GRADIO_NOISE, pytest.mark.slow]  # a real Gradio server a test
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pkgutil
 import pytest
 
 NOT_IMPORTABLE = {"dualsearch.__main__"}  # running it is the CLI
+SLOW = {"dualsearch.corpora.stdlib_docs"}  # its example extracts the whole standard library
 
 
 def package_modules() -> list[str]:
@@ -22,7 +23,9 @@ def package_modules() -> list[str]:
     return sorted(names - NOT_IMPORTABLE)
 
 
-@pytest.mark.parametrize("module_name", package_modules())
+@pytest.mark.parametrize(
+    "module_name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in package_modules()]
+)
 def test_docstring_examples(module_name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     module = importlib.import_module(module_name)

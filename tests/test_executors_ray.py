@@ -19,6 +19,8 @@ from dualsearch.write.build import IndexConfig, index_corpus
 from dualsearch.write.executors import LocalExecutor, RayExecutor, make_executor
 from dualsearch.write.reindex import reindex
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 QUERIES = ["solar eclipse", "decaf coffee", "the largest planet", "tea leaves"]
 SMALL_CHUNKS = IndexConfig(chunk_size=3)  # 26 documents: 9 chunks, so several are in flight at once
 

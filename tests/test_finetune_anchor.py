@@ -13,6 +13,8 @@ from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import finetune
 from tests.helpers import FAST_TRAINING as TRAIN_FAST
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 QUERIES = ["which tea is oxidised the most", "how is green tea made", "coffee beans roasting", "rooibos origin"]
 DOCUMENTS = [
     "Black tea leaves are fully oxidised before drying.",

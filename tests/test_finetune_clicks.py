@@ -161,6 +161,7 @@ def test_the_cached_form_computes_the_same_corrected_loss(tiny_model):
     assert float(cached.calculate_loss(mini_batches, None)) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_training_on_a_click_log_with_impressions_and_logq_saves_towers(tmp_path, tiny_plain_model_dir):
     from dualsearch.finetune.train import finetune
 

@@ -92,6 +92,7 @@ def test_the_best_evaluation_is_kept_in_memory_and_put_back(router):
     assert all(torch.equal(tensor, best[name]) for name, tensor in adapter_state(router).items())
 
 
+@pytest.mark.slow
 def test_a_lora_run_saves_plain_towers_and_a_frozen_document_tower_bit_equal(tmp_path, tiny_plain_model_dir):
     from dualsearch.towers.weights import load_sentence_transformer
 

@@ -16,6 +16,8 @@ from dualsearch.finetune.train import REPORT_NAME, finetune
 from dualsearch.ranking.settings import SEARCH_SETTINGS_NAME, model_search_settings
 from tests.helpers import FAST_TRAINING as FAST
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 
 def index_search(index_dir) -> dict:
     from dualsearch.index.layout import current_version_dir

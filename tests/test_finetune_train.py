@@ -12,6 +12,8 @@ from dualsearch.finetune.config import FinetuneConfig
 from dualsearch.finetune.train import CONFIG_NAME, REPORT_NAME, finetune
 from tests.helpers import FAST_TRAINING as FAST
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 
 def tower_state(model, route: str) -> dict[str, np.ndarray]:
     from dualsearch.finetune.model import tower_modules

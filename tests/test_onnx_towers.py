@@ -20,6 +20,8 @@ from dualsearch.towers.export import MIN_COSINE, export_towers
 from dualsearch.towers.exported import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
 from dualsearch.write.build import build_index
 
+pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
+
 TEXTS = [
     "green tea and catechins",
     "How do I parse command line arguments?",

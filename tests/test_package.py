@@ -80,6 +80,7 @@ def wheel(tmp_path_factory) -> Path:
     return next(out.glob("dualsearch-*.whl"))
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"dualsearch", f"dualsearch-{dualsearch.__version__}.dist-info"}
@@ -93,6 +94,7 @@ def test_the_wheel_holds_one_top_level_package_with_its_data(wheel):
         assert expected in names
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_every_module_of_the_source_folders(wheel):
     """A folder missing from pyproject.toml's package list would install without its modules."""
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -107,6 +109,7 @@ def test_the_wheel_holds_every_module_of_the_source_folders(wheel):
     assert missing == []
 
 
+@pytest.mark.slow
 def test_a_regular_install_adds_only_dualsearch(wheel, tmp_path):
     """`pip install .` into an empty target: one package, importable from anywhere, its corpus data included."""
     target = tmp_path / "site"

@@ -155,7 +155,7 @@ def test_a_damaged_live_version_is_not_built_upon(index_dir):
         reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())
 
 
-@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF,SQ8", "IVF2,PQ8x4"])
+@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF,SQ8", pytest.param("IVF2,PQ8x4", marks=pytest.mark.slow)])
 def test_reindex_keeps_any_index_type_working(tmp_path, factory):
     rows = [{"_id": f"d{i}", "text": f"document {i} about topic {i % 11} and {i % 5}"} for i in range(300)]
     index_dir = tmp_path / "idx"

@@ -127,6 +127,7 @@ def test_a_manifest_without_a_similarity_reads_as_cosine(tmp_path):
     assert Manifest.read(version).similarity == "cosine"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("similarity", ["dot", "euclidean"])
 def test_towers_saved_with_a_similarity_keep_it_through_export_and_index(tmp_path, similarity):
     from dualsearch.testing import save_tiny_router_model

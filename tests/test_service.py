@@ -383,6 +383,7 @@ def test_a_swap_waits_for_requests_in_flight(tiny_index, fake_encoder):
             old.search("green tea", k=1)  # closed once its last lease ended
 
 
+@pytest.mark.slow
 def test_concurrent_searches_during_swaps_never_fail(tiny_index, fake_encoder):
     live, server = serve(tiny_index, load_encoder=lambda model: BatchingEncoder(FakeEncoder()))
     client = httpx.Client(base_url=server.url)
@@ -447,6 +448,7 @@ def test_the_documented_curl_example_runs_against_a_real_server(service, monkeyp
     assert stats["requests"]["POST /documents"]["count"] == 1
 
 
+@pytest.mark.slow
 def test_dualsearch_serve_runs_as_a_user_runs_it(tmp_path, tiny_model_dir, tiny_encoder):
     """The command itself, in its own process, over an index built with tiny real towers."""
     index_dir = tmp_path / "index"

@@ -241,14 +241,25 @@ def add_mode_arguments(parser) -> None:
 def _run_search(args) -> int:
     from dualsearch.corpora.text_checks import check_query
     from dualsearch.profiles.stdlib import resolve_index_dir
-    from dualsearch.requests.search import answer, check_nprobe, ranking_overrides, search_record
+    from dualsearch.requests.search import SearchRequest, answer, search_record
 
     check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
-    ranking = ranking_overrides(args.fusion, args.dense_weight, args.prior_weight, args.boost or None)
+    request = SearchRequest.checked(
+        args.query,
+        args.k,
+        args.nprobe or 0,
+        args.mode,
+        spec,
+        fusion=args.fusion,
+        dense_weight=args.dense_weight,
+        prior_weight=args.prior_weight,
+        boosts=args.boost or None,
+        limits=False,  # the user's own terminal: no service bounds on k or the query's length
+    )
     with _open_searcher(resolve_index_dir(args.index_dir, show_progress=True), args.backend) as searcher:
-        found = answer(searcher, [args.query], args.k, check_nprobe(args.nprobe), args.mode, spec, ranking=ranking)
-        record = search_record(searcher, [args.query], found, args.mode, single=True)
+        found = answer(searcher, request)
+        record = search_record(searcher, request, found)
     results = found.results[0]
     if args.json:
         print(json.dumps(record, ensure_ascii=False, indent=2))

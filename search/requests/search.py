@@ -1,10 +1,11 @@
 """Search requests as clients send them, checked and answered: the code the CLI, the HTTP service
 (:mod:`dualsearch.service`) and the demo page share.
 
-:func:`answer` runs one request on one index and times it; :func:`search_record` and
-:func:`result_record` give the one JSON schema of a search that the CLI's ``--json``, the HTTP service
-and the demo's API return (docs/results.md). :func:`search_all` and :func:`search_records` run the demo's one
-query over several indexes, keyed by the label each index has on the page.
+:class:`SearchRequest` is one search, checked once whoever sent it; :func:`answer` runs it on one index
+and times it; :func:`search_record` and :func:`result_record` give the one JSON schema of a search that
+the CLI's ``--json``, the HTTP service and the demo's API return (docs/results.md). :func:`search_all`
+and :func:`search_records` run the demo's one query over several indexes, keyed by the label each
+index has on the page.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import K
@@ -50,6 +52,78 @@ class IndexSearch:
     seconds: float  # query encoding + ANN search
     nprobe: int  # lists visited; 0 for indexes without inverted lists
     explanations: list[dict] | None = None  # per result, when asked
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search as any client asks for it: ``dualsearch search``, ``GET``/``POST /search`` and the demo
+    page build one with :meth:`checked`, and :func:`answer` runs it.
+
+    Example:
+        >>> request = SearchRequest.checked("green tea", k=3, filter="topic=tea", boosts=["kind=function:0.1"])
+        >>> request.queries, request.k, request.filter, request.ranking
+        (('green tea',), 3, {'topic': 'tea'}, {'boosts': (('kind', 'function', 0.1),)})
+        >>> SearchRequest.checked("tea", k=0)
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: k must be a whole number between 1 and 100, got 0
+    """
+
+    queries: tuple[str, ...]  # checked, stripped texts
+    k: int = DEFAULT_K
+    nprobe: int = 0  # 0: the index's calibrated default
+    mode: str | None = None  # hybrid, dense or lexical; None: the index's default
+    filter: dict | None = None  # parsed metadata conditions (dualsearch.ranking.filters)
+    explain: bool = False  # explain each result
+    ranking: dict = field(default_factory=dict)  # changes to the index's fusion, prior weight, boosts
+    single: bool = True  # one query was sent, not a list: the record has query and results, not answers
+
+    @classmethod
+    def checked(
+        cls,
+        query: Any,
+        k: Any = DEFAULT_K,
+        nprobe: Any = 0,
+        mode: str | None = None,
+        filter: Any = None,
+        explain: bool = False,
+        fusion: str | None = None,
+        dense_weight: float | None = None,
+        prior_weight: float | None = None,
+        boosts: Any = None,
+        limits: bool = True,
+    ) -> SearchRequest:
+        """A request from what a client sent, every value checked (:class:`InvalidInputError` names the
+        bad one). ``query`` is a string or a list of them; ``filter`` text as ``--filter`` takes it or
+        parsed conditions; ``boosts`` ``FIELD=VALUE:W`` texts. ``limits`` applies the service's bounds on
+        ``k``, the number of queries and their length (the CLI, run by its user, has none)."""
+        queries, single = check_queries(query, limits)
+        return cls(
+            queries=tuple(queries),
+            k=check_k(k) if limits else _whole_number(k, "k", 1),
+            nprobe=check_nprobe(nprobe),
+            mode=mode or None,
+            filter=parse_filter_text(filter),
+            explain=bool(explain),
+            ranking=ranking_overrides(fusion, dense_weight, prior_weight, boosts),
+            single=single,
+        )
+
+
+def check_queries(query: Any, limits: bool = True) -> tuple[list[str], bool]:
+    """(stripped queries, whether one string was sent): text, and with ``limits`` at most
+    :data:`MAX_QUERY_CHARS` characters each and at most :data:`MAX_BATCH_QUERIES` of them."""
+    single = isinstance(query, str)
+    queries = [query] if single else query
+    if not isinstance(queries, list) or not queries:
+        raise InvalidInputError("query must be a string or a non-empty list of strings")
+    if limits and len(queries) > MAX_BATCH_QUERIES:
+        raise InvalidInputError(f"{len(queries)} queries in one request; at most {MAX_BATCH_QUERIES}")
+    for text in queries:
+        check_query(text)
+        if limits and len(text) > MAX_QUERY_CHARS:
+            raise InvalidInputError(f"a query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
+    return [text.strip() for text in queries], single
 
 
 def prepare_query(query: str | None) -> tuple[str, str]:
@@ -148,35 +222,24 @@ def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=
     return {name: value for name, value in overrides.items() if value is not None}
 
 
-def answer(
-    searcher: Searcher,
-    queries: list[str],
-    k: int,
-    nprobe: int = 0,
-    mode: str | None = None,
-    filter=None,
-    explain: bool = False,
-    ranking: dict | None = None,
-) -> Answer:
-    """Run checked queries on one index, timing them: the one search path of the service and the demo.
-
-    Args:
-        searcher: An open searcher.
-        queries: Non-empty query texts (checked by the caller).
-        k, nprobe: As :func:`check_k` and :func:`check_nprobe` return them.
-        mode: ``hybrid``, ``dense`` or ``lexical``; None or empty for the index's default.
-        filter: Parsed conditions (:func:`parse_filter_text`), or None.
-        explain: Also explain each result (:meth:`~dualsearch.read.searcher.Searcher.explain`).
-        ranking: Changes to the index's fusion, prior weight and boosts (:func:`ranking_overrides`).
-    """
-    probe = _effective_nprobe(searcher, nprobe)
+def answer(searcher: Searcher, request: SearchRequest) -> Answer:
+    """Run a checked request on one index, timing it: the one search path of the CLI, the service and
+    the demo. ``nprobe`` 0 is the index's calibrated default (ignored without inverted lists)."""
+    probe = _effective_nprobe(searcher, request.nprobe)
     started = time.perf_counter()
     results = searcher.search_batch(
-        queries, k=k, nprobe=probe or None, mode=mode or None, filter=filter, **(ranking or {})
+        list(request.queries),
+        k=request.k,
+        nprobe=probe or None,
+        mode=request.mode,
+        filter=request.filter,
+        **request.ranking,
     )
     seconds = time.perf_counter() - started
-    logger.debug("%d queries answered in %.1f ms (nprobe %d)", len(queries), seconds * 1000, probe)
-    explanations = [searcher.explain(query, found) for query, found in zip(queries, results)] if explain else None
+    logger.debug("%d queries answered in %.1f ms (nprobe %d)", len(request.queries), seconds * 1000, probe)
+    explanations = None
+    if request.explain:
+        explanations = [searcher.explain(query, found) for query, found in zip(request.queries, results)]
     return Answer(results, seconds, probe, explanations)
 
 
@@ -206,12 +269,13 @@ def result_record(result: SearchResult, query: str, explanation: dict | None = N
     return record if explanation is None else record | {"explanation": explanation}
 
 
-def search_record(searcher: Searcher, queries: list[str], found: Answer, mode: str | None, single: bool) -> dict:
+def search_record(searcher: Searcher, request: SearchRequest, found: Answer) -> dict:
     """The JSON of a search: the one schema of ``dualsearch search --json`` and ``GET``/``POST /search``
     (docs/results.md). ``version``, ``mode``, ``nprobe``, ``seconds``, then the ``query`` and its
-    ``results`` (``single``: one query was sent) or ``answers``, one ``{"query", "results"}`` per query;
-    each result is a :func:`result_record`.
+    ``results`` (one query was sent) or ``answers``, one ``{"query", "results"}`` per query; each result
+    is a :func:`result_record`.
     """
+    queries = request.queries
     explanations = found.explanations or [[None] * len(results) for results in found.results]
     answers = [
         {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
@@ -219,34 +283,20 @@ def search_record(searcher: Searcher, queries: list[str], found: Answer, mode: s
     ]
     head = {
         "version": searcher.version_dir.name,
-        "mode": mode or searcher.settings.mode,
+        "mode": request.mode or searcher.settings.mode,
         "nprobe": found.nprobe,
         "seconds": round(found.seconds, 6),
     }
-    return head | answers[0] if single else head | {"answers": answers}
+    return head | answers[0] if request.single else head | {"answers": answers}
 
 
-def search_all(
-    searchers: Mapping[str, Searcher],
-    query: str,
-    k=DEFAULT_K,
-    nprobe=0,
-    mode: str | None = None,
-    filter=None,
-    explain: bool = False,
-) -> list[IndexSearch]:
-    """Run one (already prepared, non-empty) query on every index, timing each. ``mode`` None or empty
-    is each index's default; ``filter`` is what :func:`parse_filter_text` takes; ``explain`` adds each
-    result's explanation.
-
-    Raises:
-        InvalidInputError: ``k``, ``nprobe``, ``mode`` or ``filter`` is bad. Other SearchErrors come from the searcher.
-    """
-    k, nprobe, conditions = check_k(k), check_nprobe(nprobe), parse_filter_text(filter)
+def search_all(searchers: Mapping[str, Searcher], request: SearchRequest) -> list[IndexSearch]:
+    """Run one request of one query on every index, timing each (the demo's panels)."""
     answers = []
     for name, searcher in searchers.items():
-        found = answer(searcher, [query], k, nprobe, mode, conditions, explain)
+        found = answer(searcher, request)
         explanations = found.explanations[0] if found.explanations else None
+        query = request.queries[0]
         answers.append(IndexSearch(name, query, found.results[0], found.seconds, found.nprobe, explanations))
     return answers
 
@@ -273,6 +323,7 @@ def search_records(
     text, _ = prepare_query(query)
     if not text:
         raise InvalidInputError("empty query: type some text to search for")
+    request = SearchRequest.checked(text, k, nprobe, mode, filter)
     return [
         {
             "index": answer.name,
@@ -281,5 +332,5 @@ def search_records(
             "seconds": round(answer.seconds, 6),
             "results": [result_record(result, answer.query) for result in answer.results],
         }
-        for answer in search_all(searchers, text, k, nprobe, mode, filter)
+        for answer in search_all(searchers, request)
     ]

@@ -30,21 +30,10 @@ from typing import Annotated, Any
 
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, validated_documents
-from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
-from dualsearch.requests.search import (
-    MAX_BATCH_QUERIES,
-    MAX_K,
-    MAX_QUERY_CHARS,
-    answer,
-    check_k,
-    check_nprobe,
-    parse_filter_text,
-    ranking_overrides,
-    search_record,
-)
+from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_K, SearchRequest, answer, search_record
 from dualsearch.service.auth import check_authorization
 from dualsearch.service.errors import ServiceError, classify, error_body
 from dualsearch.service.limits import MAX_BODY_BYTES, BodyLimit
@@ -68,40 +57,10 @@ class ServiceSettings:
     worker_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
 
 
-def check_queries(query: Any) -> tuple[list[str], bool]:
-    """(queries, whether one string was sent) after the service's limits: text, at most
-    :data:`MAX_QUERY_CHARS` characters each, at most :data:`MAX_BATCH_QUERIES` of them."""
-    single = isinstance(query, str)
-    queries = [query] if single else query
-    if not isinstance(queries, list) or not queries:
-        raise InvalidInputError("query must be a string or a non-empty list of strings")
-    if len(queries) > MAX_BATCH_QUERIES:
-        raise InvalidInputError(f"{len(queries)} queries in one request; at most {MAX_BATCH_QUERIES}")
-    for text in queries:
-        check_query(text)
-        if len(text) > MAX_QUERY_CHARS:
-            raise InvalidInputError(f"a query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
-    return [text.strip() for text in queries], single
-
-
-def search_response(
-    searcher: Searcher,
-    query: Any,
-    k: Any,
-    nprobe: Any,
-    mode: str | None,
-    filter: Any,
-    explain: bool = False,
-    ranking: dict | None = None,
-) -> dict:
-    """The JSON of a search: version, mode, nprobe, seconds, then the query and its results (one
-    string sent) or ``answers``, one ``{"query", "results"}`` per query (a list sent). With
-    ``explain``, each result has an ``explanation`` (:mod:`dualsearch.ranking.explain`); ``ranking`` holds the
-    request's fusion, dense_weight, prior_weight and boosts (:func:`ranking_overrides` takes them)."""
-    queries, single = check_queries(query)
-    conditions = parse_filter_text(filter)
-    found = answer(searcher, queries, check_k(k), check_nprobe(nprobe), mode, conditions, explain, ranking)
-    return search_record(searcher, queries, found, mode, single)
+def search_response(searcher: Searcher, request: SearchRequest) -> dict:
+    """The JSON of a search (:func:`~dualsearch.requests.search.search_record`); with ``explain``, each
+    result has an ``explanation`` (:mod:`dualsearch.ranking.explain`)."""
+    return search_record(searcher, request, answer(searcher, request))
 
 
 def parse_documents(body: bytes) -> list[Document]:
@@ -196,10 +155,10 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
             None, description='replace the index\'s boosts, e.g. ["kind=function:0.1"]; [] turns them off'
         )
 
-    def searching(query, k, nprobe, mode, filter, explain, ranking) -> JSONResponse:
+    def searching(request: SearchRequest) -> JSONResponse:
         # a JSONResponse goes out as it is: a dict would be validated and re-encoded by FastAPI first
         with live.lease() as searcher:
-            return JSONResponse(search_response(searcher, query, k, nprobe, mode, filter, explain, ranking))
+            return JSONResponse(search_response(searcher, request))
 
     @app.get("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
     def search_get(
@@ -215,14 +174,27 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         boost: Annotated[list[str] | None, Query(description="FIELD=VALUE:W, repeated; replaces the index's")] = None,
     ) -> JSONResponse:
         """Search with one query."""
-        ranking = ranking_overrides(fusion, dense_weight, prior_weight, boost)
-        return searching(q, k, nprobe, mode, filter, explain, ranking)
+        return searching(
+            SearchRequest.checked(q, k, nprobe, mode, filter, explain, fusion, dense_weight, prior_weight, boost)
+        )
 
     @app.post("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
     def search_post(body: SearchBody) -> JSONResponse:
         """Search with one query or a list of them (encoded together)."""
-        ranking = ranking_overrides(body.fusion, body.dense_weight, body.prior_weight, body.boosts)
-        return searching(body.query, body.k, body.nprobe, body.mode, body.filter, body.explain, ranking)
+        return searching(
+            SearchRequest.checked(
+                body.query,
+                body.k,
+                body.nprobe,
+                body.mode,
+                body.filter,
+                body.explain,
+                body.fusion,
+                body.dense_weight,
+                body.prior_weight,
+                body.boosts,
+            )
+        )
 
     @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
     def get_document(doc_id: str) -> dict:
