@@ -84,17 +84,20 @@ def write_result(name: str, payload: dict[str, Any], results_dir: Path = RESULTS
 
 
 def repository_relative(argument: str) -> str:
-    """A command's argument as recorded: an absolute path beside or inside the repository is written
-    relative to it, so a results file does not carry the folders of the machine it ran on.
+    """A command's argument as recorded: an absolute path inside the repository, or inside the
+    benchmark data's folder beside it, is written relative to the repository, so a results file does
+    not carry the folders of the machine it ran on. Other paths (a model in /tmp, say) stay as given:
+    where the repository sits says nothing about them.
 
     Example:
-        >>> repository_relative(str(REPO / "results")), repository_relative(str(REPO.parent / "shared"))
-        ('results', '../shared')
-        >>> repository_relative("/tmp/model"), repository_relative("--k=10")
-        ('/tmp/model', '--k=10')
+        >>> repository_relative(str(REPO / "results")), repository_relative(str(REPO.parent / "shared" / "data"))
+        ('results', '../shared/data')
+        >>> repository_relative("--k=10"), repository_relative("relative/path")
+        ('--k=10', 'relative/path')
     """
     path = Path(argument)
-    if path.is_absolute() and (path == REPO.parent or REPO.parent in path.parents):
+    shared = REPO.parent / "shared"
+    if path.is_absolute() and any(path == root or root in path.parents for root in (REPO, shared)):
         return os.path.relpath(path, REPO)
     return argument
 
