@@ -66,6 +66,30 @@ def record_from_json(
         raise error(f"{source} is damaged: {failure}") from None
 
 
+def read_json_object(path: str | Path, error: type[Exception], missing: str) -> dict:
+    """The JSON object in ``path``, uninterpreted, or ``error`` (``missing`` when there is no file).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "manifest.json"
+        >>> _ = path.write_text("[1, 2]")
+        >>> read_json_object(path, ValueError, "no manifest")
+        Traceback (most recent call last):
+        ...
+        ValueError: ... is damaged: not a JSON object
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
+        raise error(f"{path} is damaged: {failure}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} is damaged: not a JSON object")
+    return data
+
+
 def read_json_record(
     cls: type[Record],
     path: str | Path,
@@ -87,14 +111,8 @@ def read_json_record(
         >>> read_json_record(Tower, path, ValueError, "no tower here")
         Tower(backend='onnx')
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(missing) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as failure:
-        raise error(f"{path} is damaged: {failure}") from None
-    if check is not None and isinstance(data, dict):
+    data = read_json_object(path, error, missing)
+    if check is not None:
         check(data)
     return record_from_json(cls, data, path, error, legacy)
 

@@ -239,13 +239,11 @@ def add_mode_arguments(parser) -> None:
 
 
 def _run_search(args) -> int:
-    from dualsearch.corpora.text_checks import check_query
     from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.requests.search import SearchRequest, answer, search_record
 
-    check_query(args.query)  # before an index is built or towers are loaded
     spec = merge_filters([parse_filter_option(text) for text in args.filter]) if args.filter else None
-    request = SearchRequest.checked(
+    request = SearchRequest.checked(  # checked before an index is built or towers are loaded
         args.query,
         args.k,
         args.nprobe or 0,

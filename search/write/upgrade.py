@@ -39,6 +39,7 @@ from dualsearch.index.passages import plan_passages
 from dualsearch.index.store import Located
 from dualsearch.index.vectors import open_vectors
 from dualsearch.ranking.settings import SearchSettings
+from dualsearch.records import read_json_object
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.lock import IndexLock
 from dualsearch.write.version_writer import VersionWriter
@@ -128,16 +129,9 @@ def upgrade(index_dir: str | Path, encoder: Encoder, show_progress: bool = False
 
 
 def _raw_manifest(version_dir: Path) -> dict:
-    path = version_dir / MANIFEST_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexCorruptError(f"index version {version_dir} has no {MANIFEST_NAME}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise IndexCorruptError(f"{path} is damaged: {error}") from None
-    if not isinstance(data, dict):
-        raise IndexCorruptError(f"{path} is damaged: not a JSON object")
-    return data
+    """The manifest of a version in any format, read before its format is known."""
+    missing = f"index version {version_dir} has no {MANIFEST_NAME}"
+    return read_json_object(version_dir / MANIFEST_NAME, IndexCorruptError, missing)
 
 
 def _check_towers(raw: dict, encoder: Encoder, version_dir: Path) -> None:
