@@ -46,6 +46,7 @@ _EXPORTS = {
     "FinetuneConfig": "dualsearch.finetune.config",
     "DualsearchError": "dualsearch.errors",
     "InvalidInputError": "dualsearch.errors",
+    "UnknownDocumentError": "dualsearch.errors",
     "CorpusError": "dualsearch.errors",
     "CorpusNotFoundError": "dualsearch.errors",
     "TrainingDataError": "dualsearch.errors",
@@ -85,6 +86,7 @@ __all__ = [
     "FinetuneConfig",
     "DualsearchError",
     "InvalidInputError",
+    "UnknownDocumentError",
     "CorpusError",
     "CorpusNotFoundError",
     "TrainingDataError",
@@ -132,6 +134,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         ModelError,
         SearchFailedError,
         TrainingDataError,
+        UnknownDocumentError,
     )
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune

@@ -24,6 +24,13 @@ class InvalidInputError(DualsearchError, ValueError):
     """An argument is out of range or malformed (an empty query, ``k < 1``, an unknown option)."""
 
 
+class UnknownDocumentError(InvalidInputError, KeyError):
+    """A document id the index does not hold (for a delete): the service answers 404."""
+
+    def __str__(self) -> str:  # KeyError's own quotes the message
+        return str(self.args[0]) if self.args else ""
+
+
 class CorpusError(DualsearchError, ValueError):
     """A corpus record is unusable. The message names the source and the line or record."""
 

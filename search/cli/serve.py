@@ -79,7 +79,7 @@ def _run_serve(args) -> int:
         return BatchingEncoder(encoder) if args.micro_batching else encoder
 
     index_dir = resolve_index_dir(args.index_dir, show_progress=True)
-    live = LiveIndex(index_dir, load_encoder)
+    live = LiveIndex(index_dir, load_encoder, follow_towers=not args.model)  # --model fixes the towers
     settings = ServiceSettings(token=token, reads_need_token=not is_loopback(args.host))
     server = Server(create_app(live, settings), args.host, args.port, token)
     served = str(index_dir) if live.available else f"{index_dir}: no index yet (503 until one is published)"

@@ -16,6 +16,7 @@ from dualsearch.errors import (
     IndexMismatchError,
     IndexNotFoundError,
     InvalidInputError,
+    UnknownDocumentError,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def classify(error: Exception) -> ServiceError:
     """
     if isinstance(error, ServiceError):
         return error
+    if isinstance(error, UnknownDocumentError):
+        return ServiceError(404, "unknown_document", str(error))
     if isinstance(error, (InvalidInputError, CorpusError)):
         return ServiceError(400, "invalid_input", str(error))
     if isinstance(error, IndexLockedError):
