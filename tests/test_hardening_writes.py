@@ -5,20 +5,26 @@ Each test is named after its defect and failed before the fix."""
 
 from __future__ import annotations
 
+import json
+from contextlib import closing
+
 import httpx
 import pytest
 
+from dualsearch.cli import main
 from dualsearch.corpora.document import Document
-from dualsearch.corpora.sources import read_corpus
-from dualsearch.errors import IndexMismatchError, InvalidInputError, UnknownDocumentError
+from dualsearch.errors import CorpusError, IndexMismatchError, InvalidInputError, UnknownDocumentError
 from dualsearch.index import layout
+from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
+from dualsearch.ranking.settings import SearchSettings
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.service.server import Server
 from dualsearch.testing import FakeEncoder
-from dualsearch.write.build import build_index
+from dualsearch.write.build import build_index, index_corpus
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
+from dualsearch.write.version_writer import LiveVersion, VersionWriter
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -134,3 +140,77 @@ def test_l12_deleting_the_last_document_is_refused_as_bad_input(tmp_path, served
     assert answer.status_code == 400 and "at least one" in answer.json()["error"]["message"]
     assert (one / layout.CURRENT_NAME).read_text() == pointer
 
+
+# H2: a prior field holds counts; a write carrying anything else is refused, naming where it came from
+
+
+def write_jsonl(path, rows) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def views_index(tmp_path):
+    rows = [{"_id": f"d{n}", "text": f"tea note number {n}", "views": n * 3} for n in range(6)]
+    index_dir = tmp_path / "views-index"
+    index_corpus(write_jsonl(tmp_path / "views.jsonl", rows), index_dir, FakeEncoder(), search_settings=VIEWS_PRIOR)
+    return index_dir
+
+
+VIEWS_PRIOR = SearchSettings(prior_field="views", prior_weight=0.1)
+
+
+@pytest.mark.parametrize("bad", ["many", -3, True, [1]])
+def test_h2_index_refuses_a_bad_prior_value_naming_file_and_line(tmp_path, bad):
+    rows = [{"_id": "a", "text": "tea", "views": 2}, {"_id": "b", "text": "coffee", "views": bad}]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    with pytest.raises(CorpusError, match=r"corpus.jsonl:2: document b: the prior field 'views' must hold a non-neg"):
+        index_corpus(corpus, tmp_path / "index", FakeEncoder(), search_settings=VIEWS_PRIOR)
+    assert not (tmp_path / "index").exists()
+    report, skipped = index_corpus(
+        corpus, tmp_path / "index", FakeEncoder(), search_settings=VIEWS_PRIOR, skip_invalid=True
+    )
+    assert report.document_count == 1 and len(skipped) == 1
+
+
+def test_h2_add_reindex_and_the_api_refuse_a_bad_prior_value_and_searches_go_on(views_index, tmp_path):
+    pointer = (views_index / layout.CURRENT_NAME).read_text()
+    negative = write_jsonl(tmp_path / "negative.jsonl", [{"_id": "neg", "text": "tea", "views": -3}])
+    with pytest.raises(CorpusError, match="negative.jsonl:1: document neg: the prior field 'views'"):
+        add_documents(views_index, negative, FakeEncoder())
+    with pytest.raises(CorpusError, match="document 2: document str-views: the prior field 'views'"):
+        add_documents(
+            views_index, [Document("ok", "", "tea"), Document("str-views", "", "tea", {"views": "many"})], FakeEncoder()
+        )
+    corpus = [{"_id": f"d{n}", "text": f"tea note number {n}", "views": "many" if n == 4 else n} for n in range(6)]
+    with pytest.raises(CorpusError, match="corpus.jsonl:5: document d4"):
+        reindex(views_index, write_jsonl(tmp_path / "corpus.jsonl", corpus), FakeEncoder())
+    with pytest.raises(CorpusError, match="the documents given: document x"):  # any other way in
+        with (
+            closing(LiveVersion(views_index)) as live,
+            VersionWriter(views_index, FakeEncoder(), IndexConfig(), live) as writer,
+        ):
+            writer.write([Document("x", "", "tea", {"views": float("nan")})])
+    assert (views_index / layout.CURRENT_NAME).read_text() == pointer  # nothing published
+    live = LiveIndex(views_index, towers_for, check_seconds=0)
+    server = Server(create_app(live, ServiceSettings(token=TOKEN)), "127.0.0.1", 0, TOKEN).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            posted = client.post("/documents", json=[{"id": "str-views", "text": "tea", "views": "many"}], headers=AUTH)
+            searched = client.get("/search", params={"q": "tea note", "mode": "dense"})
+    finally:
+        server.stop()
+        live.close()
+    assert posted.status_code == 400 and "the prior field 'views'" in posted.json()["error"]["message"]
+    assert searched.status_code == 200 and searched.json()["results"][0]["prior"] is not None
+    assert (views_index / layout.CURRENT_NAME).read_text() == pointer
+
+
+def test_h2_the_cli_refuses_a_bad_prior_value_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args, **kwargs: FakeEncoder())
+    corpus = write_jsonl(
+        tmp_path / "negprior.jsonl", [{"_id": "a", "text": "tea", "v": 1}, {"_id": "b", "text": "x", "v": -5}]
+    )
+    assert main(["index", corpus, "--out", str(tmp_path / "index"), "--prior-field", "v"]) != 0
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("dualsearch: error:") and "negprior.jsonl:2" in error and "\n" not in error

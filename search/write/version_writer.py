@@ -28,6 +28,7 @@ import faiss
 import numpy as np
 
 from dualsearch.corpora.document import Document
+from dualsearch.corpora.records import check_counts
 from dualsearch.errors import IndexBuildError
 from dualsearch.index import layout, ondisk
 from dualsearch.index.ann_build import index_vectors, pseudo_queries
@@ -121,6 +122,7 @@ class VersionWriter:
         self.window, self.stride = config.passages.resolve(encoder)
         previous = SearchSettings.from_dict(live.manifest.search) if live is not None else SearchSettings()
         self.search_settings = search_settings or previous
+        self.count_fields = (self.search_settings.prior_field,) if self.search_settings.prior_field else ()
         self.stats = VersionStats()
         self.build_dir: Path | None = None
         self.passage_settings = config.passages.record(encoder)  # what the manifest records
@@ -257,6 +259,8 @@ class VersionWriter:
             hit = known.get(document.id)
             kind = "added" if hit is None else "unchanged" if hit.content_hash == document.content_hash() else "updated"
             stats.counts[kind] += 1
+            if kind != "unchanged":  # the readers check counts with file and line; this covers every caller
+                check_counts(document, self.count_fields, "the documents given")
             if kind == "unchanged" and reusable:
                 prepared.parts[position] = live.vectors[hit.first_row : hit.first_row + len(hit.passages)]
                 prepared.spans[position] = hit.passages
