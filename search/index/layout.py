@@ -29,7 +29,15 @@ from pathlib import Path
 
 from dualsearch.atomic import fsync_path, publish_directory
 from dualsearch.corpora.text import lone_surrogate_position
-from dualsearch.errors import IndexCorruptError, IndexNotFoundError, IndexNotWritableError, InvalidInputError
+from dualsearch.errors import (
+    DiskFullError,
+    DualsearchError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexNotWritableError,
+    InvalidInputError,
+    is_disk_full,
+)
 from dualsearch.index.failpoints import failpoint
 from dualsearch.index.manifest import MANIFEST_NAME
 
@@ -102,9 +110,31 @@ def check_writable(index_dir: Path) -> None:
             raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
 
 
-def not_writable(path: Path, error: OSError) -> IndexNotWritableError:
-    """The one-line error for a directory or file a writer cannot create (read-only, under a file)."""
+def not_writable(path: Path, error: OSError) -> IndexNotWritableError | DiskFullError:
+    """The one-line error for a directory or file a writer cannot create (read-only, under a file, or
+    on a full disk)."""
+    if is_disk_full(error):
+        return disk_full(path.parent, error, path)
     return IndexNotWritableError(f"cannot write to {path}: {error.strerror or error}")
+
+
+def disk_full(index_dir: Path, error: BaseException, writing: Path) -> DiskFullError:
+    """The one-line error for a write to ``index_dir`` that found the disk full: what was being written
+    (the file the system names, else ``writing``) and the version still live, read from CURRENT now."""
+    target = getattr(error, "filename", None) or writing
+    live = live_version_name(index_dir)
+    kept = f"the live version {live} is unchanged" if live else "no version was published"
+    return DiskFullError(
+        f"no space left on device writing {target}; {kept} (a new version needs free space beside the live one)"
+    )
+
+
+def live_version_name(index_dir: Path) -> str | None:
+    """The name CURRENT gives the live version, or None when there is none (or it cannot be read)."""
+    try:
+        return _read_pointer(Path(index_dir) / CURRENT_NAME)[0]
+    except (DualsearchError, OSError):
+        return None
 
 
 @contextmanager

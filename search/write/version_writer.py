@@ -28,7 +28,7 @@ import faiss
 import numpy as np
 
 from dualsearch.corpora.document import Document
-from dualsearch.errors import IndexBuildError
+from dualsearch.errors import IndexBuildError, is_disk_full
 from dualsearch.index import layout, ondisk
 from dualsearch.index.ann_build import index_vectors, pseudo_queries
 from dualsearch.index.config import IndexConfig
@@ -139,6 +139,11 @@ class VersionWriter:
         layout.discard(self.build_dir)  # already renamed into place if published
         if exc_type is None:
             self.cache.clear()
+        elif is_disk_full(exc):
+            # SQLite, FAISS, numpy and the system each say "full" their own way: one error for all.
+            # Checkpoints would keep the disk full, so they go too (a rerun encodes again)
+            self.cache.clear()
+            raise layout.disk_full(self.index_dir, exc, self.build_dir) from exc
 
     def write(
         self, documents: Iterable[Document], show_progress: bool = False, total: int | None = None
