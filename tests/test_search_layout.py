@@ -3,7 +3,11 @@ builds give one clear error and leave nothing behind."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
 import os
+import socket
 
 import pytest
 
@@ -13,6 +17,7 @@ from dualsearch.errors import (
     CorpusError,
     IndexBuildError,
     IndexCorruptError,
+    IndexLockedError,
     IndexNotWritableError,
     InvalidInputError,
 )
@@ -20,6 +25,7 @@ from dualsearch.index import layout
 from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
+from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
 from tests.helpers import edit_manifest, make_legacy
 
@@ -152,3 +158,31 @@ def test_an_index_path_that_is_not_utf8_is_refused_before_any_work(tmp_path, fak
     with pytest.raises(InvalidInputError, match=r"the index path .*idx-\\xff' is not valid UTF-8"):
         build_index(read_corpus("tiny"), target, fake_encoder)
     assert not target.exists()
+
+
+DAMAGED_LOCK_RECORDS = {
+    "a list": b"[1]",
+    "random bytes": bytes(range(200, 250)),
+    "a pid that is no number": json.dumps({"pid": "abc", "host": socket.gethostname()}).encode(),
+    "a pid past any int": json.dumps({"pid": 10**30, "host": socket.gethostname()}).encode(),
+}
+
+
+@pytest.mark.parametrize("record", list(DAMAGED_LOCK_RECORDS.values()), ids=list(DAMAGED_LOCK_RECORDS))
+def test_l13_a_damaged_lock_record_is_stale_and_overwritten(tiny_index, fake_encoder, record, caplog):
+    (tiny_index / ".lock").write_bytes(record)
+    with caplog.at_level(logging.WARNING):
+        report = delete_documents(tiny_index, ["tea-green"], fake_encoder)  # takes the lock
+    assert report.deleted == 1
+    assert "unreadable" in caplog.text and str(tiny_index / ".lock") in caplog.text
+
+
+@pytest.mark.parametrize("record", list(DAMAGED_LOCK_RECORDS.values()), ids=list(DAMAGED_LOCK_RECORDS))
+def test_l13_a_busy_lock_with_a_damaged_record_still_names_the_lock(tiny_index, record):
+    path = tiny_index / ".lock"
+    with open(path, "a+b") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a writer that has not written its record yet
+        path.write_bytes(record)
+        with pytest.raises(IndexLockedError, match="is being written by another process"):
+            with IndexLock(tiny_index):
+                pass
