@@ -39,13 +39,12 @@ from dualsearch.errors import (
     is_disk_full,
 )
 from dualsearch.index.failpoints import failpoint
-from dualsearch.index.manifest import MANIFEST_NAME
+from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, STORE_FILE, VECTORS_FILE
 
 logger = logging.getLogger(__name__)
 
 CURRENT_NAME = "CURRENT"
-INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
-IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
+__all__ = ["INDEX_FILE", "IVFDATA_FILE", "STORE_FILE", "VECTORS_FILE"]  # named in the manifest, which checks them
 _VERSION = re.compile(r"^v(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files

@@ -94,6 +94,16 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: in
 
     found = find_light_tower(index_dir, manifest)
     if found is None:
+        saved = sorted(path.name for path in (Path(index_dir) / TOWERS_DIR).glob("query-*"))
+        if manifest.query_weights_sha256 and saved:  # towers saved, none of them this manifest's
+            logger.warning(
+                "%s holds ONNX query towers (%s), but none is the query tower its manifest names (sha256 %s); "
+                "searching through PyTorch",
+                index_dir,
+                ", ".join(saved),
+                manifest.query_weights_sha256[:32],
+            )
+            return None
         logger.warning(
             "%s has no ONNX query tower (it was built before dualsearch saved one); searching through PyTorch, "
             "which takes seconds to load. `dualsearch reindex %s --corpus CORPUS` adds it",

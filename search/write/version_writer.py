@@ -40,7 +40,7 @@ from dualsearch.index.passages import PassagePlan, plan_passages
 from dualsearch.index.query_tower import save_query_tower
 from dualsearch.index.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.index.vectors import VectorsWriter, open_vectors
-from dualsearch.ranking.settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings, index_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import METRICS
 from dualsearch.write.checkpoints import ChunkCache
@@ -75,7 +75,9 @@ class LiveVersion:
         self.version_dir = layout.current_version_dir(index_dir)
         self.manifest = Manifest.read(self.version_dir)
         layout.verify_files(self.version_dir, self.manifest.files)  # never build on a damaged base
+        index_search_settings(self.manifest, self.version_dir)  # never build on an index that cannot be searched
         self.store = DocumentStoreReader(self.version_dir / layout.STORE_FILE)
+        self.manifest.check_opened(self.version_dir, self.store.passage_counts())
         self.vectors = open_vectors(self.version_dir, self.manifest.dimension)  # (n, d) float32, mapped
 
     def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
