@@ -103,10 +103,16 @@ def check_writable(index_dir: Path) -> None:
         raise InvalidInputError(f"the index path {os.fsencode(index_dir)!r} is not valid UTF-8")
     if index_dir.exists() and not index_dir.is_dir():
         raise InvalidInputError(f"{index_dir} exists and is not a directory")
-    if index_dir.is_dir() and not is_index_dir(index_dir):
-        foreign = [p.name for p in index_dir.iterdir() if not p.name.startswith(_OWN_NAMES)]
-        if foreign:
-            raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+    if holds_something_else(index_dir):
+        raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+
+
+def holds_something_else(path: Path) -> bool:
+    """True for a directory that is not an index and holds more than a first build leaves behind: no
+    index can be written there."""
+    if not path.is_dir() or is_index_dir(path):
+        return False
+    return any(not entry.name.startswith(_OWN_NAMES) for entry in path.iterdir())
 
 
 def not_writable(path: Path, error: OSError) -> IndexNotWritableError | DiskFullError:
@@ -198,6 +204,29 @@ def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -
             )
         if full and file_checksum(path)["sha256"] != expected.get("sha256"):
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
+
+
+MAPPED_FILES = (VECTORS_FILE, IVFDATA_FILE)  # read through memory maps while a version is searched
+
+
+def check_mapped_files(version_dir: Path, files: dict[str, dict]) -> None:
+    """Refuse to search an open version whose memory-mapped files changed size since it was published.
+
+    Touching a mapped page past the end of a truncated file kills the process (SIGBUS, which no handler
+    sees); this stat before each search turns the usual case into one error. Not covered: a change
+    between this check and the search, and a change that keeps the size (it alters results instead).
+    """
+    for name in MAPPED_FILES:
+        expected = files.get(name, {}).get("bytes")
+        try:
+            size = (version_dir / name).stat().st_size
+        except FileNotFoundError:  # none, or removed after a newer publish: the mapping keeps it whole
+            continue
+        if expected is not None and size != expected:
+            raise IndexCorruptError(
+                f"{version_dir / name} has {size} bytes, the manifest says {expected}: it was changed in place "
+                "while being searched (published files must never be)"
+            )
 
 
 def publish(index_dir: str | Path, build_dir: Path) -> Path:

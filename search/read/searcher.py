@@ -275,6 +275,7 @@ class Searcher:
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
         """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
+        layout.check_mapped_files(self.version_dir, self.manifest.files)  # a truncated mapping would crash
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
