@@ -188,13 +188,27 @@ def file_checksum(path: Path, chunk_bytes: int = 1 << 22) -> dict[str, int | str
 REQUIRED_FILES = (INDEX_FILE, STORE_FILE, VECTORS_FILE)  # a manifest that lists fewer is not checking them
 
 
+def tree_checksums(root: Path, directory: Path) -> dict[str, dict[str, int | str]]:
+    """The checksum of every file under ``directory``, by path relative to ``root``."""
+    return {
+        path.relative_to(root).as_posix(): file_checksum(path)
+        for path in sorted(Path(directory).rglob("*"))
+        if path.is_file()
+    }
+
+
 def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -> None:
     """Refuse a version whose files are missing, truncated or (with ``full``) altered."""
     unlisted = [name for name in REQUIRED_FILES if name not in files]
     if unlisted:
         raise IndexCorruptError(f"{version_dir / MANIFEST_NAME} lists no checksum for {', '.join(unlisted)}")
+    verify_listed_files(version_dir, files, full)
+
+
+def verify_listed_files(root: Path, files: dict[str, dict], full: bool = True) -> None:
+    """Refuse files (paths relative to ``root``) missing, truncated or (with ``full``) altered."""
     for name, expected in sorted(files.items()):
-        path = version_dir / name
+        path = root / name
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
         size = path.stat().st_size

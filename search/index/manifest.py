@@ -67,6 +67,9 @@ class Manifest:
     query_backend: str = "torch"
     document_backend: str = "torch"
     on_disk: bool = False  # IVF lists in index.ivfdata, memory-mapped at search time (dualsearch.index.ondisk)
+    # checksums of every file of the index's saved query tower (dualsearch.index.query_tower), by path
+    # relative to the index directory; empty in manifests written before they were recorded
+    query_tower_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.

@@ -228,10 +228,16 @@ class VersionWriter:
             "trained" if reuse is None else "centroids kept",
             nprobe,
         )
-        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files).write(self.build_dir)
-        version_dir = layout.publish(self.index_dir, self.build_dir)
-        save_query_tower(self.index_dir, self.encoder)  # searching it then needs no torch
-        return version_dir
+        tower_files = self._save_query_tower()
+        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files, tower_files).write(self.build_dir)
+        return layout.publish(self.index_dir, self.build_dir)
+
+    def _save_query_tower(self) -> dict[str, dict]:
+        """Save the query tower in the index (searching it then needs no torch) before the version is
+        published, and return its files' checksums for the manifest ({} when it cannot be saved)."""
+        recorded = self.live.manifest.query_tower_files if self.live is not None else {}
+        tower_dir = save_query_tower(self.index_dir, self.encoder, recorded)
+        return layout.tree_checksums(self.index_dir, tower_dir) if tower_dir is not None else {}
 
     def _write_lexical_and_filters(self) -> list[str]:
         """Build the BM25 index over the stored documents and index the filter fields; returns the
@@ -303,7 +309,9 @@ class VersionWriter:
         vectors = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
         return vectors.astype(np.float32, copy=False), chunk.spans
 
-    def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files) -> Manifest:
+    def _manifest(
+        self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files, tower_files: dict
+    ) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
         files = {
             name: layout.file_checksum(self.build_dir / name)
@@ -334,6 +342,7 @@ class VersionWriter:
             search=dataclasses.asdict(self.search_settings),
             filter_fields=list(config.filter_fields),
             on_disk=config.on_disk,
+            query_tower_files=tower_files,
             corpus=corpus_name or (previous.corpus if previous else ""),
             files=files,
             trained_count=kept.trained_count if kept else stats.total,
