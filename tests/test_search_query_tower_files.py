@@ -15,6 +15,7 @@ import pytest
 
 from dualsearch.atomic import staged_directory
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import IndexCorruptError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import TOWERS_DIR, open_light_encoder
@@ -129,5 +130,5 @@ def test_l3_an_index_written_before_tower_checksums_still_opens(towered_index, c
 def test_l3_an_edited_query_tower_record_in_the_manifest_is_caught_by_current(towered_index):
     recorded = _manifest(towered_index).query_tower_files
     edit_manifest(towered_index, query_tower_files={name: {**value, "bytes": 1} for name, value in recorded.items()})
-    with pytest.raises(Exception, match="does not match the checksum"):
+    with pytest.raises(IndexCorruptError, match="does not match the checksum"):
         Searcher.open(towered_index, encoder=FakeEncoder())
