@@ -44,7 +44,7 @@ from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, S
 logger = logging.getLogger(__name__)
 
 CURRENT_NAME = "CURRENT"
-__all__ = ["INDEX_FILE", "IVFDATA_FILE", "STORE_FILE", "VECTORS_FILE"]  # named in the manifest, which checks them
+# INDEX_FILE, STORE_FILE, VECTORS_FILE and IVFDATA_FILE are defined by the manifest, which checks them
 _VERSION = re.compile(r"^v(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
