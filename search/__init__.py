@@ -56,6 +56,7 @@ _EXPORTS = {
     "IndexCorruptError": "dualsearch.errors",
     "IndexLockedError": "dualsearch.errors",
     "IndexNotWritableError": "dualsearch.errors",
+    "DiskFullError": "dualsearch.errors",
     "SearchFailedError": "dualsearch.errors",
     "ModelError": "dualsearch.errors",
     "MissingDependencyError": "dualsearch.errors",
@@ -96,6 +97,7 @@ __all__ = [
     "IndexCorruptError",
     "IndexLockedError",
     "IndexNotWritableError",
+    "DiskFullError",
     "SearchFailedError",
     "ModelError",
     "MissingDependencyError",
@@ -122,6 +124,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.errors import (
         CorpusError,
         CorpusNotFoundError,
+        DiskFullError,
         DualsearchError,
         IndexBuildError,
         IndexCorruptError,

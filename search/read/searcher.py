@@ -34,7 +34,7 @@ from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_
 from dualsearch.ranking.filters import Filter, filter_condition
 from dualsearch.ranking.fusion import fuse
 from dualsearch.ranking.priors import prior_scores, rerank_with_prior
-from dualsearch.ranking.settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings, index_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import exact_knn
 
@@ -85,7 +85,7 @@ class Searcher:
         self._vectors: np.ndarray = parts["vectors"]  # (passages, d) float32, memory-mapped
         self._lexical: LexicalIndex = parts["lexical"]
         self._passages: PassageMap = parts["passages"]
-        self.settings = SearchSettings.from_dict(manifest.search)
+        self.settings = index_search_settings(manifest, version_dir)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
         self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) or ("boosts", boosts) -> (n,) sums
         self._closed = False
@@ -111,13 +111,15 @@ class Searcher:
             encoder = index_encoder(index_dir, manifest, fallback_backend="torch")
         check_towers(manifest, encoder, index_dir)
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
+        passage_counts = store.passage_counts()
         parts = {
             "index": ondisk.read_index(version_dir / layout.INDEX_FILE, manifest.on_disk),
             "store": store,
             "vectors": open_vectors(version_dir, manifest.dimension),  # mapped now: outlives the file's removal
             "lexical": LexicalIndex.load(version_dir),
-            "passages": PassageMap(store.passage_counts()),
+            "passages": PassageMap(passage_counts),
         }
+        manifest.check_opened(version_dir, passage_counts, parts["index"])
         logger.info("opened %s: %d documents, %s", version_dir, manifest.document_count, manifest.factory)
         return cls(index_dir, version_dir, manifest, encoder, parts)
 
@@ -233,6 +235,7 @@ class Searcher:
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
         """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
+        layout.check_mapped_files(self.version_dir, self.manifest.files)  # a truncated mapping would crash
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
