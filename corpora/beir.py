@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dualsearch.corpora.files import read_jsonl
+from dualsearch.corpora.text import is_blank
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import CorpusError, CorpusNotFoundError
 
 Qrels = dict[str, dict[str, int]]
@@ -35,8 +37,9 @@ def read_queries(beir_dir: str | Path) -> dict[str, str]:
         query_id, text = record.get("_id"), record.get("text")
         if query_id is None or str(query_id).strip() == "":
             raise CorpusError(f"{location}: query without an '_id'")
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or is_blank(text):
             raise CorpusError(f"{location}: query {query_id} has no text")
+        check_query(text, f"{location}: query {query_id}", CorpusError)
         queries[str(query_id)] = text
     return queries
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dualsearch.corpora.metadata import parse_json
 from dualsearch.errors import CorpusError, CorpusNotFoundError
 
 RawRecord = tuple[str, dict[str, Any]]
@@ -47,7 +48,7 @@ def read_jsonl(path: str | Path) -> Iterator[RawRecord]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line.rstrip("\r\n"))
+                record = parse_json(line.rstrip("\r\n"))
             except json.JSONDecodeError as error:
                 raise CorpusError(f"{location}: invalid JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(record, dict):

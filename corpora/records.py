@@ -9,13 +9,13 @@ location.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dualsearch.corpora.counts import count_problem, count_rule
 from dualsearch.corpora.document import Document
+from dualsearch.corpora.metadata import checked_metadata, scalar_problem
 from dualsearch.corpora.text import is_blank, text_problem
 from dualsearch.errors import CorpusError
 
@@ -28,8 +28,8 @@ class FieldNames:
     """Which record fields hold the id, title and text, and which metadata fields are counts.
 
     ``id=None`` accepts BEIR's ``_id`` and falls back to ``id``. Fields other than these three are
-    kept as metadata (a ``metadata`` field holding a mapping is merged in). A ``counts`` field (an
-    index's prior field) holds a non-negative number or nothing (:mod:`dualsearch.corpora.counts`).
+    kept as metadata (a ``metadata`` field, which must hold an object, is merged in). A ``counts``
+    field (an index's prior field) holds a non-negative number or nothing (:mod:`dualsearch.corpora.counts`).
     """
 
     id: str | None = None
@@ -61,9 +61,10 @@ def _pick_id(record: Mapping[str, Any], fields: FieldNames) -> tuple[str | None,
 def to_document(record: Mapping[str, Any], fields: FieldNames, location: str) -> Document:
     """Validate one raw record and build its :class:`Document`.
 
-    Values are never coerced: an id is a string or an integer (not a boolean), the title a string
-    or absent, the text a non-blank string; text holding a lone surrogate (which no tokenizer or
-    database can encode) and metadata numbers JSON cannot hold (NaN, Infinity) are refused.
+    Values are never coerced: an id is a string or an integer within 64 bits (not a boolean), the
+    title a string or absent, the text a non-blank string; text holding a lone surrogate (which no
+    tokenizer or database can encode) is refused. ``metadata``, when present, is an object whose fields
+    join the record's other fields; every metadata value follows :mod:`dualsearch.corpora.metadata`.
 
     Example:
         >>> to_document({"_id": "a", "text": "hello"}, FieldNames(), "x.jsonl:1").id
@@ -79,11 +80,11 @@ def to_document(record: Mapping[str, Any], fields: FieldNames, location: str) ->
     title = record.get(fields.title)
     title = "" if title is None else title
     _check_text(title, f"{location}: document {doc_id}: title (field '{fields.title}')", blank_ok=True)
-    metadata = dict(record["metadata"]) if isinstance(record.get("metadata"), Mapping) else {}
+    where = f"{location}: document {doc_id}"
+    metadata = _metadata_object(record.get("metadata"), where)
     used = {id_key, fields.title, fields.text, "metadata"}
     metadata.update({key: value for key, value in record.items() if key not in used and value is not None})
-    metadata = _json_safe(metadata, f"{location}: document {doc_id}")
-    document = Document(id=doc_id, title=title, text=text, metadata=metadata)
+    document = Document(id=doc_id, title=title, text=text, metadata=checked_metadata(metadata, where))
     check_counts(document, fields.counts, location)
     return document
 
@@ -96,6 +97,15 @@ def check_counts(document: Document, counts: Iterable[str], location: str) -> No
             raise CorpusError(f"{location}: document {document.id}: {count_rule(field)}; {problem}")
 
 
+def _metadata_object(value: Any, where: str) -> dict[str, Any]:
+    """The fields of a record's ``metadata`` (None: none); anything but an object is refused, not dropped."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CorpusError(f"{where}: 'metadata' must be an object of fields, got {type(value).__name__} {value!r:.40}")
+    return dict(value)
+
+
 def _document_id(record: Mapping[str, Any], fields: FieldNames, location: str) -> tuple[str | None, str]:
     """(the field holding the id, the id as a string)."""
     id_key, raw_id = _pick_id(record, fields)
@@ -105,7 +115,9 @@ def _document_id(record: Mapping[str, Any], fields: FieldNames, location: str) -
     if raw_id is None or (isinstance(raw_id, str) and is_blank(raw_id)):
         raise CorpusError(f"{location}: missing or empty document id (field '{wanted_id}')")
     if isinstance(raw_id, (bool, float)) or not isinstance(raw_id, (str, int)):
-        raise CorpusError(f"{location}: document id must be a string or an integer, got {raw_id!r}")
+        raise CorpusError(f"{location}: document id must be a string or an integer, got {raw_id!r:.60}")
+    if isinstance(raw_id, int) and scalar_problem(raw_id) is not None:
+        raise CorpusError(f"{location}: an integer document id must fit in 64 bits; give a longer one as a string")
     return id_key, str(raw_id)
 
 
@@ -116,22 +128,6 @@ def _check_text(value: Any, what: str, blank_ok: bool = False) -> None:
     problem = text_problem(value)
     if problem is not None and not (blank_ok and problem == "is empty"):
         raise CorpusError(f"{what} {problem}")
-
-
-def _json_safe(value: Any, where: str) -> Any:
-    """Metadata goes into JSON in the document store and in ``search --json``: refuse what JSON
-    cannot hold faithfully (NaN, Infinity, lone surrogates); coerce other objects to strings."""
-    if isinstance(value, Mapping):
-        return {_json_safe(str(key), where): _json_safe(item, where) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item, where) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        raise CorpusError(f"{where}: metadata holds {value}, which JSON cannot represent")
-    if value is None or isinstance(value, (int, float, bool)):
-        return value
-    text = value if isinstance(value, str) else str(value)
-    _check_text(text, f"{where}: metadata {text!r:.40}", blank_ok=True)
-    return text
 
 
 def validated_documents(

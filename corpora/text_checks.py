@@ -13,8 +13,9 @@ from dualsearch.corpora.text import text_problem
 from dualsearch.errors import InvalidInputError
 
 
-def check_query(query: object) -> str:
-    """``query`` itself if it is usable text, else :class:`InvalidInputError` saying why.
+def check_query(query: object, where: str = "", error: type[Exception] = InvalidInputError) -> str:
+    """``query`` itself if it is usable text, else ``error`` saying why (after ``where``, a file and line,
+    when given): the one check of a query, whether a client searches with it or a model trains on it.
 
     Example:
         >>> check_query("green tea")
@@ -27,13 +28,18 @@ def check_query(query: object) -> str:
         Traceback (most recent call last):
         ...
         dualsearch.errors.InvalidInputError: empty query: '\\x00\\u200b' shows no text to search for
+        >>> check_query("\\ud800", "q.jsonl:3")
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: q.jsonl:3: the query is not valid Unicode (a lone surrogate at character 0)
     """
     problem = text_problem(query)
-    if problem == "is empty":
-        raise InvalidInputError(f"empty query: {query!r} shows no text to search for")
-    if problem is not None:
-        raise InvalidInputError(f"the query {problem}")
-    return query
+    if problem is None:
+        return query
+    message = (
+        f"empty query: {query!r:.60} shows no text to search for" if problem == "is empty" else f"the query {problem}"
+    )
+    raise error(f"{where}: {message}" if where else message)
 
 
 def check_doc_ids(doc_ids: Iterable[object]) -> set[str]:

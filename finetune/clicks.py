@@ -22,6 +22,7 @@ from typing import Any
 
 from dualsearch.corpora import files
 from dualsearch.corpora.sources import read_corpus
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.errors import TrainingDataError
 from dualsearch.finetune.data import TrainingData
 
@@ -122,9 +123,7 @@ def _validated_record(location: str, record: Any) -> tuple[str, list[str], list[
     unknown = sorted(set(record) - set(LOG_FIELDS))
     if unknown:
         raise TrainingDataError(f"{location}: unknown fields {unknown}; expected {list(LOG_FIELDS)}")
-    query = record.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise TrainingDataError(f"{location}: missing or empty 'query'")
+    query = check_query(record.get("query"), location, TrainingDataError)
     lists = []
     for name in ("shown", "clicked"):
         value = record.get(name)

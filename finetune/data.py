@@ -18,6 +18,8 @@ from typing import Any
 
 from dualsearch.corpora import beir, files, hf
 from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
+from dualsearch.corpora.text import is_blank, text_problem
+from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import TINY_CORPUS
 from dualsearch.errors import CorpusNotFoundError, TrainingDataError
 
@@ -201,18 +203,22 @@ def _validated_row(location: str, record: Mapping[str, Any]) -> tuple[str, str, 
         raise TrainingDataError(
             f"{location}: unknown fields {unknown}; expected 'query', 'document' and optional 'negative'"
         )
-    query = record.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise TrainingDataError(f"{location}: missing or empty 'query'")
+    query = check_query(record.get("query"), location, TrainingDataError)
     document = record.get("document")
     if document is None:
         raise TrainingDataError(f"{location}: query {query[:60]!r} has no positive (field 'document')")
-    if not isinstance(document, str) or not document.strip():
+    problem = text_problem(document)
+    if problem == "is empty":
         raise TrainingDataError(f"{location}: query {query[:60]!r} has an empty 'document'")
+    if problem is not None:
+        raise TrainingDataError(f"{location}: query {query[:60]!r}: the 'document' {problem}")
     negatives = record.get("negative")
     negatives = [] if negatives is None else [negatives] if isinstance(negatives, str) else negatives
-    if not isinstance(negatives, list) or any(not isinstance(n, str) or not n.strip() for n in negatives):
+    if not isinstance(negatives, list) or any(not isinstance(n, str) or is_blank(n) for n in negatives):
         raise TrainingDataError(f"{location}: 'negative' must be a non-empty text or a list of them")
+    for negative in negatives:
+        if text_problem(negative) is not None:
+            raise TrainingDataError(f"{location}: query {query[:60]!r}: a 'negative' {text_problem(negative)}")
     if document in negatives:
         raise TrainingDataError(f"{location}: a 'negative' is the same text as the 'document'")
     return query, document, negatives

@@ -22,6 +22,10 @@ SEED = 0  # training sample and k-means of the index, nprobe calibration sample
 NPROBE_TARGET = 0.99
 CALIBRATION_QUERIES = 256  # sampled documents whose opening words calibrate nprobe
 K = 10  # results per query
+# The most lists (IVF) or the largest search queue (HNSW's efSearch) one search may ask for: FAISS takes
+# a C int, and no index this engine builds has half as many lists. The CLI, the library and the
+# service refuse more.
+MAX_NPROBE = 1 << 20
 # Passages start every this share of the window (1.0: side by side, no overlap). Chosen on SciFact
 # train and NFCorpus dev over 0.5 (bench/hybrid.py, results/hybrid.json): the two tied on dev, and the
 # smaller index broke the tie.

@@ -66,7 +66,7 @@ CASES = [
     (["reindex", "idx", "--corpus", "surrogate-id.jsonl"], "surrogate-id.jsonl:1: document id '\\udc80'"),
     (["reindex", "idx", "--corpus", "other.jsonl"], "--allow-mass-delete"),
     (["reindex", "idx", "--corpus", "empty.jsonl", "--allow-mass-delete"], "corpus empty.jsonl has no documents"),
-    (["add", "idx", "nan.jsonl"], "metadata holds nan, which JSON cannot represent"),
+    (["add", "idx", "nan.jsonl"], "metadata field 'score' holds nan, which JSON cannot represent"),
     (["search", "bad-current", "tea"], "CURRENT is damaged: not text. To recover, rebuild the index"),
     (["search", "edited-manifest", "tea"], "manifest.json does not match the checksum"),
     (["reindex", "edited-manifest", "--corpus", "tiny"], "manifest.json does not match the checksum"),

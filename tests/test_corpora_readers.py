@@ -150,7 +150,9 @@ def test_lone_surrogates_are_bad_records_with_file_and_line(tmp_path, line, mess
 def test_metadata_json_cannot_hold_is_refused(tmp_path, constant):
     path = tmp_path / "c.jsonl"
     path.write_text('{"_id": "a", "text": "fine", "metadata": {"score": [CONSTANT]}}\n'.replace("CONSTANT", constant))
-    with pytest.raises(CorpusError, match=r"c\.jsonl:1: document a: metadata holds .*JSON cannot represent"):
+    with pytest.raises(
+        CorpusError, match=r"c\.jsonl:1: document a: metadata field 'score' holds .*JSON cannot represent"
+    ):
         list(read_corpus(path))
 
 

@@ -63,7 +63,9 @@ def test_unusable_records_are_counted_by_reason_and_a_log_with_none_usable_is_re
     ("record", "message"),
     [
         ({"query": "q", "shown": ["a"], "clicked": ["a"], "user": "u1"}, "unknown fields"),
-        ({"query": " ", "shown": ["a"], "clicked": ["a"]}, "empty 'query'"),
+        ({"query": " ", "shown": ["a"], "clicked": ["a"]}, "empty query"),
+        ({"query": "\u200b\u2060", "shown": ["a"], "clicked": ["a"]}, "empty query"),
+        ({"query": "lone \ud800 surrogate query", "shown": ["a"], "clicked": ["a"]}, "the query is not valid Unicode"),
         ({"query": "q", "shown": "a", "clicked": ["a"]}, "'shown' must be a list"),
         ({"query": "q", "shown": ["a"], "clicked": [1]}, "'clicked' must be a list"),
     ],
@@ -71,6 +73,14 @@ def test_unusable_records_are_counted_by_reason_and_a_log_with_none_usable_is_re
 def test_malformed_records_name_their_line(record, message):
     with pytest.raises(TrainingDataError, match=f"log:1: .*{message}"):
         click_records_to_data(rows(record), DOCUMENTS, "log")
+
+
+def test_l5_a_click_log_query_with_a_lone_surrogate_is_refused_at_once_naming_the_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    fine = json.dumps({"query": "black tea", "shown": ["tea-black"], "clicked": ["tea-black"]})
+    log.write_text(fine + '\n{"query": "lone \\ud800 surrogate query", "shown": ["tea-black"], "clicked": []}\n')
+    with pytest.raises(TrainingDataError, match=r"log\.jsonl:2: the query is not valid Unicode"):
+        read_training_data(log, corpus=TINY_CORPUS_DIR)
 
 
 def test_a_click_log_file_is_recognised_and_needs_its_corpus(tmp_path):

@@ -86,7 +86,12 @@ def test_jsonl_pairs_get_ids_and_negatives(tmp_path):
     "row, message",
     [
         ({"query": "tea?"}, r"pairs.jsonl:1: query 'tea\?' has no positive \(field 'document'\)"),
-        ({"query": " ", "document": "x"}, r"pairs.jsonl:1: missing or empty 'query'"),
+        ({"query": " ", "document": "x"}, r"pairs.jsonl:1: empty query: ' ' shows no text"),
+        ({"query": "\u200b\u2060", "document": "x"}, r"pairs.jsonl:1: empty query: '\\u200b\\u2060' shows no text"),
+        ({"query": "lone \ud800 q", "document": "x"}, r"pairs.jsonl:1: the query is not valid Unicode"),
+        ({"document": "x"}, r"pairs.jsonl:1: the query must be a string, got NoneType"),
+        ({"query": "tea?", "document": "bad \udc80"}, r"pairs.jsonl:1: query 'tea\?': the 'document' is not valid"),
+        ({"query": "tea?", "document": "x", "negative": "bad \ud800"}, r"pairs.jsonl:1: .*a 'negative' is not valid"),
         ({"query": "tea?", "document": ""}, "empty 'document'"),
         ({"query": "tea?", "document": "x", "negative": ["y", ""]}, "'negative' must be a non-empty text"),
         ({"query": "tea?", "document": "x", "negative": "x"}, "same text as the 'document'"),
@@ -98,6 +103,24 @@ def test_bad_pair_records_are_refused_naming_file_and_line(tmp_path, row, messag
     with pytest.raises(TrainingDataError, match=message) as raised:
         load_training_data(path)
     assert isinstance(raised.value, CorpusError)
+
+
+def test_l5_a_query_with_a_lone_surrogate_or_only_zero_width_characters_is_refused_at_once(tmp_path):
+    """Before, both passed the check and the first failed after about 10 s inside pyarrow."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(b'{"query": "fine", "document": "x"}\n{"query": "lone \\ud800 q", "document": "y"}\n')
+    with pytest.raises(TrainingDataError, match=r"pairs\.jsonl:2: the query is not valid Unicode \(a lone surrogate"):
+        load_training_data(path)
+    path.write_text(json.dumps({"query": "\u200b\u200c\u200d", "document": "y"}) + "\n", encoding="utf-8")
+    with pytest.raises(TrainingDataError, match=r"pairs\.jsonl:1: empty query"):
+        load_training_data(path)
+
+
+def test_l5_beir_queries_follow_the_same_rule(tmp_path):
+    queries = [{"_id": "q1", "text": "tea \ud800"}, {"_id": "q2", "text": "coffee"}]
+    beir = write_beir(tmp_path / "beir", "q1\td1\t1\r\nq2\td2\t1\r\n", queries)
+    with pytest.raises(CorpusError, match=r"queries\.jsonl:1: query q1: the query is not valid Unicode"):
+        load_training_data(beir)
 
 
 def test_negative_that_is_a_positive_of_the_same_query_is_refused():

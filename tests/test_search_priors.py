@@ -80,7 +80,7 @@ def test_a_prior_keeps_filters_inside_the_search(searcher):
 def test_bad_priors_are_refused(searcher, corpus, tmp_path):
     with pytest.raises(InvalidInputError, match="no document .* has the prior field 'likes'"):
         searcher.search("tea", prior_field="likes", prior_weight=0.1)
-    with pytest.raises(InvalidInputError, match="at least 0"):
+    with pytest.raises(InvalidInputError, match="prior_weight must be a number between 0 and"):
         searcher.search("tea", prior_weight=-1)
     with pytest.raises(InvalidInputError, match="needs a prior_field"):
         SearchSettings(prior_weight=0.2)

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from dualsearch.corpora.text import lone_surrogate_position
-from dualsearch.defaults import BATCH_SIZE
+from dualsearch.defaults import BATCH_SIZE, MAX_NPROBE
 from dualsearch.errors import InvalidInputError
 
 
@@ -23,6 +23,19 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def nprobe_count(text: str) -> int:
+    """An argparse type: inverted lists to visit (HNSW: the search queue), 1 to :data:`MAX_NPROBE`.
+
+    Example:
+        >>> nprobe_count("16")
+        16
+    """
+    value = positive_int(text)
+    if value > MAX_NPROBE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_NPROBE:,}, got {value}")
     return value
 
 

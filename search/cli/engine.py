@@ -13,6 +13,7 @@ from dualsearch.cli.arguments import (
     add_skip_invalid_argument,
     executor,
     fields,
+    nprobe_count,
     positive_int,
 )
 from dualsearch.cli.lazy_towers import LazyTowers
@@ -145,7 +146,7 @@ def add_search_command(commands) -> None:
     parser.add_argument("query", help="query text")
     parser.add_argument("-k", type=positive_int, default=K, help=f"number of results (default {K})")
     parser.add_argument(
-        "--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)"
+        "--nprobe", type=nprobe_count, default=None, help="inverted lists to visit (default: the index's)"
     )
     add_mode_arguments(parser)
     parser.add_argument(
@@ -280,7 +281,7 @@ def add_evaluate_command(commands) -> None:
     )
     parser.add_argument("--split", default="test", help="qrels split (default test)")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--nprobe", type=positive_int, default=None, help="inverted lists to visit (default: the index's)")
+    how.add_argument("--nprobe", type=nprobe_count, default=None, help="inverted lists to visit (default: the index's)")
     how.add_argument("--exact", action="store_true", help="brute-force search instead of the ANN index")
     add_mode_arguments(parser)
     parser.add_argument(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from dualsearch.defaults import NPROBE_TARGET
+from dualsearch.defaults import MAX_NPROBE, NPROBE_TARGET
 from dualsearch.errors import IndexBuildError, InvalidInputError, SearchFailedError
 from dualsearch.towers.similarity import DEFAULT_SIMILARITY, faiss_metric
 
@@ -134,8 +134,11 @@ def search_parameters(index: faiss.Index, nprobe: int | None, k: int, selector: 
     """Per-call parameters, so FAISS's default nprobe of 1 never applies by accident.
 
     For HNSW indexes the same effort knob sets ``efSearch`` (default 128, at least ``k``).
-    ``selector`` restricts the search to some ids (a metadata filter).
+    ``selector`` restricts the search to some ids (a metadata filter). An ``nprobe`` beyond
+    :data:`~dualsearch.defaults.MAX_NPROBE` is refused (FAISS would overflow its C int).
     """
+    if nprobe is not None and not 1 <= nprobe <= MAX_NPROBE:
+        raise InvalidInputError(f"nprobe must be a whole number between 1 and {MAX_NPROBE:,}, got {nprobe}")
     ivf = ivf_part(index)
     if ivf is not None:
         return faiss.SearchParametersIVF(nprobe=max(1, min(nprobe or 1, ivf.nlist)), sel=selector)

@@ -10,10 +10,12 @@ an SQLite expression index (:mod:`dualsearch.ranking.filters` queries them).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dualsearch.corpora.document import Document
+from dualsearch.errors import InvalidInputError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -61,9 +64,39 @@ class Located:
     passages: list[Span]
 
 
+@functools.lru_cache(maxsize=4096)
 def json_path(field: str) -> str:
-    """The SQLite JSON path of a top-level metadata field (quoted: any characters are safe)."""
-    return '$."' + field.replace('"', '""') + '"'
+    """The SQLite JSON path of a top-level metadata field, whatever characters its name holds.
+
+    SQLite matches a path's label against the key as the stored JSON spells it (``json.dumps``: ``\\``
+    for a backslash, ``\\"`` for a quote, ``\\u0001`` for a control character), and a quoted label ends
+    at the first ``"``. So the label is the key's JSON spelling, quoted unless it holds a ``"`` (then
+    unquoted). Later releases (the JSONB rewrite of 3.45) decode escapes on both sides and take a quote
+    as ``\\u0022`` in a quoted label; each form is tried on a one-key document and the first this SQLite
+    finds is kept (cached per name). A name holding a ``"`` and a ``.`` or ``[`` has no path in the
+    older releases: :class:`InvalidInputError` says so.
+
+    Example:
+        >>> json_path("year"), json_path("p.q")
+        ('$."year"', '$."p.q"')
+    """
+    spelled = json.dumps(field, ensure_ascii=False)[1:-1]  # as DocumentStoreWriter stores the key
+    if '"' in field:
+        forms = ["$." + spelled, '$."' + spelled.replace('\\"', "\\u0022") + '"']
+    else:
+        forms = ['$."' + spelled + '"']
+    probe = json.dumps({field: 1}, ensure_ascii=False)
+    with closing(sqlite3.connect(":memory:")) as connection:
+        for path in forms:
+            try:
+                if connection.execute("SELECT json_extract(?, ?)", (probe, path)).fetchone() == (1,):
+                    return path
+            except sqlite3.OperationalError:  # a form this release does not parse
+                continue
+    raise InvalidInputError(
+        f"the metadata field {field!r} cannot be filtered or boosted on: SQLite {sqlite3.sqlite_version} "
+        "has no JSON path for a name holding both '\"' and '.' or '['"
+    )
 
 
 class DocumentStoreWriter:

@@ -12,12 +12,15 @@ lowers. Like a prior's weight, a boost's is on the scale of the mode's scores (a
 
 from __future__ import annotations
 
-import math
+import reprlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from dualsearch.corpora.metadata import scalar_problem
+from dualsearch.corpora.text import text_problem
 from dualsearch.errors import InvalidInputError
+from dualsearch.ranking.weights import check_weight
 
 Boost = tuple[str, object, float]  # metadata field, value, weight
 
@@ -60,19 +63,27 @@ def parse_boosts(items: Sequence) -> tuple[Boost, ...]:
 
 def check_boosts(boosts: Sequence) -> tuple[Boost, ...]:
     """Boosts as a tuple of ``(field, value, weight)`` tuples (a manifest stores them as lists), checked:
-    the value is a string, number or boolean, the weight a finite number."""
+    the field is text, the value a string, number or boolean a metadata field can hold
+    (:mod:`dualsearch.corpora.metadata`), the weight a number within :data:`~dualsearch.ranking.weights.MAX_WEIGHT`."""
+    if not isinstance(boosts, (list, tuple)):
+        raise InvalidInputError(f"boosts are a list of (field, value, weight), got {type(boosts).__name__}")
     checked = []
     for boost in boosts:
         if not isinstance(boost, (list, tuple)) or len(boost) != 3:
-            raise InvalidInputError(f"a boost is (field, value, weight), got {boost!r}")
+            raise InvalidInputError(f"a boost is (field, value, weight), got {reprlib.repr(boost)}")
         field, value, weight = boost
-        if not isinstance(field, str) or not field:
-            raise InvalidInputError(f"a boost's field must be a non-empty string, got {field!r}")
-        if not isinstance(value, (str, int, float)) or value != value:
-            raise InvalidInputError(f"a boost on {field!r} needs a string, number or boolean, got {value!r}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
-            raise InvalidInputError(f"a boost's weight must be a finite number, got {weight!r}")
-        checked.append((field, value, float(weight)))
+        if text_problem(field) is not None:
+            raise InvalidInputError(f"a boost's field {reprlib.repr(field)} {text_problem(field)}")
+        if isinstance(value, (list, tuple, dict)) or value is None:
+            raise InvalidInputError(
+                f"a boost on {field!r} needs a string, number or boolean, got {reprlib.repr(value)}"
+            )
+        problem = scalar_problem(value)
+        if problem is not None or value != value:  # NaN equals nothing: it would match no document
+            raise InvalidInputError(
+                f"a boost on {field!r} needs a string, number or boolean: its value {problem or 'is NaN'}"
+            )
+        checked.append((field, value, check_weight(weight, "a boost's weight")))
     return tuple(checked)
 
 

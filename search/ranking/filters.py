@@ -15,26 +15,48 @@ documents whenever ``k`` match.
 from __future__ import annotations
 
 import json
+import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
+from dualsearch.corpora.metadata import parse_json, scalar_problem
+from dualsearch.corpora.text import text_problem
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.store import json_path
 
+_INTEGER = re.compile(r"-?\d+")
+
 RANGE_OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+# SQLite refuses an expression tree deeper than 1,000 (each condition is one AND deeper) and more than
+# 32,766 bound values: a filter stays well inside both, with a message instead of a failed query.
+MAX_FILTER_CONDITIONS = 100  # equalities, memberships and range bounds, in all
+MAX_FILTER_VALUES = 10_000  # values compared with, in all (each member of a list counts)
 Filter = Mapping[str, Any]
 
 
 def _scalar(field: str, value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)  # SQLite's json_extract reads JSON true/false as 1/0
-    if isinstance(value, (str, int, float)) and value == value:  # NaN equals nothing
-        return value
-    raise InvalidInputError(f"filter on {field!r}: {value!r} is not a string, number or boolean")
+    """A value a condition compares with: what a metadata field can hold (:mod:`dualsearch.corpora.metadata`),
+    as SQLite's ``json_extract`` gives it back."""
+    if isinstance(value, (list, tuple, Mapping)) or value is None or value != value:  # NaN equals nothing
+        raise InvalidInputError(f"filter on {field!r}: {reprlib.repr(value)} is not a string, number or boolean")
+    problem = scalar_problem(value)
+    if problem is not None:
+        raise InvalidInputError(f"filter on {field!r}: the value {problem}")
+    return int(value) if isinstance(value, bool) else value  # json_extract reads JSON true/false as 1/0
+
+
+def _check_field(field: Any) -> str:
+    """A field name: text a metadata key can be (SQLite cannot bind a lone surrogate)."""
+    problem = text_problem(field)
+    if problem is not None:
+        raise InvalidInputError(f"a filter's field name {reprlib.repr(field)} {problem}")
+    return field
 
 
 def filter_condition(spec: Filter) -> tuple[str, list[Any]]:
-    """SQL condition and parameters selecting the documents that satisfy ``spec``.
+    """SQL condition and parameters selecting the documents that satisfy ``spec``; a filter of more than
+    :data:`MAX_FILTER_CONDITIONS` conditions or :data:`MAX_FILTER_VALUES` values is refused.
 
     Example:
         >>> condition, parameters = filter_condition({"year": {"gte": 2010}, "kind": ["a", "b"]})
@@ -44,30 +66,48 @@ def filter_condition(spec: Filter) -> tuple[str, list[Any]]:
         ['$."year"', 2010, '$."kind"', 'a', 'b']
     """
     if not isinstance(spec, Mapping) or not spec:
-        raise InvalidInputError(f"a filter is a non-empty mapping of metadata fields to conditions, got {spec!r}")
+        raise InvalidInputError(
+            f"a filter is a non-empty mapping of metadata fields to conditions, got {reprlib.repr(spec)}"
+        )
+    _check_size(spec)
     clauses, parameters = [], []
     for field, condition in spec.items():
-        if not isinstance(field, str) or not field:
-            raise InvalidInputError(f"filter field names are non-empty strings, got {field!r}")
+        path = json_path(_check_field(field))
         column = "json_extract(metadata, ?)"
         if isinstance(condition, Mapping):
-            unknown = sorted(set(condition) - set(RANGE_OPERATORS))
+            unknown = sorted(map(str, set(condition) - set(RANGE_OPERATORS)))
             if unknown or not condition:
                 raise InvalidInputError(
-                    f"filter on {field!r}: range operators are {', '.join(RANGE_OPERATORS)}, got {list(condition)}"
+                    f"filter on {field!r}: range operators are {', '.join(RANGE_OPERATORS)}, got {unknown}"
                 )
             for operator, bound in condition.items():
                 clauses.append(f"{column} {RANGE_OPERATORS[operator]} ?")
-                parameters += [json_path(field), _scalar(field, bound)]
+                parameters += [path, _scalar(field, bound)]
         elif isinstance(condition, (list, tuple)):
             if not condition:
                 raise InvalidInputError(f"filter on {field!r}: an empty list matches nothing")
             clauses.append(f"{column} IN ({', '.join('?' * len(condition))})")
-            parameters += [json_path(field), *(_scalar(field, value) for value in condition)]
+            parameters += [path, *(_scalar(field, value) for value in condition)]
         else:
             clauses.append(f"{column} = ?")
-            parameters += [json_path(field), _scalar(field, condition)]
+            parameters += [path, _scalar(field, condition)]
     return " AND ".join(clauses), parameters
+
+
+def _check_size(spec: Filter) -> None:
+    """Refuse a filter of more conditions or values than SQLite is asked to take, before checking any."""
+    conditions = values = 0
+    for condition in spec.values():
+        if isinstance(condition, Mapping):
+            conditions, values = conditions + len(condition), values + len(condition)
+        elif isinstance(condition, (list, tuple)):
+            conditions, values = conditions + 1, values + len(condition)
+        else:
+            conditions, values = conditions + 1, values + 1
+    if conditions > MAX_FILTER_CONDITIONS:
+        raise InvalidInputError(f"a filter of {conditions:,} conditions; at most {MAX_FILTER_CONDITIONS}")
+    if values > MAX_FILTER_VALUES:
+        raise InvalidInputError(f"a filter comparing with {values:,} values; at most {MAX_FILTER_VALUES:,}")
 
 
 def parse_filter_option(text: str) -> dict[str, Any]:
@@ -81,9 +121,9 @@ def parse_filter_option(text: str) -> dict[str, Any]:
     text = text.strip()
     if text.startswith("{"):
         try:
-            return json.loads(text)
+            return parse_json(text)
         except json.JSONDecodeError as error:
-            raise InvalidInputError(f"--filter {text!r} is not valid JSON: {error}") from None
+            raise InvalidInputError(f"--filter {text!r:.60} is not valid JSON: {error}") from None
     for symbol, operator in ((">=", "gte"), ("<=", "lte"), (">", "gt"), ("<", "lt"), ("=", None)):
         field, found, value = text.partition(symbol)
         if found and field.strip():
@@ -94,8 +134,10 @@ def parse_filter_option(text: str) -> dict[str, Any]:
 
 def _option_value(text: str) -> Any:
     try:
-        value = json.loads(text)
+        value = parse_json(text)
     except json.JSONDecodeError:
+        if _INTEGER.fullmatch(text):  # more digits than Python converts: a number all the same, not text
+            raise InvalidInputError(f"the filter value {text[:20]}... holds an integer beyond 64 bits") from None
         return text
     return value if isinstance(value, (int, float, bool, list)) else text
 

@@ -19,6 +19,7 @@ from dualsearch.errors import IndexCorruptError, InvalidInputError
 from dualsearch.index.manifest import MANIFEST_NAME, Manifest
 from dualsearch.ranking.boosts import check_boosts
 from dualsearch.ranking.fusion import FUSIONS
+from dualsearch.ranking.weights import check_weight
 from dualsearch.records import record_from_json
 
 MODES = ("hybrid", "dense", "lexical")
@@ -37,7 +38,8 @@ class SearchSettings:
             prior reorders.
         prior_field: A numeric metadata field whose prior joins every score ("": none); see
             :mod:`dualsearch.ranking.priors`.
-        prior_weight: The prior's weight (0: the prior is off).
+        prior_weight: The prior's weight (0: the prior is off), at most
+            :data:`~dualsearch.ranking.weights.MAX_WEIGHT`, as a boost's weight is.
         boosts: ``(field, value, weight)``: ``weight`` joins the score of every document whose metadata
             ``field`` is ``value`` (:mod:`dualsearch.ranking.boosts`).
 
@@ -65,14 +67,12 @@ class SearchSettings:
             raise InvalidInputError(f"unknown search mode {self.mode!r}; choose from {', '.join(MODES)}")
         if self.fusion not in FUSIONS:
             raise InvalidInputError(f"unknown fusion {self.fusion!r}; choose from {', '.join(FUSIONS)}")
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise InvalidInputError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
+        check_weight(self.dense_weight, "dense_weight", 0.0, 1.0)
         if self.rrf_k < 0 or not 1 <= self.candidates <= MAX_CANDIDATES:
             raise InvalidInputError(
                 f"rrf_k must be >= 0 and candidates in 1-{MAX_CANDIDATES}, got {self.rrf_k}, {self.candidates}"
             )
-        if not 0.0 <= self.prior_weight < float("inf"):
-            raise InvalidInputError(f"prior_weight must be a number of at least 0, got {self.prior_weight}")
+        check_weight(self.prior_weight, "prior_weight", 0.0)
         if self.prior_weight and not self.prior_field:
             raise InvalidInputError("a prior_weight needs a prior_field (the metadata field to rank with)")
 
@@ -91,8 +91,13 @@ class SearchSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "search settings") -> SearchSettings:
-        """Settings from a JSON object (a manifest's ``search``, a model's file); an unknown key is an error."""
-        return record_from_json(cls, values, source, InvalidInputError, check_types=False)
+        """Settings from a JSON object (a manifest's ``search``, a model's file); an unknown key or a value
+        out of range is an error naming ``source``."""
+        try:
+            return record_from_json(cls, values, source, InvalidInputError, check_types=False)
+        except InvalidInputError as error:
+            message = str(error)
+            raise InvalidInputError(message if message.startswith(str(source)) else f"{source}: {message}") from None
 
 
 def index_search_settings(manifest: Manifest, version_dir: Path) -> SearchSettings:

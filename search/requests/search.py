@@ -11,16 +11,18 @@ index has on the page.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dualsearch.corpora.text_checks import check_query
-from dualsearch.defaults import K
-from dualsearch.errors import InvalidInputError
+from dualsearch.defaults import MAX_NPROBE, K
+from dualsearch.errors import InvalidInputError, SearchFailedError
 from dualsearch.ranking.boosts import parse_boosts
-from dualsearch.ranking.filters import merge_filters, parse_filter_option
+from dualsearch.ranking.filters import filter_condition, merge_filters, parse_filter_option
+from dualsearch.ranking.weights import check_weight
 from dualsearch.read.searcher import Searcher, SearchResult
 from dualsearch.requests.snippets import matched_text, query_terms, snippet
 
@@ -103,7 +105,7 @@ class SearchRequest:
             k=check_k(k) if limits else _whole_number(k, "k", 1),
             nprobe=check_nprobe(nprobe),
             mode=mode or None,
-            filter=parse_filter_text(filter),
+            filter=checked_filter(filter),
             explain=bool(explain),
             ranking=ranking_overrides(fusion, dense_weight, prior_weight, boosts),
             single=single,
@@ -150,11 +152,11 @@ def _whole_number(value, name: str, low: int, high: int | None = None) -> int:
     """Sliders and JSON clients send 10, 10.0 or "10"; accept whole numbers in [low, high]."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a whole number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
+        raise InvalidInputError(f"{name} must be a whole number, got {value!r:.40}") from None
     if not number.is_integer() or number < low or (high is not None and number > high):
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidInputError(f"{name} must be a whole number {bounds}, got {value!r}")
+        raise InvalidInputError(f"{name} must be a whole number {bounds}, got {value!r:.40}")
     return int(number)
 
 
@@ -192,8 +194,27 @@ def check_k(k) -> int:
 
 
 def check_nprobe(nprobe) -> int:
-    """``nprobe`` as a whole number, 0 (or None) meaning the index's calibrated default."""
-    return 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0)
+    """``nprobe`` as a whole number up to :data:`~dualsearch.defaults.MAX_NPROBE`, 0 (or None) meaning the
+    index's calibrated default."""
+    return 0 if nprobe is None else _whole_number(nprobe, "nprobe", 0, MAX_NPROBE)
+
+
+def checked_filter(text: str | dict | None) -> dict | None:
+    """A filter as :func:`parse_filter_text` reads it, its conditions checked now (values, size) rather
+    than when an index runs it.
+
+    Example:
+        >>> checked_filter("kind=function; year>=2010")
+        {'kind': 'function', 'year': {'gte': 2010}}
+        >>> checked_filter({f"field{number}": 1 for number in range(101)})
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: a filter of 101 conditions; at most 100
+    """
+    spec = parse_filter_text(text)
+    if spec is not None:
+        filter_condition(spec)
+    return spec
 
 
 def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=None) -> dict:
@@ -201,7 +222,8 @@ def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=
     ``--prior-weight`` and ``--boost`` make them; None (or absent) keeps the index's. ``boosts`` is a list
     of ``FIELD=VALUE:W`` texts or ``[field, value, weight]`` triples and replaces the index's boosts (an
     empty list turns them off). The values are checked when the search combines them with the index's
-    settings (:class:`~dualsearch.ranking.settings.SearchSettings`).
+    settings (:class:`~dualsearch.ranking.settings.SearchSettings`); the weights are also checked here,
+    against the one bound of :mod:`dualsearch.ranking.weights`, so a bad one is refused before any work.
 
     Example:
         >>> ranking_overrides(dense_weight=0.7, boosts=["kind=function:0.1"])
@@ -212,11 +234,11 @@ def ranking_overrides(fusion=None, dense_weight=None, prior_weight=None, boosts=
         dualsearch.errors.InvalidInputError: boosts must be a list of FIELD=VALUE:W texts, got 'kind'
     """
     if boosts is not None and not isinstance(boosts, (list, tuple)):
-        raise InvalidInputError(f"boosts must be a list of FIELD=VALUE:W texts, got {boosts!r}")
+        raise InvalidInputError(f"boosts must be a list of FIELD=VALUE:W texts, got {boosts!r:.60}")
     overrides = {
         "fusion": fusion or None,
-        "dense_weight": dense_weight,
-        "prior_weight": prior_weight,
+        "dense_weight": None if dense_weight is None else check_weight(dense_weight, "dense_weight", 0.0, 1.0),
+        "prior_weight": None if prior_weight is None else check_weight(prior_weight, "prior_weight", 0.0),
         "boosts": None if boosts is None else parse_boosts(boosts),
     }
     return {name: value for name, value in overrides.items() if value is not None}
@@ -276,6 +298,8 @@ def search_record(searcher: Searcher, request: SearchRequest, found: Answer) -> 
     is a :func:`result_record`.
     """
     queries = request.queries
+    for results in found.results:
+        _check_finite(results)
     explanations = found.explanations or [[None] * len(results) for results in found.results]
     answers = [
         {"query": text, "results": [result_record(result, text, why) for result, why in zip(results, explained)]}
@@ -288,6 +312,16 @@ def search_record(searcher: Searcher, request: SearchRequest, found: Answer) -> 
         "seconds": round(found.seconds, 6),
     }
     return head | answers[0] if request.single else head | {"answers": answers}
+
+
+def _check_finite(results: list[SearchResult]) -> None:
+    """Refuse to answer with a score JSON cannot carry (``Infinity``, ``NaN`` are not JSON): the bounds on
+    weights keep every score finite, so one that is not is a fault of ours, said plainly."""
+    for result in results:
+        for name in ("score", "dense_score", "lexical_score", "prior", "boost"):
+            value = getattr(result, name)
+            if value is not None and not math.isfinite(value):
+                raise SearchFailedError(f"the {name.replace('_', ' ')} of {result.doc_id!r} is {value}, not a number")
 
 
 def search_all(searchers: Mapping[str, Searcher], request: SearchRequest) -> list[IndexSearch]:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
 
 from dualsearch.corpora.document import Document
+from dualsearch.corpora.metadata import parse_json
 from dualsearch.corpora.records import FieldNames, validated_documents
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.read.live_index import LiveIndex
@@ -75,11 +76,11 @@ def parse_documents(body: bytes) -> list[Document]:
         raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
     try:
         if stripped.startswith("["):
-            records = json.loads(stripped)
+            records = parse_json(stripped)
             located = [(f"record {number}", record) for number, record in enumerate(records, 1)]
         else:
             lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-            located = [(f"line {number}", json.loads(line)) for number, line in lines]
+            located = [(f"line {number}", parse_json(line)) for number, line in lines]
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"the body is not JSON or JSON lines: {error}") from None
     for where, record in located:
