@@ -1,0 +1,99 @@
+"""The HTTP service against hostile or careless clients (issue #37): bodies sent before a token is
+shown or never finished, Host headers of DNS rebinding, tokens no client can send, odd ids and
+bodies, costly explanations, and the OpenAPI pages. The real server on 127.0.0.1 and a random port,
+over an index of the tiny corpus built with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from dualsearch.corpora.sources import read_corpus
+from dualsearch.errors import InvalidInputError
+from dualsearch.read.live_index import LiveIndex
+from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_EXPLAINED_RESULTS, MAX_K, SearchRequest
+from dualsearch.service.app import ServiceSettings, create_app
+from dualsearch.service.auth import read_token
+from dualsearch.service.server import Server
+from dualsearch.testing import FakeEncoder
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+DECLARED_BODY = 15 * 1024 * 1024 + 1  # as the issue's attack: 15 MiB declared, never all sent
+
+
+def serve(index_dir, token=TOKEN, **settings):
+    live = LiveIndex(index_dir, lambda manifest: FakeEncoder(), check_seconds=0.1)
+    server = Server(create_app(live, ServiceSettings(token=token, **settings)), "127.0.0.1", 0, token).start()
+    return live, server
+
+
+@pytest.fixture
+def running(tiny_index):
+    """A server over the tiny index with every setting at its default: (client, server)."""
+    live, server = serve(tiny_index)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client, server
+    server.stop()
+    live.close()
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()["error"]
+    assert body["status"] == status and body["code"] and body["message"]
+    return body
+
+
+def raw_exchange(port: int, request: bytes, seconds: float = 5.0) -> bytes:
+    """Send ``request`` as it is (headers, and whatever part of a body) and read what comes back until
+    the server closes the connection or ``seconds`` pass without a byte."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as connection:
+        connection.sendall(request)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except TimeoutError:
+            pass
+    return received
+
+
+def status_of(response: bytes) -> int | None:
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", response)
+    return int(match.group(1)) if match else None
+
+
+def head(method: str, path: str, port: int, *headers: str, length: int = DECLARED_BODY) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {length}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# L2: explanations cost a document-tower pass each, so a request may ask for a bounded number
+
+
+def test_l2_explain_is_bounded_in_queries_times_k():
+    assert MAX_EXPLAINED_RESULTS >= MAX_K  # one query may always be explained in full
+    assert SearchRequest.checked("tea", k=MAX_K, explain=True).explain
+    assert SearchRequest.checked(["tea"] * MAX_BATCH_QUERIES, k=MAX_K).k == MAX_K  # unexplained: no new bound
+    with pytest.raises(InvalidInputError, match=f"at most {MAX_EXPLAINED_RESULTS} results"):
+        SearchRequest.checked(["tea"] * MAX_BATCH_QUERIES, k=MAX_K, explain=True)
+    with pytest.raises(InvalidInputError, match="2 queries x k=101"):  # the CLI's unbounded k too
+        SearchRequest.checked(["tea", "mint"], k=101, explain=True, limits=False)
+
+
+def test_l2_the_service_answers_400_with_the_limit(running):
+    client, _ = running
+    queries = ["tea"] * 2
+    k = MAX_EXPLAINED_RESULTS // 2 + 1
+    body = error_of(client.post("/search", json={"query": queries, "k": k, "explain": True}), 400)
+    assert body["code"] == "invalid_input" and str(MAX_EXPLAINED_RESULTS) in body["message"]
+    assert client.post("/search", json={"query": queries, "k": k}).status_code == 200
