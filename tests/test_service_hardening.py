@@ -5,17 +5,12 @@ over an index of the tiny corpus built with the fake encoder."""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
-import threading
-import time
-from urllib.parse import quote
 
 import httpx
 import pytest
 
-from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_EXPLAINED_RESULTS, MAX_K, SearchRequest
@@ -75,6 +70,40 @@ def status_of(response: bytes) -> int | None:
 def head(method: str, path: str, port: int, *headers: str, length: int = DECLARED_BODY) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {length}", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# L11: a token that no HTTP client can send is refused at start-up
+
+
+@pytest.mark.parametrize(
+    ("token", "words"),
+    [
+        ("é" * 20, "'é' (U+00E9)"),
+        ("first-line-0123456789\nsecond-line-0123456789", "2 lines"),
+        ("with a space 0123456789", "' ' (U+0020)"),
+    ],
+)
+def test_l11_a_token_no_client_can_send_is_refused(tmp_path, monkeypatch, token, words):
+    path = tmp_path / "token"
+    path.write_text(token + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match=re.escape(words)):
+        read_token(path)
+    monkeypatch.setenv("DUALSEARCH_TOKEN", token)
+    with pytest.raises(InvalidInputError, match=re.escape(words)):
+        read_token(None)
+
+
+def test_l11_the_cli_says_so_in_one_line_and_serves_nothing(tiny_index, tmp_path, capsys, monkeypatch):
+    from dualsearch.cli import main
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("the server must not start with such a token")
+
+    monkeypatch.setattr("dualsearch.service.server.Server", no_server)
+    (tmp_path / "token").write_text("ééééééééééééééééééé\n", encoding="utf-8")
+    assert main(["serve", str(tiny_index), "--port", "0", "--token-file", str(tmp_path / "token")]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("dualsearch: error: the token in") and error.count("\n") == 1
 
 
 # L2: explanations cost a document-tower pass each, so a request may ask for a bounded number

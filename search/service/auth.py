@@ -17,6 +17,7 @@ from dualsearch.service.errors import ServiceError
 TOKEN_VARIABLE = "DUALSEARCH_TOKEN"
 MIN_TOKEN_CHARS = 16
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dualsearch"'}
+_TOKEN_EXAMPLE = 'for example: python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +39,7 @@ def read_token(token_file: str | Path | None) -> str | None:
     """The token from ``token_file``, else from ``$DUALSEARCH_TOKEN``, else None.
 
     Raises:
-        InvalidInputError: the file cannot be read, or the token is shorter than 16 characters.
+        InvalidInputError: the file cannot be read, or the token cannot serve (:func:`token_problem`).
     """
     if token_file is not None:
         try:
@@ -51,12 +52,36 @@ def read_token(token_file: str | Path | None) -> str | None:
         source = f"${TOKEN_VARIABLE}"
         if not token:
             return None
-    if len(token) < MIN_TOKEN_CHARS:
-        raise InvalidInputError(
-            f"the token in {source} has {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-            '(for example: python -c "import secrets; print(secrets.token_urlsafe(32))")'
-        )
+    problem = token_problem(token)
+    if problem is not None:
+        raise InvalidInputError(f"the token in {source} {problem} ({_TOKEN_EXAMPLE})")
     return token
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot serve as a bearer token, or None: it is shorter than 16 characters, or it
+    holds a character that an HTTP client cannot send in ``Authorization: Bearer ...`` (a line break,
+    a space, anything beyond visible ASCII). Such a token would never match, so every write (and every
+    read off loopback) would fail with 403 while the server looked healthy.
+
+    Example:
+        >>> token_problem("0123456789abcdef") is None
+        True
+        >>> token_problem("naïve-token-0123456789")
+        "holds 'ï' (U+00EF) at character 3; a token is visible ASCII: letters, digits and punctuation"
+    """
+    lines = token.splitlines()
+    if len(lines) > 1:
+        return f"runs over {len(lines)} lines; a token is one line"
+    for position, character in enumerate(token, 1):
+        if not "!" <= character <= "~":
+            return (
+                f"holds {character!r} (U+{ord(character):04X}) at character {position}; "
+                "a token is visible ASCII: letters, digits and punctuation"
+            )
+    if len(token) < MIN_TOKEN_CHARS:
+        return f"has {len(token)} characters; use at least {MIN_TOKEN_CHARS}"
+    return None
 
 
 def check_bind(host: str, token: str | None) -> None:
