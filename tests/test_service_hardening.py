@@ -5,12 +5,16 @@ over an index of the tiny corpus built with the fake encoder."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import threading
+from urllib.parse import quote
 
 import httpx
 import pytest
 
+from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_EXPLAINED_RESULTS, MAX_K, SearchRequest
@@ -72,6 +76,37 @@ def head(method: str, path: str, port: int, *headers: str, length: int = DECLARE
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+# L17: a large body is parsed off the event loop
+
+
+def test_l17_parsing_a_posted_body_leaves_the_event_loop_free(tiny_index, monkeypatch):
+    import dualsearch.service.app as service_app
+
+    parsing, release = threading.Event(), threading.Event()
+
+    def slow_parse(body: bytes):
+        parsing.set()
+        release.wait(10)
+        raise InvalidInputError("refused after a slow parse")
+
+    monkeypatch.setattr(service_app, "parse_documents", slow_parse)
+    live, server = serve(tiny_index)
+    answers = []
+    posting = threading.Thread(
+        target=lambda: answers.append(httpx.post(f"{server.url}/documents", content=b"[]", headers=AUTH, timeout=30))
+    )
+    try:
+        posting.start()
+        assert parsing.wait(10)
+        assert httpx.get(f"{server.url}/health", timeout=3).status_code == 200  # while the parse runs
+    finally:
+        release.set()
+        posting.join()
+        server.stop()
+        live.close()
+    assert answers[0].status_code == 400
+
+
 # L11: a token that no HTTP client can send is refused at start-up
 
 
@@ -104,6 +139,57 @@ def test_l11_the_cli_says_so_in_one_line_and_serves_nothing(tiny_index, tmp_path
     assert main(["serve", str(tiny_index), "--port", "0", "--token-file", str(tmp_path / "token")]) == 1
     error = capsys.readouterr().err
     assert error.startswith("dualsearch: error: the token in") and error.count("\n") == 1
+
+
+# L10: the body parser takes what the CLI's JSON-lines reader takes, and one pretty-printed object
+
+
+def jsonl(*records: dict) -> str:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        jsonl({"id": "ls", "text": "one\u2028two"}, {"id": "nel", "text": "three\u0085four"}),
+        "\ufeff" + jsonl({"id": "bom", "text": "after a byte order mark"}),
+        jsonl({"id": "crlf", "text": "windows line ends"}).replace("\n", "\r\n"),
+    ],
+    ids=["line-separators-in-strings", "byte-order-mark", "crlf"],
+)
+def test_l10_json_lines_the_cli_reads_are_accepted(running, tmp_path, body):
+    client, _ = running
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(body.encode("utf-8"))
+    expected = {document.id: document.text for document in read_corpus(str(corpus))}
+    headers = AUTH | {"content-type": "application/x-ndjson"}
+    added = client.post("/documents", content=body.encode("utf-8"), headers=headers)
+    assert added.status_code == 200, added.text
+    assert added.json()["added"] == len(expected)
+    for doc_id, text in expected.items():
+        assert client.get("/documents/" + quote(doc_id, safe="")).json()["text"] == text
+
+
+def test_l10_one_pretty_printed_object_is_one_document(running):
+    client, _ = running
+    body = json.dumps({"id": "pretty", "title": "Pretty", "text": "printed over\nseveral lines"}, indent=2)
+    added = client.post("/documents", content=body, headers=AUTH | {"content-type": "application/json"})
+    assert added.status_code == 200, added.text
+    assert client.get("/documents/pretty").json()["text"] == "printed over\nseveral lines"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"id": "a", "text": "x"}\n{"id": "b", "text": ', "line 2"),
+        (b'[{"id": "a", "text": "x"}', "not JSON"),
+        (b'"just a string"', "JSON object"),
+        (b"\xef\xbb\xbf", "no documents"),
+    ],
+)
+def test_l10_broken_bodies_are_still_400_saying_where(running, body, words):
+    client, _ = running
+    assert words.lower() in error_of(client.post("/documents", content=body, headers=AUTH), 400)["message"].lower()
 
 
 # L2: explanations cost a document-tower pass each, so a request may ask for a bounded number

@@ -64,28 +64,51 @@ def search_response(searcher: Searcher, request: SearchRequest) -> dict:
 
 
 def parse_documents(body: bytes) -> list[Document]:
-    """Documents from a request body: a JSON list of records, one JSON object, or JSON lines. Records
-    take the corpus fields (``id`` or ``_id``, ``title``, ``text``, anything else as metadata)."""
+    """Documents from a request body: a JSON list of records, one JSON object (pretty-printed or not),
+    or JSON lines read as ``dualsearch add`` reads a ``.jsonl`` file (a byte order mark first is
+    skipped; a line ends at ``\\n`` alone, so U+2028 or U+0085 inside a string is text). Records take
+    the corpus fields (``id`` or ``_id``, ``title``, ``text``, anything else as metadata)."""
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise InvalidInputError(f"the body is not UTF-8 (byte {error.start})") from None
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
-    try:
-        if stripped.startswith("["):
-            records = json.loads(stripped)
-            located = [(f"record {number}", record) for number, record in enumerate(records, 1)]
-        else:
-            lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-            located = [(f"line {number}", json.loads(line)) for number, line in lines]
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"the body is not JSON or JSON lines: {error}") from None
+    located = _json_records(text)
     for where, record in located:
         if not isinstance(record, dict):
             raise InvalidInputError(f"{where}: a record is a JSON object, got {type(record).__name__}")
     return list(validated_documents(located, FieldNames()))
+
+
+def _json_records(text: str) -> list[tuple[str, Any]]:
+    """(where, record) pairs: the body as one JSON value (a list of records, or one record), else, when
+    more follows a first whole value, as JSON lines."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":
+            raise InvalidInputError(
+                f"the body is not JSON or JSON lines: {error.msg} at line {error.lineno}, column {error.colno}"
+            ) from None
+        return _json_lines(text)
+    if isinstance(value, list):
+        return [(f"record {number}", record) for number, record in enumerate(value, 1)]
+    return [("record 1", value)]
+
+
+def _json_lines(text: str) -> list[tuple[str, Any]]:
+    located = []
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits at U+2028, U+0085
+        if not line.strip():
+            continue
+        try:
+            located.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(
+                f"line {number} of the body is not JSON: {error.msg} at column {error.colno}"
+            ) from None
+    return located
 
 
 def report_record(report) -> dict:
@@ -220,7 +243,8 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     )
     async def post_documents(request: Request) -> dict:
         """Add documents, replacing any with the same id (JSON list of records, or JSON lines)."""
-        documents = parse_documents(await request.body())
+        # parsed in the pool: 16 MiB of records on the event loop stalled every request, /health too
+        documents = await run_in_threadpool(parse_documents, await request.body())
         return await run_in_threadpool(_add, documents)
 
     def _add(documents: list[Document]) -> dict:
