@@ -141,6 +141,19 @@ def test_l11_the_cli_says_so_in_one_line_and_serves_nothing(tiny_index, tmp_path
     assert error.startswith("dualsearch: error: the token in") and error.count("\n") == 1
 
 
+# L7: every id a write accepts can be fetched and deleted through the routes
+
+
+@pytest.mark.parametrize("doc_id", ["new\nline", "carriage\rreturn", "tab\tid", "line\u2028separator", "a/b?c#d %41"])
+def test_l7_an_id_that_can_be_added_can_be_fetched_and_deleted(running, doc_id):
+    client, _ = running
+    assert client.post("/documents", json=[{"id": doc_id, "text": "an odd id"}], headers=AUTH).json()["added"] == 1
+    path = "/documents/" + quote(doc_id, safe="")
+    assert client.get(path).json()["id"] == doc_id
+    assert client.delete(path, headers=AUTH).json()["deleted"] == 1
+    assert error_of(client.get(path), 404)["code"] == "unknown_document"
+
+
 # L10: the body parser takes what the CLI's JSON-lines reader takes, and one pretty-printed object
 
 

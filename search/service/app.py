@@ -135,9 +135,11 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
     from starlette.concurrency import run_in_threadpool
+    from starlette.convertors import register_url_convertor
     from starlette.exceptions import HTTPException
 
     settings = settings or ServiceSettings()
+    register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
 
     @contextlib.asynccontextmanager
@@ -219,7 +221,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
             )
         )
 
-    @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
+    @app.get("/documents/{doc_id:document_id}", dependencies=[Depends(reader)])
     def get_document(doc_id: str) -> dict:
         """A stored document: id, title, text, metadata."""
         with live.lease() as searcher:
@@ -254,7 +256,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         live.refresh()
         return report_record(report)
 
-    @app.delete("/documents/{doc_id:path}", dependencies=[Depends(writer)])
+    @app.delete("/documents/{doc_id:document_id}", dependencies=[Depends(writer)])
     def delete_document(doc_id: str) -> dict:
         """Remove one document."""
         from dualsearch.write.reindex import delete_documents
@@ -330,6 +332,18 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     app.add_middleware(_Measured, stats=stats)
     app.state.live, app.state.stats = live, stats
     return app
+
+
+def _document_id_convertor():
+    """The path parameter of ``/documents/{id}``: any text, as a document id is any non-blank text
+    (:func:`dualsearch.corpora.text.text_problem`). Starlette's ``path`` stops at a newline (its regex is
+    ``.*``), so an id holding one could be added but never fetched or deleted."""
+    from starlette.convertors import PathConvertor
+
+    class DocumentIdConvertor(PathConvertor):
+        regex = "(?s:.*)"  # "." matches a newline too
+
+    return DocumentIdConvertor()
 
 
 class _Measured:
