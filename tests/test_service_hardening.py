@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import threading
+import time
 from urllib.parse import quote
 
 import httpx
@@ -74,6 +75,123 @@ def status_of(response: bytes) -> int | None:
 def head(method: str, path: str, port: int, *headers: str, length: int = DECLARED_BODY) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {length}", *headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# M1: bodies are read only after the token is checked, only by the routes that read them, and in time
+
+
+def test_m1_a_write_without_the_token_is_refused_before_its_body_arrives(running):
+    _, server = running
+    started = time.monotonic()
+    answer = raw_exchange(server.port, head("POST", "/documents", server.port, "Content-Type: application/json"))
+    assert status_of(answer) == 401 and b'"unauthorized"' in answer
+    assert time.monotonic() - started < 4  # answered, not waiting for 15 MiB that never come
+    assert b"connection: close" in answer.lower()  # and the rest of the body is not read either
+
+
+def test_m1_a_search_body_waits_for_the_token_when_reads_need_it(tiny_index):
+    live, server = serve(tiny_index, reads_need_token=True)
+    try:
+        answer = raw_exchange(server.port, head("POST", "/search", server.port, "Content-Type: application/json"))
+        assert status_of(answer) == 401  # FastAPI itself reads a declared body before the route's checks
+    finally:
+        server.stop()
+        live.close()
+
+
+def test_m1_a_route_that_takes_no_body_answers_without_reading_one(running):
+    _, server = running
+    answer = raw_exchange(server.port, head("GET", "/health", server.port))
+    assert status_of(answer) == 200 and b'"status":"ok"' in answer
+
+
+def test_m1_a_body_slower_than_the_limit_is_408_and_the_connection_closed(tiny_index):
+    live, server = serve(tiny_index, body_seconds=0.5)
+    try:
+        started = time.monotonic()
+        request = head("POST", "/documents", server.port, f"Authorization: Bearer {TOKEN}", length=1000)
+        answer = raw_exchange(server.port, request + b'[{"id": "sl', seconds=5)
+        assert status_of(answer) == 408 and b'"body_timeout"' in answer
+        assert time.monotonic() - started < 4
+        assert httpx.get(f"{server.url}/health").json()["version"] == "v000001"  # nothing written
+    finally:
+        server.stop()
+        live.close()
+
+
+# M2: on loopback, the Host header must name this machine (DNS rebinding)
+
+
+@pytest.mark.parametrize("route", ["/search?q=tea&k=1", "/documents/tea-green", "/stats", "/health", "/docs"])
+def test_m2_a_foreign_host_header_is_refused_on_loopback(running, route):
+    client, server = running
+    body = error_of(client.get(route, headers={"Host": f"attacker.example.com:{server.port}"}), 400)
+    assert body["code"] == "untrusted_host" and "attacker.example.com" in body["message"]
+
+
+def test_m2_the_names_of_this_machine_with_its_port_are_accepted(running):
+    client, server = running
+    for name in ("127.0.0.1", "localhost", "LocalHost", "[::1]"):
+        assert client.get("/health", headers={"Host": f"{name}:{server.port}"}).status_code == 200, name
+    for host in (f"localhost:{server.port + 1}", "localhost", f"localhost.:{server.port}", f"127.0.0.2:{server.port}"):
+        assert error_of(client.get("/health", headers={"Host": host}), 400)["code"] == "untrusted_host", host
+    no_host = raw_exchange(server.port, b"GET /health HTTP/1.0\r\n\r\n")
+    assert status_of(no_host) == 400 and b"untrusted_host" in no_host
+
+
+def test_m2_beyond_loopback_any_host_is_served_because_every_read_needs_the_token(tiny_index):
+    assert ServiceSettings.for_bind("127.0.0.1", TOKEN).check_host is True
+    beyond = ServiceSettings.for_bind("0.0.0.0", TOKEN)
+    assert beyond.check_host is False and beyond.reads_need_token is True
+    live, server = serve(tiny_index, check_host=False, reads_need_token=True)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            foreign = {"Host": "search.example.com"}  # a DNS name or a proxy's Host: the operator's choice
+            assert client.get("/search", params={"q": "tea"}, headers=foreign | AUTH).status_code == 200
+            error_of(client.get("/search", params={"q": "tea"}, headers=foreign), 401)  # what a rebinding page gets
+    finally:
+        server.stop()
+        live.close()
+
+
+# L16: the OpenAPI description says which routes need the token; /docs loads nothing from elsewhere
+
+
+def test_l16_openapi_declares_the_bearer_token_on_the_routes_that_need_it(running):
+    client, _ = running
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert [(s["type"], s["scheme"]) for s in schemes.values()] == [("http", "bearer")]
+    (name,) = schemes
+    assert spec["paths"]["/documents"]["post"]["security"] == [{name: []}]
+    assert spec["paths"]["/documents/{doc_id}"]["delete"]["security"] == [{name: []}]
+    assert "security" not in spec["paths"]["/search"]["get"]  # reads are open on loopback
+
+
+def test_l16_the_docs_page_loads_its_script_from_this_server(running):
+    client, _ = running
+    html = client.get("/docs").text
+    assert not re.search(r"https?://", html), "the docs page must work offline and run no third-party script"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert '"validatorUrl": null' in html  # Swagger UI would send the description's URL to its validator
+    error_of(client.get("/redoc"), 404)  # ReDoc's page would fetch its vendor's logo
+
+
+def test_l16_the_docs_need_the_token_when_reads_do(tiny_index):
+    live, server = serve(tiny_index, reads_need_token=True)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            for page in ("/docs", "/openapi.json"):
+                error_of(client.get(page), 401)
+                assert client.get(page, headers=AUTH).status_code == 200, page
+            spec = client.get("/openapi.json", headers=AUTH).json()
+            assert spec["paths"]["/search"]["get"]["security"]
+    finally:
+        server.stop()
+        live.close()
 
 
 # L17: a large body is parsed off the event loop

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dualsearch.errors import InvalidInputError
+from dualsearch.service.asgi import first_header, send_error
 from dualsearch.service.errors import ServiceError
 
 TOKEN_VARIABLE = "DUALSEARCH_TOKEN"
@@ -107,3 +110,39 @@ def check_authorization(header: str | None, token: str | None, action: str) -> N
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise ServiceError(403, "forbidden", "the bearer token is not valid")
+
+
+@dataclass(frozen=True)
+class TokenRequired:
+    """What a route asks of a request: the server's token, for ``action`` ("reading", "changing the index")."""
+
+    token: str | None
+    action: str
+
+    def check(self, authorization: str | None) -> None:
+        """Raise the 401 or 403 of :func:`check_authorization` unless ``authorization`` carries the token."""
+        check_authorization(authorization, self.token, self.action)
+
+
+class TokenGate:
+    """ASGI middleware: a request to a route that needs the token (``required(scope)``, None for the
+    others) is answered 401 or 403 before a byte of its body is read, and its connection closed.
+
+    FastAPI reads a route's declared body before it runs the route's dependencies, so without this a
+    client without the token could make the server hold a body of up to the size limit on every
+    connection it opens. The route's own dependency checks the token again (it stays guarded however
+    the app is served).
+    """
+
+    def __init__(self, app, required: Callable[[dict], TokenRequired | None]) -> None:
+        self.app, self.required = app, required
+
+    async def __call__(self, scope, receive, send) -> None:
+        required = self.required(scope) if scope["type"] == "http" else None
+        if required is not None:
+            try:
+                required.check(first_header(scope, b"authorization"))
+            except ServiceError as refusal:
+                await send_error(send, refusal, close=True)
+                return
+        await self.app(scope, receive, send)
