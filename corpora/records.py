@@ -8,11 +8,13 @@ location.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dualsearch.corpora.counts import count_problem, count_rule
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.text import is_blank, text_problem
 from dualsearch.errors import CorpusError
@@ -23,15 +25,23 @@ InvalidHandler = Callable[[CorpusError], None]
 
 @dataclass(frozen=True)
 class FieldNames:
-    """Which record fields hold the id, title and text.
+    """Which record fields hold the id, title and text, and which metadata fields are counts.
 
     ``id=None`` accepts BEIR's ``_id`` and falls back to ``id``. Fields other than these three are
-    kept as metadata (a ``metadata`` field holding a mapping is merged in).
+    kept as metadata (a ``metadata`` field holding a mapping is merged in). A ``counts`` field (an
+    index's prior field) holds a non-negative number or nothing (:mod:`dualsearch.corpora.counts`).
     """
 
     id: str | None = None
     title: str = "title"
     text: str = "text"
+    counts: tuple[str, ...] = ()
+
+    def with_count(self, field: str | None) -> FieldNames:
+        """These fields, with ``field`` (if any) checked as a count too."""
+        if not field or field in self.counts:
+            return self
+        return dataclasses.replace(self, counts=(*self.counts, field))
 
     def __post_init__(self) -> None:
         for name in (self.title, self.text) + ((self.id,) if self.id is not None else ()):
@@ -72,7 +82,18 @@ def to_document(record: Mapping[str, Any], fields: FieldNames, location: str) ->
     metadata = dict(record["metadata"]) if isinstance(record.get("metadata"), Mapping) else {}
     used = {id_key, fields.title, fields.text, "metadata"}
     metadata.update({key: value for key, value in record.items() if key not in used and value is not None})
-    return Document(id=doc_id, title=title, text=text, metadata=_json_safe(metadata, f"{location}: document {doc_id}"))
+    metadata = _json_safe(metadata, f"{location}: document {doc_id}")
+    document = Document(id=doc_id, title=title, text=text, metadata=metadata)
+    check_counts(document, fields.counts, location)
+    return document
+
+
+def check_counts(document: Document, counts: Iterable[str], location: str) -> None:
+    """Refuse a document whose count field (an index's prior field) holds anything but a count."""
+    for field in counts:
+        problem = count_problem(document.metadata.get(field))
+        if problem is not None:
+            raise CorpusError(f"{location}: document {document.id}: {count_rule(field)}; {problem}")
 
 
 def _document_id(record: Mapping[str, Any], fields: FieldNames, location: str) -> tuple[str | None, str]:

@@ -46,6 +46,7 @@ _EXPORTS = {
     "FinetuneConfig": "dualsearch.finetune.config",
     "DualsearchError": "dualsearch.errors",
     "InvalidInputError": "dualsearch.errors",
+    "UnknownDocumentError": "dualsearch.errors",
     "CorpusError": "dualsearch.errors",
     "CorpusNotFoundError": "dualsearch.errors",
     "TrainingDataError": "dualsearch.errors",
@@ -55,6 +56,7 @@ _EXPORTS = {
     "IndexCorruptError": "dualsearch.errors",
     "IndexLockedError": "dualsearch.errors",
     "IndexNotWritableError": "dualsearch.errors",
+    "DiskFullError": "dualsearch.errors",
     "SearchFailedError": "dualsearch.errors",
     "ModelError": "dualsearch.errors",
     "MissingDependencyError": "dualsearch.errors",
@@ -85,6 +87,7 @@ __all__ = [
     "FinetuneConfig",
     "DualsearchError",
     "InvalidInputError",
+    "UnknownDocumentError",
     "CorpusError",
     "CorpusNotFoundError",
     "TrainingDataError",
@@ -94,6 +97,7 @@ __all__ = [
     "IndexCorruptError",
     "IndexLockedError",
     "IndexNotWritableError",
+    "DiskFullError",
     "SearchFailedError",
     "ModelError",
     "MissingDependencyError",
@@ -120,6 +124,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from dualsearch.errors import (
         CorpusError,
         CorpusNotFoundError,
+        DiskFullError,
         DualsearchError,
         IndexBuildError,
         IndexCorruptError,
@@ -132,6 +137,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
         ModelError,
         SearchFailedError,
         TrainingDataError,
+        UnknownDocumentError,
     )
     from dualsearch.finetune.config import FinetuneConfig
     from dualsearch.finetune.train import finetune

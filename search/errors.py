@@ -24,6 +24,13 @@ class InvalidInputError(DualsearchError, ValueError):
     """An argument is out of range or malformed (an empty query, ``k < 1``, an unknown option)."""
 
 
+class UnknownDocumentError(InvalidInputError, KeyError):
+    """A document id the index does not hold (for a delete): the service answers 404."""
+
+    def __str__(self) -> str:  # KeyError's own quotes the message
+        return str(self.args[0]) if self.args else ""
+
+
 class CorpusError(DualsearchError, ValueError):
     """A corpus record is unusable. The message names the source and the line or record."""
 
@@ -77,6 +84,36 @@ class ModelError(DualsearchError, ValueError):
 
 class IndexLockedError(DualsearchError, RuntimeError):
     """Another process is writing to the index; the message names it."""
+
+
+class DiskFullError(DualsearchError, OSError):
+    """The disk (or the user's quota) filled up while a version was being written; nothing was
+    published. The message names what was being written and the version still live."""
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True for the ways a full disk reaches us: the system's ``OSError`` (ENOSPC, EDQUOT), SQLite's
+    "database or disk is full" and FAISS's ``RuntimeError`` quoting the system's message.
+
+    Example:
+        >>> import errno
+        >>> is_disk_full(OSError(errno.ENOSPC, "No space left on device")), is_disk_full(OSError("other"))
+        (True, False)
+        >>> is_disk_full(RuntimeError("write error in x/index.faiss: 7541 != 49152 (No space left on device)"))
+        True
+    """
+    import errno
+    import sqlite3
+
+    if isinstance(error, DiskFullError):
+        return True
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, sqlite3.OperationalError):  # SQLITE_FULL; its message is all Python < 3.11 gives
+        return "disk is full" in str(error)
+    if isinstance(error, RuntimeError):  # FAISS's C++ I/O errors quote strerror(errno)
+        return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
+    return False
 
 
 class MissingDependencyError(DualsearchError, ImportError):

@@ -19,6 +19,7 @@ from dualsearch.towers.backends import load_encoder
 from dualsearch.towers.export import MIN_COSINE, export_towers
 from dualsearch.towers.exported import CALIBRATED_BACKENDS, GRAPH_FILE, TOWER_FILE, OnnxEncoder
 from dualsearch.write.build import build_index
+from tests.helpers import edit_manifest, make_legacy
 
 pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
 
@@ -226,6 +227,12 @@ def test_a_query_tower_not_the_index_s_falls_back_to_pytorch(torch_built_index, 
     [tower] = (index_dir / "towers").iterdir()
     config = json.loads((tower / TOWER_FILE).read_text())
     (tower / TOWER_FILE).write_text(json.dumps({**config, "source_weights_sha256": "0" * 64}))
+    with caplog.at_level(logging.WARNING), Searcher.open(index_dir) as searcher:
+        assert not isinstance(searcher.encoder, OnnxEncoder)
+    assert "tower.json does not match its checksum" in caplog.text  # the manifest records the tower's files
+    make_legacy(index_dir)  # as an index written before those checksums: the tower's own record decides
+    edit_manifest(index_dir, query_tower_files={})
+    caplog.clear()
     with caplog.at_level(logging.WARNING), Searcher.open(index_dir) as searcher:
         assert not isinstance(searcher.encoder, OnnxEncoder)
     assert "is not the index's" in caplog.text

@@ -3,7 +3,12 @@ builds give one clear error and leave nothing behind."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
 import os
+import re
+import socket
 
 import pytest
 
@@ -13,6 +18,7 @@ from dualsearch.errors import (
     CorpusError,
     IndexBuildError,
     IndexCorruptError,
+    IndexLockedError,
     IndexNotWritableError,
     InvalidInputError,
 )
@@ -20,6 +26,7 @@ from dualsearch.index import layout
 from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
+from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
 from tests.helpers import edit_manifest, make_legacy
 
@@ -152,3 +159,100 @@ def test_an_index_path_that_is_not_utf8_is_refused_before_any_work(tmp_path, fak
     with pytest.raises(InvalidInputError, match=r"the index path .*idx-\\xff' is not valid UTF-8"):
         build_index(read_corpus("tiny"), target, fake_encoder)
     assert not target.exists()
+
+
+DAMAGED_LOCK_RECORDS = {
+    "a list": b"[1]",
+    "random bytes": bytes(range(200, 250)),
+    "a pid that is no number": json.dumps({"pid": "abc", "host": socket.gethostname()}).encode(),
+    "a pid past any int": json.dumps({"pid": 10**30, "host": socket.gethostname()}).encode(),
+}
+
+
+@pytest.mark.parametrize("record", list(DAMAGED_LOCK_RECORDS.values()), ids=list(DAMAGED_LOCK_RECORDS))
+def test_l13_a_damaged_lock_record_is_stale_and_overwritten(tiny_index, fake_encoder, record, caplog):
+    (tiny_index / ".lock").write_bytes(record)
+    with caplog.at_level(logging.WARNING):
+        report = delete_documents(tiny_index, ["tea-green"], fake_encoder)  # takes the lock
+    assert report.deleted == 1
+    assert "unreadable" in caplog.text and str(tiny_index / ".lock") in caplog.text
+
+
+@pytest.mark.parametrize("record", list(DAMAGED_LOCK_RECORDS.values()), ids=list(DAMAGED_LOCK_RECORDS))
+def test_l13_a_busy_lock_with_a_damaged_record_still_names_the_lock(tiny_index, record):
+    path = tiny_index / ".lock"
+    with open(path, "a+b") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a writer that has not written its record yet
+        path.write_bytes(record)
+        with pytest.raises(IndexLockedError, match="is being written by another process"):
+            with IndexLock(tiny_index):
+                pass
+
+
+def edit_manifest_and_its_checksum(index_dir, **changes):
+    """A hand edit of the manifest whose editor also recomputed its checksum in CURRENT."""
+    edit_manifest(index_dir, **changes)
+    pointer = index_dir / layout.CURRENT_NAME
+    name = pointer.read_text().split()[0]
+    sha256 = layout.file_checksum(index_dir / name / "manifest.json")["sha256"]
+    pointer.write_text(f"{name} {sha256}\n")
+
+
+def _manifest_of(index_dir) -> dict:
+    return json.loads((layout.current_version_dir(index_dir) / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (lambda m: {"dimension": 7}, "dimension 7"),
+        (lambda m: {"document_count": 999}, "document_count 999"),
+        (lambda m: {"document_count": 20}, "holds 26 documents"),
+        (lambda m: {"search": {**m["search"], "mode": "fuzzy"}}, "unknown search mode 'fuzzy'"),
+        (lambda m: {"default_nprobe": -3}, "default_nprobe -3"),
+        (lambda m: {"nlist": 10**9}, "nlist 1000000000"),
+        (lambda m: {"search": {**m["search"], "candidates": 10**12}}, "candidates"),
+        (lambda m: {"factory": "HNSW32"}, "factory 'HNSW32'"),
+        (lambda m: {"metric": "l2"}, "metric 'l2'"),
+        (lambda m: {"on_disk": True}, "on_disk"),
+        (lambda m: {"passages": {**m["passages"], "window": 0}}, "passages.window 0"),
+        (lambda m: {"lexical": {**m["lexical"], "k1": "x"}}, "lexical.k1 'x'"),
+    ],
+    ids=[
+        "dimension",
+        "document_count",
+        "document_count below the store's",
+        "mode",
+        "nprobe",
+        "nlist",
+        "candidates",
+        "factory",
+        "metric",
+        "on_disk",
+        "window",
+        "k1",
+    ],
+)
+def test_l15_manifest_values_are_checked_against_each_other_and_the_files(tiny_index, fake_encoder, changes, message):
+    edit_manifest_and_its_checksum(tiny_index, **changes(_manifest_of(tiny_index)))
+    named = rf"manifest\.json.*{re.escape(message)}|{re.escape(message)}.*manifest\.json"
+    with pytest.raises(IndexCorruptError, match=named):
+        with Searcher.open(tiny_index, encoder=fake_encoder) as searcher:
+            searcher.search("green tea", k=1)
+    with pytest.raises(IndexCorruptError, match=named):
+        reindex(tiny_index, "tiny", fake_encoder)
+
+
+def test_l15_a_query_tower_hash_matching_no_saved_tower_is_not_called_an_old_index(tiny_index, caplog):
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.index.query_tower import open_light_encoder
+
+    saved = tiny_index / "towers" / f"query-onnx-{'a' * 32}"
+    saved.mkdir(parents=True)
+    (saved / "tower.json").write_text("{}")
+    edit_manifest_and_its_checksum(tiny_index, query_weights_sha256="0" * 64)
+    manifest = Manifest.read(layout.current_version_dir(tiny_index))
+    with caplog.at_level(logging.WARNING):
+        assert open_light_encoder(tiny_index, manifest) is None
+    assert "built before" not in caplog.text
+    assert "none is the query tower its manifest names" in caplog.text and "000000000000" in caplog.text

@@ -84,12 +84,16 @@ def test_bad_priors_are_refused(searcher, corpus, tmp_path):
         searcher.search("tea", prior_weight=-1)
     with pytest.raises(InvalidInputError, match="needs a prior_field"):
         SearchSettings(prior_weight=0.2)
-    words = tmp_path / "words.jsonl"
+
+
+def test_a_query_naming_a_field_that_holds_no_counts_ranks_those_documents_with_prior_0(tmp_path, caplog):
+    words = tmp_path / "words.jsonl"  # "views" is no prior field of this index: nothing checked it
     words.write_text(json.dumps({"_id": "a", "text": "tea", "views": "many"}) + "\n")
     build_index(read_corpus(words), tmp_path / "index", FakeEncoder())
     with Searcher.open(tmp_path / "index", encoder=FakeEncoder()) as opened:
-        with pytest.raises(InvalidInputError, match="must hold non-negative numbers; found 'many'"):
-            opened.search("tea", prior_field="views", prior_weight=0.1)
+        (result,) = opened.search("tea", prior_field="views", prior_weight=0.1)
+    assert result.prior == 0.0
+    assert "1 documents hold something else (first: 'many')" in caplog.text
 
 
 def test_the_cli_records_the_prior_in_the_manifest_and_search_can_override_it(corpus, tmp_path, capsys, monkeypatch):

@@ -79,7 +79,10 @@ def _run_serve(args) -> int:
         return BatchingEncoder(encoder) if args.micro_batching else encoder
 
     index_dir = resolve_index_dir(args.index_dir, show_progress=True)
-    live = LiveIndex(index_dir, load_encoder)
+    checked = _refuse_what_can_never_be_served(index_dir, load_encoder if args.model else None)
+    log_fatal_signals()
+    # --model fixes the towers; without it the server follows the index's (a reindex --model moves them)
+    live = LiveIndex(index_dir, lambda manifest: checked or load_encoder(manifest), follow_towers=not args.model)
     settings = ServiceSettings.for_bind(args.host, token)
     server = Server(create_app(live, settings), args.host, args.port, token)
     served = str(index_dir) if live.available else f"{index_dir}: no index yet (503 until one is published)"
@@ -92,3 +95,44 @@ def _run_serve(args) -> int:
     finally:
         live.close()
     return 0
+
+
+def _refuse_what_can_never_be_served(index_dir, load_encoder):
+    """Stop at start, rather than answer 503 for ever, on a path no publish can make an index (a file, a
+    directory of other files), and on ``--model`` towers the index was not built for: the towers are
+    fixed for the server's life. A directory that does not exist yet, or is empty, waits for a publish.
+    Returns the ``--model`` towers once checked (None when there was nothing to check them against)."""
+    from pathlib import Path
+
+    from dualsearch.errors import IndexNotFoundError
+    from dualsearch.index import layout
+    from dualsearch.index.manifest import Manifest
+    from dualsearch.read.searcher import check_towers
+
+    index_dir = Path(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexNotFoundError(f"{index_dir} is a file, not an index directory")
+    if layout.holds_something_else(index_dir):
+        raise IndexNotFoundError(
+            f"{index_dir} is not a dualsearch index and holds other files: no index can be published there. "
+            "Serve an index directory, or a new or empty one to wait for a first publish"
+        )
+    if load_encoder is not None and layout.is_index_dir(index_dir):
+        manifest = Manifest.read(layout.current_version_dir(index_dir))
+        encoder = load_encoder(manifest)
+        check_towers(manifest, encoder, index_dir)
+        return encoder
+    return None
+
+
+def log_fatal_signals() -> None:
+    """Print every thread's Python stack on stderr if the process dies of a fatal signal. A published
+    file changed in place under its memory map (``index.ivfdata``, ``vectors.f32``) kills the server by
+    SIGBUS, which no exception handler sees: this leaves ``Fatal Python error: Bus error`` and the
+    search that touched it in the log instead of nothing."""
+    import faulthandler
+    import sys
+
+    stream = sys.__stderr__  # the process's own stderr, wherever sys.stderr was pointed since
+    if stream is not None:
+        faulthandler.enable(file=stream, all_threads=True)

@@ -29,15 +29,22 @@ from pathlib import Path
 
 from dualsearch.atomic import fsync_path, publish_directory
 from dualsearch.corpora.text import lone_surrogate_position
-from dualsearch.errors import IndexCorruptError, IndexNotFoundError, IndexNotWritableError, InvalidInputError
+from dualsearch.errors import (
+    DiskFullError,
+    DualsearchError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexNotWritableError,
+    InvalidInputError,
+    is_disk_full,
+)
 from dualsearch.index.failpoints import failpoint
-from dualsearch.index.manifest import MANIFEST_NAME
+from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, STORE_FILE, VECTORS_FILE
 
 logger = logging.getLogger(__name__)
 
 CURRENT_NAME = "CURRENT"
-INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
-IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
+# INDEX_FILE, STORE_FILE, VECTORS_FILE and IVFDATA_FILE are defined by the manifest, which checks them
 _VERSION = re.compile(r"^v(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
@@ -96,15 +103,43 @@ def check_writable(index_dir: Path) -> None:
         raise InvalidInputError(f"the index path {os.fsencode(index_dir)!r} is not valid UTF-8")
     if index_dir.exists() and not index_dir.is_dir():
         raise InvalidInputError(f"{index_dir} exists and is not a directory")
-    if index_dir.is_dir() and not is_index_dir(index_dir):
-        foreign = [p.name for p in index_dir.iterdir() if not p.name.startswith(_OWN_NAMES)]
-        if foreign:
-            raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
+    if holds_something_else(index_dir):
+        raise InvalidInputError(f"{index_dir} is not empty and not a dualsearch index; refusing to write into it")
 
 
-def not_writable(path: Path, error: OSError) -> IndexNotWritableError:
-    """The one-line error for a directory or file a writer cannot create (read-only, under a file)."""
+def holds_something_else(path: Path) -> bool:
+    """True for a directory that is not an index and holds more than a first build leaves behind: no
+    index can be written there."""
+    if not path.is_dir() or is_index_dir(path):
+        return False
+    return any(not entry.name.startswith(_OWN_NAMES) for entry in path.iterdir())
+
+
+def not_writable(path: Path, error: OSError) -> IndexNotWritableError | DiskFullError:
+    """The one-line error for a directory or file a writer cannot create (read-only, under a file, or
+    on a full disk)."""
+    if is_disk_full(error):
+        return disk_full(path.parent, error, path)
     return IndexNotWritableError(f"cannot write to {path}: {error.strerror or error}")
+
+
+def disk_full(index_dir: Path, error: BaseException, writing: Path) -> DiskFullError:
+    """The one-line error for a write to ``index_dir`` that found the disk full: what was being written
+    (the file the system names, else ``writing``) and the version still live, read from CURRENT now."""
+    target = getattr(error, "filename", None) or writing
+    live = live_version_name(index_dir)
+    kept = f"the live version {live} is unchanged" if live else "no version was published"
+    return DiskFullError(
+        f"no space left on device writing {target}; {kept} (a new version needs free space beside the live one)"
+    )
+
+
+def live_version_name(index_dir: Path) -> str | None:
+    """The name CURRENT gives the live version, or None when there is none (or it cannot be read)."""
+    try:
+        return _read_pointer(Path(index_dir) / CURRENT_NAME)[0]
+    except (DualsearchError, OSError):
+        return None
 
 
 @contextmanager
@@ -153,13 +188,27 @@ def file_checksum(path: Path, chunk_bytes: int = 1 << 22) -> dict[str, int | str
 REQUIRED_FILES = (INDEX_FILE, STORE_FILE, VECTORS_FILE)  # a manifest that lists fewer is not checking them
 
 
+def tree_checksums(root: Path, directory: Path) -> dict[str, dict[str, int | str]]:
+    """The checksum of every file under ``directory``, by path relative to ``root``."""
+    return {
+        path.relative_to(root).as_posix(): file_checksum(path)
+        for path in sorted(Path(directory).rglob("*"))
+        if path.is_file()
+    }
+
+
 def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -> None:
     """Refuse a version whose files are missing, truncated or (with ``full``) altered."""
     unlisted = [name for name in REQUIRED_FILES if name not in files]
     if unlisted:
         raise IndexCorruptError(f"{version_dir / MANIFEST_NAME} lists no checksum for {', '.join(unlisted)}")
+    verify_listed_files(version_dir, files, full)
+
+
+def verify_listed_files(root: Path, files: dict[str, dict], full: bool = True) -> None:
+    """Refuse files (paths relative to ``root``) missing, truncated or (with ``full``) altered."""
     for name, expected in sorted(files.items()):
-        path = version_dir / name
+        path = root / name
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
         size = path.stat().st_size
@@ -169,6 +218,29 @@ def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -
             )
         if full and file_checksum(path)["sha256"] != expected.get("sha256"):
             raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
+
+
+MAPPED_FILES = (VECTORS_FILE, IVFDATA_FILE)  # read through memory maps while a version is searched
+
+
+def check_mapped_files(version_dir: Path, files: dict[str, dict]) -> None:
+    """Refuse to search an open version whose memory-mapped files changed size since it was published.
+
+    Touching a mapped page past the end of a truncated file kills the process (SIGBUS, which no handler
+    sees); this stat before each search turns the usual case into one error. Not covered: a change
+    between this check and the search, and a change that keeps the size (it alters results instead).
+    """
+    for name in MAPPED_FILES:
+        expected = files.get(name, {}).get("bytes")
+        try:
+            size = (version_dir / name).stat().st_size
+        except FileNotFoundError:  # none, or removed after a newer publish: the mapping keeps it whole
+            continue
+        if expected is not None and size != expected:
+            raise IndexCorruptError(
+                f"{version_dir / name} has {size} bytes, the manifest says {expected}: it was changed in place "
+                "while being searched (published files must never be)"
+            )
 
 
 def publish(index_dir: str | Path, build_dir: Path) -> Path:

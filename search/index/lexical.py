@@ -37,7 +37,7 @@ SETTINGS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stopw
 _TOKENIZE_CHUNK = 4096
 
 
-def _stemmer():
+def make_stemmer():
     import Stemmer
 
     return Stemmer.Stemmer(SETTINGS["stemmer"]).stemWords
@@ -53,7 +53,7 @@ def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
     bm25s = import_bm25s()
 
     return bm25s.tokenize(
-        texts, stopwords=SETTINGS["stopwords"], stemmer=stemmer or _stemmer(), return_ids=False, show_progress=False
+        texts, stopwords=SETTINGS["stopwords"], stemmer=stemmer or make_stemmer(), return_ids=False, show_progress=False
     )
 
 
@@ -74,7 +74,7 @@ class LexicalIndex:
         """Index ``texts`` (row i = document row i), tokenised a chunk at a time."""
         bm25s = import_bm25s()
 
-        stemmer, vocabulary, ids = _stemmer(), {}, []
+        stemmer, vocabulary, ids = make_stemmer(), {}, []
         batch: list[str] = []
         for text in texts:
             batch.append(text)
@@ -127,7 +127,7 @@ class LexicalIndex:
             retriever = bm25s.BM25.load(str(target), mmap=True, show_progress=False, verbosity=0)
         except (OSError, ValueError, KeyError) as error:
             raise IndexCorruptError(f"{target}: the BM25 index cannot be read ({error})") from None
-        return cls(retriever, _stemmer())
+        return cls(retriever, make_stemmer())
 
 
 def _token_ids(token_lists: list[list[str]], vocabulary: dict[str, int]) -> list[list[int]]:

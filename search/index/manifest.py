@@ -1,4 +1,11 @@
-"""``manifest.json``: what an index version is, what built it, and checksums of its files."""
+"""``manifest.json``: what an index version is, what built it, and checksums of its files.
+
+Reading a manifest checks its values, not only their types: each against the others and against the
+sizes it records for its files (:meth:`Manifest.read`); opening a version then checks it against the
+files themselves (:meth:`Manifest.check_opened`). An edit that keeps the manifest valid JSON (and
+whose editor recomputed its checksum in ``CURRENT``) is refused there, naming the manifest, instead
+of failing later in FAISS or NumPy, or silently changing results.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +20,14 @@ from typing import Any
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
 from dualsearch.records import read_json_record
 from dualsearch.towers.contract import TowerIdentity
+from dualsearch.towers.similarity import METRICS
 
 FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
 MANIFEST_NAME = "manifest.json"
+INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
+IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
+FLOAT32_BYTES = 4
+MAX_NPROBE = 2**31 - 1  # FAISS takes nprobe and efSearch as C ints
 _LEGACY_FIELDS = ("next_row_id",)
 
 
@@ -55,6 +67,9 @@ class Manifest:
     query_backend: str = "torch"
     document_backend: str = "torch"
     on_disk: bool = False  # IVF lists in index.ivfdata, memory-mapped at search time (dualsearch.index.ondisk)
+    # checksums of every file of the index's saved query tower (dualsearch.index.query_tower), by path
+    # relative to the index directory; empty in manifests written before they were recorded
+    query_tower_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.
@@ -100,9 +115,111 @@ class Manifest:
                 )
 
         missing = f"index version {directory} has no {MANIFEST_NAME}"
-        return read_json_record(
+        manifest = read_json_record(
             cls, directory / MANIFEST_NAME, IndexCorruptError, missing, _LEGACY_FIELDS, check_format
         )
+        problem = manifest.value_problem()
+        if problem is not None:
+            raise IndexCorruptError(f"{directory / MANIFEST_NAME} is damaged or edited: {problem}")
+        return manifest
+
+    def value_problem(self) -> str | None:
+        """What is wrong with this manifest's values, seen together (their types are checked on read),
+        or None.
+
+        Example:
+            >>> files, passages = {VECTORS_FILE: {"bytes": 3 * 4 * 4}}, {"window": 8, "stride": 8}
+            >>> flat = dict(factory="Flat", nlist=0, default_nprobe=0, passage_count=3, passages=passages)
+            >>> Manifest("m", "ab", [], 4, document_count=3, corpus="c", files=files, **flat).value_problem() is None
+            True
+            >>> Manifest("m", "ab", [], 7, document_count=3, corpus="c", files=files, **flat).value_problem()
+            'dimension 7 and passage_count 3 call for 84 bytes of vectors; vectors.f32 has 48'
+        """
+        for check in (self._counts_problem, self._index_problem, self._settings_problem):
+            problem = check()
+            if problem is not None:
+                return problem
+        return None
+
+    def check_opened(self, directory: Path, passage_counts, index=None) -> None:
+        """Refuse a version whose files disagree with this manifest: ``passage_counts`` are the store's
+        (passages of each document, :meth:`~dualsearch.index.store.DocumentStoreReader.passage_counts`),
+        ``index`` the FAISS index read from it (optional)."""
+        problem = self._store_problem(passage_counts) or (self._faiss_problem(index) if index is not None else None)
+        if problem is not None:
+            raise IndexCorruptError(f"{directory / MANIFEST_NAME} is damaged or edited: {problem}")
+
+    def _store_problem(self, passage_counts) -> str | None:
+        documents, passages = len(passage_counts), int(sum(passage_counts))
+        if (documents, passages) != (self.document_count, self.passage_count):
+            return (
+                f"document_count {self.document_count} and passage_count {self.passage_count}, but {STORE_FILE} "
+                f"holds {documents} documents of {passages} passages"
+            )
+        return None
+
+    def _faiss_problem(self, index) -> str | None:
+        import faiss
+
+        from dualsearch.index.ann import ivf_part
+
+        ivf = ivf_part(index)
+        metric = {faiss.METRIC_INNER_PRODUCT: "inner_product", faiss.METRIC_L2: "l2"}.get(index.metric_type)
+        found = (index.d, index.ntotal, metric, ivf.nlist if ivf is not None else 0)
+        if found != (self.dimension, self.passage_count, self.metric, self.nlist):
+            recorded = (self.dimension, self.passage_count, self.metric, self.nlist)
+            return f"(dimension, vectors, metric, nlist) {recorded}, but {INDEX_FILE} holds {found}"
+        return None
+
+    def _counts_problem(self) -> str | None:
+        if self.dimension < 1 or self.document_count < 1:
+            return f"dimension {self.dimension} and document_count {self.document_count} must be at least 1"
+        if self.passage_count < self.document_count:
+            return f"passage_count {self.passage_count} is below document_count {self.document_count}"
+        expected = self.passage_count * self.dimension * FLOAT32_BYTES
+        recorded = self.files.get(VECTORS_FILE, {}).get("bytes")
+        if recorded is not None and recorded != expected:
+            return (
+                f"dimension {self.dimension} and passage_count {self.passage_count} call for {expected} bytes of "
+                f"vectors; {VECTORS_FILE} has {recorded}"
+            )
+        return None
+
+    def _index_problem(self) -> str | None:
+        ivf = "IVF" in self.factory
+        if ivf and not 1 <= self.nlist <= self.passage_count:
+            return (
+                f"nlist {self.nlist} is not between 1 and the {self.passage_count} vectors of factory {self.factory!r}"
+            )
+        if not ivf and self.nlist != 0:
+            return f"factory {self.factory!r} has no inverted lists, yet nlist {self.nlist}"
+        if not 0 <= self.default_nprobe <= (self.nlist if ivf else 0):
+            return f"default_nprobe {self.default_nprobe} is not between 0 and nlist {self.nlist}"
+        if METRICS.get(self.similarity) != self.metric:
+            return f"metric {self.metric!r} is not the one of similarity {self.similarity!r}"
+        if self.on_disk != (IVFDATA_FILE in self.files) or (self.on_disk and not ivf):
+            return f"on_disk {self.on_disk} does not fit factory {self.factory!r} and the files listed"
+        return None
+
+    def _settings_problem(self) -> str | None:
+        window, stride = self.passages.get("window"), self.passages.get("stride")
+        if not _is_count(window, 1) or not _is_count(stride, 1) or stride > window:
+            return f"passages.window {window!r} and stride {stride!r} must be whole numbers, 1 <= stride <= window"
+        if self.passages.get("max_passages") is not None and not _is_count(self.passages["max_passages"], 1):
+            return f"passages.max_passages {self.passages['max_passages']!r} must be a whole number of at least 1"
+        for name in ("k1", "b"):
+            value = self.lexical.get(name)
+            if name in self.lexical and (not _is_number(value) or value < 0):
+                return f"lexical.{name} {value!r} must be a number of at least 0"
+        return None
+
+
+def _is_count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
 
 
 def library_versions() -> dict[str, str]:

@@ -3,9 +3,12 @@
 Every index build and re-index saves the query tower that built the index as an ONNX graph in
 ``DIR/towers/query-<backend>-<weights sha256>/`` (:mod:`dualsearch.towers.exported`): fp32 when the index
 was built by PyTorch towers (its vectors equal PyTorch's within 1e-4 cosine), or a copy of the ONNX
-query tower that built it. :func:`index_encoder` serves it, after checking that the graph is the
-one recorded at export and came from the query tower the manifest names; documents (adding, explaining
-a document side) still go through the full towers, loaded on first need.
+query tower that built it. The manifest of each version records the checksum of every file of the
+tower (``query_tower_files``), so :func:`index_encoder` serves it only after checking those files (a
+truncated or edited ``tokenizer.json`` or ``tower.json`` too), that the graph is the one recorded at
+export, and that it came from the query tower the manifest names; otherwise it says why and searches
+through PyTorch. An index written before the checksums were recorded is served unchecked. Documents
+(adding, explaining a document side) still go through the full towers, loaded on first need.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import shutil
 from pathlib import Path
 
 from dualsearch.defaults import BATCH_SIZE
-from dualsearch.errors import DualsearchError, IndexMismatchError
+from dualsearch.errors import DualsearchError, IndexCorruptError, IndexMismatchError
+from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
 from dualsearch.towers.contract import Encoder, TowerIdentity
 from dualsearch.towers.exported import EXPORTED_BACKENDS, TOWER_FILE, OnnxEncoder, OnnxTower
@@ -30,8 +34,9 @@ def light_tower_dir(index_dir: Path, backend: str, query_weights_sha256: str) ->
     return Path(index_dir) / TOWERS_DIR / f"query-{backend}-{query_weights_sha256[:32]}"
 
 
-def save_query_tower(index_dir: str | Path, encoder: Encoder) -> Path | None:
-    """Save ``encoder``'s query tower in ``index_dir`` for the light path, unless it is there already.
+def save_query_tower(index_dir: str | Path, encoder: Encoder, recorded: dict | None = None) -> Path | None:
+    """Save ``encoder``'s query tower in ``index_dir`` for the light path, unless it is there already
+    and intact by the checksums ``recorded`` in the live version's manifest (``query_tower_files``).
 
     Returns its directory, or None when the towers cannot be exported (a test double, no onnx): the
     index is complete without it, and searches then load PyTorch.
@@ -43,7 +48,11 @@ def save_query_tower(index_dir: str | Path, encoder: Encoder) -> Path | None:
     backend = identity.query_backend if identity.query_backend in EXPORTED_BACKENDS else "onnx"
     target = light_tower_dir(Path(index_dir), backend, identity.tower_sha256("query"))
     if (target / TOWER_FILE).is_file():
-        return target
+        problem = tower_files_problem(Path(index_dir), target, recorded or {})
+        if problem is None:
+            return target
+        logger.warning("saving the query tower of %s again: %s", index_dir, problem)
+        shutil.rmtree(target, ignore_errors=True)
     try:
         export(target)
     except (DualsearchError, OSError, RuntimeError) as error:  # torch's exporter raises RuntimeError
@@ -59,6 +68,18 @@ def _remove_old_towers(current: Path) -> None:
     )
     for path in others[: max(0, len(others) - (KEEP_TOWERS - 1))]:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def tower_files_problem(index_dir: Path, tower_dir: Path, recorded: dict[str, dict]) -> str | None:
+    """What is wrong with the files of ``tower_dir`` by the checksums ``recorded`` for them (paths
+    relative to ``index_dir``), or None (also when none are recorded: a tower saved before they were)."""
+    prefix = tower_dir.relative_to(index_dir).as_posix() + "/"
+    own = {name: checksum for name, checksum in recorded.items() if name.startswith(prefix)}
+    try:
+        layout.verify_listed_files(index_dir, own)
+    except IndexCorruptError as error:
+        return str(error).removesuffix(f". {IndexCorruptError.RECOVERY}")
+    return None
 
 
 def find_light_tower(index_dir: str | Path, manifest: Manifest) -> Path | None:
@@ -94,12 +115,26 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: in
 
     found = find_light_tower(index_dir, manifest)
     if found is None:
+        saved = sorted(path.name for path in (Path(index_dir) / TOWERS_DIR).glob("query-*"))
+        if manifest.query_weights_sha256 and saved:  # towers saved, none of them this manifest's
+            logger.warning(
+                "%s holds ONNX query towers (%s), but none is the query tower its manifest names (sha256 %s); "
+                "searching through PyTorch",
+                index_dir,
+                ", ".join(saved),
+                manifest.query_weights_sha256[:32],
+            )
+            return None
         logger.warning(
             "%s has no ONNX query tower (it was built before dualsearch saved one); searching through PyTorch, "
             "which takes seconds to load. `dualsearch reindex %s --corpus CORPUS` adds it",
             index_dir,
             index_dir,
         )
+        return None
+    problem = tower_files_problem(Path(index_dir), found, manifest.query_tower_files)
+    if problem is not None:
+        logger.warning("cannot use the ONNX query tower of %s (%s); searching through PyTorch", index_dir, problem)
         return None
     try:
         runtime_modules()
@@ -109,6 +144,14 @@ def open_light_encoder(index_dir: str | Path, manifest: Manifest, batch_size: in
         return None
     if tower.config.source_weights_sha256 != manifest.query_weights_sha256:
         logger.warning("the ONNX query tower in %s is not the index's; searching through PyTorch", found)
+        return None
+    if tower.config.dimension != manifest.dimension:  # a tower.json edited in an index without checksums
+        logger.warning(
+            "the ONNX query tower in %s gives %d-d vectors, the index holds %d-d ones; searching through PyTorch",
+            found,
+            tower.config.dimension,
+            manifest.dimension,
+        )
         return None
     identity = TowerIdentity(
         manifest.model,

@@ -11,32 +11,43 @@ ranking score becomes ``score + weight * prior``. The score's scale depends on t
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
-from dualsearch.errors import InvalidInputError
+from dualsearch.corpora.counts import count_problem, count_rule
+
+logger = logging.getLogger(__name__)
 
 
 def prior_scores(values: Sequence, field: str) -> np.ndarray:
     """Each document's prior in [0, 1] from its ``field`` values (None: no value, prior 0): (n,) float32.
 
+    Writes refuse a value that is not a count (:mod:`dualsearch.corpora.counts`); one stored by a
+    release that did not check counts 0, with a warning, so that one bad document never fails the
+    index's every search.
+
     Example:
         >>> prior_scores([0, 9, None, 99], "views").round(3).tolist()
         [0.0, 0.5, 0.0, 1.0]
-        >>> prior_scores(["many"], "views")
-        Traceback (most recent call last):
-        ...
-        dualsearch.errors.InvalidInputError: the prior field 'views' must hold non-negative numbers; found 'many'
+        >>> prior_scores(["many", 9], "views").round(3).tolist()
+        [0.0, 1.0]
     """
     numbers = np.zeros(len(values), np.float64)
+    bad = []
     for row, value in enumerate(values):
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
-            raise InvalidInputError(f"the prior field {field!r} must hold non-negative numbers; found {value!r}")
-        numbers[row] = value
+        if count_problem(value) is not None:
+            bad.append(value)
+        elif value is not None:
+            numbers[row] = value
+    if bad:
+        logger.warning(
+            "%s; %d documents hold something else (first: %r): they count 0. Fix them with `dualsearch add`",
+            count_rule(field),
+            len(bad),
+            bad[0],
+        )
     largest = numbers.max(initial=0.0)
     if largest <= 0:
         return np.zeros(len(values), np.float32)

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.defaults import DENSE_WEIGHT, FUSION, FUSION_CANDIDATES, MODE, RRF_K
-from dualsearch.errors import InvalidInputError
+from dualsearch.errors import IndexCorruptError, InvalidInputError
+from dualsearch.index.manifest import MANIFEST_NAME, Manifest
 from dualsearch.ranking.boosts import check_boosts
 from dualsearch.ranking.fusion import FUSIONS
 from dualsearch.records import record_from_json
 
 MODES = ("hybrid", "dense", "lexical")
+MAX_CANDIDATES = 10_000  # each side's candidates are scored one by one in Python: beyond, a search takes seconds
 SEARCH_SETTINGS_NAME = "search_settings.json"  # beside a fine-tuned model's weights (and its exported towers)
 
 
@@ -65,8 +67,10 @@ class SearchSettings:
             raise InvalidInputError(f"unknown fusion {self.fusion!r}; choose from {', '.join(FUSIONS)}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise InvalidInputError(f"dense_weight must be in [0, 1], got {self.dense_weight}")
-        if self.rrf_k < 0 or self.candidates < 1:
-            raise InvalidInputError(f"rrf_k must be >= 0 and candidates >= 1, got {self.rrf_k}, {self.candidates}")
+        if self.rrf_k < 0 or not 1 <= self.candidates <= MAX_CANDIDATES:
+            raise InvalidInputError(
+                f"rrf_k must be >= 0 and candidates in 1-{MAX_CANDIDATES}, got {self.rrf_k}, {self.candidates}"
+            )
         if not 0.0 <= self.prior_weight < float("inf"):
             raise InvalidInputError(f"prior_weight must be a number of at least 0, got {self.prior_weight}")
         if self.prior_weight and not self.prior_field:
@@ -89,6 +93,15 @@ class SearchSettings:
     def from_dict(cls, values: dict[str, Any], source: str = "search settings") -> SearchSettings:
         """Settings from a JSON object (a manifest's ``search``, a model's file); an unknown key is an error."""
         return record_from_json(cls, values, source, InvalidInputError, check_types=False)
+
+
+def index_search_settings(manifest: Manifest, version_dir: Path) -> SearchSettings:
+    """An index version's default search settings, or :class:`IndexCorruptError` naming its manifest
+    (an index that cannot be searched is not the searcher's bad input)."""
+    try:
+        return SearchSettings.from_dict(manifest.search, "search")
+    except InvalidInputError as error:
+        raise IndexCorruptError(f"{Path(version_dir) / MANIFEST_NAME} is damaged or edited: {error}") from None
 
 
 def model_search_settings(model: str | Path) -> dict[str, Any]:

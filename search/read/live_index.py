@@ -7,8 +7,11 @@ the new version beside the old one with the same towers, and swaps. Requests hol
 searcher they started with, so a swap never fails a request in flight; the old version is closed
 when its last lease ends, so two versions share memory only for the length of the slowest request.
 
-A new version that cannot be opened (towers other than ours, a damaged file, a version removed by
-two quick publishes) leaves the old one serving; the reason is logged and kept in :attr:`problem`.
+A version built with other towers (``dualsearch reindex --model``) is served with its own towers when
+the index's towers are followed (``follow_towers``, as ``dualsearch serve`` does without ``--model``):
+they are loaded, and the swap happens as for any version. A new version that cannot be opened (towers
+other than the fixed ones given, a damaged file, a version removed by two quick publishes) leaves the
+old one serving; the reason is logged and kept in :attr:`problem`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualsearch.errors import DualsearchError, IndexNotFoundError
+from dualsearch.errors import DualsearchError, IndexMismatchError, IndexNotFoundError
 from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
 from dualsearch.read.searcher import Searcher
@@ -47,9 +50,12 @@ class LiveIndex:
     Args:
         index_dir: An index directory; it may not exist yet (then :meth:`lease` raises
             :class:`IndexNotFoundError` until a first version is published).
-        load_encoder: Called once, with the first version's manifest, to get the towers.
+        load_encoder: Called with the first version's manifest to get the towers (and, when
+            following towers, with the manifest of each version built with other towers).
         check_seconds: How often the watcher thread reads the pointer (0: no thread; call
             :meth:`refresh` yourself).
+        follow_towers: Serve a version built with other towers with towers loaded for it, instead of
+            keeping the old version (the towers ``load_encoder`` gives must then follow the manifest).
 
     Example:
         >>> import tempfile
@@ -64,10 +70,14 @@ class LiveIndex:
     """
 
     def __init__(
-        self, index_dir: str | Path, load_encoder: Callable[[Manifest], Encoder], check_seconds: float = CHECK_SECONDS
+        self,
+        index_dir: str | Path,
+        load_encoder: Callable[[Manifest], Encoder],
+        check_seconds: float = CHECK_SECONDS,
+        follow_towers: bool = False,
     ) -> None:
         self.index_dir = Path(index_dir)
-        self._load_encoder = load_encoder
+        self._load_encoder, self.follow_towers = load_encoder, follow_towers
         self.encoder: Encoder | None = None
         self.problem: str | None = None  # why the newest published version is not the one served
         self.swaps = 0
@@ -119,8 +129,21 @@ class LiveIndex:
 
     def _open(self) -> Searcher:
         if self.encoder is None:
-            self.encoder = self._load_encoder(Manifest.read(layout.current_version_dir(self.index_dir)))
-        return Searcher.open(self.index_dir, encoder=self.encoder)
+            self.encoder = self._load_encoder(self._current_manifest())
+        try:
+            return Searcher.open(self.index_dir, encoder=self.encoder)
+        except IndexMismatchError:
+            if not self.follow_towers:
+                raise
+        # the index moved to other towers: requests in flight keep the old towers with the old searcher
+        encoder = self._load_encoder(self._current_manifest())
+        searcher = Searcher.open(self.index_dir, encoder=encoder)
+        self.encoder = encoder
+        logger.info("%s: the index changed towers; now %r", self.index_dir, searcher.manifest.model)
+        return searcher
+
+    def _current_manifest(self) -> Manifest:
+        return Manifest.read(layout.current_version_dir(self.index_dir))
 
     def _served_name(self) -> str:
         held = self._held

@@ -21,19 +21,20 @@ import numpy as np
 
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
-from dualsearch.errors import IndexMismatchError, InvalidInputError, SearchFailedError
+from dualsearch.errors import InvalidInputError, SearchFailedError
 from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.lexical import LexicalIndex
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import index_encoder
 from dualsearch.index.store import DocumentStoreReader, StoredDocument
+from dualsearch.index.tower_match import check_towers
 from dualsearch.index.vectors import open_vectors
 from dualsearch.ranking.boosts import boost_scores
 from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.ranking.filters import Filter, filter_condition
 from dualsearch.ranking.fusion import fuse
 from dualsearch.ranking.priors import prior_scores, rerank_with_prior
-from dualsearch.ranking.settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings, index_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import exact_knn
 
@@ -56,47 +57,6 @@ class SearchResult:
     prior: float | None = None  # the document's prior in [0, 1], when one joined the score (dualsearch.ranking.priors)
     boost: float | None = (
         None  # the sum of the boosts it matched, when boosts joined the score (dualsearch.ranking.boosts)
-    )
-
-
-FP32_BACKENDS = {"torch", "onnx"}  # the same vectors within 1e-4 cosine: mixing them needs no word
-
-
-def check_towers(manifest: Manifest, encoder: Encoder, index_dir: Path) -> None:
-    """Refuse towers other than the ones that built the index, saying which tower differs."""
-    identity = encoder.identity()
-    differing = manifest.differing_towers(identity)
-    if identity.dimension != manifest.dimension:
-        differing = ["query", "document"]
-    if not differing and identity.similarity != manifest.similarity:
-        raise IndexMismatchError(
-            f"{index_dir} was built for towers that compare vectors by {manifest.similarity} similarity; the towers "
-            f"given ({identity.model!r}, same weights) compare by {identity.similarity}. Open it with the towers "
-            "as they were, or re-index"
-        )
-    if not differing:
-        backends = {identity.query_backend, manifest.document_backend}
-        if len(backends) > 1 and not backends <= FP32_BACKENDS:
-            # int8, bf16 and fp32 vectors of the same towers are interchangeable within the bound the
-            # backends benchmark measures (docs/backends.md): allowed, and said
-            logger.info(
-                "queries encoded on %s against document vectors encoded on %s (same towers)",
-                identity.query_backend,
-                manifest.document_backend,
-            )
-        return
-    built = f"{index_dir} was built with towers {manifest.model!r} (dimension {manifest.dimension})"
-    given = f"the towers given are {identity.model!r} (dimension {identity.dimension})"
-    if differing == ["query"]:
-        raise IndexMismatchError(
-            f"{built}; {given}, whose query tower differs (sha256 {identity.tower_sha256('query')[:12]} against "
-            f"{manifest.query_weights_sha256[:12]}) and whose document tower is the same. Run `dualsearch reindex` "
-            "with these towers to swap the query tower in: it re-encodes no document"
-        )
-    which = "document tower differs" if differing == ["document"] else "towers differ"
-    raise IndexMismatchError(
-        f"{built}; {given}, whose {which} (weights sha256 {identity.weights_sha256[:12]} against "
-        f"{manifest.weights_sha256[:12]}). Open it with the towers that built it, or re-index"
     )
 
 
@@ -125,7 +85,7 @@ class Searcher:
         self._vectors: np.ndarray = parts["vectors"]  # (passages, d) float32, memory-mapped
         self._lexical: LexicalIndex = parts["lexical"]
         self._passages: PassageMap = parts["passages"]
-        self.settings = SearchSettings.from_dict(manifest.search)
+        self.settings = index_search_settings(manifest, version_dir)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
         self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) or ("boosts", boosts) -> (n,) sums
         self._closed = False
@@ -151,13 +111,15 @@ class Searcher:
             encoder = index_encoder(index_dir, manifest, fallback_backend="torch")
         check_towers(manifest, encoder, index_dir)
         store = DocumentStoreReader(version_dir / layout.STORE_FILE)
+        passage_counts = store.passage_counts()
         parts = {
             "index": ondisk.read_index(version_dir / layout.INDEX_FILE, manifest.on_disk),
             "store": store,
             "vectors": open_vectors(version_dir, manifest.dimension),  # mapped now: outlives the file's removal
             "lexical": LexicalIndex.load(version_dir),
-            "passages": PassageMap(store.passage_counts()),
+            "passages": PassageMap(passage_counts),
         }
+        manifest.check_opened(version_dir, passage_counts, parts["index"])
         logger.info("opened %s: %d documents, %s", version_dir, manifest.document_count, manifest.factory)
         return cls(index_dir, version_dir, manifest, encoder, parts)
 
@@ -273,6 +235,7 @@ class Searcher:
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
         """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
+        layout.check_mapped_files(self.version_dir, self.manifest.files)  # a truncated mapping would crash
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match

@@ -290,27 +290,26 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     def _add(documents: list[Document]) -> dict:
         from dualsearch.write.reindex import add_documents
 
-        report = add_documents(live.index_dir, documents, _encoder())
-        live.refresh()
-        return report_record(report)
+        return _write(lambda encoder: add_documents(live.index_dir, documents, encoder))
 
     @app.delete("/documents/{doc_id:document_id}", dependencies=[Depends(writer)])
     def delete_document(doc_id: str) -> dict:
-        """Remove one document."""
+        """Remove one document (404 when the live version does not hold it)."""
         from dualsearch.write.reindex import delete_documents
 
-        with live.lease() as searcher:
-            known = searcher.document(doc_id) is not None
-        if not known:
-            raise ServiceError(404, "unknown_document", f"no document with id {doc_id!r}")
-        report = delete_documents(live.index_dir, [doc_id], _encoder())
-        live.refresh()
-        return report_record(report)
+        # whether the id exists is asked of the live version under the writer lock, not of the version
+        # served here, which may be a moment behind another writer's publish
+        return _write(lambda encoder: delete_documents(live.index_dir, [doc_id], encoder))
 
-    def _encoder():
+    def _write(change) -> dict:
+        # catch up first: another process may have published (perhaps with other towers, which the
+        # write refuses with 409 towers_differ rather than publish a version of ours over them)
+        live.refresh()
         if live.encoder is None:
             raise ServiceError(503, "no_index", f"no index is available at {live.index_dir} yet")
-        return live.encoder
+        report = change(live.encoder)
+        live.refresh()
+        return report_record(report)
 
     @app.get("/health")
     def health() -> dict:

@@ -11,11 +11,14 @@ import logging
 
 from dualsearch.errors import (
     CorpusError,
+    DiskFullError,
     DualsearchError,
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
     InvalidInputError,
+    UnknownDocumentError,
+    is_disk_full,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ def classify(error: Exception) -> ServiceError:
     """
     if isinstance(error, ServiceError):
         return error
+    if isinstance(error, UnknownDocumentError):
+        return ServiceError(404, "unknown_document", str(error))
     if isinstance(error, (InvalidInputError, CorpusError)):
         return ServiceError(400, "invalid_input", str(error))
     if isinstance(error, IndexLockedError):
@@ -50,6 +55,11 @@ def classify(error: Exception) -> ServiceError:
         return ServiceError(503, "no_index", str(error))
     if isinstance(error, IndexMismatchError):
         return ServiceError(409, "towers_differ", str(error))
+    if isinstance(error, DiskFullError):
+        return ServiceError(507, "insufficient_storage", str(error))
+    if is_disk_full(error):  # raised outside a version's writer: the system's words are all we have
+        logger.error("the disk is full", exc_info=error)
+        return ServiceError(507, "insufficient_storage", "no space left on the server's disk; its log has details")
     if isinstance(error, DualsearchError):
         return ServiceError(500, "index_error", str(error))
     logger.error("request failed", exc_info=error)

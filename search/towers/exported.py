@@ -185,7 +185,10 @@ class _OnnxRuntimeGraph:
         # Idle intra-op threads would spin for a while after each run, taking the cores that a server's
         # other requests (HTTP, BM25, fusion) need between forward passes; bulk encoding loses nothing
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        try:
+            self._session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ONNX Runtime's own exception types, not importable here
+            raise ModelError(f"ONNX Runtime cannot load {graph} ({error})") from None
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         (hidden,) = self._session.run(None, feeds)
@@ -228,10 +231,10 @@ class OnnxTower:
                 f"the graph in {self.directory} does not match the sha256 recorded in {TOWER_FILE}: "
                 "the export is damaged"
             )
-        self._spans_tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+        self._spans_tokenizer = _read_tokenizer(tokenizers, self.directory / TOKENIZER_FILE)
         self._spans_tokenizer.no_truncation()
         self._spans_tokenizer.no_padding()
-        self._tokenizer = tokenizers.Tokenizer.from_file(str(self.directory / TOKENIZER_FILE))
+        self._tokenizer = _read_tokenizer(tokenizers, self.directory / TOKENIZER_FILE)
         self._tokenizer.no_padding()  # padded per batch below, to the batch's longest input
         self._tokenizer.enable_truncation(max_length=config.max_seq_length)
         if config.backend in OPENVINO_BACKENDS:
@@ -307,6 +310,14 @@ class OnnxTower:
         if self.config.pooling == "max":
             return np.where(weights > 0, hidden, -1e9).max(axis=1)
         return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+
+def _read_tokenizer(tokenizers, path: Path):
+    """A tokenizer file, or :class:`ModelError` naming it (the library raises a bare ``Exception``)."""
+    try:
+        return tokenizers.Tokenizer.from_file(str(path))
+    except Exception as error:  # noqa: BLE001 - a damaged file's only signal is a bare Exception
+        raise ModelError(f"{path} cannot be read ({error}): the export is damaged") from None
 
 
 @dataclass(frozen=True)

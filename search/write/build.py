@@ -163,6 +163,8 @@ def index_corpus(
         >>> report.document_count, skipped
         (26, [])
     """
+    search_settings = search_settings or settings_for(encoder)
+    fields = (fields or FieldNames()).with_count(search_settings.prior_field)  # a bad prior value: file and line
     total, skipped = validate_corpus(source, fields, skip_invalid)
     if total == 0:  # before any directory is made or a progress bar drawn
         raise IndexBuildError(f"corpus {source} has no documents")

@@ -8,6 +8,8 @@ Every operation writes a complete new version beside the live one and switches a
   are encoded and added, changed ones re-encoded, removed ones dropped, unchanged ones keep their
   stored vectors. Other towers (another weights hash) re-encode everything and retrain.
 - :func:`add_documents` adds or replaces the documents of a file; :func:`delete_documents` drops ids.
+  Both keep the index's towers (:func:`~dualsearch.index.tower_match.check_writable_towers`):
+  changing towers is :func:`reindex`'s job.
 
 Retraining policy: the IVF centroids (and any PQ/SQ codebooks) are kept while the corpus changes
 little, and retrained from scratch, with the number of lists re-derived, when
@@ -32,15 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualsearch.corpora.document import Document
-from dualsearch.corpora.records import FieldNames
+from dualsearch.corpora.records import FieldNames, check_counts
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.corpora.text_checks import check_doc_ids
-from dualsearch.errors import CorpusError, InvalidInputError
+from dualsearch.errors import CorpusError, InvalidInputError, UnknownDocumentError
 from dualsearch.index import ann, layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.passages import PassageConfig
 from dualsearch.index.query_tower import save_query_tower
+from dualsearch.index.tower_match import check_writable_towers
+from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.build import invalid_record_handler, log_skipped
 from dualsearch.write.checkpoints import discard_checkpoints
@@ -184,6 +188,7 @@ def reindex(
     with IndexLock(index_dir):
         on_invalid, skipped = invalid_record_handler(skip_invalid)
         with closing(LiveVersion(index_dir)) as live:
+            fields = fields.with_count(_prior_field(live))
             # one pass validates, counts and compares the corpus with the index, before anything is encoded
             diff = diff_with_live(
                 live.store, live.manifest.document_count, read_corpus(str(corpus), fields, on_invalid)
@@ -212,6 +217,11 @@ def reindex(
     report = _report(stats, deleted, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
+
+
+def _prior_field(live: LiveVersion) -> str | None:
+    """The index's prior field: what a document written to it must hold there is a count."""
+    return SearchSettings.from_dict(live.manifest.search).prior_field
 
 
 def _same_towers(live: LiveVersion, encoder: Encoder) -> bool:
@@ -245,19 +255,22 @@ def add_documents(
     """Add the documents of ``source`` (a corpus in any form :func:`read_corpus` takes, or a list of
     :class:`Document`) to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
-    with IndexLock(index_dir):
+    with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
+        check_writable_towers(live.manifest, encoder, index_dir)
         skipped: list[str] = []
+        fields = fields.with_count(_prior_field(live))
         if isinstance(source, (str, Path)):
             new = list(read_corpus(str(source), fields, skipped.append if skip_invalid else None))  # small, by intent
         else:
             new = list(source)
+            for number, document in enumerate(new, 1):  # before anything is encoded
+                check_counts(document, fields.counts, f"document {number}")
         if not new:
             raise CorpusError(f"{source if isinstance(source, (str, Path)) else 'the request'}: no documents to add")
-        with closing(LiveVersion(index_dir)) as live:
-            documents = _chain(_live_except(live.store, {d.id for d in new}), new)
-            stats, deleted, version_dir = _write_version(
-                index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
-            )
+        documents = _chain(_live_except(live.store, {d.id for d in new}), new)
+        stats, deleted, version_dir = _write_version(
+            index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
+        )
     return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
 
 
@@ -269,9 +282,15 @@ def delete_documents(
     if not doc_ids:
         raise InvalidInputError("no document ids given")
     with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
+        check_writable_towers(live.manifest, encoder, index_dir)
         unknown = sorted(doc_ids - set(live.store.lookup(doc_ids)))
         if unknown:
-            raise InvalidInputError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
+            raise UnknownDocumentError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
+        if len(doc_ids) >= live.manifest.document_count:
+            raise InvalidInputError(
+                f"deleting {'it' if len(doc_ids) == 1 else 'them'} would leave {index_dir} with no document; an index "
+                "holds at least one (to drop the whole index, remove its directory)"
+            )
         documents = _live_except(live.store, doc_ids)
         stats, deleted, version_dir = _write_version(
             index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress

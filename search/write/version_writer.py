@@ -28,7 +28,8 @@ import faiss
 import numpy as np
 
 from dualsearch.corpora.document import Document
-from dualsearch.errors import IndexBuildError
+from dualsearch.corpora.records import check_counts
+from dualsearch.errors import IndexBuildError, is_disk_full
 from dualsearch.index import layout, ondisk
 from dualsearch.index.ann_build import index_vectors, pseudo_queries
 from dualsearch.index.config import IndexConfig
@@ -40,7 +41,7 @@ from dualsearch.index.passages import PassagePlan, plan_passages
 from dualsearch.index.query_tower import save_query_tower
 from dualsearch.index.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.index.vectors import VectorsWriter, open_vectors
-from dualsearch.ranking.settings import SearchSettings
+from dualsearch.ranking.settings import SearchSettings, index_search_settings
 from dualsearch.towers.contract import Encoder
 from dualsearch.towers.similarity import METRICS
 from dualsearch.write.checkpoints import ChunkCache
@@ -75,7 +76,9 @@ class LiveVersion:
         self.version_dir = layout.current_version_dir(index_dir)
         self.manifest = Manifest.read(self.version_dir)
         layout.verify_files(self.version_dir, self.manifest.files)  # never build on a damaged base
+        index_search_settings(self.manifest, self.version_dir)  # never build on an index that cannot be searched
         self.store = DocumentStoreReader(self.version_dir / layout.STORE_FILE)
+        self.manifest.check_opened(self.version_dir, self.store.passage_counts())
         self.vectors = open_vectors(self.version_dir, self.manifest.dimension)  # (n, d) float32, mapped
 
     def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
@@ -121,6 +124,7 @@ class VersionWriter:
         self.window, self.stride = config.passages.resolve(encoder)
         previous = SearchSettings.from_dict(live.manifest.search) if live is not None else SearchSettings()
         self.search_settings = search_settings or previous
+        self.count_fields = (self.search_settings.prior_field,) if self.search_settings.prior_field else ()
         self.stats = VersionStats()
         self.build_dir: Path | None = None
         self.passage_settings = config.passages.record(encoder)  # what the manifest records
@@ -139,6 +143,11 @@ class VersionWriter:
         layout.discard(self.build_dir)  # already renamed into place if published
         if exc_type is None:
             self.cache.clear()
+        elif is_disk_full(exc):
+            # SQLite, FAISS, numpy and the system each say "full" their own way: one error for all.
+            # Checkpoints would keep the disk full, so they go too (a rerun encodes again)
+            self.cache.clear()
+            raise layout.disk_full(self.index_dir, exc, self.build_dir) from exc
 
     def write(
         self, documents: Iterable[Document], show_progress: bool = False, total: int | None = None
@@ -221,10 +230,16 @@ class VersionWriter:
             "trained" if reuse is None else "centroids kept",
             nprobe,
         )
-        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files).write(self.build_dir)
-        version_dir = layout.publish(self.index_dir, self.build_dir)
-        save_query_tower(self.index_dir, self.encoder)  # searching it then needs no torch
-        return version_dir
+        tower_files = self._save_query_tower()
+        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files, tower_files).write(self.build_dir)
+        return layout.publish(self.index_dir, self.build_dir)
+
+    def _save_query_tower(self) -> dict[str, dict]:
+        """Save the query tower in the index (searching it then needs no torch) before the version is
+        published, and return its files' checksums for the manifest ({} when it cannot be saved)."""
+        recorded = self.live.manifest.query_tower_files if self.live is not None else {}
+        tower_dir = save_query_tower(self.index_dir, self.encoder, recorded)
+        return layout.tree_checksums(self.index_dir, tower_dir) if tower_dir is not None else {}
 
     def _write_lexical_and_filters(self) -> list[str]:
         """Build the BM25 index over the stored documents and index the filter fields; returns the
@@ -257,6 +272,8 @@ class VersionWriter:
             hit = known.get(document.id)
             kind = "added" if hit is None else "unchanged" if hit.content_hash == document.content_hash() else "updated"
             stats.counts[kind] += 1
+            if kind != "unchanged":  # the readers check counts with file and line; this covers every caller
+                check_counts(document, self.count_fields, "the documents given")
             if kind == "unchanged" and reusable:
                 prepared.parts[position] = live.vectors[hit.first_row : hit.first_row + len(hit.passages)]
                 prepared.spans[position] = hit.passages
@@ -296,7 +313,9 @@ class VersionWriter:
         vectors = np.concatenate(parts) if parts else np.zeros((0, self.encoder.dimension), np.float32)
         return vectors.astype(np.float32, copy=False), chunk.spans
 
-    def _manifest(self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files) -> Manifest:
+    def _manifest(
+        self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files, tower_files: dict
+    ) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
         files = {
             name: layout.file_checksum(self.build_dir / name)
@@ -327,6 +346,7 @@ class VersionWriter:
             search=dataclasses.asdict(self.search_settings),
             filter_fields=list(config.filter_fields),
             on_disk=config.on_disk,
+            query_tower_files=tower_files,
             corpus=corpus_name or (previous.corpus if previous else ""),
             files=files,
             trained_count=kept.trained_count if kept else stats.total,

@@ -1,0 +1,181 @@
+"""BM25 over immutable segments with deletions: term frequencies are stored per segment, and the
+statistics BM25 needs (live documents, their average length, each query term's document frequency)
+are computed at query time from the live documents of every segment, as Lucene does. A document's
+score therefore depends on the live corpus alone, never on the order of the writes that made it: one
+segment or ten, with deletions or without, the same live documents score the same.
+
+Why not a library with segments (docs/segments.md says more): tantivy and Lucene count a deleted
+document in a term's document frequency until a merge drops it, so scores would move with write
+history; SQLite FTS5 keeps its statistics right but in one mutable table, which an index made of
+immutable, checksummed versions cannot share between versions without copying it whole. Tokenising
+is bm25s's (:func:`dualsearch.index.lexical.tokenize`), and the formula is its ``lucene`` method, so
+one segment without deletions scores exactly as the bm25s index of the same documents.
+
+Files of one segment (in ``DIR``): ``terms.json`` (the segment's terms, in column order),
+``postings-{indptr,rows,counts}.npy`` (term-major CSC: the documents holding each term and how many
+times) and ``lengths.npy`` (tokens per document), all memory-mapped when read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dualsearch.errors import IndexCorruptError
+from dualsearch.index.lexical import SETTINGS, make_stemmer, tokenize
+
+_TOKENIZE_CHUNK = 4096
+_ARRAYS = ("indptr", "rows", "counts")
+
+
+@dataclass(frozen=True)
+class LexicalSegment:
+    """The postings of one segment's documents (rows 0..n-1 of the segment)."""
+
+    terms: dict[str, int]  # term -> column
+    indptr: np.ndarray  # (terms + 1,) int64: column j's postings are rows[indptr[j]:indptr[j + 1]]
+    rows: np.ndarray  # (postings,) int32, ascending within a column
+    counts: np.ndarray  # (postings,) int32: how often the term occurs in the document
+    lengths: np.ndarray  # (documents,) int32: tokens per document after stop words and stemming
+
+    @property
+    def document_count(self) -> int:
+        return len(self.lengths)
+
+    @classmethod
+    def build(cls, texts: Iterable[str]) -> LexicalSegment:
+        """Tokenise and invert ``texts`` (row i = text i), a chunk of texts at a time."""
+        stemmer, terms, columns, rows, lengths = make_stemmer(), {}, [], [], []
+        batch: list[str] = []
+
+        def add(batch: list[str]) -> None:
+            for tokens in tokenize(batch, stemmer):
+                row = len(lengths)
+                lengths.append(len(tokens))
+                for term, count in Counter(tokens).items():
+                    columns.append(terms.setdefault(term, len(terms)))
+                    rows.append((row, count))
+
+        for text in texts:
+            batch.append(text)
+            if len(batch) == _TOKENIZE_CHUNK:
+                add(batch)
+                batch = []
+        if batch:
+            add(batch)
+        column_of = np.asarray(columns, np.int64)
+        order = np.argsort(column_of, kind="stable")  # rows stay ascending within a column
+        pairs = np.asarray(rows, np.int64).reshape(-1, 2)[order]
+        indptr = np.zeros(len(terms) + 1, np.int64)
+        np.cumsum(np.bincount(column_of, minlength=len(terms)), out=indptr[1:])
+        return cls(
+            terms, indptr, pairs[:, 0].astype(np.int32), pairs[:, 1].astype(np.int32), np.asarray(lengths, np.int32)
+        )
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, counts) of the documents holding ``term``; empty arrays when none does."""
+        column = self.terms.get(term)
+        if column is None:
+            return np.empty(0, np.int32), np.empty(0, np.int32)
+        start, stop = self.indptr[column], self.indptr[column + 1]
+        return self.rows[start:stop], self.counts[start:stop]
+
+    def save(self, directory: Path) -> list[str]:
+        """Write the segment into ``directory``; returns the file names written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        ordered = sorted(self.terms, key=self.terms.__getitem__)
+        (directory / "terms.json").write_text(json.dumps(ordered, ensure_ascii=False), encoding="utf-8")
+        for name in _ARRAYS:
+            np.save(directory / f"postings-{name}.npy", getattr(self, name))
+        np.save(directory / "lengths.npy", self.lengths)
+        return ["terms.json", *(f"postings-{name}.npy" for name in _ARRAYS), "lengths.npy"]
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalSegment:
+        try:
+            ordered = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
+            arrays = {name: np.load(directory / f"postings-{name}.npy", mmap_mode="r") for name in _ARRAYS}
+            lengths = np.load(directory / "lengths.npy", mmap_mode="r")
+        except (OSError, ValueError) as error:
+            raise IndexCorruptError(f"{directory}: a lexical segment cannot be read ({error})") from None
+        if len(arrays["indptr"]) != len(ordered) + 1 or len(arrays["rows"]) != len(arrays["counts"]):
+            raise IndexCorruptError(f"{directory}: the lexical segment's files disagree in length")
+        return cls({term: column for column, term in enumerate(ordered)}, lengths=lengths, **arrays)
+
+
+class SegmentedBM25:
+    """BM25 scores over segments, each with an optional mask of its live rows (None: all live).
+
+    Rows are numbered across segments in order (segment 0's rows first), as the version's store is.
+
+    Example:
+        >>> first = LexicalSegment.build(["green tea leaves", "espresso coffee"])
+        >>> second = LexicalSegment.build(["black tea"])
+        >>> [round(float(s), 2) for s in SegmentedBM25([first, second]).scores("tea")]  # as one bm25s index
+        [0.19, 0.0, 0.23]
+        >>> gone = SegmentedBM25([first, second], [np.array([True, False]), None])  # espresso deleted
+        >>> [round(float(s), 2) for s in gone.scores("tea")]  # as an index of the two tea documents alone
+        [0.08, 0.0, 0.09]
+    """
+
+    def __init__(self, segments: Sequence[LexicalSegment], live: Sequence[np.ndarray | None] | None = None) -> None:
+        self.segments = list(segments)
+        self.live = list(live) if live is not None else [None] * len(self.segments)
+        self.offsets = np.cumsum([0] + [segment.document_count for segment in self.segments])
+        live_lengths = [
+            segment.lengths if mask is None else segment.lengths[mask]
+            for segment, mask in zip(self.segments, self.live, strict=True)
+        ]
+        self.document_count = int(sum(len(lengths) for lengths in live_lengths))  # live documents
+        total_length = float(sum(lengths.sum(dtype=np.float64) for lengths in live_lengths))
+        self.average_length = total_length / self.document_count if self.document_count else 1.0
+        self._stemmer = make_stemmer()
+
+    @property
+    def row_count(self) -> int:
+        return int(self.offsets[-1])  # live and deleted rows alike
+
+    def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every row, (rows,) float32; deleted rows score 0, and so do rows ``mask`` leaves out."""
+        scores = np.zeros(self.row_count, np.float64)
+        for term, repeats in Counter(tokenize([query], self._stemmer)[0]).items():
+            scores += repeats * self._term_scores(term)
+        scores = scores.astype(np.float32)
+        return scores if mask is None else scores * mask
+
+    def term_scores(self, query: str, doc_rows: list[int]) -> list[tuple[str, np.ndarray]]:
+        """Each distinct query term some live document holds, with its share of the BM25 score of
+        each of ``doc_rows`` (a repeated term counts each time, so the shares add up to :meth:`scores`)."""
+        tokens = tokenize([query], self._stemmer)[0]
+        shares = []
+        for term, repeats in Counter(tokens).items():
+            per_row = self._term_scores(term)
+            if per_row.any():
+                shares.append((term, (repeats * per_row[doc_rows]).astype(np.float32)))
+        return shares
+
+    def _term_scores(self, term: str) -> np.ndarray:
+        """One term's BM25 score of every row (float64), with its live document frequency."""
+        found = []
+        for offset, segment, mask in zip(self.offsets, self.segments, self.live, strict=False):
+            rows, counts = segment.postings(term)
+            if mask is not None and len(rows):
+                keep = mask[rows]
+                rows, counts = rows[keep], counts[keep]
+            if len(rows):
+                found.append((offset + rows, counts, segment.lengths[rows]))
+        scores = np.zeros(self.row_count, np.float64)
+        frequency = sum(len(rows) for rows, _, _ in found)
+        if not frequency:
+            return scores
+        k1, b, n = SETTINGS["k1"], SETTINGS["b"], self.document_count
+        idf = np.log(1.0 + (n - frequency + 0.5) / (frequency + 0.5))  # Lucene's (and bm25s's "lucene")
+        for rows, counts, lengths in found:
+            counts = counts.astype(np.float64)
+            scores[rows] = idf * counts / (counts + k1 * (1 - b + b * lengths / self.average_length))
+        return scores
