@@ -61,7 +61,7 @@ def _run_serve(args) -> int:
     from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.live_index import LiveIndex
     from dualsearch.service.app import ServiceSettings, create_app
-    from dualsearch.service.auth import check_bind, is_loopback, read_token
+    from dualsearch.service.auth import check_bind, read_token
     from dualsearch.service.server import Server
 
     token = read_token(args.token_file)
@@ -83,7 +83,7 @@ def _run_serve(args) -> int:
     log_fatal_signals()
     # --model fixes the towers; without it the server follows the index's (a reindex --model moves them)
     live = LiveIndex(index_dir, lambda manifest: checked or load_encoder(manifest), follow_towers=not args.model)
-    settings = ServiceSettings(token=token, reads_need_token=not is_loopback(args.host))
+    settings = ServiceSettings.for_bind(args.host, token)
     server = Server(create_app(live, settings), args.host, args.port, token)
     served = str(index_dir) if live.available else f"{index_dir}: no index yet (503 until one is published)"
     writes = "writes need the token" if token else "writes refused (no token)"

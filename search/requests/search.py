@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000  # the towers read at most 256 tokens (about 1,000+ characters of English) anyway
 MAX_K = 100
 MAX_BATCH_QUERIES = 64  # queries in one request: one forward pass of the query tower at the default batch size
+# Results explained in one request (queries x k): each costs a pass of the document tower over its passage, so
+# an unbounded request (64 queries x k=100) was thousands of passes for one unauthenticated read. One query
+# at the largest k is still explained in full.
+MAX_EXPLAINED_RESULTS = MAX_K
 DEFAULT_K = K
 
 
@@ -100,9 +104,12 @@ class SearchRequest:
         parsed conditions; ``boosts`` ``FIELD=VALUE:W`` texts. ``limits`` applies the service's bounds on
         ``k``, the number of queries and their length (the CLI, run by its user, has none)."""
         queries, single = check_queries(query, limits)
+        k = check_k(k) if limits else _whole_number(k, "k", 1)
+        if explain:
+            check_explained(len(queries), k)
         return cls(
             queries=tuple(queries),
-            k=check_k(k) if limits else _whole_number(k, "k", 1),
+            k=k,
             nprobe=check_nprobe(nprobe),
             mode=mode or None,
             filter=checked_filter(filter),
@@ -126,6 +133,24 @@ def check_queries(query: Any, limits: bool = True) -> tuple[list[str], bool]:
         if limits and len(text) > MAX_QUERY_CHARS:
             raise InvalidInputError(f"a query has {len(text):,} characters; at most {MAX_QUERY_CHARS:,}")
     return [text.strip() for text in queries], single
+
+
+def check_explained(queries: int, k: int) -> None:
+    """Refuse to explain more than :data:`MAX_EXPLAINED_RESULTS` results in one request (``queries`` x ``k``).
+
+    Example:
+        >>> check_explained(1, 100)
+        >>> check_explained(64, 10)
+        Traceback (most recent call last):
+        ...
+        dualsearch.errors.InvalidInputError: explain covers at most 100 results a request (...); ... asks for 640: ...
+    """
+    if queries * k > MAX_EXPLAINED_RESULTS:
+        raise InvalidInputError(
+            f"explain covers at most {MAX_EXPLAINED_RESULTS} results a request (each costs a pass of the document "
+            f"tower); {queries} quer{'y' if queries == 1 else 'ies'} x k={k} asks for {queries * k:,}: "
+            "lower k or send fewer queries"
+        )
 
 
 def prepare_query(query: str | None) -> tuple[str, str]:

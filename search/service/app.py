@@ -10,9 +10,11 @@ POST /documents            add or replace documents (JSON list or JSON lines)   
 DELETE /documents/{id}     remove a document                                       token
 GET  /health               200 with the served version, 503 while no index         none
 GET  /stats                documents, version, towers, requests, latencies         reads
+GET  /openapi.json, /docs  the OpenAPI description, and Swagger UI's page of it    reads
 =========================  ======================================================  ===============
 
-"reads" are open when the server listens on loopback and need the token otherwise. Searches run
+"reads" are open when the server listens on loopback (which then answers only to a Host header naming
+this machine: :mod:`~dualsearch.service.hosts`) and need the token otherwise. Searches run
 in the server's thread pool (the towers release the GIL while they compute); writes go through the
 same crash-safe path as ``dualsearch add``/``delete``, under the index's writer lock (409 when another
 writer holds it), and the new version is served as soon as it is published.
@@ -35,9 +37,11 @@ from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_K, SearchRequest, answer, search_record
-from dualsearch.service.auth import check_authorization
+from dualsearch.service.auth import TokenGate, TokenRequired, is_loopback
+from dualsearch.service.docs import add_docs_routes
 from dualsearch.service.errors import ServiceError, classify, error_body
-from dualsearch.service.limits import MAX_BODY_BYTES, BodyLimit
+from dualsearch.service.hosts import LoopbackHostOnly
+from dualsearch.service.limits import BODY_SECONDS, MAX_BODY_BYTES, BodyLimit
 from dualsearch.service.stats import RequestStats
 from dualsearch.version import __version__
 
@@ -50,12 +54,29 @@ class ServiceSettings:
 
     token: str | None = None  # bearer token for writes (and reads when reads_need_token)
     reads_need_token: bool = False  # True when listening beyond loopback
-    max_body_bytes: int = MAX_BODY_BYTES  # 413 beyond it, before a route reads the body
+    # 400 for a Host header that does not name this machine (DNS rebinding): for a server on loopback,
+    # whose reads are open
+    check_host: bool = True
+    max_body_bytes: int = MAX_BODY_BYTES  # 413 beyond it, as the route reads the body
+    body_seconds: float = BODY_SECONDS  # 408 when a body has not all arrived this long after its request began
     # Requests searched at once; the others wait in the event loop. With AnyIO's default, 40 threads,
     # every request ran at once and they contended for the cores; twice the cores gave more throughput
     # and a lower p95 at every client count (bench/service_load.py, results/service_load.json). The
     # micro-batching encoder still batches whatever runs at once.
     worker_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
+
+    @classmethod
+    def for_bind(cls, host: str, token: str | None, **settings) -> "ServiceSettings":
+        """The guards of a server listening on ``host``. On loopback reads are open, so the Host header
+        must name this machine; beyond it every route but ``/health`` needs the token, which a page of
+        another site cannot send, and clients may use whatever name the operator gives the server.
+
+        Example:
+            >>> ServiceSettings.for_bind("0.0.0.0", "a-token-of-16-chars").check_host
+            False
+        """
+        loopback = is_loopback(host)
+        return cls(token=token, reads_need_token=not loopback, check_host=loopback, **settings)
 
 
 def search_response(searcher: Searcher, request: SearchRequest) -> dict:
@@ -65,28 +86,51 @@ def search_response(searcher: Searcher, request: SearchRequest) -> dict:
 
 
 def parse_documents(body: bytes) -> list[Document]:
-    """Documents from a request body: a JSON list of records, one JSON object, or JSON lines. Records
-    take the corpus fields (``id`` or ``_id``, ``title``, ``text``, anything else as metadata)."""
+    """Documents from a request body: a JSON list of records, one JSON object (pretty-printed or not),
+    or JSON lines read as ``dualsearch add`` reads a ``.jsonl`` file (a byte order mark first is
+    skipped; a line ends at ``\\n`` alone, so U+2028 or U+0085 inside a string is text). Records take
+    the corpus fields (``id`` or ``_id``, ``title``, ``text``, anything else as metadata)."""
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
         raise InvalidInputError(f"the body is not UTF-8 (byte {error.start})") from None
-    stripped = text.strip()
-    if not stripped:
+    if not text.strip():
         raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
-    try:
-        if stripped.startswith("["):
-            records = parse_json(stripped)
-            located = [(f"record {number}", record) for number, record in enumerate(records, 1)]
-        else:
-            lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-            located = [(f"line {number}", parse_json(line)) for number, line in lines]
-    except json.JSONDecodeError as error:
-        raise InvalidInputError(f"the body is not JSON or JSON lines: {error}") from None
+    located = _json_records(text)
     for where, record in located:
         if not isinstance(record, dict):
             raise InvalidInputError(f"{where}: a record is a JSON object, got {type(record).__name__}")
     return list(validated_documents(located, FieldNames()))
+
+
+def _json_records(text: str) -> list[tuple[str, Any]]:
+    """(where, record) pairs: the body as one JSON value (a list of records, or one record), else, when
+    more follows a first whole value, as JSON lines."""
+    try:
+        value = parse_json(text)  # bounded nesting and integer digits (dualsearch.corpora.metadata)
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":
+            raise InvalidInputError(
+                f"the body is not JSON or JSON lines: {error.msg} at line {error.lineno}, column {error.colno}"
+            ) from None
+        return _json_lines(text)
+    if isinstance(value, list):
+        return [(f"record {number}", record) for number, record in enumerate(value, 1)]
+    return [("record 1", value)]
+
+
+def _json_lines(text: str) -> list[tuple[str, Any]]:
+    located = []
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): it also splits at U+2028, U+0085
+        if not line.strip():
+            continue
+        try:
+            located.append((f"line {number}", parse_json(line)))
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(
+                f"line {number} of the body is not JSON: {error.msg} at column {error.colno}"
+            ) from None
+    return located
 
 
 def report_record(report) -> dict:
@@ -108,14 +152,18 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         >>> app = create_app(LiveIndex("my-index", load_encoder))  # doctest: +SKIP
     """
     require("fastapi", "serve", "the HTTP service")
-    from fastapi import Depends, FastAPI, Query, Request
+    from fastapi import Depends, FastAPI, Query, Request, Security
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPBearer
     from pydantic import BaseModel, Field
     from starlette.concurrency import run_in_threadpool
+    from starlette.convertors import register_url_convertor
     from starlette.exceptions import HTTPException
+    from starlette.routing import Match
 
     settings = settings or ServiceSettings()
+    register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
 
     @contextlib.asynccontextmanager
@@ -130,15 +178,30 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         version=__version__,
         description="Semantic search over one index directory: query and document towers, BM25, filters.",
         lifespan=lifespan,
+        docs_url=None,  # service.docs serves /docs, without a CDN and behind the reads' token
+        redoc_url=None,
+        openapi_url=None,
+    )
+    # In the OpenAPI description: the routes that need the token say so, and /docs can send one
+    bearer = HTTPBearer(
+        auto_error=False, scheme_name="token", description="the server's token (--token-file or $DUALSEARCH_TOKEN)"
     )
 
-    # The checks are async: a sync dependency costs every request a hop to the thread pool
-    async def reader(request: Request) -> None:
-        if settings.reads_need_token:
-            check_authorization(request.headers.get("authorization"), settings.token, "reading")
+    def token_check(required: TokenRequired):
+        # async: a sync dependency costs every request a hop to the thread pool
+        async def check_token(request: Request, _shown_in_the_docs: Annotated[Any, Security(bearer)]) -> None:
+            required.check(request.headers.get("authorization"))
 
-    async def writer(request: Request) -> None:
-        check_authorization(request.headers.get("authorization"), settings.token, "changing the index")
+        return check_token
+
+    async def open_to_all() -> None:
+        """Reads on loopback need no token."""
+
+    read_token = TokenRequired(settings.token, "reading") if settings.reads_need_token else None
+    write_token = TokenRequired(settings.token, "changing the index")
+    reader = token_check(read_token) if read_token else open_to_all
+    writer = token_check(write_token)
+    tokens_required = {writer: write_token} | ({reader: read_token} if read_token else {})
 
     class SearchBody(BaseModel):
         query: str | list[str] = Field(description=f"one query, or up to {MAX_BATCH_QUERIES} of them")
@@ -197,7 +260,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
             )
         )
 
-    @app.get("/documents/{doc_id:path}", dependencies=[Depends(reader)])
+    @app.get("/documents/{doc_id:document_id}", dependencies=[Depends(reader)])
     def get_document(doc_id: str) -> dict:
         """A stored document: id, title, text, metadata."""
         with live.lease() as searcher:
@@ -221,7 +284,8 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     )
     async def post_documents(request: Request) -> dict:
         """Add documents, replacing any with the same id (JSON list of records, or JSON lines)."""
-        documents = parse_documents(await request.body())
+        # parsed in the pool: 16 MiB of records on the event loop stalled every request, /health too
+        documents = await run_in_threadpool(parse_documents, await request.body())
         return await run_in_threadpool(_add, documents)
 
     def _add(documents: list[Document]) -> dict:
@@ -229,7 +293,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
 
         return _write(lambda encoder: add_documents(live.index_dir, documents, encoder))
 
-    @app.delete("/documents/{doc_id:path}", dependencies=[Depends(writer)])
+    @app.delete("/documents/{doc_id:document_id}", dependencies=[Depends(writer)])
     def delete_document(doc_id: str) -> dict:
         """Remove one document (404 when the live version does not hold it)."""
         from dualsearch.write.reindex import delete_documents
@@ -302,10 +366,38 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     app.add_exception_handler(HTTPException, http_error)
     for known in (ServiceError, DualsearchError):  # answered here, not re-raised to the server's log
         app.add_exception_handler(known, service_error)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    add_docs_routes(app, [Depends(reader)])
+
+    def token_required(scope) -> TokenRequired | None:
+        """The token the route that will answer ``scope`` needs, as its dependencies say."""
+        for route in app.router.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                checks = (depends.dependency for depends in getattr(route, "dependencies", ()))
+                return next((tokens_required[check] for check in checks if check in tokens_required), None)
+        return None
+
+    # Each middleware added wraps those added before it. A request meets them in the reverse order: it is
+    # counted, a foreign Host is refused before anything else, a missing token before the body is read,
+    # and a body is bounded as the route reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, seconds=settings.body_seconds)
+    app.add_middleware(TokenGate, required=token_required)
+    if settings.check_host:
+        app.add_middleware(LoopbackHostOnly)
     app.add_middleware(_Measured, stats=stats)
     app.state.live, app.state.stats = live, stats
     return app
+
+
+def _document_id_convertor():
+    """The path parameter of ``/documents/{id}``: any text, as a document id is any non-blank text
+    (:func:`dualsearch.corpora.text.text_problem`). Starlette's ``path`` stops at a newline (its regex is
+    ``.*``), so an id holding one could be added but never fetched or deleted."""
+    from starlette.convertors import PathConvertor
+
+    class DocumentIdConvertor(PathConvertor):
+        regex = "(?s:.*)"  # "." matches a newline too
+
+    return DocumentIdConvertor()
 
 
 class _Measured:
