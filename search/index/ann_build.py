@@ -28,12 +28,14 @@ def index_vectors(
     probes: np.ndarray | None = None,
     on_disk_dir: Path | None = None,
     similarity: str = DEFAULT_SIMILARITY,
+    calibrate: bool = True,
 ) -> tuple[faiss.Index, ann.IndexPlan, int]:
     """Fill a FAISS index with (n, d) ``vectors`` under row ids 0..n-1; returns it, its plan and
     the calibrated default nprobe. ``trained`` (an emptied, already trained index) skips training.
     ``probes`` (m, d) are sample queries for calibration (default: sampled document vectors).
     ``on_disk_dir``: keep the inverted lists in a file there, added shard by shard (:mod:`dualsearch.index.ondisk`).
     ``similarity``: the towers' (:mod:`dualsearch.towers.similarity`), which sets the index's metric.
+    ``calibrate=False`` skips the calibration (a small segment joining others keeps their nprobe): 0.
 
     Example:
         >>> vectors = np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32)
@@ -55,7 +57,7 @@ def index_vectors(
         for start in range(0, count, ADD_BLOCK):
             block = np.asarray(vectors[start : start + ADD_BLOCK])
             ann.add_vectors(index, block, np.arange(start, start + len(block)))
-    if ann.ivf_part(index) is None:
+    if ann.ivf_part(index) is None or not calibrate:
         return index, plan, 0
     if probes is None:
         probes = np.asarray(vectors[calibration_rows(count, config)])

@@ -18,6 +18,7 @@ JSON is still refused.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -39,13 +40,14 @@ from dualsearch.errors import (
     is_disk_full,
 )
 from dualsearch.index.failpoints import failpoint
-from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, STORE_FILE, VECTORS_FILE
+from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, SEGMENTS_DIR, STORE_FILE, VECTORS_FILE
 
 logger = logging.getLogger(__name__)
 
 CURRENT_NAME = "CURRENT"
 # INDEX_FILE, STORE_FILE, VECTORS_FILE and IVFDATA_FILE are defined by the manifest, which checks them
 _VERSION = re.compile(r"^v(\d{6,})$")
+_SEGMENT = re.compile(r"^s(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
 
@@ -158,7 +160,7 @@ def removed_on_failure(index_dir: Path, created: bool) -> Iterator[None]:
 
 def remove_stale_builds(index_dir: Path) -> None:
     """Delete build directories of writers that died (call while holding the writer lock)."""
-    for stale in index_dir.glob(".build-*"):
+    for stale in [*index_dir.glob(".build-*"), *(index_dir / SEGMENTS_DIR).glob(".build-*")]:
         logger.warning("removing %s, left by a writer that stopped before publishing", stale)
         shutil.rmtree(stale, ignore_errors=True)
     (index_dir / f".{CURRENT_NAME}.tmp").unlink(missing_ok=True)
@@ -174,6 +176,31 @@ def prepare_build_dir(index_dir: str | Path) -> Path:
         raise not_writable(index_dir, error) from None
     os.chmod(build_dir, 0o755)  # mkdtemp makes it private; readers may run as other users
     return build_dir
+
+
+def segment_dir(index_dir: str | Path, name: str) -> Path:
+    return Path(index_dir) / SEGMENTS_DIR / name
+
+
+def prepare_segment_build_dir(index_dir: str | Path) -> Path:
+    """A fresh hidden build directory for a new segment, in ``index_dir/segments``."""
+    return prepare_build_dir(Path(index_dir) / SEGMENTS_DIR)
+
+
+def publish_segment(index_dir: str | Path, build_dir: Path, version_name: str) -> str:
+    """Rename a finished segment build directory into place, named after the version that writes it
+    (``v000007`` writes ``s000007``: version numbers only grow, so a name is never used twice); returns
+    the name. A segment no version names yet is invisible to readers, and removed after the next
+    publish if the version that would name it never was."""
+    name = "s" + version_name.removeprefix("v")
+    publish_directory(build_dir, Path(index_dir) / SEGMENTS_DIR / name)
+    return name
+
+
+def next_version_name(index_dir: str | Path) -> str:
+    """The name the next published version will take (ask it while holding the writer lock)."""
+    numbers = _version_numbers(Path(index_dir)) if Path(index_dir).is_dir() else []
+    return f"v{(numbers[-1] + 1 if numbers else 1):06d}"
 
 
 def file_checksum(path: Path, chunk_bytes: int = 1 << 22) -> dict[str, int | str]:
@@ -206,18 +233,39 @@ def verify_files(version_dir: Path, files: dict[str, dict], full: bool = True) -
 
 
 def verify_listed_files(root: Path, files: dict[str, dict], full: bool = True) -> None:
-    """Refuse files (paths relative to ``root``) missing, truncated or (with ``full``) altered."""
+    """Refuse files (paths relative to ``root``) missing, truncated or (with ``full``) altered.
+
+    A file this process has already hashed is not hashed again while its inode, size and modification
+    time stay the same: a segment's files never change once published, and a server opens the same
+    segments again at every write, which would otherwise cost a read of the whole index each time.
+    """
     for name, expected in sorted(files.items()):
         path = root / name
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing") from None
         if not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
-        size = path.stat().st_size
+        size = status.st_size
         if size != expected.get("bytes"):
             raise IndexCorruptError(
                 f"{path} has {size} bytes, the manifest says {expected.get('bytes')!r}: truncated or altered"
             )
-        if full and file_checksum(path)["sha256"] != expected.get("sha256"):
-            raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
+        seen = (str(path.resolve()), status.st_ino, size, status.st_mtime_ns, expected.get("sha256"))
+        if full and seen not in _VERIFIED:
+            if file_checksum(path)["sha256"] != expected.get("sha256"):
+                raise IndexCorruptError(f"{path} does not match its checksum in the manifest: altered or damaged")
+            _VERIFIED.add(seen)
+
+
+_VERIFIED: set[tuple] = set()  # (path, inode, size, mtime, sha256) of files whose checksum matched
+
+
+def verify_segments(index_dir: Path, entries, full: bool = True) -> None:
+    """Refuse a version whose segments' files are missing, truncated or (with ``full``) altered."""
+    for entry in entries:
+        verify_listed_files(segment_dir(index_dir, entry.name), entry.files, full)
 
 
 MAPPED_FILES = (VECTORS_FILE, IVFDATA_FILE)  # read through memory maps while a version is searched
@@ -265,6 +313,33 @@ def _remove_old_versions(index_dir: Path, keep: Path) -> None:
     for number in _version_numbers(index_dir):
         if number < live - KEEP_PREVIOUS_VERSIONS:
             shutil.rmtree(index_dir / f"v{number:06d}", ignore_errors=True)
+    _remove_unreferenced_segment_files(index_dir)
+
+
+def _remove_unreferenced_segment_files(index_dir: Path) -> None:
+    """Remove the segments, and the deletion files, that no version left on disk names. Nothing is
+    removed when a version's manifest cannot be read: better a stray file than a missing one."""
+    parent = index_dir / SEGMENTS_DIR
+    if not parent.is_dir():
+        return
+    referenced: dict[str, set[str]] = {}
+    for number in _version_numbers(index_dir):
+        try:
+            data = json.loads((index_dir / f"v{number:06d}" / MANIFEST_NAME).read_text(encoding="utf-8"))
+            for entry in data.get("segments", []):
+                referenced.setdefault(entry["name"], set()).update(entry["files"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("%s: a version's manifest cannot be read; keeping every segment", index_dir)
+            return
+    for segment in parent.iterdir():
+        if not _SEGMENT.match(segment.name):
+            continue  # build directories are the writer's (removed as stale at the next write)
+        if segment.name not in referenced:
+            shutil.rmtree(segment, ignore_errors=True)
+            continue
+        for path in segment.glob("deleted-*.npy"):
+            if path.name not in referenced[segment.name]:
+                path.unlink(missing_ok=True)
 
 
 def discard(build_dir: Path) -> None:

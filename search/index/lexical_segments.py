@@ -31,6 +31,8 @@ from dualsearch.index.lexical import SETTINGS, make_stemmer, tokenize
 
 _TOKENIZE_CHUNK = 4096
 _ARRAYS = ("indptr", "rows", "counts")
+# what a manifest records of the lexical side: bm25s's tokenising and formula, our postings
+SEGMENT_SETTINGS = {**SETTINGS, "library": "dualsearch.index.lexical_segments"}
 
 
 @dataclass(frozen=True)

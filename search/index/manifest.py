@@ -22,13 +22,56 @@ from dualsearch.records import read_json_record
 from dualsearch.towers.contract import TowerIdentity
 from dualsearch.towers.similarity import METRICS
 
-FORMAT_VERSION = 2  # 2: passages, a BM25 index and search settings
+FORMAT_VERSION = 3  # 2: passages, a BM25 index and search settings; 3: segments with deletions
+SEGMENTS_DIR = "segments"  # DIR/segments/<name>/: one immutable segment (docs/segments.md)
 MANIFEST_NAME = "manifest.json"
 INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
 IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
 FLOAT32_BYTES = 4
 MAX_NPROBE = 2**31 - 1  # FAISS takes nprobe and efSearch as C ints
 _LEGACY_FIELDS = ("next_row_id",)
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """One segment of a version, as its manifest lists it (files relative to the segment's directory)."""
+
+    name: str  # its directory under DIR/segments/
+    documents: int  # document rows, the deleted included
+    passages: int  # vector rows
+    files: dict[str, dict[str, Any]]  # file -> {"bytes": n, "sha256": hex}, the deletion file included
+    deleted: str = ""  # the file of its deleted rows as of this version ("": none deleted)
+    deleted_count: int = 0
+
+    @property
+    def live_count(self) -> int:
+        return self.documents - self.deleted_count
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def problem(self, dimension: int, on_disk: bool) -> str | None:
+        """What is wrong with this entry's values, seen together, or None."""
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            return f"segment name {self.name!r} is not a directory name"
+        if self.documents < 1 or self.passages < self.documents:
+            return f"segment {self.name}: {self.documents} documents and {self.passages} passages"
+        if not 0 <= self.deleted_count < self.documents or bool(self.deleted) != bool(self.deleted_count):
+            return f"segment {self.name}: {self.deleted_count} deleted of {self.documents} in {self.deleted!r}"
+        missing = [
+            name for name in (INDEX_FILE, STORE_FILE, VECTORS_FILE, self.deleted) if name and name not in self.files
+        ]
+        if missing:
+            return f"segment {self.name} lists no checksum for {', '.join(missing)}"
+        expected, recorded = self.passages * dimension * FLOAT32_BYTES, self.files[VECTORS_FILE].get("bytes")
+        if recorded != expected:
+            return (
+                f"segment {self.name}: dimension {dimension} and {self.passages} passages call for {expected} bytes "
+                f"of vectors; {VECTORS_FILE} has {recorded}"
+            )
+        if on_disk != (IVFDATA_FILE in self.files):
+            return f"segment {self.name}: on_disk {on_disk} does not fit the files listed"
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,10 +85,10 @@ class Manifest:
     factory: str  # exact FAISS factory string built
     nlist: int  # inverted lists (0 for non-IVF indexes)
     default_nprobe: int  # calibrated at build time; 0 for non-IVF indexes
-    document_count: int
+    document_count: int  # live documents, over every segment
     corpus: str  # the corpus the index was built from, as given
-    files: dict[str, dict[str, Any]]  # file name -> {"bytes": n, "sha256": hex}
-    passage_count: int = 0  # vector rows: one per passage (a document that fits is one passage)
+    files: dict[str, dict[str, Any]]  # the version directory's own files (none besides this one since format 3)
+    passage_count: int = 0  # live documents' vector rows: one per passage (a document that fits is one passage)
     passages: dict[str, int | bool | None] = field(default_factory=dict)  # window, stride, max_passages[, lead]
     lexical: dict[str, Any] = field(default_factory=dict)  # the BM25 index's library and settings
     search: dict[str, Any] = field(default_factory=dict)  # default search settings (SearchSettings)
@@ -70,6 +113,17 @@ class Manifest:
     # checksums of every file of the index's saved query tower (dualsearch.index.query_tower), by path
     # relative to the index directory; empty in manifests written before they were recorded
     query_tower_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the version's segments in row order: SegmentEntry records (docs/segments.md)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+    def segment_entries(self) -> list[SegmentEntry]:
+        """The segments, checked as records (their values are checked by :meth:`value_problem`)."""
+        from dualsearch.records import record_from_json
+
+        return [
+            record_from_json(SegmentEntry, entry, f"{MANIFEST_NAME} segment {number}", IndexCorruptError)
+            for number, entry in enumerate(self.segments)
+        ]
 
     def differing_towers(self, identity: TowerIdentity) -> list[str]:
         """Which of ``"query"`` and ``"document"`` differ from the towers that built this version.
@@ -128,37 +182,33 @@ class Manifest:
         or None.
 
         Example:
-            >>> files, passages = {VECTORS_FILE: {"bytes": 3 * 4 * 4}}, {"window": 8, "stride": 8}
-            >>> flat = dict(factory="Flat", nlist=0, default_nprobe=0, passage_count=3, passages=passages)
-            >>> Manifest("m", "ab", [], 4, document_count=3, corpus="c", files=files, **flat).value_problem() is None
+            >>> files = {name: {"bytes": 0} for name in (INDEX_FILE, STORE_FILE)} | {VECTORS_FILE: {"bytes": 48}}
+            >>> segment = SegmentEntry("s000001", documents=3, passages=3, files=files).record()
+            >>> flat = dict(factory="Flat", nlist=0, default_nprobe=0, passage_count=3, segments=[segment])
+            >>> flat["passages"] = {"window": 8, "stride": 8}
+            >>> Manifest("m", "ab", [], 4, document_count=3, corpus="c", files={}, **flat).value_problem() is None
             True
-            >>> Manifest("m", "ab", [], 7, document_count=3, corpus="c", files=files, **flat).value_problem()
-            'dimension 7 and passage_count 3 call for 84 bytes of vectors; vectors.f32 has 48'
+            >>> Manifest("m", "ab", [], 7, document_count=3, corpus="c", files={}, **flat).value_problem()
+            'segment s000001: dimension 7 and 3 passages call for 84 bytes of vectors; vectors.f32 has 48'
         """
-        for check in (self._counts_problem, self._index_problem, self._settings_problem):
+        for check in (self._counts_problem, self._segments_problem, self._index_problem, self._settings_problem):
             problem = check()
             if problem is not None:
                 return problem
         return None
 
-    def check_opened(self, directory: Path, passage_counts, index=None) -> None:
-        """Refuse a version whose files disagree with this manifest: ``passage_counts`` are the store's
-        (passages of each document, :meth:`~dualsearch.index.store.DocumentStoreReader.passage_counts`),
-        ``index`` the FAISS index read from it (optional)."""
-        problem = self._store_problem(passage_counts) or (self._faiss_problem(index) if index is not None else None)
+    def check_opened(self, directory: Path, entry: SegmentEntry, passage_counts, index=None) -> None:
+        """Refuse a segment whose files disagree with its entry in this manifest: ``passage_counts`` are
+        its store's (passages of each document,
+        :meth:`~dualsearch.index.store.DocumentStoreReader.passage_counts`), ``index`` the FAISS index
+        read from it (optional). ``directory`` is the version's."""
+        problem = _store_problem(entry, passage_counts) or (
+            self._faiss_problem(entry, index) if index is not None else None
+        )
         if problem is not None:
             raise IndexCorruptError(f"{directory / MANIFEST_NAME} is damaged or edited: {problem}")
 
-    def _store_problem(self, passage_counts) -> str | None:
-        documents, passages = len(passage_counts), int(sum(passage_counts))
-        if (documents, passages) != (self.document_count, self.passage_count):
-            return (
-                f"document_count {self.document_count} and passage_count {self.passage_count}, but {STORE_FILE} "
-                f"holds {documents} documents of {passages} passages"
-            )
-        return None
-
-    def _faiss_problem(self, index) -> str | None:
+    def _faiss_problem(self, entry: SegmentEntry, index) -> str | None:
         import faiss
 
         from dualsearch.index.ann import ivf_part
@@ -166,9 +216,11 @@ class Manifest:
         ivf = ivf_part(index)
         metric = {faiss.METRIC_INNER_PRODUCT: "inner_product", faiss.METRIC_L2: "l2"}.get(index.metric_type)
         found = (index.d, index.ntotal, metric, ivf.nlist if ivf is not None else 0)
-        if found != (self.dimension, self.passage_count, self.metric, self.nlist):
-            recorded = (self.dimension, self.passage_count, self.metric, self.nlist)
-            return f"(dimension, vectors, metric, nlist) {recorded}, but {INDEX_FILE} holds {found}"
+        if found != (self.dimension, entry.passages, self.metric, self.nlist):
+            recorded = (self.dimension, entry.passages, self.metric, self.nlist)
+            return (
+                f"(dimension, vectors, metric, nlist) {recorded}, but segment {entry.name}'s {INDEX_FILE} holds {found}"
+            )
         return None
 
     def _counts_problem(self) -> str | None:
@@ -176,29 +228,39 @@ class Manifest:
             return f"dimension {self.dimension} and document_count {self.document_count} must be at least 1"
         if self.passage_count < self.document_count:
             return f"passage_count {self.passage_count} is below document_count {self.document_count}"
-        expected = self.passage_count * self.dimension * FLOAT32_BYTES
-        recorded = self.files.get(VECTORS_FILE, {}).get("bytes")
-        if recorded is not None and recorded != expected:
-            return (
-                f"dimension {self.dimension} and passage_count {self.passage_count} call for {expected} bytes of "
-                f"vectors; {VECTORS_FILE} has {recorded}"
-            )
+        return None
+
+    def _segments_problem(self) -> str | None:
+        try:
+            entries = self.segment_entries()
+        except IndexCorruptError as error:
+            return str(error)
+        if not entries:
+            return "no segments"
+        if len({entry.name for entry in entries}) < len(entries):
+            return "a segment is listed twice"
+        for entry in entries:
+            problem = entry.problem(self.dimension, self.on_disk)
+            if problem is not None:
+                return problem
+        live = sum(entry.live_count for entry in entries)
+        if live != self.document_count:
+            return f"document_count {self.document_count}, but the segments hold {live} live documents"
         return None
 
     def _index_problem(self) -> str | None:
         ivf = "IVF" in self.factory
-        if ivf and not 1 <= self.nlist <= self.passage_count:
-            return (
-                f"nlist {self.nlist} is not between 1 and the {self.passage_count} vectors of factory {self.factory!r}"
-            )
+        rows = sum(entry.get("passages", 0) for entry in self.segments)
+        if ivf and not 1 <= self.nlist <= max(rows, self.trained_count):
+            return f"nlist {self.nlist} is not between 1 and the {rows} vectors of factory {self.factory!r}"
         if not ivf and self.nlist != 0:
             return f"factory {self.factory!r} has no inverted lists, yet nlist {self.nlist}"
         if not 0 <= self.default_nprobe <= (self.nlist if ivf else 0):
             return f"default_nprobe {self.default_nprobe} is not between 0 and nlist {self.nlist}"
         if METRICS.get(self.similarity) != self.metric:
             return f"metric {self.metric!r} is not the one of similarity {self.similarity!r}"
-        if self.on_disk != (IVFDATA_FILE in self.files) or (self.on_disk and not ivf):
-            return f"on_disk {self.on_disk} does not fit factory {self.factory!r} and the files listed"
+        if self.on_disk and not ivf:
+            return f"on_disk {self.on_disk} does not fit factory {self.factory!r}"
         return None
 
     def _settings_problem(self) -> str | None:
@@ -212,6 +274,16 @@ class Manifest:
             if name in self.lexical and (not _is_number(value) or value < 0):
                 return f"lexical.{name} {value!r} must be a number of at least 0"
         return None
+
+
+def _store_problem(entry: SegmentEntry, passage_counts) -> str | None:
+    documents, passages = len(passage_counts), int(sum(passage_counts))
+    if (documents, passages) != (entry.documents, entry.passages):
+        return (
+            f"segment {entry.name} has {entry.documents} documents and {entry.passages} passages, but its "
+            f"{STORE_FILE} holds {documents} documents of {passages} passages"
+        )
+    return None
 
 
 def _is_count(value: Any, least: int) -> bool:

@@ -17,16 +17,21 @@ that index's top-k.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import faiss
 import numpy as np
 
 from dualsearch.corpora.document import Document
-from dualsearch.errors import SearchFailedError
-from dualsearch.index import ann
+from dualsearch.errors import IndexCorruptError, SearchFailedError
+from dualsearch.index import ann, layout, ondisk
+from dualsearch.index.deletions import read_deletions
+from dualsearch.index.lexical import LEXICAL_DIR
 from dualsearch.index.lexical_segments import LexicalSegment, SegmentedBM25
+from dualsearch.index.manifest import Manifest, SegmentEntry
 from dualsearch.index.store import DocumentStoreReader, Located, StoredDocument, json_path
+from dualsearch.index.vectors import open_vectors
 
 
 @dataclass
@@ -36,10 +41,12 @@ class OpenSegment:
     name: str
     store: DocumentStoreReader
     vectors: np.ndarray  # (passages, d) float32, memory-mapped
-    index: faiss.Index  # passage vectors under their passage rows
+    index: faiss.Index | None  # passage vectors under their passage rows (None: not loaded)
     lexical: LexicalSegment
     passage_counts: np.ndarray  # (documents,) passages of each document
     deleted: np.ndarray  # (deleted,) int64 document rows deleted, sorted
+    directory: Path | None = None  # where its files are (None: not opened from an index directory)
+    files: dict = field(default_factory=dict)  # their sizes and checksums, as the manifest lists them
 
     @property
     def document_count(self) -> int:
@@ -79,6 +86,7 @@ class SegmentSet:
             [self.live[start:stop] if len(s.deleted) else None for s, start, stop in self._spans()],
         )
         self.vectors = SegmentVectors([segment.vectors for segment in self.segments], self.passage_offsets)
+        self._live_passage_rows: np.ndarray | None = None
 
     def _spans(self) -> Iterator[tuple[OpenSegment, int, int]]:
         for number, segment in enumerate(self.segments):
@@ -200,6 +208,23 @@ class SegmentSet:
         bitmap = np.packbits(alive, bitorder="little")
         return faiss.IDSelectorBitmap(len(alive), faiss.swig_ptr(bitmap)), bitmap
 
+    def live_passage_rows(self) -> np.ndarray:
+        """Global passage rows of the live documents, sorted: (live passages,) int64."""
+        if self._live_passage_rows is None:
+            parts = [
+                start + (np.arange(int(segment.passage_counts.sum())) if alive is None else np.flatnonzero(alive))
+                for segment, alive, start in zip(self.segments, self.live_passages, self.passage_offsets, strict=False)
+            ]
+            self._live_passage_rows = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        return self._live_passage_rows
+
+    def check_mapped_files(self) -> None:
+        """Refuse to search when a memory-mapped file changed size since it was published
+        (:func:`~dualsearch.index.layout.check_mapped_files`)."""
+        for segment in self.segments:
+            if segment.directory is not None:
+                layout.check_mapped_files(segment.directory, segment.files)
+
     def close(self) -> None:
         for segment in self.segments:
             segment.store.close()
@@ -225,6 +250,8 @@ class SegmentVectors:
         return len(self), self.dimension
 
     def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(len(self)))
         rows = np.asarray(rows, np.int64)
         if rows.ndim != 1:
             raise SearchFailedError("passage vectors are gathered by a 1-d array of rows")
@@ -238,3 +265,52 @@ class SegmentVectors:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         joined = np.concatenate([np.asarray(part) for part in self.parts]) if self.parts else np.zeros((0, 0))
         return joined if dtype is None else joined.astype(dtype)
+
+
+def open_segments(
+    index_dir: Path, version_dir: Path, manifest: Manifest, verify: bool = True, load_indexes: bool = True
+) -> SegmentSet:
+    """Open every segment of the version ``manifest`` describes: its files checked against the
+    manifest's checksums (sizes always, content with ``verify``), then against the manifest's counts.
+    Without ``load_indexes`` the FAISS indexes stay on disk (a writer that adds a segment reads
+    documents and vectors, never every list), and :meth:`SegmentSet.search` is not available.
+
+    Raises:
+        IndexCorruptError: a missing, truncated or altered file, or one that disagrees with the manifest.
+    """
+    entries = manifest.segment_entries()
+    layout.verify_segments(index_dir, entries, full=verify)
+    opened: list[OpenSegment] = []
+    try:
+        for entry in entries:
+            directory = layout.segment_dir(index_dir, entry.name)
+            opened.append(_open_segment(directory, entry, version_dir, manifest, load_indexes))
+    except BaseException:
+        for segment in opened:
+            segment.store.close()
+        raise
+    return SegmentSet(opened)
+
+
+def _open_segment(
+    directory: Path, entry: SegmentEntry, version_dir: Path, manifest: Manifest, load_index: bool
+) -> OpenSegment:
+    store = DocumentStoreReader(directory / layout.STORE_FILE)
+    try:
+        counts = store.passage_counts()
+        index = ondisk.read_index(directory / layout.INDEX_FILE, manifest.on_disk) if load_index else None
+        manifest.check_opened(version_dir, entry, counts, index)
+        deleted = np.zeros(0, np.int64)
+        if entry.deleted:
+            deleted = read_deletions(directory / entry.deleted, entry.documents)
+            if len(deleted) != entry.deleted_count:
+                raise IndexCorruptError(
+                    f"{directory / entry.deleted} holds {len(deleted)} deleted rows; "
+                    f"the manifest says {entry.deleted_count}"
+                )
+        vectors = open_vectors(directory, manifest.dimension)  # mapped now: outlives the file's removal
+        lexical = LexicalSegment.load(directory / LEXICAL_DIR)
+    except BaseException:
+        store.close()
+        raise
+    return OpenSegment(entry.name, store, vectors, index, lexical, counts, deleted, directory, entry.files)

@@ -16,19 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from dualsearch.corpora.text_checks import check_query
 from dualsearch.defaults import EXACT_FILTER_ROWS, K
 from dualsearch.errors import InvalidInputError, SearchFailedError
-from dualsearch.index import ann, layout, ondisk
-from dualsearch.index.lexical import LexicalIndex
+from dualsearch.index import layout
+from dualsearch.index.lexical_segments import SegmentedBM25
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import index_encoder
-from dualsearch.index.store import DocumentStoreReader, StoredDocument
+from dualsearch.index.segment_set import SegmentSet, SegmentVectors, open_segments
+from dualsearch.index.store import StoredDocument
 from dualsearch.index.tower_match import check_towers
-from dualsearch.index.vectors import open_vectors
 from dualsearch.ranking.boosts import boost_scores
 from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING, PassageMap, best_per_document, exact_max_passage
 from dualsearch.ranking.filters import Filter, filter_condition
@@ -78,13 +77,15 @@ class Searcher:
         tea-green
     """
 
-    def __init__(self, index_dir: Path, version_dir: Path, manifest: Manifest, encoder: Encoder, parts: dict) -> None:
+    def __init__(
+        self, index_dir: Path, version_dir: Path, manifest: Manifest, encoder: Encoder, segments: SegmentSet
+    ) -> None:
         self.index_dir, self.version_dir, self.manifest, self.encoder = index_dir, version_dir, manifest, encoder
-        self._index: faiss.Index = parts["index"]
-        self._store: DocumentStoreReader = parts["store"]
-        self._vectors: np.ndarray = parts["vectors"]  # (passages, d) float32, memory-mapped
-        self._lexical: LexicalIndex = parts["lexical"]
-        self._passages: PassageMap = parts["passages"]
+        self._segments = segments  # the version's segments, read as one row space (dualsearch.index.segment_set)
+        self._store = segments
+        self._vectors = segments.vectors  # (passages, d) float32, gathered from memory maps
+        self._lexical = segments.lexical
+        self._passages = PassageMap(segments.passage_counts())
         self.settings = index_search_settings(manifest, version_dir)
         self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
         self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) or ("boosts", boosts) -> (n,) sums
@@ -106,22 +107,18 @@ class Searcher:
         index_dir = Path(index_dir)
         version_dir = layout.current_version_dir(index_dir)
         manifest = Manifest.read(version_dir)
-        layout.verify_files(version_dir, manifest.files, full=verify)
         if encoder is None:  # the index's own ONNX query tower (no torch), else the PyTorch towers
             encoder = index_encoder(index_dir, manifest, fallback_backend="torch")
         check_towers(manifest, encoder, index_dir)
-        store = DocumentStoreReader(version_dir / layout.STORE_FILE)
-        passage_counts = store.passage_counts()
-        parts = {
-            "index": ondisk.read_index(version_dir / layout.INDEX_FILE, manifest.on_disk),
-            "store": store,
-            "vectors": open_vectors(version_dir, manifest.dimension),  # mapped now: outlives the file's removal
-            "lexical": LexicalIndex.load(version_dir),
-            "passages": PassageMap(passage_counts),
-        }
-        manifest.check_opened(version_dir, passage_counts, parts["index"])
-        logger.info("opened %s: %d documents, %s", version_dir, manifest.document_count, manifest.factory)
-        return cls(index_dir, version_dir, manifest, encoder, parts)
+        segments = open_segments(index_dir, version_dir, manifest, verify)
+        logger.info(
+            "opened %s: %d documents in %d segments, %s",
+            version_dir,
+            manifest.document_count,
+            len(segments.segments),
+            manifest.factory,
+        )
+        return cls(index_dir, version_dir, manifest, encoder, segments)
 
     def reload(self) -> Searcher:
         """A searcher on the index's live version now, sharing these towers; this one is closed."""
@@ -140,19 +137,20 @@ class Searcher:
 
     # The open version's parts, read-only, for analyses that recombine them offline (the benchmarks do).
     @property
-    def store(self) -> DocumentStoreReader:
-        """The document store: rows, ids, texts, metadata, passage spans."""
+    def store(self) -> SegmentSet:
+        """The document store (its segments read as one): rows, ids, texts, metadata, passage spans."""
         self._check_open()
         return self._store
 
     @property
-    def vectors(self) -> np.ndarray:
-        """Every passage vector, ``(passages, d)`` float32, memory-mapped; do not write to it."""
+    def vectors(self) -> SegmentVectors:
+        """Every passage vector, ``(passages, d)`` float32: ``vectors[rows]`` gathers rows, ``np.asarray``
+        copies them all (deleted documents' rows included: :attr:`store` says which are live)."""
         self._check_open()
         return self._vectors
 
     @property
-    def lexical(self) -> LexicalIndex:
+    def lexical(self) -> SegmentedBM25:
         """The BM25 index of the documents."""
         self._check_open()
         return self._lexical
@@ -206,7 +204,7 @@ class Searcher:
         allowed = self._allowed_documents(filter)  # (a,) document rows, or None for all
         mask = None
         if allowed is not None:
-            mask = np.zeros(self.manifest.document_count, np.float32)  # (n,)
+            mask = np.zeros(self._segments.row_count, np.float32)  # (n,)
             mask[allowed] = 1.0
         # a prior or a boost reorders the candidates, so it needs more of them than k, as the fusion does
         depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
@@ -235,9 +233,9 @@ class Searcher:
 
     def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
         """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
-        layout.check_mapped_files(self.version_dir, self.manifest.files)  # a truncated mapping would crash
+        self._segments.check_mapped_files()  # a truncated mapping would crash the process
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
-        limit = self._passages.passage_count if allowed_rows is None else len(allowed_rows)
+        limit = self._segments.live_passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
         pending, depth = list(range(len(vectors))), min(limit, k * PASSAGE_OVERSAMPLING)
         while pending and depth > 0:
@@ -261,13 +259,11 @@ class Searcher:
         if exact:
             return self._exact_search(vectors, depth)
         nprobe = nprobe or self.manifest.default_nprobe or None
-        selector = None
         if allowed_rows is not None:
-            selector = faiss.IDSelectorBatch(allowed_rows.astype(np.int64))
             # a selective filter leaves few hits in each list: visit proportionally more lists
-            share = self._passages.passage_count / len(allowed_rows)
+            share = self._segments.live_passage_count / len(allowed_rows)
             nprobe = int(min(self.manifest.nlist or 1, (nprobe or 1) * np.ceil(share)))
-        return ann.search_vectors(self._index, vectors, depth, nprobe, selector)
+        return self._segments.search(vectors, depth, nprobe, allowed_rows)
 
     def _fuse(
         self, query_vector: np.ndarray, dense, lexical_scores: np.ndarray, k: int, settings: SearchSettings
@@ -306,7 +302,7 @@ class Searcher:
         key = (settings.prior_field if priors is not None else "", settings.prior_weight, settings.boosts)
 
         def summed() -> np.ndarray:
-            added = np.zeros(self.manifest.document_count, np.float32)
+            added = np.zeros(self._segments.row_count, np.float32)
             if priors is not None:
                 added += settings.prior_weight * priors
             if boosts is not None:
@@ -318,7 +314,7 @@ class Searcher:
     def _boost_scores(self, boosts: tuple) -> np.ndarray:
         """Each document's sum of the ``boosts`` it matches, (n,) float32, computed once per boosts."""
         return self._cached(
-            ("boosts", boosts), lambda: boost_scores(boosts, self._allowed_documents, self.manifest.document_count)
+            ("boosts", boosts), lambda: boost_scores(boosts, self._allowed_documents, self._segments.row_count)
         )
 
     def _cached(self, key: tuple, compute) -> np.ndarray:
@@ -374,11 +370,13 @@ class Searcher:
         self._check_open()
         if exact:
             return self._exact_search(vectors, k)
-        return ann.search_vectors(self._index, vectors, k, nprobe or self.manifest.default_nprobe or None)
+        return self._segments.search(vectors, k, nprobe or self.manifest.default_nprobe or None)
 
     def _exact_search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, len(self._vectors))
-        return exact_knn(vectors, np.asarray(self._vectors), k, self.manifest.similarity)
+        live_rows = self._segments.live_passage_rows()  # deleted passages are never candidates
+        k = min(k, len(live_rows))
+        scores, positions = exact_knn(vectors, self._vectors[live_rows], k, self.manifest.similarity)
+        return scores, np.where(positions >= 0, live_rows[np.maximum(positions, 0)], -1)
 
     def _results(
         self, ranked: list[Ranked], priors: np.ndarray | None, boosts: np.ndarray | None
@@ -409,8 +407,8 @@ class Searcher:
         """Release the store, the FAISS index and the vectors mapping (closing twice is harmless)."""
         if not self._closed:
             self._closed = True
-            self._store.close()
-            self._index, self._vectors, self._lexical = None, None, None
+            self._segments.close()
+            self._vectors, self._lexical = None, None
 
     def _check_open(self) -> None:
         if self._closed:

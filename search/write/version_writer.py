@@ -1,16 +1,22 @@
 """The one "write a version" transaction: :class:`VersionWriter`.
 
-Building an index and every re-index operation write the same way: stream documents in chunks
-into a hidden build directory beside the live version (the SQLite store and the vectors file,
-row ids 0..n-1), copy the vectors of documents unchanged since ``live`` instead of encoding them
-again, checkpoint encoded chunks (:mod:`dualsearch.write.checkpoints`) so a killed run resumes, then
-index the vectors (reusing the live centroids unless told to retrain), write the manifest and
-publish atomically (:mod:`dualsearch.index.layout`). Any error, or leaving the ``with`` block without
-publishing, removes the build directory and leaves the live version untouched. Call it while
-holding the writer lock (:class:`dualsearch.write.lock.IndexLock`).
+A version is a list of immutable segments with their deleted rows (docs/segments.md). Building an
+index and every write go the same way: stream documents in chunks into a new segment's hidden build
+directory (the SQLite store and the vectors file, rows 0..n-1), copy the vectors of documents
+unchanged since ``live`` instead of encoding them again, checkpoint encoded chunks
+(:mod:`dualsearch.write.checkpoints`) so a killed run resumes, then index the vectors (with the live
+version's trained centroids unless told to retrain) and their BM25 postings, and publish: the
+segment is renamed into place, the live segments that lost documents get new deletion files, and
+a new manifest naming the segments is switched in atomically (:mod:`dualsearch.index.layout`).
+
+A write keeps the live segments (``publish(..., deleted_rows=...)``): it costs the new documents
+and the deletion files, not the corpus. A build, new towers and a retrain write every document into
+one new segment. Any error, or leaving the ``with`` block without publishing, removes the build
+directories and leaves the live version untouched. Call it while holding the writer lock
+(:class:`dualsearch.write.lock.IndexLock`).
 
 Memory stays bounded by the chunks being encoded (one locally; two per worker on Ray,
-:mod:`dualsearch.write.executors`) plus the FAISS index.
+:mod:`dualsearch.write.executors`) plus the new segment's FAISS index.
 """
 
 from __future__ import annotations
@@ -27,18 +33,21 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from dualsearch.atomic import fsync_path
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import check_counts
 from dualsearch.errors import IndexBuildError, is_disk_full
-from dualsearch.index import layout, ondisk
+from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.ann_build import index_vectors, pseudo_queries
 from dualsearch.index.config import IndexConfig
+from dualsearch.index.deletions import deletion_file_name, write_deletions
 from dualsearch.index.failpoints import failpoint
-from dualsearch.index.lexical import SETTINGS as LEXICAL_SETTINGS
-from dualsearch.index.lexical import LexicalIndex
-from dualsearch.index.manifest import Manifest, library_versions, now_iso
+from dualsearch.index.lexical import LEXICAL_DIR
+from dualsearch.index.lexical_segments import SEGMENT_SETTINGS, LexicalSegment
+from dualsearch.index.manifest import Manifest, SegmentEntry, library_versions, now_iso
 from dualsearch.index.passages import PassagePlan, plan_passages
 from dualsearch.index.query_tower import save_query_tower
+from dualsearch.index.segment_set import open_segments
 from dualsearch.index.store import DocumentStoreReader, DocumentStoreWriter
 from dualsearch.index.vectors import VectorsWriter, open_vectors
 from dualsearch.ranking.settings import SearchSettings, index_search_settings
@@ -70,16 +79,24 @@ class VersionStats:
 
 
 class LiveVersion:
-    """The version a re-index starts from: its documents' hashes, vectors and trained index."""
+    """The version a write starts from: its segments (documents' hashes and vectors, read as one row
+    space) and its trained centroids.
 
-    def __init__(self, index_dir: Path) -> None:
+    ``verify`` hashes every file first (a write that copies vectors from the live segments must not
+    copy damaged ones); without it, sizes are checked, which suffices for a write that only adds a
+    segment and deletion files, since a new version carries the old files' recorded checksums and
+    a damaged file is still refused by every reader.
+    """
+
+    def __init__(self, index_dir: Path, verify: bool = True) -> None:
+        self.index_dir = Path(index_dir)
         self.version_dir = layout.current_version_dir(index_dir)
         self.manifest = Manifest.read(self.version_dir)
-        layout.verify_files(self.version_dir, self.manifest.files)  # never build on a damaged base
         index_search_settings(self.manifest, self.version_dir)  # never build on an index that cannot be searched
-        self.store = DocumentStoreReader(self.version_dir / layout.STORE_FILE)
-        self.manifest.check_opened(self.version_dir, self.store.passage_counts())
-        self.vectors = open_vectors(self.version_dir, self.manifest.dimension)  # (n, d) float32, mapped
+        self.entries = self.manifest.segment_entries()
+        self.segments = open_segments(self.index_dir, self.version_dir, self.manifest, verify, load_indexes=False)
+        self.store = self.segments  # look-ups and iteration over the live documents
+        self.vectors = self.segments.vectors  # (rows, d) float32, gathered from the segments' maps
 
     def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
         """True if this version's passage vectors are what ``encoder`` would encode with these settings."""
@@ -88,11 +105,13 @@ class LiveVersion:
         return same_passages and self.manifest.vectors_reusable_by(encoder.identity())
 
     def empty_trained_index(self) -> faiss.Index:
-        """The live index emptied of vectors but keeping its trained centroids and codebooks."""
-        return ondisk.emptied(ondisk.read_index(self.version_dir / layout.INDEX_FILE, self.manifest.on_disk))
+        """A live segment's index emptied of vectors, keeping the trained centroids and codebooks every
+        segment shares."""
+        directory = layout.segment_dir(self.index_dir, self.entries[0].name)
+        return ondisk.emptied(ondisk.read_index(directory / layout.INDEX_FILE, self.manifest.on_disk))
 
     def close(self) -> None:
-        self.store.close()
+        self.segments.close()
 
 
 class VersionWriter:
@@ -126,7 +145,9 @@ class VersionWriter:
         self.search_settings = search_settings or previous
         self.count_fields = (self.search_settings.prior_field,) if self.search_settings.prior_field else ()
         self.stats = VersionStats()
-        self.build_dir: Path | None = None
+        self.passages_live = 0  # vector rows of live documents in the version being written
+        self.build_dir: Path | None = None  # the new segment's
+        self.version_build_dir: Path | None = None  # the new version's (its manifest)
         self.passage_settings = config.passages.record(encoder)  # what the manifest records
         self.cache = ChunkCache(
             self.index_dir,
@@ -136,11 +157,13 @@ class VersionWriter:
 
     def __enter__(self) -> VersionWriter:
         layout.remove_stale_builds(self.index_dir)
-        self.build_dir = layout.prepare_build_dir(self.index_dir)
+        self.build_dir = layout.prepare_segment_build_dir(self.index_dir)
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         layout.discard(self.build_dir)  # already renamed into place if published
+        if self.version_build_dir is not None:
+            layout.discard(self.version_build_dir)
         if exc_type is None:
             self.cache.clear()
         elif is_disk_full(exc):
@@ -197,17 +220,40 @@ class VersionWriter:
             )
         return stats
 
-    def publish(self, corpus_name: str = "", retrain: bool = True) -> Path:
-        """Index the written vectors (keeping the live version's centroids unless ``retrain``), write
-        the manifest and switch ``CURRENT`` to the new version. Returns the version directory."""
+    def publish(self, corpus_name: str = "", retrain: bool = True, deleted_rows: np.ndarray | None = None) -> Path:
+        """Index the written documents as a new segment and publish the next version; returns its directory.
+
+        Without ``deleted_rows`` the new segment is the whole index, its centroids trained anew (or, with
+        ``retrain=False``, the live version's kept). With ``deleted_rows`` (live document rows of
+        ``live``, possibly none) the live segments are kept, less those rows, and the new segment, if
+        any document was written, joins them on the live centroids.
+        """
         stats, live = self.stats, self.live
-        stats.retrained = retrain or live is None
-        if stats.total == 0:
+        carrying = deleted_rows is not None
+        if carrying and (live is None or retrain):
+            raise ValueError("keeping the live segments needs a live version and its centroids")
+        stats.retrained = not carrying and (retrain or live is None)
+        version_name = layout.next_version_name(self.index_dir)
+        entries = self._carried_entries(np.asarray(deleted_rows, np.int64), version_name) if carrying else []
+        if stats.total:
+            plan, nprobe, entry = self._write_segment(version_name, carrying)
+            entries.append(entry)
+        if carrying:  # a small segment says little about the lists to visit: keep the calibrated value
+            plan, nprobe = ann.IndexPlan(live.manifest.factory, live.manifest.nlist), live.manifest.default_nprobe
+        if not sum(entry.live_count for entry in entries):  # before any segment is written, for a build
             raise IndexBuildError(f"corpus {corpus_name or '(given)'} has no documents")
-        started = time.perf_counter()
+        tower_files = self._save_query_tower()
+        self.version_build_dir = layout.prepare_build_dir(self.index_dir)
+        manifest = self._manifest(plan, nprobe, corpus_name, entries, tower_files)
+        manifest.write(self.version_build_dir)
+        return layout.publish(self.index_dir, self.version_build_dir)
+
+    def _write_segment(self, version_name: str, carrying: bool) -> tuple[ann.IndexPlan, int, SegmentEntry]:
+        """Index the written vectors and documents in the build directory and rename it into place."""
+        stats, live, started = self.stats, self.live, time.perf_counter()
         vectors = open_vectors(self.build_dir, self.encoder.dimension)  # (n, d) float32
         reuse = None if stats.retrained else live
-        probes = pseudo_queries(self.build_dir, self.encoder, stats.total, self.config)
+        probes = None if carrying else pseudo_queries(self.build_dir, self.encoder, stats.total, self.config)
         index, plan, nprobe = index_vectors(
             vectors,
             self.config,
@@ -216,6 +262,7 @@ class VersionWriter:
             probes,
             self.build_dir if self.config.on_disk else None,
             self.encoder.identity().similarity,
+            calibrate=not carrying,
         )
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
         del index  # an on-disk index maps its lists file: let go of it before the directory is renamed
@@ -223,16 +270,46 @@ class VersionWriter:
         failpoint("writing")
         stats.index_seconds = time.perf_counter() - started
         logger.info(
-            "indexed %d vectors with %s in %.1fs (%s), default nprobe %d",
-            stats.total,
+            "indexed %d vectors with %s in %.1fs (%s)",
+            stats.passages,
             plan.factory,
             stats.index_seconds,
             "trained" if reuse is None else "centroids kept",
-            nprobe,
         )
-        tower_files = self._save_query_tower()
-        self._manifest(plan, nprobe, corpus_name, reuse, lexical_files, tower_files).write(self.build_dir)
-        return layout.publish(self.index_dir, self.build_dir)
+        names = (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, *lexical_files)
+        files = {name: layout.file_checksum(self.build_dir / name) for name in names}
+        if self.config.on_disk:
+            files[layout.IVFDATA_FILE] = layout.file_checksum(self.build_dir / layout.IVFDATA_FILE)
+        name = layout.publish_segment(self.index_dir, self.build_dir, version_name)
+        self.passages_live += stats.passages
+        return plan, nprobe, SegmentEntry(name, stats.total, stats.passages, files)
+
+    def _carried_entries(self, deleted_rows: np.ndarray, version_name: str) -> list[SegmentEntry]:
+        """The live segments, each less its documents among ``deleted_rows`` (global rows): a segment
+        that lost documents gets a new deletion file, one that lost them all is left out."""
+        segments, kept = self.live.segments, []
+        if len(deleted_rows) and not segments.live[deleted_rows].all():
+            raise ValueError("only live documents can be deleted")
+        for number, entry in enumerate(self.live.entries):
+            segment = segments.segments[number]
+            start, stop = segments.doc_offsets[number], segments.doc_offsets[number + 1]
+            gone = deleted_rows[(deleted_rows >= start) & (deleted_rows < stop)] - start
+            deleted = np.union1d(segment.deleted, gone).astype(np.int64)
+            if len(deleted) == entry.documents:
+                continue
+            self.passages_live += int(segment.passage_counts.sum() - segment.passage_counts[deleted].sum())
+            if not len(gone):
+                kept.append(entry)
+                continue
+            directory = layout.segment_dir(self.index_dir, entry.name)
+            file_name = deletion_file_name(version_name)
+            write_deletions(directory / file_name, deleted)
+            fsync_path(directory / file_name)
+            fsync_path(directory)
+            files = {name: value for name, value in entry.files.items() if name != entry.deleted}
+            files[file_name] = layout.file_checksum(directory / file_name)
+            kept.append(dataclasses.replace(entry, files=files, deleted=file_name, deleted_count=len(deleted)))
+        return kept
 
     def _save_query_tower(self) -> dict[str, dict]:
         """Save the query tower in the index (searching it then needs no torch) before the version is
@@ -242,16 +319,16 @@ class VersionWriter:
         return layout.tree_checksums(self.index_dir, tower_dir) if tower_dir is not None else {}
 
     def _write_lexical_and_filters(self) -> list[str]:
-        """Build the BM25 index over the stored documents and index the filter fields; returns the
-        BM25 files (relative paths)."""
+        """Write the BM25 postings of the segment's documents and index the filter fields; returns the
+        postings' files (relative paths)."""
         started = time.perf_counter()
         store = DocumentStoreReader(self.build_dir / layout.STORE_FILE)
         try:
-            lexical = LexicalIndex.build(d.encoding_text() for d in store.iter_documents())
+            lexical = LexicalSegment.build(d.encoding_text() for d in store.iter_documents())
         finally:
             store.close()
-        files = lexical.save(self.build_dir)
-        logger.info("BM25 index of %d documents built in %.1fs", lexical.document_count, time.perf_counter() - started)
+        files = [f"{LEXICAL_DIR}/{name}" for name in lexical.save(self.build_dir / LEXICAL_DIR)]
+        logger.info("BM25 postings of %d documents in %.1fs", lexical.document_count, time.perf_counter() - started)
         if self.config.filter_fields:
             writer = DocumentStoreWriter(self.build_dir / layout.STORE_FILE)
             try:
@@ -314,15 +391,10 @@ class VersionWriter:
         return vectors.astype(np.float32, copy=False), chunk.spans
 
     def _manifest(
-        self, plan, nprobe: int, corpus_name: str, reuse: LiveVersion | None, lexical_files, tower_files: dict
+        self, plan, nprobe: int, corpus_name: str, entries: list[SegmentEntry], tower_files: dict
     ) -> Manifest:
         identity, stats, config = self.encoder.identity(), self.stats, self.config
-        files = {
-            name: layout.file_checksum(self.build_dir / name)
-            for name in (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, *lexical_files)
-        }
-        if config.on_disk:
-            files[layout.IVFDATA_FILE] = layout.file_checksum(self.build_dir / layout.IVFDATA_FILE)
+        reuse = None if stats.retrained else self.live
         previous = self.live.manifest if self.live is not None else None
         kept = reuse.manifest if reuse is not None else None
         return Manifest(
@@ -339,16 +411,17 @@ class VersionWriter:
             factory=plan.factory,
             nlist=plan.nlist,
             default_nprobe=nprobe,
-            document_count=stats.total,
-            passage_count=stats.passages,
+            document_count=sum(entry.live_count for entry in entries),
+            passage_count=self.passages_live,
             passages=self.passage_settings,
-            lexical=dict(LEXICAL_SETTINGS),
+            lexical=dict(SEGMENT_SETTINGS),
             search=dataclasses.asdict(self.search_settings),
             filter_fields=list(config.filter_fields),
             on_disk=config.on_disk,
             query_tower_files=tower_files,
             corpus=corpus_name or (previous.corpus if previous else ""),
-            files=files,
+            files={},
+            segments=[entry.record() for entry in entries],
             trained_count=kept.trained_count if kept else stats.total,
             trained_at=kept.trained_at if kept else now_iso(),
             added_since_training=kept.added_since_training + stats.encoded if kept else 0,
