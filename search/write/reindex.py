@@ -256,7 +256,6 @@ def add_documents(
     :class:`Document`) to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
     with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
-        check_writable_towers(live.manifest, encoder, index_dir)
         skipped: list[str] = []
         fields = fields.with_count(_prior_field(live))
         if isinstance(source, (str, Path)):
@@ -267,6 +266,7 @@ def add_documents(
                 check_counts(document, fields.counts, f"document {number}")
         if not new:
             raise CorpusError(f"{source if isinstance(source, (str, Path)) else 'the request'}: no documents to add")
+        check_writable_towers(live.manifest, encoder, index_dir)  # after the input: it may load the towers
         documents = _chain(_live_except(live.store, {d.id for d in new}), new)
         stats, deleted, version_dir = _write_version(
             index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
@@ -282,7 +282,6 @@ def delete_documents(
     if not doc_ids:
         raise InvalidInputError("no document ids given")
     with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
-        check_writable_towers(live.manifest, encoder, index_dir)
         unknown = sorted(doc_ids - set(live.store.lookup(doc_ids)))
         if unknown:
             raise UnknownDocumentError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
@@ -291,6 +290,7 @@ def delete_documents(
                 f"deleting {'it' if len(doc_ids) == 1 else 'them'} would leave {index_dir} with no document; an index "
                 "holds at least one (to drop the whole index, remove its directory)"
             )
+        check_writable_towers(live.manifest, encoder, index_dir)  # after the input: it may load the towers
         documents = _live_except(live.store, doc_ids)
         stats, deleted, version_dir = _write_version(
             index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
