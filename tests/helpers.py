@@ -61,6 +61,14 @@ def edit_manifest(index_dir, **changes):
     path.write_text(json.dumps(data, indent=2))
 
 
+def live_segment_dir(index_dir, position: int = 0) -> Path:
+    """The directory of one segment of the live version (the first by default)."""
+    from dualsearch.index.manifest import Manifest
+
+    entry = Manifest.read(layout.current_version_dir(index_dir)).segment_entries()[position]
+    return layout.segment_dir(index_dir, entry.name)
+
+
 def make_legacy(index_dir):
     """CURRENT as dualsearch wrote it before the manifest's checksum was recorded: the name only."""
     pointer = index_dir / layout.CURRENT_NAME

@@ -103,7 +103,7 @@ def test_l4_a_fatal_signal_is_logged_with_the_stack_that_took_it(tmp_path):
         build_index(read_corpus("tiny"), index_dir, FakeEncoder())
         log_fatal_signals()
         with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
-            (searcher.version_dir / "vectors.f32").open("w").close()  # truncated in place
+            (searcher.store.segments[0].directory / "vectors.f32").open("w").close()  # truncated in place
             print(float(searcher.vectors[-1].sum()))
         """
     )
@@ -118,7 +118,7 @@ def test_l4_a_mapped_file_truncated_after_opening_is_an_error_not_a_crash(tmp_pa
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, FakeEncoder(), IndexConfig(on_disk=True))
     with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
-        with open(searcher.version_dir / mapped, "r+b") as handle:
+        with open(searcher.store.segments[0].directory / mapped, "r+b") as handle:
             handle.truncate(8)  # in place: the searcher's memory map now reaches past the file's end
         with pytest.raises(IndexCorruptError, match=f"{mapped} has 8 bytes.*changed in place"):
             searcher.search("green tea", k=3, mode="dense", exact=exact)

@@ -19,6 +19,7 @@ from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.read.live_index import LiveIndex
+from dualsearch.read.searcher import Searcher
 from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.service.server import Server
 from dualsearch.testing import FakeEncoder
@@ -115,13 +116,8 @@ def test_m5_delete_asks_the_live_version_not_the_one_served(served, tiny_index):
 
 
 def read_live_documents(index_dir) -> list[Document]:
-    from dualsearch.index.store import DocumentStoreReader
-
-    store = DocumentStoreReader(layout.current_version_dir(index_dir) / layout.STORE_FILE)
-    try:
-        return list(store.iter_documents())
-    finally:
-        store.close()
+    with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
+        return list(searcher.store.iter_documents())
 
 
 def test_l12_deleting_the_last_document_is_refused_as_bad_input(tmp_path, served):

@@ -13,8 +13,7 @@ import time
 import pytest
 
 from dualsearch.cli import main
-from dualsearch.index.layout import current_version_dir
-from tests.helpers import CRASH_CORPUS_SIZE, index_contents, run_cli, write_crash_corpus
+from tests.helpers import CRASH_CORPUS_SIZE, index_contents, live_segment_dir, run_cli, write_crash_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +100,7 @@ def test_a_running_writer_blocks_a_second_one(indexed):
 
 def test_corrupted_file_is_named_on_open(indexed):
     index_dir, _, _ = indexed
-    vectors = current_version_dir(index_dir) / "vectors.f32"
+    vectors = live_segment_dir(index_dir) / "vectors.f32"
     with open(vectors, "r+b") as handle:
         handle.seek(100)
         handle.write(b"\x00\x01\x02\x03")

@@ -13,6 +13,7 @@ from dualsearch.index import layout
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.vectors import open_vectors
 from dualsearch.write.build import IndexConfig, build_index
+from tests.helpers import live_segment_dir
 
 
 def visible(directory):
@@ -28,12 +29,15 @@ def test_index_directory_is_self_describing(tiny_index, fake_encoder):
     assert manifest.factory == "IVF1,Flat" and manifest.nlist == 1 and manifest.default_nprobe == 1
     assert manifest.metric == "inner_product" and manifest.corpus == "tiny"
     assert {"faiss-cpu", "torch", "python"} <= set(manifest.library_versions)
-    assert {layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE} < set(manifest.files)
-    assert any(name.startswith("lexical/") for name in manifest.files)  # the BM25 index is checksummed too
+    (segment,) = manifest.segment_entries()  # a build writes one segment
+    assert (segment.documents, segment.passages, segment.deleted_count) == (26, 26, 0)
+    assert {layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE} < set(segment.files)
+    assert any(name.startswith("lexical/") for name in segment.files)  # the BM25 postings are checksummed too
     assert manifest.passage_count == 26 and manifest.passages == {"window": 512, "stride": 512, "max_passages": None}
-    assert manifest.search["mode"] == "hybrid" and manifest.lexical["library"] == "bm25s"
-    layout.verify_files(version, manifest.files)  # checksums hold
-    vectors = open_vectors(version, manifest.dimension)
+    assert manifest.search["mode"] == "hybrid" and manifest.lexical["library"] == "dualsearch.index.lexical_segments"
+    layout.verify_segments(tiny_index, [segment])  # checksums hold
+    assert sorted(path.name for path in version.iterdir()) == ["manifest.json"]  # the segment holds the files
+    vectors = open_vectors(live_segment_dir(tiny_index), manifest.dimension)
     assert vectors.shape == (26, 256)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
 
@@ -43,7 +47,8 @@ def test_rebuilding_publishes_a_new_version_and_keeps_one_previous(tmp_path, fak
     for _ in range(3):
         build_index(read_corpus("tiny"), index_dir, fake_encoder)
     assert (index_dir / layout.CURRENT_NAME).read_text().split()[0] == "v000003"
-    assert visible(index_dir) == ["CURRENT", "v000002", "v000003"]
+    assert visible(index_dir) == ["CURRENT", "segments", "v000002", "v000003"]
+    assert visible(index_dir / "segments") == ["s000002", "s000003"]  # those the kept versions name
     assert not list(index_dir.glob(".build-*")) and not (index_dir / ".chunks").exists()
 
 
@@ -90,7 +95,7 @@ def test_manifest_rejects_unknown_fields_and_other_formats(tiny_index):
     with pytest.raises(Exception, match="unknown fields"):
         Manifest.read(version)
     (version / "manifest.json").write_text(json.dumps({**data, "format_version": 99}))
-    with pytest.raises(Exception, match="format 99; this dualsearch reads format 2: a newer dualsearch wrote it"):
+    with pytest.raises(Exception, match="format 99; this dualsearch reads format 3: a newer dualsearch wrote it"):
         Manifest.read(version)
     (version / "manifest.json").write_text(json.dumps({**data, "format_version": 1}))
     with pytest.raises(Exception, match="format 1; .*convert it with `dualsearch upgrade"):
@@ -126,11 +131,11 @@ def test_building_over_an_index_copies_vectors_the_document_tower_would_encode_a
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))
-    first = np.array(open_vectors(layout.current_version_dir(index_dir), 256))
+    first = np.array(open_vectors(live_segment_dir(index_dir), 256))
     new_query_tower = CountingEncoder(query_variant="tuned")
     build_index(read_corpus("tiny"), index_dir, new_query_tower, IndexConfig(factory="Flat"))
     assert new_query_tower.encoded == []  # the document tower did not change: nothing to encode
-    np.testing.assert_array_equal(np.array(open_vectors(layout.current_version_dir(index_dir), 256)), first)
+    np.testing.assert_array_equal(np.array(open_vectors(live_segment_dir(index_dir), 256)), first)
     with Searcher.open(index_dir, encoder=new_query_tower) as searcher:
         assert searcher.search("green tea", k=1)[0].doc_id == "tea-green"
     other_towers = CountingEncoder(salt="other")
@@ -143,7 +148,7 @@ def test_building_over_a_damaged_index_encodes_everything_again(tmp_path):
 
     index_dir = tmp_path / "index"
     build_index(read_corpus("tiny"), index_dir, CountingEncoder(), IndexConfig(factory="Flat"))
-    (layout.current_version_dir(index_dir) / layout.VECTORS_FILE).write_bytes(b"damaged")
+    (live_segment_dir(index_dir) / layout.VECTORS_FILE).write_bytes(b"damaged")
     encoder = CountingEncoder()
     build_index(read_corpus("tiny"), index_dir, encoder, IndexConfig(factory="Flat"))
     assert len(encoder.encoded) == 26  # a rebuild is how a damaged index is repaired

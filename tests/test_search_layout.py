@@ -74,8 +74,9 @@ def test_manifest_fields_are_type_checked_even_without_a_checksum(tiny_index, fa
 
 def test_a_manifest_listing_no_checksums_is_refused_even_without_a_checksum(tiny_index, fake_encoder):
     make_legacy(tiny_index)
-    edit_manifest(tiny_index, files={})
-    with pytest.raises(IndexCorruptError, match="lists no checksum for index.faiss"):
+    (segment,) = _manifest_of(tiny_index)["segments"]
+    edit_manifest(tiny_index, segments=[{**segment, "files": {}}])
+    with pytest.raises(IndexCorruptError, match="segment s000001 lists no checksum for index.faiss"):
         Searcher.open(tiny_index, encoder=fake_encoder)
 
 
@@ -207,7 +208,7 @@ def _manifest_of(index_dir) -> dict:
     [
         (lambda m: {"dimension": 7}, "dimension 7"),
         (lambda m: {"document_count": 999}, "document_count 999"),
-        (lambda m: {"document_count": 20}, "holds 26 documents"),
+        (lambda m: {"document_count": 25, "segments": [{**m["segments"][0], "documents": 25}]}, "holds 26 documents"),
         (lambda m: {"search": {**m["search"], "mode": "fuzzy"}}, "unknown search mode 'fuzzy'"),
         (lambda m: {"default_nprobe": -3}, "default_nprobe -3"),
         (lambda m: {"nlist": 10**9}, "nlist 1000000000"),

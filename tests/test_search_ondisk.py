@@ -17,6 +17,7 @@ from dualsearch.index.manifest import Manifest
 from dualsearch.read.searcher import Searcher
 from dualsearch.write.build import IndexConfig, index_corpus
 from dualsearch.write.reindex import reindex
+from tests.helpers import live_segment_dir
 
 WORDS = "solar wind river stone glass paper cloud orbit garden engine copper violin harbor forest ember".split()
 QUERIES = ["solar orbit", "paper garden", "copper engine harbor", "violin ember", "stone river glass"]
@@ -47,8 +48,9 @@ def test_on_disk_index_answers_as_the_in_memory_one(tmp_path, corpus, fake_encod
     report, _ = index_corpus(corpus, on_disk, fake_encoder, config=IndexConfig(on_disk=True))
     manifest = Manifest.read(report.version_dir)
     assert manifest.on_disk and manifest.nlist == 10
-    assert layout.IVFDATA_FILE in manifest.files  # checksummed like every other file
-    assert not (report.version_dir / ".shards").exists()  # shards are merged, then removed
+    (segment,) = manifest.segment_entries()
+    assert layout.IVFDATA_FILE in segment.files  # checksummed like every other file
+    assert not (live_segment_dir(on_disk) / ".shards").exists()  # shards are merged, then removed
     assert Manifest.read(layout.current_version_dir(in_memory)).default_nprobe == manifest.default_nprobe
     for nprobe in (1, 3, None):
         assert dense_results(on_disk, fake_encoder, nprobe) == dense_results(in_memory, fake_encoder, nprobe)
@@ -62,11 +64,10 @@ def test_on_disk_index_is_mapped_read_only_and_moves_with_its_directory(tmp_path
     moved.parent.mkdir()
     shutil.move(index_dir, moved)  # the lists file is found beside the index file, not at its build path
     with Searcher.open(moved, encoder=fake_encoder) as searcher:
-        lists = faiss.extract_index_ivf(searcher._index).invlists
+        lists = faiss.extract_index_ivf(searcher.store.segments[0].index).invlists
         assert faiss.downcast_InvertedLists(lists).read_only
     assert dense_results(moved, fake_encoder) == expected
-    version = layout.current_version_dir(moved)
-    layout.verify_files(version, Manifest.read(version).files)  # searching wrote nothing
+    layout.verify_segments(moved, Manifest.read(layout.current_version_dir(moved)).segment_entries())  # nothing written
 
 
 def test_reindex_keeps_the_lists_on_disk_and_leaves_the_live_file_untouched(tmp_path, corpus, fake_encoder):
@@ -79,8 +80,14 @@ def test_reindex_keeps_the_lists_on_disk_and_leaves_the_live_file_untouched(tmp_
     report = reindex(index_dir, corpus, fake_encoder)
     assert (report.added, report.updated, report.deleted) == (1, 1, 10) and not report.retrained
     manifest = Manifest.read(report.version_dir)
-    assert manifest.on_disk and manifest.document_count == 391 and layout.IVFDATA_FILE in manifest.files
-    layout.verify_files(first.version_dir, Manifest.read(first.version_dir).files)  # centroids reused, file not
+    assert manifest.on_disk and manifest.document_count == 391
+    assert all(layout.IVFDATA_FILE in segment.files for segment in manifest.segment_entries())
+    old, new = manifest.segment_entries()  # the first segment kept, less its 11 rows, and one new
+    assert (old.deleted_count, new.documents) == (11, 2)
+    assert {name: old.files[name] for name in old.files if name != old.deleted} == {
+        name: value for name, value in Manifest.read(first.version_dir).segment_entries()[0].files.items()
+    }  # centroids reused, the live segment's files not rewritten
+    layout.verify_segments(index_dir, [old, new])
     with Searcher.open(index_dir, encoder=fake_encoder) as searcher:
         assert searcher.search("a violin made of copper and ember", k=1, mode="dense")[0].doc_id == "new"
         found = {r.doc_id for q in QUERIES for r in searcher.search(q, k=50, mode="dense")}
@@ -90,7 +97,7 @@ def test_reindex_keeps_the_lists_on_disk_and_leaves_the_live_file_untouched(tmp_
 def test_a_damaged_lists_file_is_refused(tmp_path, corpus, fake_encoder):
     index_dir = tmp_path / "disk"
     report, _ = index_corpus(corpus, index_dir, fake_encoder, config=IndexConfig(on_disk=True))
-    path = report.version_dir / layout.IVFDATA_FILE
+    path = live_segment_dir(index_dir) / layout.IVFDATA_FILE
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))

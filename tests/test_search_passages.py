@@ -14,7 +14,6 @@ from dualsearch.index import layout
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.passages import PassageConfig, lead_paragraph_end, plan_passages, window_spans
-from dualsearch.index.vectors import open_vectors
 from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index
@@ -99,12 +98,13 @@ def test_k_up_to_the_corpus_size_returns_every_document_once(long_index):
 
 
 def passage_rows_agree(index_dir) -> bool:
-    version = layout.current_version_dir(index_dir)
-    manifest = Manifest.read(version)
-    searcher = Searcher.open(index_dir, encoder=FakeEncoder(window=16))
-    counts = searcher.store.passage_counts()
-    vectors = open_vectors(version, manifest.dimension)
-    return int(counts.sum()) == manifest.passage_count == len(vectors) == searcher._index.ntotal
+    """The manifest's passages are the live documents', and each segment's vectors, index and store agree."""
+    manifest = Manifest.read(layout.current_version_dir(index_dir))
+    with Searcher.open(index_dir, encoder=FakeEncoder(window=16)) as searcher:
+        segments = searcher.store
+        live = int(segments.passage_counts()[segments.live].sum())
+        each = all(len(s.vectors) == int(s.passage_counts.sum()) == s.index.ntotal for s in segments.segments)
+        return live == manifest.passage_count == len(segments.live_passage_rows()) and each
 
 
 def test_changing_and_deleting_a_long_document_leaves_no_stray_passage(long_index, tmp_path):

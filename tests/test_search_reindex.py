@@ -18,7 +18,7 @@ from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import IndexConfig, build_index
 from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
-from tests.helpers import CountingEncoder
+from tests.helpers import CountingEncoder, live_segment_dir
 
 
 def tiny_rows():
@@ -149,7 +149,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(index_dir, caplog):
 
 
 def test_a_damaged_live_version_is_not_built_upon(index_dir):
-    store = layout.current_version_dir(index_dir) / layout.STORE_FILE
+    store = live_segment_dir(index_dir) / layout.STORE_FILE
     store.write_bytes(store.read_bytes()[:-100])
     with pytest.raises(IndexCorruptError, match="documents.sqlite has"):
         reindex(index_dir, TINY_CORPUS_DIR, FakeEncoder())

@@ -15,6 +15,7 @@ from dualsearch.errors import (
 from dualsearch.index import layout
 from dualsearch.read.searcher import Searcher
 from dualsearch.testing import FakeEncoder
+from tests.helpers import live_segment_dir
 
 
 def test_search_returns_ranked_documents(tiny_index, fake_encoder):
@@ -78,7 +79,7 @@ def test_other_towers_are_refused(tiny_index):
 
 @pytest.mark.parametrize("name", [layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE])
 def test_altered_or_truncated_files_are_detected(tiny_index, fake_encoder, name):
-    path = layout.current_version_dir(tiny_index) / name
+    path = live_segment_dir(tiny_index) / name
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -153,6 +154,6 @@ def test_queries_no_tower_can_read_are_refused(tiny_index, fake_encoder, query, 
 
 
 def test_damaged_index_errors_say_how_to_recover(tiny_index, fake_encoder):
-    (layout.current_version_dir(tiny_index) / layout.INDEX_FILE).write_bytes(b"garbage")
+    (live_segment_dir(tiny_index) / layout.INDEX_FILE).write_bytes(b"garbage")
     with pytest.raises(IndexCorruptError, match=r"To recover, rebuild the index: dualsearch index CORPUS --out DIR"):
         Searcher.open(tiny_index, encoder=fake_encoder)

@@ -3,6 +3,7 @@ the fixture tests/fixtures/format1-tiny was written by the format-1 code (tests/
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -21,6 +22,7 @@ from dualsearch.write.upgrade import index_format, upgrade
 from tests.helpers import CountingEncoder
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "format1-tiny"
+FORMAT2 = Path(__file__).resolve().parent / "fixtures" / "format2-tiny"
 TOWERS = dict(dimension=32)  # the fake towers that wrote the fixture
 
 
@@ -90,7 +92,47 @@ def test_the_upgrade_command(old_index, monkeypatch, capsys):
 
     monkeypatch.setattr("dualsearch.towers.backends.load_encoder", fake_towers)
     assert main(["upgrade", str(old_index)]) == 0
-    assert "format 1 -> 2: 26 documents, 0 encoded" in capsys.readouterr().out
+    assert "format 1 -> 3: 26 documents, 0 encoded" in capsys.readouterr().out
     assert loaded == [("fake", "torch")]  # the towers the old manifest names, on what encoded them
     assert main(["upgrade", str(old_index)]) == 0
-    assert "already format 2: nothing to do" in capsys.readouterr().out and len(loaded) == 1
+    assert "already format 3: nothing to do" in capsys.readouterr().out and len(loaded) == 1
+
+
+@pytest.fixture
+def format2_index(tmp_path) -> Path:
+    directory = tmp_path / "format2"
+    shutil.copytree(FORMAT2, directory)
+    return directory
+
+
+def test_a_format2_index_is_refused_with_the_command_that_converts_it(format2_index):
+    with pytest.raises(IndexMismatchError, match=r"index format 2; .*dualsearch upgrade"):
+        Searcher.open(format2_index, encoder=FakeEncoder(**TOWERS))
+
+
+def test_upgrade_from_format2_keeps_every_vector_setting_and_ranking(format2_index):
+    from dualsearch.index.lexical import LexicalIndex
+
+    old_version = layout.current_version_dir(format2_index)
+    old_vectors = np.fromfile(old_version / "vectors.f32", np.float32).reshape(26, 32)
+    old_manifest = json.loads((old_version / "manifest.json").read_text())
+    with sqlite3.connect(old_version / "documents.sqlite") as connection:
+        old_ids = [doc_id for (doc_id,) in connection.execute("SELECT doc_id FROM documents ORDER BY doc_row")]
+    bm25s = LexicalIndex.load(old_version)  # what format 2 ranked with
+    encoder = CountingEncoder(**TOWERS)
+    report = upgrade(format2_index, encoder)
+    assert (report.from_format, report.to_format, report.documents, report.encoded) == (2, FORMAT_VERSION, 26, 0)
+    assert encoder.encoded == []
+    manifest = Manifest.read(report.version_dir)
+    assert manifest.search == old_manifest["search"] and manifest.passages == old_manifest["passages"]
+    assert (manifest.nlist, manifest.factory, manifest.trained_at) == (
+        1,
+        old_manifest["factory"],
+        old_manifest["trained_at"],
+    )
+    with Searcher.open(format2_index, encoder=FakeEncoder(**TOWERS)) as searcher:
+        assert np.array_equal(np.asarray(searcher.vectors), old_vectors)
+        for query in ("why does mars look red", "espresso", "green tea leaves"):
+            lexical = {r.doc_id: r.score for r in searcher.search(query, k=26, mode="lexical")}
+            expected = {old_ids[row]: float(score) for row, score in enumerate(bm25s.scores(query)) if score > 0}
+            assert lexical == pytest.approx(expected, abs=1e-5)  # the same BM25 scores, from the new postings

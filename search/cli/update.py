@@ -45,19 +45,20 @@ def add_upgrade_command(commands) -> None:
     parser.add_argument(
         "--model", default=None, help="the towers that built the index (default: those its manifest names)"
     )
-    add_backend_argument(parser, "what runs the towers (default: torch, which encoded every older format)")
+    add_backend_argument(parser, "what runs the towers (default: what encoded the index's documents)")
     parser.set_defaults(run=_run_upgrade)
 
 
 def _run_upgrade(args) -> int:
     from dualsearch.index.manifest import FORMAT_VERSION
     from dualsearch.towers.backends import load_encoder
-    from dualsearch.write.upgrade import index_format, recorded_model, upgrade
+    from dualsearch.write.upgrade import index_format, recorded_backend, recorded_model, upgrade
 
     if index_format(args.index_dir) == FORMAT_VERSION:  # before seconds of loading towers
         print(f"{for_terminal(args.index_dir)}: already format {FORMAT_VERSION}: nothing to do")
         return 0
-    encoder = load_encoder(args.model or recorded_model(args.index_dir), args.backend or "torch")
+    backend = args.backend or recorded_backend(args.index_dir)  # its vectors are reused only on that backend
+    encoder = load_encoder(args.model or recorded_model(args.index_dir), backend)
     report = upgrade(args.index_dir, encoder, show_progress=True)
     print(f"{for_terminal(args.index_dir)}: {report.summary()}")
     return 0

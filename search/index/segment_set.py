@@ -157,10 +157,13 @@ class SegmentSet:
                     )
         return found
 
-    def iter_documents(self) -> Iterator[Document]:
-        """Every live document, in row order."""
-        for segment, start, _ in self._spans():
-            alive = self.live[start : start + segment.document_count]
+    def iter_documents(self, skip: np.ndarray | None = None) -> Iterator[Document]:
+        """Every live document, in row order, but those whose row ``skip`` (a (rows,) bool mask) marks."""
+        wanted = self.live if skip is None else self.live & ~skip
+        for segment, start, stop in self._spans():
+            if not wanted[start:stop].any():
+                continue  # a segment no one reads from is not paged through
+            alive = wanted[start:stop]
             for row, document in enumerate(segment.store.iter_documents()):
                 if alive[row]:
                     yield document
@@ -250,6 +253,8 @@ class SegmentVectors:
         return len(self), self.dimension
 
     def __getitem__(self, rows) -> np.ndarray:
+        if isinstance(rows, (int, np.integer)):  # one row, counted from the end when negative
+            return self[np.array([rows % len(self) if rows < 0 else rows])][0]
         if isinstance(rows, slice):
             rows = np.arange(*rows.indices(len(self)))
         rows = np.asarray(rows, np.int64)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 from dualsearch.corpora import beir
 from dualsearch.errors import CorpusError
-from dualsearch.index import layout
-from dualsearch.index.store import DocumentStoreReader
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ def evaluation_run(
         raise CorpusError(
             f"{beir_dir}: {len(missing)} judged queries of split {split!r} are not in queries.jsonl, e.g. {missing[:3]}"
         )
-    check_judged_documents_indexed(searcher.version_dir, qrels, beir_dir)
+    check_judged_documents_indexed(searcher, qrels, beir_dir)
     query_ids = sorted(qrels)
     started = time.perf_counter()
     depth = RUN_DEPTH + (1 if ignore_identical_ids else 0)
@@ -91,19 +89,15 @@ def evaluation_run(
     return qrels, run
 
 
-def check_judged_documents_indexed(version_dir: Path, qrels: beir.Qrels, beir_dir: str | Path) -> None:
+def check_judged_documents_indexed(searcher, qrels: beir.Qrels, beir_dir: str | Path) -> None:
     """Refuse judgements none of whose documents the index holds (every metric would be 0.0: they
     belong to another collection), and warn when some are missing."""
     judged = {doc_id for judged in qrels.values() for doc_id, relevance in judged.items() if relevance > 0}
-    store = DocumentStoreReader(version_dir / layout.STORE_FILE)
-    try:
-        found = len(store.lookup(judged))
-    finally:
-        store.close()
+    found = len(searcher.store.lookup(judged))
     if found == 0:
         raise CorpusError(
             f"none of the {len(judged)} relevant documents judged in {beir_dir} is in the index "
-            f"{version_dir.parent}: are these judgements of another collection?"
+            f"{searcher.index_dir}: are these judgements of another collection?"
         )
     if found < len(judged):
         logger.warning(

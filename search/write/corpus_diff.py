@@ -15,9 +15,11 @@ no extra pass; ids are looked up in the live document store in batches, so memor
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+
+import numpy as np
 
 from dualsearch.corpora.document import Document
 from dualsearch.defaults import MAX_DELETE_SHARE
@@ -45,8 +47,11 @@ class CorpusDiff:
         return self.unchanged == self.total == self.live
 
 
-def diff_with_live(store: DocumentStoreReader, live_count: int, documents: Iterable[Document]) -> CorpusDiff:
-    """Count the corpus's documents, those the live store holds, and those unchanged.
+def diff_with_live(
+    store: DocumentStoreReader, live_count: int, documents: Iterable[Document], unchanged_rows: np.ndarray | None = None
+) -> CorpusDiff:
+    """Count the corpus's documents, those the live store holds, and those unchanged (whose rows are
+    marked in ``unchanged_rows``, a bool array over the store's rows, when given).
 
     Example:
         >>> import tempfile
@@ -68,8 +73,22 @@ def diff_with_live(store: DocumentStoreReader, live_count: int, documents: Itera
             hit = stored.get(document.id)
             if hit is not None:
                 kept += 1
-                unchanged += hit.content_hash == document.content_hash()
+                same = hit.content_hash == document.content_hash()
+                unchanged += same
+                if same and unchanged_rows is not None:
+                    unchanged_rows[hit.doc_row] = True
     return CorpusDiff(total, kept, unchanged, live_count)
+
+
+def changed_documents(store: DocumentStoreReader, documents: Iterable[Document]) -> Iterator[Document]:
+    """The documents the live store does not hold as they are: new ids and changed content."""
+    iterator = iter(documents)
+    while batch := list(islice(iterator, LOOKUP_BATCH)):
+        stored = store.lookup(document.id for document in batch)
+        for document in batch:
+            hit = stored.get(document.id)
+            if hit is None or hit.content_hash != document.content_hash():
+                yield document
 
 
 def check_deletions(

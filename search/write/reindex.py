@@ -1,18 +1,23 @@
 """Bring an index up to date with a changed corpus or new towers, without taking search down.
 
-Every operation writes a complete new version beside the live one and switches atomically
+Every operation publishes a new version beside the live one and switches atomically
 (:class:`~dualsearch.write.version_writer.VersionWriter`), under the index's writer lock
-(:mod:`dualsearch.write.lock`):
+(:mod:`dualsearch.write.lock`). A version is a list of segments (docs/segments.md), so a write costs
+what it changes:
 
-- :func:`reindex` compares a corpus with the index by document id and content hash: new documents
-  are encoded and added, changed ones re-encoded, removed ones dropped, unchanged ones keep their
-  stored vectors. Other towers (another weights hash) re-encode everything and retrain.
-- :func:`add_documents` adds or replaces the documents of a file; :func:`delete_documents` drops ids.
-  Both keep the index's towers (:func:`~dualsearch.index.tower_match.check_writable_towers`):
-  changing towers is :func:`reindex`'s job.
+- :func:`reindex` compares a corpus with the index by document id and content hash: new and changed
+  documents are encoded into a new segment, and the changed and removed ones are deleted from their
+  segments; unchanged ones are not touched.
+- :func:`add_documents` adds or replaces the documents of a file as a new segment;
+  :func:`delete_documents` writes deletion files only. Both keep the index's towers
+  (:func:`~dualsearch.index.tower_match.check_writable_towers`): changing towers is :func:`reindex`'s job.
+- :func:`optimize` merges every segment into one. Writes also merge as they go
+  (:mod:`dualsearch.write.merge_policy`).
 
-Retraining policy: the IVF centroids (and any PQ/SQ codebooks) are kept while the corpus changes
-little, and retrained from scratch, with the number of lists re-derived, when
+Other towers (another weights hash) re-encode everything, and other passage settings or a retrain
+of the centroids rewrite everything into one segment. Retraining policy: the IVF centroids (and any
+PQ/SQ codebooks) are kept while the corpus changes little, and retrained from scratch, with the
+number of lists re-derived, when
 
 1. the towers changed (the vector space moved), or
 2. the vectors encoded since the last training exceed ``RETRAIN_FRACTION`` (50%) of the vectors
@@ -33,6 +38,8 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, check_counts
 from dualsearch.corpora.sources import read_corpus
@@ -48,9 +55,10 @@ from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.build import invalid_record_handler, log_skipped
 from dualsearch.write.checkpoints import discard_checkpoints
-from dualsearch.write.corpus_diff import CorpusDiff, check_deletions, diff_with_live
+from dualsearch.write.corpus_diff import CorpusDiff, changed_documents, check_deletions, diff_with_live
 from dualsearch.write.executors import Executor
 from dualsearch.write.lock import IndexLock
+from dualsearch.write.merge_policy import segments_to_merge
 from dualsearch.write.version_writer import LiveVersion, VersionStats, VersionWriter
 
 logger = logging.getLogger(__name__)
@@ -98,36 +106,78 @@ def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, enc
     return None
 
 
-def _write_version(
+@dataclass
+class _Change:
+    """What a write does to the live version: documents to write (new and changed), and live document
+    rows that leave (changed, replaced or deleted)."""
+
+    documents: Iterable[Document]
+    leaving: np.ndarray  # (rows,) bool over the live version's document rows
+    encoded_estimate: int  # documents the towers will encode (for the retraining policy)
+    total: int | None = None  # documents in ``documents``, when known (for progress)
+
+
+def _apply(
     index_dir: Path,
     live: LiveVersion,
-    documents: Iterable[Document],
+    change: _Change,
     encoder: Encoder,
     config: IndexConfig,
-    total: int | None,
     corpus_name: str,
     retrain: bool,
     show_progress: bool,
     executor: Executor | None = None,
-) -> tuple[VersionStats, int, Path]:
-    """Write and publish the next version after ``live`` from ``documents``; returns stats, deleted
-    count, version."""
+) -> tuple[VersionStats, Path]:
+    """Publish the next version after ``live``: a new segment (with any segments the merge policy
+    folds in) and deletions, or every document rewritten into one segment when the towers, the
+    passage settings or the centroids must change."""
+    staying_count = live.manifest.document_count - int((change.leaving & live.segments.live).sum())
+    after = staying_count + change.encoded_estimate
+    reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.encoded_estimate)
+    rewrite = reason is not None or not live.reusable_by(encoder, config.passages.record(encoder))
     with VersionWriter(index_dir, encoder, config, live, executor=executor) as writer:
-        stats = writer.write(documents, show_progress, total)
-        reason = "asked for" if retrain else retrain_reason(live, encoder, stats.total, stats.encoded)
-        if reason:
-            logger.info("retraining the centroids: %s", reason)
-        version_dir = writer.publish(corpus_name, retrain=reason is not None)
-    deleted = live.manifest.document_count - stats.counts["unchanged"] - stats.counts["updated"]
-    return stats, deleted, version_dir
+        if rewrite:
+            if reason:
+                logger.info("retraining the centroids: %s", reason)
+            staying = live.segments.iter_documents(skip=change.leaving)
+            writer.write(_chain(staying, change.documents), show_progress, _plus(change.total, staying_count))
+            version_dir = writer.publish(corpus_name, retrain=reason is not None)
+        else:
+            merged = _merged_segments(live, change.leaving, change.total)
+            folded = np.zeros_like(change.leaving)
+            for position in merged:
+                folded[live.segments.doc_offsets[position] : live.segments.doc_offsets[position + 1]] = True
+            moving = live.segments.iter_documents(skip=change.leaving | ~folded)  # rewritten, vectors kept
+            writer.write(_chain(change.documents, moving), show_progress, change.total)
+            leaving = np.flatnonzero((change.leaving | folded) & live.segments.live)
+            version_dir = writer.publish(corpus_name, retrain=False, deleted_rows=leaving)
+            if merged:
+                logger.info("merged %d segments into the new one", len(merged))
+    return writer.stats, version_dir
 
 
-def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float, skipped: list[str]) -> ReindexReport:
+def _merged_segments(live: LiveVersion, leaving: np.ndarray, new_documents: int | None) -> list[int]:
+    segments = live.segments
+    live_counts, rows = [], []
+    for number, segment in enumerate(segments.segments):
+        start, stop = segments.doc_offsets[number], segments.doc_offsets[number + 1]
+        live_counts.append(int((segments.live[start:stop] & ~leaving[start:stop]).sum()))
+        rows.append(segment.document_count)
+    return segments_to_merge(live_counts, rows, new_documents or 0)
+
+
+def _plus(known: int | None, more: int) -> int | None:
+    return None if known is None else known + more
+
+
+def _report(
+    stats: VersionStats, deleted: int, unchanged: int, version_dir: Path, started: float, skipped: list[str]
+) -> ReindexReport:
     return ReindexReport(
         stats.counts["added"],
         stats.counts["updated"],
         deleted,
-        stats.counts["unchanged"],
+        unchanged,
         stats.encoded,
         stats.from_checkpoint,
         stats.retrained,
@@ -137,7 +187,7 @@ def _report(stats: VersionStats, deleted: int, version_dir: Path, started: float
     )
 
 
-def _config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
+def config_of(manifest: Manifest, config: IndexConfig | None) -> IndexConfig:
     """The given config, or the settings the index was built with (a manifest written before a setting
     was recorded gives that setting's default)."""
     if config is not None:
@@ -190,31 +240,38 @@ def reindex(
         with closing(LiveVersion(index_dir)) as live:
             fields = fields.with_count(_prior_field(live))
             # one pass validates, counts and compares the corpus with the index, before anything is encoded
+            unchanged_rows = np.zeros(live.segments.row_count, bool)
             diff = diff_with_live(
-                live.store, live.manifest.document_count, read_corpus(str(corpus), fields, on_invalid)
+                live.store,
+                live.manifest.document_count,
+                read_corpus(str(corpus), fields, on_invalid),
+                unchanged_rows,
             )
             log_skipped(skipped)
             check_deletions(diff, str(corpus), allow_mass_delete)
-            documents = read_corpus(str(corpus), fields, _ignore if skip_invalid else None)
             if diff.changes_nothing and not retrain and config is None and _same_towers(live, encoder):
                 # the live version is complete: what a killed writer left behind is of no use any more
                 layout.remove_stale_builds(index_dir)
                 discard_checkpoints(index_dir)
                 save_query_tower(index_dir, encoder)  # an index older than the light query path gains it
                 return _unchanged_report(diff, live.version_dir, started, skipped)
-            stats, deleted, version_dir = _write_version(
+            corpus_documents = read_corpus(str(corpus), fields, _ignore if skip_invalid else None)
+            changed = diff.total - diff.unchanged
+            change = _Change(
+                changed_documents(live.store, corpus_documents), live.segments.live & ~unchanged_rows, changed, changed
+            )
+            stats, version_dir = _apply(
                 index_dir,
                 live,
-                documents,
+                change,
                 encoder,
-                _config_of(live.manifest, config),
-                diff.total,
+                config_of(live.manifest, config),
                 str(corpus),
                 retrain,
                 show_progress,
                 executor,
             )
-    report = _report(stats, deleted, version_dir, started, skipped)
+    report = _report(stats, diff.deleted, diff.unchanged, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
 
@@ -240,10 +297,6 @@ def _unchanged_report(diff: CorpusDiff, version_dir: Path, started: float, skipp
     return ReindexReport(0, 0, 0, diff.unchanged, 0, 0, False, seconds, version_dir, skipped, published=False)
 
 
-def _live_except(live_store, excluded: set[str]) -> Iterator[Document]:
-    return (document for document in live_store.iter_documents() if document.id not in excluded)
-
-
 def add_documents(
     index_dir: str | Path,
     source: str | Path | Sequence[Document],
@@ -255,7 +308,7 @@ def add_documents(
     """Add the documents of ``source`` (a corpus in any form :func:`read_corpus` takes, or a list of
     :class:`Document`) to the index, replacing any with the same id."""
     started, index_dir, fields = time.perf_counter(), Path(index_dir), fields or FieldNames()
-    with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
+    with IndexLock(index_dir), closing(LiveVersion(index_dir, verify=False)) as live:
         skipped: list[str] = []
         fields = fields.with_count(_prior_field(live))
         if isinstance(source, (str, Path)):
@@ -267,11 +320,21 @@ def add_documents(
         if not new:
             raise CorpusError(f"{source if isinstance(source, (str, Path)) else 'the request'}: no documents to add")
         check_writable_towers(live.manifest, encoder, index_dir)  # after the input: it may load the towers
-        documents = _chain(_live_except(live.store, {d.id for d in new}), new)
-        stats, deleted, version_dir = _write_version(
-            index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
+        replaced = live.store.lookup(document.id for document in new)
+        leaving = np.zeros(live.segments.row_count, bool)
+        leaving[[located.doc_row for located in replaced.values()]] = True
+        stats, version_dir = _apply(
+            index_dir,
+            live,
+            _Change(new, leaving, len(new), len(new)),
+            encoder,
+            config_of(live.manifest, None),
+            "",
+            False,
+            show_progress,
         )
-    return _report(stats, deleted, version_dir, started, [str(e) for e in skipped])
+        unchanged = live.manifest.document_count - stats.counts["updated"]
+    return _report(stats, 0, unchanged, version_dir, started, [str(e) for e in skipped])
 
 
 def delete_documents(
@@ -281,7 +344,7 @@ def delete_documents(
     started, index_dir, doc_ids = time.perf_counter(), Path(index_dir), check_doc_ids(doc_ids)
     if not doc_ids:
         raise InvalidInputError("no document ids given")
-    with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
+    with IndexLock(index_dir), closing(LiveVersion(index_dir, verify=False)) as live:
         unknown = sorted(doc_ids - set(live.store.lookup(doc_ids)))
         if unknown:
             raise UnknownDocumentError(f"{index_dir} holds no document with id {', '.join(map(repr, unknown[:5]))}")
@@ -291,11 +354,36 @@ def delete_documents(
                 "holds at least one (to drop the whole index, remove its directory)"
             )
         check_writable_towers(live.manifest, encoder, index_dir)  # after the input: it may load the towers
-        documents = _live_except(live.store, doc_ids)
-        stats, deleted, version_dir = _write_version(
-            index_dir, live, documents, encoder, _config_of(live.manifest, None), None, "", False, show_progress
+        leaving = np.zeros(live.segments.row_count, bool)
+        leaving[[located.doc_row for located in live.store.lookup(doc_ids).values()]] = True
+        stats, version_dir = _apply(
+            index_dir,
+            live,
+            _Change([], leaving, 0, 0),
+            encoder,
+            config_of(live.manifest, None),
+            "",
+            False,
+            show_progress,
         )
-    return _report(stats, deleted, version_dir, started, [])
+    return _report(stats, len(doc_ids), live.manifest.document_count - len(doc_ids), version_dir, started, [])
+
+
+def optimize(index_dir: str | Path, encoder: Encoder, show_progress: bool = False) -> ReindexReport:
+    """Merge every segment of the index into one, dropping its deleted rows: vectors are copied, not
+    encoded, and the centroids are kept. An index of one segment without deletions is left as it is."""
+    started, index_dir = time.perf_counter(), Path(index_dir)
+    with IndexLock(index_dir), closing(LiveVersion(index_dir)) as live:
+        count = live.manifest.document_count
+        if len(live.entries) == 1 and not live.entries[0].deleted_count:
+            return ReindexReport(
+                0, 0, 0, count, 0, 0, False, time.perf_counter() - started, live.version_dir, published=False
+            )
+        config = config_of(live.manifest, None)
+        with VersionWriter(index_dir, encoder, config, live) as writer:
+            writer.write(live.segments.iter_documents(), show_progress, count)
+            version_dir = writer.publish("", retrain=False)
+    return _report(writer.stats, 0, count, version_dir, started, [])
 
 
 def _chain(*parts: Iterable[Document]) -> Iterator[Document]:

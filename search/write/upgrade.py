@@ -2,20 +2,22 @@
 
 Format 1 (the first releases) held one vector per document, the document tower's encoding of its
 title and text cut at the tower's window, with neither passages, nor a BM25 index, nor search
-settings. Upgrading writes a format-2 version beside it through the one write transaction
+settings. Format 2 held passages, a bm25s index and search settings, all in one version directory.
+Format 3 keeps documents in segments with deletions (docs/segments.md). Upgrading writes a format-3
+version beside the old one through the one write transaction
 (:class:`~dualsearch.write.version_writer.VersionWriter`), under the writer lock:
 
-- every document becomes one passage, the cut format 1 encoded (``max_passages=1``), and keeps its
-  stored vector: nothing is encoded again;
-- the IVF centroids are kept; the BM25 index is built from the stored texts; the search settings
-  are the engine's defaults, as for a new index;
+- every document keeps its stored vectors (a format-1 document becomes one passage, the cut format 1
+  encoded, ``max_passages=1``): nothing is encoded again;
+- the IVF centroids are kept; the BM25 postings are built from the stored texts; a format-2 index
+  keeps its search settings, a format-1 one gets the engine's defaults, as a new index does;
 - ``CURRENT`` switches atomically, and the old version stays for readers that opened it.
 
 The towers that built the index are needed (the manifest names them, and they must hash the same):
 they calibrate the default ``nprobe`` and the index keeps its query tower, as every build does. To
-cut long documents into several passages later, re-index with the same towers and the default
-passage settings (``dualsearch reindex DIR --corpus CORPUS``): only the documents that need more
-passages are encoded.
+cut a format-1 index's long documents into several passages later, re-index with the same towers
+and the default passage settings (``dualsearch reindex DIR --corpus CORPUS``): only the documents
+that need more passages are encoded.
 """
 
 from __future__ import annotations
@@ -36,17 +38,18 @@ from dualsearch.index import layout, ondisk
 from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest
 from dualsearch.index.passages import plan_passages
-from dualsearch.index.store import Located
+from dualsearch.index.store import DocumentStoreReader, Located
 from dualsearch.index.vectors import open_vectors
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.records import read_json_object
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.lock import IndexLock
+from dualsearch.write.reindex import config_of
 from dualsearch.write.version_writer import VersionWriter
 
 logger = logging.getLogger(__name__)
 
-UPGRADABLE_FORMATS = (1,)
+UPGRADABLE_FORMATS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def upgrade(index_dir: str | Path, encoder: Encoder, show_progress: bool = False
     Example:
         >>> from dualsearch.testing import FakeEncoder
         >>> upgrade("old-index", FakeEncoder(dimension=32)).summary()  # doctest: +SKIP
-        'format 1 -> 2: 26 documents, 0 encoded, now v000002 (0.3s)'
+        'format 1 -> 3: 26 documents, 0 encoded, now v000002 (0.3s)'
     """
     index_dir, started = Path(index_dir), time.perf_counter()
     with IndexLock(index_dir):
@@ -113,10 +116,15 @@ def upgrade(index_dir: str | Path, encoder: Encoder, show_progress: bool = False
             )
         layout.verify_files(version_dir, raw.get("files", {}))  # never build on a damaged base
         _check_towers(raw, encoder, version_dir)
-        config = IndexConfig(factory=raw.get("build", {}).get("requested_factory"), max_passages=1)
-        old = Format1Version(version_dir, raw, encoder, config.passages.record(encoder))
+        if found == 1:
+            config = IndexConfig(factory=raw.get("build", {}).get("requested_factory"), max_passages=1)
+            old = Format1Version(version_dir, raw, encoder, config.passages.record(encoder))
+            settings = SearchSettings()
+        else:
+            old = Format2Version(version_dir, raw)
+            config, settings = config_of(old.manifest, None), SearchSettings.from_dict(old.manifest.search)
         try:
-            with VersionWriter(index_dir, encoder, config, live=old, search_settings=SearchSettings()) as writer:
+            with VersionWriter(index_dir, encoder, config, live=old, search_settings=settings) as writer:
                 stats = writer.write(old.documents(), show_progress, total=old.document_count)
                 new_version = writer.publish(raw.get("corpus", ""), retrain=False)
         finally:
@@ -191,6 +199,38 @@ class Format1Version:
 
     def close(self) -> None:
         self.connection.close()
+
+
+class Format2Version:
+    """A format-2 version seen as the live version a :class:`VersionWriter` copies from: one directory
+    holding the store, the vectors and the trained index of every document."""
+
+    def __init__(self, version_dir: Path, raw: dict) -> None:
+        known = {f.name for f in dataclasses.fields(Manifest)}
+        self.version_dir = version_dir
+        self.manifest = Manifest(**{name: value for name, value in raw.items() if name in known - {"format_version"}})
+        self.document_count = self.manifest.document_count
+        self.store = DocumentStoreReader(version_dir / layout.STORE_FILE)
+        self.vectors = open_vectors(version_dir, self.manifest.dimension)  # (n, d) float32, mapped
+
+    def reusable_by(self, encoder: Encoder, passage_settings: dict) -> bool:
+        same_passages = self.manifest.passages == passage_settings
+        return same_passages and self.manifest.vectors_reusable_by(encoder.identity())
+
+    def empty_trained_index(self) -> faiss.Index:
+        return ondisk.emptied(ondisk.read_index(self.version_dir / layout.INDEX_FILE, self.manifest.on_disk))
+
+    def documents(self) -> Iterator[Document]:
+        return self.store.iter_documents()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def recorded_backend(index_dir: str | Path) -> str:
+    """What encoded the live version's documents, in any format (format 1 knew only PyTorch)."""
+    version_dir = layout.current_version_dir(Path(index_dir))
+    return str(_raw_manifest(version_dir).get("document_backend", "torch"))
 
 
 def _todays_manifest(raw: dict, passage_settings: dict) -> Manifest:
