@@ -45,3 +45,19 @@ def test_errors_quoting_a_newline_stay_on_one_line(tiny_index, tmp_path, capsys,
     assert main(["reindex", str(tiny_index), "--corpus", str(corpus)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\x1b" not in err and "two\\nlines\\x1b[2J.jsonl" in err
+
+
+def test_optimize_merges_the_segments_into_one(tiny_index, tmp_path, capsys, fake_towers):
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"_id": "kites", "text": "kites fly on the wind"}) + "\n")
+    assert main(["add", str(tiny_index), str(extra)]) == 0
+    assert main(["delete", str(tiny_index), "tea-green"]) == 0
+    assert len(Manifest.read(current_version_dir(tiny_index)).segments) == 2
+    capsys.readouterr()
+    assert main(["optimize", str(tiny_index)]) == 0
+    assert "unchanged 26 (encoded 0" in capsys.readouterr().out
+    (only,) = Manifest.read(current_version_dir(tiny_index)).segment_entries()
+    assert (only.documents, only.deleted_count) == (26, 0)

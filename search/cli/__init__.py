@@ -19,7 +19,13 @@ from dualsearch.cli.export import add_export_command
 from dualsearch.cli.finetune import add_finetune_command
 from dualsearch.cli.serve import add_serve_command
 from dualsearch.cli.terminal import for_terminal
-from dualsearch.cli.update import add_add_command, add_delete_command, add_reindex_command, add_upgrade_command
+from dualsearch.cli.update import (
+    add_add_command,
+    add_delete_command,
+    add_optimize_command,
+    add_reindex_command,
+    add_upgrade_command,
+)
 from dualsearch.errors import DualsearchError
 from dualsearch.version import __version__
 
@@ -33,6 +39,7 @@ COMMANDS: list[Callable] = [
     add_reindex_command,
     add_add_command,
     add_delete_command,
+    add_optimize_command,
     add_upgrade_command,
     add_demo_command,
     add_serve_command,

@@ -148,6 +148,19 @@ def _run_delete(args) -> int:
     return 0
 
 
+def add_optimize_command(commands) -> None:
+    parser = commands.add_parser("optimize", help="merge an index's segments into one (nothing is encoded again)")
+    parser.add_argument("index_dir", metavar="DIR", help="index directory")
+    parser.set_defaults(run=_run_optimize)
+
+
+def _run_optimize(args) -> int:
+    from dualsearch.write.reindex import optimize
+
+    _print_report(optimize(args.index_dir, _towers(args.index_dir, None), show_progress=True))
+    return 0
+
+
 def _print_report(report) -> None:
     for message in report.skipped:
         print(f"skipped: {for_terminal(message)}")

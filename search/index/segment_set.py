@@ -273,12 +273,20 @@ class SegmentVectors:
 
 
 def open_segments(
-    index_dir: Path, version_dir: Path, manifest: Manifest, verify: bool = True, load_indexes: bool = True
+    index_dir: Path,
+    version_dir: Path,
+    manifest: Manifest,
+    verify: bool = True,
+    load_indexes: bool = True,
+    previous: SegmentSet | None = None,
 ) -> SegmentSet:
     """Open every segment of the version ``manifest`` describes: its files checked against the
     manifest's checksums (sizes always, content with ``verify``), then against the manifest's counts.
     Without ``load_indexes`` the FAISS indexes stay on disk (a writer that adds a segment reads
     documents and vectors, never every list), and :meth:`SegmentSet.search` is not available.
+    A segment ``previous`` (an earlier version's set, still open) holds with the same files is shared,
+    not opened again: only new segments and new deletion files are read, so following a write costs
+    what the write changed.
 
     Raises:
         IndexCorruptError: a missing, truncated or altered file, or one that disagrees with the manifest.
@@ -289,12 +297,42 @@ def open_segments(
     try:
         for entry in entries:
             directory = layout.segment_dir(index_dir, entry.name)
-            opened.append(_open_segment(directory, entry, version_dir, manifest, load_indexes))
+            held = _held_segment(previous, directory, entry, load_indexes)
+            if held is not None:
+                opened.append(_shared(held, entry, directory))
+            else:
+                opened.append(_open_segment(directory, entry, version_dir, manifest, load_indexes))
     except BaseException:
         for segment in opened:
             segment.store.close()
         raise
     return SegmentSet(opened)
+
+
+def _held_segment(
+    previous: SegmentSet | None, directory: Path, entry: SegmentEntry, load_indexes: bool
+) -> OpenSegment | None:
+    """The segment ``previous`` holds for ``entry``: the same directory and files (its deletions aside)."""
+    if previous is None:
+        return None
+    for segment in previous.segments:
+        same_files = _without_deletions(segment.files) == _without_deletions(entry.files)
+        if segment.directory == directory and same_files and (segment.index is not None or not load_indexes):
+            return segment
+    return None
+
+
+def _without_deletions(files: dict) -> dict:
+    return {name: value for name, value in files.items() if not name.startswith("deleted-")}
+
+
+def _shared(held: OpenSegment, entry: SegmentEntry, directory: Path) -> OpenSegment:
+    deleted = held.deleted
+    if entry.files.get(entry.deleted) != held.files.get(entry.deleted) or not entry.deleted:
+        deleted = read_deletions(directory / entry.deleted, entry.documents) if entry.deleted else np.zeros(0, np.int64)
+    if len(deleted) != entry.deleted_count:
+        raise IndexCorruptError(f"{directory}: {len(deleted)} deleted rows; the manifest says {entry.deleted_count}")
+    return replace(held, store=held.store.share(), deleted=deleted, files=entry.files)
 
 
 def _open_segment(

@@ -148,6 +148,14 @@ class DocumentStoreReader:
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         self.connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self._lock = threading.Lock()  # one connection shared by the demo's worker threads
+        self._owners = 1  # versions reading this (immutable) store: the last one to close it closes it
+
+    def share(self) -> DocumentStoreReader:
+        """This reader for one more owner (a newer version holding the same segment); every owner calls
+        :meth:`close` once."""
+        with self._lock:
+            self._owners += 1
+        return self
 
     def fetch(self, doc_rows: Iterable[int]) -> dict[int, StoredDocument]:
         """Documents for the given document rows (missing rows are absent from the result)."""
@@ -219,6 +227,10 @@ class DocumentStoreReader:
             last = rows[-1][0]
 
     def close(self) -> None:
+        with self._lock:
+            self._owners -= 1
+            if self._owners > 0:
+                return
         self.connection.close()
 
 

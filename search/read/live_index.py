@@ -130,8 +130,9 @@ class LiveIndex:
     def _open(self) -> Searcher:
         if self.encoder is None:
             self.encoder = self._load_encoder(self._current_manifest())
+        held = self._held.searcher if self._held is not None else None  # its segments are shared
         try:
-            return Searcher.open(self.index_dir, encoder=self.encoder)
+            return Searcher.open(self.index_dir, encoder=self.encoder, previous=held)
         except IndexMismatchError:
             if not self.follow_towers:
                 raise

@@ -92,13 +92,21 @@ class Searcher:
         self._closed = False
 
     @classmethod
-    def open(cls, index_dir: str | Path, encoder: Encoder | None = None, verify: bool = True) -> Searcher:
+    def open(
+        cls,
+        index_dir: str | Path,
+        encoder: Encoder | None = None,
+        verify: bool = True,
+        previous: Searcher | None = None,
+    ) -> Searcher:
         """Open the live version of ``index_dir``.
 
         Args:
             index_dir: A directory written by :func:`dualsearch.write.build.build_index`.
             encoder: Towers to encode queries; by default the ones named in the manifest are loaded.
             verify: Check every file against its sha256 in the manifest (sizes are always checked).
+            previous: An open searcher of the same index, whose segments the new one shares where the
+                versions have them in common (a server following writes reads only what changed).
 
         Raises:
             IndexNotFoundError: no index there. IndexCorruptError: a damaged file.
@@ -110,7 +118,8 @@ class Searcher:
         if encoder is None:  # the index's own ONNX query tower (no torch), else the PyTorch towers
             encoder = index_encoder(index_dir, manifest, fallback_backend="torch")
         check_towers(manifest, encoder, index_dir)
-        segments = open_segments(index_dir, version_dir, manifest, verify)
+        held = previous._segments if previous is not None and not previous._closed else None
+        segments = open_segments(index_dir, version_dir, manifest, verify, previous=held)
         logger.info(
             "opened %s: %d documents in %d segments, %s",
             version_dir,
@@ -122,7 +131,7 @@ class Searcher:
 
     def reload(self) -> Searcher:
         """A searcher on the index's live version now, sharing these towers; this one is closed."""
-        fresh = Searcher.open(self.index_dir, encoder=self.encoder)
+        fresh = Searcher.open(self.index_dir, encoder=self.encoder, previous=self)
         self.close()
         return fresh
 
