@@ -21,6 +21,7 @@ WITHOUT_SLOW = [
     "ann_compare",
     "encoding",
     "reindex",
+    "write_costs",
     "lexical_segments",
     "hybrid",
     "service_load",
