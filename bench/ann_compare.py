@@ -229,15 +229,13 @@ def scifact_dataset(data: Path, index_dir: Path) -> tuple[np.ndarray, np.ndarray
     """SciFact's stored document vectors (n, d) and its query texts encoded by the query tower (m, d)."""
     from bench.zero_shot import ensure_index
     from dualsearch.corpora.beir import read_queries
-    from dualsearch.index.layout import current_version_dir
-    from dualsearch.index.manifest import Manifest
-    from dualsearch.index.vectors import open_vectors
+    from dualsearch.read.searcher import Searcher
     from dualsearch.towers.dual_encoder import DualEncoder
 
     encoder = DualEncoder.load()
     built = ensure_index(data / "scifact", index_dir, encoder, rebuild=False)
-    version = current_version_dir(index_dir)
-    vectors = open_vectors(version, Manifest.read(version).dimension)
+    with Searcher.open(index_dir, encoder=encoder) as searcher:  # the live documents' passage vectors
+        vectors = searcher.vectors[searcher.store.live_passage_rows()]
     texts = list(read_queries(data / "scifact").values())  # texts only; metadata is never read
     queries = encoder.encode_queries(texts)  # (m, d) float32
     source = f"document vectors of {index_dir} ({'built now' if built else 'reused'}), default towers"
