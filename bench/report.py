@@ -26,6 +26,7 @@ from bench.report_scaling import (
     ray_section,
     similarity_section,
 )
+from bench.report_segments import segments_section
 from bench.report_service import service_section
 from bench.report_tables import (
     busy_note,
@@ -61,6 +62,8 @@ RESULT_NAMES = (
     "click_log",
     "finetune_similarity",
     "click_training",
+    "write_costs",
+    "lexical_segments",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -536,6 +539,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)
     lines += reindex_section(results)
+    lines += segments_section(results.get("write_costs"), results.get("lexical_segments"))
     lines += service_section(results.get("service_load"))
     lines += backends_section(results.get("backends"))
     lines += one_shot_section(results.get("one_shot"))

@@ -333,6 +333,46 @@ def fake_results() -> dict:
         },
         "finetune_similarity": fake_similarity(),
         "click_training": fake_click_training(),
+        "write_costs": {
+            **HEAD,
+            "towers": "FakeEncoder(dimension=384)",
+            "repeats": 3,
+            "sizes": {
+                "10000": {
+                    "write_seconds_median": {
+                        "add one": 0.05,
+                        "replace one": 0.06,
+                        "delete one": 0.04,
+                        "add 100": 0.2,
+                        "rewrite": 4.0,
+                    },
+                    "search": {
+                        "segments_after_stream": 3,
+                        "hybrid_p50_ms_with_those_segments": 9.0,
+                        "hybrid_p50_ms_after_optimize": 6.0,
+                    },
+                }
+            },
+        },
+        "lexical_segments": {
+            **HEAD,
+            "split": "test",
+            "segments": 8,
+            "rewrite_fraction": 0.1,
+            "collections": {
+                "scifact": {
+                    "engines": {
+                        "bm25s": {
+                            "ndcg@10": 0.68,
+                            "recall@100": 0.91,
+                            "largest_score_difference_from_bm25s": 0.0,
+                            "latency_ms_p50": 0.5,
+                            "latency_ms_p95": 0.6,
+                        },
+                    }
+                }
+            },
+        },
     }
 
 
@@ -529,6 +569,7 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     assert "never reached" not in text
     assert "Slowest stage: **encode**" in text and "| documents | 32 |" in text
     assert "| ann_compare | 2.0 | whole run |" in text and "| finetune | 10.0 |" in text
+    assert "| 10,000 | 0.050 | 0.060 | 0.040 | 0.200 | 4.000 |" in text and "| scifact | bm25s | 0.6800 |" in text
     for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png"):
         assert (docs / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text
