@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -288,11 +289,21 @@ def test_an_oversized_body_is_413_before_it_is_read(tiny_index):
         live.close()
 
 
-def test_a_busy_writer_is_409(service, tiny_index):
+def test_a_writer_of_another_process_is_409_with_retry_after(service, tiny_index):
     client, _ = service
     with IndexLock(tiny_index):
-        assert error_of(client.delete("/documents/tea-green", headers=AUTH), 409)["code"] == "writer_busy"
+        busy = client.delete("/documents/tea-green", headers=AUTH)
+        assert error_of(busy, 409)["code"] == "writer_busy" and busy.headers["retry-after"] == "5"
     assert client.delete("/documents/tea-green", headers=AUTH).status_code == 200
+
+
+def test_writers_of_one_server_take_turns_instead_of_failing(service, tiny_index):
+    client, _ = service
+    bodies = [[{"id": f"turn-{n}-{m}", "text": f"note {n} {m} about kites"} for m in range(20)] for n in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda body: client.post("/documents", json=body, headers=AUTH).status_code, bodies))
+    assert statuses == [200] * 6
+    assert client.get("/health").json()["documents"] == 26 + 6 * 20
 
 
 def test_no_index_is_503_until_one_is_published(tmp_path):

@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
@@ -165,6 +166,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     settings = settings or ServiceSettings()
     register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
+    writers = threading.Lock()  # writes cost what they change (segments): queueing them costs little
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -303,14 +305,17 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         return _write(lambda encoder: delete_documents(live.index_dir, [doc_id], encoder))
 
     def _write(change) -> dict:
-        # catch up first: another process may have published (perhaps with other towers, which the
-        # write refuses with 409 towers_differ rather than publish a version of ours over them)
-        live.refresh()
-        if live.encoder is None:
-            raise ServiceError(503, "no_index", f"no index is available at {live.index_dir} yet")
-        report = change(live.encoder)
-        live.refresh()
-        return report_record(report)
+        # this server's writers take turns here, so one never fails because another is writing; only
+        # another process (a CLI reindex) holding the index's lock answers 409, with Retry-After
+        with writers:
+            # catch up first: another process may have published (perhaps with other towers, which the
+            # write refuses with 409 towers_differ rather than publish a version of ours over them)
+            live.refresh()
+            if live.encoder is None:
+                raise ServiceError(503, "no_index", f"no index is available at {live.index_dir} yet")
+            report = change(live.encoder)
+            live.refresh()
+            return report_record(report)
 
     @app.get("/health")
     def health() -> dict:

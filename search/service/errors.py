@@ -22,6 +22,7 @@ from dualsearch.errors import (
 )
 
 logger = logging.getLogger(__name__)
+WRITER_RETRY_SECONDS = 5  # what a 409 writer_busy suggests: another process (a reindex) is writing
 
 
 class ServiceError(Exception):
@@ -50,7 +51,7 @@ def classify(error: Exception) -> ServiceError:
     if isinstance(error, (InvalidInputError, CorpusError)):
         return ServiceError(400, "invalid_input", str(error))
     if isinstance(error, IndexLockedError):
-        return ServiceError(409, "writer_busy", str(error))
+        return ServiceError(409, "writer_busy", str(error), {"Retry-After": str(WRITER_RETRY_SECONDS)})
     if isinstance(error, IndexNotFoundError):
         return ServiceError(503, "no_index", str(error))
     if isinstance(error, IndexMismatchError):
