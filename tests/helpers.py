@@ -107,3 +107,27 @@ def index_contents(index_dir, model_dir) -> dict[str, str]:
     hits = searcher.search("document", k=10 * CRASH_CORPUS_SIZE, exact=True, mode="dense")
     assert searcher.manifest.passage_count > CRASH_CORPUS_SIZE  # the long documents are several passages each
     return {r.doc_id: r.text for r in hits}
+
+
+SERVICE_TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+
+def serve(index_dir, token=SERVICE_TOKEN, check_seconds=0.1, load_encoder=lambda manifest: FakeEncoder(), **settings):
+    """``dualsearch serve`` in this process, on 127.0.0.1 and a free port: (the live index, the started server)."""
+    from dualsearch.read.live_index import LiveIndex
+    from dualsearch.service.app import ServiceSettings, create_app
+    from dualsearch.service.server import Server
+
+    live = LiveIndex(index_dir, load_encoder, check_seconds=check_seconds)
+    server = Server(create_app(live, ServiceSettings(token=token, **settings)), "127.0.0.1", 0, token).start()
+    return live, server
+
+
+def error_of(response, status: int) -> dict:
+    """The service's JSON error body, checked to have the given status and the one error shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()["error"]
+    assert body["status"] == status and body["code"] and body["message"]
+    return body

@@ -26,9 +26,9 @@ from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
 from dualsearch.write.version_writer import LiveVersion, VersionWriter
+from tests.helpers import AUTH, SERVICE_TOKEN
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN = SERVICE_TOKEN
 
 
 def towers_for(manifest: Manifest) -> FakeEncoder:

@@ -23,7 +23,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_QUERY_CHARS
-from dualsearch.service.app import ServiceSettings, create_app
+from dualsearch.service.app import create_app
 from dualsearch.service.auth import read_token
 from dualsearch.service.server import Server
 from dualsearch.testing import FakeEncoder
@@ -31,15 +31,9 @@ from dualsearch.towers.micro_batching import BatchingEncoder
 from dualsearch.write.build import index_corpus
 from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents
+from tests.helpers import AUTH, SERVICE_TOKEN, error_of, serve
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def serve(index_dir, token=TOKEN, check_seconds=0.1, load_encoder=lambda model: FakeEncoder(), **settings):
-    live = LiveIndex(index_dir, load_encoder, check_seconds=check_seconds)
-    server = Server(create_app(live, ServiceSettings(token=token, **settings)), "127.0.0.1", 0, token).start()
-    return live, server
+TOKEN = SERVICE_TOKEN
 
 
 @pytest.fixture
@@ -49,14 +43,6 @@ def service(tiny_index):
         yield client, live
     server.stop()
     live.close()
-
-
-def error_of(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()["error"]
-    assert body["status"] == status and body["code"] and body["message"]
-    return body
 
 
 def test_get_and_post_search_answer_like_the_searcher(service, tiny_index, fake_encoder):

@@ -17,22 +17,13 @@ import pytest
 
 from dualsearch.corpora.sources import read_corpus
 from dualsearch.errors import InvalidInputError
-from dualsearch.read.live_index import LiveIndex
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_EXPLAINED_RESULTS, MAX_K, SearchRequest
-from dualsearch.service.app import ServiceSettings, create_app
+from dualsearch.service.app import ServiceSettings
 from dualsearch.service.auth import read_token
-from dualsearch.service.server import Server
-from dualsearch.testing import FakeEncoder
+from tests.helpers import AUTH, SERVICE_TOKEN, error_of, serve
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN = SERVICE_TOKEN
 DECLARED_BODY = 15 * 1024 * 1024 + 1  # as the attack: 15 MiB declared, never all sent
-
-
-def serve(index_dir, token=TOKEN, **settings):
-    live = LiveIndex(index_dir, lambda manifest: FakeEncoder(), check_seconds=0.1)
-    server = Server(create_app(live, ServiceSettings(token=token, **settings)), "127.0.0.1", 0, token).start()
-    return live, server
 
 
 @pytest.fixture
@@ -43,14 +34,6 @@ def running(tiny_index):
         yield client, server
     server.stop()
     live.close()
-
-
-def error_of(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()["error"]
-    assert body["status"] == status and body["code"] and body["message"]
-    return body
 
 
 def raw_exchange(port: int, request: bytes, seconds: float = 5.0) -> bytes:

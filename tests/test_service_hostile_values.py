@@ -11,9 +11,9 @@ import pytest
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.testing import FakeEncoder
+from tests.helpers import AUTH, SERVICE_TOKEN
 
-TOKEN = "test-token-0123456789abcdef"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TOKEN = SERVICE_TOKEN
 HUGE_INTEGER = "9" * 5000
 
 
