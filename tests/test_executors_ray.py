@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from dualsearch.errors import InvalidInputError
-from dualsearch.index import layout
-from dualsearch.index.store import DocumentStoreReader
 from dualsearch.index.vectors import open_vectors
 from dualsearch.read.searcher import Searcher
 from dualsearch.testing import CrashingOnceEncoder, FakeEncoder
 from dualsearch.write.build import IndexConfig, index_corpus
 from dualsearch.write.executors import LocalExecutor, RayExecutor, make_executor
 from dualsearch.write.reindex import reindex
+from tests.helpers import live_segment_dir
 
 pytestmark = pytest.mark.slow  # trains, exports or starts Ray: seconds a test (make test-fast skips it)
 
@@ -26,15 +25,12 @@ SMALL_CHUNKS = IndexConfig(chunk_size=3)  # 26 documents: 9 chunks, so several a
 
 
 def version_contents(index_dir):
-    """Every stored document (id, text, passage spans) and the vectors file of the live version."""
-    version = layout.current_version_dir(index_dir)
-    store = DocumentStoreReader(version / layout.STORE_FILE)
-    try:
-        documents = [(d.id, d.text) for d in store.iter_documents()]
-        passages = store.passage_counts()
-    finally:
-        store.close()
-    return documents, list(passages), np.array(open_vectors(version, 256))
+    """Every live document (id, text), its passage count and the live passage vectors, in row order."""
+    with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
+        segments = searcher.store
+        documents = [(d.id, d.text) for d in segments.iter_documents()]
+        passages = segments.passage_counts()[segments.live]
+        return documents, list(passages), np.array(segments.vectors[segments.live_passage_rows()])
 
 
 def results(index_dir, encoder):
@@ -142,7 +138,7 @@ def test_scifact_documents_on_ray_match_a_local_build_with_the_default_towers(tm
         index_corpus(corpus, tmp_path / "ray", encoder, executor=executor)
     finally:
         executor.close()
-    local, ray = (layout.current_version_dir(tmp_path / name) for name in ("local", "ray"))
+    local, ray = (live_segment_dir(tmp_path / name) for name in ("local", "ray"))
     local_vectors, ray_vectors = open_vectors(local, 384), open_vectors(ray, 384)
     assert local_vectors.shape == ray_vectors.shape and len(local_vectors) >= 300
     cosines = np.sum(np.asarray(local_vectors) * np.asarray(ray_vectors), axis=1)

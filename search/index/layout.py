@@ -95,7 +95,7 @@ def _version_numbers(index_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in index_dir.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
 
 
-_OWN_NAMES = (".lock", ".chunks", ".build-")  # what a writer leaves before the first version exists
+_OWN_NAMES = (".lock", ".chunks", ".build-", SEGMENTS_DIR)  # what a writer leaves before the first version
 
 
 def check_writable(index_dir: Path) -> None:
