@@ -1,19 +1,18 @@
-"""The keyword side of the engine: a BM25 index over whole documents (bm25s), one per index version.
+"""BM25's tokenising, shared by every lexical index, and :class:`LexicalIndex`, the bm25s index of
+format 2 kept as the reference the segmented postings are measured against
+(:mod:`dualsearch.index.lexical_segments` is the engine's; ``python -m bench lexical_segments``).
 
 Documents are tokenised by bm25s's word pattern (Unicode letters and digits, so any language
 tokenises; languages without spaces tokenise coarsely), lower-cased, English stop words removed
 and words stemmed with the Snowball English stemmer (PyStemmer). BM25 reads whole documents, so
-the tower's window does not limit it. Scores are per document row, aligned with the store.
-
-Building holds the token ids of the corpus in memory (a few bytes per token), the one part of
-indexing that is not bounded by a chunk; the inverted index itself is a sparse matrix.
+the tower's window does not limit it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +56,22 @@ def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
     )
 
 
+def tokenize_all(texts: Iterable[str], stemmer=None) -> Iterator[list[str]]:
+    """The tokens of each of ``texts`` (:func:`tokenize`), a chunk of texts at a time, so a corpus is
+    never held whole.
+
+    Example:
+        >>> list(tokenize_all(iter(["The cats", "are running"])))
+        [['cat'], ['run']]
+    """
+    stemmer = stemmer or make_stemmer()
+    iterator = iter(texts)
+    while batch := list(islice(iterator, _TOKENIZE_CHUNK)):
+        yield from tokenize(batch, stemmer)
+
+
 class LexicalIndex:
-    """BM25 scores of every document for a query.
+    """BM25 scores of every document for a query, by bm25s (statistics baked in when built).
 
     Example:
         >>> index = LexicalIndex.build(["green tea leaves", "espresso coffee", "black tea"])
@@ -74,14 +87,11 @@ class LexicalIndex:
         """Index ``texts`` (row i = document row i), tokenised a chunk at a time."""
         bm25s = import_bm25s()
 
-        stemmer, vocabulary, ids = make_stemmer(), {}, []
-        batch: list[str] = []
-        for text in texts:
-            batch.append(text)
-            if len(batch) == _TOKENIZE_CHUNK:
-                ids += _token_ids(tokenize(batch, stemmer), vocabulary)
-                batch = []
-        ids += _token_ids(tokenize(batch, stemmer), vocabulary) if batch else []
+        stemmer, vocabulary = make_stemmer(), {}
+        ids = [
+            [vocabulary.setdefault(token, len(vocabulary)) for token in tokens]
+            for tokens in tokenize_all(texts, stemmer)
+        ]
         retriever = bm25s.BM25(method=SETTINGS["method"], k1=SETTINGS["k1"], b=SETTINGS["b"])
         retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocabulary), show_progress=False)
         return cls(retriever, stemmer)
@@ -100,24 +110,6 @@ class LexicalIndex:
             scores = np.asarray(self._retriever.get_scores(known), dtype=np.float32)
         return scores if mask is None else scores * mask
 
-    def term_scores(self, query: str, doc_rows: list[int]) -> list[tuple[str, np.ndarray]]:
-        """Each distinct query term the index knows, with its share of the BM25 score of each of
-        ``doc_rows``: (term, (len(doc_rows),) float32). BM25 sums over the query's terms (a repeated
-        term counts each time), so the shares add up to :meth:`scores`."""
-        tokens = tokenize([query], self._stemmer)[0]
-        shares = []
-        for term in dict.fromkeys(token for token in tokens if token in self._retriever.vocab_dict):
-            per_document = np.asarray(self._retriever.get_scores([term]), dtype=np.float32)[doc_rows]
-            shares.append((term, per_document * tokens.count(term)))
-        return shares
-
-    def save(self, directory: Path) -> list[str]:
-        """Write the index into ``directory/lexical``; returns the written files, relative to ``directory``."""
-        target = Path(directory) / LEXICAL_DIR
-        self._retriever.save(str(target), show_progress=False)
-        (target / "settings.json").write_text(json.dumps(SETTINGS, sort_keys=True) + "\n", encoding="utf-8")
-        return sorted(str(path.relative_to(directory)) for path in target.iterdir() if path.is_file())
-
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
         bm25s = import_bm25s()
@@ -128,7 +120,3 @@ class LexicalIndex:
         except (OSError, ValueError, KeyError) as error:
             raise IndexCorruptError(f"{target}: the BM25 index cannot be read ({error})") from None
         return cls(retriever, make_stemmer())
-
-
-def _token_ids(token_lists: list[list[str]], vocabulary: dict[str, int]) -> list[list[int]]:
-    return [[vocabulary.setdefault(token, len(vocabulary)) for token in tokens] for tokens in token_lists]

@@ -27,9 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from dualsearch.errors import IndexCorruptError
-from dualsearch.index.lexical import SETTINGS, make_stemmer, tokenize
+from dualsearch.index.lexical import SETTINGS, make_stemmer, tokenize, tokenize_all
 
-_TOKENIZE_CHUNK = 4096
 _ARRAYS = ("indptr", "rows", "counts")
 # what a manifest records of the lexical side: bm25s's tokenising and formula, our postings
 SEGMENT_SETTINGS = {**SETTINGS, "library": "dualsearch.index.lexical_segments"}
@@ -51,25 +50,13 @@ class LexicalSegment:
 
     @classmethod
     def build(cls, texts: Iterable[str]) -> LexicalSegment:
-        """Tokenise and invert ``texts`` (row i = text i), a chunk of texts at a time."""
-        stemmer, terms, columns, rows, lengths = make_stemmer(), {}, [], [], []
-        batch: list[str] = []
-
-        def add(batch: list[str]) -> None:
-            for tokens in tokenize(batch, stemmer):
-                row = len(lengths)
-                lengths.append(len(tokens))
-                for term, count in Counter(tokens).items():
-                    columns.append(terms.setdefault(term, len(terms)))
-                    rows.append((row, count))
-
-        for text in texts:
-            batch.append(text)
-            if len(batch) == _TOKENIZE_CHUNK:
-                add(batch)
-                batch = []
-        if batch:
-            add(batch)
+        """Tokenise and invert ``texts`` (row i = text i)."""
+        terms, columns, rows, lengths = {}, [], [], []
+        for row, tokens in enumerate(tokenize_all(texts)):
+            lengths.append(len(tokens))
+            for term, count in Counter(tokens).items():
+                columns.append(terms.setdefault(term, len(terms)))
+                rows.append((row, count))
         column_of = np.asarray(columns, np.int64)
         order = np.argsort(column_of, kind="stable")  # rows stay ascending within a column
         pairs = np.asarray(rows, np.int64).reshape(-1, 2)[order]
