@@ -113,8 +113,7 @@ class _Change:
 
     documents: Iterable[Document]
     leaving: np.ndarray  # (rows,) bool over the live version's document rows
-    encoded_estimate: int  # documents the towers will encode (for the retraining policy)
-    total: int | None = None  # documents in ``documents``, when known (for progress)
+    count: int  # documents in ``documents``: what the towers encode (the retraining policy), and progress
 
 
 def _apply(
@@ -132,23 +131,25 @@ def _apply(
     folds in) and deletions, or every document rewritten into one segment when the towers, the
     passage settings or the centroids must change."""
     staying_count = live.manifest.document_count - int((change.leaving & live.segments.live).sum())
-    after = staying_count + change.encoded_estimate
-    reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.encoded_estimate)
+    after = staying_count + change.count
+    reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.count)
     rewrite = reason is not None or not live.reusable_by(encoder, config.passages.record(encoder))
     with VersionWriter(index_dir, encoder, config, live, executor=executor) as writer:
         if rewrite:
             if reason:
                 logger.info("retraining the centroids: %s", reason)
             staying = live.segments.iter_documents(skip=change.leaving)
-            writer.write(_chain(staying, change.documents), show_progress, _plus(change.total, staying_count))
+            writer.write(_chain(staying, change.documents), show_progress, after)
             version_dir = writer.publish(corpus_name, retrain=reason is not None)
         else:
-            merged = _merged_segments(live, change.leaving, change.total)
+            merged = _merged_segments(live, change.leaving, change.count)
             folded = np.zeros_like(change.leaving)
             for position in merged:
                 folded[live.segments.doc_offsets[position] : live.segments.doc_offsets[position + 1]] = True
-            moving = live.segments.iter_documents(skip=change.leaving | ~folded)  # rewritten, vectors kept
-            writer.write(_chain(change.documents, moving), show_progress, change.total)
+            not_moving = change.leaving | ~folded
+            moving = live.segments.iter_documents(skip=not_moving)  # rewritten, vectors kept
+            moved = int((live.segments.live & ~not_moving).sum())
+            writer.write(_chain(change.documents, moving), show_progress, change.count + moved)
             leaving = np.flatnonzero((change.leaving | folded) & live.segments.live)
             version_dir = writer.publish(corpus_name, retrain=False, deleted_rows=leaving)
             if merged:
@@ -156,18 +157,14 @@ def _apply(
     return writer.stats, version_dir
 
 
-def _merged_segments(live: LiveVersion, leaving: np.ndarray, new_documents: int | None) -> list[int]:
+def _merged_segments(live: LiveVersion, leaving: np.ndarray, new_documents: int) -> list[int]:
     segments = live.segments
     live_counts, rows = [], []
     for number, segment in enumerate(segments.segments):
         start, stop = segments.doc_offsets[number], segments.doc_offsets[number + 1]
         live_counts.append(int((segments.live[start:stop] & ~leaving[start:stop]).sum()))
         rows.append(segment.document_count)
-    return segments_to_merge(live_counts, rows, new_documents or 0)
-
-
-def _plus(known: int | None, more: int) -> int | None:
-    return None if known is None else known + more
+    return segments_to_merge(live_counts, rows, new_documents)
 
 
 def _report(
@@ -258,7 +255,7 @@ def reindex(
             corpus_documents = read_corpus(str(corpus), fields, _ignore if skip_invalid else None)
             changed = diff.total - diff.unchanged
             change = _Change(
-                changed_documents(live.store, corpus_documents), live.segments.live & ~unchanged_rows, changed, changed
+                changed_documents(live.store, corpus_documents), live.segments.live & ~unchanged_rows, changed
             )
             stats, version_dir = _apply(
                 index_dir,
@@ -326,7 +323,7 @@ def add_documents(
         stats, version_dir = _apply(
             index_dir,
             live,
-            _Change(new, leaving, len(new), len(new)),
+            _Change(new, leaving, len(new)),
             encoder,
             config_of(live.manifest, None),
             "",
@@ -359,7 +356,7 @@ def delete_documents(
         stats, version_dir = _apply(
             index_dir,
             live,
-            _Change([], leaving, 0, 0),
+            _Change([], leaving, 0),
             encoder,
             config_of(live.manifest, None),
             "",

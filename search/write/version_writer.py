@@ -240,7 +240,7 @@ class VersionWriter:
             entries.append(entry)
         if carrying:  # a small segment says little about the lists to visit: keep the calibrated value
             plan, nprobe = ann.IndexPlan(live.manifest.factory, live.manifest.nlist), live.manifest.default_nprobe
-        if not sum(entry.live_count for entry in entries):  # before any segment is written, for a build
+        if not sum(entry.live_count for entry in entries):  # a build of nothing, or every document deleted
             raise IndexBuildError(f"corpus {corpus_name or '(given)'} has no documents")
         tower_files = self._save_query_tower()
         self.version_build_dir = layout.prepare_build_dir(self.index_dir)
