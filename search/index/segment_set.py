@@ -88,9 +88,14 @@ class SegmentSet:
         self.vectors = SegmentVectors([segment.vectors for segment in self.segments], self.passage_offsets)
         self._live_passage_rows: np.ndarray | None = None
 
+    def rows_of(self, number: int) -> slice:
+        """The document rows of segment ``number`` (its position in the version)."""
+        return slice(int(self.doc_offsets[number]), int(self.doc_offsets[number + 1]))
+
     def _spans(self) -> Iterator[tuple[OpenSegment, int, int]]:
         for number, segment in enumerate(self.segments):
-            yield segment, int(self.doc_offsets[number]), int(self.doc_offsets[number + 1])
+            rows = self.rows_of(number)
+            yield segment, rows.start, rows.stop
 
     @property
     def row_count(self) -> int:

@@ -145,7 +145,7 @@ def _apply(
             merged = _merged_segments(live, change.leaving, change.count)
             folded = np.zeros_like(change.leaving)
             for position in merged:
-                folded[live.segments.doc_offsets[position] : live.segments.doc_offsets[position + 1]] = True
+                folded[live.segments.rows_of(position)] = True
             not_moving = change.leaving | ~folded
             moving = live.segments.iter_documents(skip=not_moving)  # rewritten, vectors kept
             moved = int((live.segments.live & ~not_moving).sum())
@@ -161,8 +161,8 @@ def _merged_segments(live: LiveVersion, leaving: np.ndarray, new_documents: int)
     segments = live.segments
     live_counts, rows = [], []
     for number, segment in enumerate(segments.segments):
-        start, stop = segments.doc_offsets[number], segments.doc_offsets[number + 1]
-        live_counts.append(int((segments.live[start:stop] & ~leaving[start:stop]).sum()))
+        its_rows = segments.rows_of(number)
+        live_counts.append(int((segments.live[its_rows] & ~leaving[its_rows]).sum()))
         rows.append(segment.document_count)
     return segments_to_merge(live_counts, rows, new_documents)
 

@@ -292,8 +292,8 @@ class VersionWriter:
             raise ValueError("only live documents can be deleted")
         for number, entry in enumerate(self.live.entries):
             segment = segments.segments[number]
-            start, stop = segments.doc_offsets[number], segments.doc_offsets[number + 1]
-            gone = deleted_rows[(deleted_rows >= start) & (deleted_rows < stop)] - start
+            rows = segments.rows_of(number)
+            gone = deleted_rows[(deleted_rows >= rows.start) & (deleted_rows < rows.stop)] - rows.start
             deleted = np.union1d(segment.deleted, gone).astype(np.int64)
             if len(deleted) == entry.documents:
                 continue
