@@ -87,6 +87,8 @@ class SegmentSet:
         )
         self.vectors = SegmentVectors([segment.vectors for segment in self.segments], self.passage_offsets)
         self._live_passage_rows: np.ndarray | None = None
+        # per segment, built once: what a search passes FAISS when no filter is given
+        self._live_selectors = [_live_selector(alive) for alive in self.live_passages]
 
     def rows_of(self, number: int) -> slice:
         """The document rows of segment ``number`` (its position in the version)."""
@@ -208,13 +210,7 @@ class SegmentSet:
             if not len(local):
                 return False, None
             return faiss.IDSelectorBatch(local.astype(np.int64)), local
-        alive = self.live_passages[number]
-        if alive is None:
-            return None, None
-        if not alive.any():
-            return False, None
-        bitmap = np.packbits(alive, bitorder="little")
-        return faiss.IDSelectorBitmap(len(alive), faiss.swig_ptr(bitmap)), bitmap
+        return self._live_selectors[number]  # built with the set: a search pays nothing for deletions
 
     def live_passage_rows(self) -> np.ndarray:
         """Global passage rows of the live documents, sorted: (live passages,) int64."""
@@ -237,6 +233,17 @@ class SegmentSet:
         for segment in self.segments:
             segment.store.close()
         self.segments = []
+
+
+def _live_selector(alive: np.ndarray | None) -> tuple:
+    """(FAISS's selector of a segment's live passage rows, the bitmap it reads): (None, None) when
+    nothing is deleted, (False, None) when nothing is live."""
+    if alive is None:
+        return None, None
+    if not alive.any():
+        return False, None
+    bitmap = np.packbits(alive, bitorder="little")
+    return faiss.IDSelectorBitmap(len(alive), faiss.swig_ptr(bitmap)), bitmap  # the pair keeps the bitmap alive
 
 
 class SegmentVectors:
