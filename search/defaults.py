@@ -49,6 +49,9 @@ MAX_DELETE_SHARE = 0.5
 
 HOME_VARIABLE = "DUALSEARCH_HOME"  # where the default index is cached (default ~/.cache/dualsearch)
 DATA_DIR_VARIABLE = "DUALSEARCH_DATA"  # the BEIR collections for tests and benchmarks
+# how often `dualsearch serve` turns logged writes into a searchable version (Elasticsearch's default
+# refresh interval is the same second); a request with `wait` is answered once its write is searchable
+REFRESH_SECONDS = 1.0
 KILL_AT_VARIABLE = "DUALSEARCH_KILL_AT"  # crash tests: the failpoint where a writer kills itself
 
 

@@ -113,6 +113,9 @@ SERVICE_TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
 
+WAIT = {"wait": "true"}  # a write answered once searchable (the service's writes: dualsearch.service.writes)
+
+
 def serve(index_dir, token=SERVICE_TOKEN, check_seconds=0.1, load_encoder=lambda manifest: FakeEncoder(), **settings):
     """``dualsearch serve`` in this process, on 127.0.0.1 and a free port: (the live index, the started server)."""
     from dualsearch.read.live_index import LiveIndex

@@ -26,7 +26,7 @@ from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import build_index, index_corpus
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
 from dualsearch.write.version_writer import LiveVersion, VersionWriter
-from tests.helpers import AUTH, SERVICE_TOKEN
+from tests.helpers import AUTH, SERVICE_TOKEN, WAIT
 
 TOKEN = SERVICE_TOKEN
 
@@ -80,13 +80,15 @@ def test_h1_add_and_delete_refuse_towers_other_than_the_live_versions(tiny_index
 
 def test_h1_a_server_following_the_index_serves_the_migration_and_keeps_it(served, tiny_index):
     client = served(follow_towers=True)
-    assert client.post("/documents", json=[{"id": "mig-0", "text": "before the migration"}], headers=AUTH).is_success
+    assert client.post(
+        "/documents", params=WAIT, json=[{"id": "mig-0", "text": "before the migration"}], headers=AUTH
+    ).is_success
     migrate_to_dot_similarity(tiny_index)
-    answer = client.post("/documents", json=[{"id": "mig-1", "text": "after the migration"}], headers=AUTH)
+    answer = client.post("/documents", params=WAIT, json=[{"id": "mig-1", "text": "after the migration"}], headers=AUTH)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["encoded"] == 1  # not the whole corpus again
+    assert live_manifest(tiny_index).segments[-1]["documents"] == 1  # a segment of it: not the corpus again
     assert live_manifest(tiny_index).similarity == "dot"  # the migration stands
-    assert client.delete("/documents/tea-green", headers=AUTH).status_code == 200
+    assert client.delete("/documents/tea-green", params=WAIT, headers=AUTH).status_code == 200
     assert live_manifest(tiny_index).similarity == "dot"
     assert [r["id"] for r in client.get("/search", params={"q": "after the migration"}).json()["results"]][0] == "mig-1"
 
@@ -94,10 +96,10 @@ def test_h1_a_server_following_the_index_serves_the_migration_and_keeps_it(serve
 def test_h1_a_server_with_fixed_towers_answers_409_after_a_migration(served, tiny_index):
     client = served(follow_towers=False)  # `dualsearch serve --model M`: the towers are fixed at start
     migrated = migrate_to_dot_similarity(tiny_index)
-    answer = client.post("/documents", json=[{"id": "mig-1", "text": "after the migration"}], headers=AUTH)
+    answer = client.post("/documents", params=WAIT, json=[{"id": "mig-1", "text": "after the migration"}], headers=AUTH)
     assert answer.status_code == 409, answer.text
     assert answer.json()["error"]["code"] == "towers_differ"
-    assert client.delete("/documents/tea-green", headers=AUTH).json()["error"]["code"] == "towers_differ"
+    assert client.delete("/documents/tea-green", params=WAIT, headers=AUTH).json()["error"]["code"] == "towers_differ"
     assert live_manifest(tiny_index) == migrated
     assert client.get("/stats").json()["index"]["problem"]  # the old version still serves, and says why
 
@@ -105,11 +107,11 @@ def test_h1_a_server_with_fixed_towers_answers_409_after_a_migration(served, tin
 def test_m5_delete_asks_the_live_version_not_the_one_served(served, tiny_index):
     client = served()  # no watcher: the served version stays behind other writers until a refresh
     add_documents(tiny_index, [Document("fresh-0", "", "published a moment ago")], FakeEncoder())
-    assert client.delete("/documents/fresh-0", headers=AUTH).status_code == 200
+    assert client.delete("/documents/fresh-0", params=WAIT, headers=AUTH).status_code == 200
     assert "fresh-0" not in {document.id for document in read_live_documents(tiny_index)}
-    served_second = served()
-    delete_documents(tiny_index, ["tea-green"], FakeEncoder())  # gone, while the second server still shows it
-    gone = served_second.delete("/documents/tea-green", headers=AUTH)
+    delete_documents(tiny_index, ["tea-green"], FakeEncoder())  # gone, while the server still shows it
+    assert client.get("/documents/tea-green").status_code == 200
+    gone = client.delete("/documents/tea-green", params=WAIT, headers=AUTH)
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_document"
     with pytest.raises(UnknownDocumentError):
         delete_documents(tiny_index, ["tea-green"], FakeEncoder())
@@ -192,7 +194,9 @@ def test_h2_add_reindex_and_the_api_refuse_a_bad_prior_value_and_searches_go_on(
     server = Server(create_app(live, ServiceSettings(token=TOKEN)), "127.0.0.1", 0, TOKEN).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            posted = client.post("/documents", json=[{"id": "str-views", "text": "tea", "views": "many"}], headers=AUTH)
+            posted = client.post(
+                "/documents", params=WAIT, json=[{"id": "str-views", "text": "tea", "views": "many"}], headers=AUTH
+            )
             searched = client.get("/search", params={"q": "tea note", "mode": "dense"})
     finally:
         server.stop()

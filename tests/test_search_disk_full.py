@@ -93,13 +93,18 @@ def test_m3_a_full_disk_during_a_post_is_a_507_saying_so(tiny_index, full_disk):
     try:
         full_disk()
         with httpx.Client(base_url=server.url, timeout=30) as client:
+            # logged (the log's append is not what fails here), then the refresh building its segment fails
             response = client.post(
-                "/documents", headers={"Authorization": f"Bearer {TOKEN}"}, json=[{"id": "n1", "text": "new"}]
+                "/documents",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                json=[{"id": "n1", "text": "new"}],
+                params={"wait": "true"},
             )
             assert response.status_code == 507, response.text
             error = response.json()["error"]
             assert error["code"] == "insufficient_storage"
             assert "no space left on device" in error["message"] and "v000001 is unchanged" in error["message"]
+            assert "the write is logged" in error["message"]
             assert client.get("/search", params={"q": "tea", "k": 1}).status_code == 200  # reads go on
     finally:
         server.stop()

@@ -20,7 +20,7 @@ from dualsearch.errors import InvalidInputError
 from dualsearch.requests.search import MAX_BATCH_QUERIES, MAX_EXPLAINED_RESULTS, MAX_K, SearchRequest
 from dualsearch.service.app import ServiceSettings
 from dualsearch.service.auth import read_token
-from tests.helpers import AUTH, SERVICE_TOKEN, error_of, serve
+from tests.helpers import AUTH, SERVICE_TOKEN, WAIT, error_of, serve
 
 TOKEN = SERVICE_TOKEN
 DECLARED_BODY = 15 * 1024 * 1024 + 1  # as the attack: 15 MiB declared, never all sent
@@ -248,10 +248,13 @@ def test_l11_the_cli_says_so_in_one_line_and_serves_nothing(tiny_index, tmp_path
 @pytest.mark.parametrize("doc_id", ["new\nline", "carriage\rreturn", "tab\tid", "line\u2028separator", "a/b?c#d %41"])
 def test_l7_an_id_that_can_be_added_can_be_fetched_and_deleted(running, doc_id):
     client, _ = running
-    assert client.post("/documents", json=[{"id": doc_id, "text": "an odd id"}], headers=AUTH).json()["added"] == 1
+    assert (
+        client.post("/documents", params=WAIT, json=[{"id": doc_id, "text": "an odd id"}], headers=AUTH).json()["added"]
+        == 1
+    )
     path = "/documents/" + quote(doc_id, safe="")
     assert client.get(path).json()["id"] == doc_id
-    assert client.delete(path, headers=AUTH).json()["deleted"] == 1
+    assert client.delete(path, params=WAIT, headers=AUTH).json()["deleted"] == 1
     assert error_of(client.get(path), 404)["code"] == "unknown_document"
 
 
@@ -277,7 +280,7 @@ def test_l10_json_lines_the_cli_reads_are_accepted(running, tmp_path, body):
     corpus.write_bytes(body.encode("utf-8"))
     expected = {document.id: document.text for document in read_corpus(str(corpus))}
     headers = AUTH | {"content-type": "application/x-ndjson"}
-    added = client.post("/documents", content=body.encode("utf-8"), headers=headers)
+    added = client.post("/documents", params=WAIT, content=body.encode("utf-8"), headers=headers)
     assert added.status_code == 200, added.text
     assert added.json()["added"] == len(expected)
     for doc_id, text in expected.items():
@@ -287,7 +290,7 @@ def test_l10_json_lines_the_cli_reads_are_accepted(running, tmp_path, body):
 def test_l10_one_pretty_printed_object_is_one_document(running):
     client, _ = running
     body = json.dumps({"id": "pretty", "title": "Pretty", "text": "printed over\nseveral lines"}, indent=2)
-    added = client.post("/documents", content=body, headers=AUTH | {"content-type": "application/json"})
+    added = client.post("/documents", params=WAIT, content=body, headers=AUTH | {"content-type": "application/json"})
     assert added.status_code == 200, added.text
     assert client.get("/documents/pretty").json()["text"] == "printed over\nseveral lines"
 
@@ -303,7 +306,10 @@ def test_l10_one_pretty_printed_object_is_one_document(running):
 )
 def test_l10_broken_bodies_are_still_400_saying_where(running, body, words):
     client, _ = running
-    assert words.lower() in error_of(client.post("/documents", content=body, headers=AUTH), 400)["message"].lower()
+    assert (
+        words.lower()
+        in error_of(client.post("/documents", params=WAIT, content=body, headers=AUTH), 400)["message"].lower()
+    )
 
 
 # L2: explanations cost a document-tower pass each, so a request may ask for a bounded number

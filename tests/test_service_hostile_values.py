@@ -11,7 +11,7 @@ import pytest
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.service.app import ServiceSettings, create_app
 from dualsearch.testing import FakeEncoder
-from tests.helpers import AUTH, SERVICE_TOKEN
+from tests.helpers import AUTH, SERVICE_TOKEN, WAIT
 
 TOKEN = SERVICE_TOKEN
 HUGE_INTEGER = "9" * 5000
@@ -94,13 +94,13 @@ def test_l1_a_filter_value_with_a_lone_surrogate_is_400(client):
 )
 def test_l1ab_l8_hostile_documents_are_400_and_change_nothing(client, tiny_index, body, words):
     before = sorted(path.name for path in tiny_index.iterdir())
-    refused(client.post("/documents", content=body.encode(), headers=AUTH), *words)
+    refused(client.post("/documents", params=WAIT, content=body.encode(), headers=AUTH), *words)
     assert sorted(path.name for path in tiny_index.iterdir()) == before
 
 
 def test_l9_metadata_keys_with_quotes_and_backslashes_are_filtered_and_boosted_on(client):
     record = {"id": "odd", "text": "a plain document", "metadata": {'a"b': "x", "h\\i": "u"}}
-    assert client.post("/documents", json=[record], headers=AUTH).status_code == 200
+    assert client.post("/documents", params=WAIT, json=[record], headers=AUTH).status_code == 200
     assert client.get("/documents/odd").json()["metadata"] == {'a"b': "x", "h\\i": "u"}
     found = client.post("/search", json={"query": "tea", "filter": {'a"b': "x"}}).json()
     assert [result["id"] for result in found["results"]] == ["odd"]

@@ -49,6 +49,8 @@ CURRENT_NAME = "CURRENT"
 _VERSION = re.compile(r"^v(\d{6,})$")
 _SEGMENT = re.compile(r"^s(\d{6,})$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+LOG_DIR = "wal"  # the service's write-ahead log (dualsearch.write.write_log)
+MERGE_PREFIX = ".merge-"  # a background merge's segment build directory: .merge-<pid>-<random>
 KEEP_PREVIOUS_VERSIONS = 1  # a reader that resolved CURRENT just before a switch still finds its files
 
 
@@ -95,7 +97,7 @@ def _version_numbers(index_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in index_dir.iterdir() if (m := _VERSION.match(p.name)) and p.is_dir())
 
 
-_OWN_NAMES = (".lock", ".chunks", ".build-", SEGMENTS_DIR)  # what a writer leaves before the first version
+_OWN_NAMES = (".lock", ".chunks", ".build-", SEGMENTS_DIR, LOG_DIR)  # what a writer leaves before the first version
 
 
 def check_writable(index_dir: Path) -> None:
@@ -163,15 +165,31 @@ def remove_stale_builds(index_dir: Path) -> None:
     for stale in [*index_dir.glob(".build-*"), *(index_dir / SEGMENTS_DIR).glob(".build-*")]:
         logger.warning("removing %s, left by a writer that stopped before publishing", stale)
         shutil.rmtree(stale, ignore_errors=True)
+    for merging in (index_dir / SEGMENTS_DIR).glob(f"{MERGE_PREFIX}*"):
+        pid = merging.name.removeprefix(MERGE_PREFIX).partition("-")[0]
+        if not (pid.isdigit() and process_alive(int(pid))):
+            logger.warning("removing %s, left by a merge whose process is gone", merging)
+            shutil.rmtree(merging, ignore_errors=True)
     (index_dir / f".{CURRENT_NAME}.tmp").unlink(missing_ok=True)
 
 
-def prepare_build_dir(index_dir: str | Path) -> Path:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine exists (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 2**31
+    return True
+
+
+def prepare_build_dir(index_dir: str | Path, prefix: str = ".build-") -> Path:
     """A fresh hidden build directory inside ``index_dir`` (created if needed)."""
     index_dir = Path(index_dir)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
-        build_dir = Path(tempfile.mkdtemp(prefix=".build-", dir=index_dir))
+        build_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=index_dir))
     except OSError as error:
         raise not_writable(index_dir, error) from None
     os.chmod(build_dir, 0o755)  # mkdtemp makes it private; readers may run as other users
@@ -182,9 +200,12 @@ def segment_dir(index_dir: str | Path, name: str) -> Path:
     return Path(index_dir) / SEGMENTS_DIR / name
 
 
-def prepare_segment_build_dir(index_dir: str | Path) -> Path:
-    """A fresh hidden build directory for a new segment, in ``index_dir/segments``."""
-    return prepare_build_dir(Path(index_dir) / SEGMENTS_DIR)
+def prepare_segment_build_dir(index_dir: str | Path, background: bool = False) -> Path:
+    """A fresh hidden build directory for a new segment, in ``index_dir/segments``. A merge in the
+    background builds without the writer lock: its directory names its process, and other writers
+    remove it only once that process is gone."""
+    prefix = f"{MERGE_PREFIX}{os.getpid()}-" if background else ".build-"
+    return prepare_build_dir(Path(index_dir) / SEGMENTS_DIR, prefix)
 
 
 def publish_segment(index_dir: str | Path, build_dir: Path, version_name: str) -> str:

@@ -115,6 +115,9 @@ class Manifest:
     query_tower_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the version's segments in row order: SegmentEntry records (docs/segments.md)
     segments: list[dict[str, Any]] = field(default_factory=list)
+    # the last record of the service's write-ahead log this version holds (dualsearch.write.write_log):
+    # a server replays the records after it at start; 0 when no logged write was ever applied
+    log_sequence: int = 0
 
     def segment_entries(self) -> list[SegmentEntry]:
         """The segments, checked as records (their values are checked by :meth:`value_problem`)."""
@@ -228,6 +231,8 @@ class Manifest:
             return f"dimension {self.dimension} and document_count {self.document_count} must be at least 1"
         if self.passage_count < self.document_count:
             return f"passage_count {self.passage_count} is below document_count {self.document_count}"
+        if self.log_sequence < 0:
+            return f"log_sequence {self.log_sequence} is negative"
         return None
 
     def _segments_problem(self) -> str | None:

@@ -6,8 +6,8 @@ route                      what                                                 
 GET  /search?q=&k=...      one query                                               reads
 POST /search               JSON: a query or a list of them, k, nprobe, mode, ...   reads
 GET  /documents/{id}       a stored document                                       reads
-POST /documents            add or replace documents (JSON list or JSON lines)      token
-DELETE /documents/{id}     remove a document                                       token
+POST /documents?wait=      add or replace documents (JSON list or JSON lines)      token
+DELETE /documents/{id}     remove a document (``?wait=true`` as for POST)          token
 GET  /health               200 with the served version, 503 while no index         none
 GET  /stats                documents, version, towers, requests, latencies         reads
 GET  /openapi.json, /docs  the OpenAPI description, and Swagger UI's page of it    reads
@@ -15,9 +15,9 @@ GET  /openapi.json, /docs  the OpenAPI description, and Swagger UI's page of it 
 
 "reads" are open when the server listens on loopback (which then answers only to a Host header naming
 this machine: :mod:`~dualsearch.service.hosts`) and need the token otherwise. Searches run
-in the server's thread pool (the towers release the GIL while they compute); writes go through the
-same crash-safe path as ``dualsearch add``/``delete``, under the index's writer lock (409 when another
-writer holds it), and the new version is served as soon as it is published.
+in the server's thread pool (the towers release the GIL while they compute). Writes are acknowledged
+once in the write-ahead log (202), and searchable at the next refresh, within ``refresh_seconds``;
+with ``wait=true`` the answer (200) comes once they are (:mod:`~dualsearch.service.writes`).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, which name classes
@@ -26,7 +26,6 @@ import contextlib
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from typing import Annotated, Any
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.metadata import parse_json
 from dualsearch.corpora.records import FieldNames, validated_documents
+from dualsearch.defaults import REFRESH_SECONDS
 from dualsearch.errors import DualsearchError, InvalidInputError, require
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.read.searcher import Searcher
@@ -44,9 +44,11 @@ from dualsearch.service.errors import ServiceError, classify, error_body
 from dualsearch.service.hosts import LoopbackHostOnly
 from dualsearch.service.limits import BODY_SECONDS, MAX_BODY_BYTES, BodyLimit
 from dualsearch.service.stats import RequestStats
+from dualsearch.service.writes import ServiceWrites
 from dualsearch.version import __version__
 
 logger = logging.getLogger(__name__)
+WAIT_HELP = "answer once the write is searchable (200), not once it is logged (202)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ServiceSettings:
     # and a lower p95 at every client count (bench/service_load.py, results/service_load.json). The
     # micro-batching encoder still batches whatever runs at once.
     worker_threads: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
+    refresh_seconds: float = REFRESH_SECONDS  # logged writes become searchable this often (0: after each)
 
     @classmethod
     def for_bind(cls, host: str, token: str | None, **settings) -> "ServiceSettings":
@@ -134,18 +137,6 @@ def _json_lines(text: str) -> list[tuple[str, Any]]:
     return located
 
 
-def report_record(report) -> dict:
-    return {
-        "added": report.added,
-        "updated": report.updated,
-        "deleted": report.deleted,
-        "unchanged": report.unchanged,
-        "encoded": report.encoded,
-        "version": report.version_dir.name,
-        "seconds": round(report.seconds, 3),
-    }
-
-
 def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     """The FastAPI application serving ``live`` (OpenAPI docs at ``/docs``).
 
@@ -166,14 +157,18 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     settings = settings or ServiceSettings()
     register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
-    writers = threading.Lock()  # writes cost what they change (segments): queueing them costs little
+    writes = ServiceWrites(live, settings.refresh_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        yield
+        await run_in_threadpool(writes.start)  # the log's writes a crash left unapplied, before any request
+        try:
+            yield
+        finally:
+            await run_in_threadpool(writes.close)
 
     app = FastAPI(
         title="dualsearch",
@@ -284,38 +279,23 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
             }
         },
     )
-    async def post_documents(request: Request) -> dict:
-        """Add documents, replacing any with the same id (JSON list of records, or JSON lines)."""
+    async def post_documents(
+        request: Request, wait: Annotated[bool, Query(description=WAIT_HELP)] = False
+    ) -> JSONResponse:
+        """Add documents, replacing any with the same id (JSON list of records, or JSON lines): 202 once
+        logged, 200 once searchable (with ``wait``)."""
         # parsed in the pool: 16 MiB of records on the event loop stalled every request, /health too
         documents = await run_in_threadpool(parse_documents, await request.body())
-        return await run_in_threadpool(_add, documents)
-
-    def _add(documents: list[Document]) -> dict:
-        from dualsearch.write.reindex import add_documents
-
-        return _write(lambda encoder: add_documents(live.index_dir, documents, encoder))
+        return await run_in_threadpool(lambda: _written(writes.add(documents, wait)))
 
     @app.delete("/documents/{doc_id:document_id}", dependencies=[Depends(writer)])
-    def delete_document(doc_id: str) -> dict:
-        """Remove one document (404 when the live version does not hold it)."""
-        from dualsearch.write.reindex import delete_documents
+    def delete_document(doc_id: str, wait: Annotated[bool, Query(description=WAIT_HELP)] = False) -> JSONResponse:
+        """Remove one document (404 when neither the served version nor the logged writes hold it)."""
+        return _written(writes.delete(doc_id, wait))
 
-        # whether the id exists is asked of the live version under the writer lock, not of the version
-        # served here, which may be a moment behind another writer's publish
-        return _write(lambda encoder: delete_documents(live.index_dir, [doc_id], encoder))
-
-    def _write(change) -> dict:
-        # this server's writers take turns here, so one never fails because another is writing; only
-        # another process (a CLI reindex) holding the index's lock answers 409, with Retry-After
-        with writers:
-            # catch up first: another process may have published (perhaps with other towers, which the
-            # write refuses with 409 towers_differ rather than publish a version of ours over them)
-            live.refresh()
-            if live.encoder is None:
-                raise ServiceError(503, "no_index", f"no index is available at {live.index_dir} yet")
-            report = change(live.encoder)
-            live.refresh()
-            return report_record(report)
+    def _written(acknowledged) -> JSONResponse:
+        # logged and fsynced either way: 200 once a served version holds it, 202 before
+        return JSONResponse(acknowledged.record(), 200 if acknowledged.searchable else 202)
 
     @app.get("/health")
     def health() -> dict:
@@ -350,7 +330,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
                     "search": asdict(searcher.settings),
                 }
         running = anyio.to_thread.current_default_thread_limiter().total_tokens  # as the lifespan set it
-        return {"index": served, "worker_threads": running} | stats.snapshot()
+        return {"index": served, "writes": writes.snapshot(), "worker_threads": running} | stats.snapshot()
 
     async def service_error(request: Request, error: Exception) -> JSONResponse:
         known = classify(error)
@@ -389,7 +369,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     if settings.check_host:
         app.add_middleware(LoopbackHostOnly)
     app.add_middleware(_Measured, stats=stats)
-    app.state.live, app.state.stats = live, stats
+    app.state.live, app.state.stats, app.state.writes = live, stats, writes
     return app
 
 

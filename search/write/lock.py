@@ -23,21 +23,11 @@ import time
 from pathlib import Path
 
 from dualsearch.errors import IndexLockedError
-from dualsearch.index.layout import not_writable
+from dualsearch.index.layout import not_writable, process_alive
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = ".lock"
 MAX_PID = 2**31  # pids are positive C ints; a record beyond is damaged
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class IndexLock:
@@ -107,7 +97,7 @@ def _note_stale_holder(path: Path) -> None:
         logger.warning(
             "%s held an unreadable holder record (%r); overwriting it: no writer holds the lock", path, text[:80]
         )
-    elif previous["host"] == socket.gethostname() and not _pid_alive(previous["pid"]):
+    elif previous["host"] == socket.gethostname() and not process_alive(previous["pid"]):
         logger.warning("taking over a stale lock of %s: process %s died while writing", path.parent, previous["pid"])
 
 
@@ -138,3 +128,21 @@ def _describe(path: Path) -> str:
         return "another process"
     command, since = holder.get("command", "?"), holder.get("since")
     return f"process {holder.get('pid')} on {holder.get('host')} ({command!s}, since {since})"
+
+
+def held_by_another(index_dir: str | Path) -> str | None:
+    """Who holds the writer lock of ``index_dir`` (described as a busy lock's error names it), or None
+    when it is free. ``flock`` locks belong to open files, so this process's own :class:`IndexLock`
+    counts as another's: a caller that may hold one knows it (as the service does)."""
+    path = Path(index_dir) / LOCK_NAME
+    try:
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError:
+        return None  # no lock file can be made: no writer can hold it either
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _describe(path)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None

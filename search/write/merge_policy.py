@@ -32,6 +32,37 @@ def tier(live_documents: int) -> int:
     return int(math.log10(max(live_documents, 1)))
 
 
+def segments_due(live_counts: Sequence[int], rows: Sequence[int]) -> list[int]:
+    """Positions of the segments a merge in the background folds into one now: those whose deleted
+    share reaches ``MERGE_DELETED_SHARE``, and the segments of every tier that holds
+    ``SEGMENTS_PER_TIER`` of them (a server's writes add segments without merging,
+    :mod:`dualsearch.service.writes`).
+
+    Example:
+        >>> segments_due([5000, *[7] * 10], [5000, *[7] * 10])
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        >>> segments_due([5000, 7, 8], [9000, 7, 8])  # 44% of the first deleted
+        [0]
+    """
+    chosen = set(_mostly_deleted(live_counts, rows))
+    tiers: dict[int, list[int]] = {}
+    for position, live in enumerate(live_counts):
+        if live and position not in chosen:
+            tiers.setdefault(tier(live), []).append(position)
+    for positions in tiers.values():
+        if len(positions) >= SEGMENTS_PER_TIER:
+            chosen.update(positions)
+    return sorted(chosen)
+
+
+def _mostly_deleted(live_counts: Sequence[int], rows: Sequence[int]) -> list[int]:
+    return [
+        position
+        for position, (live, total) in enumerate(zip(live_counts, rows, strict=True))
+        if live and (total - live) >= MERGE_DELETED_SHARE * total
+    ]
+
+
 def segments_to_merge(live_counts: Sequence[int], rows: Sequence[int], new_documents: int) -> list[int]:
     """Positions of the live segments to fold into a write's new segment.
 
@@ -47,11 +78,7 @@ def segments_to_merge(live_counts: Sequence[int], rows: Sequence[int], new_docum
         >>> segments_to_merge([5000, 7], [9000, 7], new_documents=3)  # 44% of the first deleted
         [0]
     """
-    chosen = {
-        position
-        for position, (live, total) in enumerate(zip(live_counts, rows, strict=True))
-        if live and (total - live) >= MERGE_DELETED_SHARE * total
-    }
+    chosen = set(_mostly_deleted(live_counts, rows))
     if new_documents:
         same_tier = [
             position

@@ -126,15 +126,19 @@ def _apply(
     retrain: bool,
     show_progress: bool,
     executor: Executor | None = None,
+    merge: bool = True,
+    log_sequence: int | None = None,
 ) -> tuple[VersionStats, Path]:
     """Publish the next version after ``live``: a new segment (with any segments the merge policy
-    folds in) and deletions, or every document rewritten into one segment when the towers, the
-    passage settings or the centroids must change."""
+    folds in, unless ``merge`` is off: a server merges in the background) and deletions, or every
+    document rewritten into one segment when the towers, the passage settings or the centroids must
+    change. ``log_sequence``: the write-ahead log record the new version holds (default: the live one's)."""
     staying_count = live.manifest.document_count - int((change.leaving & live.segments.live).sum())
     after = staying_count + change.count
     reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.count)
     rewrite = reason is not None or not live.reusable_by(encoder, config.passages.record(encoder))
     with VersionWriter(index_dir, encoder, config, live, executor=executor) as writer:
+        writer.log_sequence = log_sequence
         if rewrite:
             if reason:
                 logger.info("retraining the centroids: %s", reason)
@@ -142,7 +146,7 @@ def _apply(
             writer.write(_chain(staying, change.documents), show_progress, after)
             version_dir = writer.publish(corpus_name, retrain=reason is not None)
         else:
-            merged = _merged_segments(live, change.leaving, change.count)
+            merged = _merged_segments(live, change.leaving, change.count) if merge else []
             folded = np.zeros_like(change.leaving)
             for position in merged:
                 folded[live.segments.rows_of(position)] = True

@@ -137,8 +137,13 @@ class VersionWriter:
         live: LiveVersion | None = None,
         search_settings: SearchSettings | None = None,
         executor: Executor | None = None,
+        background: bool = False,
     ) -> None:
         self.index_dir, self.encoder, self.config, self.live = Path(index_dir), encoder, config, live
+        # a merge in the background builds its segment without the writer lock, beside other writers: it
+        # leaves their build directories and checkpoints alone (it encodes nothing, so needs none)
+        self.background = background
+        self.log_sequence: int | None = None  # the write-ahead log record the version holds (default: live's)
         self.executor = executor or LocalExecutor(encoder)  # where the document tower runs
         self.window, self.stride = config.passages.resolve(encoder)
         previous = SearchSettings.from_dict(live.manifest.search) if live is not None else SearchSettings()
@@ -156,8 +161,9 @@ class VersionWriter:
         )
 
     def __enter__(self) -> VersionWriter:
-        layout.remove_stale_builds(self.index_dir)
-        self.build_dir = layout.prepare_segment_build_dir(self.index_dir)
+        if not self.background:  # under the writer lock: a build directory left here is a dead writer's
+            layout.remove_stale_builds(self.index_dir)
+        self.build_dir = layout.prepare_segment_build_dir(self.index_dir, background=self.background)
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
@@ -165,11 +171,13 @@ class VersionWriter:
         if self.version_build_dir is not None:
             layout.discard(self.version_build_dir)
         if exc_type is None:
-            self.cache.clear()
+            if not self.background:
+                self.cache.clear()
         elif is_disk_full(exc):
             # SQLite, FAISS, numpy and the system each say "full" their own way: one error for all.
             # Checkpoints would keep the disk full, so they go too (a rerun encodes again)
-            self.cache.clear()
+            if not self.background:
+                self.cache.clear()
             raise layout.disk_full(self.index_dir, exc, self.build_dir) from exc
 
     def write(
@@ -250,7 +258,21 @@ class VersionWriter:
 
     def _write_segment(self, version_name: str, carrying: bool) -> tuple[ann.IndexPlan, int, SegmentEntry]:
         """Index the written vectors and documents in the build directory and rename it into place."""
+        plan, nprobe, files = self.index_segment(carrying)
+        return plan, nprobe, self._place_segment(version_name, files)
+
+    def _place_segment(self, version_name: str, files: dict) -> SegmentEntry:
+        name = layout.publish_segment(self.index_dir, self.build_dir, version_name)
+        self.passages_live += self.stats.passages
+        return SegmentEntry(name, self.stats.total, self.stats.passages, files)
+
+    def index_segment(self, carrying: bool = True) -> tuple[ann.IndexPlan, int, dict]:
+        """Index the written vectors and documents in the build directory (the FAISS index on the live
+        centroids when ``carrying``, the BM25 postings, the filter fields); returns the plan, the nprobe
+        and the checksums of the segment's files."""
         stats, live, started = self.stats, self.live, time.perf_counter()
+        if carrying:  # joins the live segments: on their centroids
+            stats.retrained = False
         vectors = open_vectors(self.build_dir, self.encoder.dimension)  # (n, d) float32
         reuse = None if stats.retrained else live
         probes = None if carrying else pseudo_queries(self.build_dir, self.encoder, stats.total, self.config)
@@ -280,9 +302,65 @@ class VersionWriter:
         files = {name: layout.file_checksum(self.build_dir / name) for name in names}
         if self.config.on_disk:
             files[layout.IVFDATA_FILE] = layout.file_checksum(self.build_dir / layout.IVFDATA_FILE)
-        name = layout.publish_segment(self.index_dir, self.build_dir, version_name)
-        self.passages_live += stats.passages
-        return plan, nprobe, SegmentEntry(name, stats.total, stats.passages, files)
+        return plan, nprobe, files
+
+    def publish_merge(self, current: LiveVersion, merged: list[str], base_rows: np.ndarray, files: dict) -> Path | None:
+        """Publish the next version after ``current`` with the segments named ``merged`` replaced by the
+        one this writer built (:meth:`index_segment`) from their live documents in ``self.live``, the
+        version the merge started from; call it holding the writer lock.
+
+        ``base_rows`` are the starting version's document rows of the new segment's rows, in order. What
+        was deleted from the merged segments since the merge started is deleted from the new one (a
+        deletion file), so writes published meanwhile are kept. Returns None, publishing nothing, when
+        ``current`` no longer holds every merged segment (an ``optimize`` or a rewrite took them).
+        """
+        base, stats = self.live, self.stats
+        positions = {entry.name: number for number, entry in enumerate(current.entries)}
+        if not all(name in positions for name in merged):
+            return None
+        # each new row's segment and row in the starting version, and whether it is deleted now
+        base_numbers = np.searchsorted(base.segments.doc_offsets, base_rows, side="right") - 1
+        gone = np.zeros(len(base_rows), bool)
+        for number in np.unique(base_numbers):
+            name = base.entries[number].name
+            mine = base_numbers == number
+            local = base_rows[mine] - base.segments.doc_offsets[number]
+            gone[mine] = np.isin(local, current.segments.segments[positions[name]].deleted)
+        version_name = layout.next_version_name(self.index_dir)
+        entry = self._place_segment(version_name, files)
+        self.passages_live = 0
+        counts = base.segments.passage_counts()[base_rows]
+        if gone.any():
+            directory = layout.segment_dir(self.index_dir, entry.name)
+            file_name, deleted = deletion_file_name(version_name), np.flatnonzero(gone).astype(np.int64)
+            write_deletions(directory / file_name, deleted)
+            fsync_path(directory / file_name)
+            fsync_path(directory)
+            entry = dataclasses.replace(
+                entry,
+                files=entry.files | {file_name: layout.file_checksum(directory / file_name)},
+                deleted=file_name,
+                deleted_count=len(deleted),
+            )
+        self.passages_live += int(counts[~gone].sum())
+        failpoint("merging")
+        first = min(positions[name] for name in merged)
+        entries = []
+        for number, kept in enumerate(current.entries):
+            segment = current.segments.segments[number]
+            if number == first:
+                entries.append(entry)
+            if kept.name in merged:
+                continue
+            self.passages_live += int(segment.passage_counts.sum() - segment.passage_counts[segment.deleted].sum())
+            entries.append(kept)
+        self.live, stats.retrained = current, False  # the manifest follows the version published meanwhile
+        tower_files = self._save_query_tower()
+        self.version_build_dir = layout.prepare_build_dir(self.index_dir)
+        plan = ann.IndexPlan(current.manifest.factory, current.manifest.nlist)
+        manifest = self._manifest(plan, current.manifest.default_nprobe, "", entries, tower_files)
+        manifest.write(self.version_build_dir)
+        return layout.publish(self.index_dir, self.version_build_dir)
 
     def _carried_entries(self, deleted_rows: np.ndarray, version_name: str) -> list[SegmentEntry]:
         """The live segments, each less its documents among ``deleted_rows`` (global rows): a segment
@@ -422,6 +500,7 @@ class VersionWriter:
             corpus=corpus_name or (previous.corpus if previous else ""),
             files={},
             segments=[entry.record() for entry in entries],
+            log_sequence=self._log_sequence(previous),
             trained_count=kept.trained_count if kept else stats.total,
             trained_at=kept.trained_at if kept else now_iso(),
             added_since_training=kept.added_since_training + stats.encoded if kept else 0,
@@ -438,6 +517,12 @@ class VersionWriter:
                 "index_seconds": round(stats.index_seconds, 3),
             },
         )
+
+    def _log_sequence(self, previous: Manifest | None) -> int:
+        """The write-ahead log record the new version holds: the one given, else the live version's."""
+        if self.log_sequence is not None:
+            return self.log_sequence
+        return previous.log_sequence if previous is not None else 0
 
 
 @dataclass
