@@ -212,9 +212,12 @@ def publish_segment(index_dir: str | Path, build_dir: Path, version_name: str) -
     """Rename a finished segment build directory into place, named after the version that writes it
     (``v000007`` writes ``s000007``: version numbers only grow, so a name is never used twice); returns
     the name. A segment no version names yet is invisible to readers, and removed after the next
-    publish if the version that would name it never was."""
+    publish if the version that would name it never was, or replaced by the next writer's segment of
+    the same name."""
     name = "s" + version_name.removeprefix("v")
-    publish_directory(build_dir, Path(index_dir) / SEGMENTS_DIR / name)
+    # One there already was placed by a writer killed before it published ``version_name``, the next
+    # version (the caller holds the writer lock): no version names it, so it is replaced
+    publish_directory(build_dir, Path(index_dir) / SEGMENTS_DIR / name, replace=True)
     return name
 
 
