@@ -122,3 +122,13 @@ def test_l4_a_mapped_file_truncated_after_opening_is_an_error_not_a_crash(tmp_pa
             handle.truncate(8)  # in place: the searcher's memory map now reaches past the file's end
         with pytest.raises(IndexCorruptError, match=f"{mapped} has 8 bytes.*changed in place"):
             searcher.search("green tea", k=3, mode="dense", exact=exact)
+
+
+def test_serve_takes_a_refresh_interval_and_refuses_a_negative_one(tiny_index, served, monkeypatch, capsys):
+    apps = []
+    monkeypatch.setattr(Server, "run", lambda self: apps.append(self._server.config.app))
+    assert main(["serve", str(tiny_index), "--port", "0", "--refresh-seconds", "0.25"]) == 0
+    assert apps[0].state.writes.refresh_seconds == 0.25
+    with pytest.raises(SystemExit):
+        main(["serve", str(tiny_index), "--port", "0", "--refresh-seconds", "-1"])
+    assert "give 0 or more seconds" in capsys.readouterr().err

@@ -6,7 +6,7 @@ Importing this module is cheap: FastAPI, uvicorn, torch and FAISS load only when
 from __future__ import annotations
 
 from dualsearch.cli.arguments import add_backend_argument, port_or_any
-from dualsearch.defaults import DEFAULT_INDEX
+from dualsearch.defaults import DEFAULT_INDEX, REFRESH_SECONDS
 
 DEFAULT_PORT = 8000
 
@@ -54,7 +54,28 @@ def add_serve_command(commands) -> None:
         action="store_false",
         help="encode each request's queries on their own (default: concurrent requests share forward passes)",
     )
+    parser.add_argument(
+        "--refresh-seconds",
+        type=_seconds,
+        default=REFRESH_SECONDS,
+        metavar="S",
+        help="how often acknowledged writes become searchable (default: %(default)s; 0: after each write). "
+        "A write is answered once it is in the write-ahead log; ?wait=true answers once it is searchable",
+    )
     parser.set_defaults(run=_run_serve)
+
+
+def _seconds(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
 
 
 def _run_serve(args) -> int:
@@ -83,7 +104,7 @@ def _run_serve(args) -> int:
     log_fatal_signals()
     # --model fixes the towers; without it the server follows the index's (a reindex --model moves them)
     live = LiveIndex(index_dir, lambda manifest: checked or load_encoder(manifest), follow_towers=not args.model)
-    settings = ServiceSettings.for_bind(args.host, token)
+    settings = ServiceSettings.for_bind(args.host, token, refresh_seconds=args.refresh_seconds)
     server = Server(create_app(live, settings), args.host, args.port, token)
     served = str(index_dir) if live.available else f"{index_dir}: no index yet (503 until one is published)"
     writes = "writes need the token" if token else "writes refused (no token)"
