@@ -40,7 +40,14 @@ from dualsearch.errors import (
     is_disk_full,
 )
 from dualsearch.index.failpoints import failpoint
-from dualsearch.index.manifest import INDEX_FILE, IVFDATA_FILE, MANIFEST_NAME, SEGMENTS_DIR, STORE_FILE, VECTORS_FILE
+from dualsearch.index.manifest import (
+    INDEX_FILE,
+    IVFDATA_FILE,
+    MANIFEST_NAME,
+    SEGMENTS_DIR,
+    STORE_FILE,
+    VECTORS_FILE,
+)
 
 logger = logging.getLogger(__name__)
 

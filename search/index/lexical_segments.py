@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ SEGMENT_SETTINGS = {**SETTINGS, "library": "dualsearch.index.lexical_segments"}
 class LexicalSegment:
     """The postings of one segment's documents (rows 0..n-1 of the segment)."""
 
-    terms: dict[str, int]  # term -> column
+    terms: Mapping[str, int]  # term -> column (read from its file at the first look-up, once loaded)
     indptr: np.ndarray  # (terms + 1,) int64: column j's postings are rows[indptr[j]:indptr[j + 1]]
     rows: np.ndarray  # (postings,) int32, ascending within a column
     counts: np.ndarray  # (postings,) int32: how often the term occurs in the document
@@ -85,16 +86,46 @@ class LexicalSegment:
         return ["terms.json", *(f"postings-{name}.npy" for name in _ARRAYS), "lengths.npy"]
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalSegment:
+    def load(cls, directory: Path, lazy: bool = False) -> LexicalSegment:
+        """The segment saved in ``directory``. ``lazy`` reads its terms at the first look-up (a writer
+        opening the live segments to add one never looks up a term); otherwise now, so a searcher
+        holding the segment keeps working after its files are removed."""
         try:
-            ordered = json.loads((directory / "terms.json").read_text(encoding="utf-8"))
             arrays = {name: np.load(directory / f"postings-{name}.npy", mmap_mode="r") for name in _ARRAYS}
             lengths = np.load(directory / "lengths.npy", mmap_mode="r")
         except (OSError, ValueError) as error:
             raise IndexCorruptError(f"{directory}: a lexical segment cannot be read ({error})") from None
-        if len(arrays["indptr"]) != len(ordered) + 1 or len(arrays["rows"]) != len(arrays["counts"]):
+        if len(arrays["rows"]) != len(arrays["counts"]):
             raise IndexCorruptError(f"{directory}: the lexical segment's files disagree in length")
-        return cls({term: column for column, term in enumerate(ordered)}, lengths=lengths, **arrays)
+        terms = _TermsFile(directory / "terms.json", len(arrays["indptr"]) - 1)
+        return cls(terms if lazy else dict(terms), lengths=lengths, **arrays)
+
+
+class _TermsFile(Mapping):
+    """A segment's terms (term -> column), read from ``terms.json`` at the first look-up (a large
+    segment's term list is the slowest of its files to read)."""
+
+    def __init__(self, path: Path, expected: int) -> None:
+        self.path, self.expected = path, expected
+
+    @cached_property
+    def _columns(self) -> dict[str, int]:
+        try:
+            ordered = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise IndexCorruptError(f"{self.path}: a lexical segment's terms cannot be read ({error})") from None
+        if not isinstance(ordered, list) or len(ordered) != self.expected:
+            raise IndexCorruptError(f"{self.path}: the lexical segment's files disagree in length")
+        return {term: column for column, term in enumerate(ordered)}
+
+    def __getitem__(self, term: str) -> int:
+        return self._columns[term]
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return self.expected
 
 
 class SegmentedBM25:

@@ -10,12 +10,15 @@ of failing later in FAISS or NumPy, or silently changing results.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from dualsearch.errors import IndexCorruptError, IndexMismatchError
 from dualsearch.records import read_json_record
@@ -26,6 +29,7 @@ FORMAT_VERSION = 3  # 2: passages, a BM25 index and search settings; 3: segments
 SEGMENTS_DIR = "segments"  # DIR/segments/<name>/: one immutable segment (docs/segments.md)
 MANIFEST_NAME = "manifest.json"
 INDEX_FILE, STORE_FILE, VECTORS_FILE = "index.faiss", "documents.sqlite", "vectors.f32"
+PASSAGES_FILE = "passages.npy"  # a segment's passages per document (int32); older segments: in the store
 IVFDATA_FILE = "index.ivfdata"  # the inverted lists of an index built with on_disk (dualsearch.index.ondisk)
 FLOAT32_BYTES = 4
 MAX_NPROBE = 2**31 - 1  # FAISS takes nprobe and efSearch as C ints
@@ -282,7 +286,7 @@ class Manifest:
 
 
 def _store_problem(entry: SegmentEntry, passage_counts) -> str | None:
-    documents, passages = len(passage_counts), int(sum(passage_counts))
+    documents, passages = len(passage_counts), int(np.sum(passage_counts, dtype=np.int64))
     if (documents, passages) != (entry.documents, entry.passages):
         return (
             f"segment {entry.name} has {entry.documents} documents and {entry.passages} passages, but its "
@@ -299,6 +303,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
 
 
+@functools.cache  # reading package metadata costs a write more than its manifest does
 def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 

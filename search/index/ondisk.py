@@ -64,11 +64,12 @@ def add_in_shards(
     return trained
 
 
-def read_index(path: Path, on_disk: bool) -> faiss.Index:
+def read_index(path: Path, on_disk: bool, mapped: bool = False) -> faiss.Index:
     """Read an index file; an on-disk one maps the lists file beside it, read-only, wherever the
-    version directory now is (it was written in a build directory and renamed since)."""
+    version directory now is (it was written in a build directory and renamed since). ``mapped`` maps
+    an IVF index's lists instead of reading them (for one about to be emptied)."""
     if not on_disk:
-        return faiss.read_index(str(path))
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mapped else 0)
     with _quiet_stdout():  # FAISS prints the lists file's new location on every such read
         return faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR | faiss.IO_FLAG_READ_ONLY)
 

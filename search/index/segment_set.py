@@ -29,7 +29,7 @@ from dualsearch.index import ann, layout, ondisk
 from dualsearch.index.deletions import read_deletions
 from dualsearch.index.lexical import LEXICAL_DIR
 from dualsearch.index.lexical_segments import LexicalSegment, SegmentedBM25
-from dualsearch.index.manifest import Manifest, SegmentEntry
+from dualsearch.index.manifest import PASSAGES_FILE, Manifest, SegmentEntry
 from dualsearch.index.store import DocumentStoreReader, Located, StoredDocument, json_path
 from dualsearch.index.vectors import open_vectors
 
@@ -352,7 +352,7 @@ def _open_segment(
 ) -> OpenSegment:
     store = DocumentStoreReader(directory / layout.STORE_FILE)
     try:
-        counts = store.passage_counts()
+        counts = _passage_counts(directory, entry, store)
         index = ondisk.read_index(directory / layout.INDEX_FILE, manifest.on_disk) if load_index else None
         manifest.check_opened(version_dir, entry, counts, index)
         deleted = np.zeros(0, np.int64)
@@ -364,8 +364,19 @@ def _open_segment(
                     f"the manifest says {entry.deleted_count}"
                 )
         vectors = open_vectors(directory, manifest.dimension)  # mapped now: outlives the file's removal
-        lexical = LexicalSegment.load(directory / LEXICAL_DIR)
+        lexical = LexicalSegment.load(directory / LEXICAL_DIR, lazy=not load_index)  # a writer's: read if used
     except BaseException:
         store.close()
         raise
     return OpenSegment(entry.name, store, vectors, index, lexical, counts, deleted, directory, entry.files)
+
+
+def _passage_counts(directory: Path, entry: SegmentEntry, store: DocumentStoreReader) -> np.ndarray:
+    """The segment's passages per document: its memory-mapped file, or, in a segment written before
+    there was one, its store's records (a scan of every row)."""
+    if PASSAGES_FILE not in entry.files:
+        return store.passage_counts()
+    try:
+        return np.load(directory / PASSAGES_FILE, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        raise IndexCorruptError(f"{directory / PASSAGES_FILE} cannot be read ({error})") from None

@@ -44,7 +44,7 @@ from dualsearch.index.deletions import deletion_file_name, write_deletions
 from dualsearch.index.failpoints import failpoint
 from dualsearch.index.lexical import LEXICAL_DIR
 from dualsearch.index.lexical_segments import SEGMENT_SETTINGS, LexicalSegment
-from dualsearch.index.manifest import Manifest, SegmentEntry, library_versions, now_iso
+from dualsearch.index.manifest import PASSAGES_FILE, Manifest, SegmentEntry, library_versions, now_iso
 from dualsearch.index.passages import PassagePlan, plan_passages
 from dualsearch.index.query_tower import save_query_tower
 from dualsearch.index.segment_set import open_segments
@@ -108,7 +108,9 @@ class LiveVersion:
         """A live segment's index emptied of vectors, keeping the trained centroids and codebooks every
         segment shares."""
         directory = layout.segment_dir(self.index_dir, self.entries[0].name)
-        return ondisk.emptied(ondisk.read_index(directory / layout.INDEX_FILE, self.manifest.on_disk))
+        # mapped, not read: only the centroids are kept, and the first segment may hold most of the vectors
+        mapped = self.manifest.nlist > 0
+        return ondisk.emptied(ondisk.read_index(directory / layout.INDEX_FILE, self.manifest.on_disk, mapped))
 
     def close(self) -> None:
         self.segments.close()
@@ -151,6 +153,7 @@ class VersionWriter:
         self.count_fields = (self.search_settings.prior_field,) if self.search_settings.prior_field else ()
         self.stats = VersionStats()
         self.passages_live = 0  # vector rows of live documents in the version being written
+        self.passage_counts: list[int] = []  # passages of each document written to the new segment
         self.build_dir: Path | None = None  # the new segment's
         self.version_build_dir: Path | None = None  # the new version's (its manifest)
         self.passage_settings = config.passages.record(encoder)  # what the manifest records
@@ -195,6 +198,7 @@ class VersionWriter:
                     first_rows = stats.passages + np.cumsum([0] + [len(s) for s in spans[:-1]])
                     rows = range(written, written + len(chunk.documents))
                     store.add(rows, chunk.documents, first_rows.tolist(), spans)
+                    self.passage_counts.extend(len(passages) for passages in spans)
                     written = rows.stop
                     vectors_file.append(vectors)
                     stats.passages += len(vectors)
@@ -289,6 +293,7 @@ class VersionWriter:
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
         del index  # an on-disk index maps its lists file: let go of it before the directory is renamed
         lexical_files = self._write_lexical_and_filters()
+        np.save(self.build_dir / PASSAGES_FILE, np.asarray(self.passage_counts, np.int32))
         failpoint("writing")
         stats.index_seconds = time.perf_counter() - started
         logger.info(
@@ -298,7 +303,7 @@ class VersionWriter:
             stats.index_seconds,
             "trained" if reuse is None else "centroids kept",
         )
-        names = (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, *lexical_files)
+        names = (layout.INDEX_FILE, layout.STORE_FILE, layout.VECTORS_FILE, PASSAGES_FILE, *lexical_files)
         files = {name: layout.file_checksum(self.build_dir / name) for name in names}
         if self.config.on_disk:
             files[layout.IVFDATA_FILE] = layout.file_checksum(self.build_dir / layout.IVFDATA_FILE)
