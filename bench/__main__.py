@@ -33,7 +33,7 @@ BENCHMARKS = {
     "ann_compare": "Flat / IVF-Flat / IVF-SQ8 / IVF-PQ / HNSW speed and accuracy on SciFact and 1M synthetic vectors",
     "encoding": "tower throughput by batch size and sequence length, cost of each query stage",
     "reindex": "incremental re-index against a full build, memory against corpus size",
-    "write_costs": "one add, replace or delete against corpus size (10k, 60k): segments against a whole rewrite",
+    "writes": "one add, replace or delete, a 1% re-index and search with 10 segments, at 10k, 100k and 1M documents",
     "lexical_segments": "BM25 over segments with deletions against bm25s on SciFact and NFCorpus: nDCG@10, latency",
     "hybrid": "truncated vs passages, BM25 and hybrid search on SciFact and NFCorpus, chosen on dev (about 1 hour)",
     "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",

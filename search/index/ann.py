@@ -147,11 +147,61 @@ def search_parameters(index: faiss.Index, nprobe: int | None, k: int, selector: 
     return faiss.SearchParameters(sel=selector) if selector is not None else None
 
 
+def coarse_lists(index: faiss.Index, queries: np.ndarray, nprobe: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each query's ``nprobe`` nearest inverted lists by ``index``'s quantizer, (distances, lists), to
+    search every index that shares the quantizer (a version's segments) without finding them again
+    (:func:`search_vectors`'s ``lists``); None when ``index`` is not itself an IVF index."""
+    if not isinstance(index, faiss.IndexIVF):
+        return None
+    probes = max(1, min(nprobe or 1, index.nlist))
+    return index.quantizer.search(np.ascontiguousarray(queries, dtype=np.float32), probes)
+
+
+def same_quantizer(first: faiss.Index, other: faiss.Index) -> bool:
+    """Whether two IVF indexes have the same centroids (then :func:`coarse_lists` serves both)."""
+    if not (isinstance(first, faiss.IndexIVF) and isinstance(other, faiss.IndexIVF)) or first.nlist != other.nlist:
+        return False
+    if type(first) is not type(other) or first.metric_type != other.metric_type:
+        return False
+    centroids = first.quantizer.reconstruct_n(0, first.nlist)
+    return bool(np.array_equal(centroids, other.quantizer.reconstruct_n(0, other.nlist)))
+
+
+def _search_preassigned(index: faiss.IndexIVF, queries: np.ndarray, k: int, lists, params) -> tuple:
+    """``index.search`` with the lists already found; FAISS's Python wrapper of it takes no parameters
+    (the selector of live rows), its C++ function does. ``params.nprobe`` is the lists' width."""
+    distances, assigned = (np.ascontiguousarray(part) for part in lists)
+    x = np.ascontiguousarray(queries, dtype=np.float32)
+    scores, ids = np.empty((len(x), k), np.float32), np.empty((len(x), k), np.int64)
+    assigned, distances = assigned.astype(np.int64, copy=False), distances.astype(np.float32, copy=False)
+    if assigned.shape != (len(x), params.nprobe):
+        raise ValueError(f"lists of shape {assigned.shape} for {len(x)} queries and nprobe {params.nprobe}")
+    index.search_preassigned_c(
+        len(x),
+        faiss.swig_ptr(x),
+        k,
+        faiss.swig_ptr(assigned),
+        faiss.swig_ptr(distances),
+        faiss.swig_ptr(scores),
+        faiss.swig_ptr(ids),
+        False,
+        params,
+    )
+    return scores, ids
+
+
 def search_vectors(
-    index: faiss.Index, queries: np.ndarray, k: int, nprobe: int | None, selector: faiss.IDSelector | None = None
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    nprobe: int | None,
+    selector: faiss.IDSelector | None = None,
+    lists: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` search of (m, d) ``queries``: scores (m, k') and ids (m, k'), k' = min(k, ntotal).
     Scores are higher-is-better whatever the metric: an L2 index's distances come back negated.
+    ``lists``: the queries' lists to visit, found by :func:`coarse_lists` on an index with the same
+    centroids (the same results as finding them here).
 
     Rows can still hold -1 ids (an IVF search that visits fewer than k vectors, or a ``selector``
     that lets fewer through); callers drop them.
@@ -161,7 +211,10 @@ def search_vectors(
         return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
     params = search_parameters(index, nprobe, k, selector)
     try:
-        scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        if lists is not None:
+            scores, ids = _search_preassigned(index, queries, k, lists, params)
+        else:
+            scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
     except RuntimeError as error:
         raise SearchFailedError(f"FAISS search failed: {_faiss_message(error)}") from None
     return (-scores if index.metric_type == faiss.METRIC_L2 else scores), ids

@@ -87,6 +87,7 @@ class SegmentSet:
         )
         self.vectors = SegmentVectors([segment.vectors for segment in self.segments], self.passage_offsets)
         self._live_passage_rows: np.ndarray | None = None
+        self._same_centroids: bool | None = None  # every segment on the first one's centroids (IVF)
         # per segment, built once: what a search passes FAISS when no filter is given
         self._live_selectors = [_live_selector(alive) for alive in self.live_passages]
 
@@ -184,12 +185,14 @@ class SegmentSet:
         rows, (m, k') each, best first, -1 rows where fewer were found. ``allowed_rows`` (sorted global
         passage rows, live ones only) restricts the search further (a metadata filter)."""
         found_scores, found_rows = [], []
+        # segments share the trained centroids: the lists each query visits are found once, not per segment
+        lists = ann.coarse_lists(self.segments[0].index, queries, nprobe) if self._shared_quantizer() else None
         for number, segment in enumerate(self.segments):
             start, stop = int(self.passage_offsets[number]), int(self.passage_offsets[number + 1])
             selector, keep = self._selector(number, allowed_rows, start, stop)
             if selector is False or segment.index.ntotal == 0:
                 continue
-            scores, rows = ann.search_vectors(segment.index, queries, k, nprobe, selector)
+            scores, rows = ann.search_vectors(segment.index, queries, k, nprobe, selector, lists)
             del keep  # the selector's arrays lived through the search
             found_scores.append(scores)
             found_rows.append(np.where(rows >= 0, rows + start, -1))
@@ -201,6 +204,15 @@ class SegmentSet:
         order = np.lexsort((rows, -scores), axis=1)[:, : min(k, self.live_passage_count)]
         scores, rows = np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
         return np.where(rows >= 0, scores, 0).astype(np.float32), rows
+
+    def _shared_quantizer(self) -> bool:
+        """Whether every segment is an IVF index on the first one's centroids (checked once)."""
+        if self._same_centroids is None:
+            first = self.segments[0].index if self.segments else None
+            self._same_centroids = len(self.segments) > 1 and all(
+                ann.same_quantizer(first, segment.index) for segment in self.segments[1:]
+            )
+        return self._same_centroids
 
     def _selector(self, number: int, allowed_rows: np.ndarray | None, start: int, stop: int):
         """FAISS's selector for one segment (None: every row; False: no row can match) and the arrays
