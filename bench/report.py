@@ -62,7 +62,7 @@ RESULT_NAMES = (
     "click_log",
     "finetune_similarity",
     "click_training",
-    "write_costs",
+    "writes",
     "lexical_segments",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -539,7 +539,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)
     lines += reindex_section(results)
-    lines += segments_section(results.get("write_costs"), results.get("lexical_segments"))
+    lines += segments_section(results.get("writes"), results.get("lexical_segments"), docs)
     lines += service_section(results.get("service_load"))
     lines += backends_section(results.get("backends"))
     lines += one_shot_section(results.get("one_shot"))

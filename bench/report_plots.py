@@ -150,3 +150,27 @@ def plot_encoding(rows: Sequence[dict], path: Path, footer: str = "") -> Path:
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
     return _save(figure, path, footer)
+
+
+def plot_write_costs(rows: Sequence[dict], path: Path, footer: str = "") -> Path:
+    """Seconds of one write against the corpus size (log-log), with what a whole rewrite costs.
+
+    ``rows``: dicts with ``documents`` and, per operation, its seconds (``add one``, ``delete one``,
+    ``rewrite``, ...).
+    """
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    rows = sorted(rows, key=lambda row: row["documents"])
+    operations = [name for name in rows[0] if name != "documents"] if rows else []
+    for name in operations:
+        points = [(row["documents"], row[name]) for row in rows if row.get(name) is not None]
+        style = "--" if name == "rewrite" else "-"
+        axes.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=name)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("documents in the index")
+    axes.set_ylabel("seconds")
+    axes.set_title("One write against the corpus size (rewrite: every document copied)", fontsize=10)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, path, footer)

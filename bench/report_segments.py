@@ -1,51 +1,24 @@
-"""The segments section of docs/benchmarks.md: what one write costs against corpus size
-(results/write_costs.json), and BM25 over segments against bm25s (results/lexical_segments.json)."""
+"""The segments section of docs/benchmarks.md: what one write costs against corpus size, what
+segments cost a search (results/writes.json, with a figure), and BM25 over segments against bm25s
+(results/lexical_segments.json)."""
 
 from __future__ import annotations
 
-from bench.report_tables import markdown_table, not_run, provenance
+from pathlib import Path
 
-WRITES = ("add one", "replace one", "delete one", "add 100", "rewrite")
+from bench.report_plots import plot_write_costs
+from bench.report_tables import markdown_table, not_run, provenance, short_provenance
+
+WRITES = ("add one", "replace one", "delete one", "add 100")
+MODES = ("hybrid", "dense", "lexical")
 
 
-def segments_section(write_costs: dict | None, lexical: dict | None) -> list[str]:
+def segments_section(writes: dict | None, lexical: dict | None, docs: Path | None = None) -> list[str]:
     lines = ["## Segments: what a write costs", "", "### One write against the corpus size", ""]
-    if write_costs is None:
-        lines += [not_run("write_costs", "python -m bench write_costs"), ""]
+    if writes is None:
+        lines += [not_run("writes", "python -m bench writes"), ""]
     else:
-        sizes = write_costs.get("sizes", {})
-        lines += [
-            provenance(write_costs, "write_costs"),
-            "",
-            f"Median seconds of {write_costs.get('repeats')} runs, towers {write_costs.get('towers')} (no model time); "
-            "`rewrite` copies every document into one segment, what every write cost before segments:",
-            "",
-            markdown_table(
-                ["documents", *WRITES],
-                [
-                    [int(size), *(run.get("write_seconds_median", {}).get(name) for name in WRITES)]
-                    for size, run in sizes.items()
-                ],
-                [0, 3, 3, 3, 3, 3],
-            ),
-            "",
-            "Hybrid search, one query at a time, with the segments 20 one-document writes left and after `optimize`:",
-            "",
-            markdown_table(
-                ["documents", "segments", "p50 ms", "p50 ms after optimize"],
-                [
-                    [
-                        int(size),
-                        run.get("search", {}).get("segments_after_stream"),
-                        run.get("search", {}).get("hybrid_p50_ms_with_those_segments"),
-                        run.get("search", {}).get("hybrid_p50_ms_after_optimize"),
-                    ]
-                    for size, run in sizes.items()
-                ],
-                [0, 0, 2, 2],
-            ),
-            "",
-        ]
+        lines += _writes_lines(writes, docs)
     lines += ["### BM25 over segments against bm25s", ""]
     if lexical is None:
         return lines + [not_run("lexical_segments", "python -m bench lexical_segments"), ""]
@@ -77,3 +50,80 @@ def segments_section(write_costs: dict | None, lexical: dict | None) -> list[str
         ),
         "",
     ]
+
+
+def _writes_lines(writes: dict, docs: Path | None) -> list[str]:
+    sizes = writes.get("sizes", {})
+    lines = [
+        provenance(writes, "writes"),
+        "",
+        f"Median seconds of {writes.get('repeats')} runs, towers {writes.get('towers')} (no model time). "
+        "`rewrite` is `optimize`, every document copied into one segment: what every write cost before "
+        "segments. `1% re-index` is `reindex` with a corpus in which every hundredth document changed, and "
+        "the bytes it wrote against those of a full build:",
+        "",
+        markdown_table(
+            ["documents", *WRITES, "rewrite", "1% re-index s", "1% re-index bytes / build"],
+            [
+                [
+                    int(size),
+                    *(run.get("write_seconds_median", {}).get(name) for name in WRITES),
+                    run.get("rewrite_seconds"),
+                    run.get("reindex_1_percent", {}).get("seconds"),
+                    run.get("reindex_1_percent", {}).get("share_of_build_bytes"),
+                ]
+                for size, run in sizes.items()
+            ],
+            [0, 3, 3, 3, 3, 1, 1, 4],
+        ),
+        "",
+    ]
+    if docs is not None and sizes:
+        points = [
+            {"documents": int(size), **run.get("write_seconds_median", {}), "rewrite": run.get("rewrite_seconds")}
+            for size, run in sizes.items()
+        ]
+        plot_write_costs(points, docs / "bench_writes.png", short_provenance(writes))
+        lines += ["![One write against the corpus size](bench_writes.png)", ""]
+    lines += [
+        "Hybrid search, one query at a time (p50 of 100), with ten segments as the service's refreshes leave "
+        "them (no merge), and after `optimize`:",
+        "",
+        markdown_table(
+            ["documents", "segments", "p50 ms", "p50 ms after optimize", "ratio"],
+            [
+                [
+                    int(size),
+                    run.get("search", {}).get("segments"),
+                    run.get("search", {}).get("hybrid_p50_ms_unmerged"),
+                    run.get("search", {}).get("hybrid_p50_ms_after_optimize"),
+                    run.get("search", {}).get("ratio"),
+                ]
+                for size, run in sizes.items()
+            ],
+            [0, 0, 2, 2, 2],
+        ),
+        "",
+    ]
+    for size, run in sizes.items():
+        compared = run.get("optimize_against_fresh_build")
+        if compared:
+            lines += [
+                f"After `optimize` ({int(size):,} documents, a history of writes), against a fresh build of the same "
+                "documents: top-10 of 100 queries (exact dense search: a fresh build trains other centroids):",
+                "",
+                markdown_table(
+                    ["mode", "same top-10", "largest score difference"],
+                    [
+                        [
+                            mode,
+                            f"{compared.get(mode, {}).get('same_top10')}/{compared.get(mode, {}).get('queries')}",
+                            compared.get(mode, {}).get("largest_score_difference"),
+                        ]
+                        for mode in MODES
+                    ],
+                    [0, 0, 7],
+                ),
+                "",
+            ]
+    return lines

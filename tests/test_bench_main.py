@@ -21,7 +21,7 @@ WITHOUT_SLOW = [
     "ann_compare",
     "encoding",
     "reindex",
-    "write_costs",
+    "writes",
     "lexical_segments",
     "hybrid",
     "service_load",

@@ -333,23 +333,25 @@ def fake_results() -> dict:
         },
         "finetune_similarity": fake_similarity(),
         "click_training": fake_click_training(),
-        "write_costs": {
+        "writes": {
             **HEAD,
             "towers": "FakeEncoder(dimension=384)",
             "repeats": 3,
             "sizes": {
                 "10000": {
-                    "write_seconds_median": {
-                        "add one": 0.05,
-                        "replace one": 0.06,
-                        "delete one": 0.04,
-                        "add 100": 0.2,
-                        "rewrite": 4.0,
-                    },
+                    "documents": 10000,
+                    "write_seconds_median": {"add one": 0.05, "replace one": 0.06, "delete one": 0.04, "add 100": 0.2},
+                    "rewrite_seconds": 4.0,
+                    "reindex_1_percent": {"seconds": 1.5, "bytes_written": 900, "share_of_build_bytes": 0.021},
                     "search": {
-                        "segments_after_stream": 3,
-                        "hybrid_p50_ms_with_those_segments": 9.0,
-                        "hybrid_p50_ms_after_optimize": 6.0,
+                        "segments": 10,
+                        "hybrid_p50_ms_unmerged": 9.0,
+                        "hybrid_p50_ms_after_optimize": 7.5,
+                        "ratio": 1.2,
+                    },
+                    "optimize_against_fresh_build": {
+                        mode: {"queries": 100, "same_top10": 100, "largest_score_difference": 0.0}
+                        for mode in ("hybrid", "dense", "lexical")
                     },
                 }
             },
@@ -569,8 +571,10 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     assert "never reached" not in text
     assert "Slowest stage: **encode**" in text and "| documents | 32 |" in text
     assert "| ann_compare | 2.0 | whole run |" in text and "| finetune | 10.0 |" in text
-    assert "| 10,000 | 0.050 | 0.060 | 0.040 | 0.200 | 4.000 |" in text and "| scifact | bm25s | 0.6800 |" in text
-    for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png"):
+    assert "| 10,000 | 0.050 | 0.060 | 0.040 | 0.200 | 4.0 | 1.5 | 0.0210 |" in text
+    assert "| 10,000 | 10 | 9.00 | 7.50 | 1.20 |" in text and "| dense | 100/100 | 0.0000000 |" in text
+    assert "| scifact | bm25s | 0.6800 |" in text
+    for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png", "bench_writes.png"):
         assert (docs / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text
 
