@@ -63,6 +63,7 @@ RESULT_NAMES = (
     "finetune_similarity",
     "click_training",
     "writes",
+    "service_writes",
     "lexical_segments",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -539,7 +540,9 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += ann_section(results.get("ann_compare"), results.get("scale"), docs)
     lines += encoding_section(results.get("encoding"), docs)
     lines += reindex_section(results)
-    lines += segments_section(results.get("writes"), results.get("lexical_segments"), docs)
+    lines += segments_section(
+        results.get("writes"), results.get("lexical_segments"), docs, results.get("service_writes")
+    )
     lines += service_section(results.get("service_load"))
     lines += backends_section(results.get("backends"))
     lines += one_shot_section(results.get("one_shot"))

@@ -13,12 +13,19 @@ WRITES = ("add one", "replace one", "delete one", "add 100")
 MODES = ("hybrid", "dense", "lexical")
 
 
-def segments_section(writes: dict | None, lexical: dict | None, docs: Path | None = None) -> list[str]:
+def segments_section(
+    writes: dict | None, lexical: dict | None, docs: Path | None = None, service: dict | None = None
+) -> list[str]:
     lines = ["## Segments: what a write costs", "", "### One write against the corpus size", ""]
     if writes is None:
         lines += [not_run("writes", "python -m bench writes"), ""]
     else:
         lines += _writes_lines(writes, docs)
+    lines += ["### The service's writes: under load, through SIGKILLs, with the real towers", ""]
+    if service is None:
+        lines += [not_run("service_writes", "python -m bench service_writes"), ""]
+    else:
+        lines += _service_lines(service)
     lines += ["### BM25 over segments against bm25s", ""]
     if lexical is None:
         return lines + [not_run("lexical_segments", "python -m bench lexical_segments"), ""]
@@ -126,4 +133,62 @@ def _writes_lines(writes: dict, docs: Path | None) -> list[str]:
                 ),
                 "",
             ]
+    return lines
+
+
+def _service_lines(record: dict) -> list[str]:
+    load, kills, real = record.get("load", {}), record.get("kills", []), record.get("real_towers")
+    lines = [
+        provenance(record, "service_writes"),
+        "",
+        f"A server over {record.get('documents', 0):,} documents with the test towers, the shipped refresh "
+        f"interval; {load.get('writers')} writers and {load.get('readers')} readers for {load.get('seconds')} s:",
+        "",
+        markdown_table(
+            [
+                "writes",
+                "reads",
+                "failed",
+                "write p50 ms",
+                "write p95 ms",
+                "read p50 ms",
+                "read p95 ms",
+                "adds missing",
+                "deletes undone",
+            ],
+            [
+                [
+                    load.get("writes"),
+                    load.get("reads"),
+                    load.get("failed_requests"),
+                    load.get("write_ms", {}).get("p50"),
+                    load.get("write_ms", {}).get("p95"),
+                    load.get("read_ms", {}).get("p50"),
+                    load.get("read_ms", {}).get("p95"),
+                    load.get("acknowledged_adds_missing"),
+                    load.get("acknowledged_deletes_still_there"),
+                ]
+            ],
+            [0, 0, 0, 1, 1, 1, 1, 0, 0],
+        ),
+        "",
+    ]
+    if kills:
+        lost = sum(k.get("acknowledged_adds_missing", 0) + k.get("acknowledged_deletes_still_there", 0) for k in kills)
+        verified = sum(1 for k in kills if k.get("verified"))
+        acknowledged = sum(k.get("acknowledged", 0) for k in kills)
+        lines += [
+            f"The same load, the server killed (SIGKILL) {len(kills)} times at random moments, then started again: "
+            f"{acknowledged:,} acknowledged writes, **{lost} lost**; the index verified after {verified} of "
+            f"{len(kills)} restarts.",
+            "",
+        ]
+    if real:
+        lines += [
+            f"With the real towers ({real.get('index')}), one document a request, {real.get('writes')} times: "
+            f"acknowledged (202) in {real.get('acknowledged_seconds_median')} s (median, max "
+            f"{real.get('acknowledged_seconds_max')} s); searchable, with `?wait=true` (200), in "
+            f"{real.get('searchable_seconds_median')} s (median, max {real.get('searchable_seconds_max')} s).",
+            "",
+        ]
     return lines

@@ -25,6 +25,7 @@ WITHOUT_SLOW = [
     "lexical_segments",
     "hybrid",
     "service_load",
+    "service_writes",
     "backends",
     "one_shot",
     "stdlib_dev",

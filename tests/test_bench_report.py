@@ -356,6 +356,31 @@ def fake_results() -> dict:
                 }
             },
         },
+        "service_writes": {
+            **HEAD,
+            "documents": 10000,
+            "load": {
+                "seconds": 60,
+                "writers": 4,
+                "readers": 16,
+                "writes": 4000,
+                "reads": 20000,
+                "failed_requests": 0,
+                "write_ms": {"p50": 9.0, "p95": 20.0},
+                "read_ms": {"p50": 30.0, "p95": 80.0},
+                "acknowledged_adds_missing": 0,
+                "acknowledged_deletes_still_there": 0,
+            },
+            "kills": [{"acknowledged": 100, "verified": True, "acknowledged_adds_missing": 0}] * 10,
+            "real_towers": {
+                "index": "SciFact",
+                "writes": 10,
+                "acknowledged_seconds_median": 0.02,
+                "acknowledged_seconds_max": 0.03,
+                "searchable_seconds_median": 0.4,
+                "searchable_seconds_max": 0.6,
+            },
+        },
         "lexical_segments": {
             **HEAD,
             "split": "test",
@@ -574,6 +599,10 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     assert "| 10,000 | 0.050 | 0.060 | 0.040 | 0.200 | 4.0 | 1.5 | 0.0210 |" in text
     assert "| 10,000 | 10 | 9.00 | 7.50 | 1.20 |" in text and "| dense | 100/100 | 0.0000000 |" in text
     assert "| scifact | bm25s | 0.6800 |" in text
+    assert (
+        "| 4000 | 20000 | 0 | 9.0 | 20.0 | 30.0 | 80.0 | 0 | 0 |" in text
+        and "1,000 acknowledged writes, **0 lost**" in text
+    )
     for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png", "bench_writes.png"):
         assert (docs / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text
