@@ -600,7 +600,7 @@ def test_write_report_from_fake_results_writes_tables_and_pngs(tmp_path):
     assert "| 10,000 | 10 | 9.00 | 7.50 | 1.20 |" in text and "| dense | 100/100 | 0.0000000 |" in text
     assert "| scifact | bm25s | 0.6800 |" in text
     assert (
-        "| 4000 | 20000 | 0 | 9.0 | 20.0 | 30.0 | 80.0 | 0 | 0 |" in text
+        "| 4000 | 20,000 | 0 | 9.0 | 20.0 | 30.0 | 80.0 | 0 | 0 |" in text
         and "1,000 acknowledged writes, **0 lost**" in text
     )
     for png in ("bench_ndcg.png", "bench_ann_toy.png", "bench_encoding.png", "bench_writes.png"):
