@@ -106,11 +106,11 @@ class ServiceWrites:
         self.live.refresh()  # another process may have published, perhaps with other towers
         with self._mutex:
             log = self._open_log()
+            published = self._published_manifest()
+            prior = SearchSettings.from_dict(published.search).prior_field
+            for number, document in enumerate(documents, 1):
+                check_counts(document, (prior,) if prior else (), f"record {number}")
             with self.live.lease() as searcher:
-                prior = SearchSettings.from_dict(searcher.manifest.search).prior_field
-                for number, document in enumerate(documents, 1):
-                    check_counts(document, (prior,) if prior else (), f"record {number}")
-                check_writable_towers(searcher.manifest, self.live.encoder, self.index_dir)
                 present = self._present(searcher, [document.id for document in documents])
             self._own_lock.refuse_if_held_by_another()
             record = log.append("add", documents=documents)
@@ -124,8 +124,8 @@ class ServiceWrites:
         self.live.refresh()
         with self._mutex:
             log = self._open_log()
+            self._published_manifest()
             with self.live.lease() as searcher:
-                check_writable_towers(searcher.manifest, self.live.encoder, self.index_dir)
                 if doc_id not in self._present(searcher, [doc_id]):
                     raise UnknownDocumentError(f"no document with id {doc_id!r}")
                 if self._document_count(searcher) <= 1:
@@ -149,6 +149,14 @@ class ServiceWrites:
                 "merges": self.merges,
                 "problem": self.problem,
             }
+
+    def _published_manifest(self) -> Manifest:
+        """The live version's manifest, once this server's towers are checked against it: a write the
+        refresher could never apply (the index moved to other towers, and this server's are fixed) is
+        refused now, 409 ``towers_differ``, not acknowledged."""
+        manifest = Manifest.read(layout.current_version_dir(self.index_dir))
+        check_writable_towers(manifest, self.live.encoder, self.index_dir)
+        return manifest
 
     def _present(self, searcher, doc_ids: list[str]) -> set[str]:
         """Which of ``doc_ids`` exist once the logged writes are applied."""
@@ -211,7 +219,10 @@ class ServiceWrites:
         except (IndexNotFoundError, LogOwnedError) as error:
             logger.info("%s: writes wait: %s", self.index_dir, error)
         else:
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as error:  # serve anyway: the records stay logged, the refresher tries again
+                self._note(f"replaying the write-ahead log failed: {error}", logging.ERROR, exc_info=True)
         for target, name in ((self._refresher, "refresh"), (self._merger, "merge")):
             if name == "merge" and not self._merge:
                 continue

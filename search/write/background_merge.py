@@ -49,15 +49,16 @@ def merge_due(
         segments = base.segments
         live_counts = [int(segments.live[segments.rows_of(number)].sum()) for number in range(len(base.entries))]
         positions = segments_due(live_counts, [s.document_count for s in segments.segments])
-        if not positions:
-            return None
+        config = config_of(base.manifest, None)
+        if not positions or not base.reusable_by(encoder, config.passages.record(encoder)):
+            return None  # nothing due, or towers that would encode again what a merge only copies
         chosen = np.zeros(segments.row_count, bool)
         for position in positions:
             chosen[segments.rows_of(position)] = True
         base_rows = np.flatnonzero(chosen & segments.live)
         names = [base.entries[position].name for position in positions]
         started = time.perf_counter()
-        with VersionWriter(index_dir, encoder, config_of(base.manifest, None), base, background=True) as writer:
+        with VersionWriter(index_dir, encoder, config, base, background=True) as writer:
             writer.write(segments.iter_documents(skip=~chosen), total=len(base_rows))
             _, _, files = writer.index_segment()
             with _held(lock, lock_wait), closing(LiveVersion(index_dir, verify=False)) as current:
