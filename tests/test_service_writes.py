@@ -162,6 +162,7 @@ def write_until_killed(server: ServerProcess, writes: int, wait: bool = False) -
         ("log-append:5", 3600),  # the fifth write dies between its record's write and its fsync
         ("encoding:2", 0),  # the second refresh dies encoding its segment
         ("writing:2", 0),  # ... once the segment's files are written
+        ("deleting:1", 0),  # ... once a deletion file is written
         ("before-switch:2", 0),  # ... once the new version is ready, before CURRENT names it
         ("after-switch:2", 0),  # ... right after the switch, before the log's files are removed
         ("merging:1", 0),  # a background merge dies publishing

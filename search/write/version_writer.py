@@ -333,8 +333,8 @@ class VersionWriter:
             gone[mine] = np.isin(local, current.segments.segments[positions[name]].deleted)
         version_name = layout.next_version_name(self.index_dir)
         entry = self._place_segment(version_name, files)
-        self.passages_live = 0
         counts = base.segments.passage_counts()[base_rows]
+        self.passages_live = int(counts[~gone].sum())  # the new segment's live passages; the others' follow
         if gone.any():
             directory = layout.segment_dir(self.index_dir, entry.name)
             file_name, deleted = deletion_file_name(version_name), np.flatnonzero(gone).astype(np.int64)
@@ -347,13 +347,12 @@ class VersionWriter:
                 deleted=file_name,
                 deleted_count=len(deleted),
             )
-        self.passages_live += int(counts[~gone].sum())
         failpoint("merging")
         first = min(positions[name] for name in merged)
         entries = []
         for number, kept in enumerate(current.entries):
             segment = current.segments.segments[number]
-            if number == first:
+            if number == first and not gone.all():  # (all deleted meanwhile: left out, removed after the publish)
                 entries.append(entry)
             if kept.name in merged:
                 continue
@@ -389,6 +388,7 @@ class VersionWriter:
             write_deletions(directory / file_name, deleted)
             fsync_path(directory / file_name)
             fsync_path(directory)
+            failpoint("deleting")
             files = {name: value for name, value in entry.files.items() if name != entry.deleted}
             files[file_name] = layout.file_checksum(directory / file_name)
             kept.append(dataclasses.replace(entry, files=files, deleted=file_name, deleted_count=len(deleted)))
