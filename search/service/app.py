@@ -49,6 +49,7 @@ from dualsearch.version import __version__
 
 logger = logging.getLogger(__name__)
 WAIT_HELP = "answer once the write is searchable (200), not once it is logged (202)"
+WRITE_THREADS = 16  # writes at once; they mostly wait (for the log's turn, for a refresh), computing little
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,21 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
     writes = ServiceWrites(live, settings.refresh_seconds)
+    write_threads: list = [None]  # the writes' thread limiter, made in the lifespan's event loop
+
+    async def writing(function):
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(function, limiter=write_threads[0])
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        # writes have threads of their own: one waiting for its refresh (wait=true), or queued at the log,
+        # must not hold a thread searches need, nor queue behind them
+        write_threads[0] = anyio.CapacityLimiter(WRITE_THREADS)
         await run_in_threadpool(writes.start)  # the log's writes a crash left unapplied, before any request
         try:
             yield
@@ -286,12 +296,12 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
         logged, 200 once searchable (with ``wait``)."""
         # parsed in the pool: 16 MiB of records on the event loop stalled every request, /health too
         documents = await run_in_threadpool(parse_documents, await request.body())
-        return await run_in_threadpool(lambda: _written(writes.add(documents, wait)))
+        return await writing(lambda: _written(writes.add(documents, wait)))
 
     @app.delete("/documents/{doc_id:document_id}", dependencies=[Depends(writer)])
-    def delete_document(doc_id: str, wait: Annotated[bool, Query(description=WAIT_HELP)] = False) -> JSONResponse:
+    async def delete_document(doc_id: str, wait: Annotated[bool, Query(description=WAIT_HELP)] = False) -> JSONResponse:
         """Remove one document (404 when neither the served version nor the logged writes hold it)."""
-        return _written(writes.delete(doc_id, wait))
+        return await writing(lambda: _written(writes.delete(doc_id, wait)))
 
     def _written(acknowledged) -> JSONResponse:
         # logged and fsynced either way: 200 once a served version holds it, 202 before
