@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,13 @@ def error_of(response, status: int) -> dict:
     body = response.json()["error"]
     assert body["status"] == status and body["code"] and body["message"]
     return body
+
+
+def wait_for(condition, seconds: float = 20.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

@@ -31,7 +31,7 @@ from dualsearch.towers.micro_batching import BatchingEncoder
 from dualsearch.write.build import index_corpus
 from dualsearch.write.lock import IndexLock
 from dualsearch.write.reindex import add_documents
-from tests.helpers import AUTH, SERVICE_TOKEN, WAIT, error_of, serve
+from tests.helpers import AUTH, SERVICE_TOKEN, WAIT, error_of, serve, wait_for
 
 TOKEN = SERVICE_TOKEN
 
@@ -335,15 +335,6 @@ def test_no_index_is_503_until_one_is_published(tmp_path):
     finally:
         server.stop()
         live.close()
-
-
-def wait_for(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_reindex_by_another_writer_is_served_without_a_restart(service, tiny_index, fake_encoder):

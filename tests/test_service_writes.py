@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from dualsearch.read.searcher import Searcher
 from dualsearch.service.writes import ServiceWrites
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.merge_policy import SEGMENTS_PER_TIER
-from tests.helpers import AUTH, SERVICE_TOKEN, WAIT, error_of, serve
+from tests.helpers import AUTH, SERVICE_TOKEN, WAIT, error_of, serve, wait_for
 
 
 def held_ids(index_dir) -> set[str]:
@@ -83,15 +82,6 @@ def test_small_segments_are_merged_in_the_background(tiny_index):
         server.stop()
         live.close()
     assert held_ids(tiny_index) >= {f"n{number}" for number in range(2 * SEGMENTS_PER_TIER)}
-
-
-def wait_for(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # --- SIGKILL of a server process ---------------------------------------------------------------------

@@ -35,7 +35,7 @@ from dualsearch.ranking.settings import SearchSettings
 from dualsearch.read.live_index import LiveIndex
 from dualsearch.write.background_merge import merge_due
 from dualsearch.write.lock import IndexLock, held_by_another
-from dualsearch.write.logged_writes import apply_records
+from dualsearch.write.logged_writes import apply_records, net_changes
 from dualsearch.write.write_log import LogOwnedError, LogRecord, WriteAheadLog
 
 logger = logging.getLogger(__name__)
@@ -200,9 +200,7 @@ class ServiceWrites:
                 raise IndexNotFoundError(f"no index is available at {self.index_dir} yet") from None
             self._log = WriteAheadLog(self.index_dir, applied)  # LogOwnedError: another server takes writes
             self._pending = list(self._log.records)
-            self._overlay = {}
-            for record in self._pending:
-                self._overlay.update(record.changes())
+            self._overlay = net_changes(self._pending)
             self._applied = applied
             if self._pending:
                 logger.info("%s: %d logged writes to replay", self.index_dir, len(self._pending))
@@ -254,9 +252,7 @@ class ServiceWrites:
         through = records[-1].sequence
         with self._mutex:
             self._pending = [record for record in self._pending if record.sequence > through]
-            self._overlay = {}
-            for record in self._pending:
-                self._overlay.update(record.changes())
+            self._overlay = net_changes(self._pending)
             self._applied, self._version = through, report.version_dir.name
             self.refreshes += 1
             self.problem = None
