@@ -165,6 +165,10 @@ def make_trainer(
     if not show_progress:
         trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_LoggingCallback())
+    if config.train == "query":  # the frozen document tower encodes each document once
+        from dualsearch.finetune.frozen_documents import FrozenDocumentsCallback
+
+        trainer.add_callback(FrozenDocumentsCallback(model))
     if config.lora_rank is not None and evaluator is not None:
         from dualsearch.finetune.lora import BestAdaptersCallback
 
