@@ -1,6 +1,6 @@
 """A new user's first run: a fresh clone, `make run` to the first answer, then `make test`.
 
-    python -m bench first_run [--query TEXT] [--skip-test] [--keep DIR]
+    python -m bench first_run [--query TEXT] [--skip-test] [--keep DIR] [--baseline COMMIT]
 
 Clones the repository's committed HEAD into an empty folder (so nothing of this checkout's `.venv`,
 caches or uncommitted files helps), points ``DUALSEARCH_HOME`` at an empty folder (so the default
@@ -94,8 +94,10 @@ def first_answer(clone: Path, env: dict, query: str, timeout: float = 3600) -> d
     }
 
 
-def fresh_clone(folder: Path) -> Path:
+def fresh_clone(folder: Path, commit: str | None = None) -> Path:
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(folder)], check=True)
+    if commit is not None:
+        subprocess.run(["git", "checkout", "--quiet", commit], cwd=folder, check=True)
     return folder
 
 
@@ -107,11 +109,26 @@ def timed_make(target: str, clone: Path, env: dict) -> dict:
     return {"seconds": round(time.perf_counter() - started, 1), "exit_code": done.returncode, "last_lines": tail}
 
 
+def timed_run(clone: Path, env: dict, query: str) -> dict:
+    """``make run`` in ``clone`` until its first answer, and the virtual environment it made."""
+    run = first_answer(clone, env, query)
+    venv = clone / ".venv"
+    run["venv_mib"] = round(folder_bytes(venv) / 2**20)
+    run["heavy_extras_installed"] = sorted(set(EXTRAS_NOT_FOR_RUN) & installed_packages(venv))
+    logger.info("first answer after %.0f s; venv %d MiB", run["first_answer_seconds"], run["venv_mib"])
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--query", default=QUERY, help=f"the first question (default: {QUERY!r})")
     parser.add_argument("--skip-test", action="store_true", help="time `make run` only")
     parser.add_argument("--keep", type=Path, default=None, help="clone into this (empty) folder and keep it")
+    parser.add_argument(
+        "--baseline",
+        metavar="COMMIT",
+        help="also time `make run` at this commit first, in its own clone and empty home (a comparison in one run)",
+    )
     args = parser.parse_args(argv)
     log_phases_only()
     if not port_is_free(7860):
@@ -126,14 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     if DEFAULT_DATA.is_dir():
         env["DUALSEARCH_DATA"] = str(DEFAULT_DATA)
 
+    payload = {"commit": commit}
+    if args.baseline:
+        baseline_home = work / "baseline-home"
+        baseline_home.mkdir(parents=True, exist_ok=True)
+        baseline = fresh_clone(work / "baseline", args.baseline)
+        logger.info("make run in a fresh clone of the baseline %s", args.baseline)
+        payload["baseline"] = {
+            "commit": args.baseline,
+            **timed_run(baseline, {**env, "DUALSEARCH_HOME": str(baseline_home)}, args.query),
+        }
     logger.info("make run in a fresh clone of %s (%s)", REPO.name, commit[:12])
-    run = first_answer(clone, env, args.query)
-    venv = clone / ".venv"
-    run["venv_mib"] = round(folder_bytes(venv) / 2**20)
-    run["heavy_extras_installed"] = sorted(set(EXTRAS_NOT_FOR_RUN) & installed_packages(venv))
-    logger.info("first answer after %.0f s; venv %d MiB", run["first_answer_seconds"], run["venv_mib"])
-
-    payload = {"commit": commit, "make_run": run}
+    payload["make_run"] = timed_run(clone, env, args.query)
     if not args.skip_test:
         logger.info("make test in a second fresh clone")
         payload["make_test"] = timed_make("test", fresh_clone(work / "test"), env)

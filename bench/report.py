@@ -28,6 +28,7 @@ from bench.report_scaling import (
 )
 from bench.report_segments import segments_section
 from bench.report_service import service_section
+from bench.report_stdlib import stdlib_towers_section
 from bench.report_tables import (
     busy_note,
     dig,
@@ -65,6 +66,7 @@ RESULT_NAMES = (
     "writes",
     "service_writes",
     "lexical_segments",
+    "stdlib_towers",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -551,6 +553,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += click_log_section(results.get("click_log"))
     lines += click_training_section(results.get("click_training"))
     lines += similarity_section(results.get("finetune_similarity"))
+    lines += stdlib_towers_section(results.get("stdlib_towers"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

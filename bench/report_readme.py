@@ -48,13 +48,21 @@ def _first_run_rows(first_run: dict | None) -> list[str]:
         return ["| a fresh clone's `make run` | not run yet: `python -m bench first_run` |"]
     rows = [
         f"| a fresh clone's `make run`, to the first answer | {run['first_answer_seconds']:.0f} s (installing, "
-        f"building the default index once, serving), a {run['venv_mib']:,} MiB virtual environment |"
+        f"building the default index once, serving), a {run['venv_mib']:,} MiB virtual environment"
+        f"{_baseline(first_run)} |"
     ]
     test = dig(first_run, "make_test")
     if test:
         status = "passed" if test["exit_code"] == 0 else f"failed (exit {test['exit_code']})"
         rows.append(f"| a fresh clone's `make test` | {test['seconds'] / 60:.0f} min, {status} |")
     return rows
+
+
+def _baseline(first_run: dict) -> str:
+    """The same wait at an earlier commit, timed in the same run, when there is one."""
+    baseline = dig(first_run, "baseline", "first_answer_seconds")
+    commit = dig(first_run, "baseline", "commit")
+    return "" if baseline is None else f" ({baseline:.0f} s at {str(commit)[:7]} in the same run)"
 
 
 def _stdlib_row(stdlib: dict | None) -> str:

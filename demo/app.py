@@ -89,11 +89,17 @@ def examples_for(searcher: Searcher) -> list[str]:
     return {"default": STDLIB_EXAMPLES, "tiny": TINY_EXAMPLES}.get(searcher.manifest.corpus, [])
 
 
+TOWER_NAMES = {
+    "default": "all-MiniLM-L6-v2 (default)",
+    "stdlib": "all-MiniLM-L6-v2, query tower tuned on Python questions (stdlib)",
+}
+
+
 def describe(searcher: Searcher) -> str:
     """One line about an index: documents, towers, FAISS index."""
     manifest = searcher.manifest
     corpus = "the Python standard library docs" if manifest.corpus == "default" else repr(manifest.corpus)
-    towers = "all-MiniLM-L6-v2 (default)" if manifest.model == "default" else repr(manifest.model)
+    towers = TOWER_NAMES.get(manifest.model, repr(manifest.model))
     probe = f", default nprobe {manifest.default_nprobe} of {manifest.nlist} lists" if manifest.nlist else ""
     return f"{manifest.document_count:,} documents from {corpus} · towers {towers} · FAISS {manifest.factory}{probe}"
 

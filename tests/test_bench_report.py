@@ -316,9 +316,47 @@ def fake_ondisk() -> dict:
     }
 
 
+def fake_stdlib_towers() -> dict:
+    scores = {"mrr@10": 0.5, "success@5": 0.7}
+    return {
+        **HEAD,
+        "command": "python -m bench stdlib_towers",
+        "pairs": {
+            "train": {
+                "records": 10,
+                "questions": 8,
+                "mapped_questions": 5,
+                "queries": 9,
+                "pairs": 12,
+                "distinct_documents": 4,
+            }
+        },  # fmt: skip
+        "dev": {
+            "base": dict.fromkeys(("conala_dev", "dev_questions", "dev_known_items"), scores),
+            "query": dict.fromkeys(("conala_dev", "dev_questions", "dev_known_items"), {"mrr@10": 0.6}),
+        },  # fmt: skip
+        "dev_mean": {"base": 0.5, "query": 0.6},
+        "chosen": "query",
+        "runs": {"query": {"command": "dualsearch finetune X", "seconds": 90.0, "report": {"train_seconds": 60.0}}},
+        "delta": {
+            "path": "search/towers/d.npz",
+            "bytes": 2**20,
+            "sha256": "ab" * 32,
+            "largest_weight_difference": 1e-4,
+        },
+        "wheel_bytes": 3 * 2**20,
+        "test": {"base": {"judged": scores, "conala_test": scores}, "shipped": {"judged": {"mrr@10": 0.8}}},
+        "examples": {
+            "base": {"send an email": {"first_answer_rank": 12}},
+            "shipped": {"send an email": {"first_answer_rank": 1, "top3": ["a", "b", "c"]}},
+        },  # fmt: skip
+    }
+
+
 def fake_results() -> dict:
     return {
         **fake_results_before_hybrid(),
+        "stdlib_towers": fake_stdlib_towers(),
         "hybrid": fake_hybrid(),
         "service_load": fake_service_load(),
         "backends": fake_backends(),
@@ -694,3 +732,15 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     assert again.index("| sampled (mined") < again.index("| mixed (one of each)")  # rows in the planned order
     unfinished = fake_click_training() | {"runs_planned": ["sampled", "sampled-logq", "mixed", "mixed-logq"]}
     assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))
+
+
+def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_scores_and_the_examples():
+    from bench.report_stdlib import stdlib_towers_section
+
+    record = fake_stdlib_towers()
+    text = "\n".join(stdlib_towers_section(record))
+    assert "| train | 10 | 8 | 5 | 9 | 12 | 4 |" in text
+    assert "| query (chosen) | 0.6000 | 0.6000 | 0.6000 | 0.6000 | 1.0 |" in text
+    assert "| shipped | 0.8000 |" in text and "| send an email | 12 | 1 | a, b, c |" in text
+    assert "1.0 MiB" in text and "3.0 MiB" in text and "ab" * 32 in text
+    assert "Not run yet" in "\n".join(stdlib_towers_section(None))

@@ -180,3 +180,20 @@ def test_libraries_that_narrate_stay_quiet_on_the_terminal():
 
     _configure_logging(verbose=False)
     assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
+
+
+@pytest.mark.parametrize(("corpus", "model"), [("default", "stdlib"), (str(TINY_CORPUS_DIR), "default")])
+def test_index_takes_the_stdlib_query_tower_for_the_default_corpus_only(monkeypatch, tmp_path, corpus, model):
+    """The built-in corpus is indexed with the towers tuned on Python questions; any other corpus keeps the
+    default towers unless --model says otherwise."""
+    loaded = []
+
+    def load_encoder(name, backend=None, batch_size=None):
+        loaded.append(name)
+        raise SystemExit(0)  # what is loaded is all this test asks
+
+    monkeypatch.setattr("dualsearch.towers.backends.load_encoder", load_encoder)
+    monkeypatch.setattr("dualsearch.write.build.index_corpus", lambda corpus, out, encoder, *a, **k: encoder.dimension)
+    with pytest.raises(SystemExit):
+        main(["index", corpus, "--out", str(tmp_path / "index")])
+    assert loaded == [model]

@@ -10,6 +10,8 @@ import pytest
 
 from dualsearch.cli import main
 from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
+from dualsearch.index.layout import current_version_dir
+from dualsearch.index.manifest import Manifest
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +74,18 @@ def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, ca
     shutil.rmtree(index_dir / "towers")
     assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
     assert capsys.readouterr().out == shown and list((index_dir / "towers").glob("query-*/tower.json"))
+    # it serves the query tower tuned on Python questions, over the default document tower's vectors
+    stdlib = Manifest.read(current_version_dir(index_dir))
+    assert stdlib.model == "stdlib" and stdlib.document_backend == "onnx-int8"
+    # a default index cached with the default query tower (an older dualsearch) gains the stdlib one on its
+    # next use, and no document is re-encoded: the document tower is the same
+    assert main(["reindex", str(index_dir), "--corpus", "default", "--model", "default"]) == 0
+    assert "encoded 0" in capsys.readouterr().out
+    assert Manifest.read(current_version_dir(index_dir)).model == "default"
+    assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
+    assert capsys.readouterr().out == shown
+    swapped = Manifest.read(current_version_dir(index_dir))
+    assert swapped.model == "stdlib" and swapped.query_weights_sha256 == stdlib.query_weights_sha256
+    assert swapped.search == stdlib.search
+    # the same document vectors, copied: nothing was re-encoded
+    assert [s.files["vectors.f32"] for s in swapped.segments] == [s.files["vectors.f32"] for s in stdlib.segments]

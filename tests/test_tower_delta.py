@@ -79,3 +79,27 @@ def test_a_delta_is_refused_for_other_base_weights_a_damaged_file_or_another_sha
     stranger = {**arrays, "9.weight|full": np.zeros(3, dtype=np.float16)}
     with pytest.raises(ModelError, match="does not have"):
         apply_delta(_tower(0), stranger, "base-sha")
+
+
+def test_the_stdlib_towers_are_the_default_ones_with_the_shipped_query_change_and_its_card_names_its_hash():
+    from pathlib import Path
+
+    from dualsearch.towers.weights import (
+        DOCUMENT_ROUTE,
+        QUERY_ROUTE,
+        STDLIB_QUERY_DELTA,
+        STDLIB_QUERY_DELTA_SHA256,
+        load_towers,
+        route_transformer,
+    )
+
+    assert delta_sha256(STDLIB_QUERY_DELTA) == STDLIB_QUERY_DELTA_SHA256
+    card = (Path(__file__).resolve().parents[1] / "docs" / "stdlib-towers.md").read_text(encoding="utf-8")
+    assert f"`{STDLIB_QUERY_DELTA_SHA256}`" in card
+    default, stdlib = load_towers("default"), load_towers("stdlib")
+    default_documents, stdlib_documents = (route_transformer(m, DOCUMENT_ROUTE).state_dict() for m in (default, stdlib))
+    assert all(torch.equal(default_documents[name], stdlib_documents[name]) for name in default_documents)
+    default_queries, stdlib_queries = (route_transformer(m, QUERY_ROUTE).state_dict() for m in (default, stdlib))
+    changed = [name for name in default_queries if not torch.equal(default_queries[name], stdlib_queries[name])]
+    assert len(changed) >= 36  # every linear layer of the six transformer layers: q, k, v, o, up, down
+    assert all(name.endswith("weight") for name in changed)  # LoRA changes matrices, not biases or norms

@@ -19,7 +19,7 @@ from dualsearch.cli.arguments import (
 from dualsearch.cli.lazy_towers import LazyTowers
 from dualsearch.cli.terminal import for_terminal
 from dualsearch.corpora.sources import corpus_formats_help
-from dualsearch.defaults import DEFAULT_INDEX, DEFAULT_MODEL, PRIOR_WEIGHT, K
+from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL, PRIOR_WEIGHT, STDLIB_MODEL, K
 from dualsearch.errors import InvalidInputError
 from dualsearch.ranking.filters import merge_filters, parse_filter_option
 from dualsearch.ranking.fusion import FUSIONS
@@ -32,8 +32,9 @@ def add_index_command(commands) -> None:
     parser.add_argument("--out", required=True, help="index directory to create (or rebuild)")
     parser.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
-        help="towers: a sentence-transformers path or hub id (default: two all-MiniLM-L6-v2 towers)",
+        default=None,
+        help="towers: a sentence-transformers path or hub id (default: two all-MiniLM-L6-v2 towers; for the "
+        f"'{DEFAULT_CORPUS}' corpus, '{STDLIB_MODEL}': their query tower tuned on Python questions)",
     )
     parser.add_argument(
         "--index-factory",
@@ -103,6 +104,9 @@ def add_index_command(commands) -> None:
 def _run_index(args) -> int:
     from dualsearch.towers.backends import load_encoder
     from dualsearch.write.build import IndexConfig, index_corpus
+
+    if args.model is None:
+        args.model = STDLIB_MODEL if args.corpus == DEFAULT_CORPUS else DEFAULT_MODEL
 
     config = IndexConfig(
         factory=args.index_factory,

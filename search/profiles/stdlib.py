@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, PRIOR_WEIGHT, home_dir
+from dualsearch.defaults import DEFAULT_CORPUS, DEFAULT_INDEX, DEFAULT_MODEL, STDLIB_MODEL, home_dir
 from dualsearch.index.layout import is_index_dir
 from dualsearch.index.manifest import FORMAT_VERSION
 from dualsearch.ranking.settings import SearchSettings
@@ -15,15 +15,18 @@ from dualsearch.ranking.settings import SearchSettings
 logger = logging.getLogger(__name__)
 
 # The default index ranks with its own settings, chosen on its dev questions and known items
-# (bench/stdlib_dev.py, results/stdlib_dev.json; never on the judged set of bench/stdlib_search.py):
-# the towers' share in the fusion, and the weight of the ``usage`` prior (how often the library's own
-# code uses a name: dualsearch.corpora.stdlib_usage), which is also the engine's default prior weight.
-STDLIB_DENSE_WEIGHT = 0.7
+# (bench/stdlib_dev.py, results/stdlib_dev.json; never on the judged set of bench/stdlib_search.py),
+# with the towers it is built with (the stdlib query tower since 0.5.0): the towers' share in the
+# fusion, and the weight of the ``usage`` prior (how often the library's own code uses a name:
+# dualsearch.corpora.stdlib_usage). With the default query tower dev wanted the prior; the stdlib
+# query tower, trained on what people ask, ranks the names everybody uses first by itself, and dev
+# scored the prior below none.
+STDLIB_DENSE_WEIGHT = 0.8
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = PRIOR_WEIGHT
+STDLIB_PRIOR_WEIGHT = 0.0
 # What users look up is mostly a module's functions and classes, not a method or an attribute: both
 # kinds gain this much (dualsearch.ranking.boosts), chosen on the same dev sets.
-STDLIB_KIND_BOOST = 0.08
+STDLIB_KIND_BOOST = 0.1
 
 
 def default_index_dir() -> Path:
@@ -60,9 +63,6 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         return Path(name)
     index_dir = default_index_dir()
     if not is_index_dir(index_dir):
-        from dualsearch.towers.backends import load_encoder
-        from dualsearch.write.build import IndexConfig, index_corpus
-
         python = sys.version.split()[0]
         _status(
             show_progress,
@@ -71,19 +71,46 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
             "and encoded.",
         )
         started = time.perf_counter()
-        report, _ = index_corpus(
-            DEFAULT_CORPUS,
-            index_dir,
-            load_encoder(),
-            config=IndexConfig(lead_passage=True),  # docstrings open with their summary (PEP 257)
-            show_progress=show_progress,
-            search_settings=stdlib_settings(),
-        )
+        count = build_default_index(index_dir, show_progress=show_progress)
         seconds = time.perf_counter() - started
-        _status(show_progress, f"Built the default index ({report.document_count:,} documents) in {seconds:.0f} s.")
+        _status(show_progress, f"Built the default index ({count:,} documents) in {seconds:.0f} s.")
     else:
         add_missing_query_tower(index_dir)
+        swap_in_stdlib_query_tower(index_dir, show_progress)
     return index_dir
+
+
+def build_default_index(index_dir: Path, model: str = STDLIB_MODEL, show_progress: bool = False) -> int:
+    """Index the built-in corpus at ``index_dir`` with ``model``'s towers and the default index's
+    settings; returns the document count."""
+    from dualsearch.towers.backends import load_encoder
+    from dualsearch.write.build import IndexConfig, index_corpus
+
+    report, _ = index_corpus(
+        DEFAULT_CORPUS,
+        index_dir,
+        load_encoder(model),
+        config=IndexConfig(lead_passage=True),  # docstrings open with their summary (PEP 257)
+        show_progress=show_progress,
+        search_settings=stdlib_settings(),
+    )
+    return report.document_count
+
+
+def swap_in_stdlib_query_tower(index_dir: Path, show_progress: bool = False) -> None:
+    """Bring a default index cached by an older dualsearch to today's towers and settings (once): with
+    the default query tower or other search settings, it is built again over itself with the stdlib
+    towers, which copies every document's vector (the document tower is the same) and encodes none."""
+    from dualsearch.index.layout import current_version_dir
+    from dualsearch.index.manifest import Manifest
+
+    manifest = Manifest.read(current_version_dir(index_dir))
+    if manifest.model == STDLIB_MODEL and SearchSettings.from_dict(manifest.search) == stdlib_settings():
+        return
+    if manifest.model not in (DEFAULT_MODEL, STDLIB_MODEL):
+        return  # towers someone chose: theirs to change
+    _status(show_progress, f"Giving {index_dir} the query tower tuned on Python questions, once (no re-encoding).")
+    build_default_index(index_dir, show_progress=show_progress)
 
 
 def _status(show: bool, line: str) -> None:

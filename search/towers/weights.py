@@ -13,7 +13,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from dualsearch.defaults import DEFAULT_MODEL
+from dualsearch.defaults import DEFAULT_MODEL, STDLIB_MODEL
 from dualsearch.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,11 @@ logger = logging.getLogger(__name__)
 # sha256 of all-MiniLM-L6-v2's model.safetensors, identical to the upstream file.
 MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 QUERY_ROUTE, DOCUMENT_ROUTE = "query", "document"
+NAMED_MODELS = (DEFAULT_MODEL, STDLIB_MODEL)  # names, never paths: a folder called "stdlib" is not read
+# The stdlib query tower: a low-rank change to the default query tower (dualsearch.towers.tower_delta),
+# written by `python -m bench stdlib_towers --ship`; its sha256 is checked before use.
+STDLIB_QUERY_DELTA = Path(__file__).with_name("stdlib-query-delta.npz")
+STDLIB_QUERY_DELTA_SHA256 = "7c44a55673f1f874b76ea6f8077f1caa1587dfef487f528dfed9cb9451a6eb42"
 
 
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -64,7 +69,7 @@ def model_reference(name_or_path: str) -> str:
         >>> model_reference("default"), model_reference("sentence-transformers/no-such-local-dir")
         ('default', 'sentence-transformers/no-such-local-dir')
     """
-    if name_or_path == DEFAULT_MODEL or not Path(name_or_path).exists():
+    if name_or_path in NAMED_MODELS or not Path(name_or_path).exists():
         return name_or_path
     return str(Path(name_or_path).resolve())
 
@@ -99,12 +104,30 @@ def build_router_model(base: str, device: str = "cpu"):
 
 
 def load_towers(model: str = DEFAULT_MODEL, device: str = "cpu"):
-    """Load the towers named by ``model``: ``default`` builds the packaged two-tower Router; anything
-    else loads as a sentence-transformers model (a saved Router keeps its two towers, a plain model
-    serves as both)."""
+    """Load the towers named by ``model``: ``default`` builds the packaged two-tower Router, ``stdlib``
+    the same with the shipped query tower for Python questions; anything else loads as a
+    sentence-transformers model (a saved Router keeps its two towers, a plain model serves as both)."""
     if model == DEFAULT_MODEL:
         return build_router_model(DEFAULT_MODEL, device)
+    if model == STDLIB_MODEL:
+        return stdlib_towers(device)
     return load_sentence_transformer(model, device)
+
+
+def stdlib_towers(device: str = "cpu"):
+    """The default towers with the query tower's shipped low-rank change merged in (a fraction of a second),
+    after checking the change's file against its recorded sha256."""
+    from dualsearch.towers.tower_delta import apply_delta, read_delta
+
+    arrays = read_delta(STDLIB_QUERY_DELTA, STDLIB_QUERY_DELTA_SHA256)
+    model = build_router_model(DEFAULT_MODEL, device)
+    apply_delta(route_transformer(model, QUERY_ROUTE), arrays, MINILM_WEIGHTS_SHA256)
+    return model
+
+
+def route_transformer(model, route: str):
+    """The Hugging Face transformer inside one tower of a Router model."""
+    return model[0].sub_modules[route][0].auto_model
 
 
 def router_routes(model) -> list[str]:

@@ -1,0 +1,106 @@
+"""The stdlib towers section of docs/benchmarks.md (results/stdlib_towers.json): CoNaLa's questions
+mapped to the default corpus, the training runs compared on dev, and the shipped query tower scored
+once against the default one."""
+
+from __future__ import annotations
+
+from bench.report_tables import dig, markdown_table, not_run, provenance
+
+DEV_SETS = ("conala_dev", "dev_questions", "dev_known_items")
+
+
+def stdlib_towers_section(record: dict | None) -> list[str]:
+    lines = ["## The default index's query tower, tuned on Python questions", ""]
+    if record is None:
+        return lines + [not_run("stdlib_towers", "python -m bench stdlib_towers"), ""]
+    lines += [provenance(record, "stdlib_towers"), ""]
+    pairs = record.get("pairs", {})
+    lines += [
+        "CoNaLa's questions whose snippets use documents of the default corpus "
+        "(`dualsearch.corpora.stdlib_questions`):",
+        "",
+        markdown_table(
+            ["split", "records", "questions", "questions that map", "queries", "pairs", "distinct documents"],
+            [
+                [
+                    split,
+                    dig(pairs, split, "records"),
+                    dig(pairs, split, "questions"),
+                    dig(pairs, split, "mapped_questions"),
+                    dig(pairs, split, "queries"),
+                    dig(pairs, split, "pairs"),
+                    dig(pairs, split, "distinct_documents"),
+                ]
+                for split in ("train", "dev", "test")
+            ],
+        ),
+        "",
+        "Dev (MRR@10 through the default index's own search; the choice is the best mean):",
+        "",
+    ]
+    dev, means, runs = record.get("dev", {}), record.get("dev_mean", {}), record.get("runs", {})
+    rows = []
+    for name, scores in dev.items():
+        label = name + (" (chosen)" if name == record.get("chosen") else "")
+        train_seconds = dig(runs, name, "report", "train_seconds")
+        rows.append([label, *(dig(scores, s, "mrr@10") for s in DEV_SETS), means.get(name), _minutes(train_seconds)])
+    lines += [
+        markdown_table(
+            ["query tower", "CoNaLa dev", "dev questions", "dev known items", "mean", "training (min)"],
+            rows,
+            [0, 4, 4, 4, 4, 1],
+        ),
+        "",
+    ]
+    for name, run in runs.items():
+        lines.append(f"- `{name}`: `{run.get('command')}`, {run.get('seconds')} s in all")
+    delta = record.get("delta", {})
+    lines += [
+        "",
+        f"Shipped: `{delta.get('path')}`, {delta.get('bytes', 0) / 2**20:.1f} MiB, sha256 `{delta.get('sha256')}`; "
+        f"largest weight difference from the trained tower {delta.get('largest_weight_difference')}; the wheel "
+        f"with it {record.get('wheel_bytes', 0) / 2**20:.1f} MiB.",
+        "",
+        "Scored once (test), the default query tower against the shipped one, over the same document vectors:",
+        "",
+    ]
+    test = record.get("test", {})
+    lines += [
+        markdown_table(
+            ["query tower", "judged set MRR@10", "judged set success@5", "CoNaLa test MRR@10", "CoNaLa test success@5"],
+            [
+                [
+                    name,
+                    dig(test, name, "judged", "mrr@10"),
+                    dig(test, name, "judged", "success@5"),
+                    dig(test, name, "conala_test", "mrr@10"),
+                    dig(test, name, "conala_test", "success@5"),
+                ]
+                for name in ("base", "shipped")
+            ],
+        ),
+        "",
+        "Issue #39's six example questions (rank of the first right answer in the top 50; never tuned on):",
+        "",
+    ]
+    examples = record.get("examples", {})
+    lines += [
+        markdown_table(
+            ["question", "default tower", "shipped tower", "shipped top 3"],
+            [
+                [
+                    question,
+                    dig(examples, "base", question, "first_answer_rank"),
+                    row.get("first_answer_rank"),
+                    ", ".join(row.get("top3", [])),
+                ]
+                for question, row in examples.get("shipped", {}).items()
+            ],
+        ),
+        "",
+    ]
+    return lines
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
