@@ -61,7 +61,8 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
         f"largest weight difference from the trained tower {delta.get('largest_weight_difference')}; the wheel "
         f"with it {record.get('wheel_bytes', 0) / 2**20:.1f} MiB.",
         "",
-        "Scored once (test), the default query tower against the shipped one, over the same document vectors:",
+        "Scored once (test), the default query tower against the shipped one, over the same document vectors "
+        "and with the ranking settings the default index had when the run was made:",
         "",
     ]
     test = record.get("test", {})

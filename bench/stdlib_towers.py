@@ -95,7 +95,7 @@ def finetune(
     started = time.perf_counter()
     with (work / f"{name}.log").open("w") as log:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=log)
-    run = {"command": "dualsearch " + " ".join(command[4:]), "seconds": round(time.perf_counter() - started, 1)}
+    run = {"command": "dualsearch " + " ".join(command[3:]), "seconds": round(time.perf_counter() - started, 1)}
     run["report"] = json.loads(report_file.read_text())
     (work / f"{name}.run.json").write_text(json.dumps(run, indent=1))
     return run
