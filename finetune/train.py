@@ -446,7 +446,7 @@ def _save_onnx_towers(model, build_dir: Path, name: str) -> Path | None:
         return None
     towers_dir = shipped_towers_dir(build_dir, DEFAULT_BACKEND)
     try:
-        export_towers(DualEncoder(model, model_name=name), towers_dir)
+        export_towers(DualEncoder(model, model_name=name), towers_dir, DEFAULT_BACKEND)
     except (DualsearchError, OSError, RuntimeError) as error:  # the PyTorch towers are saved: they are the model
         logger.warning("could not export the towers to ONNX (%s); indexing will export them", error)
         return None

@@ -75,6 +75,8 @@ def test_the_saved_model_carries_its_towers_exported_for_the_default_backend(unt
     out, _ = untied
     exported = OnnxEncoder.load(out / f"dualsearch-{DEFAULT_BACKEND}")
     assert exported.identity().model == str(out.resolve())  # the published name, not the build directory's
+    # for that backend (they were fp32 before 0.5.0): an index of int8 vectors takes a new query tower as is
+    assert (exported.identity().query_backend, exported.identity().document_backend) == (DEFAULT_BACKEND,) * 2
     encoder = load_encoder(str(out), DEFAULT_BACKEND)
     assert encoder.query_tower.directory.parent == out / f"dualsearch-{DEFAULT_BACKEND}"
     assert not (tmp_path / "towers").exists()

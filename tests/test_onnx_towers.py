@@ -337,3 +337,13 @@ def test_export_command_makes_towers_that_index_takes(tmp_path, tiny_model_dir, 
 
     assert Manifest.read(current_version_dir(tmp_path / "index")).document_backend == "onnx-int8"
     assert not (tmp_path / "home").exists()  # exported towers are used as they are: nothing exported again
+
+
+def test_towers_exported_for_another_backend_beside_a_model_are_not_served_as_this_one():
+    """`dualsearch finetune` before 0.5.0 wrote fp32 towers into its dualsearch-onnx-int8 directory."""
+    from dualsearch.towers.backends import _exported
+    from dualsearch.towers.exported import TowersManifest
+
+    manifest = TowersManifest("m", "abc", 8, ["document", "query"], "onnx", {"query": "query", "document": "document"})
+    assert _exported(manifest, "abc", "onnx") and not _exported(manifest, "abc", "onnx-int8")
+    assert not _exported(manifest, "other", "onnx")

@@ -76,7 +76,7 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
         _status(show_progress, f"Built the default index ({count:,} documents) in {seconds:.0f} s.")
     else:
         add_missing_query_tower(index_dir)
-        swap_in_stdlib_query_tower(index_dir, show_progress)
+        update_default_index(index_dir, show_progress)
     return index_dir
 
 
@@ -97,7 +97,7 @@ def build_default_index(index_dir: Path, model: str = STDLIB_MODEL, show_progres
     return report.document_count
 
 
-def swap_in_stdlib_query_tower(index_dir: Path, show_progress: bool = False) -> None:
+def update_default_index(index_dir: Path, show_progress: bool = False) -> None:
     """Bring a default index cached by an older dualsearch to today's towers and settings (once): with
     the default query tower or other search settings, it is built again over itself with the stdlib
     towers, which copies every document's vector (the document tower is the same) and encodes none."""

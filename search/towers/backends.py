@@ -59,8 +59,8 @@ def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
     identity = torch_encoder.identity()
     directory = towers_cache_dir() / f"{backend}-{identity.weights_sha256[:32]}"
     shipped = shipped_towers_dir(Path(torch_encoder.model_name), backend)
-    if is_towers_dir(shipped) and TowersManifest.read(shipped).weights_sha256 == identity.weights_sha256:
-        directory = shipped  # exported by `dualsearch finetune` with these very weights
+    if is_towers_dir(shipped) and _exported(TowersManifest.read(shipped), identity.weights_sha256, backend):
+        directory = shipped  # exported by `dualsearch finetune` with these very weights, for this backend
     elif not is_towers_dir(directory):
         from dualsearch.towers.export import export_towers
 
@@ -72,6 +72,12 @@ def exported_encoder(torch_encoder, backend: str) -> OnnxEncoder:
                 raise
     # the same weights may have been exported from another path first: report this model's own name
     return OnnxEncoder.load(directory, batch_size=torch_encoder.batch_size, model_name=identity.model)
+
+
+def _exported(manifest: TowersManifest, weights_sha256: str, backend: str) -> bool:
+    """Whether a towers directory holds these weights exported for ``backend`` (before 0.5.0, `dualsearch
+    finetune` wrote fp32 towers into its ``dualsearch-onnx-int8`` directory: those are not int8 towers)."""
+    return manifest.weights_sha256 == weights_sha256 and manifest.backend == backend
 
 
 def shipped_towers_dir(model_dir: Path, backend: str) -> Path:
