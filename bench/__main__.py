@@ -61,6 +61,7 @@ NEEDS_ARGUMENTS = {
     "finetune_dev": "a dev-only fine-tuning trial: NAME --collection C --set KEY=VALUE ...",
     "finetune_drift": "how far apart a model's two towers drifted: MODEL_DIR BEIR_DIR",
     "finetune_tower_alphas": "a grid of per-tower interpolation weights: --model DIR --collection C",
+    "stdlib_pairs": "CoNaLa's questions mapped to the default corpus, written as a BEIR directory: --out DIR",
 }
 # finetune_length reads the towers finetune_defaults saves
 SLOW = (

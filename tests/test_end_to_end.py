@@ -88,4 +88,4 @@ def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, ca
     assert swapped.model == "stdlib" and swapped.query_weights_sha256 == stdlib.query_weights_sha256
     assert swapped.search == stdlib.search
     # the same document vectors, copied: nothing was re-encoded
-    assert [s.files["vectors.f32"] for s in swapped.segments] == [s.files["vectors.f32"] for s in stdlib.segments]
+    assert [s["files"]["vectors.f32"] for s in swapped.segments] == [s["files"]["vectors.f32"] for s in stdlib.segments]
