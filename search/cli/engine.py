@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from contextlib import closing
+from functools import partial
 
 from dualsearch.cli.arguments import (
     add_backend_argument,
@@ -93,6 +94,14 @@ def add_index_command(commands) -> None:
         "add W to the score of documents whose metadata FIELD is VALUE, by default in searches of this "
         "index (repeatable; e.g. kind=function:0.08)",
     )
+    parser.add_argument(
+        "--shards",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split the index into N shards, each document routed by a hash of its id (docs/sharding.md); "
+        "searches merge every shard's results exactly",
+    )
     add_backend_argument(parser, "what encodes the documents (default: onnx-int8)")
     add_batch_size_argument(parser)
     add_executor_arguments(parser)
@@ -104,6 +113,7 @@ def add_index_command(commands) -> None:
 def _run_index(args) -> int:
     from dualsearch.towers.backends import load_encoder
     from dualsearch.write.build import IndexConfig, index_corpus
+    from dualsearch.write.shard_build import index_sharded_corpus
 
     if args.model is None:
         args.model = STDLIB_MODEL if args.corpus == DEFAULT_CORPUS else DEFAULT_MODEL
@@ -118,13 +128,14 @@ def _run_index(args) -> int:
     )
     search_settings = _index_search_settings(args)  # a bad weight stops before anything is read
     encoder = LazyTowers(lambda: load_encoder(args.model, args.backend, args.batch_size))  # after validation
+    build = partial(index_sharded_corpus, shards=args.shards) if args.shards else index_corpus
     with closing(executor(args, encoder)) as runner:
-        report, skipped = index_corpus(
+        report, skipped = build(
             args.corpus,
             args.out,
             encoder,
-            fields(args),
-            config,
+            fields=fields(args),
+            config=config,
             skip_invalid=args.skip_invalid,
             show_progress=True,
             executor=runner,
@@ -133,8 +144,9 @@ def _run_index(args) -> int:
     for message in skipped:
         print(f"skipped: {for_terminal(message)}")
     nprobe = f", default nprobe {report.default_nprobe}" if report.nlist else ""
+    split = f" in {len(report.shards)} shards of {', '.join(map(str, report.shards))}" if args.shards else ""
     print(
-        f"indexed {report.document_count} documents into {args.out} ({report.factory}{nprobe}) "
+        f"indexed {report.document_count} documents into {args.out}{split} ({report.factory}{nprobe}) "
         f"in {report.encode_seconds + report.index_seconds:.1f}s"
     )
     return 0
@@ -182,9 +194,13 @@ def _open_searcher(index_dir, backend: str | None):
         return Searcher.open(index_dir)
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
+    from dualsearch.index.shards import ShardMap, is_sharded
     from dualsearch.towers.backends import load_encoder
 
-    model = Manifest.read(current_version_dir(index_dir)).model
+    if is_sharded(index_dir):
+        model = ShardMap.read(index_dir).model
+    else:
+        model = Manifest.read(current_version_dir(index_dir)).model
     return Searcher.open(index_dir, encoder=LazyTowers(lambda: load_encoder(model, backend)))
 
 

@@ -79,12 +79,14 @@ def _seconds(text: str) -> float:
 
 
 def _run_serve(args) -> int:
+    from dualsearch.index.shards import refuse_sharded
     from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.live_index import LiveIndex
     from dualsearch.service.app import ServiceSettings, create_app
     from dualsearch.service.auth import check_bind, read_token
     from dualsearch.service.server import Server
 
+    refuse_sharded(args.index_dir, "`dualsearch serve`")
     token = read_token(args.token_file)
     check_bind(args.host, token)  # before minutes of loading towers
 

@@ -17,6 +17,7 @@ from dualsearch.cli.arguments import (
 from dualsearch.cli.lazy_towers import LazyTowers
 from dualsearch.cli.terminal import for_terminal
 from dualsearch.defaults import BATCH_SIZE, MAX_DELETE_SHARE
+from dualsearch.errors import InvalidInputError
 
 
 def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, backend: str | None = None):
@@ -25,7 +26,11 @@ def _towers(index_dir: str, model: str | None, batch_size: int = BATCH_SIZE, bac
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
     from dualsearch.index.query_tower import index_encoder
+    from dualsearch.index.shards import ShardMap, is_sharded
     from dualsearch.towers.backends import load_encoder
+
+    if is_sharded(index_dir):  # every shard holds the same towers: the first one's serve them all
+        index_dir = ShardMap.read(index_dir).shard_dirs(index_dir)[0]
 
     def load():
         manifest = Manifest.read(current_version_dir(index_dir))
@@ -91,21 +96,24 @@ def add_reindex_command(commands) -> None:
 
 
 def _run_reindex(args) -> int:
+    from dualsearch.index.shards import is_sharded
     from dualsearch.write.reindex import reindex
+    from dualsearch.write.shard_writes import reindex_shards
 
     encoder = _towers(args.index_dir, args.model, args.batch_size, args.backend)
+    options = {"skip_invalid": args.skip_invalid, "show_progress": True, "allow_mass_delete": args.allow_mass_delete}
     with closing(executor(args, encoder)) as runner:
-        report = reindex(
-            args.index_dir,
-            args.corpus,
-            encoder,
-            fields(args),
-            skip_invalid=args.skip_invalid,
-            retrain=args.retrain,
-            show_progress=True,
-            allow_mass_delete=args.allow_mass_delete,
-            executor=runner,
-        )
+        if is_sharded(args.index_dir):
+            if args.retrain:
+                raise InvalidInputError(
+                    "--retrain: a sharded index's centroids are trained on every shard's vectors at once; "
+                    "build a new one (`dualsearch index CORPUS --out NEW_DIR --shards N`)"
+                )
+            report = reindex_shards(args.index_dir, args.corpus, encoder, fields(args), executor=runner, **options)
+        else:
+            report = reindex(
+                args.index_dir, args.corpus, encoder, fields(args), retrain=args.retrain, executor=runner, **options
+            )
     _print_report(report)
     return 0
 
@@ -120,9 +128,12 @@ def add_add_command(commands) -> None:
 
 
 def _run_add(args) -> int:
+    from dualsearch.index.shards import is_sharded
     from dualsearch.write.reindex import add_documents
+    from dualsearch.write.shard_writes import add_to_shards
 
-    report = add_documents(
+    write = add_to_shards if is_sharded(args.index_dir) else add_documents
+    report = write(
         args.index_dir,
         args.file,
         _towers(args.index_dir, None),
@@ -142,9 +153,12 @@ def add_delete_command(commands) -> None:
 
 
 def _run_delete(args) -> int:
+    from dualsearch.index.shards import is_sharded
     from dualsearch.write.reindex import delete_documents
+    from dualsearch.write.shard_writes import delete_from_shards
 
-    _print_report(delete_documents(args.index_dir, args.doc_ids, _towers(args.index_dir, None), show_progress=True))
+    delete = delete_from_shards if is_sharded(args.index_dir) else delete_documents
+    _print_report(delete(args.index_dir, args.doc_ids, _towers(args.index_dir, None), show_progress=True))
     return 0
 
 
@@ -155,9 +169,16 @@ def add_optimize_command(commands) -> None:
 
 
 def _run_optimize(args) -> int:
+    from dualsearch.index.shards import ShardMap, is_sharded
     from dualsearch.write.reindex import optimize
 
-    _print_report(optimize(args.index_dir, _towers(args.index_dir, None), show_progress=True))
+    towers = _towers(args.index_dir, None)
+    if not is_sharded(args.index_dir):
+        _print_report(optimize(args.index_dir, towers, show_progress=True))
+        return 0
+    for directory in ShardMap.read(args.index_dir).shard_dirs(args.index_dir):  # centroids kept: still shared
+        print(f"{directory.name}: ", end="")
+        _print_report(optimize(directory, towers, show_progress=True))
     return 0
 
 

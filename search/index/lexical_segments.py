@@ -152,35 +152,49 @@ class SegmentedBM25:
             for segment, mask in zip(self.segments, self.live, strict=True)
         ]
         self.document_count = int(sum(len(lengths) for lengths in live_lengths))  # live documents
-        total_length = float(sum(lengths.sum(dtype=np.float64) for lengths in live_lengths))
-        self.average_length = total_length / self.document_count if self.document_count else 1.0
+        self.total_length = float(sum(lengths.sum(dtype=np.float64) for lengths in live_lengths))
+        self.average_length = self.total_length / self.document_count if self.document_count else 1.0
         self._stemmer = make_stemmer()
 
     @property
     def row_count(self) -> int:
         return int(self.offsets[-1])  # live and deleted rows alike
 
-    def scores(self, query: str, mask: np.ndarray | None = None) -> np.ndarray:
-        """BM25 score of every row, (rows,) float32; deleted rows score 0, and so do rows ``mask`` leaves out."""
+    def statistics(self, query: str) -> CorpusStatistics:
+        """What BM25 needs of this index for ``query``: live documents, their total length, and the
+        document frequency of each query term. Added over shards, they are the whole corpus's
+        (:meth:`CorpusStatistics.combined`), so every shard scores as one index would."""
+        terms = Counter(tokenize([query], self._stemmer)[0])
+        frequencies = {term: sum(len(rows) for rows, _, _ in self._postings(term)) for term in terms}
+        return CorpusStatistics(self.document_count, self.total_length, frequencies)
+
+    def scores(
+        self, query: str, mask: np.ndarray | None = None, statistics: CorpusStatistics | None = None
+    ) -> np.ndarray:
+        """BM25 score of every row, (rows,) float32; deleted rows score 0, and so do rows ``mask`` leaves out.
+        ``statistics`` (a sharded index's, added over its shards) replace this index's own."""
         scores = np.zeros(self.row_count, np.float64)
         for term, repeats in Counter(tokenize([query], self._stemmer)[0]).items():
-            scores += repeats * self._term_scores(term)
+            scores += repeats * self._term_scores(term, statistics)
         scores = scores.astype(np.float32)
         return scores if mask is None else scores * mask
 
-    def term_scores(self, query: str, doc_rows: list[int]) -> list[tuple[str, np.ndarray]]:
+    def term_scores(
+        self, query: str, doc_rows: list[int], statistics: CorpusStatistics | None = None
+    ) -> list[tuple[str, np.ndarray]]:
         """Each distinct query term some live document holds, with its share of the BM25 score of
-        each of ``doc_rows`` (a repeated term counts each time, so the shares add up to :meth:`scores`)."""
+        each of ``doc_rows`` (a repeated term counts each time, so the shares add up to :meth:`scores`
+        with the same ``statistics``)."""
         tokens = tokenize([query], self._stemmer)[0]
         shares = []
         for term, repeats in Counter(tokens).items():
-            per_row = self._term_scores(term)
+            per_row = self._term_scores(term, statistics)
             if per_row.any():
                 shares.append((term, (repeats * per_row[doc_rows]).astype(np.float32)))
         return shares
 
-    def _term_scores(self, term: str) -> np.ndarray:
-        """One term's BM25 score of every row (float64), with its live document frequency."""
+    def _postings(self, term: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(global rows, counts, lengths) of the live documents holding ``term``, per segment that has any."""
         found = []
         for offset, segment, mask in zip(self.offsets, self.segments, self.live, strict=False):
             rows, counts = segment.postings(term)
@@ -189,13 +203,51 @@ class SegmentedBM25:
                 rows, counts = rows[keep], counts[keep]
             if len(rows):
                 found.append((offset + rows, counts, segment.lengths[rows]))
+        return found
+
+    def _term_scores(self, term: str, statistics: CorpusStatistics | None = None) -> np.ndarray:
+        """One term's BM25 score of every row (float64), with its live document frequency (or the
+        frequency and corpus size ``statistics`` give)."""
+        found = self._postings(term)
         scores = np.zeros(self.row_count, np.float64)
-        frequency = sum(len(rows) for rows, _, _ in found)
-        if not frequency:
+        if not found:
             return scores
-        k1, b, n = SETTINGS["k1"], SETTINGS["b"], self.document_count
+        if statistics is None:
+            n, frequency, average_length = self.document_count, sum(len(r) for r, _, _ in found), self.average_length
+        else:
+            n, frequency, average_length = statistics.documents, statistics.frequencies[term], statistics.average_length
+        k1, b = SETTINGS["k1"], SETTINGS["b"]
         idf = np.log(1.0 + (n - frequency + 0.5) / (frequency + 0.5))  # Lucene's (and bm25s's "lucene")
         for rows, counts, lengths in found:
             counts = counts.astype(np.float64)
-            scores[rows] = idf * counts / (counts + k1 * (1 - b + b * lengths / self.average_length))
+            scores[rows] = idf * counts / (counts + k1 * (1 - b + b * lengths / average_length))
         return scores
+
+
+@dataclass(frozen=True)
+class CorpusStatistics:
+    """What BM25 reads of a whole corpus for one query: live documents, their total length (tokens),
+    and each query term's document frequency. A shard's are its own; :meth:`combined` adds them up,
+    as Elasticsearch's DFS phase gathers term statistics before its query phase.
+
+    Example:
+        >>> a = CorpusStatistics(2, 5.0, {"tea": 1})
+        >>> b = CorpusStatistics(1, 2.0, {"tea": 1})
+        >>> CorpusStatistics.combined([a, b])
+        CorpusStatistics(documents=3, total_length=7.0, frequencies={'tea': 2})
+    """
+
+    documents: int
+    total_length: float
+    frequencies: dict[str, int]
+
+    @property
+    def average_length(self) -> float:
+        return self.total_length / self.documents if self.documents else 1.0
+
+    @classmethod
+    def combined(cls, parts: Sequence[CorpusStatistics]) -> CorpusStatistics:
+        frequencies: Counter = Counter()
+        for part in parts:
+            frequencies.update(part.frequencies)
+        return cls(sum(p.documents for p in parts), sum(p.total_length for p in parts), dict(frequencies))

@@ -21,8 +21,10 @@ from dualsearch.corpora.counts import count_problem, count_rule
 logger = logging.getLogger(__name__)
 
 
-def prior_scores(values: Sequence, field: str) -> np.ndarray:
-    """Each document's prior in [0, 1] from its ``field`` values (None: no value, prior 0): (n,) float32.
+def prior_scores(values: Sequence, field: str, largest: float | None = None) -> np.ndarray:
+    """Each document's prior in [0, 1] from its ``field`` values (None: no value, prior 0): (n,) float32,
+    scaled by the largest value (``largest``: a whole sharded corpus's, :func:`largest_count`, instead
+    of these values' own).
 
     Writes refuse a value that is not a count (:mod:`dualsearch.corpora.counts`); one stored by a
     release that did not check counts 0, with a warning, so that one bad document never fails the
@@ -34,13 +36,7 @@ def prior_scores(values: Sequence, field: str) -> np.ndarray:
         >>> prior_scores(["many", 9], "views").round(3).tolist()
         [0.0, 1.0]
     """
-    numbers = np.zeros(len(values), np.float64)
-    bad = []
-    for row, value in enumerate(values):
-        if count_problem(value) is not None:
-            bad.append(value)
-        elif value is not None:
-            numbers[row] = value
+    numbers, bad = _counts(values)
     if bad:
         logger.warning(
             "%s; %d documents hold something else (first: %r): they count 0. Fix them with `dualsearch add`",
@@ -48,10 +44,32 @@ def prior_scores(values: Sequence, field: str) -> np.ndarray:
             len(bad),
             bad[0],
         )
-    largest = numbers.max(initial=0.0)
+    largest = numbers.max(initial=0.0) if largest is None else largest
     if largest <= 0:
         return np.zeros(len(values), np.float32)
     return (np.log1p(numbers) / np.log1p(largest)).astype(np.float32)
+
+
+def largest_count(values: Sequence) -> float:
+    """The largest count among ``values`` (0 when none is one): what :func:`prior_scores` scales by.
+
+    Example:
+        >>> largest_count([3, None, "many", 7])
+        7.0
+    """
+    return float(_counts(values)[0].max(initial=0.0))
+
+
+def _counts(values: Sequence) -> tuple[np.ndarray, list]:
+    """(n,) float64 of the values that are counts (0 elsewhere), and the values that are something else."""
+    numbers = np.zeros(len(values), np.float64)
+    bad = []
+    for row, value in enumerate(values):
+        if count_problem(value) is not None:
+            bad.append(value)
+        elif value is not None:
+            numbers[row] = value
+    return numbers, bad
 
 
 def rerank_with_prior(scores: np.ndarray, priors: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:

@@ -11,10 +11,10 @@ prior (:mod:`dualsearch.ranking.priors`), when the index or query names one, the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from dualsearch.index.lexical_segments import SegmentedBM25
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.query_tower import index_encoder
 from dualsearch.index.segment_set import SegmentSet, SegmentVectors, open_segments
+from dualsearch.index.shards import is_sharded
 from dualsearch.index.store import StoredDocument
 from dualsearch.index.tower_match import check_towers
 from dualsearch.ranking.boosts import boost_scores
@@ -77,6 +78,10 @@ class Searcher:
         tea-green
     """
 
+    # ShardedSearcher.open, set by the package dualsearch.read (its module builds on this one, which
+    # therefore cannot import it)
+    open_sharded: ClassVar[Callable[..., Any]]
+
     def __init__(
         self, index_dir: Path, version_dir: Path, manifest: Manifest, encoder: Encoder, segments: SegmentSet
     ) -> None:
@@ -87,7 +92,7 @@ class Searcher:
         self._lexical = segments.lexical
         self._passages = PassageMap(segments.passage_counts())
         self.settings = index_search_settings(manifest, version_dir)
-        self._priors: dict[str, np.ndarray] = {}  # prior field -> (n,) priors, read on first use
+        self._priors: dict[tuple, np.ndarray] = {}  # (prior field, largest) -> (n,) priors, read on first use
         self._added: dict[tuple, np.ndarray] = {}  # (prior, weight, boosts) or ("boosts", boosts) -> (n,) sums
         self._closed = False
 
@@ -108,11 +113,16 @@ class Searcher:
             previous: An open searcher of the same index, whose segments the new one shares where the
                 versions have them in common (a server following writes reads only what changed).
 
+        A sharded index (:mod:`dualsearch.index.shards`) opens as a
+        :class:`~dualsearch.read.sharded.ShardedSearcher`, which searches every shard and merges.
+
         Raises:
             IndexNotFoundError: no index there. IndexCorruptError: a damaged file.
             IndexMismatchError: ``encoder`` is not the towers that built the index.
         """
         index_dir = Path(index_dir)
+        if is_sharded(index_dir) and cls is Searcher:
+            return Searcher.open_sharded(index_dir, encoder=encoder, verify=verify)
         version_dir = layout.current_version_dir(index_dir)
         manifest = Manifest.read(version_dir)
         if encoder is None:  # the index's own ONNX query tower (no torch), else the PyTorch towers
@@ -143,6 +153,11 @@ class Searcher:
 
     def __len__(self) -> int:
         return self.manifest.document_count
+
+    @property
+    def version_name(self) -> str:
+        """The version searched (``v000003``); a sharded index's names each shard's."""
+        return self.version_dir.name
 
     # The open version's parts, read-only, for analyses that recombine them offline (the benchmarks do).
     @property
@@ -240,15 +255,25 @@ class Searcher:
             answers.append(self._results(ranked[:k], priors, boosts))
         return answers
 
-    def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
-        """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
+    def _dense(
+        self,
+        vectors: np.ndarray,
+        k: int,
+        nprobe: int | None,
+        exact: bool,
+        allowed: np.ndarray | None,
+        corpus_passages: tuple[int, int | None] | None = None,
+    ):
+        """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each.
+        ``corpus_passages`` (live passages, passages the filter allows) of a whole sharded corpus decide
+        how a filtered search runs, so that each shard runs it as one index would."""
         self._segments.check_mapped_files()  # a truncated mapping would crash the process
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._segments.live_passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
         pending, depth = list(range(len(vectors))), min(limit, k * PASSAGE_OVERSAMPLING)
         while pending and depth > 0:
-            scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows)
+            scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows, corpus_passages)
             widen = []
             for position, number in enumerate(pending):
                 answers[number] = best_per_document(scores[position], rows[position], self._passages.row_to_doc)
@@ -258,10 +283,19 @@ class Searcher:
         return [(docs[:k], scores[:k], rows[:k]) for docs, scores, rows in answers]
 
     def _search_passages(
-        self, vectors: np.ndarray, depth: int, nprobe: int | None, exact: bool, allowed_rows: np.ndarray | None
+        self,
+        vectors: np.ndarray,
+        depth: int,
+        nprobe: int | None,
+        exact: bool,
+        allowed_rows: np.ndarray | None,
+        corpus_passages: tuple[int, int | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``depth`` passages per query vector: scores and rows, (m, depth') each (-1: none)."""
-        if allowed_rows is not None and (exact or len(allowed_rows) <= EXACT_FILTER_ROWS):
+        live, allowed_count = corpus_passages or (self._segments.live_passage_count, None)
+        if allowed_rows is not None and allowed_count is None:
+            allowed_count = len(allowed_rows)
+        if allowed_rows is not None and (exact or allowed_count <= EXACT_FILTER_ROWS):
             subset = np.asarray(self._vectors[allowed_rows])  # (a, d): a filter that matches few passages
             scores, positions = exact_knn(vectors, subset, min(depth, len(subset)), self.manifest.similarity)
             return scores, np.where(positions >= 0, allowed_rows[np.maximum(positions, 0)], -1)
@@ -270,7 +304,7 @@ class Searcher:
         nprobe = nprobe or self.manifest.default_nprobe or None
         if allowed_rows is not None:
             # a selective filter leaves few hits in each list: visit proportionally more lists
-            share = self._segments.live_passage_count / len(allowed_rows)
+            share = live / max(allowed_count, 1)
             nprobe = int(min(self.manifest.nlist or 1, (nprobe or 1) * np.ceil(share)))
         return self._segments.search(vectors, depth, nprobe, allowed_rows)
 
@@ -304,11 +338,15 @@ class Searcher:
         ]
 
     def _added_scores(
-        self, settings: SearchSettings, priors: np.ndarray | None, boosts: np.ndarray | None
+        self,
+        settings: SearchSettings,
+        priors: np.ndarray | None,
+        boosts: np.ndarray | None,
+        largest: float | None = None,
     ) -> np.ndarray:
         """What joins each document's fused score: the weighted prior plus its boosts, (n,) float32,
-        computed once per prior and boosts."""
-        key = (settings.prior_field if priors is not None else "", settings.prior_weight, settings.boosts)
+        computed once per prior (and the largest count it was scaled by) and boosts."""
+        key = (settings.prior_field if priors is not None else "", largest, settings.prior_weight, settings.boosts)
 
         def summed() -> np.ndarray:
             added = np.zeros(self._segments.row_count, np.float32)
@@ -334,21 +372,26 @@ class Searcher:
             self._added[key] = np.asarray(compute(), np.float32)
         return self._added[key]
 
-    def prior_scores(self, field_name: str) -> np.ndarray:
-        """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.ranking.priors`), read once."""
-        if field_name not in self._priors:
+    def prior_scores(self, field_name: str, largest: float | None = None) -> np.ndarray:
+        """Every document's prior from the metadata ``field_name`` (:mod:`dualsearch.ranking.priors`), read
+        once; scaled by ``largest`` (a sharded corpus's largest count) if given, else by this index's."""
+        if (field_name, largest) not in self._priors:
             if not self._store.has_field(field_name):
                 raise InvalidInputError(f"no document in {self.index_dir} has the prior field {field_name!r}")
-            self._priors[field_name] = prior_scores(self._store.field_values(field_name), field_name)
-        return self._priors[field_name]
+            values = self._store.field_values(field_name)
+            self._priors[field_name, largest] = prior_scores(values, field_name, largest)
+        return self._priors[field_name, largest]
 
-    def _allowed_documents(self, spec: Filter | None) -> np.ndarray | None:
-        """Document rows a filter lets through (sorted), or None without a filter."""
+    def _allowed_documents(self, spec: Filter | None, missing_ok: bool = False) -> np.ndarray | None:
+        """Document rows a filter lets through (sorted), or None without a filter. A field no document
+        has is an error, unless ``missing_ok`` (a shard: another shard may have it): then no row matches."""
         if spec is None:
             return None
         condition, parameters = filter_condition(spec)
         for field_name in spec:
             if not self._store.has_field(field_name):
+                if missing_ok:
+                    return np.zeros(0, np.int64)
                 raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
         return self._store.select_rows(condition, parameters)
 

@@ -331,7 +331,7 @@ def search_record(searcher: Searcher, request: SearchRequest, found: Answer) -> 
         for text, results, explained in zip(queries, found.results, explanations)
     ]
     head = {
-        "version": searcher.version_dir.name,
+        "version": searcher.version_name,
         "mode": request.mode or searcher.settings.mode,
         "nprobe": found.nprobe,
         "seconds": round(found.seconds, 6),

@@ -7,10 +7,11 @@ transaction re-indexing uses (:mod:`dualsearch.write.reindex`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dualsearch.corpora.document import Document
 from dualsearch.corpora.records import FieldNames, InvalidHandler
@@ -150,9 +151,12 @@ def index_corpus(
     show_progress: bool = False,
     executor: Executor | None = None,
     search_settings: SearchSettings | None = None,
+    build: Callable[..., Any] = build_index,
 ) -> tuple[BuildReport, list[str]]:
     """Validate and count a corpus, then build its index: a bad record stops the run before any
     encoding (or, with ``skip_invalid``, is skipped and reported), and progress shows time left.
+    ``build`` writes the index (:func:`dualsearch.write.shard_build.index_sharded_corpus` passes the
+    sharded build).
 
     Returns the build report and the skipped records' messages.
 
@@ -169,11 +173,11 @@ def index_corpus(
     if total == 0:  # before any directory is made or a progress bar drawn
         raise IndexBuildError(f"corpus {source} has no documents")
     documents = read_corpus(source, fields, (lambda error: None) if skip_invalid else None)
-    report = build_index(
+    report = build(
         documents,
         index_dir,
         encoder,
-        config,
+        config=config,
         corpus_name=str(source),
         show_progress=show_progress,
         total=total,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,7 @@ from dualsearch.index.config import IndexConfig
 from dualsearch.index.manifest import Manifest
 from dualsearch.index.passages import PassageConfig
 from dualsearch.index.query_tower import save_query_tower
+from dualsearch.index.shards import is_shard
 from dualsearch.index.tower_match import check_writable_towers
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
@@ -91,12 +92,15 @@ class ReindexReport:
         return text + ("" if self.published else f"; nothing changed, {self.version_dir.name} stays live")
 
 
-def retrain_reason(live: LiveVersion, encoder: Encoder, document_count: int, encoded: int) -> str | None:
-    """Why the centroids must be retrained for the next version, or None to keep them."""
+def retrain_reason(
+    live: LiveVersion, encoder: Encoder, document_count: int, encoded: int, shared_centroids: bool = False
+) -> str | None:
+    """Why the centroids must be retrained for the next version, or None to keep them. Centroids a
+    shard shares with the others of a sharded index are retrained only when the vectors change."""
     manifest = live.manifest
     if not manifest.vectors_reusable_by(encoder.identity()):
         return "the document tower (or its backend) changed"
-    if manifest.nlist == 0:
+    if manifest.nlist == 0 or shared_centroids:
         return None  # Flat and HNSW indexes have no centroids
     if manifest.added_since_training + encoded > RETRAIN_FRACTION * manifest.trained_count:
         return f"{manifest.added_since_training + encoded} vectors encoded since training on {manifest.trained_count}"
@@ -135,8 +139,15 @@ def _apply(
     change. ``log_sequence``: the write-ahead log record the new version holds (default: the live one's)."""
     staying_count = live.manifest.document_count - int((change.leaving & live.segments.live).sum())
     after = staying_count + change.count
-    reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.count)
+    shard = is_shard(index_dir)
+    reason = "asked for" if retrain else retrain_reason(live, encoder, after, change.count, shard)
     rewrite = reason is not None or not live.reusable_by(encoder, config.passages.record(encoder))
+    if shard and rewrite:  # one shard on centroids of its own would search other lists than the rest
+        raise InvalidInputError(
+            f"{index_dir} is a shard of {index_dir.parent}, whose shards share their centroids, and this write "
+            f"would rewrite it alone ({reason or 'the passage settings changed'}): rebuild the sharded index "
+            "instead (`dualsearch index CORPUS --out NEW_DIR --shards N`)"
+        )
     with VersionWriter(index_dir, encoder, config, live, executor=executor) as writer:
         writer.log_sequence = log_sequence
         if rewrite:
@@ -221,8 +232,10 @@ def reindex(
     show_progress: bool = False,
     allow_mass_delete: bool = False,
     executor: Executor | None = None,
+    owned: Callable[[str], bool] | None = None,
 ) -> ReindexReport:
-    """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes).
+    """Make the index hold exactly the documents of ``corpus`` (any form :func:`read_corpus` takes), or
+    of those whose id ``owned`` accepts (a shard's share of a sharded index's corpus).
 
     The corpus is read twice. The first pass validates it, counts it and compares it with the index,
     before anything is encoded: a bad record stops the run (unless ``skip_invalid``), and so does
@@ -245,7 +258,7 @@ def reindex(
             diff = diff_with_live(
                 live.store,
                 live.manifest.document_count,
-                read_corpus(str(corpus), fields, on_invalid),
+                _owned(read_corpus(str(corpus), fields, on_invalid), owned),
                 unchanged_rows,
             )
             log_skipped(skipped)
@@ -256,7 +269,7 @@ def reindex(
                 discard_checkpoints(index_dir)
                 save_query_tower(index_dir, encoder)  # an index older than the light query path gains it
                 return _unchanged_report(diff, live.version_dir, started, skipped)
-            corpus_documents = read_corpus(str(corpus), fields, _ignore if skip_invalid else None)
+            corpus_documents = _owned(read_corpus(str(corpus), fields, _ignore if skip_invalid else None), owned)
             changed = diff.total - diff.unchanged
             change = _Change(
                 changed_documents(live.store, corpus_documents), live.segments.live & ~unchanged_rows, changed
@@ -275,6 +288,10 @@ def reindex(
     report = _report(stats, diff.deleted, diff.unchanged, version_dir, started, skipped)
     logger.info("re-indexed %s: %s", index_dir, report.summary())
     return report
+
+
+def _owned(documents: Iterable[Document], owned: Callable[[str], bool] | None) -> Iterable[Document]:
+    return documents if owned is None else (document for document in documents if owned(document.id))
 
 
 def _prior_field(live: LiveVersion) -> str | None:

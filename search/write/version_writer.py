@@ -140,8 +140,11 @@ class VersionWriter:
         search_settings: SearchSettings | None = None,
         executor: Executor | None = None,
         background: bool = False,
+        calibrated_nprobe: int | None = None,
     ) -> None:
         self.index_dir, self.encoder, self.config, self.live = Path(index_dir), encoder, config, live
+        # a shard of a sharded index is searched with the nprobe calibrated on the whole corpus, not its own
+        self.calibrated_nprobe = calibrated_nprobe
         # a merge in the background builds its segment without the writer lock, beside other writers: it
         # leaves their build directories and checkpoints alone (it encodes nothing, so needs none)
         self.background = background
@@ -279,7 +282,8 @@ class VersionWriter:
             stats.retrained = False
         vectors = open_vectors(self.build_dir, self.encoder.dimension)  # (n, d) float32
         reuse = None if stats.retrained else live
-        probes = None if carrying else pseudo_queries(self.build_dir, self.encoder, stats.total, self.config)
+        calibrate = not carrying and self.calibrated_nprobe is None
+        probes = pseudo_queries(self.build_dir, self.encoder, stats.total, self.config) if calibrate else None
         index, plan, nprobe = index_vectors(
             vectors,
             self.config,
@@ -288,8 +292,10 @@ class VersionWriter:
             probes,
             self.build_dir if self.config.on_disk else None,
             self.encoder.identity().similarity,
-            calibrate=not carrying,
+            calibrate=calibrate,
         )
+        if self.calibrated_nprobe is not None:
+            nprobe = self.calibrated_nprobe
         faiss.write_index(index, str(self.build_dir / layout.INDEX_FILE))
         del index  # an on-disk index maps its lists file: let go of it before the directory is renamed
         lexical_files = self._write_lexical_and_filters()

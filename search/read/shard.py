@@ -1,0 +1,173 @@
+"""One shard's side of a sharded search: :class:`ShardSearcher`.
+
+A sharded search runs in three rounds, as Elasticsearch's DFS query-then-fetch does:
+
+1. **statistics** (:meth:`ShardSearcher.statistics`): what a score needs of the whole corpus (BM25's
+   document count, total length and each query term's document frequency; the passages a filter
+   lets through; the largest count of the prior field). The searcher adds them up over the shards.
+2. **candidates** (:meth:`ShardSearcher.candidates`): each shard's best documents on each side, scored
+   with the whole corpus's statistics, each with both scores (the fusion needs both) and what a prior
+   and boosts add. A document in the whole corpus's top ``depth`` on a side is in its shard's top
+   ``depth`` on that side, so the merged lists are the ones one index would rank.
+3. **results** (:meth:`ShardSearcher.results`): the stored documents of the merged top ``k``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dualsearch.index.lexical_segments import CorpusStatistics
+from dualsearch.ranking.boosts import boost_scores
+from dualsearch.ranking.dense import exact_max_passage
+from dualsearch.ranking.filters import Filter
+from dualsearch.ranking.priors import largest_count
+from dualsearch.ranking.settings import SearchSettings
+from dualsearch.read.searcher import Searcher, SearchResult, _top_positive
+
+
+@dataclass(frozen=True)
+class ShardStatistics:
+    """What one shard (or, combined, the whole corpus) contributes to every shard's scores."""
+
+    lexical: list[CorpusStatistics] | None  # per query (None: a dense search reads no BM25)
+    live_passages: int
+    allowed_passages: int | None  # passages the filter lets through (None: no filter)
+    prior_largest: float | None  # the prior field's largest count (None: no prior, or no document has it)
+    fields: frozenset[str]  # the fields the search names (filter, prior, boosts) some document here has
+
+    @classmethod
+    def combined(cls, parts: Sequence[ShardStatistics]) -> ShardStatistics:
+        lexical = None
+        if parts[0].lexical is not None:
+            lexical = [CorpusStatistics.combined(per_query) for per_query in zip(*(p.lexical for p in parts))]
+        allowed = [p.allowed_passages for p in parts]
+        largest = [p.prior_largest for p in parts if p.prior_largest is not None]
+        return cls(
+            lexical,
+            sum(p.live_passages for p in parts),
+            None if allowed[0] is None else sum(allowed),
+            max(largest) if largest else None,
+            frozenset().union(*(p.fields for p in parts)),
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A document one shard puts forward for one query, with every score the merge needs."""
+
+    shard: int
+    row: int  # the document's row in its shard
+    dense: float | None  # the towers' MaxP score (None: not computed, a lexical search)
+    lexical: float | None  # BM25 with the corpus's statistics (None: a dense search)
+    best_row: int | None  # the shard's passage row that matched best (None: no dense score)
+    added: float  # the weighted prior plus the boosts (0 without either)
+
+
+class ShardSearcher(Searcher):
+    """A :class:`Searcher` of one shard, with the rounds a sharded search runs on it."""
+
+    shard_number = 0
+
+    def statistics(self, queries: Sequence[str], settings: SearchSettings, filter: Filter | None) -> ShardStatistics:
+        """This shard's part of the corpus statistics for ``queries`` searched with ``settings``."""
+        self._check_open()
+        lexical = None if settings.mode == "dense" else [self._lexical.statistics(query) for query in queries]
+        allowed = self._allowed_documents(filter, missing_ok=True)
+        allowed_passages = None if allowed is None else int(self._passages.counts[allowed].sum())
+        largest = None
+        if settings.uses_prior and self._store.has_field(settings.prior_field):
+            largest = largest_count(self._store.field_values(settings.prior_field))
+        named = {*(filter or {}), *(field for field, _, _ in settings.boosts)}
+        if settings.uses_prior:
+            named.add(settings.prior_field)
+        fields = frozenset(name for name in named if self._store.has_field(name))
+        return ShardStatistics(lexical, self._segments.live_passage_count, allowed_passages, largest, fields)
+
+    def candidates(
+        self,
+        vectors: np.ndarray | None,
+        queries: Sequence[str],
+        depth: int,
+        nprobe: int | None,
+        exact: bool,
+        settings: SearchSettings,
+        filter: Filter | None,
+        corpus: ShardStatistics,
+    ) -> list[tuple[list[Candidate], list[Candidate]]]:
+        """Per query: this shard's top ``depth`` documents by the towers and by BM25, scored with the
+        whole corpus's ``corpus`` statistics (``vectors``: the queries encoded once by the searcher)."""
+        self._check_open()
+        allowed = self._allowed_documents(filter, missing_ok=True)
+        if allowed is not None and not len(allowed):
+            return [([], []) for _ in queries]
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(self._segments.row_count, np.float32)
+            mask[allowed] = 1.0
+        added = self._corpus_added(settings, corpus.prior_largest) if settings.reranks else None
+        dense = None
+        if settings.mode != "lexical":
+            dense = self._dense(vectors, depth, nprobe, exact, allowed, (corpus.live_passages, corpus.allowed_passages))
+        answers = []
+        for number, query in enumerate(queries):
+            lexical = None
+            if settings.mode != "dense":
+                lexical = self._lexical.scores(query, mask, corpus.lexical[number])
+            answers.append(self._query_candidates(vectors, number, dense, lexical, depth, added))
+        return answers
+
+    def _query_candidates(self, vectors, number, dense, lexical, depth, added):
+        def candidate(doc: int, dense_score, best_row) -> Candidate:
+            return Candidate(
+                self.shard_number,
+                doc,
+                dense_score,
+                None if lexical is None else float(lexical[doc]),
+                best_row,
+                0.0 if added is None else float(added[doc]),
+            )
+
+        by_towers, by_terms = [], []
+        if dense is not None:
+            by_towers = [candidate(doc, score, row) for doc, score, row in zip(*dense[number])]
+        if lexical is not None:
+            known = {c.row: c for c in by_towers}
+            top = [doc for doc, _ in _top_positive(lexical, depth)]
+            missing = [doc for doc in top if doc not in known]
+            if vectors is not None and missing:
+                scores, rows = exact_max_passage(
+                    self._vectors, self._passages, missing, vectors[number], self.manifest.similarity
+                )
+                known.update({doc: candidate(doc, s, r) for doc, s, r in zip(missing, scores, rows)})
+            by_terms = [known.get(doc) or candidate(doc, None, None) for doc in top]
+        return by_towers, by_terms
+
+    def _corpus_added(self, settings: SearchSettings, largest: float | None) -> np.ndarray:
+        """The weighted prior (scaled by the corpus's largest count) plus the boosts, per document row."""
+        has_prior = settings.uses_prior and largest is not None and self._store.has_field(settings.prior_field)
+        priors = self.prior_scores(settings.prior_field, largest) if has_prior else None
+        boosts = self._boost_scores(settings.boosts) if settings.boosts else None
+        return self._added_scores(settings, priors, boosts, largest)
+
+    def _boost_scores(self, boosts: tuple) -> np.ndarray:
+        """As a searcher's, but a boost on a field no document of this shard has matches nothing here."""
+        return self._cached(
+            ("boosts", boosts),
+            lambda: boost_scores(boosts, lambda spec: self._allowed_documents(spec, True), self._segments.row_count),
+        )
+
+    def results(
+        self, ranked: Sequence[tuple[Candidate, float]], settings: SearchSettings, largest: float | None
+    ) -> list[SearchResult]:
+        """The stored documents of ``ranked`` (candidates of this shard with their final scores), in order."""
+        self._check_open()
+        has_prior = settings.uses_prior and largest is not None and self._store.has_field(settings.prior_field)
+        priors = self.prior_scores(settings.prior_field, largest) if has_prior else None
+        if settings.uses_prior and priors is None:
+            priors = np.zeros(self._segments.row_count, np.float32)  # no document of this shard has the field
+        boosts = self._boost_scores(settings.boosts) if settings.boosts else None
+        rows = [(c.row, score, c.dense, c.lexical, c.best_row) for c, score in ranked]
+        return self._results(rows, priors, boosts)
