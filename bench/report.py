@@ -28,6 +28,7 @@ from bench.report_scaling import (
 )
 from bench.report_segments import segments_section
 from bench.report_service import service_section
+from bench.report_sharding import sharding_section
 from bench.report_stdlib import stdlib_towers_section
 from bench.report_tables import (
     busy_note,
@@ -67,6 +68,7 @@ RESULT_NAMES = (
     "service_writes",
     "lexical_segments",
     "stdlib_towers",
+    "sharding",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -546,6 +548,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
         results.get("writes"), results.get("lexical_segments"), docs, results.get("service_writes")
     )
     lines += service_section(results.get("service_load"))
+    lines += sharding_section(results.get("sharding"))
     lines += backends_section(results.get("backends"))
     lines += one_shot_section(results.get("one_shot"))
     lines += ray_section(results.get("ray_encoding"))

@@ -26,6 +26,7 @@ WITHOUT_SLOW = [
     "hybrid",
     "service_load",
     "service_writes",
+    "sharding",
     "backends",
     "one_shot",
     "stdlib_dev",

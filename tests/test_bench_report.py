@@ -353,10 +353,27 @@ def fake_stdlib_towers() -> dict:
     }
 
 
+def fake_sharding() -> dict:
+    row = {"same": 290, "ties": 10, "different": 0, "largest_score_difference": 2e-7, "one_p50_ms": 9.1,
+           "sharded_p50_ms": 12.3, "one_p95_ms": 14.0, "sharded_p95_ms": 18.2}  # fmt: skip
+    return {
+        "command": "python -m bench sharding",
+        "date": "2026-12-07 00:00:00 UTC",
+        "machine": {"cpus": 2},
+        "collection": "scifact",
+        "queries": 300,
+        "k": 10,
+        "shards": [2590, 2593],
+        "split_seconds": 4.2,
+        "modes": {"dense": row, "hybrid": row},
+    }
+
+
 def fake_results() -> dict:
     return {
         **fake_results_before_hybrid(),
         "stdlib_towers": fake_stdlib_towers(),
+        "sharding": fake_sharding(),
         "hybrid": fake_hybrid(),
         "service_load": fake_service_load(),
         "backends": fake_backends(),
@@ -732,6 +749,15 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     assert again.index("| sampled (mined") < again.index("| mixed (one of each)")  # rows in the planned order
     unfinished = fake_click_training() | {"runs_planned": ["sampled", "sampled-logq", "mixed", "mixed-logq"]}
     assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))
+
+
+def test_the_sharding_section_shows_each_mode_agreement_and_times():
+    from bench.report_sharding import sharding_section
+
+    text = "\n".join(sharding_section(fake_sharding()))
+    assert "| hybrid | 290 | 10 | 0 | 2.0e-07 | 9.1 / 12.3 | 14.0 / 18.2 |" in text
+    assert "2 shards of 2,590, 2,593 documents" in text
+    assert "Not run yet" in "\n".join(sharding_section(None))
 
 
 def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_scores_and_the_examples():

@@ -18,7 +18,7 @@ from dualsearch.read.sharded import ShardedSearcher
 from dualsearch.testing import FakeEncoder
 from dualsearch.write.build import IndexConfig, build_index
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
-from dualsearch.write.shard_build import build_sharded_index
+from dualsearch.write.shard_build import build_sharded_index, split_index
 from dualsearch.write.shard_writes import add_to_shards, delete_from_shards, reindex_shards
 
 WORDS = (
@@ -231,3 +231,19 @@ def test_reindex_routes_the_corpus_by_id_and_a_shard_never_retrains_alone(writte
     with pytest.raises(InvalidInputError, match="share their centroids"):
         owned = lambda doc_id: shard_of(doc_id, SHARDS) == 0  # noqa: E731
         reindex(shard_dir, corpus_file, FakeEncoder(salt="other towers"), owned=owned)
+
+
+def test_an_index_splits_into_shards_without_encoding_anything(indexes, tmp_path):
+    one, _ = indexes
+
+    class CountingEncoder(FakeEncoder):
+        documents_encoded = 0
+
+        def encode_documents(self, texts, *args, **kwargs):
+            CountingEncoder.documents_encoded += len(texts)
+            return super().encode_documents(texts, *args, **kwargs)
+
+    counts = split_index(one, tmp_path / "split", CountingEncoder(), 2)
+    assert sum(counts) == 900 and CountingEncoder.documents_encoded == 0
+    for options in ({"mode": "hybrid"}, {"mode": "dense"}):
+        assert ranking(tmp_path / "split", **options) == ranking(one, **options)

@@ -18,6 +18,7 @@ import logging
 import shutil
 import time
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,13 +27,13 @@ from typing import Any
 from dualsearch.corpora.document import Document
 from dualsearch.errors import IndexBuildError, InvalidInputError
 from dualsearch.index.config import IndexConfig
-from dualsearch.index.manifest import Manifest
 from dualsearch.index.shards import ShardMap, is_sharded, shard_name, shard_of
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.towers.contract import Encoder
 from dualsearch.write.build import build_index, index_corpus, settings_for
 from dualsearch.write.executors import Executor
 from dualsearch.write.lock import IndexLock
+from dualsearch.write.reindex import config_of
 from dualsearch.write.version_writer import LiveVersion, VersionWriter
 
 logger = logging.getLogger(__name__)
@@ -73,13 +74,7 @@ def build_sharded_index(
         InvalidInputError: fewer than 2 shards, or ``index_dir`` exists and is not empty.
         IndexBuildError: a shard would get no document (fewer documents than shards, in effect).
     """
-    index_dir = Path(index_dir)
-    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 2:
-        raise InvalidInputError(f"a sharded index needs at least 2 shards, got {shards!r}")
-    if index_dir.exists() and any(index_dir.iterdir()):
-        what = "a sharded index" if is_sharded(index_dir) else "not empty"
-        raise InvalidInputError(f"{index_dir} is {what}: build a sharded index into a new directory")
-    index_dir.mkdir(parents=True, exist_ok=True)
+    index_dir = _new_sharded_dir(index_dir, shards)
     staging = index_dir / STAGING_NAME
     started = time.perf_counter()
     try:
@@ -95,13 +90,6 @@ def build_sharded_index(
             search_settings or settings_for(encoder),
         )
         counts = _write_shards(staging, index_dir, encoder, shards, config or IndexConfig(), corpus_name)
-        staged = Manifest.read(report.version_dir)
-        ShardMap(
-            shards=[shard_name(number) for number in range(shards)],
-            model=staged.model,
-            default_nprobe=staged.default_nprobe,
-            search=staged.search,
-        ).write(index_dir)
     except BaseException:
         shutil.rmtree(index_dir, ignore_errors=True)  # the directory was new or empty: nothing else was there
         raise
@@ -119,6 +107,32 @@ def build_sharded_index(
     )
 
 
+def split_index(source_dir: str | Path, index_dir: str | Path, encoder: Encoder, shards: int) -> list[int]:
+    """Write the live documents of the index ``source_dir`` as a new sharded index ``index_dir``, on its
+    centroids, with its nprobe and settings: nothing is encoded, and the source is left as it is.
+    ``encoder``: the towers that built it. Returns the documents in each shard."""
+    index_dir = _new_sharded_dir(index_dir, shards)
+    try:
+        with closing(LiveVersion(source_dir)) as live:
+            config = config_of(live.manifest, None)
+        return _write_shards(Path(source_dir), index_dir, encoder, shards, config, "")
+    except BaseException:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        raise
+
+
+def _new_sharded_dir(index_dir: str | Path, shards: int) -> Path:
+    """``index_dir``, made if missing, once the shard count and the directory are known to be usable."""
+    index_dir = Path(index_dir)
+    if isinstance(shards, bool) or not isinstance(shards, int) or shards < 2:
+        raise InvalidInputError(f"a sharded index needs at least 2 shards, got {shards!r}")
+    if index_dir.exists() and any(index_dir.iterdir()):
+        what = "a sharded index" if is_sharded(index_dir) else "not empty"
+        raise InvalidInputError(f"{index_dir} is {what}: build a sharded index into a new directory")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return index_dir
+
+
 def index_sharded_corpus(
     source: str | Path, index_dir: str | Path, encoder: Encoder, shards: int, **options: Any
 ) -> tuple[ShardedBuildReport, list[str]]:
@@ -131,7 +145,8 @@ def index_sharded_corpus(
 def _write_shards(
     staging: Path, index_dir: Path, encoder: Encoder, shards: int, config: IndexConfig, corpus_name: str
 ) -> list[int]:
-    """Write each shard from the staging index: its documents, their vectors, its centroids."""
+    """Write each shard from the staging index (its documents, their vectors, its centroids), then the
+    shard map, last: a directory without one is no sharded index."""
     live = LiveVersion(staging)
     try:
         owners = [shard_of(document.id, shards) for document in live.store.iter_documents()]
@@ -151,6 +166,12 @@ def _write_shards(
                 writer.publish(corpus_name, retrain=False)  # on the staging index's centroids
             if stats.encoded:
                 raise IndexBuildError(f"{shard_dir}: {stats.encoded} documents were encoded again")
+        ShardMap(
+            shards=[shard_name(number) for number in range(shards)],
+            model=live.manifest.model,
+            default_nprobe=live.manifest.default_nprobe,
+            search=live.manifest.search,
+        ).write(index_dir)
     finally:
         live.close()
     return counts
