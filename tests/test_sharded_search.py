@@ -196,12 +196,15 @@ def test_writes_go_to_the_owning_shard_and_rank_as_the_same_writes_to_one_index(
     gone = ["d1", "d2", "d3", "d40", "d41"]
     add_documents(one, added, FakeEncoder())
     delete_documents(one, gone, FakeEncoder())
+    before = ShardedSearcher.open(sharded, encoder=FakeEncoder())
     report = add_to_shards(sharded, added, FakeEncoder())
     assert (report.added, report.updated, report.unchanged) == (100, 1, 599)
     report = delete_from_shards(sharded, gone, FakeEncoder())
     assert (report.deleted, report.unchanged) == (5, 695)
-    with ShardedSearcher.open(sharded, encoder=FakeEncoder()) as searcher:
-        assert len(searcher) == 695
+    assert len(before) == 600  # a searcher keeps the versions it opened until it reloads
+    with before.reload() as searcher:
+        assert len(searcher) == 695 and searcher.version_name != before.version_name
+        assert searcher.search("green tea with honey and lava", k=1)[0].doc_id == "d5"
         for number, shard in enumerate(searcher.shards):
             assert all(shard_of(d.id, SHARDS) == number for d in shard.store.iter_documents())
         assert searcher.document("d5").text == "green tea with honey and lava" and searcher.document("d1") is None

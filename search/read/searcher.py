@@ -141,7 +141,7 @@ class Searcher:
 
     def reload(self) -> Searcher:
         """A searcher on the index's live version now, sharing these towers; this one is closed."""
-        fresh = Searcher.open(self.index_dir, encoder=self.encoder, previous=self)
+        fresh = type(self).open(self.index_dir, encoder=self.encoder, previous=self)  # a shard stays a shard
         self.close()
         return fresh
 
