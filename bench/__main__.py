@@ -39,6 +39,7 @@ BENCHMARKS = {
     "service_load": "`dualsearch serve` under 1, 4 and 16 clients, with and without micro-batching, and a live swap",
     "service_writes": "4 writers and 16 readers for 60 s, 10 SIGKILLs under that load, one write with the real towers",
     "sharding": "SciFact in 2 shards against one index: the same top 10 in every mode, and each query's time",
+    "ray_serving": "SciFact's shards on Ray Serve against one server: fan-out overhead, a replica killed, a write",
     "backends": "towers on PyTorch, ONNX fp32/int8, OpenVINO fp32/int8: encoding, query latency, nDCG@10 (40 min)",
     "one_shot": "`dualsearch search` as whole processes, light path against PyTorch; equality of their vectors",
     "stdlib_dev": "how the default index ranks (fusion weight, usage prior), chosen on dev questions",

@@ -28,7 +28,7 @@ from bench.report_scaling import (
 )
 from bench.report_segments import segments_section
 from bench.report_service import service_section
-from bench.report_sharding import sharding_section
+from bench.report_sharding import ray_serving_section, sharding_section
 from bench.report_stdlib import stdlib_towers_section
 from bench.report_tables import (
     busy_note,
@@ -69,6 +69,7 @@ RESULT_NAMES = (
     "lexical_segments",
     "stdlib_towers",
     "sharding",
+    "ray_serving",
 )
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 TARGET_OVERLAP = 0.95
@@ -549,6 +550,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     )
     lines += service_section(results.get("service_load"))
     lines += sharding_section(results.get("sharding"))
+    lines += ray_serving_section(results.get("ray_serving"))
     lines += backends_section(results.get("backends"))
     lines += one_shot_section(results.get("one_shot"))
     lines += ray_section(results.get("ray_encoding"))

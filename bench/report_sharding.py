@@ -1,5 +1,5 @@
-"""The sharding section of docs/benchmarks.md (results/sharding.json): SciFact split into shards,
-searched against one index of the same corpus."""
+"""The sharding section of docs/benchmarks.md (results/sharding.json, results/ray_serving.json):
+SciFact split into shards, searched against one index of the same corpus, in one process and on Ray Serve."""
 
 from __future__ import annotations
 
@@ -44,6 +44,39 @@ def sharding_section(record: dict | None) -> list[str]:
                 for mode, row in record["modes"].items()
             ],
         ),
+        "",
+    ]
+    return lines
+
+
+def ray_serving_section(record: dict | None) -> list[str]:
+    lines = ["### The shards on Ray Serve", ""]
+    if record is None:
+        return lines + [not_run("ray_serving", "python -m bench ray_serving"), ""]
+    single, ray, killed, write = record["single_process"], record["ray"], record["replica_killed"], record["write"]
+    lines += [
+        provenance(record, "ray_serving"),
+        "",
+        f"SciFact in {record['shards']} shards behind `dualsearch serve --ray`, against `dualsearch serve` on the "
+        f"one index, both on this machine; one client, one request at a time ({single['requests']} test queries):",
+        "",
+        markdown_table(
+            ["server", "p50 (ms)", "p95 (ms)"],
+            [
+                ["`dualsearch serve` (one process, one index)", f"{single['p50_ms']:.1f}", f"{single['p95_ms']:.1f}"],
+                [
+                    f"`dualsearch serve --ray` ({record['shards']} shards, 1 replica each)",
+                    f"{ray['p50_ms']:.1f}",
+                    f"{ray['p95_ms']:.1f}",
+                ],
+            ],
+        ),
+        "",
+        f"Fan-out overhead at the p50: **{record['fan_out_overhead_p50_ms']} ms**. With 2 replicas a shard and 16 "
+        f"clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: **{killed['errors']} failed** of "
+        f"{killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). A document added through the "
+        f"ingress: answered in {write['acknowledged_seconds']} s (published), found by a search "
+        f"{write['searchable_seconds']} s after it was sent.",
         "",
     ]
     return lines

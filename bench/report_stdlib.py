@@ -41,7 +41,8 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
     dev, means, runs = record.get("dev", {}), record.get("dev_mean", {}), record.get("runs", {})
     rows = []
     for name, scores in dev.items():
-        label = name + (" (chosen)" if name == record.get("chosen") else "")
+        label = name + (" (shipped: the query tower)" if name == record.get("chosen") else "")
+        label += " (dev's best)" if name == record.get("dev_prefers") and name != record.get("chosen") else ""
         train_seconds = dig(runs, name, "report", "train_seconds")
         rows.append([label, *(dig(scores, s, "mrr@10") for s in DEV_SETS), means.get(name), _minutes(train_seconds)])
     lines += [

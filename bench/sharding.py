@@ -63,6 +63,30 @@ def compare(one: list, sharded: list) -> tuple[str, float]:
     return ("ties" if above(one) == above(sharded) else "different"), gap
 
 
+def scifact_indexes(collection: Path, work: Path, shards: int, again: bool = False) -> tuple[Path, Path, float]:
+    """SciFact's index with the default towers and settings in ``work/one`` (built once, then reused),
+    the same index split into ``shards`` shards in ``work/sharded`` (split anew with ``again``), and the
+    seconds the split took (0 when reused)."""
+    from dualsearch.towers.backends import load_encoder
+    from dualsearch.write.build import index_corpus
+    from dualsearch.write.shard_build import split_index
+
+    if not collection.is_dir():
+        raise SystemExit(f"{collection}: no SciFact collection (BEIR layout) there")
+    one_dir, sharded_dir = work / "one", work / "sharded"
+    encoder = load_encoder("default")
+    if not (one_dir / "CURRENT").is_file():
+        shutil.rmtree(one_dir, ignore_errors=True)
+        index_corpus(str(collection), one_dir, encoder, show_progress=True)
+    seconds = 0.0
+    if again or not (sharded_dir / "shards.json").is_file():
+        shutil.rmtree(sharded_dir, ignore_errors=True)
+        started = time.perf_counter()
+        split_index(one_dir, sharded_dir, encoder, shards)
+        seconds = time.perf_counter() - started
+    return one_dir, sharded_dir, seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ in BEIR layout")
@@ -73,20 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     from dualsearch.corpora.beir import read_qrels, read_queries
     from dualsearch.read.searcher import Searcher
     from dualsearch.towers.backends import load_encoder
-    from dualsearch.write.build import index_corpus
-    from dualsearch.write.shard_build import split_index
 
     collection = args.data / "scifact"
-    if not collection.is_dir():
-        raise SystemExit(f"{collection}: no SciFact collection (BEIR layout) there")
-    one_dir, sharded_dir = args.work / "one", args.work / "sharded"
+    one_dir, sharded_dir, split_seconds = scifact_indexes(collection, args.work, args.shards, again=True)
     encoder = load_encoder("default")
-    if not one_dir.is_dir():
-        index_corpus(str(collection), one_dir, encoder, show_progress=True)
-    shutil.rmtree(sharded_dir, ignore_errors=True)
-    started = time.perf_counter()
-    counts = split_index(one_dir, sharded_dir, encoder, args.shards)
-    split_seconds = time.perf_counter() - started
+    with Searcher.open(sharded_dir, encoder=encoder) as sharded:
+        counts = [len(shard) for shard in sharded.shards]
     queries = read_queries(collection)
     test = [queries[query_id] for query_id in sorted(read_qrels(collection, "test"))]
     result = {"collection": "scifact", "queries": len(test), "k": K, "shards": counts,

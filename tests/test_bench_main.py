@@ -27,6 +27,7 @@ WITHOUT_SLOW = [
     "service_load",
     "service_writes",
     "sharding",
+    "ray_serving",
     "backends",
     "one_shot",
     "stdlib_dev",

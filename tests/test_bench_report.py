@@ -369,9 +369,26 @@ def fake_sharding() -> dict:
     }
 
 
+def fake_ray_serving() -> dict:
+    return {
+        "command": "python -m bench ray_serving",
+        "date": "2026-12-07 00:00:00 UTC",
+        "machine": {"cpus": 2},
+        "collection": "scifact",
+        "shards": 2,
+        "single_process": {"requests": 300, "p50_ms": 20.5, "p95_ms": 31.0},
+        "ray": {"requests": 300, "p50_ms": 29.0, "p95_ms": 44.1},
+        "fan_out_overhead_p50_ms": 8.5,
+        "replica_killed": {"requests": 900, "errors": 0, "queries_per_second": 45.0,
+                           "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "at_seconds": 6.7},
+        "write": {"acknowledged_seconds": 1.2, "searchable_seconds": 1.3, "status": 200},
+    }  # fmt: skip
+
+
 def fake_results() -> dict:
     return {
         **fake_results_before_hybrid(),
+        "ray_serving": fake_ray_serving(),
         "stdlib_towers": fake_stdlib_towers(),
         "sharding": fake_sharding(),
         "hybrid": fake_hybrid(),
@@ -751,6 +768,15 @@ def test_the_click_training_section_shows_each_run_and_the_cold_start_queries():
     assert "**Unfinished: 2 of 4 runs so far" in "\n".join(click_training_section(unfinished))
 
 
+def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_write():
+    from bench.report_sharding import ray_serving_section
+
+    text = "\n".join(ray_serving_section(fake_ray_serving()))
+    assert "| `dualsearch serve --ray` (2 shards, 1 replica each) | 29.0 | 44.1 |" in text
+    assert "**8.5 ms**" in text and "**0 failed** of 900" in text
+    assert "Not run yet" in "\n".join(ray_serving_section(None))
+
+
 def test_the_sharding_section_shows_each_mode_agreement_and_times():
     from bench.report_sharding import sharding_section
 
@@ -766,7 +792,7 @@ def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_score
     record = fake_stdlib_towers()
     text = "\n".join(stdlib_towers_section(record))
     assert "| train | 10 | 8 | 5 | 9 | 12 | 4 |" in text
-    assert "| query (chosen) | 0.6000 | 0.6000 | 0.6000 | 0.6000 | 1.0 |" in text
+    assert "| query (shipped: the query tower) | 0.6000 | 0.6000 | 0.6000 | 0.6000 | 1.0 |" in text
     assert "| shipped | 0.8000 |" in text and "| send an email | 12 | 1 | a, b, c |" in text
     assert "1.0 MiB" in text and "3.0 MiB" in text and "ab" * 32 in text
     assert "Not run yet" in "\n".join(stdlib_towers_section(None))

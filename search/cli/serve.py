@@ -5,7 +5,7 @@ Importing this module is cheap: FastAPI, uvicorn, torch and FAISS load only when
 
 from __future__ import annotations
 
-from dualsearch.cli.arguments import add_backend_argument, port_or_any
+from dualsearch.cli.arguments import add_backend_argument, port_or_any, positive_int
 from dualsearch.defaults import DEFAULT_INDEX, REFRESH_SECONDS
 
 DEFAULT_PORT = 8000
@@ -62,7 +62,52 @@ def add_serve_command(commands) -> None:
         help="how often acknowledged writes become searchable (default: %(default)s; 0: after each write). "
         "A write is answered once it is in the write-ahead log; ?wait=true answers once it is searchable",
     )
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve a sharded index on Ray Serve: a deployment per shard, and an ingress that fans each "
+        "query out and merges (docs/sharding.md; pip install 'dualsearch[ray]')",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="the Ray cluster to join (default: $RAY_ADDRESS, else a new one)",
+    )
+    parser.add_argument(
+        "--replicas", type=positive_int, default=1, metavar="R", help="with --ray: replicas of each shard (default: 1)"
+    )
     parser.set_defaults(run=_run_serve)
+
+
+def _serve_on_ray(args, token: str | None) -> int:
+    """A sharded index on Ray Serve, until Ctrl+C."""
+    import time
+
+    from dualsearch.errors import InvalidInputError, require
+    from dualsearch.index.shards import is_sharded
+    from dualsearch.service.app import ServiceSettings
+    from dualsearch.service.ray_serving import serve_on_ray, stop_serving
+
+    if not args.ray:
+        raise InvalidInputError(f"{args.index_dir} is a sharded index: serve it with --ray (docs/sharding.md)")
+    if not is_sharded(args.index_dir):
+        raise InvalidInputError(f"--ray serves a sharded index; {args.index_dir} is none (dualsearch index --shards N)")
+    if args.model:
+        raise InvalidInputError("--ray serves the towers that built the shards: --model does not apply")
+    require("ray.serve", "ray", "--ray")
+    settings = ServiceSettings.for_bind(args.host, token)
+    url = serve_on_ray(args.index_dir, args.host, args.port, settings, args.replicas, args.ray_address)
+    print(f"serving {args.index_dir} on {url} with Ray Serve ({args.replicas} replicas a shard); Ctrl+C stops",
+          flush=True)  # fmt: skip
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    finally:
+        stop_serving()
+    return 0
 
 
 def _seconds(text: str) -> float:
@@ -79,16 +124,17 @@ def _seconds(text: str) -> float:
 
 
 def _run_serve(args) -> int:
-    from dualsearch.index.shards import refuse_sharded
+    from dualsearch.index.shards import is_sharded
     from dualsearch.profiles.stdlib import resolve_index_dir
     from dualsearch.read.live_index import LiveIndex
     from dualsearch.service.app import ServiceSettings, create_app
     from dualsearch.service.auth import check_bind, read_token
     from dualsearch.service.server import Server
 
-    refuse_sharded(args.index_dir, "`dualsearch serve`")
     token = read_token(args.token_file)
     check_bind(args.host, token)  # before minutes of loading towers
+    if args.ray or is_sharded(args.index_dir):
+        return _serve_on_ray(args, token)
 
     def load_encoder(manifest):
         from dualsearch.index.query_tower import index_encoder

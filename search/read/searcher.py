@@ -155,6 +155,11 @@ class Searcher:
         return self.manifest.document_count
 
     @property
+    def passage_count(self) -> int:
+        """Passages of the live documents (vectors the dense side searches)."""
+        return self.manifest.passage_count
+
+    @property
     def version_name(self) -> str:
         """The version searched (``v000003``); a sharded index's names each shard's."""
         return self.version_dir.name

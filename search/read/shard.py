@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dualsearch.errors import SearchFailedError
 from dualsearch.index.lexical_segments import CorpusStatistics
 from dualsearch.ranking.boosts import boost_scores
 from dualsearch.ranking.dense import exact_max_passage
@@ -37,6 +38,7 @@ class ShardStatistics:
     allowed_passages: int | None  # passages the filter lets through (None: no filter)
     prior_largest: float | None  # the prior field's largest count (None: no prior, or no document has it)
     fields: frozenset[str]  # the fields the search names (filter, prior, boosts) some document here has
+    versions: tuple[str, ...] = ()  # the version each shard answered from: the next rounds ask for it
 
     @classmethod
     def combined(cls, parts: Sequence[ShardStatistics]) -> ShardStatistics:
@@ -51,6 +53,7 @@ class ShardStatistics:
             None if allowed[0] is None else sum(allowed),
             max(largest) if largest else None,
             frozenset().union(*(p.fields for p in parts)),
+            tuple(version for p in parts for version in p.versions),
         )
 
 
@@ -84,7 +87,9 @@ class ShardSearcher(Searcher):
         if settings.uses_prior:
             named.add(settings.prior_field)
         fields = frozenset(name for name in named if self._store.has_field(name))
-        return ShardStatistics(lexical, self._segments.live_passage_count, allowed_passages, largest, fields)
+        return ShardStatistics(
+            lexical, self._segments.live_passage_count, allowed_passages, largest, fields, (self.version_name,)
+        )
 
     def candidates(
         self,
@@ -96,10 +101,12 @@ class ShardSearcher(Searcher):
         settings: SearchSettings,
         filter: Filter | None,
         corpus: ShardStatistics,
+        version: str | None = None,
     ) -> list[tuple[list[Candidate], list[Candidate]]]:
         """Per query: this shard's top ``depth`` documents by the towers and by BM25, scored with the
-        whole corpus's ``corpus`` statistics (``vectors``: the queries encoded once by the searcher)."""
-        self._check_open()
+        whole corpus's ``corpus`` statistics (``vectors``: the queries encoded once by the searcher).
+        ``version``: the one the statistics came from (rows are a version's)."""
+        self._check_version(version)
         allowed = self._allowed_documents(filter, missing_ok=True)
         if allowed is not None and not len(allowed):
             return [([], []) for _ in queries]
@@ -160,10 +167,14 @@ class ShardSearcher(Searcher):
         )
 
     def results(
-        self, ranked: Sequence[tuple[Candidate, float]], settings: SearchSettings, largest: float | None
+        self,
+        ranked: Sequence[tuple[Candidate, float]],
+        settings: SearchSettings,
+        largest: float | None,
+        version: str | None = None,
     ) -> list[SearchResult]:
         """The stored documents of ``ranked`` (candidates of this shard with their final scores), in order."""
-        self._check_open()
+        self._check_version(version)
         has_prior = settings.uses_prior and largest is not None and self._store.has_field(settings.prior_field)
         priors = self.prior_scores(settings.prior_field, largest) if has_prior else None
         if settings.uses_prior and priors is None:
@@ -171,3 +182,34 @@ class ShardSearcher(Searcher):
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
         rows = [(c.row, score, c.dense, c.lexical, c.best_row) for c, score in ranked]
         return self._results(rows, priors, boosts)
+
+    def lexical_statistics(self, query: str) -> CorpusStatistics:
+        """This shard's part of BM25's statistics for ``query`` (what an explanation's shares need)."""
+        self._check_open()
+        return self._lexical.statistics(query)
+
+    def term_shares(self, query: str, doc_ids: Sequence[str], corpus: CorpusStatistics) -> list[tuple[str, np.ndarray]]:
+        """Each query term's share of the BM25 score of each of ``doc_ids`` (ids this shard does not hold
+        get 0), with the whole corpus's statistics: one index's explanation, from one shard's part."""
+        self._check_open()
+        located = self._store.lookup(doc_ids)
+        positions = [number for number, doc_id in enumerate(doc_ids) if doc_id in located]
+        if not positions:
+            return []
+        rows = [located[doc_ids[number]].doc_row for number in positions]
+        shares = []
+        for term, values in self._lexical.term_scores(query, rows, corpus):
+            spread = np.zeros(len(doc_ids), np.float32)
+            spread[positions] = values
+            shares.append((term, spread))
+        return shares
+
+    def _check_version(self, version: str | None) -> None:
+        self._check_open()
+        if version is not None and version != self.version_name:
+            raise StaleVersionError(f"{self.index_dir}: {version} asked for, {self.version_name} open")
+
+
+class StaleVersionError(SearchFailedError):
+    """A round of a sharded search asked a shard for a version it no longer holds open (it moved on
+    between rounds): the search is run again."""

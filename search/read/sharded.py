@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,11 @@ from dualsearch.ranking.fusion import fuse
 from dualsearch.ranking.priors import rerank_with_prior
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.read.searcher import SearchResult, _check_arguments
-from dualsearch.read.shard import Candidate, ShardSearcher, ShardStatistics
+from dualsearch.read.shard import Candidate, ShardSearcher, ShardStatistics, StaleVersionError
 from dualsearch.towers.contract import Encoder
 
 logger = logging.getLogger(__name__)
+RETRIES = 2  # searches run again when a shard moved to a new version between rounds
 
 
 class ShardedSearcher:
@@ -56,6 +57,7 @@ class ShardedSearcher:
         self.index_dir, self.shard_map, self.shards = index_dir, shard_map, shards
         self.encoder: Encoder = shards[0].encoder
         self.settings: SearchSettings = shards[0].settings
+        self.versions: tuple[str, ...] = tuple(shard.version_name for shard in shards)
 
     @classmethod
     def open(cls, index_dir: str | Path, encoder: Encoder | None = None, verify: bool = True) -> ShardedSearcher:
@@ -92,9 +94,14 @@ class ShardedSearcher:
         return self.shards[0].manifest
 
     @property
+    def passage_count(self) -> int:
+        """Passages of the live documents of every shard."""
+        return sum(shard.manifest.passage_count for shard in self.shards)
+
+    @property
     def version_name(self) -> str:
-        """Each shard's live version, joined: ``v000004+v000002``."""
-        return "+".join(shard.version_dir.name for shard in self.shards)
+        """Each shard's version the last search read, joined: ``v000004+v000002``."""
+        return "+".join(self.versions)
 
     def explain(self, query: str, results: Sequence[SearchResult]) -> list[dict]:
         """As :meth:`dualsearch.read.searcher.Searcher.explain`; BM25's shares with the whole corpus's statistics."""
@@ -103,15 +110,18 @@ class ShardedSearcher:
         return explain_results(self.encoder, query, results, self._lexical_shares)
 
     def _lexical_shares(self, query: str, doc_ids: list[str]) -> list[tuple[str, np.ndarray]]:
-        corpus = CorpusStatistics.combined([shard.lexical.statistics(query) for shard in self.shards])
+        corpus = CorpusStatistics.combined(self._each(lambda _, shard: shard.lexical_statistics(query)))
         shares: dict[str, np.ndarray] = {}
-        for number, shard in enumerate(self.shards):
-            positions = [i for i, doc_id in enumerate(doc_ids) if shard_of(doc_id, len(self.shards)) == number]
-            located = shard.store.lookup([doc_ids[i] for i in positions])
-            rows = [located[doc_ids[i]].doc_row for i in positions]
-            for term, values in shard.lexical.term_scores(query, rows, corpus) if rows else []:
-                shares.setdefault(term, np.zeros(len(doc_ids), np.float32))[positions] = values
+        for part in self._each(lambda _, shard: shard.term_shares(query, doc_ids, corpus)):
+            for term, values in part:
+                shares[term] = shares.get(term, 0) + values  # each id's share comes from its own shard
         return list(shares.items())
+
+    def _each(self, call: Callable[[int, Any], Any]) -> list:
+        """``call(number, shard)`` for every shard, all started before any is waited for (a remote shard
+        answers with something that has ``result()``), their answers in shard order."""
+        started = [call(number, shard) for number, shard in enumerate(self.shards)]
+        return [answer.result() if isinstance(answer, Pending) else answer for answer in started]
 
     def reload(self) -> ShardedSearcher:
         """A searcher on every shard's live version now, sharing these towers; this one is closed."""
@@ -126,7 +136,8 @@ class ShardedSearcher:
 
     def document(self, doc_id: str):
         """The stored document with id ``doc_id``, from the shard that owns it, or None."""
-        return self.shards[shard_of(doc_id, len(self.shards))].document(doc_id)
+        found = self.shards[shard_of(doc_id, len(self.shards))].document(doc_id)
+        return found.result() if isinstance(found, Pending) else found
 
     def search(
         self,
@@ -156,20 +167,30 @@ class ShardedSearcher:
         _check_arguments(queries, k, nprobe)
         settings = self.settings.with_overrides(mode=mode, **overrides)
         depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
-        corpus = ShardStatistics.combined([shard.statistics(queries, settings, filter) for shard in self.shards])
-        self._check_fields(settings, filter, corpus)
         vectors = None
         if settings.mode != "lexical":
             vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
         nprobe = nprobe or self.shard_map.default_nprobe or None
-        per_shard = [
-            shard.candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus) for shard in self.shards
-        ]
-        answers = []
-        for number in range(len(queries)):
-            ranked = merge_candidates([found[number] for found in per_shard], settings, depth)[:k]
-            answers.append(self._results(ranked, settings, corpus.prior_largest))
-        return answers
+        for attempt in range(RETRIES + 1):
+            try:
+                return self._search(vectors, queries, k, depth, nprobe, exact, settings, filter)
+            except StaleVersionError:  # a shard published between two rounds: once more, on the new versions
+                if attempt == RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _search(self, vectors, queries, k, depth, nprobe, exact, settings, filter) -> list[list[SearchResult]]:
+        """The three rounds: statistics, candidates, fetch."""
+        corpus = ShardStatistics.combined(self._each(lambda _, shard: shard.statistics(queries, settings, filter)))
+        self._check_fields(settings, filter, corpus)
+        self.versions = corpus.versions
+        per_shard = self._each(
+            lambda number, shard: shard.candidates(
+                vectors, queries, depth, nprobe, exact, settings, filter, corpus, corpus.versions[number]
+            )
+        )
+        ranked = [merge_candidates([found[n] for found in per_shard], settings, depth)[:k] for n in range(len(queries))]
+        return self._results(ranked, settings, corpus)
 
     def _check_fields(self, settings: SearchSettings, filter: Filter | None, corpus: ShardStatistics) -> None:
         """The errors one index gives for a field no document has, now that every shard has answered."""
@@ -183,19 +204,35 @@ class ShardedSearcher:
                 raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
 
     def _results(
-        self, ranked: list[tuple[Candidate, float]], settings: SearchSettings, largest: float | None
-    ) -> list[SearchResult]:
-        """The stored documents of ``ranked``, each fetched from its shard, ranked 1, 2, ..."""
-        found: dict[tuple[int, int], SearchResult] = {}
-        for number, shard in enumerate(self.shards):
-            mine = [(candidate, score) for candidate, score in ranked if candidate.shard == number]
-            if mine:
-                results = shard.results(mine, settings, largest)
-                found.update({(number, c.row): r for (c, _), r in zip(mine, results, strict=True)})
+        self, ranked: list[list[tuple[Candidate, float]]], settings: SearchSettings, corpus: ShardStatistics
+    ) -> list[list[SearchResult]]:
+        """The stored documents of each query's ``ranked``, each fetched from its shard (one request per
+        shard for every query), ranked 1, 2, ..."""
+        wanted = [[(c, s) for hits in ranked for c, s in hits if c.shard == n] for n in range(len(self.shards))]
+        fetched = self._each(
+            lambda n, shard: (
+                shard.results(wanted[n], settings, corpus.prior_largest, corpus.versions[n]) if wanted[n] else []
+            )
+        )
+        found = {
+            (c.shard, c.row): result
+            for mine, results in zip(wanted, fetched)
+            for (c, _), result in zip(mine, results, strict=True)
+        }
         return [
-            dataclasses.replace(found[candidate.shard, candidate.row], rank=rank)
-            for rank, (candidate, _) in enumerate(ranked, 1)
+            [dataclasses.replace(found[c.shard, c.row], rank=rank) for rank, (c, _) in enumerate(hits, 1)]
+            for hits in ranked
         ]
+
+
+class Pending:
+    """An answer a remote shard will give: ``result()`` waits for it (a Ray Serve response, wrapped)."""
+
+    def __init__(self, wait: Callable[[], Any]) -> None:
+        self._wait = wait
+
+    def result(self) -> Any:
+        return self._wait()
 
 
 def merge_candidates(

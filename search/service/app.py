@@ -138,8 +138,9 @@ def _json_lines(text: str) -> list[tuple[str, Any]]:
     return located
 
 
-def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
-    """The FastAPI application serving ``live`` (OpenAPI docs at ``/docs``).
+def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes: ServiceWrites | None = None):
+    """The FastAPI application serving ``live`` (OpenAPI docs at ``/docs``); ``writes``: how writes are
+    taken (default: this server's write-ahead log; :mod:`dualsearch.service.ray_serving` routes them to shards).
 
     Example:
         >>> app = create_app(LiveIndex("my-index", load_encoder))  # doctest: +SKIP
@@ -158,7 +159,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     settings = settings or ServiceSettings()
     register_url_convertor("document_id", _document_id_convertor())
     stats = RequestStats()
-    writes = ServiceWrites(live, settings.refresh_seconds)
+    writes = writes or ServiceWrites(live, settings.refresh_seconds)
     write_threads: list = [None]  # the writes' thread limiter, made in the lifespan's event loop
 
     async def writing(function):
@@ -311,7 +312,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
     def health() -> dict:
         """200 with the served version; 503 while no index is available."""
         with live.lease() as searcher:
-            return {"status": "ok", "version": searcher.version_dir.name, "documents": len(searcher)}
+            return {"status": "ok", "version": searcher.version_name, "documents": len(searcher)}
 
     @app.get("/stats", dependencies=[Depends(reader)])
     async def get_stats() -> dict:
@@ -327,9 +328,9 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None):
                 manifest = searcher.manifest
                 served |= {
                     "directory": str(live.index_dir),
-                    "version": searcher.version_dir.name,
-                    "documents": manifest.document_count,
-                    "passages": manifest.passage_count,
+                    "version": searcher.version_name,
+                    "documents": len(searcher),
+                    "passages": searcher.passage_count,
                     "towers": {
                         "model": manifest.model,
                         "query_sha256": manifest.query_weights_sha256,

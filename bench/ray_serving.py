@@ -1,0 +1,190 @@
+"""A sharded index on Ray Serve against one server of the same corpus: fan-out overhead, a replica
+killed under load, and a write through the ingress.
+
+    python -m bench ray_serving [--data ../shared/data] [--work /tmp/dualsearch-bench-sharding] [--seconds 20]
+
+SciFact's index (default towers and settings, the one ``python -m bench sharding`` builds, reused
+when it is there) and the same index split into 2 shards. Then, on this machine:
+
+1. **Fan-out overhead**: ``dualsearch serve ONE`` (one process) and ``dualsearch serve SHARDED --ray``
+   (a local Ray cluster, one replica a shard) each answer SciFact's test queries from one client, one
+   request at a time; the p50 and p95 of each, and the difference of the p50s. Both rank the same
+   documents; the difference is the ingress's hops (HTTP proxy, ingress, three rounds to the shards).
+2. **A replica killed under load**: 2 replicas a shard, 16 clients for ``--seconds``; a third of the
+   way in, one replica of shard 0 is killed (it does not restart: Serve starts another). Failed
+   requests are counted.
+3. **A write**: one document added through the ingress, answered once published; then how long
+   until a search finds it.
+
+Both servers run as users run them (``python -m dualsearch serve ...``), in their own processes on
+127.0.0.1. Writes results/ray_serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench.common import DEFAULT_DATA, machine, percentile_ms, write_result
+from bench.service_load import SERVING, run_clients, summary
+
+logger = logging.getLogger("bench.ray_serving")
+SHARDS, REPLICAS = 2, 2
+TOKEN = "bench-ray-serving"
+
+
+def start(command: list[str], environment: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start a ``dualsearch serve`` process and return it with the URL it prints."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=environment, start_new_session=True)  # fmt: skip
+    for line in process.stdout:
+        logger.debug("server: %s", line.rstrip())
+        found = SERVING.search(line)
+        if found:
+            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            return process, found.group(1)
+    raise RuntimeError(f"{' '.join(command[2:])} exited before serving (exit code {process.wait()})")
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def sequential_latency(url: str, queries: list[str]) -> dict:
+    import httpx
+
+    seconds = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/search", params={"q": queries[0], "k": 10}).raise_for_status()  # warm
+        for query in queries:
+            started = time.perf_counter()
+            client.get("/search", params={"q": query, "k": 10}).raise_for_status()
+            seconds.append(time.perf_counter() - started)
+    return {"requests": len(seconds), "p50_ms": round(percentile_ms(seconds, 50), 2),
+            "p95_ms": round(percentile_ms(seconds, 95), 2)}  # fmt: skip
+
+
+def ray_command() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def start_cluster() -> tuple[str, int]:
+    """A local Ray cluster for the serving processes to join (2 CPUs, no dashboard), and a free port
+    for Serve's HTTP proxy: its address and that port."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    command = [ray_command(), "start", "--head", f"--port={ports[0]}", "--num-cpus=2", "--include-dashboard=false",
+               "--disable-usage-stats"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+    return f"127.0.0.1:{ports[0]}", ports[1]
+
+
+def kill_one_replica(address: str, after: float) -> dict:
+    """Kill one replica of shard 0 ``after`` seconds from now, from a driver joined to the cluster."""
+    import ray
+
+    time.sleep(after)
+    ray.init(address=address, logging_level="WARNING")
+    try:
+        replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "shard-000" in a["name"])
+        ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+        return {"killed": replica["name"], "at_seconds": after}
+    finally:
+        ray.shutdown()
+
+
+def write_through(url: str) -> dict:
+    import httpx
+
+    record = {"_id": "bench-ray-write", "title": "Ray write", "text": "Zebrafish fins regrow after amputation bench"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        started = time.perf_counter()
+        answer = client.post("/documents", json=[record], headers=headers)
+        acknowledged = time.perf_counter() - started
+        answer.raise_for_status()
+        while True:
+            hits = client.get("/search", params={"q": record["text"], "k": 3}).json()["results"]
+            if hits and hits[0]["id"] == record["_id"]:
+                break
+            if time.perf_counter() - started > 60:
+                raise RuntimeError("the written document was not found within 60 s")
+        searchable = time.perf_counter() - started
+        return {"acknowledged_seconds": round(acknowledged, 3), "searchable_seconds": round(searchable, 3),
+                "status": answer.status_code, "answer": answer.json()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ in BEIR layout")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-bench-sharding"))
+    parser.add_argument("--seconds", type=float, default=20.0, help="the 16-client run's length")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from bench.sharding import scifact_indexes
+    from dualsearch.corpora.beir import read_qrels, read_queries
+
+    one_dir, sharded_dir, _ = scifact_indexes(args.data / "scifact", args.work, SHARDS)
+    collection = args.data / "scifact"
+    queries = read_queries(collection)
+    test = [queries[query_id] for query_id in sorted(read_qrels(collection, "test"))]
+    result: dict = {"collection": "scifact", "shards": SHARDS, "machine": machine()}
+
+    single, url = start([sys.executable, "-m", "dualsearch", "serve", str(one_dir), "--port", "0"])
+    try:
+        result["single_process"] = sequential_latency(url, test)
+    finally:
+        stop(single)
+    address, port = start_cluster()
+    environment = os.environ | {"DUALSEARCH_TOKEN": TOKEN}
+    try:
+        for replicas in (1, REPLICAS):
+            command = [sys.executable, "-m", "dualsearch", "serve", str(sharded_dir), "--ray", "--ray-address",
+                       address, "--port", str(port), "--replicas", str(replicas)]  # fmt: skip
+            served, ray_url = start(command, environment)
+            try:
+                if replicas == 1:
+                    result["ray"] = sequential_latency(ray_url, test)
+                    continue
+                killed: dict = {}
+
+                def kill_during(begun: float) -> None:
+                    killed.update(kill_one_replica(address, args.seconds / 3))
+                    time.sleep(max(0.0, args.seconds - (time.monotonic() - begun)))
+
+                logs, elapsed, _ = run_clients(ray_url, test, 16, args.seconds, 10**9, during=kill_during)
+                result["replica_killed"] = summary(logs, elapsed) | killed
+                result["write"] = write_through(ray_url)
+            finally:
+                stop(served)
+    finally:
+        subprocess.run([ray_command(), "stop", "--force"], check=False, capture_output=True)
+    result["fan_out_overhead_p50_ms"] = round(result["ray"]["p50_ms"] - result["single_process"]["p50_ms"], 2)
+    path = write_result("ray_serving", result)
+    print(json.dumps({key: result[key] for key in ("single_process", "ray", "fan_out_overhead_p50_ms")}, indent=1))
+    print(f"replica killed under 16 clients: {result['replica_killed']['errors']} failed of "
+          f"{result['replica_killed']['requests']}; wrote {path}")  # fmt: skip
+    return 0 if result["replica_killed"]["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
