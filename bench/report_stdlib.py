@@ -35,7 +35,9 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
             ],
         ),
         "",
-        "Dev (MRR@10 through the default index's own search; the choice is the best mean):",
+        *_documentation_pairs(pairs),
+        "Dev (MRR@10 through the default index's own search; `dev's best` has the best mean, and the query "
+        "tower ships):",
         "",
     ]
     dev, means, runs = record.get("dev", {}), record.get("dev_mean", {}), record.get("runs", {})
@@ -106,3 +108,15 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
 
 def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60
+
+
+def _documentation_pairs(pairs: dict) -> list[str]:
+    """The train split's pairs from the Python documentation, when the run had them."""
+    faq, anchors = dig(pairs, "faq", "questions"), dig(pairs, "anchors", "documents")
+    if faq is None and anchors is None:
+        return []
+    return [
+        f"The train row includes {faq or 0} questions of the Python FAQ (`dualsearch.corpora.stdlib_faq`) and "
+        f"{anchors or 0} anchors, a docstring's summary sentence → its document (`bench/stdlib_pairs.py`).",
+        "",
+    ]

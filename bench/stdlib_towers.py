@@ -13,7 +13,9 @@
 3. **Dev** (the choice): each run's towers swapped into a copy of the default index (a query tower
    alone re-encodes nothing; ``both`` re-encodes the corpus), searched with the default index's own
    settings, scored by MRR@10 on CoNaLa dev and on bench/stdlib_dev.py's two dev sets (questions,
-   known items). The run with the best mean of the three is chosen.
+   known items). The record names the run with the best mean of the three (``dev_prefers``); the
+   ``query`` run is the one that ships (``chosen``), because only a query tower ships as a delta that
+   leaves every default index's document vectors valid.
 4. **Ship** (``--ship``): the chosen query tower's change from the default one, factored at the LoRA
    rank, written to dualsearch/towers/stdlib-query-delta.npz; the code's recorded sha256 must then be
    updated to the printed one. Without ``--ship``, the rebuilt delta is compared with the shipped one:
@@ -38,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, machine, write_result
-from bench.stdlib_pairs import conala_dir, write_collection
+from bench.stdlib_pairs import ANCHORS, PYTHON_DOCS, conala_dir, write_collection
 from bench.stdlib_search import QUERIES, qrels_of, read_queries, score
 
 logger = logging.getLogger("bench.stdlib_towers")
@@ -63,8 +65,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-stdlib-towers"), help="scratch directory")
     parser.add_argument("--conala", type=Path, default=conala_dir(), help="directory of conala-{train,test}.json")
+    parser.add_argument("--python-docs", type=Path, default=PYTHON_DOCS, help="Python docs sources (FAQ)")
+    parser.add_argument("--anchors", type=int, default=ANCHORS, help="summary → document train pairs")
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--base-index", type=Path, help="an index of the default corpus built with the default towers")
+    parser.add_argument("--label", help="write results/stdlib_towers-LABEL.json (a trial of other pairs or options)")
     parser.add_argument("--ship", action="store_true", help="write the chosen query tower into the package")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs in --work")
     return parser.parse_args(argv)
@@ -236,7 +241,7 @@ def main(argv=None) -> int:
     collection = args.work / "conala-stdlib"
     from dualsearch.corpora.sources import read_corpus
 
-    pairs = write_collection(collection, args.conala, read_corpus("default"))
+    pairs = write_collection(collection, args.conala, read_corpus("default"), args.python_docs, args.anchors)
     result: dict = {"pairs": pairs, "machine": machine(), "runs": {}}
     runs = {}
     for name in args.runs:
@@ -252,9 +257,12 @@ def main(argv=None) -> int:
         result["dev"][name] = evaluate(index_dir, sets)
         result["runs"][name] = runs[name]
     means = {name: dev_mean(scores) for name, scores in result["dev"].items()}
-    chosen = max(runs, key=lambda name: means[name])
-    result["dev_mean"], result["chosen"] = means, chosen
-    print(json.dumps({"dev_mean": means, "chosen": chosen}, indent=1))
+    preferred = max(runs, key=lambda name: means[name])
+    # only a query tower ships (a delta merged at load; every default index's document vectors stay valid):
+    # when dev prefers training both towers, the record says by how much, and the query run ships
+    chosen = "query" if "query" in runs else preferred
+    result["dev_mean"], result["chosen"], result["dev_prefers"] = means, chosen, preferred
+    print(json.dumps({"dev_mean": means, "dev_prefers": preferred, "chosen": chosen}, indent=1))
     return _ship_and_score(args, result, collection, base, runs)
 
 
@@ -264,8 +272,8 @@ def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict
 
     chosen = result["chosen"]
     if chosen != "query":
-        print(f"dev prefers {chosen}: only a query tower ships as a delta to the default towers; nothing shipped")
-        write_result("stdlib_towers", result)
+        print(f"no query run to ship (runs: {', '.join(runs)}); nothing shipped")
+        write_result(results_name(args), result)
         return 1
     rebuilt = args.work / "stdlib-query-delta.npz"
     result["delta"] = ship(args.work / chosen, rebuilt)
@@ -287,7 +295,7 @@ def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict
     tests = {"judged": read_queries(QUERIES), "conala_test": beir_queries(collection, "test")}
     result["test"] = {"base": evaluate(base, tests), "shipped": evaluate(shipped, tests)}
     result["examples"] = {"base": examples(base), "shipped": examples(shipped)}
-    path = write_result("stdlib_towers", result)
+    path = write_result(results_name(args), result)
     for name in ("base", "shipped"):
         top3 = sum(1 for row in result["examples"][name].values() if (row["first_answer_rank"] or 99) <= 3)
         print(
@@ -296,6 +304,10 @@ def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict
         )
     print(f"wrote {path}")
     return 0 if result["shipped_matches_rebuilt"]["within"] else 1
+
+
+def results_name(args) -> str:
+    return "stdlib_towers" + (f"-{args.label}" if args.label else "")
 
 
 SHA256_LINES = {  # where the shipped delta's sha256 is written down: the code checks it, the card shows it

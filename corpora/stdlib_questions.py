@@ -77,7 +77,7 @@ class QuestionPairs:
     """One question's queries (its title and a person's rewording, when there is one) and the
     documents its snippet uses."""
 
-    question_id: int
+    question_id: int | str  # CoNaLa's number; other sources name theirs (``faq-3``)
     queries: tuple[str, ...]
     documents: tuple[str, ...]
 

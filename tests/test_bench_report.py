@@ -786,6 +786,15 @@ def test_the_sharding_section_shows_each_mode_agreement_and_times():
     assert "Not run yet" in "\n".join(sharding_section(None))
 
 
+def test_the_stdlib_towers_section_counts_the_pairs_from_the_documentation_when_there_are_some():
+    from bench.report_stdlib import stdlib_towers_section
+
+    record = fake_stdlib_towers()
+    record["pairs"] |= {"faq": {"questions": 63}, "anchors": {"documents": 2000}}
+    assert "63 questions of the Python FAQ" in "\n".join(stdlib_towers_section(record))
+    assert "Python FAQ" not in "\n".join(stdlib_towers_section(fake_stdlib_towers()))
+
+
 def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_scores_and_the_examples():
     from bench.report_stdlib import stdlib_towers_section
 

@@ -16,17 +16,16 @@ logger = logging.getLogger(__name__)
 
 # The default index ranks with its own settings, chosen on its dev questions and known items
 # (bench/stdlib_dev.py, results/stdlib_dev.json; never on the judged set of bench/stdlib_search.py),
-# with the towers it is built with (the stdlib query tower since 0.5.0): the towers' share in the
-# fusion, and the weight of the ``usage`` prior (how often the library's own code uses a name:
-# dualsearch.corpora.stdlib_usage). With the default query tower dev wanted the prior; the stdlib
-# query tower, trained on what people ask, ranks the names everybody uses first by itself, and dev
-# scored the prior below none.
-STDLIB_DENSE_WEIGHT = 0.8
+# with the towers it is built with (the stdlib query tower since 0.5.0, trained again with the FAQ and
+# anchor pairs in 0.6.0): the towers' share in the fusion, and the weight of the ``usage`` prior (how
+# often the library's own code uses a name: dualsearch.corpora.stdlib_usage). Chosen again whenever
+# the query tower changes: each tower wanted its own weights.
+STDLIB_DENSE_WEIGHT = 0.9
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.0
+STDLIB_PRIOR_WEIGHT = 0.2
 # What users look up is mostly a module's functions and classes, not a method or an attribute: both
 # kinds gain this much (dualsearch.ranking.boosts), chosen on the same dev sets.
-STDLIB_KIND_BOOST = 0.1
+STDLIB_KIND_BOOST = 0.05
 
 
 def default_index_dir() -> Path:

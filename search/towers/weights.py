@@ -25,7 +25,7 @@ NAMED_MODELS = (DEFAULT_MODEL, STDLIB_MODEL)  # names, never paths: a folder cal
 # The stdlib query tower: a low-rank change to the default query tower (dualsearch.towers.tower_delta),
 # written by `python -m bench stdlib_towers --ship`; its sha256 is checked before use.
 STDLIB_QUERY_DELTA = Path(__file__).with_name("stdlib-query-delta.npz")
-STDLIB_QUERY_DELTA_SHA256 = "7c44a55673f1f874b76ea6f8077f1caa1587dfef487f528dfed9cb9451a6eb42"
+STDLIB_QUERY_DELTA_SHA256 = "54664b075c5a8492211f848ad708aa270e96d55a9fb6d7eb8950dbd1eb6a98ac"
 
 
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
