@@ -31,6 +31,19 @@ IVF = IndexConfig(factory="IVF16,Flat")  # approximate: a shard must visit the l
 SHARDS = 3
 
 
+def towers() -> FakeEncoder:
+    """Fake towers; their window holds a whole document, so each has one passage. (Their cosines take
+    few values when passages are short, and one index breaks ties by row: a tie at a candidate cut
+    would make the comparison fail for a reason that is not the merge's.)"""
+    return FakeEncoder()
+
+
+def passage_towers() -> FakeEncoder:
+    """Fake towers with a 40-word window: the longer documents have two passages, so a document's best
+    passage may sit in a list a search does not visit (its MaxP through IVF is then not its exact one)."""
+    return FakeEncoder(window=40)
+
+
 def corpus(count: int = 900) -> list[Document]:
     """Documents of varied length over a large vocabulary, so that few score alike: one index breaks a
     tie at its candidate cut by row, and its shards cannot know those rows."""
@@ -51,16 +64,16 @@ def corpus(count: int = 900) -> list[Document]:
 def indexes(tmp_path_factory):
     """(one index, a sharded index) of the same documents, built with the same settings."""
     root = tmp_path_factory.mktemp("sharded")
-    build_index(corpus(), root / "one", FakeEncoder(), IVF)
-    report = build_sharded_index(corpus(), root / "sharded", FakeEncoder(), SHARDS, IVF)
+    build_index(corpus(), root / "one", towers(), IVF)
+    report = build_sharded_index(corpus(), root / "sharded", towers(), SHARDS, IVF)
     assert report.document_count == 900 and len(report.shards) == SHARDS and min(report.shards) > 200
     return root / "one", root / "sharded"
 
 
-def ranking(index_dir, **options) -> list[tuple[list[float], list[tuple[str, float]]]]:
+def ranking(index_dir, encoder=None, **options) -> list[tuple[list[float], list[tuple[str, float]]]]:
     """Each query's top-10 scores, and its results above the tenth score with ties ordered by id (two
     indexes of the same documents may order tied documents apart, and so cut a tie at the tenth apart)."""
-    with Searcher.open(index_dir, encoder=FakeEncoder()) as searcher:
+    with Searcher.open(index_dir, encoder=encoder or towers()) as searcher:
         found = []
         for query in QUERIES:
             hits = [(r.doc_id, round(r.score, 5)) for r in searcher.search(query, k=10, **options)]
@@ -79,6 +92,7 @@ def ranking(index_dir, **options) -> list[tuple[list[float], list[tuple[str, flo
         {"mode": "hybrid"},
         {"mode": "hybrid", "fusion": "rrf"},
         {"mode": "hybrid", "exact": True},
+        {"mode": "hybrid", "nprobe": 1},
         {"mode": "hybrid", "filter": {"kind": "class"}},
         {"mode": "dense", "filter": {"kind": "method"}},
         {"mode": "lexical", "filter": {"kind": "function"}},
@@ -95,10 +109,26 @@ def test_a_sharded_index_ranks_as_one_index_of_the_same_documents(indexes, optio
     assert ranking(sharded, **options) == expected
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"mode": "hybrid"}, {"mode": "hybrid", "nprobe": 1}, {"mode": "dense", "nprobe": 1}, {"mode": "dense"}],
+    ids=lambda options: ",".join(f"{k}={v}" for k, v in options.items()),
+)
+def test_documents_of_several_passages_rank_as_in_one_index(tmp_path_factory, options):
+    """One index scores a document by its best passage among those its search found, and a document
+    BM25 brings in by its exact best passage; the shards must do the same, though each finds more of its
+    own passages than the corpus's top holds."""
+    root = tmp_path_factory.getbasetemp() / "passages"
+    if not (root / "sharded").exists():
+        build_index(corpus(), root / "one", passage_towers(), IVF)
+        build_sharded_index(corpus(), root / "sharded", passage_towers(), SHARDS, IVF)
+    assert ranking(root / "sharded", passage_towers(), **options) == ranking(root / "one", passage_towers(), **options)
+
+
 def test_every_document_lives_in_the_shard_its_id_routes_to(indexes):
     _, sharded = indexes
     shard_map = ShardMap.read(sharded)
-    with ShardedSearcher.open(sharded, encoder=FakeEncoder()) as searcher:
+    with ShardedSearcher.open(sharded, encoder=towers()) as searcher:
         assert len(searcher) == 900
         for number, shard in enumerate(searcher.shards):
             ids = [document.id for document in shard.store.iter_documents()]
@@ -109,7 +139,7 @@ def test_every_document_lives_in_the_shard_its_id_routes_to(indexes):
 
 def test_the_shards_share_the_centroids_and_nprobe_of_one_index(indexes):
     one, sharded = indexes
-    with Searcher.open(one, encoder=FakeEncoder()) as single, ShardedSearcher.open(sharded, FakeEncoder()) as many:
+    with Searcher.open(one, encoder=towers()) as single, ShardedSearcher.open(sharded, towers()) as many:
         assert many.shard_map.default_nprobe == single.manifest.default_nprobe
         assert all(shard.manifest.factory == single.manifest.factory for shard in many.shards)
         assert all(shard.manifest.trained_count == 900 for shard in many.shards)  # trained once, on everything
@@ -117,7 +147,7 @@ def test_the_shards_share_the_centroids_and_nprobe_of_one_index(indexes):
 
 def test_a_field_no_shard_has_is_refused_as_one_index_refuses_it(indexes):
     _, sharded = indexes
-    with ShardedSearcher.open(sharded, encoder=FakeEncoder()) as searcher:
+    with ShardedSearcher.open(sharded, encoder=towers()) as searcher:
         with pytest.raises(InvalidInputError, match="metadata field 'colour'"):
             searcher.search("green tea", filter={"colour": "red"})
         with pytest.raises(InvalidInputError, match="prior field 'likes'"):
@@ -126,14 +156,14 @@ def test_a_field_no_shard_has_is_refused_as_one_index_refuses_it(indexes):
 
 def test_building_refuses_one_shard_a_used_directory_and_empty_shards(tmp_path):
     with pytest.raises(InvalidInputError, match="at least 2 shards"):
-        build_sharded_index(corpus(10), tmp_path / "a", FakeEncoder(), 1)
+        build_sharded_index(corpus(10), tmp_path / "a", towers(), 1)
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "notes.txt").write_text("mine")
     with pytest.raises(InvalidInputError, match="not empty"):
-        build_sharded_index(corpus(10), tmp_path / "used", FakeEncoder(), 2)
+        build_sharded_index(corpus(10), tmp_path / "used", towers(), 2)
     assert (tmp_path / "used" / "notes.txt").read_text() == "mine"
     with pytest.raises(IndexBuildError, match="empty: use fewer shards"):
-        build_sharded_index(corpus(3), tmp_path / "few", FakeEncoder(), 8)
+        build_sharded_index(corpus(3), tmp_path / "few", towers(), 8)
     assert not (tmp_path / "few").exists()
 
 
@@ -152,7 +182,7 @@ def test_the_command_line_builds_and_searches_a_sharded_index(tmp_path, capsys, 
     from dualsearch.cli import main
     from dualsearch.towers import backends
 
-    monkeypatch.setattr(backends, "load_encoder", lambda *args, **kwargs: FakeEncoder())
+    monkeypatch.setattr(backends, "load_encoder", lambda *args, **kwargs: towers())
     corpus_file = tmp_path / "notes.jsonl"
     corpus_file.write_text(
         "".join(f'{{"_id": "{d.id}", "title": "{d.title}", "text": "{d.text}"}}\n' for d in corpus(60)),
@@ -162,7 +192,7 @@ def test_the_command_line_builds_and_searches_a_sharded_index(tmp_path, capsys, 
     assert "indexed 60 documents" in capsys.readouterr().out and ShardMap.read(tmp_path / "sharded").count == 2
     assert main(["search", str(tmp_path / "sharded"), "green tea", "-k", "3", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
-    with ShardedSearcher.open(tmp_path / "sharded", encoder=FakeEncoder()) as searcher:
+    with ShardedSearcher.open(tmp_path / "sharded", encoder=towers()) as searcher:
         expected = [r.doc_id for r in searcher.search("green tea", k=3)]
         assert record["version"] == "v000001+v000001"
     assert [r["id"] for r in record["results"]] == expected
@@ -173,7 +203,7 @@ def test_the_command_line_builds_and_searches_a_sharded_index(tmp_path, capsys, 
 
 def test_explanations_share_bm25_by_the_whole_corpus(indexes):
     one, sharded = indexes
-    with Searcher.open(one, encoder=FakeEncoder()) as single, ShardedSearcher.open(sharded, FakeEncoder()) as many:
+    with Searcher.open(one, encoder=towers()) as single, ShardedSearcher.open(sharded, towers()) as many:
         results = many.search("green tea", k=5, mode="lexical")
         expected = single.explain("green tea", single.search("green tea", k=5, mode="lexical"))
         assert [e["lexical_terms"] for e in many.explain("green tea", results)] == [
@@ -185,8 +215,8 @@ def test_explanations_share_bm25_by_the_whole_corpus(indexes):
 def written(tmp_path):
     """(one index, a sharded index) of the first 600 documents, each copied fresh for a test that writes."""
     documents = corpus()
-    build_index(documents[:600], tmp_path / "one", FakeEncoder(), IVF)
-    build_sharded_index(documents[:600], tmp_path / "sharded", FakeEncoder(), SHARDS, IVF)
+    build_index(documents[:600], tmp_path / "one", towers(), IVF)
+    build_sharded_index(documents[:600], tmp_path / "sharded", towers(), SHARDS, IVF)
     return tmp_path / "one", tmp_path / "sharded", documents
 
 
@@ -194,12 +224,12 @@ def test_writes_go_to_the_owning_shard_and_rank_as_the_same_writes_to_one_index(
     one, sharded, documents = written
     added = documents[600:700] + [Document("d5", "Note 5", "green tea with honey and lava", {"kind": "class"})]
     gone = ["d1", "d2", "d3", "d40", "d41"]
-    add_documents(one, added, FakeEncoder())
-    delete_documents(one, gone, FakeEncoder())
-    before = ShardedSearcher.open(sharded, encoder=FakeEncoder())
-    report = add_to_shards(sharded, added, FakeEncoder())
+    add_documents(one, added, towers())
+    delete_documents(one, gone, towers())
+    before = ShardedSearcher.open(sharded, encoder=towers())
+    report = add_to_shards(sharded, added, towers())
     assert (report.added, report.updated, report.unchanged) == (100, 1, 599)
-    report = delete_from_shards(sharded, gone, FakeEncoder())
+    report = delete_from_shards(sharded, gone, towers())
     assert (report.deleted, report.unchanged) == (5, 695)
     assert len(before) == 600  # a searcher keeps the versions it opened until it reloads
     with before.reload() as searcher:
@@ -216,7 +246,7 @@ def test_a_bad_delete_changes_no_shard(written):
     _, sharded, _ = written
     versions = [layout.current_version_dir(d).name for d in ShardMap.read(sharded).shard_dirs(sharded)]
     with pytest.raises(UnknownDocumentError, match="'nowhere'"):
-        delete_from_shards(sharded, ["d1", "d2", "d3", "nowhere"], FakeEncoder())
+        delete_from_shards(sharded, ["d1", "d2", "d3", "nowhere"], towers())
     assert [layout.current_version_dir(d).name for d in ShardMap.read(sharded).shard_dirs(sharded)] == versions
 
 
@@ -226,9 +256,9 @@ def test_reindex_routes_the_corpus_by_id_and_a_shard_never_retrains_alone(writte
     corpus_file = tmp_path / "changed.jsonl"
     records = ({"_id": d.id, "title": d.title, "text": d.text, "metadata": d.metadata} for d in changed)
     corpus_file.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    report = reindex_shards(sharded, corpus_file, FakeEncoder())
+    report = reindex_shards(sharded, corpus_file, towers())
     assert (report.added, report.deleted, report.unchanged) == (50, 50, 550)
-    reindex(one, corpus_file, FakeEncoder())
+    reindex(one, corpus_file, towers())
     assert ranking(sharded, mode="hybrid") == ranking(one, mode="hybrid")
     shard_dir = ShardMap.read(sharded).shard_dirs(sharded)[0]
     with pytest.raises(InvalidInputError, match="share their centroids"):

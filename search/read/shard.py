@@ -96,6 +96,7 @@ class ShardSearcher(Searcher):
         vectors: np.ndarray | None,
         queries: Sequence[str],
         depth: int,
+        passage_depth: int,
         nprobe: int | None,
         exact: bool,
         settings: SearchSettings,
@@ -103,9 +104,11 @@ class ShardSearcher(Searcher):
         corpus: ShardStatistics,
         version: str | None = None,
     ) -> list[tuple[list[Candidate], list[Candidate]]]:
-        """Per query: this shard's top ``depth`` documents by the towers and by BM25, scored with the
-        whole corpus's ``corpus`` statistics (``vectors``: the queries encoded once by the searcher).
-        ``version``: the one the statistics came from (rows are a version's)."""
+        """Per query: this shard's top ``passage_depth`` passages by the towers (a candidate each, best
+        first: one index finds its documents among the corpus's top passages, so the merge does too)
+        and its top ``depth`` documents by BM25, all scored with the whole corpus's ``corpus``
+        statistics (``vectors``: the queries encoded once by the searcher). ``version``: the one the
+        statistics came from (rows are a version's)."""
         self._check_version(version)
         allowed = self._allowed_documents(filter, missing_ok=True)
         if allowed is not None and not len(allowed):
@@ -115,18 +118,22 @@ class ShardSearcher(Searcher):
             mask = np.zeros(self._segments.row_count, np.float32)
             mask[allowed] = 1.0
         added = self._corpus_added(settings, corpus.prior_largest) if settings.reranks else None
-        dense = None
-        if settings.mode != "lexical":
-            dense = self._dense(vectors, depth, nprobe, exact, allowed, (corpus.live_passages, corpus.allowed_passages))
+        passages = None
+        if settings.mode != "lexical" and passage_depth > 0:
+            self._segments.check_mapped_files()
+            allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
+            passages = self._search_passages(
+                vectors, passage_depth, nprobe, exact, allowed_rows, (corpus.live_passages, corpus.allowed_passages)
+            )
         answers = []
         for number, query in enumerate(queries):
             lexical = None
             if settings.mode != "dense":
                 lexical = self._lexical.scores(query, mask, corpus.lexical[number])
-            answers.append(self._query_candidates(vectors, number, dense, lexical, depth, added))
+            answers.append(self._query_candidates(vectors, number, passages, lexical, depth, added))
         return answers
 
-    def _query_candidates(self, vectors, number, dense, lexical, depth, added):
+    def _query_candidates(self, vectors, number, passages, lexical, depth, added):
         def candidate(doc: int, dense_score, best_row) -> Candidate:
             return Candidate(
                 self.shard_number,
@@ -138,18 +145,22 @@ class ShardSearcher(Searcher):
             )
 
         by_towers, by_terms = [], []
-        if dense is not None:
-            by_towers = [candidate(doc, score, row) for doc, score, row in zip(*dense[number])]
+        if passages is not None:
+            scores, rows = passages[0][number], passages[1][number]
+            found = rows >= 0
+            doc_rows = self._passages.row_to_doc[rows[found]]
+            by_towers = [candidate(int(d), float(s), int(r)) for d, s, r in zip(doc_rows, scores[found], rows[found])]
         if lexical is not None:
-            known = {c.row: c for c in by_towers}
             top = [doc for doc, _ in _top_positive(lexical, depth)]
-            missing = [doc for doc in top if doc not in known]
-            if vectors is not None and missing:
+            by_terms = [candidate(doc, None, None) for doc in top]
+            if vectors is not None and top:
+                # exact MaxP for every BM25 candidate: one index scores a document exactly unless it is
+                # among its top documents by the towers, whose score from the passages found then
+                # stands (rank_candidates keeps that one)
                 scores, rows = exact_max_passage(
-                    self._vectors, self._passages, missing, vectors[number], self.manifest.similarity
+                    self._vectors, self._passages, top, vectors[number], self.manifest.similarity
                 )
-                known.update({doc: candidate(doc, s, r) for doc, s, r in zip(missing, scores, rows)})
-            by_terms = [known.get(doc) or candidate(doc, None, None) for doc in top]
+                by_terms = [candidate(doc, score, row) for doc, score, row in zip(top, scores, rows)]
         return by_towers, by_terms
 
     def _corpus_added(self, settings: SearchSettings, largest: float | None) -> np.ndarray:

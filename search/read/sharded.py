@@ -2,7 +2,7 @@
 
 The queries are encoded once; every shard gives its part of the corpus statistics, then its
 candidates scored with the whole corpus's statistics, then the stored documents of the merged top
-``k`` (the three rounds of :mod:`dualsearch.read.shard`). The merge (:func:`merge_candidates`) ranks
+``k`` (the three rounds of :mod:`dualsearch.read.shard`). The merge (:func:`rank_candidates`) ranks
 as one index of the same documents does: the same candidates on each side, the same fusion over
 them, the same prior and boosts. Only the order of documents with equal scores may differ (one index
 orders them by row, and rows differ between one index and its shards).
@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from dualsearch.defaults import K
 from dualsearch.errors import InvalidInputError
 from dualsearch.index.lexical_segments import CorpusStatistics
 from dualsearch.index.shards import ShardMap, shard_of
+from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING
 from dualsearch.ranking.filters import Filter
 from dualsearch.ranking.fusion import fuse
 from dualsearch.ranking.priors import rerank_with_prior
@@ -184,13 +186,36 @@ class ShardedSearcher:
         corpus = ShardStatistics.combined(self._each(lambda _, shard: shard.statistics(queries, settings, filter)))
         self._check_fields(settings, filter, corpus)
         self.versions = corpus.versions
-        per_shard = self._each(
-            lambda number, shard: shard.candidates(
-                vectors, queries, depth, nprobe, exact, settings, filter, corpus, corpus.versions[number]
-            )
-        )
-        ranked = [merge_candidates([found[n] for found in per_shard], settings, depth)[:k] for n in range(len(queries))]
+        found = self._candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus)
+        ranked = [rank_candidates(by_towers, by_terms, settings, depth)[:k] for by_towers, by_terms in found]
         return self._results(ranked, settings, corpus)
+
+    def _candidates(self, vectors, queries, depth, nprobe, exact, settings, filter, corpus):
+        """Per query: the corpus's top ``depth`` documents by the towers, found among its top passages as
+        one index finds them (more passages asked for while too few documents are among them), and
+        its top ``depth`` documents by BM25."""
+        limit = corpus.live_passages if corpus.allowed_passages is None else corpus.allowed_passages
+        passage_depth = min(limit, depth * PASSAGE_OVERSAMPLING) if settings.mode != "lexical" else 0
+        found: list = [None] * len(queries)
+        pending = list(range(len(queries)))
+        while pending:
+            asked = [queries[n] for n in pending]
+            asked_vectors = vectors[pending] if vectors is not None else None
+            per_shard = self._each(
+                partial(
+                    _ask_candidates, asked_vectors, asked, depth, passage_depth, nprobe, exact, settings, filter, corpus
+                )  # fmt: skip
+            )
+            widen = []
+            for position, number in enumerate(pending):
+                passages = sorted((c for shard in per_shard for c in shard[position][0]), key=lambda c: -c.dense)
+                by_towers = best_per_document(passages[:passage_depth])
+                by_terms = sorted((c for shard in per_shard for c in shard[position][1]), key=lambda c: -c.lexical)
+                found[number] = (by_towers[:depth], by_terms[:depth])
+                if passage_depth and len(by_towers) < depth and passage_depth < limit:
+                    widen.append(number)  # too few distinct documents among the passages fetched
+            pending, passage_depth = widen, min(limit, passage_depth * PASSAGE_OVERSAMPLING)
+        return found
 
     def _check_fields(self, settings: SearchSettings, filter: Filter | None, corpus: ShardStatistics) -> None:
         """The errors one index gives for a field no document has, now that every shard has answered."""
@@ -235,22 +260,44 @@ class Pending:
         return self._wait()
 
 
-def merge_candidates(
-    per_shard: Sequence[tuple[list[Candidate], list[Candidate]]], settings: SearchSettings, depth: int
-) -> list[tuple[Candidate, float]]:
-    """One query's ranking from every shard's candidates: (candidate, score), best first.
+def _ask_candidates(vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, number, shard):
+    """Shard ``number``'s candidates round, for the versions the statistics round read."""
+    return shard.candidates(
+        vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, corpus.versions[number]
+    )
 
-    Each side's top ``depth`` over all shards is the whole corpus's top ``depth`` on that side; the
-    fusion, the prior and the boosts then apply as one index applies them.
+
+def best_per_document(passages: Sequence[Candidate]) -> list[Candidate]:
+    """MaxP over passages sorted best first: each document's first (best) passage, in that order.
+
+    Example:
+        >>> hits = [Candidate(0, 4, 0.9, None, 7, 0.0), Candidate(0, 4, 0.8, None, 8, 0.0)]
+        >>> hits.append(Candidate(1, 4, 0.7, None, 2, 0.0))  # shard 1's row 4 is another document
+        >>> [(c.shard, c.row, c.best_row) for c in best_per_document(hits)]
+        [(0, 4, 7), (1, 4, 2)]
+    """
+    seen, documents = set(), []
+    for candidate in passages:
+        if (candidate.shard, candidate.row) not in seen:
+            seen.add((candidate.shard, candidate.row))
+            documents.append(candidate)
+    return documents
+
+
+def rank_candidates(
+    by_towers: Sequence[Candidate], by_terms: Sequence[Candidate], settings: SearchSettings, depth: int
+) -> list[tuple[Candidate, float]]:
+    """One query's ranking from the corpus's top ``depth`` documents on each side (best first):
+    (candidate, score), best first, with the fusion, the prior and the boosts applied as one index
+    applies them.
 
     Example:
         >>> a = Candidate(0, 4, 0.9, None, 7, 0.0)
         >>> b = Candidate(1, 2, 0.8, None, 3, 0.0)
-        >>> [(c.shard, c.row, s) for c, s in merge_candidates([([a], []), ([b], [])], SearchSettings(mode="dense"), 1)]
+        >>> [(c.shard, c.row, s) for c, s in rank_candidates([a, b], [], SearchSettings(mode="dense"), 1)]
         [(0, 4, 0.9)]
     """
-    by_towers = sorted((c for towers, _ in per_shard for c in towers), key=lambda c: -c.dense)[:depth]
-    by_terms = sorted((c for _, terms in per_shard for c in terms), key=lambda c: -c.lexical)[:depth]
+    by_towers, by_terms = list(by_towers)[:depth], list(by_terms)[:depth]
     if settings.mode == "dense":
         ranked = [(c, c.dense) for c in by_towers]
     elif settings.mode == "lexical":

@@ -81,8 +81,11 @@ class ShardReplica:
     def statistics(self, queries, settings, filter):
         return self._current().statistics(queries, settings, filter)
 
-    def candidates(self, vectors, queries, depth, nprobe, exact, settings, filter, corpus, version):
-        return self._at(version).candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus, version)
+    def candidates(self, vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version):
+        searcher = self._at(version)
+        return searcher.candidates(
+            vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version
+        )
 
     def results(self, ranked, settings, largest, version):
         return self._at(version).results(ranked, settings, largest, version)
