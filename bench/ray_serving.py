@@ -11,8 +11,8 @@ when it is there) and the same index split into 2 shards. Then, on this machine:
    request at a time; the p50 and p95 of each, and the difference of the p50s. Both rank the same
    documents; the difference is the ingress's hops (HTTP proxy, ingress, three rounds to the shards).
 2. **A replica killed under load**: 2 replicas a shard, 16 clients for ``--seconds``; a third of the
-   way in, one replica of shard 0 is killed (it does not restart: Serve starts another). Failed
-   requests are counted.
+   way in, the process of one replica of shard 0 gets SIGKILL (Serve starts another). Failed requests
+   are counted.
 3. **A write**: one document added through the ingress, answered once published; then how long
    until a search finds it.
 
@@ -77,38 +77,24 @@ def sequential_latency(url: str, queries: list[str]) -> dict:
             "p95_ms": round(percentile_ms(seconds, 95), 2)}  # fmt: skip
 
 
-def ray_command() -> str:
-    return str(Path(sys.executable).with_name("ray"))
-
-
-def start_cluster() -> tuple[str, int]:
-    """A local Ray cluster for the serving processes to join (2 CPUs, no dashboard), and a free port
-    for Serve's HTTP proxy: its address and that port."""
+def free_port() -> int:
     import socket
 
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
-    command = [ray_command(), "start", "--head", f"--port={ports[0]}", "--num-cpus=2", "--include-dashboard=false",
-               "--disable-usage-stats"]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)
-    return f"127.0.0.1:{ports[0]}", ports[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def kill_one_replica(address: str, after: float) -> dict:
-    """Kill one replica of shard 0 ``after`` seconds from now, from a driver joined to the cluster."""
-    import ray
-
+def kill_one_replica(after: float) -> dict:
+    """SIGKILL one replica process of shard 0 ``after`` seconds from now (Ray names its worker processes
+    after the actor they run), as a machine or process failure would take it."""
     time.sleep(after)
-    ray.init(address=address, logging_level="WARNING")
-    try:
-        replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if "shard-000" in a["name"])
-        ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
-        return {"killed": replica["name"], "at_seconds": after}
-    finally:
-        ray.shutdown()
+    found = subprocess.run(["pgrep", "-f", "ServeReplica:dualsearch:shard-000"], capture_output=True, text=True)
+    pids = [int(pid) for pid in found.stdout.split()]
+    if not pids:
+        raise RuntimeError("no replica process of shard 0 found to kill")
+    os.kill(pids[0], signal.SIGKILL)
+    return {"killed_pid": pids[0], "replica_processes": len(pids), "at_seconds": after}
 
 
 def write_through(url: str) -> dict:
@@ -139,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="the 16-client run's length")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request drowns the run's own
 
     from bench.sharding import scifact_indexes
     from dualsearch.corpora.beir import read_qrels, read_queries
@@ -154,30 +141,26 @@ def main(argv: list[str] | None = None) -> int:
         result["single_process"] = sequential_latency(url, test)
     finally:
         stop(single)
-    address, port = start_cluster()
     environment = os.environ | {"DUALSEARCH_TOKEN": TOKEN}
-    try:
-        for replicas in (1, REPLICAS):
-            command = [sys.executable, "-m", "dualsearch", "serve", str(sharded_dir), "--ray", "--ray-address",
-                       address, "--port", str(port), "--replicas", str(replicas)]  # fmt: skip
-            served, ray_url = start(command, environment)
-            try:
-                if replicas == 1:
-                    result["ray"] = sequential_latency(ray_url, test)
-                    continue
-                killed: dict = {}
+    for replicas in (1, REPLICAS):  # each serving process starts a local Ray cluster of its own
+        command = [sys.executable, "-m", "dualsearch", "serve", str(sharded_dir), "--ray", "--port", str(free_port()),
+                   "--replicas", str(replicas)]  # fmt: skip
+        served, ray_url = start(command, environment)
+        try:
+            if replicas == 1:
+                result["ray"] = sequential_latency(ray_url, test)
+                continue
+            killed: dict = {}
 
-                def kill_during(begun: float) -> None:
-                    killed.update(kill_one_replica(address, args.seconds / 3))
-                    time.sleep(max(0.0, args.seconds - (time.monotonic() - begun)))
+            def kill_during(begun: float) -> None:
+                killed.update(kill_one_replica(args.seconds / 3))
+                time.sleep(max(0.0, args.seconds - (time.monotonic() - begun)))
 
-                logs, elapsed, _ = run_clients(ray_url, test, 16, args.seconds, 10**9, during=kill_during)
-                result["replica_killed"] = summary(logs, elapsed) | killed
-                result["write"] = write_through(ray_url)
-            finally:
-                stop(served)
-    finally:
-        subprocess.run([ray_command(), "stop", "--force"], check=False, capture_output=True)
+            logs, elapsed, _ = run_clients(ray_url, test, 16, args.seconds, 10**9, during=kill_during)
+            result["replica_killed"] = summary(logs, elapsed) | killed
+            result["write"] = write_through(ray_url)
+        finally:
+            stop(served)
     result["fan_out_overhead_p50_ms"] = round(result["ray"]["p50_ms"] - result["single_process"]["p50_ms"], 2)
     path = write_result("ray_serving", result)
     print(json.dumps({key: result[key] for key in ("single_process", "ray", "fan_out_overhead_p50_ms")}, indent=1))
