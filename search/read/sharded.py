@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -59,7 +60,8 @@ class ShardedSearcher:
         self.index_dir, self.shard_map, self.shards = index_dir, shard_map, shards
         self.encoder: Encoder = shards[0].encoder
         self.settings: SearchSettings = shards[0].settings
-        self.versions: tuple[str, ...] = tuple(shard.version_name for shard in shards)
+        self._opened_versions = tuple(shard.version_name for shard in shards)
+        self._seen = threading.local()  # each thread's last search: a server's threads share this searcher
 
     @classmethod
     def open(cls, index_dir: str | Path, encoder: Encoder | None = None, verify: bool = True) -> ShardedSearcher:
@@ -101,8 +103,13 @@ class ShardedSearcher:
         return sum(shard.manifest.passage_count for shard in self.shards)
 
     @property
+    def versions(self) -> tuple[str, ...]:
+        """Each shard's version that this thread's last search read (before any: the ones opened)."""
+        return getattr(self._seen, "versions", self._opened_versions)
+
+    @property
     def version_name(self) -> str:
-        """Each shard's version the last search read, joined: ``v000004+v000002``."""
+        """Each shard's version this thread's last search read, joined: ``v000004+v000002``."""
         return "+".join(self.versions)
 
     def explain(self, query: str, results: Sequence[SearchResult]) -> list[dict]:
@@ -185,7 +192,7 @@ class ShardedSearcher:
         """The three rounds: statistics, candidates, fetch."""
         corpus = ShardStatistics.combined(self._each(lambda _, shard: shard.statistics(queries, settings, filter)))
         self._check_fields(settings, filter, corpus)
-        self.versions = corpus.versions
+        self._seen.versions = corpus.versions
         found = self._candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus)
         ranked = [rank_candidates(by_towers, by_terms, settings, depth)[:k] for by_towers, by_terms in found]
         return self._results(ranked, settings, corpus)
