@@ -15,6 +15,9 @@ when it is there) and the same index split into 2 shards. Then, on this machine:
    are counted.
 3. **A write**: one document added through the ingress, answered once published; then how long
    until a search finds it.
+4. **A cost model** for 10M, 100M and 1B documents (:func:`cost_model`): shards, memory per shard by
+   encoding, and a query's expected p50 from the per-shard search results/scale.json measured plus
+   the overhead measured here.
 
 Both servers run as users run them (``python -m dualsearch serve ...``), in their own processes on
 127.0.0.1. Writes results/ray_serving.json.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -33,7 +37,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import DEFAULT_DATA, machine, percentile_ms, write_result
+from bench.common import DEFAULT_DATA, RESULTS_DIR, machine, percentile_ms, write_result
 from bench.service_load import SERVING, run_clients, summary
 
 logger = logging.getLogger("bench.ray_serving")
@@ -75,6 +79,48 @@ def sequential_latency(url: str, queries: list[str]) -> dict:
             seconds.append(time.perf_counter() - started)
     return {"requests": len(seconds), "p50_ms": round(percentile_ms(seconds, 50), 2),
             "p95_ms": round(percentile_ms(seconds, 95), 2)}  # fmt: skip
+
+
+SHARD_DOCUMENTS = 1_000_000  # a shard of the size results/scale.json measured (1M vectors, IVF4000,Flat)
+CORPORA = (10_000_000, 100_000_000, 1_000_000_000)
+ID_BYTES = 8  # FAISS keeps an int64 id beside each vector's code in the inverted lists
+
+
+def code_bytes(dimension: int) -> dict[str, int]:
+    """Bytes a vector takes in an IVF index's lists, by encoding (FAISS's layouts; PQ with 48 sub-quantizers)."""
+    return {"IVF-Flat": 4 * dimension + ID_BYTES, "IVF-SQ8": dimension + ID_BYTES, "IVF-PQ48": 48 + ID_BYTES}
+
+
+def cost_model(scale: dict, overhead_ms: float, replicas: int) -> dict:
+    """What serving 10M, 100M and 1B documents takes, from measured figures: shards of
+    :data:`SHARD_DOCUMENTS` (the size results/scale.json measured), each shard's list memory per encoding,
+    and a query's expected p50: the per-shard search at its calibrated nprobe plus this run's fan-out
+    overhead. A query waits for its slowest shard; with 10 shards or more its median waits for a shard at
+    its 93rd percentile or beyond (0.5 ** (1 / 10)), so the per-shard p95 stands in for it.
+
+    Example:
+        >>> curve = [{"nprobe": 768, "p50_ms": 25.0, "p95_ms": 26.0}]
+        >>> scale = {"dimension": 384, "default_nprobe": 768, "curve": curve}
+        >>> model = cost_model(scale, 10.0, 2)
+        >>> model["rows"][0]["shards"], model["rows"][0]["expected_p50_ms"], model["rows"][0]["memory_gib"]["IVF-SQ8"]
+        (10, 36.0, 0.37)
+    """
+    point = next(row for row in scale["curve"] if row["nprobe"] == scale["default_nprobe"])
+    per_vector = code_bytes(scale["dimension"])
+    rows = []
+    for documents in CORPORA:
+        shards = math.ceil(documents / SHARD_DOCUMENTS)
+        rows.append({
+            "documents": documents,
+            "shards": shards,
+            "replicas": replicas,
+            "processes": shards * replicas,
+            "memory_gib": {name: round(size * SHARD_DOCUMENTS / 2**30, 2) for name, size in per_vector.items()},
+            "expected_p50_ms": round(point["p95_ms"] + overhead_ms, 1),
+        })  # fmt: skip
+    return {"shard_documents": SHARD_DOCUMENTS, "per_shard_p50_ms": point["p50_ms"],
+            "per_shard_p95_ms": point["p95_ms"], "nprobe": scale["default_nprobe"], "overhead_ms": overhead_ms,
+            "rows": rows}  # fmt: skip
 
 
 def free_port() -> int:
@@ -130,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.sharding import scifact_indexes
     from dualsearch.corpora.beir import read_qrels, read_queries
 
-    one_dir, sharded_dir, _ = scifact_indexes(args.data / "scifact", args.work, SHARDS)
+    # split anew: the write below must add its document to shards that do not hold it from an earlier run
+    one_dir, sharded_dir, _ = scifact_indexes(args.data / "scifact", args.work, SHARDS, again=True)
     collection = args.data / "scifact"
     queries = read_queries(collection)
     test = [queries[query_id] for query_id in sorted(read_qrels(collection, "test"))]
@@ -162,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stop(served)
     result["fan_out_overhead_p50_ms"] = round(result["ray"]["p50_ms"] - result["single_process"]["p50_ms"], 2)
+    scale_file = RESULTS_DIR / "scale.json"
+    if scale_file.is_file():  # the per-shard search, measured by python -m bench scale
+        scale = json.loads(scale_file.read_text(encoding="utf-8"))
+        result["cost_model"] = cost_model(scale, result["fan_out_overhead_p50_ms"], REPLICAS)
     path = write_result("ray_serving", result)
     print(json.dumps({key: result[key] for key in ("single_process", "ray", "fan_out_overhead_p50_ms")}, indent=1))
     print(f"replica killed under 16 clients: {result['replica_killed']['errors']} failed of "

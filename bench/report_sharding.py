@@ -79,4 +79,46 @@ def ray_serving_section(record: dict | None) -> list[str]:
         f"{write['searchable_seconds']} s after it was sent.",
         "",
     ]
-    return lines
+    return lines + _cost_model(record.get("cost_model"))
+
+
+def _cost_model(model: dict | None) -> list[str]:
+    """The cost model's table: shards, memory per shard by encoding, a query's expected p50."""
+    if not model:
+        return []
+    encodings = list(model["rows"][0]["memory_gib"])
+    return [
+        "#### What 10M, 100M and 1B documents take",
+        "",
+        f"Computed by the benchmark from measured figures, not measured at that size: shards of "
+        f"{model['shard_documents']:,} documents (the size `python -m bench scale` measured, results/scale.json), "
+        f"each shard's inverted lists in memory by encoding (FAISS's code sizes, ids included), and a query's "
+        f"expected p50: the per-shard IVF-Flat search at nprobe {model['nprobe']} (p95 {model['per_shard_p95_ms']} ms: "
+        f"a query waits for its slowest shard) plus the fan-out overhead above ({model['overhead_ms']} ms). SQ8 and "
+        "PQ search faster than Flat per shard, so their p50 is lower than the column says. The scale run measured "
+        "a shard's p50 and p95 only, so one figure stands for 10 to 1,000 shards; with 1,000 the median query waits "
+        "for a shard further out in its tail, and the column understates it.",
+        "",
+        markdown_table(
+            [
+                "documents",
+                "shards",
+                "replicas",
+                "replica processes",
+                *(f"{name} GiB a shard" for name in encodings),
+                "expected p50 (ms)",
+            ],  # fmt: skip
+            [
+                [
+                    f"{row['documents']:,}",
+                    f"{row['shards']:,}",
+                    row["replicas"],
+                    f"{row['processes']:,}",
+                    *(f"{row['memory_gib'][name]:.2f}" for name in encodings),
+                    f"{row['expected_p50_ms']:.1f}",
+                ]  # fmt: skip
+                for row in model["rows"]
+            ],
+        ),
+        "",
+    ]

@@ -382,6 +382,10 @@ def fake_ray_serving() -> dict:
         "replica_killed": {"requests": 900, "errors": 0, "queries_per_second": 45.0,
                            "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "at_seconds": 6.7},
         "write": {"acknowledged_seconds": 1.2, "searchable_seconds": 1.3, "status": 200},
+        "cost_model": {"shard_documents": 1000000, "per_shard_p50_ms": 25.2, "per_shard_p95_ms": 26.4, "nprobe": 768,
+                       "overhead_ms": 8.5, "rows": [{"documents": 10000000, "shards": 10, "replicas": 2,
+                       "processes": 20, "memory_gib": {"IVF-Flat": 1.44, "IVF-SQ8": 0.37, "IVF-PQ48": 0.05},
+                       "expected_p50_ms": 34.9}]},
     }  # fmt: skip
 
 
@@ -774,6 +778,7 @@ def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_w
     text = "\n".join(ray_serving_section(fake_ray_serving()))
     assert "| `dualsearch serve --ray` (2 shards, 1 replica each) | 29.0 | 44.1 |" in text
     assert "**8.5 ms**" in text and "**0 failed** of 900" in text
+    assert "| 10,000,000 | 10 | 2 | 20 | 1.44 | 0.37 | 0.05 | 34.9 |" in text
     assert "Not run yet" in "\n".join(ray_serving_section(None))
 
 
