@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
@@ -150,7 +151,8 @@ def _write_shards(
     live = LiveVersion(staging)
     try:
         owners = [shard_of(document.id, shards) for document in live.store.iter_documents()]
-        counts = [owners.count(number) for number in range(shards)]
+        tally = Counter(owners)
+        counts = [tally[number] for number in range(shards)]
         if not all(counts):
             empty = [number for number, count in enumerate(counts) if not count]
             raise IndexBuildError(f"{len(owners)} documents leave shards {empty} of {shards} empty: use fewer shards")
