@@ -85,6 +85,16 @@ class SearchSettings:
         """True if a prior or a boost reorders the fused candidates."""
         return self.uses_prior or any(weight for _, _, weight in self.boosts)
 
+    def candidate_depth(self, k: int) -> int:
+        """Documents each side ranks before the top ``k`` is cut: more than ``k`` when a fusion, a prior
+        or a boost can reorder them.
+
+        Example:
+            >>> SearchSettings(mode="dense").candidate_depth(10), SearchSettings(mode="hybrid").candidate_depth(10)
+            (10, 100)
+        """
+        return max(k, self.candidates) if self.mode == "hybrid" or self.reranks else k
+
     def with_overrides(self, **overrides: Any) -> SearchSettings:
         """These settings with the given non-None values replaced."""
         return dataclasses.replace(self, **{name: value for name, value in overrides.items() if value is not None})

@@ -236,7 +236,7 @@ class Searcher:
             mask = np.zeros(self._segments.row_count, np.float32)  # (n,)
             mask[allowed] = 1.0
         # a prior or a boost reorders the candidates, so it needs more of them than k, as the fusion does
-        depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
+        depth = settings.candidate_depth(k)
         priors = self.prior_scores(settings.prior_field) if settings.uses_prior else None
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
         added = self._added_scores(settings, priors, boosts) if settings.reranks else None
@@ -260,25 +260,15 @@ class Searcher:
             answers.append(self._results(ranked[:k], priors, boosts))
         return answers
 
-    def _dense(
-        self,
-        vectors: np.ndarray,
-        k: int,
-        nprobe: int | None,
-        exact: bool,
-        allowed: np.ndarray | None,
-        corpus_passages: tuple[int, int | None] | None = None,
-    ):
-        """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each.
-        ``corpus_passages`` (live passages, passages the filter allows) of a whole sharded corpus decide
-        how a filtered search runs, so that each shard runs it as one index would."""
+    def _dense(self, vectors: np.ndarray, k: int, nprobe: int | None, exact: bool, allowed: np.ndarray | None):
+        """Per query: (document rows, MaxP scores, best passage rows), up to ``k`` documents each."""
         self._segments.check_mapped_files()  # a truncated mapping would crash the process
         allowed_rows = self._passages.rows_of(allowed) if allowed is not None else None
         limit = self._segments.live_passage_count if allowed_rows is None else len(allowed_rows)
         answers: list = [([], [], [])] * len(vectors)  # what a query gets when no passage can match
         pending, depth = list(range(len(vectors))), min(limit, k * PASSAGE_OVERSAMPLING)
         while pending and depth > 0:
-            scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows, corpus_passages)
+            scores, rows = self._search_passages(vectors[pending], depth, nprobe, exact, allowed_rows)
             widen = []
             for position, number in enumerate(pending):
                 answers[number] = best_per_document(scores[position], rows[position], self._passages.row_to_doc)
@@ -296,7 +286,9 @@ class Searcher:
         allowed_rows: np.ndarray | None,
         corpus_passages: tuple[int, int | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``depth`` passages per query vector: scores and rows, (m, depth') each (-1: none)."""
+        """Top ``depth`` passages per query vector: scores and rows, (m, depth') each (-1: none).
+        ``corpus_passages`` (live passages, passages the filter allows) of a whole sharded corpus decide
+        how a filtered search runs, so that each shard runs it as one index would."""
         live, allowed_count = corpus_passages or (self._segments.live_passage_count, None)
         if allowed_rows is not None and allowed_count is None:
             allowed_count = len(allowed_rows)

@@ -5,10 +5,11 @@ A sharded search runs in three rounds, as Elasticsearch's DFS query-then-fetch d
 1. **statistics** (:meth:`ShardSearcher.statistics`): what a score needs of the whole corpus (BM25's
    document count, total length and each query term's document frequency; the passages a filter
    lets through; the largest count of the prior field). The searcher adds them up over the shards.
-2. **candidates** (:meth:`ShardSearcher.candidates`): each shard's best documents on each side, scored
-   with the whole corpus's statistics, each with both scores (the fusion needs both) and what a prior
-   and boosts add. A document in the whole corpus's top ``depth`` on a side is in its shard's top
-   ``depth`` on that side, so the merged lists are the ones one index would rank.
+2. **candidates** (:meth:`ShardSearcher.candidates`): each shard's best passages by the towers and
+   best documents by BM25, scored with the whole corpus's statistics, each with both scores (the
+   fusion needs both) and what a prior and boosts add. The corpus's top passages are among its
+   shards' top passages, and its top documents by BM25 among theirs, so the merge finds the
+   candidates one index would rank.
 3. **results** (:meth:`ShardSearcher.results`): the stored documents of the merged top ``k``.
 """
 
@@ -59,7 +60,8 @@ class ShardStatistics:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A document one shard puts forward for one query, with every score the merge needs."""
+    """A document one shard puts forward for one query (by the towers, once per passage found), with
+    every score the merge needs."""
 
     shard: int
     row: int  # the document's row in its shard
@@ -165,10 +167,17 @@ class ShardSearcher(Searcher):
 
     def _corpus_added(self, settings: SearchSettings, largest: float | None) -> np.ndarray:
         """The weighted prior (scaled by the corpus's largest count) plus the boosts, per document row."""
-        has_prior = settings.uses_prior and largest is not None and self._store.has_field(settings.prior_field)
-        priors = self.prior_scores(settings.prior_field, largest) if has_prior else None
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
-        return self._added_scores(settings, priors, boosts, largest)
+        return self._added_scores(settings, self._corpus_priors(settings, largest), boosts, largest)
+
+    def _corpus_priors(self, settings: SearchSettings, largest: float | None) -> np.ndarray | None:
+        """Each document's prior scaled by the corpus's ``largest`` count (0 where this shard has no
+        document with the field), or None when the search uses no prior."""
+        if not settings.uses_prior:
+            return None
+        if largest is None or not self._store.has_field(settings.prior_field):
+            return np.zeros(self._segments.row_count, np.float32)
+        return self.prior_scores(settings.prior_field, largest)
 
     def _boost_scores(self, boosts: tuple) -> np.ndarray:
         """As a searcher's, but a boost on a field no document of this shard has matches nothing here."""
@@ -186,13 +195,9 @@ class ShardSearcher(Searcher):
     ) -> list[SearchResult]:
         """The stored documents of ``ranked`` (candidates of this shard with their final scores), in order."""
         self._check_version(version)
-        has_prior = settings.uses_prior and largest is not None and self._store.has_field(settings.prior_field)
-        priors = self.prior_scores(settings.prior_field, largest) if has_prior else None
-        if settings.uses_prior and priors is None:
-            priors = np.zeros(self._segments.row_count, np.float32)  # no document of this shard has the field
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
         rows = [(c.row, score, c.dense, c.lexical, c.best_row) for c, score in ranked]
-        return self._results(rows, priors, boosts)
+        return self._results(rows, self._corpus_priors(settings, largest), boosts)
 
     def lexical_statistics(self, query: str) -> CorpusStatistics:
         """This shard's part of BM25's statistics for ``query`` (what an explanation's shares need)."""

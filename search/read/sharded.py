@@ -130,7 +130,7 @@ class ShardedSearcher:
         """``call(number, shard)`` for every shard, all started before any is waited for (a remote shard
         answers with something that has ``result()``), their answers in shard order."""
         started = [call(number, shard) for number, shard in enumerate(self.shards)]
-        return [answer.result() if isinstance(answer, Pending) else answer for answer in started]
+        return [_resolved(answer) for answer in started]
 
     def reload(self) -> ShardedSearcher:
         """A searcher on every shard's live version now, sharing these towers; this one is closed."""
@@ -145,8 +145,7 @@ class ShardedSearcher:
 
     def document(self, doc_id: str):
         """The stored document with id ``doc_id``, from the shard that owns it, or None."""
-        found = self.shards[shard_of(doc_id, len(self.shards))].document(doc_id)
-        return found.result() if isinstance(found, Pending) else found
+        return _resolved(self.shards[shard_of(doc_id, len(self.shards))].document(doc_id))
 
     def search(
         self,
@@ -175,7 +174,7 @@ class ShardedSearcher:
         """As :meth:`dualsearch.read.searcher.Searcher.search_batch`, over every shard."""
         _check_arguments(queries, k, nprobe)
         settings = self.settings.with_overrides(mode=mode, **overrides)
-        depth = max(k, settings.candidates) if settings.mode == "hybrid" or settings.reranks else k
+        depth = settings.candidate_depth(k)
         vectors = None
         if settings.mode != "lexical":
             vectors = self.encoder.encode_queries(queries, show_progress=show_progress)  # (m, d) float32
@@ -226,14 +225,11 @@ class ShardedSearcher:
 
     def _check_fields(self, settings: SearchSettings, filter: Filter | None, corpus: ShardStatistics) -> None:
         """The errors one index gives for a field no document has, now that every shard has answered."""
-        for field_name in filter or {}:
+        for field_name in [*(filter or {}), *(field for field, _, _ in settings.boosts)]:
             if field_name not in corpus.fields:
                 raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
         if settings.uses_prior and settings.prior_field not in corpus.fields:
             raise InvalidInputError(f"no document in {self.index_dir} has the prior field {settings.prior_field!r}")
-        for field_name, _, _ in settings.boosts:
-            if field_name not in corpus.fields:
-                raise InvalidInputError(f"no document in {self.index_dir} has the metadata field {field_name!r}")
 
     def _results(
         self, ranked: list[list[tuple[Candidate, float]]], settings: SearchSettings, corpus: ShardStatistics
@@ -265,6 +261,11 @@ class Pending:
 
     def result(self) -> Any:
         return self._wait()
+
+
+def _resolved(answer: Any) -> Any:
+    """A shard's answer: waited for when it is a remote one still to come."""
+    return answer.result() if isinstance(answer, Pending) else answer
 
 
 def _ask_candidates(vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, number, shard):
