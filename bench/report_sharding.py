@@ -54,29 +54,41 @@ def ray_serving_section(record: dict | None) -> list[str]:
     if record is None:
         return lines + [not_run("ray_serving", "python -m bench ray_serving"), ""]
     single, ray, killed, write = record["single_process"], record["ray"], record["replica_killed"], record["write"]
+    same = record["same_as_one_index"]
     lines += [
         provenance(record, "ray_serving"),
         "",
-        f"SciFact in {record['shards']} shards behind `dualsearch serve --ray`, against `dualsearch serve` on the "
-        f"one index, both on this machine; one client, one request at a time ({single['requests']} test queries):",
+        f"SciFact in {record['shards']} shards behind `dualsearch serve --ray` (1 replica a shard), against "
+        f"`dualsearch serve` on the one index, both on this machine; one client, one request at a time, "
+        f"{single['hybrid']['requests']} test queries in each mode (top 10):",
         "",
         markdown_table(
-            ["server", "p50 (ms)", "p95 (ms)"],
             [
-                ["`dualsearch serve` (one process, one index)", f"{single['p50_ms']:.1f}", f"{single['p95_ms']:.1f}"],
-                [
-                    f"`dualsearch serve --ray` ({record['shards']} shards, 1 replica each)",
-                    f"{ray['p50_ms']:.1f}",
-                    f"{ray['p95_ms']:.1f}",
-                ],
+                "mode",
+                "one server p50 / p95 (ms)",
+                "--ray p50 / p95 (ms)",
+                "overhead p50 (ms)",
+                "same top 10 as one index",
+                "largest score difference",
             ],
-        ),
+            [
+                [
+                    mode,
+                    f"{single[mode]['p50_ms']:.1f} / {single[mode]['p95_ms']:.1f}",
+                    f"{ray[mode]['p50_ms']:.1f} / {ray[mode]['p95_ms']:.1f}",
+                    f"{overhead:.1f}",
+                    f"{same[mode]['same_top_10']} / {same[mode]['queries']}",
+                    f"{same[mode]['max_score_difference']:.1g}",
+                ]
+                for mode, overhead in record["fan_out_overhead_by_mode_p50_ms"].items()
+            ],
+        ),  # fmt: skip
         "",
-        f"Fan-out overhead at the p50: **{record['fan_out_overhead_p50_ms']} ms**. With 2 replicas a shard and 16 "
-        f"clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: **{killed['errors']} failed** of "
-        f"{killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). A document added through the "
-        f"ingress: answered in {write['acknowledged_seconds']} s (published), found by a search "
-        f"{write['searchable_seconds']} s after it was sent.",
+        f"Fan-out overhead at the p50, in the default mode (hybrid): **{record['fan_out_overhead_p50_ms']} ms**. "
+        f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
+        f"**{killed['errors']} failed** of {killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). "
+        f"A document added through the ingress: answered in {write['acknowledged_seconds']} s (published), found "
+        f"by a search {write['searchable_seconds']} s after it was sent.",
         "",
     ]
     return lines + _cost_model(record.get("cost_model"))

@@ -55,6 +55,7 @@ DATA_DIR_VARIABLE = "DUALSEARCH_DATA"  # the BEIR collections for tests and benc
 # how often `dualsearch serve` turns logged writes into a searchable version (Elasticsearch's default
 # refresh interval is the same second); a request with `wait` is answered once its write is searchable
 REFRESH_SECONDS = 1.0
+SHARD_SECONDS = 10.0  # serve --ray: a shard silent this long has no healthy replica (503); about a replica's start
 KILL_AT_VARIABLE = "DUALSEARCH_KILL_AT"  # crash tests: the failpoint where a writer kills itself
 
 

@@ -60,6 +60,14 @@ class SearchFailedError(DualsearchError, RuntimeError):
     """FAISS failed while searching (we translate its C++ errors into this), or the searcher is closed."""
 
 
+class ShardUnavailableError(SearchFailedError):
+    """A shard of a sharded index served on Ray gave no answer in time: no replica of it is healthy."""
+
+    def __init__(self, shard: str, message: str) -> None:
+        super().__init__(message)
+        self.shard = shard
+
+
 class IndexCorruptError(DualsearchError, ValueError):
     """A file of an index directory is missing, truncated or altered. The message says how to recover.
 

@@ -15,6 +15,7 @@ import pytest
 from dualsearch.defaults import benchmark_data_dir
 from dualsearch.index import layout
 from dualsearch.testing import FakeEncoder
+from dualsearch.write.build import IndexConfig
 
 DATA_DIR = benchmark_data_dir(Path(__file__).resolve().parents[1])
 CRASH_CORPUS_SIZE = 600  # three chunks of 256, so a run can die between chunks
@@ -145,3 +146,49 @@ def wait_for(condition, seconds: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+# A sharded index's tests (test_sharded_search, test_shard_ingress): documents, towers and queries
+SHARD_WORDS = (
+    "tea volcano lava kite river stone python list coffee mars red green lake bird wind snow iron gold "
+    "forest desert cloud rain sun moon star ocean wave sand salt sugar bread milk honey apple pear plum"
+).split() + [f"w{number}" for number in range(300)]
+SHARD_KINDS = ("function", "class", "method")
+SHARD_QUERIES = ["green tea", "volcano lava river", "kite wind", "python list sugar", "moon star ocean", "honey bread"]
+SHARDS = 3
+
+
+SHARDED_IVF = IndexConfig(factory="IVF16,Flat")  # approximate: a shard must visit the lists one index visits
+
+
+def towers() -> FakeEncoder:
+    """Fake towers; their window holds a whole document, so each has one passage. (Their cosines take
+    few values when passages are short, and one index breaks ties by row: a tie at a candidate cut
+    would make the comparison fail for a reason that is not the merge's.)"""
+    return FakeEncoder()
+
+
+def passage_towers() -> FakeEncoder:
+    """Fake towers with a 40-word window: the longer documents have two passages, so a document's best
+    passage may sit in a list a search does not visit (its MaxP through IVF is then not its exact one)."""
+    return FakeEncoder(window=40)
+
+
+def sharded_corpus(count: int = 900) -> list:
+    """Documents of varied length over a large vocabulary, so that few score alike: one index breaks a
+    tie at its candidate cut by row, and its shards cannot know those rows."""
+    import random
+
+    from dualsearch.corpora.document import Document
+
+    rng = random.Random(7)
+    weights = [1 / (rank + 1) for rank in range(len(SHARD_WORDS))]
+    return [
+        Document(
+            f"d{number}",
+            f"Note {number}",
+            " ".join(rng.choices(SHARD_WORDS, weights, k=rng.randint(15, 60))),
+            {"kind": rng.choice(SHARD_KINDS), "views": rng.randint(0, 5000)},
+        )
+        for number in range(count)
+    ]

@@ -376,8 +376,12 @@ def fake_ray_serving() -> dict:
         "machine": {"cpus": 2},
         "collection": "scifact",
         "shards": 2,
-        "single_process": {"requests": 300, "p50_ms": 20.5, "p95_ms": 31.0},
-        "ray": {"requests": 300, "p50_ms": 29.0, "p95_ms": 44.1},
+        "single_process": {mode: {"requests": 300, "p50_ms": 20.5, "p95_ms": 31.0} for mode in ("hybrid", "dense")},
+        "ray": {"hybrid": {"requests": 300, "p50_ms": 29.0, "p95_ms": 44.1},
+                "dense": {"requests": 300, "p50_ms": 25.0, "p95_ms": 40.0}},
+        "same_as_one_index": {"hybrid": {"queries": 300, "same_top_10": 300, "max_score_difference": 6e-08},
+                              "dense": {"queries": 300, "same_top_10": 299, "max_score_difference": 0.002}},
+        "fan_out_overhead_by_mode_p50_ms": {"hybrid": 8.5, "dense": 4.5},
         "fan_out_overhead_p50_ms": 8.5,
         "replica_killed": {"requests": 900, "errors": 0, "queries_per_second": 45.0,
                            "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "at_seconds": 6.7},
@@ -776,7 +780,8 @@ def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_w
     from bench.report_sharding import ray_serving_section
 
     text = "\n".join(ray_serving_section(fake_ray_serving()))
-    assert "| `dualsearch serve --ray` (2 shards, 1 replica each) | 29.0 | 44.1 |" in text
+    assert "| hybrid | 20.5 / 31.0 | 29.0 / 44.1 | 8.5 | 300 / 300 | 6e-08 |" in text
+    assert "| dense | 20.5 / 31.0 | 25.0 / 40.0 | 4.5 | 299 / 300 | 0.002 |" in text
     assert "**8.5 ms**" in text and "**0 failed** of 900" in text
     assert "| 10,000,000 | 10 | 2 | 20 | 1.44 | 0.37 | 0.05 | 34.9 |" in text
     assert "Not run yet" in "\n".join(ray_serving_section(None))

@@ -23,6 +23,7 @@ from dualsearch.write.shard_build import build_sharded_index
 
 pytestmark = pytest.mark.slow  # a Ray cluster, Serve's controller, proxy and replicas
 QUERIES = ["green tea", "how is espresso made", "volcano", "kites in the wind"]
+SHARD_SECONDS = 5.0  # the ingress's wait for a shard before it answers 503
 
 
 def free_port() -> int:
@@ -58,7 +59,8 @@ def served(tmp_path_factory, tiny_model_dir, ray_address):
     index_dir = tmp_path_factory.mktemp("ray-serving") / "sharded"
     build_sharded_index(read_corpus("tiny"), index_dir, DualEncoder.load(str(tiny_model_dir)), shards=2)
     token = "a-token-for-the-tests"
-    url = serve_on_ray(index_dir, "127.0.0.1", free_port(), ServiceSettings.for_bind("127.0.0.1", token), 2, None)
+    settings = ServiceSettings.for_bind("127.0.0.1", token)
+    url = serve_on_ray(index_dir, "127.0.0.1", free_port(), settings, 2, None, shard_seconds=SHARD_SECONDS)
     try:
         yield url, index_dir, token
     finally:
@@ -135,3 +137,30 @@ def test_killing_one_replica_of_a_shard_under_load_fails_no_request(served):
     names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
     assert replica["name"] not in names  # that replica is gone (Serve starts another in its place)
     assert answered[0] > killed_at + 10 and failures == []
+
+
+def test_a_shard_with_no_healthy_replica_gives_503_naming_it_or_a_flagged_partial_answer(served):
+    """Runs last: it takes shard 1 down (its directory moved away, so the replicas Serve starts in place
+    of the killed ones fail to open it), then brings it back."""
+    import ray
+
+    url, index_dir, _ = served
+    directory = ShardMap.read(index_dir).shard_dirs(index_dir)[1]
+    directory.rename(directory.with_name("away"))
+    try:
+        for actor in ray.util.list_named_actors(all_namespaces=True):
+            if "shard-001" in actor["name"]:
+                ray.kill(ray.get_actor(actor["name"], namespace=actor["namespace"]), no_restart=True)
+        started = time.monotonic()
+        status, answer = send(f"{url}/search?q=green+tea", "GET", None, "")
+        assert status == 503 and answer["error"]["code"] == "shard_unavailable"
+        assert "shard-001" in answer["error"]["message"] and time.monotonic() - started < 3 * SHARD_SECONDS
+        status, answer = send(f"{url}/search?q=green+tea&partial=true", "GET", None, "")
+        assert status == 200 and answer["partial"] is True and answer["missing_shards"] == ["shard-001"]
+        assert answer["results"] and all(shard_of(r["id"], 2) == 0 for r in answer["results"])
+    finally:
+        directory.with_name("away").rename(directory)
+    deadline = time.monotonic() + 120
+    while send(f"{url}/search?q=green+tea", "GET", None, "")[0] != 200:  # Serve starts shard 1 again
+        assert time.monotonic() < deadline, "shard 1 did not come back"
+        time.sleep(1)

@@ -5,7 +5,6 @@ every mode, with filters, priors and boosts."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
@@ -16,56 +15,21 @@ from dualsearch.index.shards import ShardMap, shard_of
 from dualsearch.read.searcher import Searcher
 from dualsearch.read.sharded import ShardedSearcher
 from dualsearch.testing import FakeEncoder
-from dualsearch.write.build import IndexConfig, build_index
+from dualsearch.write.build import build_index
 from dualsearch.write.reindex import add_documents, delete_documents, reindex
 from dualsearch.write.shard_build import build_sharded_index, split_index
 from dualsearch.write.shard_writes import add_to_shards, delete_from_shards, reindex_shards
-
-WORDS = (
-    "tea volcano lava kite river stone python list coffee mars red green lake bird wind snow iron gold "
-    "forest desert cloud rain sun moon star ocean wave sand salt sugar bread milk honey apple pear plum"
-).split() + [f"w{number}" for number in range(300)]
-KINDS = ("function", "class", "method")
-QUERIES = ["green tea", "volcano lava river", "kite wind", "python list sugar", "moon star ocean", "honey bread"]
-IVF = IndexConfig(factory="IVF16,Flat")  # approximate: a shard must visit the lists one index visits
-SHARDS = 3
-
-
-def towers() -> FakeEncoder:
-    """Fake towers; their window holds a whole document, so each has one passage. (Their cosines take
-    few values when passages are short, and one index breaks ties by row: a tie at a candidate cut
-    would make the comparison fail for a reason that is not the merge's.)"""
-    return FakeEncoder()
-
-
-def passage_towers() -> FakeEncoder:
-    """Fake towers with a 40-word window: the longer documents have two passages, so a document's best
-    passage may sit in a list a search does not visit (its MaxP through IVF is then not its exact one)."""
-    return FakeEncoder(window=40)
-
-
-def corpus(count: int = 900) -> list[Document]:
-    """Documents of varied length over a large vocabulary, so that few score alike: one index breaks a
-    tie at its candidate cut by row, and its shards cannot know those rows."""
-    rng = random.Random(7)
-    weights = [1 / (rank + 1) for rank in range(len(WORDS))]
-    return [
-        Document(
-            f"d{number}",
-            f"Note {number}",
-            " ".join(rng.choices(WORDS, weights, k=rng.randint(15, 60))),
-            {"kind": rng.choice(KINDS), "views": rng.randint(0, 5000)},
-        )
-        for number in range(count)
-    ]
+from tests.helpers import SHARD_QUERIES as QUERIES
+from tests.helpers import SHARDED_IVF as IVF
+from tests.helpers import SHARDS, passage_towers, sharded_corpus, towers
 
 
 @pytest.fixture(scope="module")
 def indexes(tmp_path_factory):
     """(one index, a sharded index) of the same documents, built with the same settings."""
     root = tmp_path_factory.mktemp("sharded")
-    build_index(corpus(), root / "one", towers(), IVF)
-    report = build_sharded_index(corpus(), root / "sharded", towers(), SHARDS, IVF)
+    build_index(sharded_corpus(), root / "one", towers(), IVF)
+    report = build_sharded_index(sharded_corpus(), root / "sharded", towers(), SHARDS, IVF)
     assert report.document_count == 900 and len(report.shards) == SHARDS and min(report.shards) > 200
     return root / "one", root / "sharded"
 
@@ -120,8 +84,8 @@ def test_documents_of_several_passages_rank_as_in_one_index(tmp_path_factory, op
     own passages than the corpus's top holds."""
     root = tmp_path_factory.getbasetemp() / "passages"
     if not (root / "sharded").exists():
-        build_index(corpus(), root / "one", passage_towers(), IVF)
-        build_sharded_index(corpus(), root / "sharded", passage_towers(), SHARDS, IVF)
+        build_index(sharded_corpus(), root / "one", passage_towers(), IVF)
+        build_sharded_index(sharded_corpus(), root / "sharded", passage_towers(), SHARDS, IVF)
     assert ranking(root / "sharded", passage_towers(), **options) == ranking(root / "one", passage_towers(), **options)
 
 
@@ -156,14 +120,14 @@ def test_a_field_no_shard_has_is_refused_as_one_index_refuses_it(indexes):
 
 def test_building_refuses_one_shard_a_used_directory_and_empty_shards(tmp_path):
     with pytest.raises(InvalidInputError, match="at least 2 shards"):
-        build_sharded_index(corpus(10), tmp_path / "a", towers(), 1)
+        build_sharded_index(sharded_corpus(10), tmp_path / "a", towers(), 1)
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "notes.txt").write_text("mine")
     with pytest.raises(InvalidInputError, match="not empty"):
-        build_sharded_index(corpus(10), tmp_path / "used", towers(), 2)
+        build_sharded_index(sharded_corpus(10), tmp_path / "used", towers(), 2)
     assert (tmp_path / "used" / "notes.txt").read_text() == "mine"
     with pytest.raises(IndexBuildError, match="empty: use fewer shards"):
-        build_sharded_index(corpus(3), tmp_path / "few", towers(), 8)
+        build_sharded_index(sharded_corpus(3), tmp_path / "few", towers(), 8)
     assert not (tmp_path / "few").exists()
 
 
@@ -185,7 +149,7 @@ def test_the_command_line_builds_and_searches_a_sharded_index(tmp_path, capsys, 
     monkeypatch.setattr(backends, "load_encoder", lambda *args, **kwargs: towers())
     corpus_file = tmp_path / "notes.jsonl"
     corpus_file.write_text(
-        "".join(f'{{"_id": "{d.id}", "title": "{d.title}", "text": "{d.text}"}}\n' for d in corpus(60)),
+        "".join(f'{{"_id": "{d.id}", "title": "{d.title}", "text": "{d.text}"}}\n' for d in sharded_corpus(60)),
         encoding="utf-8",
     )
     assert main(["index", str(corpus_file), "--out", str(tmp_path / "sharded"), "--shards", "2"]) == 0
@@ -201,7 +165,7 @@ def test_the_command_line_builds_and_searches_a_sharded_index(tmp_path, capsys, 
     assert "sharded index" in capsys.readouterr().err
 
 
-def test_explanations_share_bm25_by_the_whole_corpus(indexes):
+def test_explanations_share_bm25_by_the_whole_sharded_corpus(indexes):
     one, sharded = indexes
     with Searcher.open(one, encoder=towers()) as single, ShardedSearcher.open(sharded, towers()) as many:
         results = many.search("green tea", k=5, mode="lexical")
@@ -214,7 +178,7 @@ def test_explanations_share_bm25_by_the_whole_corpus(indexes):
 @pytest.fixture
 def written(tmp_path):
     """(one index, a sharded index) of the first 600 documents, each copied fresh for a test that writes."""
-    documents = corpus()
+    documents = sharded_corpus()
     build_index(documents[:600], tmp_path / "one", towers(), IVF)
     build_sharded_index(documents[:600], tmp_path / "sharded", towers(), SHARDS, IVF)
     return tmp_path / "one", tmp_path / "sharded", documents

@@ -6,7 +6,7 @@ Importing this module is cheap: FastAPI, uvicorn, torch and FAISS load only when
 from __future__ import annotations
 
 from dualsearch.cli.arguments import add_backend_argument, port_or_any, positive_int
-from dualsearch.defaults import DEFAULT_INDEX, REFRESH_SECONDS
+from dualsearch.defaults import DEFAULT_INDEX, REFRESH_SECONDS, SHARD_SECONDS
 
 DEFAULT_PORT = 8000
 
@@ -77,6 +77,14 @@ def add_serve_command(commands) -> None:
     parser.add_argument(
         "--replicas", type=positive_int, default=1, metavar="R", help="with --ray: replicas of each shard (default: 1)"
     )
+    parser.add_argument(
+        "--shard-timeout",
+        type=_seconds,
+        default=SHARD_SECONDS,
+        metavar="S",
+        help="with --ray: how long a search waits for a shard before answering 503 naming it, or going on "
+        "without it when the request asks for partial results (default: %(default)s)",
+    )
     parser.set_defaults(run=_run_serve)
 
 
@@ -97,7 +105,11 @@ def _serve_on_ray(args, token: str | None) -> int:
         raise InvalidInputError("--ray serves the towers that built the shards: --model does not apply")
     require("ray.serve", "ray", "--ray")
     settings = ServiceSettings.for_bind(args.host, token)
-    url = serve_on_ray(args.index_dir, args.host, args.port, settings, args.replicas, args.ray_address)
+    if args.shard_timeout <= 0:
+        raise InvalidInputError("--shard-timeout must be more than 0 seconds")
+    url = serve_on_ray(
+        args.index_dir, args.host, args.port, settings, args.replicas, args.ray_address, args.shard_timeout
+    )
     print(f"serving {args.index_dir} on {url} with Ray Serve ({args.replicas} replicas a shard); Ctrl+C stops",
           flush=True)  # fmt: skip
     try:

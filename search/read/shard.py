@@ -10,7 +10,9 @@ A sharded search runs in three rounds, as Elasticsearch's DFS query-then-fetch d
    fusion needs both) and what a prior and boosts add. The corpus's top passages are among its
    shards' top passages, and its top documents by BM25 among theirs, so the merge finds the
    candidates one index would rank.
-3. **results** (:meth:`ShardSearcher.results`): the stored documents of the merged top ``k``.
+3. **fetch** (:meth:`ShardSearcher.stored_hits`): the stored documents of the merged top ``k``.
+   A remote shard sends the documents of its own best candidates with round 2 (``prefetch``), so
+   this round asks only for the documents that were not among them, and usually never runs.
 """
 
 from __future__ import annotations
@@ -59,6 +61,37 @@ class ShardStatistics:
 
 
 @dataclass(frozen=True)
+class StoredHit:
+    """What a search result shows of a stored document, fetched from its shard: the merge adds the
+    rank, the score and the passage that matched (:meth:`search_result`)."""
+
+    doc_id: str
+    title: str
+    text: str
+    metadata: dict
+    passages: list  # the character spans of its passages in ``text``
+    first_row: int  # the shard's passage row of its first passage
+    prior: float | None  # as SearchResult.prior
+    boost: float | None  # as SearchResult.boost
+
+    def search_result(self, candidate: Candidate, score: float, rank: int) -> SearchResult:
+        passage = None
+        if candidate.best_row is not None:
+            passage = tuple(self.passages[candidate.best_row - self.first_row])
+        return SearchResult(rank, self.doc_id, score, self.title, self.text, self.metadata, passage,
+                            candidate.dense, candidate.lexical, self.prior, self.boost)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One shard's answer to the candidates round for one query."""
+
+    by_towers: list[Candidate]  # a candidate per passage found, best first
+    by_terms: list[Candidate]  # its best documents by BM25, best first
+    documents: dict[int, StoredHit]  # the stored documents of its likeliest winners, by row (``prefetch``)
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A document one shard puts forward for one query (by the towers, once per passage found), with
     every score the merge needs."""
@@ -85,10 +118,7 @@ class ShardSearcher(Searcher):
         largest = None
         if settings.uses_prior and self._store.has_field(settings.prior_field):
             largest = largest_count(self._store.field_values(settings.prior_field))
-        named = {*(filter or {}), *(field for field, _, _ in settings.boosts)}
-        if settings.uses_prior:
-            named.add(settings.prior_field)
-        fields = frozenset(name for name in named if self._store.has_field(name))
+        fields = frozenset(name for name in named_fields(settings, filter) if self._store.has_field(name))
         return ShardStatistics(
             lexical, self._segments.live_passage_count, allowed_passages, largest, fields, (self.version_name,)
         )
@@ -105,16 +135,19 @@ class ShardSearcher(Searcher):
         filter: Filter | None,
         corpus: ShardStatistics,
         version: str | None = None,
-    ) -> list[tuple[list[Candidate], list[Candidate]]]:
+        prefetch: int = 0,
+    ) -> list[Candidates]:
         """Per query: this shard's top ``passage_depth`` passages by the towers (a candidate each, best
         first: one index finds its documents among the corpus's top passages, so the merge does too)
         and its top ``depth`` documents by BM25, all scored with the whole corpus's ``corpus``
         statistics (``vectors``: the queries encoded once by the searcher). ``version``: the one the
-        statistics came from (rows are a version's)."""
+        statistics came from (rows are a version's). With ``prefetch``, the stored documents of the
+        first ``prefetch`` documents on each side come too: a remote shard saves the fetch round
+        for the results among them."""
         self._check_version(version)
         allowed = self._allowed_documents(filter, missing_ok=True)
         if allowed is not None and not len(allowed):
-            return [([], []) for _ in queries]
+            return [Candidates([], [], {}) for _ in queries]
         mask = None
         if allowed is not None:
             mask = np.zeros(self._segments.row_count, np.float32)
@@ -132,7 +165,13 @@ class ShardSearcher(Searcher):
             lexical = None
             if settings.mode != "dense":
                 lexical = self._lexical.scores(query, mask, corpus.lexical[number])
-            answers.append(self._query_candidates(vectors, number, passages, lexical, depth, added))
+            by_towers, by_terms = self._query_candidates(vectors, number, passages, lexical, depth, added)
+            documents = {}
+            if prefetch:
+                likeliest = {c.row: None for c in by_towers}  # documents in passage order, each once
+                rows = [*list(likeliest)[:prefetch], *(c.row for c in by_terms[:prefetch])]
+                documents = self._stored_hits(rows, settings, corpus.prior_largest)
+            answers.append(Candidates(by_towers, by_terms, documents))
         return answers
 
     def _query_candidates(self, vectors, number, passages, lexical, depth, added):
@@ -186,18 +225,36 @@ class ShardSearcher(Searcher):
             lambda: boost_scores(boosts, lambda spec: self._allowed_documents(spec, True), self._segments.row_count),
         )
 
-    def results(
-        self,
-        ranked: Sequence[tuple[Candidate, float]],
-        settings: SearchSettings,
-        largest: float | None,
-        version: str | None = None,
-    ) -> list[SearchResult]:
-        """The stored documents of ``ranked`` (candidates of this shard with their final scores), in order."""
+    def stored_hits(
+        self, rows: Sequence[int], settings: SearchSettings, largest: float | None, version: str | None = None
+    ) -> dict[int, StoredHit]:
+        """The stored documents at document ``rows`` of this shard, by row, with their prior (scaled by
+        the corpus's ``largest`` count) and boosts under ``settings``."""
         self._check_version(version)
+        return self._stored_hits(rows, settings, largest)
+
+    def _stored_hits(
+        self, rows: Sequence[int], settings: SearchSettings, largest: float | None
+    ) -> dict[int, StoredHit]:
+        if not rows:
+            return {}
         boosts = self._boost_scores(settings.boosts) if settings.boosts else None
-        rows = [(c.row, score, c.dense, c.lexical, c.best_row) for c, score in ranked]
-        return self._results(rows, self._corpus_priors(settings, largest), boosts)
+        priors = self._corpus_priors(settings, largest)
+        hits = {}
+        for row, stored in self._store.fetch(rows).items():
+            prior = None if priors is None else float(priors[row])
+            boost = None if boosts is None else float(boosts[row])
+            hits[row] = StoredHit(
+                stored.doc_id,
+                stored.title,
+                stored.text,
+                stored.metadata,
+                stored.passages,
+                stored.first_row,
+                prior,
+                boost,
+            )
+        return hits
 
     def lexical_statistics(self, query: str) -> CorpusStatistics:
         """This shard's part of BM25's statistics for ``query`` (what an explanation's shares need)."""
@@ -224,6 +281,15 @@ class ShardSearcher(Searcher):
         self._check_open()
         if version is not None and version != self.version_name:
             raise StaleVersionError(f"{self.index_dir}: {version} asked for, {self.version_name} open")
+
+
+def named_fields(settings: SearchSettings, filter: Filter | None) -> set[str]:
+    """The fields a search names (its filter's, its boosts', its prior's): the statistics round says
+    which of them some document of the shard has."""
+    named = {*(filter or {}), *(field for field, _, _ in settings.boosts)}
+    if settings.uses_prior:
+        named.add(settings.prior_field)
+    return named
 
 
 class StaleVersionError(SearchFailedError):

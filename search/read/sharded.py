@@ -2,7 +2,8 @@
 
 The queries are encoded once; every shard gives its part of the corpus statistics, then its
 candidates scored with the whole corpus's statistics, then the stored documents of the merged top
-``k`` (the three rounds of :mod:`dualsearch.read.shard`). The merge (:func:`rank_candidates`) ranks
+``k`` (the three rounds of :mod:`dualsearch.read.shard`; remote shards send most of those documents
+with their candidates, ``prefetch``). The merge (:func:`rank_candidates`) ranks
 as one index of the same documents does: the same candidates on each side, the same fusion over
 them, the same prior and boosts. Only the order of documents with equal scores may differ (one index
 orders them by row, and rows differ between one index and its shards).
@@ -13,7 +14,6 @@ after another.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -24,16 +24,23 @@ from typing import Any
 import numpy as np
 
 from dualsearch.defaults import K
-from dualsearch.errors import InvalidInputError
+from dualsearch.errors import InvalidInputError, ShardUnavailableError
 from dualsearch.index.lexical_segments import CorpusStatistics
-from dualsearch.index.shards import ShardMap, shard_of
+from dualsearch.index.shards import ShardMap, shard_name, shard_of
 from dualsearch.ranking.dense import PASSAGE_OVERSAMPLING
 from dualsearch.ranking.filters import Filter
 from dualsearch.ranking.fusion import fuse
 from dualsearch.ranking.priors import rerank_with_prior
 from dualsearch.ranking.settings import SearchSettings
 from dualsearch.read.searcher import SearchResult, _check_arguments
-from dualsearch.read.shard import Candidate, ShardSearcher, ShardStatistics, StaleVersionError
+from dualsearch.read.shard import (
+    Candidate,
+    Candidates,
+    ShardSearcher,
+    ShardStatistics,
+    StaleVersionError,
+    StoredHit,
+)
 from dualsearch.towers.contract import Encoder
 
 logger = logging.getLogger(__name__)
@@ -61,6 +68,9 @@ class ShardedSearcher:
         self.encoder: Encoder = shards[0].encoder
         self.settings: SearchSettings = shards[0].settings
         self._opened_versions = tuple(shard.version_name for shard in shards)
+        # stored documents each shard sends with its candidates, per side: 0 in one process, where the
+        # fetch round costs nothing; an ingress sets k, which saves that round for most searches
+        self.prefetch = 0
         self._seen = threading.local()  # each thread's last search: a server's threads share this searcher
 
     @classmethod
@@ -126,11 +136,29 @@ class ShardedSearcher:
                 shares[term] = shares.get(term, 0) + values  # each id's share comes from its own shard
         return list(shares.items())
 
+    @property
+    def missing_shards(self) -> list[str]:
+        """The shards this thread's last search went on without (a partial search), by name: ``shard-001``."""
+        return [shard_name(number) for number in sorted(getattr(self._seen, "absent", None) or ())]
+
     def _each(self, call: Callable[[int, Any], Any]) -> list:
         """``call(number, shard)`` for every shard, all started before any is waited for (a remote shard
-        answers with something that has ``result()``), their answers in shard order."""
-        started = [call(number, shard) for number, shard in enumerate(self.shards)]
-        return [_resolved(answer) for answer in started]
+        answers with something that has ``result()``), their answers in shard order. In a partial
+        search, a shard that cannot answer answers as a shard with no documents from then on."""
+        absent = getattr(self._seen, "absent", None)
+        shards = [AbsentShard(n) if absent and n in absent else shard for n, shard in enumerate(self.shards)]
+        started = [call(number, shard) for number, shard in enumerate(shards)]
+        answers = []
+        for number, answer in enumerate(started):
+            try:
+                answers.append(_resolved(answer))
+            except ShardUnavailableError as error:
+                if absent is None:
+                    raise
+                logger.warning("searching on without shard %d: %s", number, error)
+                absent.add(number)
+                answers.append(call(number, AbsentShard(number)))
+        return answers
 
     def reload(self) -> ShardedSearcher:
         """A searcher on every shard's live version now, sharing these towers; this one is closed."""
@@ -169,9 +197,14 @@ class ShardedSearcher:
         show_progress: bool = False,
         mode: str | None = None,
         filter: Filter | None = None,
+        partial: bool = False,
         **overrides: Any,
     ) -> list[list[SearchResult]]:
-        """As :meth:`dualsearch.read.searcher.Searcher.search_batch`, over every shard."""
+        """As :meth:`dualsearch.read.searcher.Searcher.search_batch`, over every shard. A shard that cannot
+        answer (:class:`~dualsearch.errors.ShardUnavailableError`, a remote shard with no healthy
+        replica) fails the search, unless ``partial``: the search then goes on without it, and
+        :attr:`missing_shards` names it."""
+        self._seen.absent = set() if partial else None
         _check_arguments(queries, k, nprobe)
         settings = self.settings.with_overrides(mode=mode, **overrides)
         depth = settings.candidate_depth(k)
@@ -192,36 +225,42 @@ class ShardedSearcher:
         corpus = ShardStatistics.combined(self._each(lambda _, shard: shard.statistics(queries, settings, filter)))
         self._check_fields(settings, filter, corpus)
         self._seen.versions = corpus.versions
-        found = self._candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus)
+        prefetch = min(self.prefetch, k)
+        found, documents = self._candidates(vectors, queries, depth, nprobe, exact, settings, filter, corpus, prefetch)
         ranked = [rank_candidates(by_towers, by_terms, settings, depth)[:k] for by_towers, by_terms in found]
-        return self._results(ranked, settings, corpus)
+        return self._results(ranked, settings, corpus, documents)
 
-    def _candidates(self, vectors, queries, depth, nprobe, exact, settings, filter, corpus):
+    def _candidates(self, vectors, queries, depth, nprobe, exact, settings, filter, corpus, prefetch):
         """Per query: the corpus's top ``depth`` documents by the towers, found among its top passages as
         one index finds them (more passages asked for while too few documents are among them), and
-        its top ``depth`` documents by BM25."""
+        its top ``depth`` documents by BM25; and the stored documents the shards sent with them, by
+        (shard, row)."""
         limit = corpus.live_passages if corpus.allowed_passages is None else corpus.allowed_passages
         passage_depth = min(limit, depth * PASSAGE_OVERSAMPLING) if settings.mode != "lexical" else 0
         found: list = [None] * len(queries)
+        documents: dict[tuple[int, int], StoredHit] = {}
         pending = list(range(len(queries)))
         while pending:
             asked = [queries[n] for n in pending]
             asked_vectors = vectors[pending] if vectors is not None else None
-            per_shard = self._each(
-                partial(
-                    _ask_candidates, asked_vectors, asked, depth, passage_depth, nprobe, exact, settings, filter, corpus
-                )  # fmt: skip
-            )
+            ask = partial(_ask_candidates, asked_vectors, asked, depth, passage_depth, nprobe, exact, settings, filter,
+                          corpus, prefetch)  # fmt: skip
+            per_shard = self._each(ask)
+            for shard_number, answers in enumerate(per_shard):
+                for answer in answers:
+                    documents.update(((shard_number, row), hit) for row, hit in answer.documents.items())
             widen = []
             for position, number in enumerate(pending):
-                passages = sorted((c for shard in per_shard for c in shard[position][0]), key=lambda c: -c.dense)
+                passages = sorted((c for shard in per_shard for c in shard[position].by_towers), key=lambda c: -c.dense)
                 by_towers = best_per_document(passages[:passage_depth])
-                by_terms = sorted((c for shard in per_shard for c in shard[position][1]), key=lambda c: -c.lexical)
+                by_terms = sorted(
+                    (c for shard in per_shard for c in shard[position].by_terms), key=lambda c: -c.lexical
+                )
                 found[number] = (by_towers[:depth], by_terms[:depth])
                 if passage_depth and len(by_towers) < depth and passage_depth < limit:
                     widen.append(number)  # too few distinct documents among the passages fetched
             pending, passage_depth = widen, min(limit, passage_depth * PASSAGE_OVERSAMPLING)
-        return found
+        return found, documents
 
     def _check_fields(self, settings: SearchSettings, filter: Filter | None, corpus: ShardStatistics) -> None:
         """The errors one index gives for a field no document has, now that every shard has answered."""
@@ -232,25 +271,47 @@ class ShardedSearcher:
             raise InvalidInputError(f"no document in {self.index_dir} has the prior field {settings.prior_field!r}")
 
     def _results(
-        self, ranked: list[list[tuple[Candidate, float]]], settings: SearchSettings, corpus: ShardStatistics
+        self,
+        ranked: list[list[tuple[Candidate, float]]],
+        settings: SearchSettings,
+        corpus: ShardStatistics,
+        documents: dict[tuple[int, int], StoredHit],
     ) -> list[list[SearchResult]]:
-        """The stored documents of each query's ``ranked``, each fetched from its shard (one request per
-        shard for every query), ranked 1, 2, ..."""
-        wanted = [[(c, s) for hits in ranked for c, s in hits if c.shard == n] for n in range(len(self.shards))]
+        """Each query's ``ranked`` as results, ranked 1, 2, ...: the stored documents the shards sent with
+        their candidates (``documents``), and the others fetched from their shards (one request per
+        shard for every query, and none when every document came with the candidates)."""
+        missing = [sorted({c.row for hits in ranked for c, _ in hits if c.shard == n and (n, c.row) not in documents})
+                   for n in range(len(self.shards))]  # fmt: skip
         fetched = self._each(
             lambda n, shard: (
-                shard.results(wanted[n], settings, corpus.prior_largest, corpus.versions[n]) if wanted[n] else []
+                shard.stored_hits(missing[n], settings, corpus.prior_largest, corpus.versions[n]) if missing[n] else {}
             )
         )
-        found = {
-            (c.shard, c.row): result
-            for mine, results in zip(wanted, fetched)
-            for (c, _), result in zip(mine, results, strict=True)
-        }
+        for number, hits in enumerate(fetched):
+            documents.update(((number, row), hit) for row, hit in hits.items())
         return [
-            [dataclasses.replace(found[c.shard, c.row], rank=rank) for rank, (c, _) in enumerate(hits, 1)]
+            [documents[c.shard, c.row].search_result(c, score, rank) for rank, (c, score) in enumerate(hits, 1)]
             for hits in ranked
         ]
+
+
+class AbsentShard:
+    """A shard a partial search goes on without: it holds no document, in every round."""
+
+    version_name = "unavailable"
+
+    def __init__(self, number: int) -> None:
+        self.shard_number = number
+
+    def statistics(self, queries, settings: SearchSettings, filter: Filter | None) -> ShardStatistics:
+        lexical = None if settings.mode == "dense" else [CorpusStatistics(0, 0.0, {}) for _ in queries]
+        return ShardStatistics(lexical, 0, None if filter is None else 0, None, frozenset(), (self.version_name,))
+
+    def candidates(self, vectors, queries, *_) -> list[Candidates]:
+        return [Candidates([], [], {}) for _ in queries]
+
+    def stored_hits(self, *_) -> dict:
+        return {}
 
 
 class Pending:
@@ -268,11 +329,14 @@ def _resolved(answer: Any) -> Any:
     return answer.result() if isinstance(answer, Pending) else answer
 
 
-def _ask_candidates(vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, number, shard):
+def _ask_candidates(
+    vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, prefetch, number, shard
+):
     """Shard ``number``'s candidates round, for the versions the statistics round read."""
     return shard.candidates(
-        vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, corpus.versions[number]
-    )
+        vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, corpus.versions[number],
+        prefetch,
+    )  # fmt: skip
 
 
 def best_per_document(passages: Sequence[Candidate]) -> list[Candidate]:

@@ -83,6 +83,7 @@ class SearchRequest:
     explain: bool = False  # explain each result
     ranking: dict = field(default_factory=dict)  # changes to the index's fusion, prior weight, boosts
     single: bool = True  # one query was sent, not a list: the record has query and results, not answers
+    partial: bool = False  # a sharded index's search goes on without shards that cannot answer (flagged)
 
     @classmethod
     def checked(
@@ -98,6 +99,7 @@ class SearchRequest:
         prior_weight: float | None = None,
         boosts: Any = None,
         limits: bool = True,
+        partial: bool = False,
     ) -> SearchRequest:
         """A request from what a client sent, every value checked (:class:`InvalidInputError` names the
         bad one). ``query`` is a string or a list of them; ``filter`` text as ``--filter`` takes it or
@@ -116,6 +118,7 @@ class SearchRequest:
             explain=bool(explain),
             ranking=ranking_overrides(fusion, dense_weight, prior_weight, boosts),
             single=single,
+            partial=bool(partial),
         )
 
 
@@ -273,6 +276,8 @@ def answer(searcher: Searcher, request: SearchRequest) -> Answer:
     """Run a checked request on one index, timing it: the one search path of the CLI, the service and
     the demo. ``nprobe`` 0 is the index's calibrated default (ignored without inverted lists)."""
     probe = _effective_nprobe(searcher, request.nprobe)
+    # only a sharded index can lose a part; one index answers whole or fails
+    partial = {"partial": True} if request.partial and hasattr(searcher, "missing_shards") else {}
     started = time.perf_counter()
     results = searcher.search_batch(
         list(request.queries),
@@ -280,6 +285,7 @@ def answer(searcher: Searcher, request: SearchRequest) -> Answer:
         nprobe=probe or None,
         mode=request.mode,
         filter=request.filter,
+        **partial,
         **request.ranking,
     )
     seconds = time.perf_counter() - started
@@ -336,6 +342,9 @@ def search_record(searcher: Searcher, request: SearchRequest, found: Answer) -> 
         "nprobe": found.nprobe,
         "seconds": round(found.seconds, 6),
     }
+    missing = getattr(searcher, "missing_shards", None)
+    if missing:  # a partial search of a sharded index went on without these
+        head |= {"partial": True, "missing_shards": missing}
     return head | answers[0] if request.single else head | {"answers": answers}
 
 

@@ -49,6 +49,10 @@ from dualsearch.version import __version__
 
 logger = logging.getLogger(__name__)
 WAIT_HELP = "answer once the write is searchable (200), not once it is logged (202)"
+PARTIAL_HELP = (
+    "a sharded index (serve --ray): answer without the shards that cannot answer, flagged in the answer's "
+    "partial and missing_shards, instead of 503"
+)
 WRITE_THREADS = 16  # writes at once; they mostly wait (for the log's turn, for a refresh), computing little
 
 
@@ -226,6 +230,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes:
         boosts: list[str | list[Any]] | None = Field(
             None, description='replace the index\'s boosts, e.g. ["kind=function:0.1"]; [] turns them off'
         )
+        partial: bool = Field(False, description=PARTIAL_HELP)
 
     def searching(request: SearchRequest) -> JSONResponse:
         # a JSONResponse goes out as it is: a dict would be validated and re-encoded by FastAPI first
@@ -244,10 +249,13 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes:
         dense_weight: float | None = None,
         prior_weight: float | None = None,
         boost: Annotated[list[str] | None, Query(description="FIELD=VALUE:W, repeated; replaces the index's")] = None,
+        partial: Annotated[bool, Query(description=PARTIAL_HELP)] = False,
     ) -> JSONResponse:
         """Search with one query."""
         return searching(
-            SearchRequest.checked(q, k, nprobe, mode, filter, explain, fusion, dense_weight, prior_weight, boost)
+            SearchRequest.checked(
+                q, k, nprobe, mode, filter, explain, fusion, dense_weight, prior_weight, boost, partial=partial
+            )  # fmt: skip
         )
 
     @app.post("/search", dependencies=[Depends(reader)], response_class=JSONResponse)
@@ -265,6 +273,7 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes:
                 body.dense_weight,
                 body.prior_weight,
                 body.boosts,
+                partial=body.partial,
             )
         )
 
@@ -315,11 +324,9 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes:
             return {"status": "ok", "version": searcher.version_name, "documents": len(searcher)}
 
     @app.get("/stats", dependencies=[Depends(reader)])
-    async def get_stats() -> dict:
+    def get_stats() -> dict:  # in the pool: a sharded index's lease may wait for its shards
         """The served index (documents, version, towers, FAISS index), the requests answered and how many
         run at once (``worker_threads``)."""
-        import anyio.to_thread
-
         served: dict[str, Any] = {"available": live.available, "swaps": live.swaps, "problem": live.problem}
         if hasattr(live.encoder, "batches"):  # micro-batching: forward passes and the queries they encoded
             served["query_batches"] = {"batches": live.encoder.batches, "queries": live.encoder.queries}
@@ -340,8 +347,12 @@ def create_app(live: LiveIndex, settings: ServiceSettings | None = None, writes:
                     "faiss": {"factory": manifest.factory, "nlist": manifest.nlist, "nprobe": manifest.default_nprobe},
                     "search": asdict(searcher.settings),
                 }
-        running = anyio.to_thread.current_default_thread_limiter().total_tokens  # as the lifespan set it
-        return {"index": served, "writes": writes.snapshot(), "worker_threads": running} | stats.snapshot()
+        # the lifespan set the pool to this size
+        return {
+            "index": served,
+            "writes": writes.snapshot(),
+            "worker_threads": settings.worker_threads,
+        } | stats.snapshot()
 
     async def service_error(request: Request, error: Exception) -> JSONResponse:
         known = classify(error)

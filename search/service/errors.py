@@ -17,12 +17,14 @@ from dualsearch.errors import (
     IndexMismatchError,
     IndexNotFoundError,
     InvalidInputError,
+    ShardUnavailableError,
     UnknownDocumentError,
     is_disk_full,
 )
 
 logger = logging.getLogger(__name__)
 WRITER_RETRY_SECONDS = 5  # what a 409 writer_busy suggests: another process (a reindex) is writing
+SHARD_RETRY_SECONDS = 10  # what a 503 shard_unavailable suggests: about the time Serve takes to start a replica
 
 
 class ServiceError(Exception):
@@ -54,6 +56,8 @@ def classify(error: Exception) -> ServiceError:
         return ServiceError(409, "writer_busy", str(error), {"Retry-After": str(WRITER_RETRY_SECONDS)})
     if isinstance(error, IndexNotFoundError):
         return ServiceError(503, "no_index", str(error))
+    if isinstance(error, ShardUnavailableError):
+        return ServiceError(503, "shard_unavailable", str(error), {"Retry-After": str(SHARD_RETRY_SECONDS)})
     if isinstance(error, IndexMismatchError):
         return ServiceError(409, "towers_differ", str(error))
     if isinstance(error, DiskFullError):

@@ -2,10 +2,15 @@
 
 One Serve deployment per shard (:class:`ShardReplica`, ``--replicas`` replicas each) and an ingress
 deployment that answers the same HTTP API as ``dualsearch serve`` (:func:`dualsearch.service.app.create_app`):
-it encodes each query once, runs the three rounds of a sharded search (:mod:`dualsearch.read.shard`)
+it encodes each query once, runs the rounds of a sharded search (:mod:`dualsearch.read.shard`)
 against every shard at once, and merges (:class:`~dualsearch.read.sharded.ShardedSearcher`). Serve
-routes each round to a healthy replica, restarts replicas that die, and retries a request a dead
-replica dropped.
+routes each round to a healthy replica and restarts replicas that die; the ingress sends a read a
+dead replica dropped again, and answers 503 naming a shard that stays silent (:class:`ShardClient`).
+
+- **Rounds.** The ingress answers the statistics round itself when what a shard told it of its
+  version covers the search (:mod:`dualsearch.read.statistics_cache`), and the shards send the
+  stored documents of their best candidates with them (``prefetch``), so most searches take one
+  round trip to the shards: the candidates.
 
 - **Versions.** Each replica follows its shard's live version on every request, as a server does.
   It keeps the last few versions open, because a later round of a search asks for the version the
@@ -20,8 +25,10 @@ replica dropped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -31,11 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from dualsearch.corpora.document import Document
-from dualsearch.errors import IndexLockedError, InvalidInputError, UnknownDocumentError
+from dualsearch.defaults import SHARD_SECONDS
+from dualsearch.errors import IndexLockedError, InvalidInputError, ShardUnavailableError, UnknownDocumentError
 from dualsearch.index import layout
-from dualsearch.index.shards import ShardMap, shard_of
-from dualsearch.read.shard import ShardSearcher, StaleVersionError
+from dualsearch.index.shards import ShardMap, shard_name, shard_of
+from dualsearch.read.shard import ShardSearcher, ShardStatistics, StaleVersionError
 from dualsearch.read.sharded import Pending, ShardedSearcher
+from dualsearch.read.statistics_cache import StatisticsCache
+from dualsearch.requests.search import MAX_K
 from dualsearch.service.writes import Acknowledged
 
 logger = logging.getLogger(__name__)
@@ -49,8 +59,9 @@ REPLICA_CPUS = 0.1  # Serve's default of 1 CPU a replica would not fit a 2-shard
 class ShardReplica:
     """One replica of one shard: its searcher, following the live version."""
 
-    def __init__(self, shard_dir: str, number: int) -> None:
-        self.shard_dir, self.number = Path(shard_dir), number
+    def __init__(self, shard_dir: str, number: int, encoder=None) -> None:
+        """``encoder``: the towers, when not the ones the shard's manifest names (tests' fake towers)."""
+        self.shard_dir, self.number, self._encoder = Path(shard_dir), number, encoder
         self._open: OrderedDict[str, ShardSearcher] = OrderedDict()
         self._pointer: str | None = None
         self._lock = threading.Lock()
@@ -62,7 +73,7 @@ class ShardReplica:
         with self._lock:
             if pointer != self._pointer:
                 held = next(reversed(self._open.values()), None)
-                encoder = held.encoder if held is not None else None
+                encoder = held.encoder if held is not None else self._encoder
                 searcher = ShardSearcher.open(self.shard_dir, encoder=encoder, previous=held)
                 searcher.shard_number = self.number
                 self._open[searcher.version_name], self._pointer = searcher, pointer
@@ -81,14 +92,16 @@ class ShardReplica:
     def statistics(self, queries, settings, filter):
         return self._current().statistics(queries, settings, filter)
 
-    def candidates(self, vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version):
+    def candidates(
+        self, vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version, prefetch
+    ):
         searcher = self._at(version)
         return searcher.candidates(
-            vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version
+            vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version, prefetch
         )
 
-    def results(self, ranked, settings, largest, version):
-        return self._at(version).results(ranked, settings, largest, version)
+    def stored_hits(self, rows, settings, largest, version):
+        return self._at(version).stored_hits(rows, settings, largest, version)
 
     def document(self, doc_id: str):
         return self._current().document(doc_id)
@@ -109,70 +122,162 @@ class ShardReplica:
         return set(self._current().store.lookup(doc_ids))
 
     # writes, each this shard's transaction
-    def add(self, documents: list[Document]) -> tuple[int, int, str]:
+    async def add(self, documents: list[Document]) -> tuple[int, int, str]:
         from dualsearch.write.reindex import add_documents
 
-        report = self._write(lambda encoder: add_documents(self.shard_dir, documents, encoder))
+        report = await self._write(lambda encoder: add_documents(self.shard_dir, documents, encoder))
         return report.added, report.updated, self._current().version_name
 
-    def delete(self, doc_ids: list[str]) -> tuple[int, str]:
+    async def delete(self, doc_ids: list[str]) -> tuple[int, str]:
         from dualsearch.write.reindex import delete_documents
 
-        report = self._write(lambda encoder: delete_documents(self.shard_dir, doc_ids, encoder))
+        report = await self._write(lambda encoder: delete_documents(self.shard_dir, doc_ids, encoder))
         return report.deleted, self._current().version_name
 
-    def _write(self, write):
-        """``write(encoder)``, waiting while another replica of this shard holds its lock."""
+    async def _write(self, write):
+        """``write(encoder)`` in a thread of its own (a write takes seconds; the replica's event loop keeps
+        answering reads), waiting while another replica of this shard holds its lock."""
         encoder, deadline = self._current().encoder, time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             try:
-                return write(encoder)
+                return await asyncio.to_thread(write, encoder)
             except IndexLockedError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
 
 
-def reading(handle, method: str, *args) -> Pending:
-    """Start ``method`` on one of a deployment's replicas now; waiting for it sends it again, to another
-    replica, when the one it went to died before answering (reads only: they change nothing)."""
-    from ray.exceptions import ActorUnavailableError, RayActorError
+class ShardClient:
+    """One shard's deployment as the ingress calls it. A call starts at once and its answer is waited for
+    later (:class:`~dualsearch.read.sharded.Pending`), so a round asks every shard before it waits.
 
-    response = [getattr(handle, method).remote(*args)]
+    A read that the replica it went to dropped by dying is sent again, to another replica (reads change
+    nothing). A shard that gives no answer within ``seconds`` (its replicas are all dead, restarting,
+    or failing to start) fails the search with :class:`~dualsearch.errors.ShardUnavailableError`,
+    which names it (503).
 
-    def wait():
-        for _ in range(REPLICA_RETRIES):
+    With ``loop`` (the ingress replica's event loop), the calls are made and awaited on that loop, as
+    Serve asks of code inside a deployment: with Serve's throughput-optimised settings
+    (:func:`serve_on_ray`) a handle's router runs on that loop, and the request thread only waits.
+    """
+
+    def __init__(self, handle, name: str, seconds: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.handle, self.name, self.seconds, self.loop = handle, name, seconds, loop
+
+    def read(self, method: str, *args) -> Pending:
+        return self._start(method, args, REPLICA_RETRIES, self.seconds)
+
+    def write(self, method: str, *args) -> Pending:
+        """A write: sent once (a replica that died may have applied it), waited for as long as a write
+        waits for its shard's lock and more."""
+        return self._start(method, args, 0, self.seconds + LOCK_WAIT_SECONDS)
+
+    def _start(self, method: str, args: tuple, retries: int, seconds: float) -> Pending:
+        if self.loop is None:
+            return self._start_here(method, args, retries, seconds)
+        future = asyncio.run_coroutine_threadsafe(self._asked(method, args, retries), self.loop)
+
+        def wait():
             try:
-                return response[0].result()
-            except (RayActorError, ActorUnavailableError) as error:
-                logger.warning("a replica died during %s (%s); asking another", method, type(error).__name__)
-                response[0] = getattr(handle, method).remote(*args)
-        return response[0].result()
+                return future.result(timeout=seconds)
+            except TimeoutError:
+                future.cancel()
+                raise self._unavailable(method, seconds) from None
 
-    return Pending(wait)
+        return Pending(wait)
+
+    async def _asked(self, method: str, args: tuple, retries: int):
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        for attempt in range(retries + 1):
+            try:
+                return await getattr(self.handle, method).remote(*args)
+            except (RayActorError, ActorUnavailableError) as error:
+                if attempt == retries:
+                    raise
+                logger.warning("a replica of %s died during %s (%s); asking another", self.name, method,
+                               type(error).__name__)  # fmt: skip
+
+    def _start_here(self, method: str, args: tuple, retries: int, seconds: float) -> Pending:
+        """As :meth:`_start`, waiting in the calling thread (no event loop given)."""
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        response = [getattr(self.handle, method).remote(*args)]
+        deadline = time.monotonic() + seconds
+
+        def wait():
+            for attempt in range(retries + 1):
+                try:
+                    return response[0].result(timeout_s=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise self._unavailable(method, seconds) from None
+                except (RayActorError, ActorUnavailableError) as error:
+                    if attempt == retries:
+                        raise
+                    logger.warning("a replica of %s died during %s (%s); asking another", self.name, method,
+                                   type(error).__name__)  # fmt: skip
+                    response[0] = getattr(self.handle, method).remote(*args)
+
+        return Pending(wait)
+
+    def _unavailable(self, method: str, seconds: float) -> ShardUnavailableError:
+        return ShardUnavailableError(
+            self.name, f"{self.name} gave no answer to {method} within {seconds:g} s: {deployment_state(self.name)}"
+        )
+
+
+def deployment_state(name: str) -> str:
+    """What Serve says of deployment ``name`` (its status, and why), for an error message."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return "Ray is not running here"
+        from ray import serve
+
+        status = serve.status().applications[APP_NAME].deployments[name]
+        replicas = ", ".join(f"{count} {state}" for state, count in status.replica_states.items()) or "no replica"
+        reason = f"; {status.message}" if status.message else ""
+        return f"Serve reports it {status.status} ({replicas}){reason}"
+    except Exception as error:  # noqa: BLE001 - the message must not hide the failure it reports
+        return f"Serve's status could not be read ({type(error).__name__})"
 
 
 class RemoteShard:
     """A shard's deployment, seen by the ingress as a shard searcher whose answers come later
-    (:class:`~dualsearch.read.sharded.Pending`)."""
+    (:class:`~dualsearch.read.sharded.Pending`). The statistics round is answered here when what
+    the shard said of its version covers the search (:class:`~dualsearch.read.statistics_cache.StatisticsCache`)."""
 
-    def __init__(self, handle, number: int, description: dict) -> None:
-        self.handle, self.shard_number = handle, number
+    def __init__(self, client: ShardClient, number: int, description: dict, cache: StatisticsCache) -> None:
+        self.client, self.shard_number, self.cache = client, number, cache
         self.manifest, self.settings = description["manifest"], description["settings"]
         self.version_name, self.documents = description["version"], description["documents"]
         self.encoder = None  # the ingress encodes; shards never do
 
     def _call(self, method: str, *args) -> Pending:
-        return reading(self.handle, method, *args)
+        return self.client.read(method, *args)
 
-    def statistics(self, *args) -> Pending:
-        return self._call("statistics", *args)
+    def statistics(self, queries, settings, filter) -> ShardStatistics | Pending:
+        known = self.cache.answer(queries, settings, filter)
+        if known is not None:
+            return known
+        asked = self._call("statistics", queries, settings, filter)
+        return Pending(lambda: self.cache.learn(queries, settings, filter, asked.result()))
 
     def candidates(self, *args) -> Pending:
-        return self._call("candidates", *args)
+        asked = self._call("candidates", *args)
 
-    def results(self, *args) -> Pending:
-        return self._call("results", *args)
+        def wait():
+            try:
+                return asked.result()
+            except StaleVersionError:
+                self.cache.forget()  # the version it knew is gone: the search's next try asks the shard
+                raise
+
+        return Pending(wait)
+
+    def stored_hits(self, *args) -> Pending:
+        return self._call("stored_hits", *args)
 
     def document(self, doc_id: str) -> Pending:
         return self._call("document", doc_id)
@@ -195,9 +300,11 @@ class ShardsLive:
     deployments. Their manifests and versions are asked for again when a search finds other versions
     than it knew, after a write, and at least every :data:`DESCRIBE_SECONDS`."""
 
-    def __init__(self, index_dir: Path, handles: list, encoder) -> None:
-        self.index_dir, self.handles, self.encoder = Path(index_dir), handles, encoder
+    def __init__(self, index_dir: Path, clients: list[ShardClient], encoder) -> None:
+        self.index_dir, self.clients, self.encoder = Path(index_dir), clients, encoder
         self.shard_map = ShardMap.read(index_dir)
+        self.caches = [StatisticsCache() for _ in clients]
+        self._descriptions: dict[int, dict] = {}  # each shard's last answer to describe
         self.swaps, self.problem = 0, None
         self._searcher: ShardedSearcher | None = None
         self._described_at = 0.0
@@ -210,10 +317,22 @@ class ShardsLive:
     def _current(self) -> ShardedSearcher:
         with self._lock:
             if self._searcher is None or time.monotonic() - self._described_at > DESCRIBE_SECONDS:
-                descriptions = [reading(handle, "describe") for handle in self.handles]
-                shards = [RemoteShard(h, n, d.result()) for n, (h, d) in enumerate(zip(self.handles, descriptions))]
+                asked = [client.read("describe") for client in self.clients]
+                shards = []
+                for number, (client, cache, answer) in enumerate(zip(self.clients, self.caches, asked)):
+                    try:
+                        description = answer.result()
+                    except ShardUnavailableError:
+                        if number not in self._descriptions:
+                            raise
+                        # what it said last stands: its searches fail (503), or go on without it (partial)
+                        description = self._descriptions[number]
+                    if cache.version not in (None, description["version"]):
+                        cache.forget()  # the shard published: what was learnt of the old version is not its
+                    self._descriptions[number] = description
+                    shards.append(RemoteShard(client, number, description, cache))
                 searcher = ShardedSearcher(self.index_dir, self.shard_map, shards)
-                searcher.encoder = self.encoder
+                searcher.encoder, searcher.prefetch = self.encoder, MAX_K
                 if self._searcher is not None and searcher.versions != self._searcher.versions:
                     self.swaps += 1
                 self._searcher, self._described_at = searcher, time.monotonic()
@@ -257,7 +376,7 @@ class ShardWrites:
             raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
         count = self.live.shard_map.count
         routed = {n: [d for d in documents if shard_of(d.id, count) == n] for n in range(count)}
-        started = {n: self.live.handles[n].add.remote(docs) for n, docs in routed.items() if docs}
+        started = {n: self.live.clients[n].write("add", docs) for n, docs in routed.items() if docs}
         added = updated = 0
         for response in started.values():
             shard_added, shard_updated, _ = response.result()
@@ -267,26 +386,32 @@ class ShardWrites:
         return Acknowledged(0, added=added, updated=updated, searchable=True, version=self._versions())
 
     def delete(self, doc_id: str, wait: bool = False) -> Acknowledged:
-        handle = self.live.handles[shard_of(doc_id, self.live.shard_map.count)]
-        if doc_id not in handle.present.remote([doc_id]).result():
+        client = self.live.clients[shard_of(doc_id, self.live.shard_map.count)]
+        if doc_id not in client.read("present", [doc_id]).result():
             raise UnknownDocumentError(f"no document with id {doc_id!r}")
-        deleted, _ = handle.delete.remote([doc_id]).result()
+        deleted, _ = client.write("delete", [doc_id]).result()
         self.written += 1
         self.live.forget()
         return Acknowledged(0, deleted=deleted, searchable=True, version=self._versions())
 
     def _versions(self) -> str:
-        return "+".join(reading(handle, "describe").result()["version"] for handle in self.live.handles)
+        asked = [client.read("describe") for client in self.live.clients]
+        return "+".join(answer.result()["version"] for answer in asked)
 
     def snapshot(self) -> dict:
         return {"pending": 0, "written": self.written, "log": None}
 
 
 APP_NAME = "dualsearch"
+# Serve's throughput-optimised settings (gRPC between processes, a handle's router and the user's code on
+# the replica's event loop), which cut the time of a round to the shards (results/ray_serving.json);
+# but not its direct ingress, which would replace the proxy on the port asked for by ports of its own.
+SERVE_ENVIRONMENT = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"}
 
 
-def build_application(index_dir: str | Path, replicas: int, settings: Any) -> Any:
-    """The Serve application: a deployment per shard, and the ingress (the HTTP API) bound to them."""
+def build_application(index_dir: str | Path, replicas: int, settings: Any, shard_seconds: float = SHARD_SECONDS) -> Any:
+    """The Serve application: a deployment per shard, and the ingress (the HTTP API) bound to them.
+    ``shard_seconds``: how long the ingress waits for a shard before it answers 503 naming it."""
     from ray import serve
 
     index_dir = Path(index_dir).absolute()
@@ -302,11 +427,17 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any) -> An
         from dualsearch.index.query_tower import index_encoder
         from dualsearch.service.app import create_app
 
-        handles = [serve.get_deployment_handle(shard_deployment(n), app_name=APP_NAME) for n in range(len(shards))]
+        clients = [
+            ShardClient(serve.get_deployment_handle(shard_deployment(n), app_name=APP_NAME), shard_deployment(n),
+                        shard_seconds)
+            for n in range(len(shards))
+        ]  # fmt: skip
         first = shard_map.shard_dirs(index_dir)[0]  # every shard holds the same towers
         encoder = index_encoder(first, Manifest.read(layout.current_version_dir(first)))
-        live = ShardsLive(index_dir, handles, encoder)
-        return create_app(live, settings, writes=ShardWrites(live))
+        live = ShardsLive(index_dir, clients, encoder)
+        app = create_app(live, settings, writes=ShardWrites(live))
+        app.add_middleware(EventLoopFinder, clients=clients)
+        return app
 
     class Ingress:
         """The HTTP API; the shards' deployments are bound to it so that one application holds them all."""
@@ -319,24 +450,52 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any) -> An
     return ingress.bind(*shards)
 
 
+class EventLoopFinder:
+    """An ASGI middleware that gives the shards' clients the event loop the ingress serves requests on
+    (the first request's), where their handle calls then run (:class:`ShardClient`)."""
+
+    def __init__(self, app, clients: list[ShardClient]) -> None:
+        self.app, self.clients = app, clients
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.clients[0].loop is None:
+            loop = asyncio.get_running_loop()
+            for client in self.clients:
+                client.loop = loop
+        await self.app(scope, receive, send)
+
+
 def shard_deployment(number: int) -> str:
-    return f"shard-{number:03d}"
+    """A shard's deployment is named as its directory: ``shard-001``."""
+    return shard_name(number)
 
 
-def serve_on_ray(index_dir: str | Path, host: str, port: int, settings: Any, replicas: int, address: str | None) -> str:
-    """Deploy the application on the Ray cluster at ``address`` (None: a new local one) and return
-    the URL it answers on; :func:`stop_serving` takes it down."""
+def serve_on_ray(
+    index_dir: str | Path,
+    host: str,
+    port: int,
+    settings: Any,
+    replicas: int,
+    address: str | None,
+    shard_seconds: float = SHARD_SECONDS,
+) -> str:
+    """Deploy the application on the Ray cluster at ``address`` (None: a new local one, started with
+    :data:`SERVE_ENVIRONMENT` set in this process's environment, so that every process of the cluster
+    has it) and return the URL it answers on; :func:`stop_serving` takes it down."""
     import ray
     from ray import serve
 
     if not ray.is_initialized():
+        if address is None:  # a cluster of our own: Serve's settings for latency, in every process it starts
+            for name, value in SERVE_ENVIRONMENT.items():
+                os.environ.setdefault(name, value)
         ray.init(address=address, include_dashboard=False, logging_level="WARNING")
     if port == 0:  # Serve's proxy takes a fixed port: choose a free one
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_application(index_dir, replicas, settings), name=APP_NAME, route_prefix="/")
+    serve.run(build_application(index_dir, replicas, settings, shard_seconds), name=APP_NAME, route_prefix="/")
     return f"http://{host}:{port}"
 
 
