@@ -89,9 +89,25 @@ def sequential(url: str, queries: list[str], mode: str) -> tuple[dict, list[list
     return latency, found
 
 
+def health_latency(url: str, requests: int = 300) -> dict:
+    """``GET /health`` one at a time: what an HTTP request costs the server with no search in it (through
+    ``--ray``: Serve's proxy and the ingress, and no call to a shard)."""
+    import httpx
+
+    seconds = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        client.get("/health").raise_for_status()
+        for _ in range(requests):
+            started = time.perf_counter()
+            client.get("/health").raise_for_status()
+            seconds.append(time.perf_counter() - started)
+    return {"requests": requests, "p50_ms": round(percentile_ms(seconds, 50), 2),
+            "p95_ms": round(percentile_ms(seconds, 95), 2)}  # fmt: skip
+
+
 def served_modes(url: str, queries: list[str]) -> tuple[dict, dict]:
-    """Every mode's latency and results, from one server."""
-    latency, found = {}, {}
+    """Every mode's latency and results, and the latency of ``/health``, from one server."""
+    latency, found = {"health": health_latency(url)}, {}
     for mode in MODES:
         latency[mode], found[mode] = sequential(url, queries, mode)
     return latency, found
@@ -242,12 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     # the headline: the index's default mode, hybrid, as users search it
     result["fan_out_overhead_p50_ms"] = result["fan_out_overhead_by_mode_p50_ms"]["hybrid"]
+    # the floor under any ingress on Serve: a request through its proxy and the ingress that calls no shard
+    result["health_overhead_p50_ms"] = round(
+        result["ray"]["health"]["p50_ms"] - result["single_process"]["health"]["p50_ms"], 2
+    )
     scale_file = RESULTS_DIR / "scale.json"
     if scale_file.is_file():  # the per-shard search, measured by python -m bench scale
         scale = json.loads(scale_file.read_text(encoding="utf-8"))
         result["cost_model"] = cost_model(scale, result["fan_out_overhead_p50_ms"], REPLICAS)
     path = write_result("ray_serving", result)
-    shown = ("single_process", "ray", "fan_out_overhead_by_mode_p50_ms", "same_as_one_index")
+    shown = ("single_process", "ray", "fan_out_overhead_by_mode_p50_ms", "health_overhead_p50_ms", "same_as_one_index")
     print(json.dumps({key: result[key] for key in shown}, indent=1))
     print(f"replica killed under 16 clients: {result['replica_killed']['errors']} failed of "
           f"{result['replica_killed']['requests']}; wrote {path}")  # fmt: skip

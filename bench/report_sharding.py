@@ -60,7 +60,9 @@ def ray_serving_section(record: dict | None) -> list[str]:
         "",
         f"SciFact in {record['shards']} shards behind `dualsearch serve --ray` (1 replica a shard), against "
         f"`dualsearch serve` on the one index, both on this machine; one client, one request at a time, "
-        f"{single['hybrid']['requests']} test queries in each mode (top 10):",
+        f"{single['hybrid']['requests']} test queries in each mode (top 10). Hybrid runs first, when the ingress "
+        "knows no query term yet, so most of its queries take two rounds to the shards (statistics, then "
+        "candidates); dense needs no term, and lexical runs last, when it knows them all (one round):",
         "",
         markdown_table(
             [
@@ -85,6 +87,9 @@ def ray_serving_section(record: dict | None) -> list[str]:
         ),  # fmt: skip
         "",
         f"Fan-out overhead at the p50, in the default mode (hybrid): **{record['fan_out_overhead_p50_ms']} ms**. "
+        f"`GET /health`, which calls no shard, costs {record['ray']['health']['p50_ms']} ms at the p50 through "
+        f"`--ray` against {record['single_process']['health']['p50_ms']} ms from one server: "
+        f"{record['health_overhead_p50_ms']} ms of the overhead is Serve's proxy and the ingress alone. "
         f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
         f"**{killed['errors']} failed** of {killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). "
         f"A document added through the ingress: answered in {write['acknowledged_seconds']} s (published), found "

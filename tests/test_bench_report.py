@@ -376,9 +376,12 @@ def fake_ray_serving() -> dict:
         "machine": {"cpus": 2},
         "collection": "scifact",
         "shards": 2,
-        "single_process": {mode: {"requests": 300, "p50_ms": 20.5, "p95_ms": 31.0} for mode in ("hybrid", "dense")},
+        "single_process": {mode: {"requests": 300, "p50_ms": 20.5, "p95_ms": 31.0} for mode in ("hybrid", "dense")}
+        | {"health": {"requests": 300, "p50_ms": 1.5, "p95_ms": 2.0}},
         "ray": {"hybrid": {"requests": 300, "p50_ms": 29.0, "p95_ms": 44.1},
-                "dense": {"requests": 300, "p50_ms": 25.0, "p95_ms": 40.0}},
+                "dense": {"requests": 300, "p50_ms": 25.0, "p95_ms": 40.0},
+                "health": {"requests": 300, "p50_ms": 4.5, "p95_ms": 6.0}},
+        "health_overhead_p50_ms": 3.0,
         "same_as_one_index": {"hybrid": {"queries": 300, "same_top_10": 300, "max_score_difference": 6e-08},
                               "dense": {"queries": 300, "same_top_10": 299, "max_score_difference": 0.002}},
         "fan_out_overhead_by_mode_p50_ms": {"hybrid": 8.5, "dense": 4.5},
@@ -783,6 +786,7 @@ def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_w
     assert "| hybrid | 20.5 / 31.0 | 29.0 / 44.1 | 8.5 | 300 / 300 | 6e-08 |" in text
     assert "| dense | 20.5 / 31.0 | 25.0 / 40.0 | 4.5 | 299 / 300 | 0.002 |" in text
     assert "**8.5 ms**" in text and "**0 failed** of 900" in text
+    assert "4.5 ms at the p50 through `--ray` against 1.5 ms from one server: 3.0 ms" in text
     assert "| 10,000,000 | 10 | 2 | 20 | 1.44 | 0.37 | 0.05 | 34.9 |" in text
     assert "Not run yet" in "\n".join(ray_serving_section(None))
 
