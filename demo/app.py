@@ -96,12 +96,14 @@ TOWER_NAMES = {
 
 
 def describe(searcher: Searcher) -> str:
-    """One line about an index: documents, towers, FAISS index."""
-    manifest = searcher.manifest
+    """One line about an index: documents (of every shard, for a sharded index), towers, FAISS index."""
+    manifest = searcher.manifest  # a sharded index's: its first shard's, whose towers and lists all shards share
     corpus = "the Python standard library docs" if manifest.corpus == "default" else repr(manifest.corpus)
     towers = TOWER_NAMES.get(manifest.model, repr(manifest.model))
     probe = f", default nprobe {manifest.default_nprobe} of {manifest.nlist} lists" if manifest.nlist else ""
-    return f"{manifest.document_count:,} documents from {corpus} · towers {towers} · FAISS {manifest.factory}{probe}"
+    shards = getattr(searcher, "shards", None)
+    where = f" in {len(shards)} shards" if shards else ""
+    return f"{len(searcher):,} documents from {corpus}{where} · towers {towers} · FAISS {manifest.factory}{probe}"
 
 
 def open_searchers(index_dirs: Sequence[str], show_progress: bool = False) -> dict[str, Searcher]:

@@ -234,3 +234,18 @@ def test_the_filter_box_reads_like_the_cli_option(text, expected):
 def test_an_unknown_mode_is_refused_by_name(searcher):
     with pytest.raises(InvalidInputError, match="mode"):
         search_records({"tiny": searcher}, "tea", mode="semantic")
+
+
+def test_a_sharded_index_is_searched_and_described_as_a_whole(tmp_path, fake_encoder):
+    from dualsearch.corpora.sources import read_corpus
+    from dualsearch.demo.app import describe
+    from dualsearch.write.shard_build import build_sharded_index
+
+    build_index(read_corpus("tiny"), tmp_path / "one", fake_encoder, corpus_name="tiny")
+    build_sharded_index(read_corpus("tiny"), tmp_path / "sharded", fake_encoder, shards=2, corpus_name="tiny")
+    one, sharded = (Searcher.open(tmp_path / name, encoder=fake_encoder) for name in ("one", "sharded"))
+    one_panel, sharded_panel = run_query({"one": one, "sharded": sharded}, "how is espresso made", k=3)
+    assert _doc_ids(sharded_panel) == _doc_ids(one_panel) == [r.doc_id for r in one.search("how is espresso made", k=3)]
+    assert describe(sharded).startswith("26 documents from 'tiny' in 2 shards")
+    one.close()
+    sharded.close()

@@ -43,11 +43,8 @@ def add_demo_command(commands) -> None:
 
 def _run_demo(args) -> int:
     from dualsearch.demo.app import build_demo, examples_for, launch_demo, open_searchers
-    from dualsearch.index.shards import refuse_sharded
 
     index_dirs = [args.index_dir] + ([args.compare] if args.compare else [])
-    for index_dir in index_dirs:
-        refuse_sharded(index_dir, "the demo")
     searchers = open_searchers(index_dirs, show_progress=True)
     demo = build_demo(searchers, examples_for(next(iter(searchers.values()))))
     url = launch_demo(demo, port=args.port, block=False, quiet=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dualsearch.atomic import fsync_path
-from dualsearch.errors import IndexCorruptError, IndexNotFoundError, InvalidInputError
+from dualsearch.errors import IndexCorruptError, IndexNotFoundError
 
 SHARDS_FILE = "shards.json"
 SHARDS_FORMAT = 1
@@ -40,15 +40,6 @@ def is_shard(path: str | Path) -> bool:
         return path.name in ShardMap.read(path.parent).shards
     except IndexCorruptError:
         return True  # unreadable: a shard cannot tell, so it must not act alone
-
-
-def refuse_sharded(path: str | Path, what: str) -> None:
-    """Stop a command that does not take a sharded index yet, saying so (rather than "not an index")."""
-    if is_sharded(path):
-        raise InvalidInputError(
-            f"{path} is a sharded index, and {what} does not serve one yet; search it with `dualsearch search` "
-            "or dualsearch.Searcher (docs/sharding.md)"
-        )
 
 
 def shard_of(doc_id: str, count: int) -> int:
