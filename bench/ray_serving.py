@@ -13,9 +13,13 @@ when it is there) and the same index split into 2 shards. Then, on this machine:
 2. **A replica killed under load**: 2 replicas a shard, 16 clients for ``--seconds``; a third of the
    way in, the process of one replica of shard 0 gets SIGKILL (Serve starts another). Failed requests
    are counted.
-3. **A write**: one document added through the ingress, answered once published; then how long
-   until a search finds it.
-4. **A cost model** for 10M, 100M and 1B documents (:func:`cost_model`): shards, memory per shard by
+3. **A write**: one document added through the ingress, answered once its shard's writer logged it
+   (202); then how long until a search finds it (the shard's refresh, 1 s by default; the first write
+   also loads the writer's document tower).
+4. **Serve's own floor** (:mod:`bench.serve_floor`): a request through Serve's proxy and an ingress
+   that calls nothing, and one with one round of trivial calls to 2 deployments: what any ingress on
+   Serve pays here before it searches anything.
+5. **A cost model** for 10M, 100M and 1B documents (:func:`cost_model`): shards, memory per shard by
    encoding, and a query's expected p50 from the per-shard search results/scale.json measured plus
    the overhead measured here.
 
@@ -208,6 +212,13 @@ def write_through(url: str) -> dict:
                 "status": answer.status_code, "answer": answer.json()}  # fmt: skip
 
 
+def serve_floor() -> dict:
+    """Ray Serve's own cost of a request and of a round on this machine (:mod:`bench.serve_floor`, in a
+    process and a Ray cluster of its own)."""
+    done = subprocess.run([sys.executable, "-m", "bench.serve_floor"], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding scifact/ in BEIR layout")
@@ -253,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             result["write"] = write_through(ray_url)
         finally:
             stop(served)
+    result["serve_floor"] = serve_floor()
     result["fan_out_overhead_by_mode_p50_ms"] = {
         mode: round(result["ray"][mode]["p50_ms"] - result["single_process"][mode]["p50_ms"], 2) for mode in MODES
     }
@@ -267,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         scale = json.loads(scale_file.read_text(encoding="utf-8"))
         result["cost_model"] = cost_model(scale, result["fan_out_overhead_p50_ms"], REPLICAS)
     path = write_result("ray_serving", result)
-    shown = ("single_process", "ray", "fan_out_overhead_by_mode_p50_ms", "health_overhead_p50_ms", "same_as_one_index")
+    shown = ("single_process", "ray", "fan_out_overhead_by_mode_p50_ms", "health_overhead_p50_ms", "serve_floor",
+             "same_as_one_index")  # fmt: skip
     print(json.dumps({key: result[key] for key in shown}, indent=1))
     print(f"replica killed under 16 clients: {result['replica_killed']['errors']} failed of "
           f"{result['replica_killed']['requests']}; wrote {path}")  # fmt: skip

@@ -90,13 +90,27 @@ def ray_serving_section(record: dict | None) -> list[str]:
         f"`GET /health`, which calls no shard, costs {record['ray']['health']['p50_ms']} ms at the p50 through "
         f"`--ray` against {record['single_process']['health']['p50_ms']} ms from one server: "
         f"{record['health_overhead_p50_ms']} ms of the overhead is Serve's proxy and the ingress alone. "
-        f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
+        + _floor(record.get("serve_floor"))
+        + f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
         f"**{killed['errors']} failed** of {killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). "
-        f"A document added through the ingress: answered in {write['acknowledged_seconds']} s (published), found "
-        f"by a search {write['searchable_seconds']} s after it was sent.",
+        f"A document added through the ingress: answered {write['status']} in {write['acknowledged_seconds']} s "
+        f"({'logged by its shard' if write['status'] == 202 else 'published'}), found by a search "
+        f"{write['searchable_seconds']} s after it was sent.",
         "",
     ]
     return lines + _cost_model(record.get("cost_model"))
+
+
+def _floor(floor: dict | None) -> str:
+    """What Serve itself costs here (bench/serve_floor.py), when the record has it."""
+    if not floor:
+        return ""
+    return (
+        f"Serve itself, with nothing to compute (`python -m bench.serve_floor`): a request through its proxy to an "
+        f"ingress that calls nothing takes {floor['nothing']['p50_ms']} ms at the p50, and one with a round of "
+        f"trivial calls to {floor['deployments']} deployments {floor['round']['p50_ms']} ms: a round costs "
+        f"{floor['round_p50_ms']} ms here before any search. "
+    )
 
 
 def _cost_model(model: dict | None) -> list[str]:

@@ -382,6 +382,9 @@ def fake_ray_serving() -> dict:
                 "dense": {"requests": 300, "p50_ms": 25.0, "p95_ms": 40.0},
                 "health": {"requests": 300, "p50_ms": 4.5, "p95_ms": 6.0}},
         "health_overhead_p50_ms": 3.0,
+        "serve_floor": {"nothing": {"requests": 300, "p50_ms": 4.0, "p95_ms": 5.0},
+                        "round": {"requests": 300, "p50_ms": 9.0, "p95_ms": 11.0}, "round_p50_ms": 5.0,
+                        "deployments": 2},
         "same_as_one_index": {"hybrid": {"queries": 300, "same_top_10": 300, "max_score_difference": 6e-08},
                               "dense": {"queries": 300, "same_top_10": 299, "max_score_difference": 0.002}},
         "fan_out_overhead_by_mode_p50_ms": {"hybrid": 8.5, "dense": 4.5},
@@ -787,6 +790,9 @@ def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_w
     assert "| dense | 20.5 / 31.0 | 25.0 / 40.0 | 4.5 | 299 / 300 | 0.002 |" in text
     assert "**8.5 ms**" in text and "**0 failed** of 900" in text
     assert "4.5 ms at the p50 through `--ray` against 1.5 ms from one server: 3.0 ms" in text
+    assert (
+        "calls nothing takes 4.0 ms at the p50, and one with a round of trivial calls to 2 deployments 9.0 ms" in text
+    )
     assert "| 10,000,000 | 10 | 2 | 20 | 1.44 | 0.37 | 0.05 | 34.9 |" in text
     assert "Not run yet" in "\n".join(ray_serving_section(None))
 

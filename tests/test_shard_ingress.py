@@ -6,10 +6,15 @@ shard moved on."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
+import time
 from collections import Counter
 
 import pytest
 
+from dualsearch.read.searcher import Searcher
 from dualsearch.read.sharded import ShardedSearcher
 from dualsearch.service import ray_serving
 from dualsearch.service.ray_serving import ShardClient, ShardReplica, ShardsLive
@@ -19,6 +24,9 @@ from tests.helpers import SHARD_QUERIES as QUERIES
 from tests.helpers import SHARDED_IVF as IVF
 from tests.helpers import SHARDS, sharded_corpus, towers
 
+TOKEN = "a-token-for-the-tests-0123"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 class Answered:
     """A handle's response: the replica's answer, or the error it raised."""
@@ -27,6 +35,8 @@ class Answered:
         self.value = self.error = None
         try:
             self.value = call()
+            if inspect.iscoroutine(self.value):  # an async method of the deployment
+                self.value = asyncio.run(self.value)
         except Exception as error:  # noqa: BLE001 - given back by result(), as Serve does
             self.error = error
 
@@ -61,11 +71,40 @@ def sharded(tmp_path):
     return index_dir
 
 
+def shard_dirs(index_dir) -> list:
+    return sorted(path for path in index_dir.iterdir() if path.name.startswith("shard-"))
+
+
 def ingress(index_dir, seconds: float = 10.0) -> tuple[ShardsLive, list[Handle]]:
-    directories = sorted(path for path in index_dir.iterdir() if path.name.startswith("shard-"))
-    handles = [Handle(ShardReplica(str(directory), number, towers())) for number, directory in enumerate(directories)]
+    replicas = [
+        ShardReplica(str(directory), number, towers()) for number, directory in enumerate(shard_dirs(index_dir))
+    ]
+    handles = [Handle(replica) for replica in replicas]
     clients = [ShardClient(handle, f"shard-{number:03d}", seconds) for number, handle in enumerate(handles)]
     return ShardsLive(index_dir, clients, towers()), handles
+
+
+@contextlib.contextmanager
+def served(index_dir, refresh_seconds: float = 0.2):
+    """The ingress's HTTP API, with its shards' replicas and writers in this process (the writers'
+    refreshers run in threads, as a server's do)."""
+    from fastapi.testclient import TestClient
+
+    from dualsearch.service.app import ServiceSettings, create_app
+    from dualsearch.service.ray_serving import ShardWriter, ShardWrites
+
+    live, handles = ingress(index_dir)
+    writers = [ShardWriter(str(directory), refresh_seconds, towers()) for directory in shard_dirs(index_dir)]
+    clients = [ShardClient(Handle(writer), f"shard-{n:03d}-writer", 10.0) for n, writer in enumerate(writers)]
+    settings = ServiceSettings(token=TOKEN, refresh_seconds=refresh_seconds)
+    app = create_app(live, settings, writes=ShardWrites(live, clients))
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            yield client, live, handles
+    finally:
+        for writer in writers:
+            writer.writes.close()
+            writer.live.close()
 
 
 def calls(handles: list[Handle], method: str) -> int:
@@ -152,16 +191,8 @@ class Silent(Handle):
 @pytest.fixture
 def one_shard_silent(sharded):
     """The HTTP API of an ingress whose shard 1 has no healthy replica (its description still known)."""
-    from fastapi.testclient import TestClient
-
-    from dualsearch.service.app import ServiceSettings, create_app
-    from dualsearch.service.ray_serving import ShardWrites
-
-    live, handles = ingress(sharded)
-    live.clients[1].handle = Silent(handles[1].replica)
-    with TestClient(
-        create_app(live, ServiceSettings(), writes=ShardWrites(live)), base_url="http://127.0.0.1"
-    ) as client:
+    with served(sharded) as (client, live, handles):
+        live.clients[1].handle = Silent(handles[1].replica)
         yield client
 
 
@@ -188,3 +219,32 @@ def test_a_partial_search_answers_from_the_other_shards_and_says_which_is_missin
         assert ids == whole[: len(ids)]
     healthy = one_shard_silent.get("/search", params={"q": "green tea", "mode": mode}).json()
     assert healthy["error"]["code"] == "shard_unavailable"  # not asked for: no silent partial answers
+
+
+def test_a_write_is_logged_by_the_shard_that_owns_it_and_searchable_within_its_refresh(sharded):
+    from dualsearch.index.shards import shard_of
+
+    record = {"_id": "fins", "title": "Fins", "text": "zebrafish fins regrow zebrafish fins"}
+    with served(sharded, refresh_seconds=0.2) as (client, _, _):
+        answer = client.post("/documents", json=[record], headers=AUTH)
+        assert answer.status_code == 202 and answer.json()["added"] == 1 and not answer.json()["searchable"]
+        started, found = time.monotonic(), []
+        while not found and time.monotonic() - started < 10:
+            found = client.get("/search", params={"q": "zebrafish fins", "k": 1, "mode": "lexical"}).json()["results"]
+        assert found[0]["id"] == "fins" and time.monotonic() - started < 5  # a refresh, then the next searches
+        owner = shard_of("fins", SHARDS)
+        for number, directory in enumerate(shard_dirs(sharded)):  # in the owner's log and version only
+            with Searcher.open(directory, encoder=towers()) as shard:
+                assert (shard.document("fins") is not None) == (number == owner)
+        stats = client.get("/stats", headers=AUTH).json()["writes"]
+        assert stats["pending"] == 0 and set(stats["shards"]) == {f"shard-{n:03d}" for n in range(SHARDS)}
+        gone = client.delete("/documents/fins", params={"wait": "true"}, headers=AUTH)
+        assert gone.status_code == 200 and gone.json()["deleted"] == 1 and gone.json()["searchable"]
+        assert client.get("/search", params={"q": "zebrafish fins", "mode": "lexical"}).json()["results"] == []
+        unknown = client.delete("/documents/fins", headers=AUTH)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_document"
+        several = [{"_id": f"new-{n}", "text": f"kite river stone {n}"} for n in range(6)]
+        assert len({shard_of(r["_id"], SHARDS) for r in several}) > 1  # one write, more than one shard
+        answer = client.post("/documents", params={"wait": "true"}, json=several, headers=AUTH)
+        assert answer.status_code == 200 and answer.json()["added"] == 6 and answer.json()["searchable"]
+        assert client.get("/documents/new-5").json()["id"] == "new-5"

@@ -15,10 +15,11 @@ dead replica dropped again, and answers 503 naming a shard that stays silent (:c
 - **Versions.** Each replica follows its shard's live version on every request, as a server does.
   It keeps the last few versions open, because a later round of a search asks for the version the
   first round read. A round that finds that version gone makes the search run again.
-- **Writes** go to the replicas of the shard that owns the id. Each write is that shard's transaction
-  (:mod:`dualsearch.write.reindex`), published before it is answered (200, searchable), so it is
-  durable once answered. There is no write-ahead log through ``--ray``: a write waits for its
-  shard's lock and publish, where a single server answers 202 once its log holds the write.
+- **Writes** go to the writer of the shard that owns the id (:class:`ShardWriter`: one replica, which
+  owns the shard's write-ahead log, as one server owns its index's): answered 202 once logged and
+  fsynced, searchable at the shard's next refresh (``refresh_seconds``), or 200 once searchable with
+  ``wait``, exactly as ``dualsearch serve`` answers (:mod:`dualsearch.service.writes`). A write that
+  spans shards is each shard's own record; its shards publish it each at its own refresh.
 - **Where files live.** Every node that runs a replica or the ingress reads the index at the same
   path (a shared filesystem, or the same copy on each node), as Ray encoding reads the towers.
 """
@@ -39,18 +40,17 @@ from typing import Any
 
 from dualsearch.corpora.document import Document
 from dualsearch.defaults import SHARD_SECONDS
-from dualsearch.errors import IndexLockedError, InvalidInputError, ShardUnavailableError, UnknownDocumentError
+from dualsearch.errors import InvalidInputError, ShardUnavailableError
 from dualsearch.index import layout
 from dualsearch.index.shards import ShardMap, shard_name, shard_of
 from dualsearch.read.shard import ShardSearcher, ShardStatistics, StaleVersionError
 from dualsearch.read.sharded import Pending, ShardedSearcher
 from dualsearch.read.statistics_cache import StatisticsCache
 from dualsearch.requests.search import MAX_K
-from dualsearch.service.writes import Acknowledged
+from dualsearch.service.writes import WAIT_SECONDS, Acknowledged
 
 logger = logging.getLogger(__name__)
 KEEP_VERSIONS = 3  # versions a replica keeps open for the later rounds of searches that began on them
-LOCK_WAIT_SECONDS = 60.0  # a write waits this long for its shard's lock (another replica's write)
 REPLICA_RETRIES = 3  # a read sent again when the replica it went to died before answering
 DESCRIBE_SECONDS = 1.0  # the longest the ingress shows a shard's document count from before
 REPLICA_CPUS = 0.1  # Serve's default of 1 CPU a replica would not fit a 2-shard, 2-replica index on 2 cores
@@ -95,10 +95,13 @@ class ShardReplica:
     def candidates(
         self, vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version, prefetch
     ):
+        """The shard's candidates at ``version``, and the shard's live version now: the ingress learns
+        from it that the shard published, without waiting to describe it again."""
         searcher = self._at(version)
-        return searcher.candidates(
+        answers = searcher.candidates(
             vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version, prefetch
         )
+        return answers, self._current().version_name
 
     def stored_hits(self, rows, settings, largest, version):
         return self._at(version).stored_hits(rows, settings, largest, version)
@@ -118,33 +121,40 @@ class ShardReplica:
         return {"manifest": searcher.manifest, "settings": searcher.settings, "documents": len(searcher),
                 "version": searcher.version_name}  # fmt: skip
 
-    def present(self, doc_ids: Sequence[str]) -> set[str]:
-        return set(self._current().store.lookup(doc_ids))
 
-    # writes, each this shard's transaction
-    async def add(self, documents: list[Document]) -> tuple[int, int, str]:
-        from dualsearch.write.reindex import add_documents
+class ShardWriter:
+    """The writes of one shard, in its write-ahead log (:class:`~dualsearch.service.writes.ServiceWrites`):
+    a deployment of one replica, since a log has one owner. Serve starts it again if it dies, and it
+    then applies what the log holds first, so a write acknowledged is never lost."""
 
-        report = await self._write(lambda encoder: add_documents(self.shard_dir, documents, encoder))
-        return report.added, report.updated, self._current().version_name
+    def __init__(self, shard_dir: str, refresh_seconds: float, encoder=None) -> None:
+        """``encoder``: the towers, when not the ones the shard's manifest names (tests' fake towers)."""
+        from dualsearch.index.query_tower import index_encoder
+        from dualsearch.read.live_index import LiveIndex
+        from dualsearch.service.writes import ServiceWrites
 
-    async def delete(self, doc_ids: list[str]) -> tuple[int, str]:
-        from dualsearch.write.reindex import delete_documents
+        def towers(manifest):
+            return encoder or index_encoder(shard_dir, manifest, fallback_backend="torch")
 
-        report = await self._write(lambda encoder: delete_documents(self.shard_dir, doc_ids, encoder))
-        return report.deleted, self._current().version_name
+        self.live = LiveIndex(shard_dir, towers)
+        self.writes = ServiceWrites(self.live, refresh_seconds).start()
 
-    async def _write(self, write):
-        """``write(encoder)`` in a thread of its own (a write takes seconds; the replica's event loop keeps
-        answering reads), waiting while another replica of this shard holds its lock."""
-        encoder, deadline = self._current().encoder, time.monotonic() + LOCK_WAIT_SECONDS
-        while True:
-            try:
-                return await asyncio.to_thread(write, encoder)
-            except IndexLockedError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
+    # in a thread: a write waits for the log's turn, and with ``wait`` for a refresh; the replica's event
+    # loop keeps answering meanwhile
+    async def add(self, documents: list[Document], wait: bool) -> Acknowledged:
+        return await asyncio.to_thread(self.writes.add, documents, wait)
+
+    async def delete(self, doc_id: str, wait: bool) -> Acknowledged:
+        return await asyncio.to_thread(self.writes.delete, doc_id, wait)
+
+    def snapshot(self) -> dict:
+        return self.writes.snapshot()
+
+    def __del__(self) -> None:  # Serve's replica going away: stop the refresher, close the log
+        writes = getattr(self, "writes", None)
+        if writes is not None:
+            writes.close()
+            self.live.close()
 
 
 class ShardClient:
@@ -168,9 +178,9 @@ class ShardClient:
         return self._start(method, args, REPLICA_RETRIES, self.seconds)
 
     def write(self, method: str, *args) -> Pending:
-        """A write: sent once (a replica that died may have applied it), waited for as long as a write
-        waits for its shard's lock and more."""
-        return self._start(method, args, 0, self.seconds + LOCK_WAIT_SECONDS)
+        """A write: sent once (a writer that died may have logged it), waited for as long as a ``wait``
+        write is held, and more."""
+        return self._start(method, args, 0, self.seconds + WAIT_SECONDS)
 
     def _start(self, method: str, args: tuple, retries: int, seconds: float) -> Pending:
         if self.loop is None:
@@ -269,12 +279,20 @@ class RemoteShard:
 
         def wait():
             try:
-                return asked.result()
+                answers, newest = asked.result()
             except StaleVersionError:
                 self.cache.forget()  # the version it knew is gone: the search's next try asks the shard
+                self.published()
                 raise
+            if newest != self.cache.version:  # it published since: the next search reads the new version
+                self.cache.forget()
+                self.published()
+            return answers
 
         return Pending(wait)
+
+    def published(self) -> None:
+        """Called when the shard was found to have published (the owner describes the shards again)."""
 
     def stored_hits(self, *args) -> Pending:
         return self._call("stored_hits", *args)
@@ -330,7 +348,9 @@ class ShardsLive:
                     if cache.version not in (None, description["version"]):
                         cache.forget()  # the shard published: what was learnt of the old version is not its
                     self._descriptions[number] = description
-                    shards.append(RemoteShard(client, number, description, cache))
+                    shard = RemoteShard(client, number, description, cache)
+                    shard.published = self.forget
+                    shards.append(shard)
                 searcher = ShardedSearcher(self.index_dir, self.shard_map, shards)
                 searcher.encoder, searcher.prefetch = self.encoder, MAX_K
                 if self._searcher is not None and searcher.versions != self._searcher.versions:
@@ -359,47 +379,55 @@ class ShardsLive:
 
 
 class ShardWrites:
-    """The writes of the ingress: each routed to the deployment of the shard that owns the id."""
+    """The writes of the ingress: each document to the writer of the shard that owns its id
+    (:class:`ShardWriter`), answered as ``dualsearch serve`` answers: 202 once every shard it touches
+    logged its part, 200 once searchable with ``wait``."""
 
-    def __init__(self, live: ShardsLive) -> None:
-        self.live = live
-        self.written = 0
+    def __init__(self, live: ShardsLive, writers: list[ShardClient]) -> None:
+        self.live, self.writers = live, writers
 
     def start(self) -> ShardWrites:
         return self
 
     def close(self) -> None:
-        """Nothing pending: every write was published before it was answered."""
+        """The writers outlive the ingress: each refreshes its shard on its own."""
 
     def add(self, documents: list[Document], wait: bool = False) -> Acknowledged:
         if not documents:
             raise InvalidInputError("no documents in the body: send a JSON list of records or JSON lines")
         count = self.live.shard_map.count
         routed = {n: [d for d in documents if shard_of(d.id, count) == n] for n in range(count)}
-        started = {n: self.live.clients[n].write("add", docs) for n, docs in routed.items() if docs}
-        added = updated = 0
-        for response in started.values():
-            shard_added, shard_updated, _ = response.result()
-            added, updated = added + shard_added, updated + shard_updated
-        self.written += 1
-        self.live.forget()
-        return Acknowledged(0, added=added, updated=updated, searchable=True, version=self._versions())
+        asked = [self.writers[n].write("add", part, wait) for n, part in routed.items() if part]
+        return self._answer([answer.result() for answer in asked], wait)
 
     def delete(self, doc_id: str, wait: bool = False) -> Acknowledged:
-        client = self.live.clients[shard_of(doc_id, self.live.shard_map.count)]
-        if doc_id not in client.read("present", [doc_id]).result():
-            raise UnknownDocumentError(f"no document with id {doc_id!r}")
-        deleted, _ = client.write("delete", [doc_id]).result()
-        self.written += 1
-        self.live.forget()
-        return Acknowledged(0, deleted=deleted, searchable=True, version=self._versions())
+        writer = self.writers[shard_of(doc_id, self.live.shard_map.count)]
+        return self._answer([writer.write("delete", doc_id, wait).result()], wait)
+
+    def _answer(self, parts: list[Acknowledged], wait: bool) -> Acknowledged:
+        """One answer for the shards' parts of a write. Its ``sequence`` is 0: each shard's log numbers
+        its own records."""
+        searchable = all(part.searchable for part in parts)
+        if searchable:
+            self.live.forget()  # the shards published: the next search reads their new versions
+        return Acknowledged(
+            0,
+            added=sum(part.added for part in parts),
+            updated=sum(part.updated for part in parts),
+            deleted=sum(part.deleted for part in parts),
+            searchable=searchable,
+            version=self._versions() if searchable else None,
+        )
 
     def _versions(self) -> str:
         asked = [client.read("describe") for client in self.live.clients]
         return "+".join(answer.result()["version"] for answer in asked)
 
     def snapshot(self) -> dict:
-        return {"pending": 0, "written": self.written, "log": None}
+        """For ``/stats``: each shard's log."""
+        asked = {shard_name(n): writer.read("snapshot") for n, writer in enumerate(self.writers)}
+        shards = {name: answer.result() for name, answer in asked.items()}
+        return {"pending": sum(part["pending"] for part in shards.values()), "shards": shards}
 
 
 APP_NAME = "dualsearch"
@@ -417,9 +445,17 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any, shard
     index_dir = Path(index_dir).absolute()
     shard_map = ShardMap.read(index_dir)
     options = {"num_replicas": replicas, "ray_actor_options": {"num_cpus": REPLICA_CPUS}}
+    shard_dirs = shard_map.shard_dirs(index_dir)
     shards = [
         serve.deployment(ShardReplica, name=shard_deployment(number), **options).bind(str(directory), number)
-        for number, directory in enumerate(shard_map.shard_dirs(index_dir))
+        for number, directory in enumerate(shard_dirs)
+    ]
+    writer_options = {"num_replicas": 1, "ray_actor_options": {"num_cpus": REPLICA_CPUS}}  # a log has one owner
+    writers = [
+        serve.deployment(ShardWriter, name=writer_deployment(number), **writer_options).bind(
+            str(directory), settings.refresh_seconds
+        )
+        for number, directory in enumerate(shard_dirs)
     ]
 
     def app_builder():  # runs in the ingress replica: the handles exist once the application is deployed
@@ -432,11 +468,16 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any, shard
                         shard_seconds)
             for n in range(len(shards))
         ]  # fmt: skip
-        first = shard_map.shard_dirs(index_dir)[0]  # every shard holds the same towers
+        writer_clients = [
+            ShardClient(serve.get_deployment_handle(writer_deployment(n), app_name=APP_NAME), writer_deployment(n),
+                        shard_seconds)
+            for n in range(len(shards))
+        ]  # fmt: skip
+        first = shard_dirs[0]  # every shard holds the same towers
         encoder = index_encoder(first, Manifest.read(layout.current_version_dir(first)))
         live = ShardsLive(index_dir, clients, encoder)
-        app = create_app(live, settings, writes=ShardWrites(live))
-        app.add_middleware(EventLoopFinder, clients=clients)
+        app = create_app(live, settings, writes=ShardWrites(live, writer_clients))
+        app.add_middleware(EventLoopFinder, clients=clients + writer_clients)
         return app
 
     class Ingress:
@@ -447,7 +488,7 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any, shard
 
     ingress = serve.deployment(serve.ingress(app_builder)(Ingress), name="ingress",
                                ray_actor_options={"num_cpus": REPLICA_CPUS})  # fmt: skip
-    return ingress.bind(*shards)
+    return ingress.bind(*shards, *writers)
 
 
 class EventLoopFinder:
@@ -468,6 +509,11 @@ class EventLoopFinder:
 def shard_deployment(number: int) -> str:
     """A shard's deployment is named as its directory: ``shard-001``."""
     return shard_name(number)
+
+
+def writer_deployment(number: int) -> str:
+    """The deployment of a shard's writer: ``shard-001-writer``."""
+    return f"{shard_name(number)}-writer"
 
 
 def serve_on_ray(
