@@ -64,6 +64,7 @@ NEEDS_ARGUMENTS = {
     "finetune_drift": "how far apart a model's two towers drifted: MODEL_DIR BEIR_DIR",
     "finetune_tower_alphas": "a grid of per-tower interpolation weights: --model DIR --collection C",
     "stdlib_pairs": "CoNaLa's questions mapped to the default corpus, written as a BEIR directory: --out DIR",
+    "serve_floor": "Ray Serve's own cost of a request and of a round, printed (ray_serving runs and records it)",
 }
 # finetune_length reads the towers finetune_defaults saves
 SLOW = (

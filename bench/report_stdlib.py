@@ -1,5 +1,5 @@
 """The stdlib towers section of docs/benchmarks.md (results/stdlib_towers.json): CoNaLa's questions
-mapped to the default corpus, the training runs compared on dev, and the shipped query tower scored
+mapped to the default corpus, the training runs compared on dev, and the shipped towers scored
 once against the default one."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ DEV_SETS = ("conala_dev", "dev_questions", "dev_known_items")
 
 
 def stdlib_towers_section(record: dict | None) -> list[str]:
-    lines = ["## The default index's query tower, tuned on Python questions", ""]
+    lines = ["## The default index's towers, tuned on Python questions", ""]
     if record is None:
         return lines + [not_run("stdlib_towers", "python -m bench stdlib_towers"), ""]
     lines += [provenance(record, "stdlib_towers"), ""]
@@ -36,20 +36,20 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
         ),
         "",
         *_documentation_pairs(pairs),
-        "Dev (MRR@10 through the default index's own search; `dev's best` has the best mean, and the query "
-        "tower ships):",
+        "Dev (MRR@10 through the default index's own search; the run with the best mean ships, since 0.7.0; "
+        "before it, the query tower alone shipped whatever dev preferred):",
         "",
     ]
     dev, means, runs = record.get("dev", {}), record.get("dev_mean", {}), record.get("runs", {})
     rows = []
     for name, scores in dev.items():
-        label = name + (" (shipped: the query tower)" if name == record.get("chosen") else "")
+        label = name + (" (shipped)" if name == record.get("chosen") else "")
         label += " (dev's best)" if name == record.get("dev_prefers") and name != record.get("chosen") else ""
         train_seconds = dig(runs, name, "report", "train_seconds")
         rows.append([label, *(dig(scores, s, "mrr@10") for s in DEV_SETS), means.get(name), _minutes(train_seconds)])
     lines += [
         markdown_table(
-            ["query tower", "CoNaLa dev", "dev questions", "dev known items", "mean", "training (min)"],
+            ["run", "CoNaLa dev", "dev questions", "dev known items", "mean", "training (min)"],
             rows,
             [0, 4, 4, 4, 4, 1],
         ),
@@ -57,21 +57,25 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
     ]
     for name, run in runs.items():
         lines.append(f"- `{name}`: `{run.get('command')}`, {run.get('seconds')} s in all")
-    delta = record.get("delta", {})
+    deltas = record.get("deltas") or {"query": record.get("delta", {})}  # older records: the query tower's only
+    shipped = "; ".join(
+        f"`{delta.get('path')}`, {delta.get('bytes', 0) / 2**20:.1f} MiB, sha256 `{delta.get('sha256')}`, largest "
+        f"weight difference from the trained tower {delta.get('largest_weight_difference')}"
+        for delta in deltas.values()
+    )
     lines += [
         "",
-        f"Shipped: `{delta.get('path')}`, {delta.get('bytes', 0) / 2**20:.1f} MiB, sha256 `{delta.get('sha256')}`; "
-        f"largest weight difference from the trained tower {delta.get('largest_weight_difference')}; the wheel "
-        f"with it {record.get('wheel_bytes', 0) / 2**20:.1f} MiB.",
+        f"Shipped: {shipped}; the wheel with {'them' if len(deltas) > 1 else 'it'} "
+        f"{record.get('wheel_bytes', 0) / 2**20:.1f} MiB.",
         "",
-        "Scored once (test), the default query tower against the shipped one, over the same document vectors "
+        "Scored once (test), the default towers against the shipped ones, each on its own index of the corpus "
         "and with the ranking settings the default index had when the run was made:",
         "",
     ]
     test = record.get("test", {})
     lines += [
         markdown_table(
-            ["query tower", "judged set MRR@10", "judged set success@5", "CoNaLa test MRR@10", "CoNaLa test success@5"],
+            ["towers", "judged set MRR@10", "judged set success@5", "CoNaLa test MRR@10", "CoNaLa test success@5"],
             [
                 [
                     name,
@@ -90,7 +94,7 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
     examples = record.get("examples", {})
     lines += [
         markdown_table(
-            ["question", "default tower", "shipped tower", "shipped top 3"],
+            ["question", "default towers", "shipped towers", "shipped top 3"],
             [
                 [
                     question,

@@ -13,13 +13,14 @@
 3. **Dev** (the choice): each run's towers swapped into a copy of the default index (a query tower
    alone re-encodes nothing; ``both`` re-encodes the corpus), searched with the default index's own
    settings, scored by MRR@10 on CoNaLa dev and on bench/stdlib_dev.py's two dev sets (questions,
-   known items). The record names the run with the best mean of the three (``dev_prefers``); the
-   ``query`` run is the one that ships (``chosen``), because only a query tower ships as a delta that
-   leaves every default index's document vectors valid.
-4. **Ship** (``--ship``): the chosen query tower's change from the default one, factored at the LoRA
-   rank, written to dualsearch/towers/stdlib-query-delta.npz; the code's recorded sha256 must then be
-   updated to the printed one. Without ``--ship``, the rebuilt delta is compared with the shipped one:
-   its dev score within :data:`DEV_TOLERANCE` (training on CPU threads is not bit-reproducible).
+   known items). The run with the best mean of the three ships (``dev_prefers``, ``chosen``): a
+   document tower that changed costs each cached default index one re-encoding of its corpus (a
+   minute or two, once), which dev's gain pays for.
+4. **Ship** (``--ship``): each trained tower's change from the default one, factored at the LoRA rank,
+   written to dualsearch/towers/stdlib-query-delta.npz (and stdlib-document-delta.npz when the run
+   trained both towers; removed when it did not), and their sha256s written into the code that checks
+   them and into the model card. Without ``--ship``, the rebuilt deltas are compared with the shipped
+   ones: their dev score within :data:`DEV_TOLERANCE` (training on CPU threads is not bit-reproducible).
 5. **Scored once**, base towers against the shipped ones: the judged set (bench/data/stdlib_queries.jsonl),
    CoNaLa test (questions that map to the corpus), and six example questions from issue #39.
 
@@ -208,30 +209,35 @@ def dev_mean(scores: dict[str, dict]) -> float:
     return round(sum(scores[name]["mrr@10"] for name in names) / len(names), 4)
 
 
-def ship(model_dir: Path, target: Path) -> dict:
-    """Write ``model_dir``'s query tower as a low-rank change to the default one at ``target``."""
+def ship(model_dir: Path, target: Path, route: str) -> dict:
+    """Write the tower ``route`` of ``model_dir`` as a low-rank change to the default one at ``target``."""
     from dualsearch.finetune.tower_delta import low_rank_delta, save_delta
     from dualsearch.towers.tower_delta import delta_sha256
     from dualsearch.towers.weights import (
         MINILM_WEIGHTS_SHA256,
-        QUERY_ROUTE,
-        STDLIB_QUERY_DELTA,
         build_router_model,
         load_sentence_transformer,
         route_transformer,
     )
 
-    tuned = route_transformer(load_sentence_transformer(str(model_dir)), QUERY_ROUTE)
-    base = route_transformer(build_router_model("default"), QUERY_ROUTE)
+    tuned = route_transformer(load_sentence_transformer(str(model_dir)), route)
+    base = route_transformer(build_router_model("default"), route)
     arrays, worst = low_rank_delta(tuned, base, LORA_RANK, MINILM_WEIGHTS_SHA256)
     save_delta(arrays, target)
-    shipped_as = STDLIB_QUERY_DELTA.relative_to(REPO / "search")  # the package's dualsearch/ is search/ here
     return {
-        "path": f"dualsearch/{shipped_as.as_posix()}",
+        "path": f"dualsearch/towers/{SHIPPED[route]}",
         "bytes": target.stat().st_size,
         "sha256": delta_sha256(target),
         "largest_weight_difference": worst,
     }
+
+
+SHIPPED = {"query": "stdlib-query-delta.npz", "document": "stdlib-document-delta.npz"}  # by route, in dualsearch/towers
+
+
+def trained_routes(run: dict) -> list[str]:
+    """The towers a run trained: ``query``, or ``query`` and ``document``."""
+    return ["query", "document"] if run["report"].get("trained_towers") == "both" else ["query"]
 
 
 def main(argv=None) -> int:
@@ -258,9 +264,7 @@ def main(argv=None) -> int:
         result["runs"][name] = runs[name]
     means = {name: dev_mean(scores) for name, scores in result["dev"].items()}
     preferred = max(runs, key=lambda name: means[name])
-    # only a query tower ships (a delta merged at load; every default index's document vectors stay valid):
-    # when dev prefers training both towers, the record says by how much, and the query run ships
-    chosen = "query" if "query" in runs else preferred
+    chosen = preferred  # what dev prefers ships (issue #39), both towers' changes when it trained both
     result["dev_mean"], result["chosen"], result["dev_prefers"] = means, chosen, preferred
     print(json.dumps({"dev_mean": means, "dev_prefers": preferred, "chosen": chosen}, indent=1))
     return _ship_and_score(args, result, collection, base, runs)
@@ -268,22 +272,26 @@ def main(argv=None) -> int:
 
 def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict) -> int:
     from dualsearch.defaults import STDLIB_MODEL
-    from dualsearch.towers.weights import STDLIB_QUERY_DELTA, STDLIB_QUERY_DELTA_SHA256
+    from dualsearch.towers import weights
 
     chosen = result["chosen"]
-    if chosen != "query":
-        print(f"no query run to ship (runs: {', '.join(runs)}); nothing shipped")
-        write_result(results_name(args), result)
-        return 1
-    rebuilt = args.work / "stdlib-query-delta.npz"
-    result["delta"] = ship(args.work / chosen, rebuilt)
+    routes = trained_routes(runs[chosen])
+    rebuilt = {route: args.work / SHIPPED[route] for route in routes}
+    result["deltas"] = {route: ship(args.work / chosen, path, route) for route, path in rebuilt.items()}
+    result["delta"] = result["deltas"]["query"]  # the query tower's, as records before both towers shipped name it
+    package = Path(weights.__file__).parent
     if args.ship:
-        shutil.copyfile(rebuilt, STDLIB_QUERY_DELTA)
-        record_shipped_sha256(result["delta"]["sha256"])
-        print(f"shipped {STDLIB_QUERY_DELTA} (sha256 {result['delta']['sha256']}, recorded in the code and the card)")
-    else:  # a rebuild: the shipped tower must score as the rebuilt one does on dev
-        result["shipped_sha256"] = STDLIB_QUERY_DELTA_SHA256
-        result["same_bytes"] = result["delta"]["sha256"] == STDLIB_QUERY_DELTA_SHA256
+        for route, name in SHIPPED.items():
+            if route in rebuilt:
+                shutil.copyfile(rebuilt[route], package / name)
+            else:
+                (package / name).unlink(missing_ok=True)  # this run left that tower as the default one
+        record_shipped_sha256({route: delta["sha256"] for route, delta in result["deltas"].items()})
+        print(f"shipped {', '.join(SHIPPED[route] for route in routes)} (sha256s recorded in the code and the card)")
+    else:  # a rebuild: the shipped towers must score as the rebuilt ones do on dev
+        shipped_sha256 = {route: sha256 for route, _, sha256 in _shipped_deltas()}
+        result["shipped_sha256"] = shipped_sha256
+        result["same_bytes"] = shipped_sha256 == {route: d["sha256"] for route, d in result["deltas"].items()}
     shipped = swapped_index(base, args.work, "shipped", STDLIB_MODEL)
     sets = dev_sets(collection)
     result["dev"]["shipped"] = evaluate(shipped, sets)
@@ -310,26 +318,36 @@ def results_name(args) -> str:
     return "stdlib_towers" + (f"-{args.label}" if args.label else "")
 
 
-SHA256_LINES = {  # where the shipped delta's sha256 is written down: the code checks it, the card shows it
-    REPO / "search" / "towers" / "weights.py": (
-        r'STDLIB_QUERY_DELTA_SHA256 = "[0-9a-f]*"',
-        'STDLIB_QUERY_DELTA_SHA256 = "{}"',
-    ),
-    REPO / "docs" / "stdlib-towers.md": (r"\| delta sha256 \| `[^`]*`", "| delta sha256 | `{}`"),
-}
+def _shipped_deltas() -> list[tuple[str, Path, str]]:
+    from dualsearch.towers.weights import stdlib_deltas
+
+    return stdlib_deltas()
 
 
-def record_shipped_sha256(sha256: str) -> None:
-    """Write the shipped delta's sha256 into the code that checks it and the model card (and into this
-    process, which then loads the shipped tower)."""
+WEIGHTS_CODE = REPO / "search" / "towers" / "weights.py"  # the package's dualsearch/ is search/ here
+MODEL_CARD = REPO / "docs" / "stdlib-towers.md"
+
+
+def record_shipped_sha256(shipped: dict[str, str]) -> None:
+    """Write each shipped delta's sha256 into the code that checks it and into the model card (and into
+    this process, which then loads the shipped towers); a document tower left as the default one is None."""
     from dualsearch.towers import weights
 
-    for path, (pattern, line) in SHA256_LINES.items():
-        text, count = re.subn(pattern, line.format(sha256), path.read_text(encoding="utf-8"))
+    query, document = shipped["query"], shipped.get("document")
+    replacements = [  # (file, the line's pattern, the line)
+        (WEIGHTS_CODE, r'STDLIB_QUERY_DELTA_SHA256 = "[0-9a-f]*"', f'STDLIB_QUERY_DELTA_SHA256 = "{query}"'),
+        (WEIGHTS_CODE, r'STDLIB_DOCUMENT_DELTA_SHA256: str \| None = (None|"[0-9a-f]*")',
+         "STDLIB_DOCUMENT_DELTA_SHA256: str | None = " + (f'"{document}"' if document else "None")),
+        (MODEL_CARD, r"\| query delta sha256 \| `[^`]*`", f"| query delta sha256 | `{query}`"),
+        (MODEL_CARD, r"\| document delta sha256 \| `[^`]*`",
+         f"| document delta sha256 | `{document or 'none: the default document tower'}`"),
+    ]  # fmt: skip
+    for path, pattern, line in replacements:
+        text, count = re.subn(pattern, lambda _: line, path.read_text(encoding="utf-8"))
         if count != 1:
             raise RuntimeError(f"{path}: expected one sha256 line matching {pattern!r}, found {count}")
         path.write_text(text, encoding="utf-8")
-    weights.STDLIB_QUERY_DELTA_SHA256 = sha256
+    weights.STDLIB_QUERY_DELTA_SHA256, weights.STDLIB_DOCUMENT_DELTA_SHA256 = query, document
 
 
 def wheel_bytes(out: Path) -> int:

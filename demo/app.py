@@ -91,7 +91,7 @@ def examples_for(searcher: Searcher) -> list[str]:
 
 TOWER_NAMES = {
     "default": "all-MiniLM-L6-v2 (default)",
-    "stdlib": "all-MiniLM-L6-v2, query tower tuned on Python questions (stdlib)",
+    "stdlib": "all-MiniLM-L6-v2, tuned on Python questions (stdlib)",
 }
 
 

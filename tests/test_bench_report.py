@@ -821,7 +821,7 @@ def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_score
     record = fake_stdlib_towers()
     text = "\n".join(stdlib_towers_section(record))
     assert "| train | 10 | 8 | 5 | 9 | 12 | 4 |" in text
-    assert "| query (shipped: the query tower) | 0.6000 | 0.6000 | 0.6000 | 0.6000 | 1.0 |" in text
+    assert "| query (shipped) | 0.6000 | 0.6000 | 0.6000 | 0.6000 | 1.0 |" in text
     assert "| shipped | 0.8000 |" in text and "| send an email | 12 | 1 | a, b, c |" in text
     assert "1.0 MiB" in text and "3.0 MiB" in text and "ab" * 32 in text
     assert "Not run yet" in "\n".join(stdlib_towers_section(None))

@@ -12,6 +12,8 @@ from dualsearch.cli import main
 from dualsearch.corpora.sources import TINY_CORPUS_DIR, read_corpus
 from dualsearch.index.layout import current_version_dir
 from dualsearch.index.manifest import Manifest
+from dualsearch.profiles.stdlib import TOWERS_FILE
+from dualsearch.towers.weights import STDLIB_DOCUMENT_DELTA_SHA256, stdlib_towers_id
 
 pytestmark = pytest.mark.slow
 
@@ -74,18 +76,24 @@ def test_default_corpus_index_is_built_once_and_reused(tmp_path, monkeypatch, ca
     shutil.rmtree(index_dir / "towers")
     assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
     assert capsys.readouterr().out == shown and list((index_dir / "towers").glob("query-*/tower.json"))
-    # it serves the query tower tuned on Python questions, over the default document tower's vectors
+    # it serves the towers tuned on Python questions, and records which (their changes' sha256s)
     stdlib = Manifest.read(current_version_dir(index_dir))
     assert stdlib.model == "stdlib" and stdlib.document_backend == "onnx-int8"
-    # a default index cached with the default query tower (an older dualsearch) gains the stdlib one on its
-    # next use, and no document is re-encoded: the document tower is the same
+    assert (index_dir / TOWERS_FILE).read_text() == stdlib_towers_id()
+    # a default index cached with the default towers (an older dualsearch) gains the stdlib ones on its next
+    # use; its documents are encoded again only when the stdlib document tower is not the default one
     assert main(["reindex", str(index_dir), "--corpus", "default", "--model", "default"]) == 0
-    assert "encoded 0" in capsys.readouterr().out
+    assert ("encoded 0" in capsys.readouterr().out) == (STDLIB_DOCUMENT_DELTA_SHA256 is None)
     assert Manifest.read(current_version_dir(index_dir)).model == "default"
     assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
     assert capsys.readouterr().out == shown
     swapped = Manifest.read(current_version_dir(index_dir))
     assert swapped.model == "stdlib" and swapped.query_weights_sha256 == stdlib.query_weights_sha256
-    assert swapped.search == stdlib.search
-    # the same document vectors, copied: nothing was re-encoded
-    assert [s["files"]["vectors.f32"] for s in swapped.segments] == [s["files"]["vectors.f32"] for s in stdlib.segments]
+    assert swapped.document_weights_sha256 == stdlib.document_weights_sha256 and swapped.search == stdlib.search
+    # one that records other stdlib towers (or none: older than the record) is built again with these
+    (index_dir / TOWERS_FILE).write_text("query 0000\ndocument default\n")
+    assert main(["search", "default", "parse command line options", "-k", "3"]) == 0
+    assert capsys.readouterr().out == shown and (index_dir / TOWERS_FILE).read_text() == stdlib_towers_id()
+    again = Manifest.read(current_version_dir(index_dir))
+    # the same towers: every document's vector copied, nothing encoded
+    assert [s["files"]["vectors.f32"] for s in again.segments] == [s["files"]["vectors.f32"] for s in swapped.segments]

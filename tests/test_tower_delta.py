@@ -81,12 +81,14 @@ def test_a_delta_is_refused_for_other_base_weights_a_damaged_file_or_another_sha
         apply_delta(_tower(0), stranger, "base-sha")
 
 
-def test_the_stdlib_towers_are_the_default_ones_with_the_shipped_query_change_and_its_card_names_its_hash():
+def test_the_stdlib_towers_are_the_default_ones_with_the_shipped_changes_and_their_card_names_their_hashes():
     from pathlib import Path
 
     from dualsearch.towers.weights import (
         DOCUMENT_ROUTE,
         QUERY_ROUTE,
+        STDLIB_DOCUMENT_DELTA,
+        STDLIB_DOCUMENT_DELTA_SHA256,
         STDLIB_QUERY_DELTA,
         STDLIB_QUERY_DELTA_SHA256,
         load_towers,
@@ -95,11 +97,17 @@ def test_the_stdlib_towers_are_the_default_ones_with_the_shipped_query_change_an
 
     assert delta_sha256(STDLIB_QUERY_DELTA) == STDLIB_QUERY_DELTA_SHA256
     card = (Path(__file__).resolve().parents[1] / "docs" / "stdlib-towers.md").read_text(encoding="utf-8")
-    assert f"`{STDLIB_QUERY_DELTA_SHA256}`" in card
+    assert f"| query delta sha256 | `{STDLIB_QUERY_DELTA_SHA256}`" in card
     default, stdlib = load_towers("default"), load_towers("stdlib")
-    default_documents, stdlib_documents = (route_transformer(m, DOCUMENT_ROUTE).state_dict() for m in (default, stdlib))
-    assert all(torch.equal(default_documents[name], stdlib_documents[name]) for name in default_documents)
-    default_queries, stdlib_queries = (route_transformer(m, QUERY_ROUTE).state_dict() for m in (default, stdlib))
-    changed = [name for name in default_queries if not torch.equal(default_queries[name], stdlib_queries[name])]
-    assert len(changed) >= 36  # every linear layer of the six transformer layers: q, k, v, o, up, down
-    assert all(name.endswith("weight") for name in changed)  # LoRA changes matrices, not biases or norms
+    for route, shipped in ((QUERY_ROUTE, STDLIB_QUERY_DELTA_SHA256), (DOCUMENT_ROUTE, STDLIB_DOCUMENT_DELTA_SHA256)):
+        before, after = (route_transformer(m, route).state_dict() for m in (default, stdlib))
+        changed = [name for name in before if not torch.equal(before[name], after[name])]
+        if shipped is None:  # that tower ships unchanged
+            assert changed == [] and not STDLIB_DOCUMENT_DELTA.exists()
+            assert "| document delta sha256 | `none" in card
+            continue
+        assert len(changed) >= 36  # every linear layer of the six transformer layers: q, k, v, o, up, down
+        assert all(name.endswith("weight") for name in changed)  # LoRA changes matrices, not biases or norms
+    if STDLIB_DOCUMENT_DELTA_SHA256 is not None:
+        assert delta_sha256(STDLIB_DOCUMENT_DELTA) == STDLIB_DOCUMENT_DELTA_SHA256
+        assert f"| document delta sha256 | `{STDLIB_DOCUMENT_DELTA_SHA256}`" in card

@@ -35,7 +35,7 @@ def add_index_command(commands) -> None:
         "--model",
         default=None,
         help="towers: a sentence-transformers path or hub id (default: two all-MiniLM-L6-v2 towers; for the "
-        f"'{DEFAULT_CORPUS}' corpus, '{STDLIB_MODEL}': their query tower tuned on Python questions)",
+        f"'{DEFAULT_CORPUS}' corpus, '{STDLIB_MODEL}': the same towers tuned on Python questions)",
     )
     parser.add_argument(
         "--index-factory",

@@ -17,9 +17,9 @@ logger = logging.getLogger(__name__)
 # The default index ranks with its own settings, chosen on its dev questions and known items
 # (bench/stdlib_dev.py, results/stdlib_dev.json; never on the judged set of bench/stdlib_search.py),
 # with the towers it is built with (the stdlib query tower since 0.5.0, trained again with the FAQ and
-# anchor pairs in 0.6.0): the towers' share in the fusion, and the weight of the ``usage`` prior (how
-# often the library's own code uses a name: dualsearch.corpora.stdlib_usage). Chosen again whenever
-# the query tower changes: each tower wanted its own weights.
+# anchor pairs in 0.6.0; both stdlib towers since 0.7.0, which kept the setting): the towers' share in
+# the fusion, and the weight of the ``usage`` prior (how often the library's own code uses a name:
+# dualsearch.corpora.stdlib_usage). Chosen again whenever the towers change: each wanted its own weights.
 STDLIB_DENSE_WEIGHT = 0.9
 STDLIB_PRIOR_FIELD = "usage"
 STDLIB_PRIOR_WEIGHT = 0.2
@@ -79,10 +79,15 @@ def resolve_index_dir(name: str | Path, show_progress: bool = False) -> Path:
     return index_dir
 
 
+# Beside the default index: which stdlib towers built it (dualsearch.towers.weights.stdlib_towers_id)
+TOWERS_FILE = "stdlib-towers.txt"
+
+
 def build_default_index(index_dir: Path, model: str = STDLIB_MODEL, show_progress: bool = False) -> int:
     """Index the built-in corpus at ``index_dir`` with ``model``'s towers and the default index's
     settings; returns the document count."""
     from dualsearch.towers.backends import load_encoder
+    from dualsearch.towers.weights import stdlib_towers_id
     from dualsearch.write.build import IndexConfig, index_corpus
 
     report, _ = index_corpus(
@@ -93,22 +98,33 @@ def build_default_index(index_dir: Path, model: str = STDLIB_MODEL, show_progres
         show_progress=show_progress,
         search_settings=stdlib_settings(),
     )
+    if model == STDLIB_MODEL:
+        (Path(index_dir) / TOWERS_FILE).write_text(stdlib_towers_id(), encoding="utf-8")
     return report.document_count
 
 
 def update_default_index(index_dir: Path, show_progress: bool = False) -> None:
     """Bring a default index cached by an older dualsearch to today's towers and settings (once): with
-    the default query tower or other search settings, it is built again over itself with the stdlib
-    towers, which copies every document's vector (the document tower is the same) and encodes none."""
+    other towers than the ones this dualsearch ships, or other search settings, it is built again over
+    itself with the stdlib towers. That copies every document's vector when the document tower is the
+    same, and encodes the corpus again (a minute or two) when it changed."""
     from dualsearch.index.layout import current_version_dir
     from dualsearch.index.manifest import Manifest
+    from dualsearch.towers.weights import stdlib_towers_id
 
     manifest = Manifest.read(current_version_dir(index_dir))
-    if manifest.model == STDLIB_MODEL and SearchSettings.from_dict(manifest.search) == stdlib_settings():
+    marker = Path(index_dir) / TOWERS_FILE
+    recorded = marker.read_text(encoding="utf-8") if marker.is_file() else None
+    same_settings = SearchSettings.from_dict(manifest.search) == stdlib_settings()
+    if manifest.model == STDLIB_MODEL and same_settings and recorded == stdlib_towers_id():
         return
     if manifest.model not in (DEFAULT_MODEL, STDLIB_MODEL):
         return  # towers someone chose: theirs to change
-    _status(show_progress, f"Giving {index_dir} the query tower tuned on Python questions, once (no re-encoding).")
+    _status(
+        show_progress,
+        f"Giving {index_dir} this dualsearch's towers tuned on Python questions, once (documents are encoded "
+        "again only if the document tower changed).",
+    )
     build_default_index(index_dir, show_progress=show_progress)
 
 

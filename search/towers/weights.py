@@ -22,10 +22,14 @@ logger = logging.getLogger(__name__)
 MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 QUERY_ROUTE, DOCUMENT_ROUTE = "query", "document"
 NAMED_MODELS = (DEFAULT_MODEL, STDLIB_MODEL)  # names, never paths: a folder called "stdlib" is not read
-# The stdlib query tower: a low-rank change to the default query tower (dualsearch.towers.tower_delta),
-# written by `python -m bench stdlib_towers --ship`; its sha256 is checked before use.
+# The stdlib towers: low-rank changes to the default towers (dualsearch.towers.tower_delta), written by
+# `python -m bench stdlib_towers --ship`, which ships the run dev prefers (results/stdlib_towers.json):
+# the query tower's change, and the document tower's when that run trained both. Each file's sha256 is
+# checked before use; None: the document tower is the default one.
 STDLIB_QUERY_DELTA = Path(__file__).with_name("stdlib-query-delta.npz")
-STDLIB_QUERY_DELTA_SHA256 = "54664b075c5a8492211f848ad708aa270e96d55a9fb6d7eb8950dbd1eb6a98ac"
+STDLIB_QUERY_DELTA_SHA256 = "a6095798e415098bbac67a9f795a2a2f7a438a74add82b081ceb9ef3443d773b"
+STDLIB_DOCUMENT_DELTA = Path(__file__).with_name("stdlib-document-delta.npz")
+STDLIB_DOCUMENT_DELTA_SHA256: str | None = "a926659213557e7f0e2af56de5e0b12775d10677059a108a118737496480786b"
 
 
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -115,14 +119,34 @@ def load_towers(model: str = DEFAULT_MODEL, device: str = "cpu"):
 
 
 def stdlib_towers(device: str = "cpu"):
-    """The default towers with the query tower's shipped low-rank change merged in (a fraction of a second),
-    after checking the change's file against its recorded sha256."""
+    """The default towers with the shipped low-rank changes merged in (a fraction of a second each), after
+    checking each change's file against its recorded sha256."""
     from dualsearch.towers.tower_delta import apply_delta, read_delta
 
-    arrays = read_delta(STDLIB_QUERY_DELTA, STDLIB_QUERY_DELTA_SHA256)
     model = build_router_model(DEFAULT_MODEL, device)
-    apply_delta(route_transformer(model, QUERY_ROUTE), arrays, MINILM_WEIGHTS_SHA256)
+    for route, path, sha256 in stdlib_deltas():
+        apply_delta(route_transformer(model, route), read_delta(path, sha256), MINILM_WEIGHTS_SHA256)
     return model
+
+
+def stdlib_deltas() -> list[tuple[str, Path, str]]:
+    """(route, file, sha256) of each shipped change to a default tower."""
+    deltas = [(QUERY_ROUTE, STDLIB_QUERY_DELTA, STDLIB_QUERY_DELTA_SHA256)]
+    if STDLIB_DOCUMENT_DELTA_SHA256 is not None:
+        deltas.append((DOCUMENT_ROUTE, STDLIB_DOCUMENT_DELTA, STDLIB_DOCUMENT_DELTA_SHA256))
+    return deltas
+
+
+def stdlib_towers_id() -> str:
+    """What names the shipped stdlib towers: each tower's change by its sha256 (``default``: unchanged).
+    The default index records it, and is built again when a newer dualsearch ships other towers.
+
+    Example:
+        >>> stdlib_towers_id().splitlines()[0].startswith("query ")
+        True
+    """
+    changes = {route: sha256 for route, _, sha256 in stdlib_deltas()}
+    return "".join(f"{route} {changes.get(route, 'default')}\n" for route in (QUERY_ROUTE, DOCUMENT_ROUTE))
 
 
 def route_transformer(model, route: str):
