@@ -93,12 +93,27 @@ def ray_serving_section(record: dict | None) -> list[str]:
         + _floor(record.get("serve_floor"))
         + f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
         f"**{killed['errors']} failed** of {killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). "
-        f"A document added through the ingress: answered {write['status']} in {write['acknowledged_seconds']} s "
-        f"({'logged by its shard' if write['status'] == 202 else 'published'}), found by a search "
-        f"{write['searchable_seconds']} s after it was sent.",
+        + _writes(write),
         "",
     ]
     return lines + _cost_model(record.get("cost_model"))
+
+
+def _writes(write: dict) -> str:
+    """The write through the ingress: one (older records, answered once published) or two, the first of
+    which loads its writer's document tower."""
+    if "first" not in write:
+        return (
+            f"A document added through the ingress: answered {write['status']} in {write['acknowledged_seconds']} s "
+            f"(published), found by a search {write['searchable_seconds']} s after it was sent."
+        )
+    first, second = write["first"], write["second"]
+    return (
+        f"Two documents added through the ingress, one after the other: answered {first['status']} (logged by "
+        f"their shard) in {first['acknowledged_seconds']} and {second['acknowledged_seconds']} s, found by a "
+        f"search {first['searchable_seconds']} s after the first was sent (its writer loads the document tower) "
+        f"and {second['searchable_seconds']} s after the second."
+    )
 
 
 def _floor(floor: dict | None) -> str:

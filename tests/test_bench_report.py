@@ -391,7 +391,8 @@ def fake_ray_serving() -> dict:
         "fan_out_overhead_p50_ms": 8.5,
         "replica_killed": {"requests": 900, "errors": 0, "queries_per_second": 45.0,
                            "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "at_seconds": 6.7},
-        "write": {"acknowledged_seconds": 1.2, "searchable_seconds": 1.3, "status": 200},
+        "write": {"first": {"acknowledged_seconds": 0.1, "searchable_seconds": 9.5, "status": 202},
+                  "second": {"acknowledged_seconds": 0.05, "searchable_seconds": 1.3, "status": 202}},
         "cost_model": {"shard_documents": 1000000, "per_shard_p50_ms": 25.2, "per_shard_p95_ms": 26.4, "nprobe": 768,
                        "overhead_ms": 8.5, "rows": [{"documents": 10000000, "shards": 10, "replicas": 2,
                        "processes": 20, "memory_gib": {"IVF-Flat": 1.44, "IVF-SQ8": 0.37, "IVF-PQ48": 0.05},
@@ -790,6 +791,7 @@ def test_the_ray_serving_section_shows_the_overhead_the_killed_replica_and_the_w
     assert "| dense | 20.5 / 31.0 | 25.0 / 40.0 | 4.5 | 299 / 300 | 0.002 |" in text
     assert "**8.5 ms**" in text and "**0 failed** of 900" in text
     assert "4.5 ms at the p50 through `--ray` against 1.5 ms from one server: 3.0 ms" in text
+    assert "answered 202 (logged by their shard) in 0.1 and 0.05 s, found by a search 9.5 s after" in text
     assert (
         "calls nothing takes 4.0 ms at the p50, and one with a round of trivial calls to 2 deployments 9.0 ms" in text
     )
