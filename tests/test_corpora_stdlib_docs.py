@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -272,10 +273,18 @@ def test_the_default_index_is_built_with_lead_passages_and_its_own_ranking(monke
     monkeypatch.setenv("DUALSEARCH_HOME", str(tmp_path))
     monkeypatch.setattr("dualsearch.towers.backends.load_encoder", lambda *args: "towers")
     report = SimpleNamespace(document_count=26)  # index_corpus returns (report, skipped records)
-    monkeypatch.setattr(
-        "dualsearch.write.build.index_corpus", lambda *args, **kwargs: built.update(kwargs) or (report, [])
-    )
+
+    def index_corpus(corpus, index_dir, *args, **kwargs):  # leaves the directory a build leaves, and no index
+        Path(index_dir).mkdir(parents=True)
+        built.update(kwargs)
+        return report, []
+
+    monkeypatch.setattr("dualsearch.write.build.index_corpus", index_corpus)
     assert default_index.resolve_index_dir("default", show_progress=True) == default_index.default_index_dir()
     said = capsys.readouterr().err
     assert "standard library docs, once: later runs reuse it" in said and "(26 documents) in" in said
     assert built["config"].lead_passage and built["search_settings"] == default_index.stdlib_settings()
+    from dualsearch.towers.weights import stdlib_towers_id
+
+    # beside it, which stdlib towers built it: a later dualsearch shipping others builds it again
+    assert (default_index.default_index_dir() / default_index.TOWERS_FILE).read_text() == stdlib_towers_id()
