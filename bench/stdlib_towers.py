@@ -289,7 +289,7 @@ def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict
         record_shipped_sha256({route: delta["sha256"] for route, delta in result["deltas"].items()})
         print(f"shipped {', '.join(SHIPPED[route] for route in routes)} (sha256s recorded in the code and the card)")
     else:  # a rebuild: the shipped towers must score as the rebuilt ones do on dev
-        shipped_sha256 = {route: sha256 for route, _, sha256 in _shipped_deltas()}
+        shipped_sha256 = {route: sha256 for route, _, sha256 in weights.stdlib_deltas()}
         result["shipped_sha256"] = shipped_sha256
         result["same_bytes"] = shipped_sha256 == {route: d["sha256"] for route, d in result["deltas"].items()}
     shipped = swapped_index(base, args.work, "shipped", STDLIB_MODEL)
@@ -316,12 +316,6 @@ def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict
 
 def results_name(args) -> str:
     return "stdlib_towers" + (f"-{args.label}" if args.label else "")
-
-
-def _shipped_deltas() -> list[tuple[str, Path, str]]:
-    from dualsearch.towers.weights import stdlib_deltas
-
-    return stdlib_deltas()
 
 
 WEIGHTS_CODE = REPO / "search" / "towers" / "weights.py"  # the package's dualsearch/ is search/ here

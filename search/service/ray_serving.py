@@ -81,9 +81,10 @@ class ShardReplica:
                     self._open.popitem(last=False)[1].close()
             return next(reversed(self._open.values()))
 
-    def _at(self, version: str) -> ShardSearcher:
-        self._current()
-        searcher = self._open.get(version)
+    def _at(self, version: str, live: ShardSearcher | None = None) -> ShardSearcher:
+        """The searcher of ``version`` (``live``: the live one, when the caller has it)."""
+        live = self._current() if live is None else live  # (not `or`: a searcher's truth is its length)
+        searcher = live if live.version_name == version else self._open.get(version)
         if searcher is None:
             raise StaleVersionError(f"{self.shard_dir}: version {version} is no longer open here")
         return searcher
@@ -97,11 +98,12 @@ class ShardReplica:
     ):
         """The shard's candidates at ``version``, and the shard's live version now: the ingress learns
         from it that the shard published, without waiting to describe it again."""
-        searcher = self._at(version)
+        live = self._current()
+        searcher = self._at(version, live)
         answers = searcher.candidates(
             vectors, queries, depth, passage_depth, nprobe, exact, settings, filter, corpus, version, prefetch
         )
-        return answers, self._current().version_name
+        return answers, live.version_name
 
     def stored_hits(self, rows, settings, largest, version):
         return self._at(version).stored_hits(rows, settings, largest, version)
@@ -205,8 +207,7 @@ class ShardClient:
             except (RayActorError, ActorUnavailableError) as error:
                 if attempt == retries:
                     raise
-                logger.warning("a replica of %s died during %s (%s); asking another", self.name, method,
-                               type(error).__name__)  # fmt: skip
+                self._replica_died(method, error)
 
     def _start_here(self, method: str, args: tuple, retries: int, seconds: float) -> Pending:
         """As :meth:`_start`, waiting in the calling thread (no event loop given)."""
@@ -224,11 +225,13 @@ class ShardClient:
                 except (RayActorError, ActorUnavailableError) as error:
                     if attempt == retries:
                         raise
-                    logger.warning("a replica of %s died during %s (%s); asking another", self.name, method,
-                                   type(error).__name__)  # fmt: skip
+                    self._replica_died(method, error)
                     response[0] = getattr(self.handle, method).remote(*args)
 
         return Pending(wait)
+
+    def _replica_died(self, method: str, error: Exception) -> None:
+        logger.warning("a replica of %s died during %s (%s); asking another", self.name, method, type(error).__name__)
 
     def _unavailable(self, method: str, seconds: float) -> ShardUnavailableError:
         return ShardUnavailableError(
@@ -258,8 +261,11 @@ class RemoteShard:
     (:class:`~dualsearch.read.sharded.Pending`). The statistics round is answered here when what
     the shard said of its version covers the search (:class:`~dualsearch.read.statistics_cache.StatisticsCache`)."""
 
-    def __init__(self, client: ShardClient, number: int, description: dict, cache: StatisticsCache) -> None:
-        self.client, self.shard_number, self.cache = client, number, cache
+    def __init__(
+        self, client: ShardClient, number: int, description: dict, cache: StatisticsCache, published=lambda: None
+    ) -> None:
+        """``published``: called when a round finds that the shard published (its owner describes it again)."""
+        self.client, self.shard_number, self.cache, self.published = client, number, cache, published
         self.manifest, self.settings = description["manifest"], description["settings"]
         self.version_name, self.documents = description["version"], description["documents"]
         self.encoder = None  # the ingress encodes; shards never do
@@ -290,9 +296,6 @@ class RemoteShard:
             return answers
 
         return Pending(wait)
-
-    def published(self) -> None:
-        """Called when the shard was found to have published (the owner describes the shards again)."""
 
     def stored_hits(self, *args) -> Pending:
         return self._call("stored_hits", *args)
@@ -348,9 +351,7 @@ class ShardsLive:
                     if cache.version not in (None, description["version"]):
                         cache.forget()  # the shard published: what was learnt of the old version is not its
                     self._descriptions[number] = description
-                    shard = RemoteShard(client, number, description, cache)
-                    shard.published = self.forget
-                    shards.append(shard)
+                    shards.append(RemoteShard(client, number, description, cache, self.forget))
                 searcher = ShardedSearcher(self.index_dir, self.shard_map, shards)
                 searcher.encoder, searcher.prefetch = self.encoder, MAX_K
                 if self._searcher is not None and searcher.versions != self._searcher.versions:
