@@ -117,10 +117,16 @@ def _minutes(seconds: float | None) -> float | None:
 def _documentation_pairs(pairs: dict) -> list[str]:
     """The train split's pairs from the Python documentation, when the run had them."""
     faq, anchors = dig(pairs, "faq", "questions"), dig(pairs, "anchors", "documents")
+    references = dig(pairs, "reference", "documents")
     if faq is None and anchors is None:
         return []
-    return [
-        f"The train row includes {faq or 0} questions of the Python FAQ (`dualsearch.corpora.stdlib_faq`) and "
-        f"{anchors or 0} anchors, a docstring's summary sentence → its document (`bench/stdlib_pairs.py`).",
-        "",
-    ]
+    sources = (
+        f"{faq or 0} questions of the Python FAQ (`dualsearch.corpora.stdlib_faq`), {anchors or 0} anchors, a "
+        "docstring's summary sentence → its document (`bench/stdlib_pairs.py`)"
+    )
+    if references is not None:
+        sources += (
+            f", and {references} descriptions from the library reference → the document they describe "
+            "(`dualsearch.corpora.stdlib_reference`)"
+        )
+    return [f"The train row includes {sources}.", ""]

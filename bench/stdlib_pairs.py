@@ -9,7 +9,7 @@ records never straddle the split), and writes a BEIR directory a ``dualsearch fi
 the default corpus as ``corpus.jsonl``, every intent and rewritten intent as a query, and
 ``qrels/{train,dev,test}.tsv``. Returns (and prints) how many questions map, to how many documents.
 
-Two more kinds of train pairs join CoNaLa's, both from the Python documentation, both train only:
+Three more kinds of train pairs join CoNaLa's, all from the Python documentation, all train only:
 
 - **FAQ questions** (:mod:`dualsearch.corpora.stdlib_faq`) with the documents their answers name, read
   from the documentation's sources (``--python-docs``: Debian's ``python3.X-doc`` installs them under
@@ -18,6 +18,11 @@ Two more kinds of train pairs join CoNaLa's, both from the Python documentation,
   classes and methods taken after the known-item dev pick in the same seeded order
   (:func:`bench.stdlib_dev.known_item_queries`), so no dev item is trained on. They keep the query tower
   matching the words of the docs while CoNaLa teaches it the words of questions.
+- **Reference descriptions** (:mod:`dualsearch.corpora.stdlib_reference`): the library reference's
+  description of an object → its document, for the :data:`REFERENCES` documents code uses most (the
+  usage prior's counts; ties by id), the dev known items left out. The reference says in other words
+  what a docstring says (``collections.deque``: "appends and pops from either side"), which the anchors,
+  a docstring's own words, cannot teach. Read from the same documentation sources as the FAQ.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from bench.common import DEFAULT_DATA
 DEV_FRACTION = 0.15
 SPLIT_SEED = "stdlib-towers-1"
 ANCHORS = 2000
+REFERENCES = 2000  # with CoNaLa's and the anchors' pairs, under the recipe's 8,000 (two epochs, no anchoring)
 PYTHON_DOCS = Path(f"/usr/share/doc/python{sys.version_info.major}.{sys.version_info.minor}/html/_sources")
 
 
@@ -56,11 +62,16 @@ def read_conala(directory: Path, split: str) -> list[dict]:
 
 
 def write_collection(
-    out: Path, conala: Path, documents, python_docs: Path | None = PYTHON_DOCS, anchors: int = ANCHORS
+    out: Path,
+    conala: Path,
+    documents,
+    python_docs: Path | None = PYTHON_DOCS,
+    anchors: int = ANCHORS,
+    references: int = REFERENCES,
 ) -> dict:
-    """Write the BEIR directory at ``out`` from CoNaLa at ``conala``, the FAQ under ``python_docs``
-    (None: no FAQ pairs), ``anchors`` summary pairs and the corpus ``documents``; returns the counts
-    per split and per source."""
+    """Write the BEIR directory at ``out`` from CoNaLa at ``conala``, the FAQ and ``references`` reference
+    descriptions under ``python_docs`` (None: neither), ``anchors`` summary pairs and the corpus
+    ``documents``; returns the counts per split and per source."""
     from dualsearch.corpora.stdlib_questions import question_pairs
 
     documents = list(documents)
@@ -79,9 +90,11 @@ def write_collection(
             split = source if source == "test" or not is_dev_question(question.question_id) else "dev"
             splits[split].append(question)
         counts[source] = {"records": len(records), "questions": len({r["question_id"] for r in records})}
-    extra = documentation_pairs(documents, corpus_ids, python_docs, anchors)
+    extra = documentation_pairs(documents, corpus_ids, python_docs, anchors, references)
     counts["faq"] = {"questions": sum(1 for q in extra if str(q.question_id).startswith("faq"))}
     counts["anchors"] = {"documents": sum(1 for q in extra if str(q.question_id).startswith("anchor"))}
+    counts["reference"] = {"documents": len({d for q in extra if str(q.question_id).startswith("reference")
+                                             for d in q.documents})}  # fmt: skip
     splits["train"].extend(extra)
     with (out / "queries.jsonl").open("w", encoding="utf-8") as queries:
         for split, questions in splits.items():
@@ -105,8 +118,11 @@ def write_collection(
     return counts
 
 
-def documentation_pairs(documents, corpus_ids, python_docs: Path | None, anchors: int) -> list:
-    """FAQ questions and anchor summaries as :class:`QuestionPairs` (ids ``faq-N``, ``anchor-N``)."""
+def documentation_pairs(
+    documents, corpus_ids, python_docs: Path | None, anchors: int, references: int = REFERENCES
+) -> list:
+    """FAQ questions, anchor summaries and reference descriptions as :class:`QuestionPairs` (ids
+    ``faq-N``, ``anchor-N``, ``reference-N``)."""
     from bench.stdlib_dev import KNOWN_ITEMS, known_item_queries
     from dualsearch.corpora.stdlib_faq import faq_pairs
     from dualsearch.corpora.stdlib_questions import QuestionPairs
@@ -120,11 +136,43 @@ def documentation_pairs(documents, corpus_ids, python_docs: Path | None, anchors
             )
         for number, (question, ids) in enumerate(faq_pairs(python_docs, corpus_ids), 1):
             pairs.append(QuestionPairs(f"faq-{number}", (question,), tuple(ids)))
+        if references:
+            held_out = {row["answers"][0] for row in known_item_queries(documents).values()}
+            for number, (text, ids) in enumerate(
+                reference_descriptions(documents, python_docs, references, held_out), 1
+            ):
+                pairs.append(QuestionPairs(f"reference-{number}", (text,), tuple(ids)))
     if anchors:
         picked = known_item_queries(documents, count=KNOWN_ITEMS + anchors)
         for number, row in enumerate(list(picked.values())[KNOWN_ITEMS:], 1):
             pairs.append(QuestionPairs(f"anchor-{number}", (row["query"],), tuple(row["answers"])))
     return pairs
+
+
+def reference_descriptions(documents, python_docs: Path, count: int, held_out: set[str]) -> list[tuple[str, list]]:
+    """The reference descriptions of the ``count`` most used documents (usage prior, then id) that have
+    one, leaving out ``held_out`` ids; the first description of a document when the reference has several.
+
+    Example:
+        >>> from types import SimpleNamespace as Doc
+        >>> documents = [Doc(id="function:a", metadata={"usage": 5}), Doc(id="function:b", metadata={"usage": 9}),
+        ...              Doc(id="function:c", metadata={})]
+        >>> import unittest.mock as mock
+        >>> found = [("A does a.", ["function:a"]), ("B does b.", ["function:b"]), ("C.", ["function:c"])]
+        >>> with mock.patch("dualsearch.corpora.stdlib_reference.reference_pairs", return_value=found):
+        ...     reference_descriptions(documents, Path("docs"), 2, held_out={"function:b"})
+        [('A does a.', ['function:a']), ('C.', ['function:c'])]
+    """
+    from dualsearch.corpora import stdlib_reference
+
+    usage = {document.id: float(document.metadata.get("usage") or 0) for document in documents}
+    first: dict[str, tuple[str, list]] = {}
+    for text, ids in stdlib_reference.reference_pairs(python_docs, usage):
+        kept = [doc_id for doc_id in ids if doc_id not in held_out]
+        if kept:
+            first.setdefault(kept[0], (text, kept))
+    ranked = sorted(first, key=lambda doc_id: (-usage[doc_id], doc_id))[:count]
+    return [first[doc_id] for doc_id in ranked]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,10 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conala", type=Path, default=conala_dir(), help="directory of conala-{train,test}.json")
     parser.add_argument("--python-docs", type=Path, default=PYTHON_DOCS, help="the Python documentation's sources")
     parser.add_argument("--anchors", type=int, default=ANCHORS, help="summary → document pairs (0: none)")
+    parser.add_argument("--references", type=int, default=REFERENCES, help="reference → document pairs (0: none)")
     args = parser.parse_args(argv)
     from dualsearch.corpora.sources import read_corpus
 
-    counts = write_collection(args.out, args.conala, read_corpus("default"), args.python_docs, args.anchors)
+    counts = write_collection(
+        args.out, args.conala, read_corpus("default"), args.python_docs, args.anchors, args.references
+    )
     print(json.dumps(counts, indent=1))
     return 0
 

@@ -1,15 +1,19 @@
 """The default index's query tower, tuned on CoNaLa's Python questions: train it, choose on dev, ship it, score it.
 
-    python -m bench stdlib_towers [--work DIR] [--conala DIR] [--runs query both] [--ship] [--resume]
+    python -m bench stdlib_towers [--work DIR] [--conala DIR] [--runs query both] [--budgets recipe long]
+                                  [--ship] [--resume]
 
 1. **Pairs** (:mod:`bench.stdlib_pairs`): CoNaLa's questions mapped to the default corpus's documents,
-   train/dev split by question, written as a BEIR directory.
+   train/dev split by question, written as a BEIR directory, with train pairs from the Python
+   documentation (FAQ questions, docstring summaries, library reference descriptions).
 2. **Training runs**, each the ``dualsearch finetune`` command a user types, in a subprocess (its wall
    time is what a user waits): ``query`` trains the query tower only (LoRA rank :data:`LORA_RANK`: the
    change ships as a low-rank delta), ``both`` trains both towers with the same options for the query
    run's training time: a short probe run measures its step time, and its epochs are scaled to match.
    The probe's time includes the dev evaluation at its end, which overstates a step, so ``both`` gets
    somewhat less than the query run's time: each run's training seconds are recorded beside its scores.
+   Each pair of runs is trained at each of :data:`BUDGETS` (``query-long``, ``both-long``: the query run
+   trains for twice the recipe's epochs), so dev chooses how long to train as well as which towers.
 3. **Dev** (the choice): each run's towers swapped into a copy of the default index (a query tower
    alone re-encodes nothing; ``both`` re-encodes the corpus), searched with the default index's own
    settings, scored by MRR@10 on CoNaLa dev and on bench/stdlib_dev.py's two dev sets (questions,
@@ -41,7 +45,7 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, machine, write_result
-from bench.stdlib_pairs import ANCHORS, PYTHON_DOCS, conala_dir, write_collection
+from bench.stdlib_pairs import ANCHORS, PYTHON_DOCS, REFERENCES, conala_dir, write_collection
 from bench.stdlib_search import QUERIES, qrels_of, read_queries, score
 
 logger = logging.getLogger("bench.stdlib_towers")
@@ -51,6 +55,9 @@ LEARNING_RATE = "2e-3"  # LoRA's rate, the better of two on NFCorpus dev (result
 COMMON = ["--dev-split", "dev", "--lora-rank", str(LORA_RANK), "--learning-rate", LEARNING_RATE]
 BATCH_SIZE = 32  # the recipe's
 RUNS = {"query": ["--train", "query"], "both": ["--train", "both"]}
+# Training budgets, each set by its query run's epochs (its both run gets the same time): the recipe's,
+# and twice as long, because the recipe's two epochs were still climbing on dev (each run's history).
+BUDGETS = {"recipe": [], "long": ["--epochs", "4"]}
 DEV_TOLERANCE = 0.02
 EXAMPLES = {  # issue #39's six questions and the documents that answer them; examples, never tuned on
     "get the file name without the folder": ["function:os.path.basename", "method:pathlib.PurePath.name"],
@@ -68,7 +75,9 @@ def parse_args(argv):
     parser.add_argument("--conala", type=Path, default=conala_dir(), help="directory of conala-{train,test}.json")
     parser.add_argument("--python-docs", type=Path, default=PYTHON_DOCS, help="Python docs sources (FAQ)")
     parser.add_argument("--anchors", type=int, default=ANCHORS, help="summary → document train pairs")
-    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--references", type=int, default=REFERENCES, help="reference → document train pairs")
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="which towers to train")
+    parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS), help="how long")
     parser.add_argument("--base-index", type=Path, help="an index of the default corpus built with the default towers")
     parser.add_argument("--label", help="write results/stdlib_towers-LABEL.json (a trial of other pairs or options)")
     parser.add_argument("--ship", action="store_true", help="write the chosen query tower into the package")
@@ -105,6 +114,11 @@ def finetune(
     run["report"] = json.loads(report_file.read_text())
     (work / f"{name}.run.json").write_text(json.dumps(run, indent=1))
     return run
+
+
+def run_name(towers: str, budget: str) -> str:
+    """``query``, ``both`` at the recipe's budget; ``query-long``, ``both-long`` at the long one."""
+    return towers if budget == "recipe" else f"{towers}-{budget}"
 
 
 PROBE_EPOCHS = 0.1
@@ -240,6 +254,21 @@ def trained_routes(run: dict) -> list[str]:
     return ["query", "document"] if run["report"].get("trained_towers") == "both" else ["query"]
 
 
+def train_runs(args, collection: Path) -> dict[str, dict]:
+    """Every run of ``args.runs`` at every budget of ``args.budgets``, by name; a ``both`` run trains for
+    the time of the query run at its budget when there is one, else for the budget's epochs."""
+    runs: dict[str, dict] = {}
+    for budget in args.budgets:
+        query_name = run_name("query", budget)
+        for towers in args.runs:
+            extra = list(BUDGETS[budget])
+            if towers != "query" and query_name in runs:
+                extra = ["--epochs", equal_time_epochs(runs[query_name], collection, args.work, towers, args.resume)]
+            name = run_name(towers, budget)
+            runs[name] = finetune(name, collection, args.work, extra, args.resume, RUNS[towers])
+    return runs
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -247,14 +276,10 @@ def main(argv=None) -> int:
     collection = args.work / "conala-stdlib"
     from dualsearch.corpora.sources import read_corpus
 
-    pairs = write_collection(collection, args.conala, read_corpus("default"), args.python_docs, args.anchors)
+    documents = read_corpus("default")
+    pairs = write_collection(collection, args.conala, documents, args.python_docs, args.anchors, args.references)
     result: dict = {"pairs": pairs, "machine": machine(), "runs": {}}
-    runs = {}
-    for name in args.runs:
-        extra = []
-        if name != "query" and "query" in runs:
-            extra = ["--epochs", equal_time_epochs(runs["query"], collection, args.work, name, args.resume)]
-        runs[name] = finetune(name, collection, args.work, extra, args.resume)
+    runs = train_runs(args, collection)
     base = base_index(args)
     sets = dev_sets(collection)
     result["dev"] = {"base": evaluate(base, sets)}

@@ -813,7 +813,10 @@ def test_the_stdlib_towers_section_counts_the_pairs_from_the_documentation_when_
 
     record = fake_stdlib_towers()
     record["pairs"] |= {"faq": {"questions": 63}, "anchors": {"documents": 2000}}
-    assert "63 questions of the Python FAQ" in "\n".join(stdlib_towers_section(record))
+    text = "\n".join(stdlib_towers_section(record))
+    assert "63 questions of the Python FAQ" in text and "2000 anchors" in text and "library reference" not in text
+    record["pairs"]["reference"] = {"documents": 1999}
+    assert "and 1999 descriptions from the library reference" in "\n".join(stdlib_towers_section(record))
     assert "Python FAQ" not in "\n".join(stdlib_towers_section(fake_stdlib_towers()))
 
 
