@@ -29,7 +29,7 @@ from bench.report_scaling import (
 from bench.report_segments import segments_section
 from bench.report_service import service_section
 from bench.report_sharding import ray_serving_section, sharding_section
-from bench.report_stdlib import stdlib_towers_section
+from bench.report_stdlib import default_index_now_lines, stdlib_towers_section
 from bench.report_tables import (
     busy_note,
     dig,
@@ -68,6 +68,7 @@ RESULT_NAMES = (
     "service_writes",
     "lexical_segments",
     "stdlib_towers",
+    "stdlib_search",
     "sharding",
     "ray_serving",
 )
@@ -559,6 +560,7 @@ def render(results: dict[str, dict | None], docs: Path) -> str:
     lines += click_training_section(results.get("click_training"))
     lines += similarity_section(results.get("finetune_similarity"))
     lines += stdlib_towers_section(results.get("stdlib_towers"))
+    lines += default_index_now_lines(results.get("stdlib_search"))
     lines += running_time_section(results)
     return "\n".join(lines).rstrip() + "\n"
 

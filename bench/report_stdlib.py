@@ -110,6 +110,36 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
     return lines
 
 
+def default_index_now_lines(search: dict | None) -> list[str]:
+    """The judged set and the six examples as the default index answers them today: its shipped towers
+    with the ranking settings dev chose for them (results/stdlib_search.json), which the table above,
+    made with the settings the default index had when the towers were trained, may not show yet."""
+    if search is None:
+        return []
+    lines = [
+        "### The default index as it ships",
+        "",
+        provenance(search, "stdlib_search"),
+        "",
+        f"The judged set with the shipped towers and the ranking settings dev chose for them "
+        f"({search.get('mode')} search): MRR@10 {dig(search, 'metrics', 'mrr@10')}, success@5 "
+        f"{dig(search, 'metrics', 'success@5')}.",
+        "",
+    ]
+    examples = search.get("examples")
+    if examples:
+        lines += [
+            "Issue #39's six example questions, as it answers them (never tuned on):",
+            "",
+            markdown_table(
+                ["question", "first right answer (rank in the top 50)", "top 3"],
+                [[q, row.get("first_answer_rank"), ", ".join(row.get("top3", []))] for q, row in examples.items()],
+            ),
+            "",
+        ]
+    return lines
+
+
 def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60
 

@@ -1,3 +1,3 @@
 """The release of dualsearch (read by setuptools at build time, and by ``dualsearch --version``)."""
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"

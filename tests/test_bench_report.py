@@ -830,3 +830,20 @@ def test_the_stdlib_towers_section_shows_the_pairs_the_dev_choice_the_test_score
     assert "| shipped | 0.8000 |" in text and "| send an email | 12 | 1 | a, b, c |" in text
     assert "1.0 MiB" in text and "3.0 MiB" in text and "ab" * 32 in text
     assert "Not run yet" in "\n".join(stdlib_towers_section(None))
+
+
+def test_the_default_index_as_it_ships_shows_the_judged_set_and_the_examples_when_measured():
+    from bench.report_stdlib import default_index_now_lines
+
+    search = {
+        **HEAD,
+        "command": "python -m bench.stdlib_search",
+        "mode": "hybrid",
+        "metrics": {"mrr@10": 0.8123, "success@5": 0.9},
+        "examples": {"send an email": {"first_answer_rank": 2, "top3": ["a", "b", "c"]}},
+    }
+    text = "\n".join(default_index_now_lines(search))
+    assert "MRR@10 0.8123, success@5 0.9" in text and "| send an email | 2 | a, b, c |" in text
+    del search["examples"]
+    assert "send an email" not in "\n".join(default_index_now_lines(search))
+    assert default_index_now_lines(None) == []

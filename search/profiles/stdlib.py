@@ -17,15 +17,17 @@ logger = logging.getLogger(__name__)
 # The default index ranks with its own settings, chosen on its dev questions and known items
 # (bench/stdlib_dev.py, results/stdlib_dev.json; never on the judged set of bench/stdlib_search.py),
 # with the towers it is built with (the stdlib query tower since 0.5.0, trained again with the FAQ and
-# anchor pairs in 0.6.0; both stdlib towers since 0.7.0, which kept the setting): the towers' share in
-# the fusion, and the weight of the ``usage`` prior (how often the library's own code uses a name:
-# dualsearch.corpora.stdlib_usage). Chosen again whenever the towers change: each wanted its own weights.
-STDLIB_DENSE_WEIGHT = 0.9
+# anchor pairs in 0.6.0; both stdlib towers since 0.7.0, which kept the setting; both trained again
+# with reference descriptions in 0.8.0): the towers' share in the fusion, and the weight of the
+# ``usage`` prior (how often the library's own code uses a name: dualsearch.corpora.stdlib_usage).
+# Chosen again whenever the towers change: each wanted its own weights. The 0.8.0 towers want the
+# whole fusion weight: BM25's candidates still join the pool, scored by the towers alone.
+STDLIB_DENSE_WEIGHT = 1.0
 STDLIB_PRIOR_FIELD = "usage"
-STDLIB_PRIOR_WEIGHT = 0.2
+STDLIB_PRIOR_WEIGHT = 0.15
 # What users look up is mostly a module's functions and classes, not a method or an attribute: both
 # kinds gain this much (dualsearch.ranking.boosts), chosen on the same dev sets.
-STDLIB_KIND_BOOST = 0.05
+STDLIB_KIND_BOOST = 0.08
 
 
 def default_index_dir() -> Path:

@@ -27,9 +27,9 @@ NAMED_MODELS = (DEFAULT_MODEL, STDLIB_MODEL)  # names, never paths: a folder cal
 # the query tower's change, and the document tower's when that run trained both. Each file's sha256 is
 # checked before use; None: the document tower is the default one.
 STDLIB_QUERY_DELTA = Path(__file__).with_name("stdlib-query-delta.npz")
-STDLIB_QUERY_DELTA_SHA256 = "a6095798e415098bbac67a9f795a2a2f7a438a74add82b081ceb9ef3443d773b"
+STDLIB_QUERY_DELTA_SHA256 = "e758dec26bbb7538a078c720e3eeeabb553ae1b04912db1d1c9938214c5416eb"
 STDLIB_DOCUMENT_DELTA = Path(__file__).with_name("stdlib-document-delta.npz")
-STDLIB_DOCUMENT_DELTA_SHA256: str | None = "a926659213557e7f0e2af56de5e0b12775d10677059a108a118737496480786b"
+STDLIB_DOCUMENT_DELTA_SHA256: str | None = "0f080762052af59db44a96eaab9ad61da4c05044f764b7b12ae9bbd7a98a2317"
 
 
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
