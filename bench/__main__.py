@@ -45,7 +45,7 @@ BENCHMARKS = {
     "stdlib_dev": "how the default index ranks (fusion weight, usage prior), chosen on dev questions",
     "stdlib_search": "everyday Python questions against the default index (stdlib docs): MRR@10, success@5",
     "stdlib_ablations": "ranking changes tried for the default index and rejected, scored on its dev questions",
-    "stdlib_towers": "the default index's query tower trained on CoNaLa's questions, chosen on dev, scored (1 hour)",
+    "stdlib_towers": "the default index's towers trained on Python questions and docs, chosen on dev, scored (40 min)",
     "click_log": "a simulated click log over NFCorpus train (position-biased clicks, Zipf queries) and its statistics",
     "ray_encoding": "index builds encoded locally and on Ray actors, 2,000 SciFact documents (about 10 min)",
     "scale": "IVF over 1M synthetic vectors: build time, memory, latency (slow)",

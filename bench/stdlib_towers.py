@@ -1,4 +1,4 @@
-"""The default index's query tower, tuned on CoNaLa's Python questions: train it, choose on dev, ship it, score it.
+"""The default index's towers, tuned on Python questions (CoNaLa's, the docs'): train them, choose on dev, ship, score.
 
     python -m bench stdlib_towers [--work DIR] [--conala DIR] [--runs query both] [--budgets recipe long]
                                   [--ship] [--resume]
@@ -73,14 +73,16 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/dualsearch-stdlib-towers"), help="scratch directory")
     parser.add_argument("--conala", type=Path, default=conala_dir(), help="directory of conala-{train,test}.json")
-    parser.add_argument("--python-docs", type=Path, default=PYTHON_DOCS, help="Python docs sources (FAQ)")
+    parser.add_argument(
+        "--python-docs", type=Path, default=PYTHON_DOCS, help="Python docs sources (FAQ, library reference)"
+    )
     parser.add_argument("--anchors", type=int, default=ANCHORS, help="summary → document train pairs")
     parser.add_argument("--references", type=int, default=REFERENCES, help="reference → document train pairs")
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS), help="which towers to train")
     parser.add_argument("--budgets", nargs="+", default=list(BUDGETS), choices=list(BUDGETS), help="how long")
     parser.add_argument("--base-index", type=Path, help="an index of the default corpus built with the default towers")
     parser.add_argument("--label", help="write results/stdlib_towers-LABEL.json (a trial of other pairs or options)")
-    parser.add_argument("--ship", action="store_true", help="write the chosen query tower into the package")
+    parser.add_argument("--ship", action="store_true", help="write the chosen run's towers into the package")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs in --work")
     return parser.parse_args(argv)
 
@@ -276,8 +278,9 @@ def main(argv=None) -> int:
     collection = args.work / "conala-stdlib"
     from dualsearch.corpora.sources import read_corpus
 
-    documents = read_corpus("default")
-    pairs = write_collection(collection, args.conala, documents, args.python_docs, args.anchors, args.references)
+    pairs = write_collection(
+        collection, args.conala, read_corpus("default"), args.python_docs, args.anchors, args.references
+    )
     result: dict = {"pairs": pairs, "machine": machine(), "runs": {}}
     runs = train_runs(args, collection)
     base = base_index(args)
