@@ -90,7 +90,7 @@ def ray_serving_section(record: dict | None) -> list[str]:
         f"`GET /health`, which calls no shard, costs {record['ray']['health']['p50_ms']} ms at the p50 through "
         f"`--ray` against {record['single_process']['health']['p50_ms']} ms from one server: "
         f"{record['health_overhead_p50_ms']} ms of the overhead is Serve's proxy and the ingress alone. "
-        + _floor(record.get("serve_floor"))
+        + _floor(record["serve_floor"])
         + f"With 2 replicas a shard and 16 clients, one replica of shard 0 killed at {killed['at_seconds']:.0f} s: "
         f"**{killed['errors']} failed** of {killed['requests']} requests (p50 {killed['latency_ms']['p50']} ms). "
         + _writes(write),
@@ -100,13 +100,7 @@ def ray_serving_section(record: dict | None) -> list[str]:
 
 
 def _writes(write: dict) -> str:
-    """The write through the ingress: one (older records, answered once published) or two, the first of
-    which loads its writer's document tower."""
-    if "first" not in write:
-        return (
-            f"A document added through the ingress: answered {write['status']} in {write['acknowledged_seconds']} s "
-            f"(published), found by a search {write['searchable_seconds']} s after it was sent."
-        )
+    """The two writes through the ingress, the first of which loads its writer's document tower."""
     first, second = write["first"], write["second"]
     return (
         f"Two documents added through the ingress, one after the other: answered {first['status']} (logged by "
@@ -116,10 +110,8 @@ def _writes(write: dict) -> str:
     )
 
 
-def _floor(floor: dict | None) -> str:
-    """What Serve itself costs here (bench/serve_floor.py), when the record has it."""
-    if not floor:
-        return ""
+def _floor(floor: dict) -> str:
+    """What Serve itself costs here (bench/serve_floor.py)."""
     return (
         f"Serve itself, with nothing to compute (`python -m bench.serve_floor`): a request through its proxy to an "
         f"ingress that calls nothing takes {floor['nothing']['p50_ms']} ms at the p50, and one with a round of "

@@ -57,7 +57,7 @@ def stdlib_towers_section(record: dict | None) -> list[str]:
     ]
     for name, run in runs.items():
         lines.append(f"- `{name}`: `{run.get('command')}`, {run.get('seconds')} s in all")
-    deltas = record.get("deltas") or {"query": record.get("delta", {})}  # older records: the query tower's only
+    deltas = record.get("deltas", {})
     shipped = "; ".join(
         f"`{delta.get('path')}`, {delta.get('bytes', 0) / 2**20:.1f} MiB, sha256 `{delta.get('sha256')}`, largest "
         f"weight difference from the trained tower {delta.get('largest_weight_difference')}"

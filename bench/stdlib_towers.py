@@ -47,6 +47,7 @@ from pathlib import Path
 from bench.common import REPO, machine, write_result
 from bench.stdlib_pairs import ANCHORS, PYTHON_DOCS, REFERENCES, conala_dir, write_collection
 from bench.stdlib_search import QUERIES, qrels_of, read_queries, score
+from dualsearch.towers import weights
 
 logger = logging.getLogger("bench.stdlib_towers")
 
@@ -241,14 +242,14 @@ def ship(model_dir: Path, target: Path, route: str) -> dict:
     arrays, worst = low_rank_delta(tuned, base, LORA_RANK, MINILM_WEIGHTS_SHA256)
     save_delta(arrays, target)
     return {
-        "path": f"dualsearch/towers/{SHIPPED[route]}",
+        "path": f"dualsearch/towers/{SHIPPED[route].name}",
         "bytes": target.stat().st_size,
         "sha256": delta_sha256(target),
         "largest_weight_difference": worst,
     }
 
 
-SHIPPED = {"query": "stdlib-query-delta.npz", "document": "stdlib-document-delta.npz"}  # by route, in dualsearch/towers
+SHIPPED = {"query": weights.STDLIB_QUERY_DELTA, "document": weights.STDLIB_DOCUMENT_DELTA}  # the package's, by route
 
 
 def trained_routes(run: dict) -> list[str]:
@@ -300,22 +301,21 @@ def main(argv=None) -> int:
 
 def _ship_and_score(args, result: dict, collection: Path, base: Path, runs: dict) -> int:
     from dualsearch.defaults import STDLIB_MODEL
-    from dualsearch.towers import weights
 
     chosen = result["chosen"]
     routes = trained_routes(runs[chosen])
-    rebuilt = {route: args.work / SHIPPED[route] for route in routes}
+    rebuilt = {route: args.work / SHIPPED[route].name for route in routes}
     result["deltas"] = {route: ship(args.work / chosen, path, route) for route, path in rebuilt.items()}
-    result["delta"] = result["deltas"]["query"]  # the query tower's, as records before both towers shipped name it
-    package = Path(weights.__file__).parent
     if args.ship:
-        for route, name in SHIPPED.items():
+        for route, path in SHIPPED.items():
             if route in rebuilt:
-                shutil.copyfile(rebuilt[route], package / name)
+                shutil.copyfile(rebuilt[route], path)
             else:
-                (package / name).unlink(missing_ok=True)  # this run left that tower as the default one
+                path.unlink(missing_ok=True)  # this run left that tower as the default one
         record_shipped_sha256({route: delta["sha256"] for route, delta in result["deltas"].items()})
-        print(f"shipped {', '.join(SHIPPED[route] for route in routes)} (sha256s recorded in the code and the card)")
+        print(
+            f"shipped {', '.join(SHIPPED[route].name for route in routes)} (sha256s recorded in the code and the card)"
+        )
     else:  # a rebuild: the shipped towers must score as the rebuilt ones do on dev
         shipped_sha256 = {route: sha256 for route, _, sha256 in weights.stdlib_deltas()}
         result["shipped_sha256"] = shipped_sha256
@@ -353,8 +353,6 @@ MODEL_CARD = REPO / "docs" / "stdlib-towers.md"
 def record_shipped_sha256(shipped: dict[str, str]) -> None:
     """Write each shipped delta's sha256 into the code that checks it and into the model card (and into
     this process, which then loads the shipped towers); a document tower left as the default one is None."""
-    from dualsearch.towers import weights
-
     query, document = shipped["query"], shipped.get("document")
     replacements = [  # (file, the line's pattern, the line)
         (WEIGHTS_CODE, r'STDLIB_QUERY_DELTA_SHA256 = "[0-9a-f]*"', f'STDLIB_QUERY_DELTA_SHA256 = "{query}"'),

@@ -63,13 +63,24 @@ def referenced_ids(body: str, corpus_ids: Iterable[str]) -> list[str]:
         >>> referenced_ids(":func:`~shutil.copyfile`, :mod:`shutil` and :func:`reversed`", ids)
         ['class:reversed', 'function:shutil.copyfile', 'module:shutil']
     """
+    by_name = ids_by_name(corpus_ids)
+    found = {corpus_id for name in _ROLE.findall(body) for corpus_id in by_name.get(name, [])}
+    return sorted(found)
+
+
+def ids_by_name(corpus_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Corpus ids by their full dotted name, for the kinds a role can name (rule 3).
+
+    Example:
+        >>> ids_by_name(["class:reversed", "topic:copy", "function:shutil.copyfile"])
+        {'reversed': ['class:reversed'], 'shutil.copyfile': ['function:shutil.copyfile']}
+    """
     by_name: dict[str, list[str]] = {}
     for corpus_id in corpus_ids:
         kind, _, name = corpus_id.partition(":")
         if kind in KINDS:
             by_name.setdefault(name, []).append(corpus_id)
-    found = {corpus_id for name in _ROLE.findall(body) for corpus_id in by_name.get(name, [])}
-    return sorted(found)
+    return by_name
 
 
 def faq_pairs(source_dir: Path, corpus_ids: Iterable[str]) -> list[tuple[str, list[str]]]:

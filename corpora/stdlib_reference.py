@@ -19,7 +19,7 @@ own summary → its document) cannot. The rules:
    become their text (``:func:`~os.path.split``` → ``split``), literal and emphasis marks go, and it is
    cut after :data:`SENTENCES` sentences or :data:`MAX_CHARS` characters.
 4. The name is matched to corpus ids as the FAQ's targets are (:func:`dualsearch.corpora.stdlib_faq.
-   referenced_ids`: the full dotted name, whatever kind the directive says); a directive the corpus
+   ids_by_name`: the full dotted name, whatever kind the directive says); a directive the corpus
    does not have gives no pair.
 
 The sources are the ``library/*.rst`` files of a CPython checkout's ``Doc/`` or the ``_sources/library/
@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from dualsearch.corpora.stdlib_questions import KINDS
+from dualsearch.corpora.stdlib_faq import ids_by_name
 
 SENTENCES = 2  # the opening sentences say what the object is for; what follows is detail
 MAX_CHARS = 300
@@ -166,11 +166,7 @@ def reference_pairs(source_dir: Path, corpus_ids: Iterable[str]) -> list[tuple[s
     files = reference_files(source_dir)
     if not files:
         raise FileNotFoundError(f"no library reference under {Path(source_dir) / 'library'} (*.rst or *.rst.txt)")
-    by_name: dict[str, list[str]] = {}
-    for corpus_id in corpus_ids:
-        kind, _, name = corpus_id.partition(":")
-        if kind in KINDS:
-            by_name.setdefault(name, []).append(corpus_id)
+    by_name = ids_by_name(corpus_ids)
     pairs = []
     for path in files:
         for name, description in descriptions(path.read_text(encoding="utf-8")):

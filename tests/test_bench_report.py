@@ -338,11 +338,13 @@ def fake_stdlib_towers() -> dict:
         "dev_mean": {"base": 0.5, "query": 0.6},
         "chosen": "query",
         "runs": {"query": {"command": "dualsearch finetune X", "seconds": 90.0, "report": {"train_seconds": 60.0}}},
-        "delta": {
-            "path": "search/towers/d.npz",
-            "bytes": 2**20,
-            "sha256": "ab" * 32,
-            "largest_weight_difference": 1e-4,
+        "deltas": {
+            "query": {
+                "path": "search/towers/d.npz",
+                "bytes": 2**20,
+                "sha256": "ab" * 32,
+                "largest_weight_difference": 1e-4,
+            }
         },
         "wheel_bytes": 3 * 2**20,
         "test": {"base": {"judged": scores, "conala_test": scores}, "shipped": {"judged": {"mrr@10": 0.8}}},

@@ -464,16 +464,11 @@ def build_application(index_dir: str | Path, replicas: int, settings: Any, shard
         from dualsearch.index.query_tower import index_encoder
         from dualsearch.service.app import create_app
 
-        clients = [
-            ShardClient(serve.get_deployment_handle(shard_deployment(n), app_name=APP_NAME), shard_deployment(n),
-                        shard_seconds)
-            for n in range(len(shards))
-        ]  # fmt: skip
-        writer_clients = [
-            ShardClient(serve.get_deployment_handle(writer_deployment(n), app_name=APP_NAME), writer_deployment(n),
-                        shard_seconds)
-            for n in range(len(shards))
-        ]  # fmt: skip
+        def client(name: str) -> ShardClient:
+            return ShardClient(serve.get_deployment_handle(name, app_name=APP_NAME), name, shard_seconds)
+
+        clients = [client(shard_deployment(n)) for n in range(len(shards))]
+        writer_clients = [client(writer_deployment(n)) for n in range(len(shards))]
         first = shard_dirs[0]  # every shard holds the same towers
         encoder = index_encoder(first, Manifest.read(layout.current_version_dir(first)))
         live = ShardsLive(index_dir, clients, encoder)
